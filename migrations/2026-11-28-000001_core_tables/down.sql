@@ -1,0 +1,4 @@
+DROP TABLE attachments;
+DROP TABLE messages;
+DROP TABLE inboxes;
+DROP TABLE domains;

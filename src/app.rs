@@ -1,0 +1,148 @@
+//! The shared application state, and the supervised servers that run on it.
+
+use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc};
+
+use anyhow::Context;
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    clock::Clock,
+    config::ServeConfig,
+    db::{
+        models::domain::{self, Domain, DomainMode},
+        Pool,
+    },
+    mail::sanitize::Sanitizer,
+};
+
+/// Everything a request or SMTP session needs, built once and shared: never a global.
+pub struct AppState {
+    pub config: ServeConfig,
+    pub pool: Pool,
+    pub clock: Arc<dyn Clock>,
+    pub sanitizer: Sanitizer,
+}
+
+#[derive(Clone)]
+pub struct App(Arc<AppState>);
+
+impl Deref for App {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+impl App {
+    pub fn new(config: ServeConfig, pool: Pool, clock: Arc<dyn Clock>) -> Self {
+        Self(Arc::new(AppState {
+            config,
+            pool,
+            clock,
+            sanitizer: Sanitizer::default(),
+        }))
+    }
+
+    /// Stores the `--domain`s; with none given and none stored, serves `localhost` as catch-all
+    /// so that a first run just works.
+    async fn configure_domains(&self) -> anyhow::Result<()> {
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .context("connecting to the database")?;
+        let now = self.clock.now();
+        let mut wanted: Vec<Domain> = self
+            .config
+            .domains
+            .iter()
+            .map(|spec| Domain {
+                name: spec.name.as_str().to_owned(),
+                mode: spec.mode,
+                created_at: now,
+            })
+            .collect();
+        if wanted.is_empty() && domain::list(&mut conn).await?.is_empty() {
+            wanted.push(Domain {
+                name: "localhost".to_owned(),
+                mode: DomainMode::CatchAll,
+                created_at: now,
+            });
+        }
+        for domain in &wanted {
+            domain::upsert(&mut conn, domain).await?;
+        }
+        for domain in domain::list(&mut conn).await? {
+            tracing::info!(domain = %domain.name, mode = %domain.mode, "serving domain");
+        }
+        Ok(())
+    }
+}
+
+/// The SMTP and HTTP servers, running as supervised tasks under one cancellation token.
+pub struct Server {
+    pub smtp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+}
+
+impl Server {
+    /// Binds both listeners (port 0 picks a free port) and starts serving.
+    pub async fn start(app: App) -> anyhow::Result<Self> {
+        app.configure_domains().await?;
+        let smtp = TcpListener::bind(app.config.smtp.smtp_addr)
+            .await
+            .with_context(|| format!("binding SMTP to {}", app.config.smtp.smtp_addr))?;
+        let http = TcpListener::bind(app.config.http.http_addr)
+            .await
+            .with_context(|| format!("binding HTTP to {}", app.config.http.http_addr))?;
+        let smtp_addr = smtp.local_addr()?;
+        let http_addr = http.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let (smtp_app, smtp_stop) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move { ("smtp", crate::smtp::serve(smtp, smtp_app, smtp_stop).await) });
+        let http_stop = shutdown.clone();
+        tasks.spawn(async move { ("http", crate::http::serve(http, app, http_stop).await) });
+        Ok(Self {
+            smtp_addr,
+            http_addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Runs until `stop` resolves or a server dies, then shuts both down gracefully. Fails if
+    /// any server failed.
+    pub async fn run_until(mut self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let mut failure = None;
+        tokio::select! {
+            () = stop => tracing::info!("shutting down"),
+            Some(joined) = self.tasks.join_next() => {
+                failure = Some(task_outcome(joined).err().unwrap_or_else(|| {
+                    anyhow::anyhow!("a server stopped unexpectedly")
+                }));
+            }
+        }
+        self.shutdown.cancel();
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Err(error) = task_outcome(joined) {
+                failure.get_or_insert(error);
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.run_until(std::future::ready(())).await
+    }
+}
+
+fn task_outcome(
+    joined: Result<(&'static str, anyhow::Result<()>), tokio::task::JoinError>,
+) -> anyhow::Result<()> {
+    let (name, result) = joined.context("server task panicked")?;
+    result.with_context(|| format!("{name} server failed"))
+}

@@ -1,0 +1,210 @@
+//! Settings. Every one is a flag with an `EPHEMAIL_*` environment variable (`DATABASE_URL` for
+//! the database), listed in `.env.example` and the README, and validated before any port is bound.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use clap::Args;
+
+use crate::{db::models::domain::DomainMode, mail::address::DomainName};
+
+/// A value that must never be printed, such as a URL with a password.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// PostgreSQL URL. Without it, ephemail runs a private PostgreSQL cluster under --data-dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+
+    /// Directory of the embedded PostgreSQL cluster (used when DATABASE_URL is not set).
+    #[arg(long, env = "EPHEMAIL_DATA_DIR", default_value = "ephemail-data")]
+    pub data_dir: PathBuf,
+
+    /// Directory holding `initdb` and `pg_ctl`; found on PATH or under /usr/lib/postgresql by default.
+    #[arg(long, env = "EPHEMAIL_PG_BIN_DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
+
+    /// Maximum number of pooled database connections.
+    #[arg(long, env = "EPHEMAIL_DB_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub db_pool_size: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SmtpConfig {
+    /// Address the SMTP server listens on (port 0 picks a free port).
+    #[arg(long, env = "EPHEMAIL_SMTP_ADDR", default_value = "127.0.0.1:2525")]
+    pub smtp_addr: SocketAddr,
+
+    /// Host name announced in the SMTP greeting.
+    #[arg(long, env = "EPHEMAIL_HOSTNAME", default_value = "localhost")]
+    pub hostname: String,
+
+    /// Largest message accepted, in bytes; larger ones get `552 5.3.4`.
+    #[arg(long, env = "EPHEMAIL_MAX_MESSAGE_SIZE", default_value_t = 25 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
+    pub max_message_size: u64,
+
+    /// Most recipients accepted for one message; more get `452 4.5.3`.
+    #[arg(long, env = "EPHEMAIL_MAX_RECIPIENTS", default_value_t = 100,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_recipients: u16,
+
+    /// Seconds a client may stay silent while we wait for a command.
+    #[arg(long, env = "EPHEMAIL_SMTP_COMMAND_TIMEOUT", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub smtp_command_timeout: u64,
+
+    /// Seconds allowed for receiving one message's DATA, from `354` to the final dot.
+    #[arg(long, env = "EPHEMAIL_SMTP_DATA_TIMEOUT", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub smtp_data_timeout: u64,
+}
+
+impl SmtpConfig {
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_secs(self.smtp_command_timeout)
+    }
+
+    pub fn data_timeout(&self) -> Duration {
+        Duration::from_secs(self.smtp_data_timeout)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpConfig {
+    /// Address the HTTP server (GraphQL, health checks) listens on (port 0 picks a free port).
+    /// It has no authentication yet: keep it on loopback.
+    #[arg(long, env = "EPHEMAIL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InboxConfig {
+    /// Lifetime in seconds of an inbox created without a TTL, or created by mail to a catch-all domain.
+    #[arg(long, env = "EPHEMAIL_DEFAULT_TTL", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub default_ttl: u32,
+
+    /// Longest inbox lifetime in seconds that `createInbox` grants.
+    #[arg(long, env = "EPHEMAIL_MAX_TTL", default_value_t = 7 * 24 * 3600,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_ttl: u32,
+}
+
+/// `NAME[:catch_all|:registered]`, as given to `--domain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainSpec {
+    pub name: DomainName,
+    pub mode: DomainMode,
+}
+
+impl FromStr for DomainSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, mode) = match s.split_once(':') {
+            Some((name, mode)) => (name, mode.parse()?),
+            None => (s, DomainMode::CatchAll),
+        };
+        let name = DomainName::parse(name).map_err(|e| e.to_string())?;
+        Ok(Self { name, mode })
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub smtp: SmtpConfig,
+    #[command(flatten)]
+    pub http: HttpConfig,
+    #[command(flatten)]
+    pub inbox: InboxConfig,
+
+    /// A domain to serve, `NAME[:catch_all|:registered]` (repeatable; catch_all by default).
+    /// Added to the stored domains at start-up. With none given and none stored, `localhost`
+    /// is served as catch-all.
+    #[arg(long = "domain", env = "EPHEMAIL_DOMAINS", value_delimiter = ',')]
+    pub domains: Vec<DomainSpec>,
+
+    /// Seconds to let in-flight SMTP sessions and HTTP requests finish on shutdown.
+    #[arg(long, env = "EPHEMAIL_SHUTDOWN_GRACE", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--default-ttl ({default}s) must not exceed --max-ttl ({max}s)")]
+    DefaultTtlOverMax { default: u32, max: u32 },
+    #[error("--smtp-addr and --http-addr must differ (both are {0})")]
+    SameAddress(SocketAddr),
+    #[error("--hostname `{0}` is not a valid host name")]
+    Hostname(String),
+}
+
+impl ServeConfig {
+    /// Checks what clap's per-flag parsers cannot: relations between settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.inbox.default_ttl > self.inbox.max_ttl {
+            return Err(ConfigError::DefaultTtlOverMax {
+                default: self.inbox.default_ttl,
+                max: self.inbox.max_ttl,
+            });
+        }
+        if self.smtp.smtp_addr == self.http.http_addr && self.smtp.smtp_addr.port() != 0 {
+            return Err(ConfigError::SameAddress(self.smtp.smtp_addr));
+        }
+        if DomainName::parse(&self.smtp.hostname).is_err() {
+            return Err(ConfigError::Hostname(self.smtp.hostname.clone()));
+        }
+        Ok(())
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_specs_default_to_catch_all() {
+        let spec: DomainSpec = "Mail.Example.com".parse().expect("valid");
+        assert_eq!(spec.name.as_str(), "mail.example.com");
+        assert_eq!(spec.mode, DomainMode::CatchAll);
+        let spec: DomainSpec = "example.org:registered".parse().expect("valid");
+        assert_eq!(spec.mode, DomainMode::Registered);
+        assert!("example.org:open".parse::<DomainSpec>().is_err());
+        assert!("bad domain:catch_all".parse::<DomainSpec>().is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret: Secret = "postgres://u:hunter2@db/x".parse().expect("infallible");
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+    }
+}

@@ -1,0 +1,319 @@
+//! The embedded default: a private PostgreSQL cluster run from the machine's own binaries under a
+//! data directory, listening only on a Unix socket inside that directory (no TCP port to collide
+//! with). It is created on first use, reused afterwards, and stopped by whoever started it.
+//!
+//! PostgreSQL refuses to run as root; when we are root the cluster belongs to the `postgres`
+//! account (created by the distribution's packages) and its commands run as that account.
+
+use std::{
+    os::unix::fs::{chown, DirBuilderExt},
+    path::{Path, PathBuf},
+    process::Stdio,
+};
+
+use anyhow::{bail, Context};
+use diesel::{
+    sql_types::{Bool, Text},
+    QueryableByName,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use nix::unistd::{Gid, Uid, User};
+
+/// Superuser created by `initdb`, and the user ephemail connects as.
+const SUPERUSER: &str = "ephemail";
+/// Only names the socket file; nothing listens on TCP.
+const PORT: u16 = 5432;
+/// Longest Unix socket path the kernel accepts (`sun_path` minus the terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+#[derive(Debug)]
+pub struct EmbeddedPostgres {
+    bin_dir: PathBuf,
+    pgdata: PathBuf,
+    run_as: Option<(Uid, Gid)>,
+    started_here: bool,
+}
+
+impl EmbeddedPostgres {
+    /// Initializes the cluster under `data_dir` if needed and starts it unless it already runs.
+    pub async fn start(data_dir: &Path, bin_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let bin_dir = find_bin_dir(bin_dir)?;
+        let data_dir = std::path::absolute(data_dir)
+            .with_context(|| format!("resolving data directory {}", data_dir.display()))?;
+        let pgdata = data_dir.join("postgres");
+        let socket = pgdata.join(format!(".s.PGSQL.{PORT}"));
+        if socket.as_os_str().len() > MAX_SOCKET_PATH {
+            bail!(
+                "the data directory path {} is too long for a Unix socket ({} bytes at most for {}); choose a shorter --data-dir",
+                data_dir.display(),
+                MAX_SOCKET_PATH,
+                socket.display()
+            );
+        }
+        if pgdata.to_string_lossy().contains('\'') {
+            bail!("the data directory path must not contain a single quote");
+        }
+        let run_as = if Uid::effective().is_root() {
+            let user = User::from_name("postgres")
+                .context("looking up the `postgres` account")?
+                .context(
+                    "running as root, but there is no `postgres` account to run PostgreSQL as \
+                     (PostgreSQL refuses to run as root); install PostgreSQL's packages or run \
+                     ephemail as an ordinary user",
+                )?;
+            Some((user.uid, user.gid))
+        } else {
+            None
+        };
+        let mut cluster = Self {
+            bin_dir,
+            pgdata,
+            run_as,
+            started_here: false,
+        };
+        cluster.init(&data_dir).await?;
+        if !cluster.is_running().await? {
+            cluster.run_pg_ctl_start().await?;
+            cluster.started_here = true;
+        }
+        cluster.create_database(SUPERUSER, None).await?;
+        Ok(cluster)
+    }
+
+    /// The cluster's data directory (`PGDATA`).
+    pub fn pgdata(&self) -> &Path {
+        &self.pgdata
+    }
+
+    /// URL of `database` over the cluster's Unix socket.
+    pub fn database_url(&self, database: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}@localhost:{PORT}/{database}?host={}",
+            percent_encode(&self.pgdata.to_string_lossy())
+        )
+    }
+
+    /// Creates `name` (optionally as a copy of `template`) unless it exists.
+    pub async fn create_database(&self, name: &str, template: Option<&str>) -> anyhow::Result<()> {
+        #[derive(QueryableByName)]
+        struct Exists {
+            #[diesel(sql_type = Bool)]
+            exists: bool,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.database_url("postgres"))
+            .await
+            .context("connecting to the embedded PostgreSQL")?;
+        let found: Exists =
+            diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind::<Text, _>(name)
+                .get_result(&mut conn)
+                .await?;
+        if !found.exists {
+            let template = template
+                .map(|t| format!(" TEMPLATE {}", quote_ident(t)))
+                .unwrap_or_default();
+            diesel::sql_query(format!("CREATE DATABASE {}{template}", quote_ident(name)))
+                .execute(&mut conn)
+                .await
+                .with_context(|| format!("creating database {name}"))?;
+        }
+        Ok(())
+    }
+
+    /// Stops the cluster if this process started it; a cluster found running is left running.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        if self.started_here {
+            self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "60"])
+                .await
+                .context("stopping the embedded PostgreSQL")?;
+            tracing::info!(pgdata = %self.pgdata.display(), "embedded PostgreSQL stopped");
+        }
+        Ok(())
+    }
+
+    async fn init(&self, data_dir: &Path) -> anyhow::Result<()> {
+        if self.pgdata.join("PG_VERSION").exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&self.pgdata)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Ok(()),
+                _ => Err(e),
+            })
+            .with_context(|| format!("creating {}", self.pgdata.display()))?;
+        if let Some((uid, gid)) = self.run_as {
+            chown(&self.pgdata, Some(uid.as_raw()), Some(gid.as_raw()))
+                .with_context(|| format!("handing {} to postgres", self.pgdata.display()))?;
+        }
+        tracing::info!(pgdata = %self.pgdata.display(), "initializing embedded PostgreSQL");
+        let pgdata = self.pgdata.to_string_lossy();
+        self.run(
+            "initdb",
+            &[
+                "-D",
+                &pgdata,
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ],
+        )
+        .await
+        .context(
+            "initdb failed; when running as root, the `postgres` account must be able to reach \
+             the data directory (choose a --data-dir outside /root)",
+        )?;
+        Ok(())
+    }
+
+    async fn is_running(&self) -> anyhow::Result<bool> {
+        let status = self
+            .command("pg_ctl")
+            .args(["status", "-D"])
+            .arg(&self.pgdata)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .context("running pg_ctl status")?;
+        Ok(status.success())
+    }
+
+    async fn run_pg_ctl_start(&self) -> anyhow::Result<()> {
+        let pgdata = self.pgdata.to_string_lossy();
+        let options = format!("-c listen_addresses='' -k '{pgdata}' -p {PORT}");
+        let log = self.pgdata.join("server.log");
+        self.pg_ctl(&[
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            &log.to_string_lossy(),
+            "-o",
+            &options,
+        ])
+        .await
+        .with_context(|| format!("starting PostgreSQL (its log: {})", log.display()))?;
+        tracing::info!(pgdata = %pgdata, "embedded PostgreSQL started");
+        Ok(())
+    }
+
+    async fn pg_ctl(&self, args: &[&str]) -> anyhow::Result<()> {
+        let pgdata = self.pgdata.to_string_lossy();
+        let mut all = vec!["-D", &pgdata];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all).await
+    }
+
+    async fn run(&self, program: &str, args: &[&str]) -> anyhow::Result<()> {
+        let output = self
+            .command(program)
+            .args(args)
+            .output()
+            .await
+            .with_context(|| format!("running {program}"))?;
+        if !output.status.success() {
+            bail!(
+                "{program} exited with {}: {}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim(),
+                String::from_utf8_lossy(&output.stdout).trim()
+            );
+        }
+        Ok(())
+    }
+
+    fn command(&self, program: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(self.bin_dir.join(program));
+        // Neutral working directory: the postgres account may not be able to enter ours.
+        command
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .env("LC_ALL", "C");
+        if let Some((uid, gid)) = self.run_as {
+            command.uid(uid.as_raw()).gid(gid.as_raw());
+        }
+        command
+    }
+}
+
+/// The directory holding `initdb` and `pg_ctl`: the one given, else PATH, else the newest
+/// `/usr/lib/postgresql/<version>/bin` (Debian and Ubuntu keep them off PATH).
+pub fn find_bin_dir(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = explicit {
+        if has_tools(dir) {
+            return Ok(dir.to_owned());
+        }
+        bail!("--pg-bin-dir {} holds no initdb and pg_ctl", dir.display());
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    versioned.sort();
+    on_path
+        .into_iter()
+        .chain(versioned.into_iter().rev().map(|(_, dir)| dir))
+        .find(|dir| has_tools(dir))
+        .context(
+            "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or under \
+             /usr/lib/postgresql/*/bin: install PostgreSQL (e.g. `apt-get install postgresql`) \
+             or set DATABASE_URL to use an existing server",
+        )
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_directory_is_percent_encoded_in_the_url() {
+        let cluster = EmbeddedPostgres {
+            bin_dir: PathBuf::new(),
+            pgdata: PathBuf::from("/var/lib/e mail/postgres"),
+            run_as: None,
+            started_here: false,
+        };
+        assert_eq!(
+            cluster.database_url("ephemail"),
+            "postgres://ephemail@localhost:5432/ephemail?host=%2Fvar%2Flib%2Fe%20mail%2Fpostgres"
+        );
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
+    }
+}

@@ -1,0 +1,81 @@
+//! PostgreSQL: the connection pool, embedded migrations, the optional private cluster, and the
+//! table models. Model functions return diesel's `QueryResult`; mapping to API errors happens in
+//! [`crate::error`].
+
+pub mod embedded;
+pub mod models;
+pub mod schema;
+
+use anyhow::Context;
+use diesel_async::{
+    pooled_connection::{deadpool, AsyncDieselConnectionManager},
+    AsyncMigrationHarness, AsyncPgConnection,
+};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::DatabaseConfig;
+use embedded::EmbeddedPostgres;
+
+pub type Pool = deadpool::Pool<AsyncPgConnection>;
+pub type PoolError = deadpool::PoolError;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    deadpool::Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .context("building the database pool")
+}
+
+/// Applies pending migrations. Needs the multi-threaded tokio runtime (diesel's migration
+/// harness is synchronous and runs under `block_in_place`).
+pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
+    let conn = pool.get().await.context("connecting to the database")?;
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let applied = harness
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+    for version in applied {
+        tracing::info!(%version, "applied migration");
+    }
+    Ok(())
+}
+
+/// A migrated database, and the private cluster behind it when there is one.
+pub struct Database {
+    pub pool: Pool,
+    pub url: String,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`, or starts (or reuses) the embedded cluster; then migrates.
+    pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Self> {
+        let (url, embedded) = match &config.database_url {
+            Some(url) => (url.expose().to_owned(), None),
+            None => {
+                let cluster =
+                    EmbeddedPostgres::start(&config.data_dir, config.pg_bin_dir.as_deref()).await?;
+                (cluster.database_url("ephemail"), Some(cluster))
+            }
+        };
+        let pool = pool(&url, usize::from(config.db_pool_size))?;
+        migrate(&pool).await?;
+        Ok(Self {
+            pool,
+            url,
+            embedded,
+        })
+    }
+
+    /// Stops the embedded cluster if this process started it.
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.pool.close();
+        match self.embedded {
+            Some(cluster) => cluster.stop().await,
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+use diesel::{pg::Pg, prelude::*};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::schema::attachments;
+
+/// Attachment metadata; the bytes are loaded only for downloads.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = attachments, check_for_backend(Pg))]
+pub struct Attachment {
+    pub id: Uuid,
+    pub message_id: Uuid,
+    pub position: i32,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub size: i32,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = attachments)]
+pub struct NewAttachment<'a> {
+    pub id: Uuid,
+    pub message_id: Uuid,
+    pub position: i32,
+    pub filename: Option<&'a str>,
+    pub content_type: &'a str,
+    pub content_id: Option<&'a str>,
+    pub inline: bool,
+    pub size: i32,
+    pub content: &'a [u8],
+}
+
+pub async fn insert_all(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewAttachment<'_>],
+) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    diesel::insert_into(attachments::table)
+        .values(rows)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn for_message(
+    conn: &mut AsyncPgConnection,
+    message_id: Uuid,
+) -> QueryResult<Vec<Attachment>> {
+    attachments::table
+        .filter(attachments::message_id.eq(message_id))
+        .order(attachments::position)
+        .select(Attachment::as_select())
+        .load(conn)
+        .await
+}

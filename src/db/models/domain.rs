@@ -1,0 +1,109 @@
+use std::{fmt, str::FromStr};
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    deserialize::{self, FromSql, FromSqlRow},
+    expression::AsExpression,
+    pg::{Pg, PgValue},
+    prelude::*,
+    serialize::{self, Output, ToSql},
+    sql_types::Text,
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::schema::domains;
+
+/// How a domain decides which recipients exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+pub enum DomainMode {
+    /// Any local part is accepted; its inbox is created by the first mail.
+    CatchAll,
+    /// Only inboxes created through the API (and not expired) receive mail.
+    Registered,
+}
+
+impl DomainMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CatchAll => "catch_all",
+            Self::Registered => "registered",
+        }
+    }
+}
+
+impl fmt::Display for DomainMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DomainMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "catch_all" => Ok(Self::CatchAll),
+            "registered" => Ok(Self::Registered),
+            other => Err(format!(
+                "unknown domain mode `{other}` (expected catch_all or registered)"
+            )),
+        }
+    }
+}
+
+impl ToSql<Text, Pg> for DomainMode {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <str as ToSql<Text, Pg>>::to_sql(self.as_str(), out)
+    }
+}
+
+impl FromSql<Text, Pg> for DomainMode {
+    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+        Ok(std::str::from_utf8(value.as_bytes())?.parse()?)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = domains, check_for_backend(Pg))]
+pub struct Domain {
+    pub name: String,
+    pub mode: DomainMode,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Adds the domain, or changes its mode if it exists.
+pub async fn upsert(conn: &mut AsyncPgConnection, domain: &Domain) -> QueryResult<()> {
+    diesel::insert_into(domains::table)
+        .values(domain)
+        .on_conflict(domains::name)
+        .do_update()
+        .set(domains::mode.eq(domain.mode))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Option<Domain>> {
+    domains::table
+        .find(name)
+        .select(Domain::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Domain>> {
+    domains::table
+        .order(domains::name)
+        .select(Domain::as_select())
+        .load(conn)
+        .await
+}
+
+/// Removes the domain with all its inboxes and messages; false if it did not exist.
+pub async fn delete(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<bool> {
+    let deleted = diesel::delete(domains::table.find(name))
+        .execute(conn)
+        .await?;
+    Ok(deleted > 0)
+}

@@ -1,0 +1,124 @@
+use chrono::{DateTime, Utc};
+use diesel::{pg::Pg, prelude::*};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::{
+    db::schema::inboxes,
+    mail::address::{DomainName, EmailAddress, LocalPart},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = inboxes, check_for_backend(Pg))]
+pub struct Inbox {
+    pub id: Uuid,
+    pub local_part: String,
+    pub domain: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Inbox {
+    pub fn new(address: &EmailAddress, now: DateTime<Utc>, ttl: chrono::Duration) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            local_part: address.local.as_str().to_owned(),
+            domain: address.domain.as_str().to_owned(),
+            created_at: now,
+            expires_at: now + ttl,
+        }
+    }
+
+    pub fn address(&self) -> String {
+        format!("{}@{}", self.local_part, self.domain)
+    }
+}
+
+/// Inserts the inbox; false when its address is already taken.
+pub async fn insert(conn: &mut AsyncPgConnection, inbox: &Inbox) -> QueryResult<bool> {
+    let inserted = diesel::insert_into(inboxes::table)
+        .values(inbox)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(inserted > 0)
+}
+
+/// A live inbox by id: expired inboxes are invisible even before they are deleted.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<Inbox>> {
+    inboxes::table
+        .find(id)
+        .filter(inboxes::expires_at.gt(now))
+        .select(Inbox::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A live inbox by address.
+pub async fn find_by_address(
+    conn: &mut AsyncPgConnection,
+    local: &LocalPart,
+    domain: &DomainName,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<Inbox>> {
+    inboxes::table
+        .filter(inboxes::domain.eq(domain.as_str()))
+        .filter(inboxes::local_part.eq(local.as_str()))
+        .filter(inboxes::expires_at.gt(now))
+        .select(Inbox::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The live inbox for `address` on a catch-all domain, created if it does not exist. An expired
+/// inbox at that address is replaced by a fresh, empty one.
+pub async fn find_or_create(
+    conn: &mut AsyncPgConnection,
+    address: &EmailAddress,
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> QueryResult<Inbox> {
+    delete_expired_at(conn, address, now).await?;
+    insert(conn, &Inbox::new(address, now, ttl)).await?;
+    inboxes::table
+        .filter(inboxes::domain.eq(address.domain.as_str()))
+        .filter(inboxes::local_part.eq(address.local.as_str()))
+        .select(Inbox::as_select())
+        .first(conn)
+        .await
+}
+
+/// Removes an expired inbox at `address`, so the address can be used afresh.
+pub async fn delete_expired_at(
+    conn: &mut AsyncPgConnection,
+    address: &EmailAddress,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::delete(
+        inboxes::table
+            .filter(inboxes::domain.eq(address.domain.as_str()))
+            .filter(inboxes::local_part.eq(address.local.as_str()))
+            .filter(inboxes::expires_at.le(now)),
+    )
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Deletes the inbox with its messages and attachments (foreign keys cascade).
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let deleted = diesel::delete(inboxes::table.find(id).filter(inboxes::expires_at.gt(now)))
+        .execute(conn)
+        .await?;
+    Ok(deleted > 0)
+}

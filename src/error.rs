@@ -1,0 +1,96 @@
+//! Errors a client sees, and the one place they are mapped to GraphQL errors.
+//!
+//! Every GraphQL error carries `extensions.code` from a fixed list ([`ErrorCode`]). Internal
+//! details are logged here and never returned.
+
+use async_graphql::ErrorExtensions;
+
+use crate::db::PoolError;
+
+/// The `extensions.code` values clients can rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Malformed input: a bad argument, an unparsable query, a failed validation.
+    BadUserInput,
+    /// The object does not exist (or the caller may not know that it does).
+    NotFound,
+    /// A bug or an unavailable dependency; details are in the server log.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::NotFound => "NOT_FOUND",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadUserInput(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadUserInput(_) => ErrorCode::BadUserInput,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<PoolError> for AppError {
+    fn from(error: PoolError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl ErrorExtensions for AppError {
+    fn extend(&self) -> async_graphql::Error {
+        if let Self::Internal(source) = self {
+            tracing::error!(error = format!("{source:#}"), "internal error");
+        }
+        let code = self.code();
+        async_graphql::Error::new(self.to_string())
+            .extend_with(|_, ext| ext.set("code", code.as_str()))
+    }
+}
+
+/// Turns any error we map into a GraphQL error with its code: `query().await.api()?`.
+/// (A bare `?` would use async-graphql's blanket conversion, which has no code and would
+/// expose the internal message.)
+pub trait ApiResult<T> {
+    fn api(self) -> async_graphql::Result<T>;
+}
+
+impl<T, E: Into<AppError>> ApiResult<T> for Result<T, E> {
+    fn api(self) -> async_graphql::Result<T> {
+        self.map_err(|error| error.into().extend())
+    }
+}
+
+/// Gives errors raised by async-graphql itself (syntax, validation, unknown fields) the
+/// `BAD_USER_INPUT` code, so that every error a client sees has one.
+pub fn ensure_error_codes(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", ErrorCode::BadUserInput.as_str());
+        }
+    }
+}

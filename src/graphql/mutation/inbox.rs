@@ -1,0 +1,141 @@
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use chrono::Duration;
+use diesel_async::AsyncConnection;
+
+use crate::{
+    db::models::{domain, inbox},
+    error::{ApiResult, AppError},
+    graphql::{
+        types::{inbox::Inbox, parse_id, DeleteStatus},
+        ContextExt,
+    },
+    mail::address::{DomainName, EmailAddress, LocalPart},
+};
+
+/// Random local parts are 10 characters from a CSPRNG; a clash is astronomically rare, but retry.
+const RANDOM_ATTEMPTS: usize = 5;
+
+#[derive(InputObject)]
+pub struct CreateInboxInput {
+    /// A domain ephemail serves.
+    domain: String,
+    /// The part before `@`; random when omitted.
+    local_part: Option<String>,
+    /// Lifetime in seconds; the server's default when omitted, at most its maximum.
+    ttl_seconds: Option<i32>,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateInboxStatus {
+    Created,
+    /// A live inbox already has that address.
+    AddressTaken,
+    /// ephemail does not receive mail for that domain.
+    DomainNotServed,
+    /// `ttlSeconds` is over the server's maximum; see `maxTtlSeconds`.
+    TtlTooLong,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateInboxPayload {
+    status: CreateInboxStatus,
+    /// The new inbox when `status` is `CREATED`.
+    inbox: Option<Inbox>,
+    /// The longest TTL the server grants.
+    max_ttl_seconds: i32,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteInboxPayload {
+    status: DeleteStatus,
+}
+
+#[derive(Default)]
+pub struct InboxMutation;
+
+#[Object]
+impl InboxMutation {
+    /// Creates an inbox at a chosen or random address.
+    async fn create_inbox(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateInboxInput,
+    ) -> Result<CreateInboxPayload> {
+        create_inbox(ctx, input).await.api()
+    }
+
+    /// Deletes an inbox with all its messages and attachments.
+    async fn delete_inbox(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteInboxPayload> {
+        let id = parse_id(&id).api()?;
+        let app = ctx.app();
+        let mut conn = app.pool.get().await.api()?;
+        let deleted = inbox::delete(&mut conn, id, app.clock.now()).await.api()?;
+        Ok(DeleteInboxPayload {
+            status: deleted.into(),
+        })
+    }
+}
+
+async fn create_inbox(
+    ctx: &Context<'_>,
+    input: CreateInboxInput,
+) -> Result<CreateInboxPayload, AppError> {
+    let app = ctx.app();
+    let limits = &app.config.inbox;
+    let max_ttl_seconds = i32::try_from(limits.max_ttl).unwrap_or(i32::MAX);
+    let outcome = |status, inbox| CreateInboxPayload {
+        status,
+        inbox,
+        max_ttl_seconds,
+    };
+    let domain_name =
+        DomainName::parse(&input.domain).map_err(|e| AppError::BadUserInput(e.to_string()))?;
+    let chosen = input
+        .local_part
+        .as_deref()
+        .map(LocalPart::parse)
+        .transpose()
+        .map_err(|e| AppError::BadUserInput(e.to_string()))?;
+    let ttl = match input.ttl_seconds {
+        None => i64::from(limits.default_ttl),
+        Some(ttl) if ttl <= 0 => {
+            return Err(AppError::BadUserInput(
+                "`ttlSeconds` must be positive".into(),
+            ))
+        }
+        Some(ttl) if ttl > max_ttl_seconds => {
+            return Ok(outcome(CreateInboxStatus::TtlTooLong, None))
+        }
+        Some(ttl) => i64::from(ttl),
+    };
+
+    let mut conn = app.pool.get().await?;
+    if domain::find(&mut conn, domain_name.as_str())
+        .await?
+        .is_none()
+    {
+        return Ok(outcome(CreateInboxStatus::DomainNotServed, None));
+    }
+    let attempts = if chosen.is_some() { 1 } else { RANDOM_ATTEMPTS };
+    for _ in 0..attempts {
+        let local = chosen
+            .clone()
+            .unwrap_or_else(|| LocalPart::random(&mut rand::rng()));
+        let address = EmailAddress {
+            local,
+            domain: domain_name.clone(),
+        };
+        let new = inbox::Inbox::new(&address, app.clock.now(), Duration::seconds(ttl));
+        // Creating must also succeed over an expired inbox at the same address.
+        let created = conn
+            .transaction(async |conn| {
+                inbox::delete_expired_at(conn, &address, new.created_at).await?;
+                inbox::insert(conn, &new).await
+            })
+            .await?;
+        if created {
+            return Ok(outcome(CreateInboxStatus::Created, Some(Inbox(new))));
+        }
+    }
+    Ok(outcome(CreateInboxStatus::AddressTaken, None))
+}

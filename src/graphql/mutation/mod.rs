@@ -1,0 +1,8 @@
+//! Entry points that change data. Expected business outcomes come back as a `status` in the
+//! payload; GraphQL errors are for malformed input and faults.
+
+mod inbox;
+mod message;
+
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(inbox::InboxMutation, message::MessageMutation);

@@ -1,0 +1,12 @@
+//! Read-only entry points.
+
+mod domain;
+mod inbox;
+mod message;
+
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(
+    inbox::InboxQuery,
+    message::MessageQuery,
+    domain::DomainQuery,
+);

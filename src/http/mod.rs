@@ -1,0 +1,34 @@
+//! The HTTP edge: GraphQL (`POST /graphql`, GraphiQL on `GET /graphql`) and health checks.
+
+mod graphql;
+mod health;
+
+use poem::{get, listener::TcpAcceptor, middleware::Tracing, EndpointExt, Route, Server};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+
+pub fn routes(app: App) -> impl poem::Endpoint {
+    let schema = crate::graphql::schema(app.clone());
+    Route::new()
+        .at("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .at("/healthz", get(health::healthz))
+        .at("/readyz", get(health::readyz))
+        .data(schema)
+        .data(app)
+        .with(Tracing)
+}
+
+/// Serves until `shutdown`, then lets in-flight requests finish within the grace period.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let grace = app.config.shutdown_grace();
+    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+        .run_with_graceful_shutdown(routes(app), shutdown.cancelled_owned(), Some(grace))
+        .await?;
+    Ok(())
+}

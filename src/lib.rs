@@ -1,0 +1,16 @@
+//! ephemail: disposable email for developers.
+//!
+//! Mail arrives over SMTP ([`smtp`]), is parsed and sanitized ([`mail`]), stored in PostgreSQL
+//! ([`db`]) and read through GraphQL ([`graphql`]) served over HTTP ([`http`]). [`app`] wires
+//! them together around one shared [`app::App`] state.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod mail;
+pub mod smtp;

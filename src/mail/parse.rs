@@ -1,0 +1,201 @@
+//! MIME parsing with mail-parser, turned into owned values at this boundary so that nothing
+//! downstream borrows from the raw bytes.
+
+use chrono::{DateTime, Utc};
+use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
+use serde::{Deserialize, Serialize};
+
+use super::sanitize::Sanitizer;
+
+/// A display name and address from a header such as `From:` or `To:`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
+pub struct Mailbox {
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
+pub struct HeaderField {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedAttachment {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub content: Vec<u8>,
+}
+
+/// What ephemail keeps of a message besides its raw bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedMail {
+    pub from: Vec<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub subject: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub message_id: Option<String>,
+    pub headers: Vec<HeaderField>,
+    pub text: Option<String>,
+    /// Sanitized, safe to display.
+    pub html: Option<String>,
+    pub attachments: Vec<ParsedAttachment>,
+    /// Set when the bytes are not a message we could make sense of; the raw source is kept anyway.
+    pub parse_error: Option<String>,
+}
+
+/// Parses `raw` (CPU-bound: call it off the async reactor).
+pub fn parse(raw: &[u8], sanitizer: &Sanitizer) -> ParsedMail {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return ParsedMail {
+            parse_error: Some("no message headers or body could be parsed".to_owned()),
+            ..ParsedMail::default()
+        };
+    };
+    let text = message.body_text(0).map(|text| text.into_owned());
+    // mail-parser renders a text part as HTML when there is no HTML part; we only want real HTML.
+    let html = message
+        .html_part(0)
+        .filter(|part| part.is_text_html())
+        .and_then(|part| part.text_contents())
+        .map(|html| sanitizer.clean(html));
+    let attachments = message
+        .attachments()
+        .map(|part| ParsedAttachment {
+            filename: part.attachment_name().map(str::to_owned),
+            content_type: content_type_of(part),
+            content_id: part
+                .content_id()
+                .map(|id| id.trim_matches(['<', '>']).to_owned()),
+            inline: matches!(part.body, PartType::InlineBinary(_))
+                || part
+                    .content_disposition()
+                    .is_some_and(|disposition| disposition.ctype() == "inline"),
+            content: part.contents().to_vec(),
+        })
+        .collect();
+    ParsedMail {
+        from: mailboxes(message.from()),
+        to: mailboxes(message.to()),
+        cc: mailboxes(message.cc()),
+        subject: message.subject().map(str::to_owned),
+        sent_at: message
+            .date()
+            .and_then(|date| DateTime::from_timestamp(date.to_timestamp(), 0)),
+        message_id: message.message_id().map(str::to_owned),
+        headers: message
+            .headers_raw()
+            .map(|(name, value)| HeaderField {
+                name: name.to_owned(),
+                value: unfold(value),
+            })
+            .collect(),
+        text,
+        html,
+        attachments,
+        parse_error: None,
+    }
+}
+
+fn content_type_of(part: &mail_parser::MessagePart<'_>) -> String {
+    match part.content_type() {
+        Some(ct) => match ct.subtype() {
+            Some(subtype) => format!("{}/{}", ct.ctype(), subtype).to_ascii_lowercase(),
+            None => ct.ctype().to_ascii_lowercase(),
+        },
+        None if matches!(part.body, PartType::Message(_)) => "message/rfc822".to_owned(),
+        None => "application/octet-stream".to_owned(),
+    }
+}
+
+fn mailboxes(address: Option<&Address<'_>>) -> Vec<Mailbox> {
+    address
+        .map(|address| {
+            address
+                .iter()
+                .map(|addr| Mailbox {
+                    name: addr.name().map(str::to_owned),
+                    address: addr.address().map(str::to_owned),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Joins a folded header value onto one line (RFC 5322 2.2.3).
+fn unfold(value: &str) -> String {
+    value
+        .split(['\r', '\n'])
+        .filter(|line| !line.is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MULTIPART: &[u8] = b"From: Alice <alice@example.com>\r\n\
+To: bob@example.com, \"Carol\" <carol@example.com>\r\n\
+Subject: =?utf-8?q?Caf=C3=A9?= report\r\n\
+Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n\
+Message-ID: <m1@example.com>\r\n\
+X-Folded: one\r\n two\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b1\r\n\
+\r\n\
+--b1\r\n\
+Content-Type: multipart/alternative; boundary=b2\r\n\
+\r\n\
+--b2\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Hello Bob\r\n\
+--b2\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+\r\n\
+<p>Hello <b>Bob</b><script>alert(1)</script></p>\r\n\
+--b2--\r\n\
+--b1\r\n\
+Content-Type: application/pdf; name=report.pdf\r\n\
+Content-Disposition: attachment; filename=report.pdf\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+JVBERi0xLjQK\r\n\
+--b1--\r\n";
+
+    #[test]
+    fn multipart_mail_is_parsed_into_owned_fields() {
+        let mail = parse(MULTIPART, &Sanitizer::default());
+        assert_eq!(mail.parse_error, None);
+        assert_eq!(mail.subject.as_deref(), Some("Café report"));
+        assert_eq!(mail.from[0].name.as_deref(), Some("Alice"));
+        assert_eq!(mail.to.len(), 2);
+        assert_eq!(mail.message_id.as_deref(), Some("m1@example.com"));
+        assert_eq!(mail.text.as_deref().map(str::trim), Some("Hello Bob"));
+        let html = mail.html.expect("html part");
+        assert!(
+            html.contains("<b>Bob</b>") && !html.contains("script"),
+            "{html}"
+        );
+        let folded = mail.headers.iter().find(|h| h.name == "X-Folded");
+        assert_eq!(folded.map(|h| h.value.as_str()), Some("one two"));
+        let [pdf] = mail.attachments.as_slice() else {
+            panic!("one attachment expected: {:?}", mail.attachments);
+        };
+        assert_eq!(pdf.filename.as_deref(), Some("report.pdf"));
+        assert_eq!(pdf.content_type, "application/pdf");
+        assert_eq!(pdf.content, b"%PDF-1.4\n");
+    }
+
+    #[test]
+    fn text_only_mail_has_no_html() {
+        let mail = parse(b"Subject: hi\r\n\r\nplain body\r\n", &Sanitizer::default());
+        assert_eq!(mail.html, None);
+        assert_eq!(mail.text.as_deref().map(str::trim), Some("plain body"));
+    }
+}

@@ -1,0 +1,159 @@
+//! Reading DATA with our own limits. The `smtp-server` crate hands us the still dot-stuffed
+//! stream up to and including the terminating `.<CRLF>` and applies no size limit or timeout.
+//! Only `<CRLF>.<CRLF>` ends the data (the crate's reader enforces that), so a bare `<LF>.<LF>`
+//! can never end one message and smuggle in another.
+
+use std::time::Duration;
+
+use futures::{AsyncRead, AsyncReadExt};
+use smtp_message::EscapedDataReader;
+
+/// What arrived between `354` and the final dot.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Data {
+    /// The message, unescaped, exactly as the client meant it.
+    Complete(Vec<u8>),
+    /// Over the size limit; it was read to the end and discarded.
+    TooLarge,
+    /// The client did not finish within the DATA timeout.
+    TimedOut,
+    /// The connection closed before the final dot.
+    Aborted,
+}
+
+/// Reads one message, keeping at most `limit` bytes and giving up after `timeout`.
+pub async fn read<R>(stream: &mut EscapedDataReader<'_, R>, limit: u64, timeout: Duration) -> Data
+where
+    R: AsyncRead + Unpin,
+{
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let read_all = async {
+        let mut unstuffer = Unstuffer::default();
+        let mut message = Vec::with_capacity(16 * 1024);
+        let mut too_large = false;
+        let mut chunk = vec![0; smtp_server::RDBUF_SIZE];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) => break,
+                Ok(n) if !too_large => {
+                    unstuffer.push(&chunk[..n], &mut message);
+                    // +2: the CRLF of the terminating line is still in `message`.
+                    if message.len() > limit + 2 {
+                        too_large = true;
+                        message = Vec::new();
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return Data::Aborted,
+            }
+        }
+        if !stream.is_finished() {
+            return Data::Aborted;
+        }
+        stream.complete();
+        if too_large {
+            return Data::TooLarge;
+        }
+        // The terminating `.<CRLF>` left its CRLF behind (its dot was taken as stuffing).
+        message.truncate(message.len().saturating_sub(2));
+        Data::Complete(message)
+    };
+    tokio::time::timeout(timeout, read_all)
+        .await
+        .unwrap_or(Data::TimedOut)
+}
+
+/// Removes the dot that RFC 5321 4.5.2 puts in front of every line starting with a dot.
+/// Works across chunk boundaries; lines end only at CRLF.
+#[derive(Debug)]
+struct Unstuffer {
+    at_line_start: bool,
+    after_cr: bool,
+}
+
+impl Default for Unstuffer {
+    fn default() -> Self {
+        Self {
+            at_line_start: true,
+            after_cr: false,
+        }
+    }
+}
+
+impl Unstuffer {
+    fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.reserve(input.len());
+        for &byte in input {
+            if !(self.at_line_start && byte == b'.') {
+                out.push(byte);
+            }
+            self.at_line_start = self.after_cr && byte == b'\n';
+            self.after_cr = byte == b'\r';
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unstuff_in_chunks(input: &[u8], chunk: usize) -> Vec<u8> {
+        let mut unstuffer = Unstuffer::default();
+        let mut out = Vec::new();
+        for part in input.chunks(chunk) {
+            unstuffer.push(part, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn leading_dots_are_unstuffed_across_chunk_boundaries() {
+        let escaped = b"..hidden\r\nline\r\n...two\r\nbare\n.lf stays\r\n.\r\n";
+        for chunk in 1..escaped.len() {
+            assert_eq!(
+                unstuff_in_chunks(escaped, chunk),
+                b".hidden\r\nline\r\n..two\r\nbare\n.lf stays\r\n\r\n",
+                "chunk size {chunk}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_is_read_up_to_the_final_dot() {
+        let mut buf = vec![0; smtp_server::RDBUF_SIZE];
+        let wire: &[u8] = b"Subject: x\r\n\r\n..dot\r\nbare\n.\nstill body\r\n.\r\nQUIT\r\n";
+        let mut reader = EscapedDataReader::new(&mut buf, 0..0, wire);
+        let data = read(&mut reader, 1024, Duration::from_secs(5)).await;
+        assert_eq!(
+            data,
+            Data::Complete(b"Subject: x\r\n\r\n.dot\r\nbare\n.\nstill body\r\n".to_vec())
+        );
+    }
+
+    #[tokio::test]
+    async fn oversize_data_is_drained_and_refused() {
+        let mut buf = vec![0; smtp_server::RDBUF_SIZE];
+        let mut wire = vec![b'a'; 5000];
+        wire.extend_from_slice(b"\r\n.\r\n");
+        let mut reader = EscapedDataReader::new(&mut buf, 0..0, wire.as_slice());
+        assert_eq!(
+            read(&mut reader, 1024, Duration::from_secs(5)).await,
+            Data::TooLarge
+        );
+        assert!(
+            reader.get_unhandled().is_some(),
+            "the reader must be completed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_mid_data_is_aborted() {
+        let mut buf = vec![0; smtp_server::RDBUF_SIZE];
+        let wire: &[u8] = b"Subject: x\r\n\r\nno end";
+        let mut reader = EscapedDataReader::new(&mut buf, 0..0, wire);
+        assert_eq!(
+            read(&mut reader, 1024, Duration::from_secs(5)).await,
+            Data::Aborted
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! The protocol hooks of the `smtp-server` crate: what each command is answered.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use async_trait::async_trait;
+use futures::{AsyncRead, AsyncWrite};
+use smtp_message::{Email, EscapedDataReader, Hostname, Localpart, MaybeUtf8, Reply, ReplyCode};
+use smtp_server::{ConnectionMetadata, Decision, HelloInfo, MailMetadata};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    data::{self, Data},
+    ingest::{self, IncomingMail, RecipientCheck},
+    reply,
+};
+use crate::{app::App, mail::address::EmailAddress};
+
+pub struct SmtpHandler {
+    app: App,
+}
+
+impl SmtpHandler {
+    pub fn new(app: App) -> Self {
+        Self { app }
+    }
+}
+
+/// What we know about a connection.
+pub struct ConnectionInfo {
+    pub peer: SocketAddr,
+    pub activity: Arc<Activity>,
+}
+
+/// Whether a session is inside a mail transaction (from `MAIL FROM` to the reply after DATA, or
+/// `RSET`), so that shutdown closes idle sessions at once but lets a transaction finish.
+#[derive(Default)]
+pub struct Activity {
+    in_transaction: AtomicBool,
+    idle: Notify,
+}
+
+impl Activity {
+    fn begin(&self) {
+        self.in_transaction.store(true, Ordering::SeqCst);
+    }
+
+    fn end(&self) {
+        self.in_transaction.store(false, Ordering::SeqCst);
+        self.idle.notify_waiters();
+    }
+
+    /// Resolves once `shutdown` is cancelled and no transaction is in progress.
+    pub async fn idle_after(&self, shutdown: &CancellationToken) {
+        shutdown.cancelled().await;
+        loop {
+            let idle = self.idle.notified();
+            if !self.in_transaction.load(Ordering::SeqCst) {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// The recipients accepted so far in the current mail transaction, validated.
+pub type Recipients = Vec<EmailAddress>;
+
+type Conn = ConnectionMetadata<ConnectionInfo>;
+type Mail = MailMetadata<Recipients>;
+
+fn accept<T>(reply: Reply, res: T) -> Decision<T> {
+    Decision::Accept { reply, res }
+}
+
+fn reject<T>(reply: Reply) -> Decision<T> {
+    Decision::Reject { reply }
+}
+
+/// The recipient as a validated address; quoted local parts and address literals are refused.
+fn recipient_address(to: &Email) -> Result<EmailAddress, String> {
+    let local = match &to.localpart {
+        Localpart::Ascii { raw } | Localpart::Utf8 { raw } => raw.as_str(),
+        Localpart::QuotedAscii { .. } | Localpart::QuotedUtf8 { .. } => {
+            return Err("quoted local parts are not supported".into())
+        }
+    };
+    let domain = match &to.hostname {
+        Some(Hostname::AsciiDomain { raw }) => raw.as_str(),
+        Some(Hostname::Utf8Domain { punycode, .. }) => punycode.as_str(),
+        Some(Hostname::Ipv4 { .. } | Hostname::Ipv6 { .. }) => {
+            return Err("address literals are not supported".into())
+        }
+        None => return Err("a domain is required".into()),
+    };
+    EmailAddress::parse(&format!("{local}@{domain}")).map_err(|e| e.to_string())
+}
+
+#[async_trait]
+impl smtp_server::Config for SmtpHandler {
+    type Protocol = smtp_server::protocol::Smtp;
+    type ConnectionUserMeta = ConnectionInfo;
+    type MailUserMeta = Recipients;
+
+    fn hostname(&self, _conn: &Conn) -> &str {
+        &self.app.config.smtp.hostname
+    }
+
+    fn welcome_banner(&self, _conn: &Conn) -> &str {
+        "ESMTP ephemail"
+    }
+
+    fn command_read_timeout(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.app.config.smtp.command_timeout())
+            .unwrap_or(chrono::Duration::minutes(5))
+    }
+
+    fn can_do_tls(&self, _conn: &Conn) -> bool {
+        false
+    }
+
+    async fn tls_accept<IO>(
+        &self,
+        _io: IO,
+        _conn: &mut Conn,
+    ) -> io::Result<
+        duplexify::Duplex<Pin<Box<dyn Send + AsyncRead>>, Pin<Box<dyn Send + AsyncWrite>>>,
+    >
+    where
+        IO: 'static + Unpin + Send + AsyncRead + AsyncWrite,
+    {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "STARTTLS is not configured",
+        ))
+    }
+
+    async fn filter_hello(
+        &self,
+        is_extended: bool,
+        hostname: Hostname,
+        conn: &mut Conn,
+    ) -> Decision<HelloInfo> {
+        let mut text = vec![MaybeUtf8::Utf8(self.app.config.smtp.hostname.clone())];
+        if is_extended {
+            text.extend(
+                [
+                    format!("SIZE {}", self.app.config.smtp.max_message_size),
+                    "8BITMIME".to_owned(),
+                    "ENHANCEDSTATUSCODES".to_owned(),
+                    "PIPELINING".to_owned(),
+                    "SMTPUTF8".to_owned(),
+                ]
+                .map(MaybeUtf8::Ascii),
+            );
+        }
+        tracing::debug!(peer = %conn.user.peer, helo = %hostname.raw(), "hello");
+        accept(
+            Reply {
+                code: ReplyCode::OKAY,
+                ecode: None,
+                text,
+            },
+            HelloInfo {
+                is_extended,
+                hostname,
+            },
+        )
+    }
+
+    async fn new_mail(&self, _conn: &mut Conn) -> Recipients {
+        Vec::new()
+    }
+
+    async fn filter_from(
+        &self,
+        from: Option<Email>,
+        _mail: &mut Mail,
+        conn: &mut Conn,
+    ) -> Decision<Option<Email>> {
+        conn.user.activity.begin();
+        accept(reply::sender_ok(), from)
+    }
+
+    async fn handle_rset(&self, _mail: &mut Option<Mail>, conn: &mut Conn) -> Decision<()> {
+        conn.user.activity.end();
+        accept(reply::reset(), ())
+    }
+
+    async fn filter_to(&self, to: Email, mail: &mut Mail, conn: &mut Conn) -> Decision<Email> {
+        if mail.user.len() >= usize::from(self.app.config.smtp.max_recipients) {
+            return reject(reply::too_many_recipients());
+        }
+        let address = match recipient_address(&to) {
+            Ok(address) => address,
+            Err(reason) => return reject(reply::bad_recipient_syntax(&reason)),
+        };
+        match ingest::check_recipient(&self.app, &address).await {
+            Ok(RecipientCheck::Accept) => {
+                mail.user.push(address);
+                accept(reply::recipient_ok(), to)
+            }
+            Ok(RecipientCheck::DomainNotServed) => {
+                tracing::info!(peer = %conn.user.peer, domain = %address.domain, "relaying denied");
+                reject(reply::relay_denied())
+            }
+            Ok(RecipientCheck::NoSuchInbox) => reject(reply::no_such_mailbox()),
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "checking a recipient failed");
+                reject(reply::local_error())
+            }
+        }
+    }
+
+    async fn handle_mail<'resp, R>(
+        &'resp self,
+        stream: &mut EscapedDataReader<'_, R>,
+        mail: Mail,
+        conn: &'resp mut Conn,
+    ) -> Decision<()>
+    where
+        R: Send + Unpin + AsyncRead,
+        Self: 'resp,
+    {
+        let decision = self.receive(stream, mail, conn).await;
+        conn.user.activity.end();
+        decision
+    }
+}
+
+impl SmtpHandler {
+    async fn receive<R>(
+        &self,
+        stream: &mut EscapedDataReader<'_, R>,
+        mail: Mail,
+        conn: &Conn,
+    ) -> Decision<()>
+    where
+        R: Send + Unpin + AsyncRead,
+    {
+        let limits = &self.app.config.smtp;
+        let raw = match data::read(stream, limits.max_message_size, limits.data_timeout()).await {
+            Data::Complete(raw) => raw,
+            Data::TooLarge => return reject(reply::too_large(limits.max_message_size)),
+            Data::TimedOut => {
+                return Decision::Kill {
+                    reply: Some(reply::data_timeout()),
+                    res: Err(io::Error::new(io::ErrorKind::TimedOut, "DATA timed out")),
+                }
+            }
+            Data::Aborted => {
+                return Decision::Kill {
+                    reply: None,
+                    res: Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "closed during DATA",
+                    )),
+                }
+            }
+        };
+        let incoming = IncomingMail {
+            mail_from: mail.from.as_ref().map(|from| {
+                let rendered = from.to_string();
+                rendered
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            }),
+            recipients: mail.user,
+            raw,
+        };
+        match ingest::deliver(&self.app, incoming).await {
+            Ok(ids) => match ids.first() {
+                Some(first) => {
+                    tracing::info!(peer = %conn.user.peer, messages = ids.len(), "mail stored");
+                    accept(reply::stored(&first.to_string()), ())
+                }
+                None => reject(reply::no_such_mailbox()),
+            },
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "storing a mail failed");
+                reject(reply::local_error())
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The binary as a user runs it: the embedded PostgreSQL default, domain management, serve.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use nix::{sys::signal, unistd::Pid};
+
+use crate::helpers::{fresh_database, SmtpConversation};
+
+fn ephemail(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ephemail"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("running ephemail")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "ephemail failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn domain_commands_manage_the_served_domains() {
+    let url = fresh_database().await;
+    let db = ["--database-url", url.as_str()];
+    let run = |args: &[&str]| stdout(&ephemail(&[args, &db[..]].concat()));
+    assert_eq!(
+        run(&["domain", "add", "Mail.Example.com"]),
+        "mail.example.com catch_all\n"
+    );
+    assert_eq!(
+        run(&["domain", "add", "tests.example:registered"]),
+        "tests.example registered\n"
+    );
+    assert_eq!(
+        run(&["domain", "list"]),
+        "mail.example.com catch_all\ntests.example registered\n"
+    );
+    assert_eq!(
+        run(&["domain", "remove", "mail.example.com"]),
+        "removed mail.example.com\n"
+    );
+    assert_eq!(run(&["domain", "list"]), "tests.example registered\n");
+
+    let missing = ephemail(&[&["domain", "remove", "nope.example"], &db[..]].concat());
+    assert!(!missing.status.success());
+    let bad = ephemail(&[&["domain", "add", "bad_name:catch_all"], &db[..]].concat());
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid host name"));
+}
+
+#[test]
+fn invalid_settings_are_refused_before_starting() {
+    let output = ephemail(&["serve", "--default-ttl", "100", "--max-ttl", "10"]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("--default-ttl (100s) must not exceed --max-ttl (10s)"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = ephemail(&["serve", "--smtp-addr", "not-an-address"]);
+    assert!(!output.status.success());
+}
+
+/// The README's first command: `serve` with no DATABASE_URL runs on a private cluster, receives
+/// mail, stops the cluster on SIGTERM, and reuses it on the next start.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
+    let data_dir = format!("/tmp/ephemail-cli-{}", uuid::Uuid::new_v4().simple());
+    let pgdata = format!("{data_dir}/postgres");
+    for round in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ephemail"))
+            .args([
+                "serve",
+                "--data-dir",
+                &data_dir,
+                "--smtp-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning ephemail serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut smtp = None;
+        let mut graphql = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(addr) = line.strip_prefix("smtp      ") {
+                smtp = Some(addr.parse().unwrap());
+            }
+            if let Some(url) = line.strip_prefix("graphql   ") {
+                graphql = Some(url.to_owned());
+            }
+            if line.starts_with("ephemail is ready") {
+                break;
+            }
+        }
+        let (smtp, graphql) = (
+            smtp.expect("smtp address printed"),
+            graphql.expect("graphql url printed"),
+        );
+
+        let mut conversation = SmtpConversation::connect(smtp).await;
+        conversation.command("EHLO client.test").await;
+        let subject = format!("round {round}");
+        let reply = conversation
+            .deliver(
+                "a@example.com",
+                &["readme@localhost"],
+                &format!("Subject: {subject}\r\n\r\nhi\r\n"),
+            )
+            .await;
+        assert!(reply.starts_with("250 2.0.0"), "{reply}");
+        let response: serde_json::Value = reqwest::Client::new()
+            .post(&graphql)
+            .json(&serde_json::json!({ "query": r#"{ inbox(address: "readme@localhost") { messages { totalCount edges { node { subject } } } } }"# }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let messages = &response["data"]["inbox"]["messages"];
+        assert_eq!(
+            messages["totalCount"],
+            round + 1,
+            "the cluster's data survives restarts: {response}"
+        );
+        assert_eq!(messages["edges"][0]["node"]["subject"], subject.as_str());
+
+        signal::kill(
+            Pid::from_raw(i32::try_from(child.id()).unwrap()),
+            signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+        assert!(
+            !std::path::Path::new(&format!("{pgdata}/postmaster.pid")).exists(),
+            "the embedded PostgreSQL is stopped with ephemail"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::remove_dir_all(&data_dir).unwrap();
+}

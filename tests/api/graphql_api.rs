@@ -1,0 +1,303 @@
+use serde_json::{json, Value};
+
+use crate::helpers::TestApp;
+
+const CREATE: &str = r#"mutation($input: CreateInboxInput!) {
+    createInbox(input: $input) { status maxTtlSeconds inbox { id address localPart domain createdAt expiresAt } } }"#;
+
+async fn create(app: &TestApp, input: Value) -> Value {
+    app.data(CREATE, json!({ "input": input })).await["createInbox"].clone()
+}
+
+fn code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
+}
+
+async fn send(app: &TestApp, to: &str, subject: &str) {
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let reply = smtp
+        .deliver(
+            "a@example.com",
+            &[to],
+            &format!("Subject: {subject}\r\n\r\nbody\r\n"),
+        )
+        .await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_inbox_reports_expected_outcomes_as_status() {
+    let app = TestApp::spawn_with(&["--default-ttl", "600", "--max-ttl", "3600"]).await;
+    let random = create(&app, json!({ "domain": "localhost" })).await;
+    assert_eq!(random["status"], "CREATED");
+    let local = random["inbox"]["localPart"].as_str().unwrap();
+    assert_eq!(local.len(), 10);
+    assert!(
+        local
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+        "{local}"
+    );
+    assert_eq!(random["inbox"]["expiresAt"], "2026-11-28T12:10:00+00:00");
+
+    let chosen = create(
+        &app,
+        json!({ "domain": "LocalHost", "localPart": "Alice", "ttlSeconds": 120 }),
+    )
+    .await;
+    assert_eq!(chosen["status"], "CREATED");
+    assert_eq!(chosen["inbox"]["address"], "alice@localhost");
+
+    let taken = create(&app, json!({ "domain": "localhost", "localPart": "ALICE" })).await;
+    assert_eq!(taken["status"], "ADDRESS_TAKEN");
+    assert_eq!(taken["inbox"], Value::Null);
+
+    let not_served = create(&app, json!({ "domain": "example.org" })).await;
+    assert_eq!(not_served["status"], "DOMAIN_NOT_SERVED");
+
+    let too_long = create(&app, json!({ "domain": "localhost", "ttlSeconds": 3601 })).await;
+    assert_eq!(too_long["status"], "TTL_TOO_LONG");
+    assert_eq!(too_long["maxTtlSeconds"], 3600);
+
+    // Once expired, the address can be taken afresh.
+    app.clock.advance(chrono::Duration::seconds(121));
+    let again = create(&app, json!({ "domain": "localhost", "localPart": "alice" })).await;
+    assert_eq!(again["status"], "CREATED");
+    assert_ne!(again["inbox"]["id"], chosen["inbox"]["id"]);
+
+    let bad = app
+        .graphql(
+            CREATE,
+            json!({ "input": { "domain": "localhost", "localPart": "a b" } }),
+        )
+        .await;
+    assert_eq!(code(&bad), "BAD_USER_INPUT", "{bad}");
+    let bad = app
+        .graphql(
+            CREATE,
+            json!({ "input": { "domain": "localhost", "ttlSeconds": 0 } }),
+        )
+        .await;
+    assert_eq!(code(&bad), "BAD_USER_INPUT", "{bad}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inboxes_are_found_by_id_or_case_insensitive_address_until_they_expire() {
+    let app = TestApp::spawn().await;
+    let created = create(
+        &app,
+        json!({ "domain": "localhost", "localPart": "bob", "ttlSeconds": 60 }),
+    )
+    .await;
+    let id = created["inbox"]["id"].clone();
+    let by_id = app
+        .data(
+            "query($id: ID) { inbox(id: $id) { address } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(by_id["inbox"]["address"], "bob@localhost");
+    let by_address = app
+        .data(r#"{ inbox(address: "BOB@LocalHost") { id } }"#, json!({}))
+        .await;
+    assert_eq!(by_address["inbox"]["id"], id);
+
+    let both = app
+        .graphql(r#"{ inbox(id: "x", address: "a@b.c") { id } }"#, json!({}))
+        .await;
+    assert_eq!(code(&both), "BAD_USER_INPUT");
+    let bad_id = app
+        .graphql(r#"{ inbox(id: "not-a-uuid") { id } }"#, json!({}))
+        .await;
+    assert_eq!(code(&bad_id), "BAD_USER_INPUT");
+    let unknown_field = app.graphql("{ inbox { nope } }", json!({})).await;
+    assert_eq!(code(&unknown_field), "BAD_USER_INPUT");
+
+    app.clock.advance(chrono::Duration::seconds(60));
+    let expired = app
+        .data(
+            "query($id: ID) { inbox(id: $id) { address } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        expired["inbox"],
+        Value::Null,
+        "an expired inbox is gone at once"
+    );
+    let messages = app
+        .graphql(
+            "query($id: ID!) { messages(inboxId: $id) { totalCount } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code(&messages), "NOT_FOUND", "{messages}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_are_paged_newest_first_with_opaque_cursors() {
+    let app = TestApp::spawn().await;
+    for n in 1..=5 {
+        send(&app, "pages@localhost", &format!("mail {n}")).await;
+    }
+    let inbox = app
+        .data(r#"{ inbox(address: "pages@localhost") { id } }"#, json!({}))
+        .await;
+    let query = r#"query($id: ID!, $after: String) { messages(inboxId: $id, first: 2, after: $after) {
+        totalCount pageInfo { hasNextPage endCursor } edges { cursor node { subject } } } }"#;
+    let mut subjects = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app
+            .data(query, json!({ "id": inbox["inbox"]["id"], "after": after }))
+            .await["messages"]
+            .clone();
+        assert_eq!(page["totalCount"], 5);
+        for edge in page["edges"].as_array().unwrap() {
+            subjects.push(edge["node"]["subject"].as_str().unwrap().to_owned());
+        }
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(subjects, ["mail 5", "mail 4", "mail 3", "mail 2", "mail 1"]);
+
+    let bad = app
+        .graphql(
+            query,
+            json!({ "id": inbox["inbox"]["id"], "after": "garbage!" }),
+        )
+        .await;
+    assert_eq!(code(&bad), "BAD_USER_INPUT");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn message_exposes_headers_and_envelope() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let raw = "From: \"Ann\" <ann@example.com>\r\nTo: x@localhost\r\nCc: cc@example.com\r\n\
+               Subject: headers\r\nDate: Fri, 27 Nov 2026 09:30:00 +0100\r\n\
+               Message-ID: <abc@example.com>\r\nX-Trace: one\r\n two\r\n\r\nhello\r\n";
+    smtp.deliver("bounce@example.com", &["x@localhost"], raw)
+        .await;
+    let id = app.messages_of("x@localhost").await[0]["id"].clone();
+    let data = app
+        .data(
+            r#"query($id: ID!) { message(id: $id) { from { name address } to { address } cc { address }
+                date messageId mailFrom rcptTo size parseError inbox { address }
+                trace: headers(name: "x-trace") { name value } all: headers { name } } }"#,
+            json!({ "id": id }),
+        )
+        .await["message"]
+        .clone();
+    assert_eq!(
+        data["from"],
+        json!({ "name": "Ann", "address": "ann@example.com" })
+    );
+    assert_eq!(data["to"], json!([{ "address": "x@localhost" }]));
+    assert_eq!(data["cc"], json!([{ "address": "cc@example.com" }]));
+    assert_eq!(data["date"], "2026-11-27T08:30:00+00:00");
+    assert_eq!(data["messageId"], "abc@example.com");
+    assert_eq!(data["mailFrom"], "bounce@example.com");
+    assert_eq!(data["size"], raw.len());
+    assert_eq!(data["parseError"], Value::Null);
+    assert_eq!(data["inbox"]["address"], "x@localhost");
+    assert_eq!(
+        data["trace"],
+        json!([{ "name": "X-Trace", "value": "one two" }])
+    );
+    assert_eq!(data["all"].as_array().unwrap().len(), 7);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_an_inbox_removes_its_messages_and_attachments() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let raw = "Subject: with file\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+               --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+               --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\
+               Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n";
+    smtp.deliver("a@example.com", &["gone@localhost", "kept@localhost"], raw)
+        .await;
+    let gone = app.messages_of("gone@localhost").await;
+    let message_id = gone[0]["id"].clone();
+    let inbox = app
+        .data(r#"{ inbox(address: "gone@localhost") { id } }"#, json!({}))
+        .await;
+
+    let deleted = app
+        .data(
+            "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
+            json!({ "id": inbox["inbox"]["id"] }),
+        )
+        .await;
+    assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
+    let message = app
+        .data(
+            "query($id: ID!) { message(id: $id) { id } }",
+            json!({ "id": message_id }),
+        )
+        .await;
+    assert_eq!(message["message"], Value::Null);
+    let again = app
+        .data(
+            "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
+            json!({ "id": inbox["inbox"]["id"] }),
+        )
+        .await;
+    assert_eq!(again["deleteInbox"]["status"], "NOT_FOUND");
+
+    // The rows are gone from the database, not just hidden; the other inbox keeps its copy.
+    let counts = crate::schema::query_counts(&app.database_url).await;
+    assert_eq!(counts, (1, 1), "(messages, attachments) left");
+    assert_eq!(app.messages_of("kept@localhost").await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_message_removes_only_that_message() {
+    let app = TestApp::spawn().await;
+    send(&app, "two@localhost", "first").await;
+    send(&app, "two@localhost", "second").await;
+    let messages = app.messages_of("two@localhost").await;
+    let deleted = app
+        .data(
+            "mutation($id: ID!) { deleteMessage(id: $id) { status } }",
+            json!({ "id": messages[0]["id"] }),
+        )
+        .await;
+    assert_eq!(deleted["deleteMessage"]["status"], "DELETED");
+    let left = app.messages_of("two@localhost").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["subject"], "first");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_endpoints_and_graphiql_answer() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    let healthz = client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(healthz.status(), 200);
+    let readyz = client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(readyz.status(), 200);
+    let graphiql = client.get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(graphiql.status(), 200);
+    assert!(graphiql.text().await.unwrap().contains("graphiql"));
+    let domains = app.data("{ domains { name mode } }", json!({})).await;
+    assert_eq!(
+        domains["domains"],
+        json!([{ "name": "localhost", "mode": "CATCH_ALL" }, { "name": "registered.test", "mode": "REGISTERED" }])
+    );
+    app.stop().await;
+}

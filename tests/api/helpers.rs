@@ -1,0 +1,267 @@
+//! Test harness: one throwaway PostgreSQL cluster per test process (started from the machine's
+//! binaries through ephemail's own embedded-cluster code), a migrated template database, and a
+//! fresh database cloned from it for every test. Servers bind 127.0.0.1:0.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::{Arc, OnceLock},
+};
+
+use chrono::{TimeZone, Utc};
+use clap::Parser;
+use ephemail::{
+    app::{App, Server},
+    clock::ManualClock,
+    config::ServeConfig,
+    db::{self, embedded::EmbeddedPostgres},
+};
+use serde_json::{json, Value};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+        TcpStream,
+    },
+};
+
+const TEMPLATE: &str = "ephemail_template";
+
+struct TestCluster {
+    cluster: EmbeddedPostgres,
+}
+
+/// The cluster, started once per test process and removed when the process exits.
+fn cluster() -> &'static TestCluster {
+    static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        // A runtime of its own: the cluster outlives every test's runtime.
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            runtime.block_on(async {
+                let dir = PathBuf::from(format!("/tmp/ephemail-test-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                let cluster = EmbeddedPostgres::start(&dir, None)
+                    .await
+                    .expect("starting the test PostgreSQL cluster");
+                remove_when_process_exits(&dir, &cluster);
+                cluster
+                    .create_database(TEMPLATE, None)
+                    .await
+                    .expect("creating the template database");
+                let pool = db::pool(&cluster.database_url(TEMPLATE), 2).expect("pool");
+                db::migrate(&pool)
+                    .await
+                    .expect("migrating the template database");
+                pool.close();
+                TestCluster { cluster }
+            })
+        })
+        .join()
+        .expect("test cluster thread")
+    })
+}
+
+/// A watchdog outside this process stops the cluster and deletes its files once we are gone.
+fn remove_when_process_exits(dir: &std::path::Path, cluster: &EmbeddedPostgres) {
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+         kill -QUIT $(head -n 1 '{pgdata}/postmaster.pid') 2>/dev/null; sleep 2; rm -rf '{dir}'",
+        pid = std::process::id(),
+        pgdata = cluster.pgdata().display(),
+        dir = dir.display()
+    );
+    // `setsid --fork` detaches the watchdog into its own session and returns at once.
+    let started = Command::new("setsid")
+        .args(["--fork", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("starting the cluster watchdog");
+    assert!(started.success(), "setsid failed: {started}");
+}
+
+/// A fresh, migrated database; returns its URL.
+pub async fn fresh_database() -> String {
+    let cluster = &cluster().cluster;
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    cluster
+        .create_database(&name, Some(TEMPLATE))
+        .await
+        .expect("creating a test database");
+    cluster.database_url(&name)
+}
+
+#[derive(Parser)]
+struct TestCli {
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+pub struct TestApp {
+    pub clock: ManualClock,
+    pub smtp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub database_url: String,
+    server: Server,
+    http: reqwest::Client,
+}
+
+impl TestApp {
+    /// Serves `localhost` (catch-all) and `registered.test` (registered).
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// As [`TestApp::spawn`], with extra `serve` flags.
+    pub async fn spawn_with(extra: &[&str]) -> Self {
+        let database_url = fresh_database().await;
+        let mut args = vec![
+            "ephemail",
+            "--database-url",
+            &database_url,
+            "--smtp-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--domain",
+            "localhost:catch_all",
+            "--domain",
+            "registered.test:registered",
+            "--shutdown-grace",
+            "5",
+        ];
+        args.extend_from_slice(extra);
+        let config = TestCli::try_parse_from(args).expect("test flags").serve;
+        config.validate().expect("valid test config");
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap());
+        let pool = db::pool(&database_url, 8).expect("pool");
+        let app = App::new(config, pool, Arc::new(clock.clone()));
+        let server = Server::start(app).await.expect("server start");
+        Self {
+            clock,
+            smtp_addr: server.smtp_addr,
+            http_addr: server.http_addr,
+            database_url,
+            server,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await.expect("clean shutdown");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+
+    /// Posts a GraphQL request and returns the whole response body.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.http
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("POST /graphql")
+            .json()
+            .await
+            .expect("JSON response")
+    }
+
+    /// Like [`TestApp::graphql`], failing the test on any GraphQL error.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let response = self.graphql(query, variables).await;
+        assert!(
+            response.get("errors").is_none(),
+            "unexpected errors: {response:#}"
+        );
+        response["data"].clone()
+    }
+
+    /// The messages of `address`'s inbox, newest first (empty if the inbox does not exist).
+    pub async fn messages_of(&self, address: &str) -> Vec<Value> {
+        let data = self
+            .data(
+                r#"query($a: String!) { inbox(address: $a) { messages(first: 100) {
+                    edges { node { id subject text html size rcptTo mailFrom
+                        attachments { filename contentType size } } } } } }"#,
+                json!({ "a": address }),
+            )
+            .await;
+        data["inbox"]["messages"]["edges"]
+            .as_array()
+            .map(|edges| edges.iter().map(|edge| edge["node"].clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub async fn smtp(&self) -> SmtpConversation {
+        SmtpConversation::connect(self.smtp_addr).await
+    }
+}
+
+/// A raw SMTP client for asserting exact replies.
+pub struct SmtpConversation {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    pub greeting: String,
+}
+
+impl SmtpConversation {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let (read, writer) = TcpStream::connect(addr)
+            .await
+            .expect("connect")
+            .into_split();
+        let mut conversation = Self {
+            reader: BufReader::new(read),
+            writer,
+            greeting: String::new(),
+        };
+        conversation.greeting = conversation.reply().await;
+        conversation
+    }
+
+    /// Sends one command line and returns the reply (lines joined with `\n`).
+    pub async fn command(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.expect("write");
+    }
+
+    /// Reads one (possibly multi-line) reply.
+    pub async fn reply(&mut self) -> String {
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            let read = self.reader.read_line(&mut line).await.expect("read reply");
+            assert!(read > 0, "connection closed; replies so far: {lines:?}");
+            let line = line.trim_end().to_owned();
+            let last = line.as_bytes().get(3) != Some(&b'-');
+            lines.push(line);
+            if last {
+                return lines.join("\n");
+            }
+        }
+    }
+
+    /// A whole transaction; returns the reply to the end of DATA.
+    pub async fn deliver(&mut self, from: &str, to: &[&str], message: &str) -> String {
+        assert!(self
+            .command(&format!("MAIL FROM:<{from}>"))
+            .await
+            .starts_with("250"));
+        for rcpt in to {
+            let reply = self.command(&format!("RCPT TO:<{rcpt}>")).await;
+            assert!(reply.starts_with("250"), "RCPT {rcpt}: {reply}");
+        }
+        assert!(self.command("DATA").await.starts_with("354"));
+        self.send(message.as_bytes()).await;
+        self.command(".").await
+    }
+}

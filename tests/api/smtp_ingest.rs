@@ -1,0 +1,282 @@
+use lettre::{
+    message::{header::ContentType, Attachment, MultiPart},
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+};
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multipart_mail_is_stored_with_html_sanitized_and_attachment_metadata() {
+    let app = TestApp::spawn().await;
+    let mail = Message::builder()
+        .from("Sender <sender@example.com>".parse().unwrap())
+        .to("Signup@LocalHost".parse().unwrap())
+        .subject("Welcome aboard")
+        .multipart(
+            MultiPart::mixed()
+                .multipart(MultiPart::alternative_plain_html(
+                    "Your code is 424242".to_owned(),
+                    r#"<p>Your code is <b>424242</b></p><script>alert('xss')</script><img src="https://t.example/p.gif" onerror="alert(1)">"#.to_owned(),
+                ))
+                .singlepart(
+                    Attachment::new("invoice.pdf".to_owned())
+                        .body(PDF.to_vec(), ContentType::parse("application/pdf").unwrap()),
+                ),
+        )
+        .unwrap();
+    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(app.smtp_addr.port())
+        .build();
+    let response = mailer.send(mail).await.expect("mail accepted");
+    assert_eq!(response.code().to_string(), "250");
+
+    let messages = app.messages_of("signup@localhost").await;
+    let [message] = messages.as_slice() else {
+        panic!("one message expected: {messages:?}")
+    };
+    assert_eq!(message["subject"], "Welcome aboard");
+    assert_eq!(
+        message["text"].as_str().unwrap().trim(),
+        "Your code is 424242"
+    );
+    let html = message["html"].as_str().unwrap();
+    assert!(html.contains("<b>424242</b>"), "{html}");
+    for banned in ["<script", "alert(", "onerror"] {
+        assert!(
+            !html.contains(banned),
+            "{banned} survived sanitizing: {html}"
+        );
+    }
+    assert_eq!(message["mailFrom"], "sender@example.com");
+    assert_eq!(message["rcptTo"], json!(["signup@localhost"]));
+    assert_eq!(
+        message["attachments"],
+        json!([{ "filename": "invoice.pdf", "contentType": "application/pdf", "size": PDF.len() }])
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catch_all_domain_creates_the_inbox_on_first_mail() {
+    let app = TestApp::spawn().await;
+    assert!(app.messages_of("fresh@localhost").await.is_empty());
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let reply = smtp
+        .deliver(
+            "a@example.com",
+            &["Fresh@LOCALHOST"],
+            "Subject: hi\r\n\r\nbody\r\n",
+        )
+        .await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    let data = app
+        .data(
+            r#"{ inbox(address: "fresh@localhost") { address messages { totalCount } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["inbox"]["address"], "fresh@localhost");
+    assert_eq!(data["inbox"]["messages"]["totalCount"], 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registered_domain_accepts_only_live_inboxes() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    smtp.command("MAIL FROM:<a@example.com>").await;
+    assert_eq!(
+        smtp.command("RCPT TO:<nobody@registered.test>").await,
+        "550 5.1.1 No such mailbox"
+    );
+
+    let created = app
+        .data(
+            r#"mutation { createInbox(input: {domain: "registered.test", localPart: "Known", ttlSeconds: 60}) {
+                status inbox { address } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(created["createInbox"]["status"], "CREATED");
+    assert_eq!(
+        created["createInbox"]["inbox"]["address"],
+        "known@registered.test"
+    );
+    assert_eq!(
+        smtp.command("RCPT TO:<KNOWN@registered.test>").await,
+        "250 2.1.5 Recipient OK"
+    );
+
+    app.clock.advance(chrono::Duration::seconds(61));
+    smtp.command("RSET").await;
+    smtp.command("MAIL FROM:<a@example.com>").await;
+    assert_eq!(
+        smtp.command("RCPT TO:<known@registered.test>").await,
+        "550 5.1.1 No such mailbox",
+        "an expired inbox must not receive mail"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unserved_domains_are_refused_so_we_are_never_an_open_relay() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    smtp.command("MAIL FROM:<a@example.com>").await;
+    assert_eq!(
+        smtp.command("RCPT TO:<victim@gmail.com>").await,
+        "550 5.7.1 Relaying denied: we do not serve that domain"
+    );
+    assert_eq!(
+        smtp.command("DATA").await,
+        "503 5.5.1 Bad sequence of commands"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_mail_to_several_recipients_lands_in_each_inbox() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let reply = smtp
+        .deliver(
+            "news@example.com",
+            &["one@localhost", "two@localhost", "ONE@localhost"],
+            "Subject: shared\r\n\r\nfor both\r\n",
+        )
+        .await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    for address in ["one@localhost", "two@localhost"] {
+        let messages = app.messages_of(address).await;
+        assert_eq!(messages.len(), 1, "{address}: {messages:?}");
+        assert_eq!(messages[0]["subject"], "shared");
+        // Each inbox sees only its own envelope recipient.
+        assert_eq!(messages[0]["rcptTo"], json!([address]));
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversize_message_is_refused_with_552_and_nothing_is_stored() {
+    let app = TestApp::spawn_with(&["--max-message-size", "2048"]).await;
+    let mut smtp = app.smtp().await;
+    let ehlo = smtp.command("EHLO client.test").await;
+    assert!(ehlo.contains("250-SIZE 2048"), "{ehlo}");
+    let body = "x".repeat(70);
+    let big = format!("Subject: big\r\n\r\n{}", format!("{body}\r\n").repeat(60));
+    let reply = smtp
+        .deliver("a@example.com", &["big@localhost"], &big)
+        .await;
+    assert_eq!(reply, "552 5.3.4 Message too large (limit is 2048 bytes)");
+    assert!(app.messages_of("big@localhost").await.is_empty());
+
+    // The session is still usable, and a message within the limit goes through.
+    let reply = smtp
+        .deliver(
+            "a@example.com",
+            &["big@localhost"],
+            "Subject: small\r\n\r\nok\r\n",
+        )
+        .await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    let messages = app.messages_of("big@localhost").await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["subject"], "small");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_reply_carries_an_enhanced_status_code() {
+    let app = TestApp::spawn_with(&["--max-recipients", "2"]).await;
+    let mut smtp = app.smtp().await;
+    assert_eq!(smtp.greeting, "220 localhost ESMTP ephemail");
+    let ehlo = smtp.command("EHLO client.test").await;
+    for extension in [
+        "PIPELINING",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "SIZE 26214400",
+    ] {
+        assert!(ehlo.contains(extension), "EHLO lacks {extension}: {ehlo}");
+    }
+    let table = [
+        ("RCPT TO:<a@localhost>", "503 5.5.1"),
+        ("DATA", "503 5.5.1"),
+        ("MAIL FROM:<a@example.com>", "250 2.1.0"),
+        ("MAIL FROM:<b@example.com>", "503 5.5.1"),
+        ("RCPT TO:<\"quoted\"@localhost>", "501 5.1.3"),
+        ("RCPT TO:<a@localhost>", "250 2.1.5"),
+        ("RCPT TO:<b@localhost>", "250 2.1.5"),
+        ("RCPT TO:<c@localhost>", "452 4.5.3"),
+        ("RSET", "250 2.0.0"),
+        ("NOOP", "250 2.0.0"),
+        ("BOGUS", "500 5.5.1"),
+        ("QUIT", "221 2.0.0"),
+    ];
+    for (line, expected) in table {
+        let reply = smtp.command(line).await;
+        assert!(
+            reply.starts_with(expected),
+            "{line}: expected {expected}, got {reply}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dot_stuffed_lines_and_bare_lf_dots_are_stored_as_sent() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    // `..line` is a dot-stuffed `.line`; a bare `\n.\n` must not end the message.
+    let reply = smtp
+        .deliver(
+            "a@example.com",
+            &["dots@localhost"],
+            "Subject: dots\r\n\r\n..starts with a dot\r\nbare\n.\nstill here\r\n",
+        )
+        .await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    let messages = app.messages_of("dots@localhost").await;
+    let [message] = messages.as_slice() else {
+        panic!("one message expected: {messages:?}")
+    };
+    let text = message["text"].as_str().unwrap();
+    assert!(text.starts_with(".starts with a dot"), "{text:?}");
+    assert!(text.contains("still here"), "{text:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_closes_idle_sessions_and_lets_a_transaction_finish() {
+    let app = TestApp::spawn().await;
+    let database_url = app.database_url.clone();
+    let mut idle = app.smtp().await;
+    idle.command("EHLO idle.test").await;
+    let mut busy = app.smtp().await;
+    busy.command("EHLO busy.test").await;
+    busy.command("MAIL FROM:<a@example.com>").await;
+    busy.command("RCPT TO:<late@localhost>").await;
+    assert!(busy.command("DATA").await.starts_with("354"));
+    busy.send(b"Subject: late\r\n\r\nfirst half, ").await;
+
+    let stopping = tokio::spawn(app.stop());
+    assert_eq!(idle.reply().await, "421 4.3.2 Service shutting down");
+    busy.send(b"second half\r\n").await;
+    let reply = busy.command(".").await;
+    assert!(
+        reply.starts_with("250 2.0.0"),
+        "the transaction in flight completes: {reply}"
+    );
+    stopping.await.unwrap();
+    assert_eq!(crate::schema::query_counts(&database_url).await, (1, 0));
+}
