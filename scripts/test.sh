@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, with its set-up: installs what the tests need when it is missing
+# (PostgreSQL's server binaries for the throwaway test cluster, the diesel CLI for the schema
+# drift test), then checks formatting and lints and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; exit 1
+  fi
+}
+apt_install() {
+  [ -n "${APT_UPDATED:-}" ] || { as_root apt-get update -qq; APT_UPDATED=1; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null; then
+  echo "# installing PostgreSQL server packages"
+  apt_install postgresql
+fi
+if ! command -v diesel >/dev/null; then
+  echo "# installing the diesel CLI (checks src/db/schema.rs against the migrations)"
+  [ -e /usr/include/postgresql/libpq-fe.h ] || apt_install libpq-dev
+  cargo install diesel_cli --version '^2.3' --no-default-features --features postgres --locked
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked
