@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up: installs what the tests need when it is missing
 # (PostgreSQL's server binaries for the throwaway test cluster, the diesel CLI for the schema
-# drift test), then checks formatting and lints and runs every test.
+# drift test, Node.js and the graphql-ws npm client), then checks formatting and lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -25,6 +25,13 @@ if ! command -v diesel >/dev/null; then
   [ -e /usr/include/postgresql/libpq-fe.h ] || apt_install libpq-dev
   cargo install diesel_cli --version '^2.3' --no-default-features --features postgres --locked
 fi
+
+if ! command -v node >/dev/null; then
+  echo "# installing Node.js (the graphql-ws client test)"
+  apt_install nodejs npm
+fi
+# The public graphql-ws npm client, exactly as locked.
+[ -d tests/node/node_modules/graphql-ws ] || npm ci --prefix tests/node --no-fund --no-audit
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

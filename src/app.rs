@@ -13,6 +13,7 @@ use crate::{
         models::domain::{self, Domain, DomainMode},
         Pool,
     },
+    events::EventBus,
     mail::sanitize::Sanitizer,
 };
 
@@ -22,6 +23,7 @@ pub struct AppState {
     pub pool: Pool,
     pub clock: Arc<dyn Clock>,
     pub sanitizer: Sanitizer,
+    pub events: Arc<EventBus>,
 }
 
 #[derive(Clone)]
@@ -41,6 +43,7 @@ impl App {
             pool,
             clock,
             sanitizer: Sanitizer::default(),
+            events: Arc::new(EventBus::default()),
         }))
     }
 

@@ -97,6 +97,16 @@ pub struct HttpConfig {
     /// It has no authentication yet: keep it on loopback.
     #[arg(long, env = "EPHEMAIL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+
+    /// Base URL clients reach the HTTP server at, for download links (e.g. https://mail.example.com).
+    /// By default taken from each request's Host header.
+    #[arg(long, env = "EPHEMAIL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Longest time in seconds a `waitForMessage` may hold a request; longer timeouts are capped.
+    #[arg(long, env = "EPHEMAIL_MAX_WAIT", default_value_t = 120,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub max_wait: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -162,6 +172,8 @@ pub enum ConfigError {
     SameAddress(SocketAddr),
     #[error("--hostname `{0}` is not a valid host name")]
     Hostname(String),
+    #[error("--public-url `{0}` must start with http:// or https://")]
+    PublicUrl(String),
 }
 
 impl ServeConfig {
@@ -175,6 +187,11 @@ impl ServeConfig {
         }
         if self.smtp.smtp_addr == self.http.http_addr && self.smtp.smtp_addr.port() != 0 {
             return Err(ConfigError::SameAddress(self.smtp.smtp_addr));
+        }
+        if let Some(url) = &self.http.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::PublicUrl(url.clone()));
+            }
         }
         if DomainName::parse(&self.smtp.hostname).is_err() {
             return Err(ConfigError::Hostname(self.smtp.hostname.clone()));

@@ -12,6 +12,8 @@ use crate::db::PoolError;
 pub enum ErrorCode {
     /// Malformed input: a bad argument, an unparsable query, a failed validation.
     BadUserInput,
+    /// A wait ended without a result (`waitForMessage`).
+    Timeout,
     /// The object does not exist (or the caller may not know that it does).
     NotFound,
     /// A bug or an unavailable dependency; details are in the server log.
@@ -23,6 +25,7 @@ impl ErrorCode {
         match self {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::NotFound => "NOT_FOUND",
+            Self::Timeout => "TIMEOUT",
             Self::Internal => "INTERNAL",
         }
     }
@@ -34,6 +37,8 @@ pub enum AppError {
     BadUserInput(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("no matching message arrived within {0} ms")]
+    Timeout(u64),
     #[error("internal server error")]
     Internal(#[source] anyhow::Error),
 }
@@ -43,6 +48,7 @@ impl AppError {
         match self {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Timeout(_) => ErrorCode::Timeout,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

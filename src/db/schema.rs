@@ -29,6 +29,7 @@ diesel::table! {
         domain -> Text,
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
+        tags -> Array<Nullable<Text>>,
     }
 }
 
@@ -52,6 +53,12 @@ diesel::table! {
         size -> Int4,
         raw -> Bytea,
         parse_error -> Nullable<Text>,
+        tags -> Array<Nullable<Text>>,
+        seen -> Bool,
+        has_attachments -> Bool,
+        in_reply_to -> Nullable<Text>,
+        from_text -> Text,
+        to_text -> Text,
     }
 }
 

@@ -1,31 +1,37 @@
-//! The GraphQL API: [`query`], [`mutation`] and the object [`types`] they return.
+//! The GraphQL API: [`query`], [`mutation`], [`subscription`] and the object [`types`] they
+//! return. [`feed`] is the lossless "next message after a cursor" reader shared by
+//! subscriptions and `waitForMessage`.
 
+pub mod feed;
+pub mod loader;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
-use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema, SchemaBuilder};
+use async_graphql::{dataloader::DataLoader, Context, SDLExportOptions, Schema, SchemaBuilder};
 
 use crate::app::App;
 
-pub type ApiSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type ApiSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Deep or expensive queries are refused before they run.
 const MAX_DEPTH: usize = 16;
 const MAX_COMPLEXITY: usize = 2_000;
 
-fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
+fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
-        EmptySubscription,
+        subscription::Subscription,
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
 }
 
 pub fn schema(app: App) -> ApiSchema {
-    builder().data(app).finish()
+    let attachments = DataLoader::new(loader::AttachmentLoader::new(app.clone()), tokio::spawn);
+    builder().data(app).data(attachments).finish()
 }
 
 /// The SDL checked in as `schema.graphql`, sorted so that it diffs well.
@@ -38,13 +44,24 @@ pub fn sdl() -> String {
     )
 }
 
-/// Reaches the shared [`App`] from a resolver.
+/// Where clients reach the HTTP server (`--public-url`, or from the request's Host header);
+/// download URLs are built on it. Set per request by the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+/// Reaches shared state from a resolver.
 pub trait ContextExt {
     fn app(&self) -> &App;
+    fn base_url(&self) -> &str;
 }
 
 impl ContextExt for Context<'_> {
     fn app(&self) -> &App {
         self.data_unchecked::<App>()
+    }
+
+    fn base_url(&self) -> &str {
+        self.data_opt::<BaseUrl>()
+            .map_or("", |base| base.0.as_str())
     }
 }

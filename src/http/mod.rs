@@ -1,5 +1,7 @@
-//! The HTTP edge: GraphQL (`POST /graphql`, GraphiQL on `GET /graphql`) and health checks.
+//! The HTTP edge: GraphQL (`POST /graphql`; WebSocket subscriptions and GraphiQL on
+//! `GET /graphql`), downloads of raw messages and attachments, and health checks.
 
+mod download;
 mod graphql;
 mod health;
 
@@ -12,7 +14,9 @@ use crate::app::App;
 pub fn routes(app: App) -> impl poem::Endpoint {
     let schema = crate::graphql::schema(app.clone());
     Route::new()
-        .at("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .at("/graphql", get(graphql::get).post(graphql::post))
+        .at("/messages/:id/raw", get(download::raw_message))
+        .at("/attachments/:id", get(download::download_attachment))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .data(schema)

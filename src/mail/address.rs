@@ -106,6 +106,30 @@ impl EmailAddress {
     }
 }
 
+impl EmailAddress {
+    /// Splits plus-addressing: `local+tag@domain` is the inbox `local@domain` with tag `tag`
+    /// (lower-case). An address without a usable tag comes back unchanged.
+    pub fn split_tag(self) -> (EmailAddress, Option<String>) {
+        let split = self.local.as_str().split_once('+');
+        match split {
+            Some((base, tag)) if !base.is_empty() => {
+                let tag = (!tag.is_empty()).then(|| tag.to_owned());
+                match LocalPart::parse(base) {
+                    Ok(local) => (
+                        EmailAddress {
+                            local,
+                            domain: self.domain,
+                        },
+                        tag,
+                    ),
+                    Err(_) => (self, None),
+                }
+            }
+            _ => (self, None),
+        }
+    }
+}
+
 impl fmt::Display for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}", self.local, self.domain)
@@ -138,6 +162,25 @@ mod tests {
             assert!(EmailAddress::parse(raw).is_err(), "{raw} should be refused");
         }
         assert!(LocalPart::parse(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn plus_addresses_split_into_inbox_and_tag() {
+        let split = |raw: &str| {
+            let (inbox, tag) = EmailAddress::parse(raw).expect("valid").split_tag();
+            (inbox.to_string(), tag)
+        };
+        assert_eq!(
+            split("Bob+Signup@x.test"),
+            ("bob@x.test".into(), Some("signup".into()))
+        );
+        assert_eq!(
+            split("bob+a+b@x.test"),
+            ("bob@x.test".into(), Some("a+b".into()))
+        );
+        assert_eq!(split("bob+@x.test"), ("bob@x.test".into(), None));
+        assert_eq!(split("+only@x.test"), ("+only@x.test".into(), None));
+        assert_eq!(split("plain@x.test"), ("plain@x.test".into(), None));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! MIME parsing with mail-parser, turned into owned values at this boundary so that nothing
 //! downstream borrows from the raw bytes.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
-use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
 
 use super::sanitize::Sanitizer;
@@ -12,6 +14,17 @@ use super::sanitize::Sanitizer;
 pub struct Mailbox {
     pub name: Option<String>,
     pub address: Option<String>,
+}
+
+impl fmt::Display for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.name, &self.address) {
+            (Some(name), Some(address)) => write!(f, "{name} <{address}>"),
+            (Some(name), None) => f.write_str(name),
+            (None, Some(address)) => f.write_str(address),
+            (None, None) => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
@@ -38,6 +51,7 @@ pub struct ParsedMail {
     pub subject: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     pub message_id: Option<String>,
+    pub in_reply_to: Option<String>,
     pub headers: Vec<HeaderField>,
     pub text: Option<String>,
     /// Sanitized, safe to display.
@@ -86,6 +100,11 @@ pub fn parse(raw: &[u8], sanitizer: &Sanitizer) -> ParsedMail {
             .date()
             .and_then(|date| DateTime::from_timestamp(date.to_timestamp(), 0)),
         message_id: message.message_id().map(str::to_owned),
+        in_reply_to: match message.in_reply_to() {
+            HeaderValue::Text(id) => Some(id.to_string()),
+            HeaderValue::TextList(ids) => ids.first().map(|id| id.to_string()),
+            _ => None,
+        },
         headers: message
             .headers_raw()
             .map(|(name, value)| HeaderField {
@@ -190,6 +209,15 @@ JVBERi0xLjQK\r\n\
         assert_eq!(pdf.filename.as_deref(), Some("report.pdf"));
         assert_eq!(pdf.content_type, "application/pdf");
         assert_eq!(pdf.content, b"%PDF-1.4\n");
+    }
+
+    #[test]
+    fn html_only_mail_gets_a_text_rendering() {
+        let raw = b"Subject: hi\r\nContent-Type: text/html\r\n\r\n<p>Your code is <b>1234</b></p><p>Bye</p>\r\n";
+        let mail = parse(raw, &Sanitizer::default());
+        let text = mail.text.expect("text rendered from the HTML");
+        assert!(text.contains("Your code is 1234"), "{text:?}");
+        assert!(!text.contains('<'), "{text:?}");
     }
 
     #[test]

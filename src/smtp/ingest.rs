@@ -1,7 +1,8 @@
 //! From an accepted mail to stored messages: parse off the async reactor, then one transaction
-//! for every recipient inbox. The caller answers `250` only after that transaction committed.
+//! for every recipient inbox, then wake the inboxes' listeners. The caller answers `250` only
+//! after that transaction committed.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use anyhow::Context;
 use chrono::Duration;
@@ -16,6 +17,7 @@ use crate::{
         inbox::{self, Inbox},
         message::{self, NewMessage},
     },
+    events::MessageStored,
     mail::{address::EmailAddress, parse},
 };
 
@@ -29,7 +31,28 @@ pub enum RecipientCheck {
     NoSuchInbox,
 }
 
-pub async fn check_recipient(app: &App, address: &EmailAddress) -> anyhow::Result<RecipientCheck> {
+/// An accepted `RCPT TO`: the address as sent, and the inbox it delivers to (plus-addressing:
+/// `local+tag@domain` goes to `local@domain`, tagged `tag`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub address: EmailAddress,
+    pub inbox: EmailAddress,
+    pub tag: Option<String>,
+}
+
+impl Recipient {
+    pub fn new(address: EmailAddress) -> Self {
+        let (inbox, tag) = address.clone().split_tag();
+        Self {
+            address,
+            inbox,
+            tag,
+        }
+    }
+}
+
+pub async fn check_recipient(app: &App, recipient: &Recipient) -> anyhow::Result<RecipientCheck> {
+    let address = &recipient.inbox;
     let mut conn = app.pool.get().await?;
     let Some(domain) = domain::find(&mut conn, address.domain.as_str()).await? else {
         return Ok(RecipientCheck::DomainNotServed);
@@ -51,8 +74,15 @@ pub async fn check_recipient(app: &App, address: &EmailAddress) -> anyhow::Resul
 pub struct IncomingMail {
     /// `None` for the null reverse-path `<>`.
     pub mail_from: Option<String>,
-    pub recipients: Vec<EmailAddress>,
+    pub recipients: Vec<Recipient>,
     pub raw: Vec<u8>,
+}
+
+/// The envelope recipients that deliver to one inbox, and the tags they carry.
+#[derive(Default)]
+struct InboxDelivery {
+    rcpt_to: Vec<String>,
+    tags: Vec<String>,
 }
 
 /// Ids of the stored messages, one per recipient inbox; empty when no recipient inbox remained
@@ -60,11 +90,23 @@ pub struct IncomingMail {
 pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Vec<Uuid>> {
     let IncomingMail {
         mail_from,
-        mut recipients,
+        recipients,
         raw,
     } = mail;
-    recipients.sort_by_key(|address| address.to_string());
-    recipients.dedup();
+    let mut deliveries: BTreeMap<String, (EmailAddress, InboxDelivery)> = BTreeMap::new();
+    for recipient in recipients {
+        let (_, delivery) = deliveries
+            .entry(recipient.inbox.to_string())
+            .or_insert_with(|| (recipient.inbox.clone(), InboxDelivery::default()));
+        let rcpt = recipient.address.to_string();
+        if !delivery.rcpt_to.contains(&rcpt) {
+            delivery.rcpt_to.push(rcpt);
+        }
+        if let Some(tag) = recipient.tag.filter(|tag| !delivery.tags.contains(tag)) {
+            delivery.tags.push(tag);
+        }
+    }
+
     let parser_app = app.clone();
     let (raw, parsed) = tokio::task::spawn_blocking(move || {
         let parsed = parse::parse(&raw, &parser_app.sanitizer);
@@ -79,6 +121,8 @@ pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Vec<Uuid>>
     let to_addr = serde_json::to_value(&parsed.to)?;
     let cc_addr = serde_json::to_value(&parsed.cc)?;
     let headers = serde_json::to_value(&parsed.headers)?;
+    let from_text = join(&parsed.from);
+    let to_text = join(parsed.to.iter().chain(&parsed.cc));
     let size = i32::try_from(raw.len()).context("message over 2 GiB")?;
     let attachment_sizes = parsed
         .attachments
@@ -90,19 +134,20 @@ pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Vec<Uuid>>
     let mut conn = app.pool.get().await?;
     let stored = conn
         .transaction(async |conn| {
-            let mut modes: HashMap<String, Option<DomainMode>> = HashMap::new();
-            let mut stored = Vec::with_capacity(recipients.len());
-            for address in &recipients {
+            // Resolve (or create) every inbox first, so the commit-order lock is held briefly.
+            let mut targets: Vec<(Inbox, &InboxDelivery)> = Vec::with_capacity(deliveries.len());
+            let mut modes: BTreeMap<&str, Option<DomainMode>> = BTreeMap::new();
+            for (address, delivery) in deliveries.values() {
                 let domain_name = address.domain.as_str();
                 let mode = match modes.get(domain_name) {
                     Some(mode) => *mode,
                     None => {
                         let mode = domain::find(conn, domain_name).await?.map(|d| d.mode);
-                        modes.insert(domain_name.to_owned(), mode);
+                        modes.insert(domain_name, mode);
                         mode
                     }
                 };
-                let inbox: Option<Inbox> = match mode {
+                let inbox = match mode {
                     Some(DomainMode::CatchAll) => {
                         Some(inbox::find_or_create(conn, address, now, catch_all_ttl).await?)
                     }
@@ -111,30 +156,41 @@ pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Vec<Uuid>>
                     }
                     None => None,
                 };
-                let Some(inbox) = inbox else { continue };
-                // Each inbox sees only its own envelope recipients, never the other (Bcc) ones.
-                let rcpt_to = [address.to_string()];
+                targets.extend(inbox.map(|inbox| (inbox, delivery)));
+            }
+            if targets.is_empty() {
+                return Ok(Vec::new());
+            }
+            message::lock_commit_order(conn).await?;
+            let mut stored = Vec::with_capacity(targets.len());
+            for (inbox, delivery) in targets {
                 let id = Uuid::new_v4();
-                message::insert(
+                let seq = message::insert(
                     conn,
                     &NewMessage {
                         id,
                         inbox_id: inbox.id,
                         received_at: now,
                         mail_from: mail_from.as_deref(),
-                        rcpt_to: &rcpt_to,
+                        // Each inbox sees only its own envelope recipients, never the others (Bcc).
+                        rcpt_to: &delivery.rcpt_to,
                         from_addr: &from_addr,
                         to_addr: &to_addr,
                         cc_addr: &cc_addr,
+                        from_text: &from_text,
+                        to_text: &format!("{to_text}, {}", delivery.rcpt_to.join(", ")),
                         subject: parsed.subject.as_deref(),
                         sent_at: parsed.sent_at,
                         message_id: parsed.message_id.as_deref(),
+                        in_reply_to: parsed.in_reply_to.as_deref(),
                         headers: &headers,
                         text_body: parsed.text.as_deref(),
                         html_body: parsed.html.as_deref(),
                         size,
                         raw: &raw,
                         parse_error: parsed.parse_error.as_deref(),
+                        tags: &delivery.tags,
+                        has_attachments: !parsed.attachments.is_empty(),
                     },
                 )
                 .await?;
@@ -156,11 +212,28 @@ pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Vec<Uuid>>
                     })
                     .collect();
                 attachment::insert_all(conn, &attachments).await?;
-                stored.push(id);
+                stored.push((
+                    id,
+                    MessageStored {
+                        inbox_id: inbox.id,
+                        seq,
+                    },
+                ));
             }
             Ok::<_, diesel::result::Error>(stored)
         })
         .await
         .context("storing the message")?;
-    Ok(stored)
+    for (_, event) in &stored {
+        app.events.publish(*event);
+    }
+    Ok(stored.into_iter().map(|(id, _)| id).collect())
+}
+
+fn join<'a>(mailboxes: impl IntoIterator<Item = &'a parse::Mailbox>) -> String {
+    mailboxes
+        .into_iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

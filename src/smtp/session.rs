@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     data::{self, Data},
-    ingest::{self, IncomingMail, RecipientCheck},
+    ingest::{self, IncomingMail, Recipient, RecipientCheck},
     reply,
 };
 use crate::{app::App, mail::address::EmailAddress};
@@ -72,7 +72,7 @@ impl Activity {
 }
 
 /// The recipients accepted so far in the current mail transaction, validated.
-pub type Recipients = Vec<EmailAddress>;
+pub type Recipients = Vec<Recipient>;
 
 type Conn = ConnectionMetadata<ConnectionInfo>;
 type Mail = MailMetadata<Recipients>;
@@ -199,17 +199,17 @@ impl smtp_server::Config for SmtpHandler {
         if mail.user.len() >= usize::from(self.app.config.smtp.max_recipients) {
             return reject(reply::too_many_recipients());
         }
-        let address = match recipient_address(&to) {
-            Ok(address) => address,
+        let recipient = match recipient_address(&to) {
+            Ok(address) => Recipient::new(address),
             Err(reason) => return reject(reply::bad_recipient_syntax(&reason)),
         };
-        match ingest::check_recipient(&self.app, &address).await {
+        match ingest::check_recipient(&self.app, &recipient).await {
             Ok(RecipientCheck::Accept) => {
-                mail.user.push(address);
+                mail.user.push(recipient);
                 accept(reply::recipient_ok(), to)
             }
             Ok(RecipientCheck::DomainNotServed) => {
-                tracing::info!(peer = %conn.user.peer, domain = %address.domain, "relaying denied");
+                tracing::info!(peer = %conn.user.peer, domain = %recipient.inbox.domain, "relaying denied");
                 reject(reply::relay_denied())
             }
             Ok(RecipientCheck::NoSuchInbox) => reject(reply::no_such_mailbox()),

@@ -265,3 +265,134 @@ impl SmtpConversation {
         self.command(".").await
     }
 }
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// A minimal GraphQL-over-WebSocket client speaking either protocol, for subscription tests.
+pub struct GraphqlWs {
+    socket: Socket,
+    legacy: bool,
+}
+
+impl GraphqlWs {
+    /// Connects with `graphql-transport-ws` (or the legacy `graphql-ws` protocol) and
+    /// completes the `connection_init` handshake.
+    pub async fn connect(app: &TestApp, legacy: bool) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}/graphql", app.http_addr)
+            .into_client_request()
+            .unwrap();
+        let protocol = if legacy {
+            "graphql-ws"
+        } else {
+            "graphql-transport-ws"
+        };
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+        let (socket, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket");
+        assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+        let mut client = Self { socket, legacy };
+        client
+            .send(json!({ "type": "connection_init", "payload": {} }))
+            .await;
+        let ack = client.receive().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        client
+    }
+
+    async fn send(&mut self, message: Value) {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        self.socket
+            .send(Message::text(message.to_string()))
+            .await
+            .expect("ws send");
+    }
+
+    async fn receive(&mut self) -> Value {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message =
+                tokio::time::timeout(std::time::Duration::from_secs(30), self.socket.next())
+                    .await
+                    .expect("a WebSocket message within 30 s")
+                    .expect("socket open")
+                    .expect("ws receive");
+            match message {
+                Message::Text(text) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    match value["type"].as_str() {
+                        Some("ping") => self.send(json!({ "type": "pong" })).await,
+                        Some("ka") => {}
+                        _ => return value,
+                    }
+                }
+                Message::Close(frame) => panic!("socket closed: {frame:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let kind = if self.legacy { "start" } else { "subscribe" };
+        self.send(json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } }))
+            .await;
+    }
+
+    /// The `data` of the next result, failing on errors.
+    pub async fn next_data(&mut self) -> Value {
+        let message = self.receive().await;
+        let expected = if self.legacy { "data" } else { "next" };
+        assert_eq!(message["type"], expected, "{message}");
+        assert!(message["payload"].get("errors").is_none(), "{message}");
+        message["payload"]["data"].clone()
+    }
+
+    /// The next protocol message as is (for error cases).
+    pub async fn next_message(&mut self) -> Value {
+        self.receive().await
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+impl TestApp {
+    /// Creates an inbox on the catch-all domain; returns (id, address, latestCursor).
+    pub async fn create_inbox(&self, local_part: &str) -> (String, String, String) {
+        let data = self
+            .data(
+                r#"mutation($l: String) { createInbox(input: {domain: "localhost", localPart: $l}) {
+                    status inbox { id address latestCursor } } }"#,
+                json!({ "l": local_part }),
+            )
+            .await;
+        let inbox = &data["createInbox"]["inbox"];
+        assert_eq!(data["createInbox"]["status"], "CREATED", "{data}");
+        (
+            inbox["id"].as_str().unwrap().to_owned(),
+            inbox["address"].as_str().unwrap().to_owned(),
+            inbox["latestCursor"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Sends one simple mail over a fresh SMTP connection, asserting `250`.
+    pub async fn send_mail(&self, to: &str, subject: &str, body: &str) {
+        let mut smtp = self.smtp().await;
+        smtp.command("EHLO client.test").await;
+        let reply = smtp
+            .deliver(
+                "sender@example.com",
+                &[to],
+                &format!("Subject: {subject}\r\n\r\n{body}\r\n"),
+            )
+            .await;
+        assert!(reply.starts_with("250 2.0.0"), "{reply}");
+        smtp.command("QUIT").await;
+    }
+}

@@ -4,5 +4,9 @@
 mod cli;
 mod graphql_api;
 mod helpers;
+mod node_client;
 mod schema;
+mod search;
 mod smtp_ingest;
+mod subscriptions;
+mod waits;

@@ -1,8 +1,9 @@
+use chrono::{DateTime, Utc};
 use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::schema::attachments;
+use crate::db::schema::{attachments, inboxes, messages};
 
 /// Attachment metadata; the bytes are loaded only for downloads.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -46,14 +47,31 @@ pub async fn insert_all(
         .map(drop)
 }
 
-pub async fn for_message(
+/// The attachments of several messages at once (one query for a whole page of messages).
+pub async fn for_messages(
     conn: &mut AsyncPgConnection,
-    message_id: Uuid,
+    message_ids: &[Uuid],
 ) -> QueryResult<Vec<Attachment>> {
     attachments::table
-        .filter(attachments::message_id.eq(message_id))
-        .order(attachments::position)
+        .filter(attachments::message_id.eq_any(message_ids.to_vec()))
+        .order((attachments::message_id, attachments::position))
         .select(Attachment::as_select())
         .load(conn)
         .await
+}
+
+/// An attachment's metadata and bytes, if its message's inbox is live.
+pub async fn content(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<(Attachment, Vec<u8>)>> {
+    attachments::table
+        .inner_join(messages::table.inner_join(inboxes::table))
+        .filter(attachments::id.eq(id))
+        .filter(inboxes::expires_at.gt(now))
+        .select((Attachment::as_select(), attachments::content))
+        .first(conn)
+        .await
+        .optional()
 }

@@ -16,6 +16,7 @@ pub struct Inbox {
     pub domain: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    pub tags: Vec<Option<String>>,
 }
 
 impl Inbox {
@@ -26,6 +27,7 @@ impl Inbox {
             domain: address.domain.as_str().to_owned(),
             created_at: now,
             expires_at: now + ttl,
+            tags: Vec::new(),
         }
     }
 
@@ -92,6 +94,21 @@ pub async fn find_or_create(
         .select(Inbox::as_select())
         .first(conn)
         .await
+}
+
+/// Moves a live inbox's expiry; `None` if there is no such live inbox.
+pub async fn set_expiry(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<Inbox>> {
+    diesel::update(inboxes::table.find(id).filter(inboxes::expires_at.gt(now)))
+        .set(inboxes::expires_at.eq(expires_at))
+        .returning(Inbox::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
 }
 
 /// Removes an expired inbox at `address`, so the address can be used afresh.

@@ -22,11 +22,15 @@ pub struct Message {
     pub subject: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     pub message_id: Option<String>,
+    pub in_reply_to: Option<String>,
     pub headers: serde_json::Value,
     pub text_body: Option<String>,
     pub html_body: Option<String>,
     pub size: i32,
     pub parse_error: Option<String>,
+    pub tags: Vec<Option<String>>,
+    pub seen: bool,
+    pub has_attachments: bool,
 }
 
 impl Message {
@@ -51,26 +55,68 @@ pub struct NewMessage<'a> {
     pub from_addr: &'a serde_json::Value,
     pub to_addr: &'a serde_json::Value,
     pub cc_addr: &'a serde_json::Value,
+    pub from_text: &'a str,
+    pub to_text: &'a str,
     pub subject: Option<&'a str>,
     pub sent_at: Option<DateTime<Utc>>,
     pub message_id: Option<&'a str>,
+    pub in_reply_to: Option<&'a str>,
     pub headers: &'a serde_json::Value,
     pub text_body: Option<&'a str>,
     pub html_body: Option<&'a str>,
     pub size: i32,
     pub raw: &'a [u8],
     pub parse_error: Option<&'a str>,
+    pub tags: &'a [String],
+    pub has_attachments: bool,
 }
 
-pub async fn insert(conn: &mut AsyncPgConnection, message: &NewMessage<'_>) -> QueryResult<()> {
-    diesel::insert_into(messages::table)
-        .values(message)
+/// Orders this transaction's message inserts after every other transaction's, across all
+/// processes on the database, until commit. With it, `seq` order is commit order, so a reader
+/// that has seen `seq = n` has seen every message with a smaller `seq`: cursors never skip a
+/// message committed late.
+pub async fn lock_commit_order(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    // Arbitrary constant naming "message insert order" among advisory locks.
+    const MESSAGE_ORDER_LOCK: i64 = 0x6570_6865_6d61_696c;
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MESSAGE_ORDER_LOCK)
         .execute(conn)
         .await
         .map(drop)
 }
 
-/// Live messages only: a message is visible while its inbox has not expired.
+/// Inserts the message; returns its `seq`. Call [`lock_commit_order`] first in the transaction.
+pub async fn insert(conn: &mut AsyncPgConnection, message: &NewMessage<'_>) -> QueryResult<i64> {
+    diesel::insert_into(messages::table)
+        .values(message)
+        .returning(messages::seq)
+        .get_result(conn)
+        .await
+}
+
+/// Search criteria; every one given must hold. Text matches are case-insensitive substrings.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub subject: Option<String>,
+    pub received_after: Option<DateTime<Utc>>,
+    pub received_before: Option<DateTime<Utc>>,
+    pub seen: Option<bool>,
+    pub has_attachments: Option<bool>,
+    pub tag: Option<String>,
+}
+
+/// `%text%` for ILIKE, with the pattern characters in `text` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Messages of live inboxes only: a message disappears with its inbox's expiry.
 fn live(now: DateTime<Utc>) -> messages::BoxedQuery<'static, Pg> {
     messages::table
         .filter(
@@ -81,6 +127,40 @@ fn live(now: DateTime<Utc>) -> messages::BoxedQuery<'static, Pg> {
             ),
         )
         .into_boxed()
+}
+
+/// The live messages of one inbox that match `filter`.
+fn matching(
+    inbox_id: Uuid,
+    filter: &MessageFilter,
+    now: DateTime<Utc>,
+) -> messages::BoxedQuery<'static, Pg> {
+    let mut query = live(now).filter(messages::inbox_id.eq(inbox_id));
+    if let Some(from) = &filter.from {
+        query = query.filter(messages::from_text.ilike(contains_pattern(from)));
+    }
+    if let Some(to) = &filter.to {
+        query = query.filter(messages::to_text.ilike(contains_pattern(to)));
+    }
+    if let Some(subject) = &filter.subject {
+        query = query.filter(messages::subject.ilike(contains_pattern(subject)));
+    }
+    if let Some(after) = filter.received_after {
+        query = query.filter(messages::received_at.gt(after));
+    }
+    if let Some(before) = filter.received_before {
+        query = query.filter(messages::received_at.lt(before));
+    }
+    if let Some(seen) = filter.seen {
+        query = query.filter(messages::seen.eq(seen));
+    }
+    if let Some(has_attachments) = filter.has_attachments {
+        query = query.filter(messages::has_attachments.eq(has_attachments));
+    }
+    if let Some(tag) = &filter.tag {
+        query = query.filter(messages::tags.contains(vec![Some(tag.to_lowercase())]));
+    }
+    query
 }
 
 pub async fn find(
@@ -96,15 +176,16 @@ pub async fn find(
         .optional()
 }
 
-/// Newest first: up to `limit` messages of the inbox older than the `before` cursor.
+/// Newest first: up to `limit` matching messages older than the `before` cursor.
 pub async fn page(
     conn: &mut AsyncPgConnection,
     inbox_id: Uuid,
+    filter: &MessageFilter,
     before: Option<i64>,
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
-    let mut query = live(now).filter(messages::inbox_id.eq(inbox_id));
+    let mut query = matching(inbox_id, filter, now);
     if let Some(before) = before {
         query = query.filter(messages::seq.lt(before));
     }
@@ -116,15 +197,111 @@ pub async fn page(
         .await
 }
 
+/// Oldest first: up to `limit` matching messages newer than the `after` cursor.
+pub async fn stored_after(
+    conn: &mut AsyncPgConnection,
+    inbox_id: Uuid,
+    filter: &MessageFilter,
+    after: i64,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Message>> {
+    matching(inbox_id, filter, now)
+        .filter(messages::seq.gt(after))
+        .order(messages::seq.asc())
+        .limit(limit)
+        .select(Message::as_select())
+        .load(conn)
+        .await
+}
+
+/// Marks the oldest matching unseen message after `after` as seen and returns it. Concurrent
+/// consumers each get a different message: the update re-checks `seen` under the row lock, and
+/// a consumer that lost the race moves on to the next candidate.
+pub async fn consume_oldest(
+    conn: &mut AsyncPgConnection,
+    inbox_id: Uuid,
+    filter: &MessageFilter,
+    after: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<Message>> {
+    loop {
+        let candidate: Option<Uuid> = matching(inbox_id, filter, now)
+            .filter(messages::seq.gt(after))
+            .filter(messages::seen.eq(false))
+            .order(messages::seq.asc())
+            .select(messages::id)
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(id) = candidate else {
+            return Ok(None);
+        };
+        let claimed = diesel::update(
+            messages::table
+                .filter(messages::id.eq(id))
+                .filter(messages::seen.eq(false)),
+        )
+        .set(messages::seen.eq(true))
+        .returning(Message::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+        if claimed.is_some() {
+            return Ok(claimed);
+        }
+    }
+}
+
+/// The `seq` of the inbox's newest message, 0 when it has none.
+pub async fn latest_seq(conn: &mut AsyncPgConnection, inbox_id: Uuid) -> QueryResult<i64> {
+    messages::table
+        .filter(messages::inbox_id.eq(inbox_id))
+        .select(diesel::dsl::max(messages::seq))
+        .first::<Option<i64>>(conn)
+        .await
+        .map(Option::unwrap_or_default)
+}
+
 pub async fn count(
     conn: &mut AsyncPgConnection,
     inbox_id: Uuid,
+    filter: &MessageFilter,
     now: DateTime<Utc>,
 ) -> QueryResult<i64> {
-    live(now)
-        .filter(messages::inbox_id.eq(inbox_id))
+    matching(inbox_id, filter, now)
         .count()
         .get_result(conn)
+        .await
+}
+
+/// The exact bytes received, for a live message.
+pub async fn raw(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<Vec<u8>>> {
+    live(now)
+        .filter(messages::id.eq(id))
+        .select(messages::raw)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Sets the seen flag of the live messages among `ids`; returns how many there were.
+pub async fn mark_seen(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    seen: bool,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let live_ids = live(now)
+        .filter(messages::id.eq_any(ids.to_vec()))
+        .select(messages::id);
+    diesel::update(messages::table.filter(messages::id.eq_any(live_ids)))
+        .set(messages::seen.eq(seen))
+        .execute(conn)
         .await
 }
 
@@ -134,16 +311,32 @@ pub async fn delete(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    let deleted = diesel::delete(
-        messages::table.filter(messages::id.eq(id)).filter(
-            messages::inbox_id.eq_any(
-                inboxes::table
-                    .filter(inboxes::expires_at.gt(now))
-                    .select(inboxes::id),
-            ),
-        ),
-    )
-    .execute(conn)
-    .await?;
+    let live_id = live(now).filter(messages::id.eq(id)).select(messages::id);
+    let deleted = diesel::delete(messages::table.filter(messages::id.eq_any(live_id)))
+        .execute(conn)
+        .await?;
     Ok(deleted > 0)
+}
+
+/// Deletes the inbox's messages that match `filter`; returns how many.
+pub async fn delete_matching(
+    conn: &mut AsyncPgConnection,
+    inbox_id: Uuid,
+    filter: &MessageFilter,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let ids = matching(inbox_id, filter, now).select(messages::id);
+    diesel::delete(messages::table.filter(messages::id.eq_any(ids)))
+        .execute(conn)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_literally() {
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
 }

@@ -23,6 +23,9 @@ pub struct CreateInboxInput {
     local_part: Option<String>,
     /// Lifetime in seconds; the server's default when omitted, at most its maximum.
     ttl_seconds: Option<i32>,
+    /// Labels to find the inbox by later.
+    #[graphql(default)]
+    tags: Vec<String>,
 }
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,29 @@ pub struct DeleteInboxPayload {
     status: DeleteStatus,
 }
 
+#[derive(InputObject)]
+pub struct ExtendInboxInput {
+    id: ID,
+    /// The inbox expires this many seconds from now; at most the server's maximum TTL.
+    ttl_seconds: i32,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtendInboxStatus {
+    Extended,
+    NotFound,
+    /// `ttlSeconds` is over the server's maximum; see `maxTtlSeconds`.
+    TtlTooLong,
+}
+
+#[derive(SimpleObject)]
+pub struct ExtendInboxPayload {
+    status: ExtendInboxStatus,
+    /// The inbox with its new `expiresAt`, when extended.
+    inbox: Option<Inbox>,
+    max_ttl_seconds: i32,
+}
+
 #[derive(Default)]
 pub struct InboxMutation;
 
@@ -64,6 +90,43 @@ impl InboxMutation {
         create_inbox(ctx, input).await.api()
     }
 
+    /// Sets an inbox to expire `ttlSeconds` from now.
+    async fn extend_inbox(
+        &self,
+        ctx: &Context<'_>,
+        input: ExtendInboxInput,
+    ) -> Result<ExtendInboxPayload> {
+        let app = ctx.app();
+        let id = parse_id(&input.id).api()?;
+        let max_ttl_seconds = max_ttl_seconds(ctx);
+        let outcome = |status, inbox| ExtendInboxPayload {
+            status,
+            inbox,
+            max_ttl_seconds,
+        };
+        if input.ttl_seconds <= 0 {
+            return Err(AppError::BadUserInput(
+                "`ttlSeconds` must be positive".into(),
+            ))
+            .api();
+        }
+        if input.ttl_seconds > max_ttl_seconds {
+            return Ok(outcome(ExtendInboxStatus::TtlTooLong, None));
+        }
+        let now = app.clock.now();
+        let expires_at = now + Duration::seconds(i64::from(input.ttl_seconds));
+        let mut conn = app.pool.get().await.api()?;
+        Ok(
+            match inbox::set_expiry(&mut conn, id, expires_at, now)
+                .await
+                .api()?
+            {
+                Some(extended) => outcome(ExtendInboxStatus::Extended, Some(Inbox(extended))),
+                None => outcome(ExtendInboxStatus::NotFound, None),
+            },
+        )
+    }
+
     /// Deletes an inbox with all its messages and attachments.
     async fn delete_inbox(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteInboxPayload> {
         let id = parse_id(&id).api()?;
@@ -76,13 +139,17 @@ impl InboxMutation {
     }
 }
 
+fn max_ttl_seconds(ctx: &Context<'_>) -> i32 {
+    i32::try_from(ctx.app().config.inbox.max_ttl).unwrap_or(i32::MAX)
+}
+
 async fn create_inbox(
     ctx: &Context<'_>,
     input: CreateInboxInput,
 ) -> Result<CreateInboxPayload, AppError> {
     let app = ctx.app();
     let limits = &app.config.inbox;
-    let max_ttl_seconds = i32::try_from(limits.max_ttl).unwrap_or(i32::MAX);
+    let max_ttl_seconds = max_ttl_seconds(ctx);
     let outcome = |status, inbox| CreateInboxPayload {
         status,
         inbox,
@@ -109,6 +176,11 @@ async fn create_inbox(
         Some(ttl) => i64::from(ttl),
     };
 
+    let tags: Vec<Option<String>> = input
+        .tags
+        .iter()
+        .map(|tag| Some(tag.trim().to_lowercase()))
+        .collect();
     let mut conn = app.pool.get().await?;
     if domain::find(&mut conn, domain_name.as_str())
         .await?
@@ -125,7 +197,10 @@ async fn create_inbox(
             local,
             domain: domain_name.clone(),
         };
-        let new = inbox::Inbox::new(&address, app.clock.now(), Duration::seconds(ttl));
+        let new = inbox::Inbox {
+            tags: tags.clone(),
+            ..inbox::Inbox::new(&address, app.clock.now(), Duration::seconds(ttl))
+        };
         // Creating must also succeed over an expired inbox at the same address.
         let created = conn
             .transaction(async |conn| {

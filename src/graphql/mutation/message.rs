@@ -4,7 +4,7 @@ use crate::{
     db::models::message,
     error::ApiResult,
     graphql::{
-        types::{parse_id, DeleteStatus},
+        types::{inbox, message::MessageFilterInput, parse_id, DeleteStatus},
         ContextExt,
     },
 };
@@ -12,6 +12,18 @@ use crate::{
 #[derive(SimpleObject)]
 pub struct DeleteMessagePayload {
     status: DeleteStatus,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteMessagesPayload {
+    /// How many messages were deleted.
+    count: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct MarkSeenPayload {
+    /// How many of the given messages exist (and now have the flag).
+    count: u64,
 }
 
 #[derive(Default)]
@@ -29,6 +41,49 @@ impl MessageMutation {
             .api()?;
         Ok(DeleteMessagePayload {
             status: deleted.into(),
+        })
+    }
+
+    /// Deletes the inbox's messages that match `filter` (all of them without one).
+    async fn delete_messages(
+        &self,
+        ctx: &Context<'_>,
+        inbox_id: ID,
+        filter: Option<MessageFilterInput>,
+    ) -> Result<DeleteMessagesPayload> {
+        let inbox = inbox::resolve(ctx, Some(inbox_id), None, false)
+            .await
+            .api()?;
+        let app = ctx.app();
+        let mut conn = app.pool.get().await.api()?;
+        let deleted =
+            message::delete_matching(&mut conn, inbox.id, &filter.into(), app.clock.now())
+                .await
+                .api()?;
+        Ok(DeleteMessagesPayload {
+            count: deleted as u64,
+        })
+    }
+
+    /// Sets or clears the seen flag of messages.
+    async fn mark_seen(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+        #[graphql(default = true)] seen: bool,
+    ) -> Result<MarkSeenPayload> {
+        let ids = ids
+            .iter()
+            .map(parse_id)
+            .collect::<Result<Vec<_>, _>>()
+            .api()?;
+        let app = ctx.app();
+        let mut conn = app.pool.get().await.api()?;
+        let marked = message::mark_seen(&mut conn, &ids, seen, app.clock.now())
+            .await
+            .api()?;
+        Ok(MarkSeenPayload {
+            count: marked as u64,
         })
     }
 }

@@ -1,13 +1,8 @@
-use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
+use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
-    db::models::inbox,
     error::{ApiResult, AppError},
-    graphql::{
-        types::{inbox::Inbox, parse_id},
-        ContextExt,
-    },
-    mail::address::EmailAddress,
+    graphql::types::inbox::{self, Inbox},
 };
 
 #[derive(Default)]
@@ -22,24 +17,10 @@ impl InboxQuery {
         id: Option<ID>,
         address: Option<String>,
     ) -> Result<Option<Inbox>> {
-        let app = ctx.app();
-        let now = app.clock.now();
-        let mut conn = app.pool.get().await.api()?;
-        let found = match (id, address) {
-            (Some(id), None) => inbox::find(&mut conn, parse_id(&id).api()?, now).await,
-            (None, Some(address)) => {
-                let address = EmailAddress::parse(&address)
-                    .map_err(|e| AppError::BadUserInput(e.to_string()))
-                    .api()?;
-                inbox::find_by_address(&mut conn, &address.local, &address.domain, now).await
-            }
-            _ => {
-                return Err(
-                    AppError::BadUserInput("give exactly one of `id` and `address`".into())
-                        .extend(),
-                )
-            }
-        };
-        Ok(found.api()?.map(Inbox))
+        match inbox::resolve(ctx, id, address, false).await {
+            Ok(found) => Ok(Some(Inbox(found))),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(error) => Err(error).api(),
+        }
     }
 }

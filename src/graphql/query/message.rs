@@ -1,51 +1,129 @@
-use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
+use std::time::Duration;
+
+use async_graphql::{Context, Object, Result, ID};
+use chrono::{DateTime, Utc};
 
 use crate::{
-    db::models::{inbox, message},
+    db::models::message::{self, MessageFilter},
     error::{ApiResult, AppError},
     graphql::{
+        feed::Feed,
         types::{
-            message::{message_connection, Message, MessageConnection},
+            inbox,
+            message::{
+                decode_cursor, message_connection, Message, MessageConnection, MessageFilterInput,
+            },
             parse_id,
         },
         ContextExt,
     },
 };
 
+const DEFAULT_WAIT_MS: u64 = 30_000;
+
 #[derive(Default)]
 pub struct MessageQuery;
 
 #[Object]
 impl MessageQuery {
-    /// The messages of a live inbox, newest first. `NOT_FOUND` if there is no such inbox.
+    /// The matching messages of a live inbox, newest first. `NOT_FOUND` if there is no such inbox.
     async fn messages(
         &self,
         ctx: &Context<'_>,
         inbox_id: ID,
+        filter: Option<MessageFilterInput>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last message of the previous page.")] after: Option<String>,
     ) -> Result<MessageConnection> {
-        let inbox_id = parse_id(&inbox_id).api()?;
-        let app = ctx.app();
-        let mut conn = app.pool.get().await.api()?;
-        if inbox::find(&mut conn, inbox_id, app.clock.now())
+        let inbox = inbox::resolve(ctx, Some(inbox_id), None, false)
             .await
-            .api()?
-            .is_none()
-        {
-            return Err(AppError::NotFound("inbox").extend());
-        }
-        drop(conn);
-        message_connection(ctx, inbox_id, first, after).await.api()
+            .api()?;
+        message_connection(ctx, inbox.id, filter.into(), first, after)
+            .await
+            .api()
     }
 
     /// A message of a live inbox; null if none.
     async fn message(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Message>> {
         let app = ctx.app();
+        let id = parse_id(&id).api()?;
         let mut conn = app.pool.get().await.api()?;
-        let found = message::find(&mut conn, parse_id(&id).api()?, app.clock.now())
-            .await
-            .api()?;
+        let found = message::find(&mut conn, id, app.clock.now()).await.api()?;
         Ok(found.map(Message))
     }
+
+    /// Holds the request until a matching message is stored after `after` (a message cursor)
+    /// or newer than `since` (give at most one; with neither, any stored message counts), and
+    /// returns the oldest such message. On timeout the result is null with a `TIMEOUT` error.
+    /// With `markSeen`, only unseen messages count and the returned one is marked seen, so
+    /// successive waits return successive messages. An address on a catch-all domain may be
+    /// waited on before its first mail.
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
+    async fn wait_for_message(
+        &self,
+        ctx: &Context<'_>,
+        inbox_id: Option<ID>,
+        address: Option<String>,
+        filter: Option<MessageFilterInput>,
+        since: Option<DateTime<Utc>>,
+        after: Option<String>,
+        #[graphql(desc = "How long to wait (default 30000); capped by the server's --max-wait.")]
+        timeout_ms: Option<u32>,
+        #[graphql(
+            desc = "Consume: only unseen messages count, and the one returned is marked seen (default false)."
+        )]
+        mark_seen: Option<bool>,
+    ) -> Result<Option<Message>> {
+        let mark_seen = mark_seen.unwrap_or(false);
+        wait_for_message(
+            ctx, inbox_id, address, filter, since, after, timeout_ms, mark_seen,
+        )
+        .await
+        .map(|message| Some(Message(message)))
+        .api()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn wait_for_message(
+    ctx: &Context<'_>,
+    inbox_id: Option<ID>,
+    address: Option<String>,
+    filter: Option<MessageFilterInput>,
+    since: Option<DateTime<Utc>>,
+    after: Option<String>,
+    timeout_ms: Option<u32>,
+    mark_seen: bool,
+) -> Result<message::Message, AppError> {
+    let app = ctx.app();
+    let mut filter = MessageFilter::from(filter);
+    let cursor = match (since, after) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::BadUserInput(
+                "give at most one of `since` and `after`".into(),
+            ))
+        }
+        (Some(since), None) => {
+            filter.received_after = filter.received_after.max(Some(since));
+            0
+        }
+        (None, Some(after)) => decode_cursor(&after)?,
+        (None, None) => 0,
+    };
+    let cap_ms = u64::from(app.config.http.max_wait) * 1000;
+    let timeout_ms = timeout_ms.map_or(DEFAULT_WAIT_MS, u64::from).min(cap_ms);
+    let inbox = inbox::resolve(ctx, inbox_id, address, true).await?;
+    // Listen before the first read (inside the feed), so nothing stored meanwhile is missed.
+    let listener = app.events.listen(inbox.id);
+    let mut feed = Feed::new(app.clone(), inbox.id, filter, cursor, listener);
+    let next = async {
+        if mark_seen {
+            feed.next_unseen().await
+        } else {
+            feed.next().await
+        }
+    };
+    tokio::time::timeout(Duration::from_millis(timeout_ms), next)
+        .await
+        .map_err(|_| AppError::Timeout(timeout_ms))?
 }

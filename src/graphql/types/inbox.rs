@@ -1,8 +1,19 @@
 use async_graphql::{Context, Object, Result, ID};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
-use super::message::{message_connection, MessageConnection};
-use crate::{db::models::inbox as model, error::ApiResult};
+use super::{
+    message::{encode_cursor, message_connection, MessageConnection, MessageFilterInput},
+    parse_id,
+};
+use crate::{
+    db::models::{
+        domain::{self, DomainMode},
+        inbox as model, message,
+    },
+    error::{ApiResult, AppError},
+    graphql::ContextExt,
+    mail::address::EmailAddress,
+};
 
 /// A disposable mailbox: one address, until it expires.
 pub struct Inbox(pub model::Inbox);
@@ -26,6 +37,11 @@ impl Inbox {
         &self.0.domain
     }
 
+    /// Labels given at creation.
+    async fn tags(&self) -> Vec<&str> {
+        self.0.tags.iter().flatten().map(String::as_str).collect()
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -35,13 +51,64 @@ impl Inbox {
         self.0.expires_at
     }
 
+    /// Cursor of the newest message (of the empty inbox, if none): pass it as `after` to
+    /// `messageReceived` or `waitForMessage` to get exactly the messages stored from now on.
+    async fn latest_cursor(&self, ctx: &Context<'_>) -> Result<String> {
+        let mut conn = ctx.app().pool.get().await.api()?;
+        let seq = message::latest_seq(&mut conn, self.0.id).await.api()?;
+        Ok(encode_cursor(seq))
+    }
+
     /// The inbox's messages, newest first.
     async fn messages(
         &self,
         ctx: &Context<'_>,
+        filter: Option<MessageFilterInput>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last message of the previous page.")] after: Option<String>,
     ) -> Result<MessageConnection> {
-        message_connection(ctx, self.0.id, first, after).await.api()
+        message_connection(ctx, self.0.id, filter.into(), first, after)
+            .await
+            .api()
     }
+}
+
+/// The live inbox named by `id` or `address` (exactly one must be given), or `NOT_FOUND`.
+/// With `create_on_catch_all`, an address on a catch-all domain names its inbox even before
+/// its first mail: the inbox is created, as the first mail would.
+pub async fn resolve(
+    ctx: &Context<'_>,
+    id: Option<ID>,
+    address: Option<String>,
+    create_on_catch_all: bool,
+) -> Result<model::Inbox, AppError> {
+    let app = ctx.app();
+    let now = app.clock.now();
+    let mut conn = app.pool.get().await?;
+    let found = match (id, address) {
+        (Some(id), None) => model::find(&mut conn, parse_id(&id)?, now).await?,
+        (None, Some(address)) => {
+            let address =
+                EmailAddress::parse(&address).map_err(|e| AppError::BadUserInput(e.to_string()))?;
+            match model::find_by_address(&mut conn, &address.local, &address.domain, now).await? {
+                Some(inbox) => Some(inbox),
+                None if create_on_catch_all => {
+                    let mode = domain::find(&mut conn, address.domain.as_str()).await?;
+                    if mode.is_some_and(|d| d.mode == DomainMode::CatchAll) {
+                        let ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
+                        Some(model::find_or_create(&mut conn, &address, now, ttl).await?)
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            }
+        }
+        _ => {
+            return Err(AppError::BadUserInput(
+                "give exactly one of the inbox's id and address".into(),
+            ))
+        }
+    };
+    found.ok_or(AppError::NotFound("inbox"))
 }

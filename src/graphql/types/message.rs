@@ -1,6 +1,7 @@
 use async_graphql::{
     connection::{Connection, CursorType, Edge, EmptyFields, OpaqueCursor},
-    Context, Object, Result, ID,
+    dataloader::DataLoader,
+    Context, ErrorExtensions, InputObject, Object, Result, ID,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -9,20 +10,87 @@ use super::inbox::Inbox;
 use crate::{
     db::models::{attachment, inbox, message as model},
     error::{ApiResult, AppError},
-    graphql::ContextExt,
-    mail::parse::{HeaderField, Mailbox},
+    graphql::{loader::AttachmentLoader, ContextExt},
+    mail::{
+        extract::{self, Link},
+        parse::{HeaderField, Mailbox},
+        sanitize,
+    },
 };
 
 const DEFAULT_PAGE: i32 = 20;
 const MAX_PAGE: i32 = 100;
 
+/// A position in an inbox's message order, opaque to clients.
+pub type MessageCursor = OpaqueCursor<i64>;
+
+pub fn decode_cursor(cursor: &str) -> Result<i64, AppError> {
+    MessageCursor::decode_cursor(cursor)
+        .map(|cursor| cursor.0)
+        .map_err(|_| AppError::BadUserInput(format!("`{cursor}` is not a valid cursor")))
+}
+
+pub fn encode_cursor(seq: i64) -> String {
+    OpaqueCursor(seq).encode_cursor()
+}
+
+/// Which messages to return; every criterion given must hold.
+#[derive(InputObject, Debug, Clone, Default)]
+#[graphql(name = "MessageFilter")]
+pub struct MessageFilterInput {
+    /// Case-insensitive substring of the From: header (name or address).
+    from: Option<String>,
+    /// Case-insensitive substring of To:, Cc: or the envelope recipients.
+    to: Option<String>,
+    /// Case-insensitive substring of the subject.
+    subject: Option<String>,
+    received_after: Option<DateTime<Utc>>,
+    received_before: Option<DateTime<Utc>>,
+    seen: Option<bool>,
+    has_attachments: Option<bool>,
+    /// The plus-address tag: mail to `local+signup@domain` carries the tag `signup`.
+    tag: Option<String>,
+}
+
+impl From<Option<MessageFilterInput>> for model::MessageFilter {
+    fn from(input: Option<MessageFilterInput>) -> Self {
+        let input = input.unwrap_or_default();
+        Self {
+            from: input.from,
+            to: input.to,
+            subject: input.subject,
+            received_after: input.received_after,
+            received_before: input.received_before,
+            seen: input.seen,
+            has_attachments: input.has_attachments,
+            tag: input.tag,
+        }
+    }
+}
+
 /// A received message as one inbox sees it.
 pub struct Message(pub model::Message);
+
+impl Message {
+    async fn attachment_rows(&self, ctx: &Context<'_>) -> Result<Vec<attachment::Attachment>> {
+        let loader = ctx.data_unchecked::<DataLoader<AttachmentLoader>>();
+        let rows = loader
+            .load_one(self.0.id)
+            .await
+            .map_err(|error| error.extend())?;
+        Ok(rows.unwrap_or_default())
+    }
+}
 
 #[Object]
 impl Message {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
+    }
+
+    /// Resume point for `messageReceived(after:)`, `waitForMessage(after:)` and paging.
+    async fn cursor(&self) -> String {
+        encode_cursor(self.0.seq)
     }
 
     async fn inbox(&self, ctx: &Context<'_>) -> Result<Option<Inbox>> {
@@ -54,6 +122,15 @@ impl Message {
             .collect()
     }
 
+    /// Plus-address tags of the recipients (`local+tag@domain`).
+    async fn tags(&self) -> Vec<&str> {
+        self.0.tags.iter().flatten().map(String::as_str).collect()
+    }
+
+    async fn seen(&self) -> bool {
+        self.0.seen
+    }
+
     /// The first `From:` mailbox.
     async fn from(&self) -> Option<Mailbox> {
         model::Message::decode::<Mailbox>(&self.0.from_addr)
@@ -83,14 +160,61 @@ impl Message {
         self.0.message_id.as_deref()
     }
 
-    /// The plain-text body.
+    /// The `In-Reply-To:` header, without angle brackets.
+    async fn in_reply_to(&self) -> Option<&str> {
+        self.0.in_reply_to.as_deref()
+    }
+
+    /// The plain-text body; a text rendering of the HTML when the mail has no text part.
     async fn text(&self) -> Option<&str> {
         self.0.text_body.as_deref()
     }
 
-    /// The HTML body, sanitized: no scripts, event handlers, `javascript:` URLs, forms or frames.
-    async fn html(&self) -> Option<&str> {
-        self.0.html_body.as_deref()
+    /// The HTML body, sanitized for direct display: no scripts, event handlers, `javascript:`
+    /// or `data:` links, forms, frames, objects, `<base>` or meta refresh; only safe inline
+    /// styles; links open in a new tab without referrer; `cid:` images point at their
+    /// attachment's download URL.
+    async fn html(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default = false,
+            desc = "Drop remote (http/https) images, such as tracking pixels."
+        )]
+        block_remote_images: bool,
+    ) -> Result<Option<String>> {
+        let Some(html) = self.0.html_body.as_deref() else {
+            return Ok(None);
+        };
+        let base = ctx.base_url();
+        let inline: Vec<(String, String)> = self
+            .attachment_rows(ctx)
+            .await?
+            .into_iter()
+            .filter_map(|a| Some((a.content_id?, format!("{base}/attachments/{}", a.id))))
+            .collect();
+        // Block first: the attachment URLs put in by the linking are http(s) URLs too.
+        let html = if block_remote_images {
+            ctx.app().sanitizer.block_remote_images(html)
+        } else {
+            html.to_owned()
+        };
+        Ok(Some(sanitize::link_inline_images(&html, &inline)))
+    }
+
+    /// Links in the message: href and link text from the HTML, then URLs from the text part;
+    /// de-duplicated, in document order.
+    async fn links(&self) -> Vec<Link> {
+        extract::links(self.0.html_body.as_deref(), self.0.text_body.as_deref())
+    }
+
+    /// One-time-code candidates (verification codes, PINs), best first.
+    async fn codes(&self) -> Vec<String> {
+        extract::codes(
+            self.0.subject.as_deref(),
+            self.0.text_body.as_deref(),
+            self.0.html_body.as_deref(),
+        )
     }
 
     /// Header fields in order, unfolded; only those called `name` (case-insensitive) if given.
@@ -106,14 +230,22 @@ impl Message {
     }
 
     async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
-        let mut conn = ctx.app().pool.get().await.api()?;
-        let rows = attachment::for_message(&mut conn, self.0.id).await.api()?;
-        Ok(rows.into_iter().map(Attachment).collect())
+        Ok(self
+            .attachment_rows(ctx)
+            .await?
+            .into_iter()
+            .map(Attachment)
+            .collect())
     }
 
     /// Size of the raw message in bytes.
     async fn size(&self) -> i32 {
         self.0.size
+    }
+
+    /// Download URL of the exact bytes received (`message/rfc822`).
+    async fn raw_url(&self, ctx: &Context<'_>) -> String {
+        format!("{}/messages/{}/raw", ctx.base_url(), self.0.id)
     }
 
     /// Why the message could not be parsed; its raw source is stored all the same.
@@ -153,31 +285,38 @@ impl Attachment {
     async fn inline(&self) -> bool {
         self.0.inline
     }
+
+    /// Download URL; always served as a download, never rendered.
+    async fn url(&self, ctx: &Context<'_>) -> String {
+        format!("{}/attachments/{}", ctx.base_url(), self.0.id)
+    }
 }
 
 /// Fields of a message list beyond its edges.
 pub struct MessageListInfo {
     inbox_id: Uuid,
+    filter: model::MessageFilter,
 }
 
 #[Object]
 impl MessageListInfo {
-    /// Number of messages in the inbox (all pages).
+    /// Number of matching messages (all pages).
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        model::count(&mut conn, self.inbox_id, app.clock.now())
+        model::count(&mut conn, self.inbox_id, &self.filter, app.clock.now())
             .await
             .api()
     }
 }
 
-pub type MessageConnection = Connection<OpaqueCursor<i64>, Message, MessageListInfo, EmptyFields>;
+pub type MessageConnection = Connection<MessageCursor, Message, MessageListInfo, EmptyFields>;
 
-/// One page of an inbox's messages, newest first.
+/// One page of an inbox's matching messages, newest first.
 pub async fn message_connection(
     ctx: &Context<'_>,
     inbox_id: Uuid,
+    filter: model::MessageFilter,
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<MessageConnection, AppError> {
@@ -187,28 +326,25 @@ pub async fn message_connection(
             "`first` must be between 1 and {MAX_PAGE}"
         )));
     }
-    let before = after
-        .as_deref()
-        .map(OpaqueCursor::<i64>::decode_cursor)
-        .transpose()
-        .map_err(|_| AppError::BadUserInput("`after` is not a valid cursor".into()))?
-        .map(|cursor| cursor.0);
+    let before = after.as_deref().map(decode_cursor).transpose()?;
     let app = ctx.app();
     let mut conn = app.pool.get().await?;
+    let limit = usize::try_from(first).unwrap_or_default();
     let mut rows = model::page(
         &mut conn,
         inbox_id,
+        &filter,
         before,
         i64::from(first) + 1,
         app.clock.now(),
     )
     .await?;
-    let has_next = rows.len() > first as usize;
-    rows.truncate(first as usize);
+    let has_next = rows.len() > limit;
+    rows.truncate(limit);
     let mut connection = Connection::with_additional_fields(
         before.is_some(),
         has_next,
-        MessageListInfo { inbox_id },
+        MessageListInfo { inbox_id, filter },
     );
     connection.edges.extend(
         rows.into_iter()

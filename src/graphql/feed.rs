@@ -1,0 +1,99 @@
+//! "The next stored message after a cursor, waiting for it if needed", without loss.
+//!
+//! Messages are read from PostgreSQL in `seq` order, and `seq` order is commit order (see
+//! [`crate::db::models::message::lock_commit_order`]), so reading `seq > cursor` never skips a
+//! message. Events from the bus are only wake-ups: the listener is registered before the first
+//! read, and queued events are dropped right before each read, so a message committed at any
+//! moment is either in that read or wakes the next one. A slow consumer whose events overflow
+//! just reads again from its cursor.
+
+use std::collections::VecDeque;
+
+use uuid::Uuid;
+
+use crate::{
+    app::App,
+    db::models::message::{self, Message, MessageFilter},
+    error::AppError,
+    events::Listener,
+};
+
+/// Messages read from the database per round trip while catching up.
+const BATCH: i64 = 100;
+
+pub struct Feed {
+    app: App,
+    inbox_id: Uuid,
+    filter: MessageFilter,
+    cursor: i64,
+    listener: Listener,
+    ready: VecDeque<Message>,
+}
+
+impl Feed {
+    /// `listener` must have been registered before `cursor` was read.
+    pub fn new(
+        app: App,
+        inbox_id: Uuid,
+        filter: MessageFilter,
+        cursor: i64,
+        listener: Listener,
+    ) -> Self {
+        Self {
+            app,
+            inbox_id,
+            filter,
+            cursor,
+            listener,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// The next matching message after the cursor, in order; waits for one to be stored.
+    pub async fn next(&mut self) -> Result<Message, AppError> {
+        loop {
+            if let Some(message) = self.ready.pop_front() {
+                self.cursor = message.seq;
+                return Ok(message);
+            }
+            self.listener.drain();
+            let batch = {
+                let mut conn = self.app.pool.get().await?;
+                let now = self.app.clock.now();
+                message::stored_after(
+                    &mut conn,
+                    self.inbox_id,
+                    &self.filter,
+                    self.cursor,
+                    BATCH,
+                    now,
+                )
+                .await?
+            };
+            if batch.is_empty() {
+                self.listener.next().await;
+            }
+            self.ready.extend(batch);
+        }
+    }
+
+    /// Like [`Feed::next`], but claims the message (marks it seen) so that concurrent consumers
+    /// each get a different one.
+    pub async fn next_unseen(&mut self) -> Result<Message, AppError> {
+        loop {
+            self.listener.drain();
+            let claimed = {
+                let mut conn = self.app.pool.get().await?;
+                let now = self.app.clock.now();
+                message::consume_oldest(&mut conn, self.inbox_id, &self.filter, self.cursor, now)
+                    .await?
+            };
+            match claimed {
+                Some(message) => return Ok(message),
+                None => {
+                    self.listener.next().await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{GraphqlWs, TestApp};
+
+const SUBSCRIBE: &str = r#"subscription($address: String, $after: String) {
+    messageReceived(address: $address, after: $after) { id cursor subject } }"#;
+
+/// Sends `count` mails to `to` over `parallel` SMTP connections; subjects are `mail <n>`.
+async fn burst(app: &TestApp, to: &str, count: usize, parallel: usize) {
+    let mut senders = tokio::task::JoinSet::new();
+    for lane in 0..parallel {
+        let mut smtp = app.smtp().await;
+        let to = to.to_owned();
+        senders.spawn(async move {
+            smtp.command("EHLO burst.test").await;
+            for n in (lane..count).step_by(parallel) {
+                let reply = smtp
+                    .deliver(
+                        "load@example.com",
+                        &[&to],
+                        &format!("Subject: mail {n}\r\n\r\nbody {n}\r\n"),
+                    )
+                    .await;
+                assert!(reply.starts_with("250"), "{reply}");
+            }
+        });
+    }
+    while let Some(joined) = senders.join_next().await {
+        joined.unwrap();
+    }
+}
+
+fn assert_in_cursor_order(received: &[Value]) {
+    let seqs: Vec<String> = received
+        .iter()
+        .map(|m| m["cursor"].as_str().unwrap().to_owned())
+        .collect();
+    let ids: HashSet<&str> = received.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), received.len(), "no message twice");
+    let mut sorted = received.to_vec();
+    sorted.sort_by_key(|m| decode(m["cursor"].as_str().unwrap()));
+    let sorted_cursors: Vec<String> = sorted
+        .iter()
+        .map(|m| m["cursor"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seqs, sorted_cursors, "messages arrive in store order");
+}
+
+/// Cursors are opaque to clients; the test peeks to check ordering.
+fn decode(cursor: &str) -> i64 {
+    use async_graphql::connection::CursorType;
+    async_graphql::connection::OpaqueCursor::<i64>::decode_cursor(cursor)
+        .unwrap()
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscriber_that_resumes_with_after_gets_every_message_of_a_burst_exactly_once() {
+    let app = TestApp::spawn().await;
+    let (_, address, start) = app.create_inbox("burst").await;
+    let mut ws = GraphqlWs::connect(&app, false).await;
+    ws.subscribe(
+        "1",
+        SUBSCRIBE,
+        json!({ "address": address, "after": start }),
+    )
+    .await;
+
+    let sending = {
+        let address = address.clone();
+        let app = &app;
+        async move { burst(app, &address, 500, 10).await }
+    };
+    let receiving_first_part = async {
+        let mut received = Vec::new();
+        for _ in 0..200 {
+            received.push(ws.next_data().await["messageReceived"].clone());
+        }
+        received
+    };
+    let ((), mut received) = tokio::join!(sending, receiving_first_part);
+    ws.close().await;
+
+    // Resume on a new connection from the last cursor received.
+    let last = received.last().unwrap()["cursor"].clone();
+    let mut ws = GraphqlWs::connect(&app, false).await;
+    ws.subscribe("2", SUBSCRIBE, json!({ "address": address, "after": last }))
+        .await;
+    while received.len() < 500 {
+        received.push(ws.next_data().await["messageReceived"].clone());
+    }
+    assert_in_cursor_order(&received);
+    let subjects: HashSet<String> = received
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: HashSet<String> = (0..500).map(|n| format!("mail {n}")).collect();
+    assert_eq!(subjects, expected);
+    ws.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscriber_that_stops_reading_still_gets_every_message() {
+    let app = TestApp::spawn().await;
+    let (_, address, start) = app.create_inbox("slow").await;
+    let mut ws = GraphqlWs::connect(&app, false).await;
+    ws.subscribe(
+        "1",
+        SUBSCRIBE,
+        json!({ "address": address, "after": start }),
+    )
+    .await;
+    // Far more mail than the per-inbox event buffer holds arrives while nobody reads.
+    burst(&app, &address, 300, 10).await;
+    let mut received = Vec::new();
+    while received.len() < 300 {
+        received.push(ws.next_data().await["messageReceived"].clone());
+        if received.len() % 50 == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    assert_in_cursor_order(&received);
+    ws.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_after_a_subscription_starts_with_the_next_message() {
+    let app = TestApp::spawn().await;
+    app.send_mail("live@localhost", "before", "old").await;
+    let mut ws = GraphqlWs::connect(&app, false).await;
+    ws.subscribe("1", SUBSCRIBE, json!({ "address": "live@localhost" }))
+        .await;
+    // graphql-transport-ws has no "subscribed" acknowledgement: give the server a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.send_mail("live@localhost", "after", "new").await;
+    assert_eq!(ws.next_data().await["messageReceived"]["subject"], "after");
+    ws.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_legacy_graphql_ws_protocol_is_served_too() {
+    let app = TestApp::spawn().await;
+    let (_, address, start) = app.create_inbox("legacy").await;
+    let mut ws = GraphqlWs::connect(&app, true).await;
+    ws.subscribe(
+        "1",
+        SUBSCRIBE,
+        json!({ "address": address, "after": start }),
+    )
+    .await;
+    app.send_mail(&address, "legacy hello", "hi").await;
+    assert_eq!(
+        ws.next_data().await["messageReceived"]["subject"],
+        "legacy hello"
+    );
+    ws.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribing_to_an_unknown_inbox_is_not_found() {
+    let app = TestApp::spawn().await;
+    let mut ws = GraphqlWs::connect(&app, false).await;
+    ws.subscribe(
+        "1",
+        "subscription { messageReceived(inboxId: \"00000000-0000-0000-0000-000000000000\") { id } }",
+        json!({}),
+    )
+    .await;
+    let message = ws.next_message().await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["payload"]["data"], Value::Null, "{message}");
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{message}"
+    );
+    ws.close().await;
+    app.stop().await;
+}

@@ -1,0 +1,167 @@
+use serde_json::{json, Value};
+
+use crate::helpers::TestApp;
+
+const WAIT: &str = r#"query($address: String, $after: String, $since: DateTime, $filter: MessageFilter,
+                           $timeout: Int, $markSeen: Boolean) {
+    waitForMessage(address: $address, after: $after, since: $since, filter: $filter,
+                   timeoutMs: $timeout, markSeen: $markSeen) { id subject codes links { href text } } }"#;
+
+const VERIFICATION: &str = "Subject: Verify your account\r\nContent-Type: text/html\r\n\r\n\
+    <p>Welcome! Your verification code is <b>482913</b>.</p>\
+    <p><a href=\"https://app.example.com/verify?token=abc&amp;u=1\">Verify email</a></p>\r\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_returns_the_mail_sent_after_it_started_with_its_code_and_links() {
+    let app = TestApp::spawn().await;
+    let (_, address, start) = app.create_inbox("signup").await;
+    let waiting = app.graphql(
+        WAIT,
+        json!({ "address": address, "after": start, "timeout": 30000 }),
+    );
+    let sending = async {
+        // The wait is already held by the server (or not yet: it then finds the stored mail).
+        let mut smtp = app.smtp().await;
+        smtp.command("EHLO client.test").await;
+        smtp.deliver("app@example.com", &[&address], VERIFICATION)
+            .await
+    };
+    let (response, reply) = tokio::join!(waiting, sending);
+    assert!(reply.starts_with("250"), "{reply}");
+    let message = &response["data"]["waitForMessage"];
+    assert_eq!(message["subject"], "Verify your account", "{response}");
+    assert_eq!(message["codes"][0], "482913");
+    assert_eq!(
+        message["links"],
+        json!([{ "href": "https://app.example.com/verify?token=abc&u=1", "text": "Verify email" }])
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_on_a_catch_all_address_works_before_its_first_mail() {
+    let app = TestApp::spawn().await;
+    let waiting = app.graphql(
+        WAIT,
+        json!({ "address": "later@localhost", "timeout": 30000 }),
+    );
+    let sending = async {
+        // Give the wait a head start; it must not depend on it.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        app.send_mail("later@localhost", "first mail", "hello")
+            .await;
+    };
+    let (response, ()) = tokio::join!(waiting, sending);
+    assert_eq!(
+        response["data"]["waitForMessage"]["subject"], "first mail",
+        "{response}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_times_out_with_null_and_the_timeout_code() {
+    let app = TestApp::spawn().await;
+    let (_, address, start) = app.create_inbox("quiet").await;
+    let response = app
+        .graphql(
+            WAIT,
+            json!({ "address": address, "after": start, "timeout": 200 }),
+        )
+        .await;
+    assert_eq!(
+        response["data"]["waitForMessage"],
+        Value::Null,
+        "{response}"
+    );
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "{response}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_waits_on_one_inbox_all_return() {
+    let app = TestApp::spawn().await;
+    let (_, address, start) = app.create_inbox("many").await;
+    let waits = futures::future::join_all((0..8).map(|_| {
+        app.graphql(
+            WAIT,
+            json!({ "address": address, "after": start, "timeout": 30000 }),
+        )
+    }));
+    let sending = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        app.send_mail(&address, "for everyone", "hi").await;
+    };
+    let (responses, ()) = tokio::join!(waits, sending);
+    for response in responses {
+        assert_eq!(
+            response["data"]["waitForMessage"]["subject"], "for everyone",
+            "{response}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consuming_waits_return_successive_messages() {
+    let app = TestApp::spawn().await;
+    let (_, address, _) = app.create_inbox("queue").await;
+    for n in 1..=3 {
+        app.send_mail(&address, &format!("mail {n}"), "x").await;
+    }
+    for n in 1..=3 {
+        let response = app
+            .graphql(
+                WAIT,
+                json!({ "address": address, "markSeen": true, "timeout": 1000 }),
+            )
+            .await;
+        assert_eq!(
+            response["data"]["waitForMessage"]["subject"],
+            format!("mail {n}"),
+            "{response}"
+        );
+    }
+    let response = app
+        .graphql(
+            WAIT,
+            json!({ "address": address, "markSeen": true, "timeout": 100 }),
+        )
+        .await;
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "all consumed: {response}"
+    );
+
+    // Without markSeen and without a cursor, the oldest stored message matches at once.
+    let response = app
+        .graphql(WAIT, json!({ "address": address, "timeout": 100 }))
+        .await;
+    assert_eq!(response["data"]["waitForMessage"]["subject"], "mail 1");
+    // `since` and a filter narrow it down.
+    let response = app
+        .graphql(
+            WAIT,
+            json!({ "address": address, "filter": { "subject": "MAIL 3" }, "timeout": 100 }),
+        )
+        .await;
+    assert_eq!(response["data"]["waitForMessage"]["subject"], "mail 3");
+    let response = app
+        .graphql(
+            WAIT,
+            json!({ "address": address, "since": "2026-11-28T12:00:01Z", "timeout": 100 }),
+        )
+        .await;
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "{response}"
+    );
+    let both = app
+        .graphql(WAIT, json!({ "address": address, "since": "2026-11-28T12:00:00Z", "after": "MA", "timeout": 100 }))
+        .await;
+    assert_eq!(both["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    app.stop().await;
+}
