@@ -284,6 +284,21 @@ async fn delete_message_removes_only_that_message() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn deep_queries_are_refused_before_they_run() {
+    let app = TestApp::spawn().await;
+    let mut query = String::from("id");
+    for _ in 0..4 {
+        query = format!("messages {{ edges {{ node {{ inbox {{ {query} }} }} }} }}");
+    }
+    let response = app
+        .graphql(&format!(r#"{{ inbox(address: "x@localhost") {{ {query} }} }}"#), json!({}))
+        .await;
+    assert_eq!(code(&response), "BAD_USER_INPUT", "{response}");
+    assert!(response["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{response}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn health_endpoints_and_graphiql_answer() {
     let app = TestApp::spawn().await;
     let client = reqwest::Client::new();
