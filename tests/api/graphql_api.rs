@@ -15,19 +15,6 @@ fn code(response: &Value) -> &str {
         .unwrap_or("<none>")
 }
 
-async fn send(app: &TestApp, to: &str, subject: &str) {
-    let mut smtp = app.smtp().await;
-    smtp.command("EHLO client.test").await;
-    let reply = smtp
-        .deliver(
-            "a@example.com",
-            &[to],
-            &format!("Subject: {subject}\r\n\r\nbody\r\n"),
-        )
-        .await;
-    assert!(reply.starts_with("250 2.0.0"), "{reply}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn create_inbox_reports_expected_outcomes_as_status() {
     let app = TestApp::spawn_with(&["--default-ttl", "600", "--max-ttl", "3600"]).await;
@@ -143,7 +130,8 @@ async fn inboxes_are_found_by_id_or_case_insensitive_address_until_they_expire()
 async fn messages_are_paged_newest_first_with_opaque_cursors() {
     let app = TestApp::spawn().await;
     for n in 1..=5 {
-        send(&app, "pages@localhost", &format!("mail {n}")).await;
+        app.send_mail("pages@localhost", &format!("mail {n}"), "body")
+            .await;
     }
     let inbox = app
         .data(r#"{ inbox(address: "pages@localhost") { id } }"#, json!({}))
@@ -267,8 +255,8 @@ async fn deleting_an_inbox_removes_its_messages_and_attachments() {
 #[tokio::test(flavor = "multi_thread")]
 async fn delete_message_removes_only_that_message() {
     let app = TestApp::spawn().await;
-    send(&app, "two@localhost", "first").await;
-    send(&app, "two@localhost", "second").await;
+    app.send_mail("two@localhost", "first", "body").await;
+    app.send_mail("two@localhost", "second", "body").await;
     let messages = app.messages_of("two@localhost").await;
     let deleted = app
         .data(
@@ -291,10 +279,19 @@ async fn deep_queries_are_refused_before_they_run() {
         query = format!("messages {{ edges {{ node {{ inbox {{ {query} }} }} }} }}");
     }
     let response = app
-        .graphql(&format!(r#"{{ inbox(address: "x@localhost") {{ {query} }} }}"#), json!({}))
+        .graphql(
+            &format!(r#"{{ inbox(address: "x@localhost") {{ {query} }} }}"#),
+            json!({}),
+        )
         .await;
     assert_eq!(code(&response), "BAD_USER_INPUT", "{response}");
-    assert!(response["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{response}");
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{response}"
+    );
     app.stop().await;
 }
 

@@ -51,7 +51,10 @@ async fn multipart_mail_is_stored_with_html_sanitized_and_attachment_metadata() 
             "{banned} survived sanitizing: {html}"
         );
     }
-    assert!(html.contains("https://t.example/p.gif"), "remote images are kept by default: {html}");
+    assert!(
+        html.contains("https://t.example/p.gif"),
+        "remote images are kept by default: {html}"
+    );
     let blocked = app
         .data(
             r#"query($id: ID!) { message(id: $id) { html(blockRemoteImages: true) } }"#,
@@ -59,7 +62,10 @@ async fn multipart_mail_is_stored_with_html_sanitized_and_attachment_metadata() 
         )
         .await;
     let blocked = blocked["message"]["html"].as_str().unwrap();
-    assert!(!blocked.contains("t.example") && blocked.contains("<b>424242</b>"), "{blocked}");
+    assert!(
+        !blocked.contains("t.example") && blocked.contains("<b>424242</b>"),
+        "{blocked}"
+    );
     assert_eq!(message["mailFrom"], "sender@example.com");
     assert_eq!(message["rcptTo"], json!(["signup@localhost"]));
     assert_eq!(

@@ -7,6 +7,19 @@ use crate::helpers::{GraphqlWs, TestApp};
 const SUBSCRIBE: &str = r#"subscription($address: String, $after: String) {
     messageReceived(address: $address, after: $after) { id cursor subject } }"#;
 
+/// Creates an inbox and subscribes to it from its start; returns the client and the address.
+async fn watch_new_inbox(app: &TestApp, local_part: &str, legacy: bool) -> (GraphqlWs, String) {
+    let (_, address, start) = app.create_inbox(local_part).await;
+    let mut ws = GraphqlWs::connect(app, legacy).await;
+    ws.subscribe(
+        "1",
+        SUBSCRIBE,
+        json!({ "address": address, "after": start }),
+    )
+    .await;
+    (ws, address)
+}
+
 /// Sends `count` mails to `to` over `parallel` SMTP connections; subjects are `mail <n>`.
 async fn burst(app: &TestApp, to: &str, count: usize, parallel: usize) {
     let mut senders = tokio::task::JoinSet::new();
@@ -59,14 +72,7 @@ fn decode(cursor: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_subscriber_that_resumes_with_after_gets_every_message_of_a_burst_exactly_once() {
     let app = TestApp::spawn().await;
-    let (_, address, start) = app.create_inbox("burst").await;
-    let mut ws = GraphqlWs::connect(&app, false).await;
-    ws.subscribe(
-        "1",
-        SUBSCRIBE,
-        json!({ "address": address, "after": start }),
-    )
-    .await;
+    let (mut ws, address) = watch_new_inbox(&app, "burst", false).await;
 
     let sending = {
         let address = address.clone();
@@ -105,14 +111,7 @@ async fn a_subscriber_that_resumes_with_after_gets_every_message_of_a_burst_exac
 #[tokio::test(flavor = "multi_thread")]
 async fn a_subscriber_that_stops_reading_still_gets_every_message() {
     let app = TestApp::spawn().await;
-    let (_, address, start) = app.create_inbox("slow").await;
-    let mut ws = GraphqlWs::connect(&app, false).await;
-    ws.subscribe(
-        "1",
-        SUBSCRIBE,
-        json!({ "address": address, "after": start }),
-    )
-    .await;
+    let (mut ws, address) = watch_new_inbox(&app, "slow", false).await;
     // Far more mail than the per-inbox event buffer holds arrives while nobody reads.
     burst(&app, &address, 300, 10).await;
     let mut received = Vec::new();
@@ -145,14 +144,7 @@ async fn without_after_a_subscription_starts_with_the_next_message() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_legacy_graphql_ws_protocol_is_served_too() {
     let app = TestApp::spawn().await;
-    let (_, address, start) = app.create_inbox("legacy").await;
-    let mut ws = GraphqlWs::connect(&app, true).await;
-    ws.subscribe(
-        "1",
-        SUBSCRIBE,
-        json!({ "address": address, "after": start }),
-    )
-    .await;
+    let (mut ws, address) = watch_new_inbox(&app, "legacy", true).await;
     app.send_mail(&address, "legacy hello", "hi").await;
     assert_eq!(
         ws.next_data().await["messageReceived"]["subject"],

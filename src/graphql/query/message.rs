@@ -75,55 +75,39 @@ impl MessageQuery {
         mark_seen: Option<bool>,
     ) -> Result<Option<Message>> {
         let mark_seen = mark_seen.unwrap_or(false);
-        wait_for_message(
-            ctx, inbox_id, address, filter, since, after, timeout_ms, mark_seen,
-        )
-        .await
-        .map(|message| Some(Message(message)))
-        .api()
+        let wait = async {
+            let app = ctx.app();
+            let mut filter = MessageFilter::from(filter);
+            let cursor = match (since, after) {
+                (Some(_), Some(_)) => {
+                    return Err(AppError::BadUserInput(
+                        "give at most one of `since` and `after`".into(),
+                    ))
+                }
+                (Some(since), None) => {
+                    filter.received_after = filter.received_after.max(Some(since));
+                    0
+                }
+                (None, Some(after)) => decode_cursor(&after)?,
+                (None, None) => 0,
+            };
+            let cap_ms = u64::from(app.config.http.max_wait) * 1000;
+            let timeout_ms = timeout_ms.map_or(DEFAULT_WAIT_MS, u64::from).min(cap_ms);
+            let inbox = inbox::resolve(ctx, inbox_id, address, true).await?;
+            // Listen before the first read (inside the feed), so nothing stored meanwhile is missed.
+            let listener = app.events.listen(inbox.id);
+            let mut feed = Feed::new(app.clone(), inbox.id, filter, cursor, listener);
+            let next = async {
+                if mark_seen {
+                    feed.next_unseen().await
+                } else {
+                    feed.next().await
+                }
+            };
+            tokio::time::timeout(Duration::from_millis(timeout_ms), next)
+                .await
+                .map_err(|_| AppError::Timeout(timeout_ms))?
+        };
+        wait.await.map(|message| Some(Message(message))).api()
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn wait_for_message(
-    ctx: &Context<'_>,
-    inbox_id: Option<ID>,
-    address: Option<String>,
-    filter: Option<MessageFilterInput>,
-    since: Option<DateTime<Utc>>,
-    after: Option<String>,
-    timeout_ms: Option<u32>,
-    mark_seen: bool,
-) -> Result<message::Message, AppError> {
-    let app = ctx.app();
-    let mut filter = MessageFilter::from(filter);
-    let cursor = match (since, after) {
-        (Some(_), Some(_)) => {
-            return Err(AppError::BadUserInput(
-                "give at most one of `since` and `after`".into(),
-            ))
-        }
-        (Some(since), None) => {
-            filter.received_after = filter.received_after.max(Some(since));
-            0
-        }
-        (None, Some(after)) => decode_cursor(&after)?,
-        (None, None) => 0,
-    };
-    let cap_ms = u64::from(app.config.http.max_wait) * 1000;
-    let timeout_ms = timeout_ms.map_or(DEFAULT_WAIT_MS, u64::from).min(cap_ms);
-    let inbox = inbox::resolve(ctx, inbox_id, address, true).await?;
-    // Listen before the first read (inside the feed), so nothing stored meanwhile is missed.
-    let listener = app.events.listen(inbox.id);
-    let mut feed = Feed::new(app.clone(), inbox.id, filter, cursor, listener);
-    let next = async {
-        if mark_seen {
-            feed.next_unseen().await
-        } else {
-            feed.next().await
-        }
-    };
-    tokio::time::timeout(Duration::from_millis(timeout_ms), next)
-        .await
-        .map_err(|_| AppError::Timeout(timeout_ms))?
 }
