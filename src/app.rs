@@ -10,7 +10,10 @@ use crate::{
     clock::Clock,
     config::ServeConfig,
     db::{
-        models::domain::{self, Domain, DomainMode},
+        models::{
+            domain::{self, Domain, DomainMode},
+            tenant, Viewer,
+        },
         Pool,
     },
     events::EventBus,
@@ -48,7 +51,8 @@ impl App {
     }
 
     /// Stores the `--domain`s; with none given and none stored, serves `localhost` as catch-all
-    /// so that a first run just works.
+    /// so that a first run just works. Catch-all domains belong to `--domain-tenant`; registered
+    /// ones are shared by all tenants.
     async fn configure_domains(&self) -> anyhow::Result<()> {
         let mut conn = self
             .pool
@@ -56,27 +60,33 @@ impl App {
             .await
             .context("connecting to the database")?;
         let now = self.clock.now();
-        let mut wanted: Vec<Domain> = self
+        let mut wanted: Vec<(&str, DomainMode)> = self
             .config
             .domains
             .iter()
-            .map(|spec| Domain {
-                name: spec.name.as_str().to_owned(),
-                mode: spec.mode,
-                created_at: now,
-            })
+            .map(|spec| (spec.name.as_str(), spec.mode))
             .collect();
-        if wanted.is_empty() && domain::list(&mut conn).await?.is_empty() {
-            wanted.push(Domain {
-                name: "localhost".to_owned(),
-                mode: DomainMode::CatchAll,
+        if wanted.is_empty() && domain::list(&mut conn, Viewer::System).await?.is_empty() {
+            wanted.push(("localhost", DomainMode::CatchAll));
+        }
+        for (name, mode) in wanted {
+            // Catch-all domains create inboxes by themselves, so they need an owner.
+            let tenant_id = match mode {
+                DomainMode::CatchAll => {
+                    let owner = &self.config.domain_tenant;
+                    Some(tenant::find_or_create(&mut conn, owner, now).await?.id)
+                }
+                DomainMode::Registered => None,
+            };
+            let domain = Domain {
+                name: name.to_owned(),
+                mode,
                 created_at: now,
-            });
+                tenant_id,
+            };
+            domain::upsert(&mut conn, &domain).await?;
         }
-        for domain in &wanted {
-            domain::upsert(&mut conn, domain).await?;
-        }
-        for domain in domain::list(&mut conn).await? {
+        for domain in domain::list(&mut conn, Viewer::System).await? {
             tracing::info!(domain = %domain.name, mode = %domain.mode, "serving domain");
         }
         Ok(())

@@ -1,16 +1,24 @@
-//! The command line: `serve`, `migrate`, `schema` and `domain add|list|remove`.
+//! The command line: `serve`, `migrate`, `schema`, `domain add|list|remove`,
+//! `tenant create|list` and `key create|list|revoke`.
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use uuid::Uuid;
 
 use crate::{
     app::{App, Server},
+    auth::{api_key, Scope},
     clock::{Clock, SystemClock},
     config::{DatabaseConfig, DomainSpec, ServeConfig},
     db::{
-        models::domain::{self, Domain},
+        models::{
+            api_key as key_model,
+            domain::{self, Domain, DomainMode},
+            tenant::{self, Tenant},
+            Viewer,
+        },
         Database,
     },
 };
@@ -37,13 +45,23 @@ pub enum Command {
     /// Manage the domains ephemail receives mail for.
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Manage tenants (isolated customers, each with its own inboxes and keys).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DomainCommand {
-    /// Serve a domain, or change its mode: NAME[:catch_all|:registered].
+    /// Serve a domain, or change it: NAME[:catch_all|:registered]. A catch-all domain belongs
+    /// to a tenant; a registered domain without --tenant is shared by all tenants.
     Add {
         domain: DomainSpec,
+        /// The tenant the domain is private to.
+        #[arg(long)]
+        tenant: Option<String>,
         #[command(flatten)]
         database: DatabaseConfig,
     },
@@ -60,6 +78,52 @@ pub enum DomainCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        name: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// List the tenants.
+    List {
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key and print it (once: only its hash is stored).
+    Create {
+        /// The tenant the key acts for.
+        #[arg(long)]
+        tenant: String,
+        /// read, write (includes read) or admin (includes write, and manages tenants and keys).
+        #[arg(long, default_value = "write")]
+        scopes: Scope,
+        /// A label to recognize the key by.
+        #[arg(long, default_value = "")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// List keys (their ids and prefixes, never the keys).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Revoke a key by id; it stops working at once.
+    Revoke {
+        id: Uuid,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => serve(*config).await,
@@ -69,6 +133,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Domain(command) => domain_command(command).await,
+        Command::Tenant(command) => tenant_command(command).await,
+        Command::Key(command) => key_command(command).await,
     }
 }
 
@@ -88,6 +154,15 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     config.validate()?;
     let database_config = config.database.clone();
     with_database(&database_config, async |database| {
+        let first_key = match &database.embedded {
+            // A fresh embedded database gets a tenant and an admin key, so a first run just works.
+            Some(_) => {
+                let mut conn = database.pool.get().await?;
+                let tenant = &config.domain_tenant;
+                api_key::create_first(&mut conn, tenant, SystemClock.now()).await?
+            }
+            None => None,
+        };
         let app = App::new(config, database.pool.clone(), Arc::new(SystemClock));
         let server = Server::start(app).await?;
         match &database.embedded {
@@ -100,6 +175,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         println!("smtp      {}", server.smtp_addr);
         println!("graphql   http://{}/graphql", server.http_addr);
         println!("health    http://{}/healthz", server.http_addr);
+        if let Some(key) = first_key {
+            println!(
+                "api key   {}  (admin key of tenant \"dev\"; shown only now)",
+                key.expose()
+            );
+        }
         println!("ephemail is ready; Ctrl-C stops it");
         server.run_until(shutdown_signal()).await
     })
@@ -124,21 +205,39 @@ async fn shutdown_signal() {
     }
 }
 
+async fn find_tenant(
+    conn: &mut diesel_async::AsyncPgConnection,
+    name: &str,
+) -> anyhow::Result<Tenant> {
+    tenant::find_by_name(conn, name)
+        .await?
+        .with_context(|| format!("no tenant named {name} (ephemail tenant create {name})"))
+}
+
 async fn domain_command(command: DomainCommand) -> anyhow::Result<()> {
     match command {
         DomainCommand::Add {
             domain: spec,
+            tenant,
             database,
         } => {
             with_database(&database, async |db| {
                 let mut conn = db.pool.get().await?;
+                let tenant_id = match tenant {
+                    Some(name) => Some(find_tenant(&mut conn, &name).await?.id),
+                    None if spec.mode == DomainMode::CatchAll => {
+                        bail!("a catch-all domain creates inboxes by itself, so it belongs to a tenant: give --tenant")
+                    }
+                    None => None,
+                };
                 let row = Domain {
                     name: spec.name.as_str().to_owned(),
                     mode: spec.mode,
                     created_at: SystemClock.now(),
+                    tenant_id,
                 };
                 domain::upsert(&mut conn, &row).await?;
-                println!("{} {}", row.name, row.mode);
+                println!("{}", describe(&mut conn, &row).await?);
                 Ok(())
             })
             .await
@@ -146,8 +245,8 @@ async fn domain_command(command: DomainCommand) -> anyhow::Result<()> {
         DomainCommand::List { database } => {
             with_database(&database, async |db| {
                 let mut conn = db.pool.get().await?;
-                for row in domain::list(&mut conn).await? {
-                    println!("{} {}", row.name, row.mode);
+                for row in domain::list(&mut conn, Viewer::System).await? {
+                    println!("{}", describe(&mut conn, &row).await?);
                 }
                 Ok(())
             })
@@ -163,5 +262,112 @@ async fn domain_command(command: DomainCommand) -> anyhow::Result<()> {
         })
         .await
         .context("removing the domain"),
+    }
+}
+
+/// `name mode owner`, the owner being a tenant's name or `shared`.
+async fn describe(
+    conn: &mut diesel_async::AsyncPgConnection,
+    domain: &Domain,
+) -> anyhow::Result<String> {
+    let owner = match domain.tenant_id {
+        Some(id) => tenant::find(conn, id)
+            .await?
+            .map_or_else(|| id.to_string(), |t| t.name),
+        None => "shared".to_owned(),
+    };
+    Ok(format!("{} {} {owner}", domain.name, domain.mode))
+}
+
+async fn tenant_command(command: TenantCommand) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create { name, database } => {
+            with_database(&database, async |db| {
+                let mut conn = db.pool.get().await?;
+                let row = Tenant {
+                    id: Uuid::new_v4(),
+                    name: name.clone(),
+                    created_at: SystemClock.now(),
+                };
+                anyhow::ensure!(!name.trim().is_empty(), "a tenant needs a name");
+                anyhow::ensure!(
+                    tenant::insert(&mut conn, &row).await?,
+                    "a tenant named {name} exists already"
+                );
+                println!("{} {}", row.id, row.name);
+                Ok(())
+            })
+            .await
+        }
+        TenantCommand::List { database } => {
+            with_database(&database, async |db| {
+                let mut conn = db.pool.get().await?;
+                for row in tenant::list(&mut conn).await? {
+                    println!("{} {}", row.id, row.name);
+                }
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+async fn key_command(command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Create {
+            tenant,
+            scopes,
+            name,
+            database,
+        } => {
+            with_database(&database, async |db| {
+                let mut conn = db.pool.get().await?;
+                let tenant = find_tenant(&mut conn, &tenant).await?;
+                let (key, record) =
+                    api_key::create(&mut conn, tenant.id, &name, scopes, SystemClock.now()).await?;
+                eprintln!(
+                    "created key {} ({scopes}) for tenant {}; it is shown only now:",
+                    record.id, tenant.name
+                );
+                println!("{}", key.expose());
+                Ok(())
+            })
+            .await
+        }
+        KeyCommand::List { tenant, database } => {
+            with_database(&database, async |db| {
+                let mut conn = db.pool.get().await?;
+                let tenant_id = match tenant {
+                    Some(name) => Some(find_tenant(&mut conn, &name).await?.id),
+                    None => None,
+                };
+                for key in key_model::list(&mut conn, tenant_id).await? {
+                    let scope = api_key::scope_of(&key).map_or("none", Scope::as_str);
+                    let state = if key.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{} {}… {scope} {state} {} {}",
+                        key.id, key.prefix, key.tenant_id, key.name
+                    );
+                }
+                Ok(())
+            })
+            .await
+        }
+        KeyCommand::Revoke { id, database } => {
+            with_database(&database, async |db| {
+                let mut conn = db.pool.get().await?;
+                anyhow::ensure!(
+                    key_model::revoke(&mut conn, id, SystemClock.now()).await?,
+                    "no active key with id {id}"
+                );
+                println!("revoked {id}");
+                Ok(())
+            })
+            .await
+        }
     }
 }

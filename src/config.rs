@@ -23,6 +23,12 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
 impl FromStr for Secret {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -157,6 +163,11 @@ pub struct ServeConfig {
     /// is served as catch-all.
     #[arg(long = "domain", env = "EPHEMAIL_DOMAINS", value_delimiter = ',')]
     pub domains: Vec<DomainSpec>,
+
+    /// Tenant that owns the catch-all domains given with --domain (created if missing); the
+    /// registered ones are shared by all tenants.
+    #[arg(long, env = "EPHEMAIL_DOMAIN_TENANT", default_value = "dev")]
+    pub domain_tenant: String,
 
     /// Seconds to let in-flight SMTP sessions and HTTP requests finish on shutdown.
     #[arg(long, env = "EPHEMAIL_SHUTDOWN_GRACE", default_value_t = 30,

@@ -5,13 +5,17 @@
 
 use async_graphql::ErrorExtensions;
 
-use crate::db::PoolError;
+use crate::{auth::Scope, db::PoolError};
 
 /// The `extensions.code` values clients can rely on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// Malformed input: a bad argument, an unparsable query, a failed validation.
     BadUserInput,
+    /// No valid credentials: a missing, unknown or revoked API key.
+    Unauthenticated,
+    /// Valid credentials without the scope the operation needs.
+    Forbidden,
     /// A wait ended without a result (`waitForMessage`).
     Timeout,
     /// The object does not exist (or the caller may not know that it does).
@@ -25,6 +29,8 @@ impl ErrorCode {
         match self {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::NotFound => "NOT_FOUND",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
             Self::Timeout => "TIMEOUT",
             Self::Internal => "INTERNAL",
         }
@@ -37,6 +43,10 @@ pub enum AppError {
     BadUserInput(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("a valid API key is required (Authorization: Bearer ek_... or X-API-Key)")]
+    Unauthenticated,
+    #[error("this API key lacks the `{0}` scope")]
+    Forbidden(Scope),
     #[error("no matching message arrived within {0} ms")]
     Timeout(u64),
     #[error("internal server error")]
@@ -48,6 +58,8 @@ impl AppError {
         match self {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Timeout(_) => ErrorCode::Timeout,
             Self::Internal(_) => ErrorCode::Internal,
         }

@@ -5,6 +5,7 @@
 //! them together around one shared [`app::App`] state.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;

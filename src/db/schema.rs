@@ -1,6 +1,19 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        name -> Text,
+        prefix -> Text,
+        token_hash -> Bytea,
+        scopes -> Array<Nullable<Text>>,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     attachments (id) {
         id -> Uuid,
         message_id -> Uuid,
@@ -19,6 +32,7 @@ diesel::table! {
         name -> Text,
         mode -> Text,
         created_at -> Timestamptz,
+        tenant_id -> Nullable<Uuid>,
     }
 }
 
@@ -30,6 +44,7 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         tags -> Array<Nullable<Text>>,
+        tenant_id -> Uuid,
     }
 }
 
@@ -62,8 +77,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tenants (id) {
+        id -> Uuid,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(attachments -> messages (message_id));
+diesel::joinable!(domains -> tenants (tenant_id));
 diesel::joinable!(inboxes -> domains (domain));
+diesel::joinable!(inboxes -> tenants (tenant_id));
 diesel::joinable!(messages -> inboxes (inbox_id));
 
-diesel::allow_tables_to_appear_in_same_query!(attachments, domains, inboxes, messages,);
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    attachments,
+    domains,
+    inboxes,
+    messages,
+    tenants,
+);

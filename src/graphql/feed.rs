@@ -13,7 +13,10 @@ use uuid::Uuid;
 
 use crate::{
     app::App,
-    db::models::message::{self, Message, MessageFilter},
+    db::models::{
+        message::{self, Message, MessageFilter},
+        Viewer,
+    },
     error::AppError,
     events::Listener,
 };
@@ -23,6 +26,7 @@ const BATCH: i64 = 100;
 
 pub struct Feed {
     app: App,
+    viewer: Viewer,
     inbox_id: Uuid,
     filter: MessageFilter,
     cursor: i64,
@@ -34,6 +38,7 @@ impl Feed {
     /// `listener` must have been registered before `cursor` was read.
     pub fn new(
         app: App,
+        viewer: Viewer,
         inbox_id: Uuid,
         filter: MessageFilter,
         cursor: i64,
@@ -41,6 +46,7 @@ impl Feed {
     ) -> Self {
         Self {
             app,
+            viewer,
             inbox_id,
             filter,
             cursor,
@@ -62,6 +68,7 @@ impl Feed {
                 let now = self.app.clock.now();
                 message::stored_after(
                     &mut conn,
+                    self.viewer,
                     self.inbox_id,
                     &self.filter,
                     self.cursor,
@@ -85,8 +92,15 @@ impl Feed {
             let claimed = {
                 let mut conn = self.app.pool.get().await?;
                 let now = self.app.clock.now();
-                message::consume_oldest(&mut conn, self.inbox_id, &self.filter, self.cursor, now)
-                    .await?
+                message::consume_oldest(
+                    &mut conn,
+                    self.viewer,
+                    self.inbox_id,
+                    &self.filter,
+                    self.cursor,
+                    now,
+                )
+                .await?
             };
             match claimed {
                 Some(message) => return Ok(message),

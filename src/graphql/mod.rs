@@ -11,7 +11,12 @@ pub mod types;
 
 use async_graphql::{dataloader::DataLoader, Context, SDLExportOptions, Schema, SchemaBuilder};
 
-use crate::app::App;
+use crate::{
+    app::App,
+    auth::{Caller, Scope},
+    db::models::Viewer,
+    error::AppError,
+};
 
 pub type ApiSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
@@ -53,11 +58,21 @@ pub struct BaseUrl(pub String);
 pub trait ContextExt {
     fn app(&self) -> &App;
     fn base_url(&self) -> &str;
+    fn caller(&self) -> &Caller;
+    /// The viewer to scope data by, if the caller holds `scope`.
+    fn viewer(&self, scope: Scope) -> Result<Viewer, AppError> {
+        self.caller().require(scope)
+    }
 }
 
 impl ContextExt for Context<'_> {
     fn app(&self) -> &App {
         self.data_unchecked::<App>()
+    }
+
+    fn caller(&self) -> &Caller {
+        const ANONYMOUS: &Caller = &Caller::Anonymous;
+        self.data_opt::<Caller>().unwrap_or(ANONYMOUS)
     }
 
     fn base_url(&self) -> &str {

@@ -4,6 +4,7 @@ use async_graphql::{Context, ErrorExtensions, Result, Subscription as Subscripti
 use futures::Stream;
 
 use crate::{
+    auth::Scope,
     db::models::message,
     error::ApiResult,
     graphql::{
@@ -34,7 +35,10 @@ impl Subscription {
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<Message>>> {
         let app = ctx.app().clone();
-        let inbox = inbox::resolve(ctx, inbox_id, address, true).await.api()?;
+        let viewer = ctx.viewer(Scope::Read).api()?;
+        let inbox = inbox::resolve(ctx, viewer, inbox_id, address, true)
+            .await
+            .api()?;
         let after = after.as_deref().map(decode_cursor).transpose().api()?;
         // Listen before reading the starting point, so nothing stored in between is missed.
         let listener = app.events.listen(inbox.id);
@@ -45,7 +49,7 @@ impl Subscription {
                 message::latest_seq(&mut conn, inbox.id).await.api()?
             }
         };
-        let feed = Feed::new(app, inbox.id, filter.into(), cursor, listener);
+        let feed = Feed::new(app, viewer, inbox.id, filter.into(), cursor, listener);
         Ok(futures::stream::unfold(Some(feed), |feed| async move {
             let mut feed = feed?;
             match feed.next().await {

@@ -5,23 +5,29 @@ use poem::{
     handler,
     http::{header, StatusCode},
     web::{Data, Path},
-    Response,
+    Request, Response,
 };
 use uuid::Uuid;
 
 use crate::{
     app::App,
-    db::models::{attachment, message},
+    auth::{self, Scope},
+    db::models::{attachment, message, Viewer},
+    error::AppError,
 };
 
 /// `GET /messages/{id}/raw`: the exact bytes received.
 #[handler]
-pub async fn raw_message(app: Data<&App>, Path(id): Path<String>) -> Response {
+pub async fn raw_message(request: &Request, app: Data<&App>, Path(id): Path<String>) -> Response {
+    let viewer = match viewer(request, &app).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found();
     };
     let found = match app.pool.get().await {
-        Ok(mut conn) => message::raw(&mut conn, id, app.clock.now()).await,
+        Ok(mut conn) => message::raw(&mut conn, viewer, id, app.clock.now()).await,
         Err(error) => return unavailable(&error),
     };
     match found {
@@ -33,12 +39,20 @@ pub async fn raw_message(app: Data<&App>, Path(id): Path<String>) -> Response {
 
 /// `GET /attachments/{id}`: the decoded bytes, with the stored content type.
 #[handler]
-pub async fn download_attachment(app: Data<&App>, Path(id): Path<String>) -> Response {
+pub async fn download_attachment(
+    request: &Request,
+    app: Data<&App>,
+    Path(id): Path<String>,
+) -> Response {
+    let viewer = match viewer(request, &app).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found();
     };
     let found = match app.pool.get().await {
-        Ok(mut conn) => attachment::content(&mut conn, id, app.clock.now()).await,
+        Ok(mut conn) => attachment::content(&mut conn, viewer, id, app.clock.now()).await,
         Err(error) => return unavailable(&error),
     };
     match found {
@@ -49,6 +63,24 @@ pub async fn download_attachment(app: Data<&App>, Path(id): Path<String>) -> Res
         Ok(None) => not_found(),
         Err(error) => unavailable(&error),
     }
+}
+
+/// The caller's viewer, or the response refusing the request (another tenant's object is a
+/// plain 404 later, indistinguishable from a missing one).
+async fn viewer(request: &Request, app: &App) -> Result<Viewer, Response> {
+    let caller = auth::identify(app, auth::credential(request.headers()))
+        .await
+        .map_err(|error| unavailable(&error))?;
+    caller.require(Scope::Read).map_err(|error| {
+        let status = match error {
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        Response::builder()
+            .status(status)
+            .header(header::WWW_AUTHENTICATE, "Bearer")
+            .body(error.to_string())
+    })
 }
 
 fn download(body: Vec<u8>, content_type: &str, filename: &str) -> Response {

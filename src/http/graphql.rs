@@ -1,4 +1,7 @@
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{
+    http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS},
+    ErrorExtensions,
+};
 use async_graphql_poem::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use poem::{
     handler,
@@ -9,6 +12,7 @@ use poem::{
 
 use crate::{
     app::App,
+    auth::{self, Scope},
     error::ensure_error_codes,
     graphql::{ApiSchema, BaseUrl},
 };
@@ -28,11 +32,16 @@ pub async fn get(
             let schema = schema.clone();
             let mut data = async_graphql::Data::default();
             data.insert(base_url(request, &app));
+            let app = app.clone();
+            let header_credential = auth::credential(request.headers()).map(str::to_owned);
             websocket
                 .protocols(ALL_WEBSOCKET_PROTOCOLS)
                 .on_upgrade(move |stream| {
                     GraphQLWebSocket::new(stream, schema, protocol)
                         .with_data(data)
+                        .on_connection_init(move |payload| {
+                            authenticate_connection(app, payload, header_credential)
+                        })
                         .serve()
                 })
                 .into_response()
@@ -47,6 +56,36 @@ pub async fn get(
     }
 }
 
+/// A WebSocket session's caller: the credential in the `connection_init` payload (`apiKey`,
+/// or `Authorization: Bearer ...`), else the upgrade request's. A connection without valid
+/// credentials is refused.
+async fn authenticate_connection(
+    app: App,
+    payload: serde_json::Value,
+    header_credential: Option<String>,
+) -> async_graphql::Result<async_graphql::Data> {
+    let from_payload = ["apiKey", "Authorization", "authorization"]
+        .iter()
+        .find_map(|field| payload.get(field).and_then(|value| value.as_str()))
+        .map(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .unwrap_or(value)
+                .trim()
+                .to_owned()
+        });
+    let credential = from_payload.or(header_credential);
+    let caller = auth::identify(&app, credential.as_deref())
+        .await
+        .map_err(|error| error.extend())?;
+    caller
+        .require(Scope::Read)
+        .map_err(|error| error.extend())?;
+    let mut data = async_graphql::Data::default();
+    data.insert(caller);
+    Ok(data)
+}
+
 /// `POST /graphql`.
 #[handler]
 pub async fn post(
@@ -55,9 +94,15 @@ pub async fn post(
     app: Data<&App>,
     graphql: GraphQLRequest,
 ) -> GraphQLResponse {
-    let mut response = schema
-        .execute(graphql.0.data(base_url(request, &app)))
-        .await;
+    let mut response = match auth::identify(&app, auth::credential(request.headers())).await {
+        Ok(caller) => {
+            let graphql = graphql.0.data(base_url(request, &app)).data(caller);
+            schema.execute(graphql).await
+        }
+        Err(error) => async_graphql::Response::from_errors(vec![error
+            .extend()
+            .into_server_error(async_graphql::Pos::default())]),
+    };
     ensure_error_codes(&mut response);
     response.into()
 }

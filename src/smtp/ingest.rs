@@ -13,9 +13,10 @@ use crate::{
     app::App,
     db::models::{
         attachment::{self, NewAttachment},
-        domain::{self, DomainMode},
+        domain::{self, Domain, DomainMode},
         inbox::{self, Inbox},
         message::{self, NewMessage},
+        Viewer,
     },
     events::MessageStored,
     mail::{address::EmailAddress, parse},
@@ -61,7 +62,15 @@ pub async fn check_recipient(app: &App, recipient: &Recipient) -> anyhow::Result
         DomainMode::CatchAll => RecipientCheck::Accept,
         DomainMode::Registered => {
             let now = app.clock.now();
-            match inbox::find_by_address(&mut conn, &address.local, &address.domain, now).await? {
+            match inbox::find_by_address(
+                &mut conn,
+                Viewer::System,
+                &address.local,
+                &address.domain,
+                now,
+            )
+            .await?
+            {
                 Some(_) => RecipientCheck::Accept,
                 None => RecipientCheck::NoSuchInbox,
             }
@@ -136,25 +145,34 @@ pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Vec<Uuid>>
         .transaction(async |conn| {
             // Resolve (or create) every inbox first, so the commit-order lock is held briefly.
             let mut targets: Vec<(Inbox, &InboxDelivery)> = Vec::with_capacity(deliveries.len());
-            let mut modes: BTreeMap<&str, Option<DomainMode>> = BTreeMap::new();
+            let mut domains: BTreeMap<&str, Option<Domain>> = BTreeMap::new();
             for (address, delivery) in deliveries.values() {
                 let domain_name = address.domain.as_str();
-                let mode = match modes.get(domain_name) {
-                    Some(mode) => *mode,
+                let domain = match domains.get(domain_name) {
+                    Some(domain) => domain.clone(),
                     None => {
-                        let mode = domain::find(conn, domain_name).await?.map(|d| d.mode);
-                        modes.insert(domain_name, mode);
-                        mode
+                        let domain = domain::find(conn, domain_name).await?;
+                        domains.insert(domain_name, domain.clone());
+                        domain
                     }
                 };
-                let inbox = match mode {
-                    Some(DomainMode::CatchAll) => {
-                        Some(inbox::find_or_create(conn, address, now, catch_all_ttl).await?)
+                let inbox = match domain {
+                    // A catch-all domain's inboxes belong to the domain's tenant.
+                    Some(Domain {
+                        mode: DomainMode::CatchAll,
+                        tenant_id: Some(owner),
+                        ..
+                    }) => {
+                        Some(inbox::find_or_create(conn, address, owner, now, catch_all_ttl).await?)
                     }
-                    Some(DomainMode::Registered) => {
-                        inbox::find_by_address(conn, &address.local, &address.domain, now).await?
+                    Some(Domain {
+                        mode: DomainMode::Registered,
+                        ..
+                    }) => {
+                        let (local, domain) = (&address.local, &address.domain);
+                        inbox::find_by_address(conn, Viewer::System, local, domain, now).await?
                     }
-                    None => None,
+                    _ => None,
                 };
                 targets.extend(inbox.map(|inbox| (inbox, delivery)));
             }

@@ -28,33 +28,60 @@ fn stdout(output: &std::process::Output) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn domain_commands_manage_the_served_domains() {
+async fn domain_tenant_and_key_commands_manage_the_service() {
     let url = fresh_database().await;
     let db = ["--database-url", url.as_str()];
     let run = |args: &[&str]| stdout(&ephemail(&[args, &db[..]].concat()));
+    let fails = |args: &[&str]| {
+        let output = ephemail(&[args, &db[..]].concat());
+        assert!(!output.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+
+    assert!(run(&["tenant", "create", "acme"]).ends_with(" acme\n"));
+    assert!(fails(&["tenant", "create", "acme"]).contains("exists already"));
+    assert!(fails(&["domain", "add", "Mail.Example.com"]).contains("give --tenant"));
     assert_eq!(
-        run(&["domain", "add", "Mail.Example.com"]),
-        "mail.example.com catch_all\n"
+        run(&["domain", "add", "Mail.Example.com", "--tenant", "acme"]),
+        "mail.example.com catch_all acme\n"
     );
     assert_eq!(
         run(&["domain", "add", "tests.example:registered"]),
-        "tests.example registered\n"
+        "tests.example registered shared\n"
     );
     assert_eq!(
         run(&["domain", "list"]),
-        "mail.example.com catch_all\ntests.example registered\n"
+        "mail.example.com catch_all acme\ntests.example registered shared\n"
     );
     assert_eq!(
         run(&["domain", "remove", "mail.example.com"]),
         "removed mail.example.com\n"
     );
-    assert_eq!(run(&["domain", "list"]), "tests.example registered\n");
+    assert_eq!(
+        run(&["domain", "list"]),
+        "tests.example registered shared\n"
+    );
+    fails(&["domain", "remove", "nope.example"]);
+    assert!(fails(&["domain", "add", "bad_name:catch_all"]).contains("not a valid host name"));
 
-    let missing = ephemail(&[&["domain", "remove", "nope.example"], &db[..]].concat());
-    assert!(!missing.status.success());
-    let bad = ephemail(&[&["domain", "add", "bad_name:catch_all"], &db[..]].concat());
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid host name"));
+    let key = run(&[
+        "key", "create", "--tenant", "acme", "--scopes", "read", "--name", "ci",
+    ]);
+    let key = key.trim();
+    assert!(key.starts_with("ek_") && key.len() >= 46, "{key}");
+    assert!(fails(&["key", "create", "--tenant", "nobody"]).contains("no tenant named nobody"));
+    let listed = run(&["key", "list", "--tenant", "acme"]);
+    assert!(
+        listed.contains(" read active ") && listed.contains(&key[..9]),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(key),
+        "the key itself is never shown again: {listed}"
+    );
+    let id = listed.split_whitespace().next().unwrap();
+    assert_eq!(run(&["key", "revoke", id]), format!("revoked {id}\n"));
+    assert!(run(&["key", "list"]).contains(" read revoked "));
 }
 
 #[test]
@@ -77,6 +104,8 @@ fn invalid_settings_are_refused_before_starting() {
 async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
     let data_dir = format!("/tmp/ephemail-cli-{}", uuid::Uuid::new_v4().simple());
     let pgdata = format!("{data_dir}/postgres");
+    // The first start of the empty database prints an admin key, once.
+    let mut first_key = String::new();
     for round in 0..2 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ephemail"))
             .args([
@@ -96,6 +125,7 @@ async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut smtp = None;
         let mut graphql = None;
+        let mut key = None;
         for line in lines.by_ref() {
             let line = line.unwrap();
             if let Some(addr) = line.strip_prefix("smtp      ") {
@@ -103,6 +133,9 @@ async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
             }
             if let Some(url) = line.strip_prefix("graphql   ") {
                 graphql = Some(url.to_owned());
+            }
+            if let Some(printed) = line.strip_prefix("api key   ") {
+                key = printed.split_whitespace().next().map(str::to_owned);
             }
             if line.starts_with("ephemail is ready") {
                 break;
@@ -112,6 +145,12 @@ async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
             smtp.expect("smtp address printed"),
             graphql.expect("graphql url printed"),
         );
+        match (round, &key) {
+            (0, Some(printed)) => first_key = printed.clone(),
+            (0, None) => panic!("the first start prints an admin key"),
+            (_, Some(_)) => panic!("the key is printed only once"),
+            (_, None) => {}
+        }
 
         let mut conversation = SmtpConversation::connect(smtp).await;
         conversation.command("EHLO client.test").await;
@@ -126,6 +165,7 @@ async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
         assert!(reply.starts_with("250 2.0.0"), "{reply}");
         let response: serde_json::Value = reqwest::Client::new()
             .post(&graphql)
+            .bearer_auth(key.as_deref().unwrap_or(&first_key))
             .json(&serde_json::json!({ "query": r#"{ inbox(address: "readme@localhost") { messages { totalCount edges { node { subject } } } } }"# }))
             .send()
             .await

@@ -13,9 +13,10 @@ use chrono::{TimeZone, Utc};
 use clap::Parser;
 use ephemail::{
     app::{App, Server},
+    auth::{api_key, Scope},
     clock::ManualClock,
     config::ServeConfig,
-    db::{self, embedded::EmbeddedPostgres},
+    db::{self, embedded::EmbeddedPostgres, models::tenant},
 };
 use serde_json::{json, Value};
 use tokio::{
@@ -102,6 +103,8 @@ struct TestCli {
 
 pub struct TestApp {
     pub clock: ManualClock,
+    /// An admin key of tenant `dev`, which owns the catch-all domain `localhost`.
+    pub key: String,
     pub smtp_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub database_url: String,
@@ -140,8 +143,10 @@ impl TestApp {
         let pool = db::pool(&database_url, 8).expect("pool");
         let app = App::new(config, pool, Arc::new(clock.clone()));
         let server = Server::start(app).await.expect("server start");
+        let key = create_key(&database_url, "dev", Scope::Admin).await;
         Self {
             clock,
+            key,
             smtp_addr: server.smtp_addr,
             http_addr: server.http_addr,
             database_url,
@@ -158,10 +163,23 @@ impl TestApp {
         format!("http://{}{path}", self.http_addr)
     }
 
-    /// Posts a GraphQL request and returns the whole response body.
+    /// A new key of `scope` for the tenant called `tenant` (created if needed).
+    pub async fn key_for(&self, tenant: &str, scope: Scope) -> String {
+        create_key(&self.database_url, tenant, scope).await
+    }
+
+    /// Posts a GraphQL request with the default key and returns the whole response body.
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        self.http
-            .post(self.url("/graphql"))
+        self.graphql_as(Some(&self.key), query, variables).await
+    }
+
+    /// Posts a GraphQL request with `key` (`None`: no credentials).
+    pub async fn graphql_as(&self, key: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.http.post(self.url("/graphql"));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request
             .json(&json!({ "query": query, "variables": variables }))
             .send()
             .await
@@ -200,6 +218,19 @@ impl TestApp {
     pub async fn smtp(&self) -> SmtpConversation {
         SmtpConversation::connect(self.smtp_addr).await
     }
+}
+
+async fn create_key(database_url: &str, tenant_name: &str, scope: Scope) -> String {
+    use diesel_async::{AsyncConnection, AsyncPgConnection};
+    let mut conn = AsyncPgConnection::establish(database_url).await.unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let tenant = tenant::find_or_create(&mut conn, tenant_name, now)
+        .await
+        .unwrap();
+    let (key, _) = api_key::create(&mut conn, tenant.id, "test", scope, now)
+        .await
+        .unwrap();
+    key.expose().to_owned()
 }
 
 /// A raw SMTP client for asserting exact replies.
@@ -278,6 +309,18 @@ impl GraphqlWs {
     /// Connects with `graphql-transport-ws` (or the legacy `graphql-ws` protocol) and
     /// completes the `connection_init` handshake.
     pub async fn connect(app: &TestApp, legacy: bool) -> Self {
+        Self::connect_as(app, legacy, Some(&app.key))
+            .await
+            .expect("connection accepted")
+    }
+
+    /// Connects with `key` in the `connection_init` payload; the close frame's reason if the
+    /// server refuses the connection.
+    pub async fn connect_as(
+        app: &TestApp,
+        legacy: bool,
+        key: Option<&str>,
+    ) -> Result<Self, String> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = format!("ws://{}/graphql", app.http_addr)
             .into_client_request()
@@ -295,12 +338,15 @@ impl GraphqlWs {
             .expect("websocket");
         assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
         let mut client = Self { socket, legacy };
+        let payload = key.map_or(json!({}), |key| json!({ "apiKey": key }));
         client
-            .send(json!({ "type": "connection_init", "payload": {} }))
+            .send(json!({ "type": "connection_init", "payload": payload }))
             .await;
-        let ack = client.receive().await;
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        client
+        let ack = client.receive_or_close().await?;
+        match ack["type"].as_str() {
+            Some("connection_ack") => Ok(client),
+            _ => Err(ack.to_string()),
+        }
     }
 
     async fn send(&mut self, message: Value) {
@@ -313,6 +359,11 @@ impl GraphqlWs {
     }
 
     async fn receive(&mut self) -> Value {
+        self.receive_or_close().await.expect("socket open")
+    }
+
+    /// The next protocol message, or the close reason.
+    async fn receive_or_close(&mut self) -> Result<Value, String> {
         use futures::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
         loop {
@@ -320,18 +371,18 @@ impl GraphqlWs {
                 tokio::time::timeout(std::time::Duration::from_secs(30), self.socket.next())
                     .await
                     .expect("a WebSocket message within 30 s")
-                    .expect("socket open")
-                    .expect("ws receive");
+                    .ok_or("socket ended")?
+                    .map_err(|error| error.to_string())?;
             match message {
                 Message::Text(text) => {
                     let value: Value = serde_json::from_str(&text).unwrap();
                     match value["type"].as_str() {
                         Some("ping") => self.send(json!({ "type": "pong" })).await,
                         Some("ka") => {}
-                        _ => return value,
+                        _ => return Ok(value),
                     }
                 }
-                Message::Close(frame) => panic!("socket closed: {frame:?}"),
+                Message::Close(frame) => return Err(format!("closed: {frame:?}")),
                 _ => {}
             }
         }

@@ -1,6 +1,7 @@
 //! Integration tests: real PostgreSQL, real SMTP over TCP, real HTTP.
 #![allow(clippy::unwrap_used)]
 
+mod authorization;
 mod cli;
 mod graphql_api;
 mod helpers;

@@ -15,6 +15,7 @@ async fn the_graphql_ws_npm_client_prints_the_code_of_a_mail_sent_with_smtp() {
     let mut node = tokio::process::Command::new("node")
         .arg(format!("{dir}/wait-for-code.mjs"))
         .arg(app.url(""))
+        .env("EPHEMAIL_API_KEY", &app.key)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -220,6 +220,7 @@ async fn raw_download_is_byte_identical_and_attachments_are_downloads() {
 
     let response = client
         .get(node["rawUrl"].as_str().unwrap())
+        .bearer_auth(&app.key)
         .send()
         .await
         .unwrap();
@@ -247,6 +248,7 @@ async fn raw_download_is_byte_identical_and_attachments_are_downloads() {
     assert_eq!(evil["filename"], "evil.html");
     let response = client
         .get(evil["url"].as_str().unwrap())
+        .bearer_auth(&app.key)
         .send()
         .await
         .unwrap();
@@ -264,12 +266,14 @@ async fn raw_download_is_byte_identical_and_attachments_are_downloads() {
 
     let missing = client
         .get(app.url("/attachments/00000000-0000-0000-0000-000000000000"))
+        .bearer_auth(&app.key)
         .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
     let malformed = client
         .get(app.url("/messages/not-an-id/raw"))
+        .bearer_auth(&app.key)
         .send()
         .await
         .unwrap();

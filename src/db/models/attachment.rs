@@ -3,6 +3,7 @@ use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::{inbox, Viewer};
 use crate::db::schema::{attachments, inboxes, messages};
 
 /// Attachment metadata; the bytes are loaded only for downloads.
@@ -60,16 +61,17 @@ pub async fn for_messages(
         .await
 }
 
-/// An attachment's metadata and bytes, if its message's inbox is live.
+/// An attachment's metadata and bytes, if `viewer` may see its message's live inbox.
 pub async fn content(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<(Attachment, Vec<u8>)>> {
     attachments::table
-        .inner_join(messages::table.inner_join(inboxes::table))
+        .inner_join(messages::table)
         .filter(attachments::id.eq(id))
-        .filter(inboxes::expires_at.gt(now))
+        .filter(messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id)))
         .select((Attachment::as_select(), attachments::content))
         .first(conn)
         .await

@@ -10,7 +10,9 @@ use diesel::{
     sql_types::Text,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
 
+use super::Viewer;
 use crate::db::schema::domains;
 
 /// How a domain decides which recipients exist.
@@ -69,15 +71,30 @@ pub struct Domain {
     pub name: String,
     pub mode: DomainMode,
     pub created_at: DateTime<Utc>,
+    /// The tenant the domain is private to; `None` for a shared domain (registered mode only).
+    pub tenant_id: Option<Uuid>,
 }
 
-/// Adds the domain, or changes its mode if it exists.
+impl Domain {
+    /// Whether `viewer` may create inboxes here.
+    pub fn usable_by(&self, viewer: Viewer) -> bool {
+        match viewer {
+            Viewer::System => true,
+            Viewer::Tenant(tenant_id) => self.tenant_id.is_none_or(|owner| owner == tenant_id),
+        }
+    }
+}
+
+/// Adds the domain, or changes its mode and owner if it exists.
 pub async fn upsert(conn: &mut AsyncPgConnection, domain: &Domain) -> QueryResult<()> {
     diesel::insert_into(domains::table)
         .values(domain)
         .on_conflict(domains::name)
         .do_update()
-        .set(domains::mode.eq(domain.mode))
+        .set((
+            domains::mode.eq(domain.mode),
+            domains::tenant_id.eq(domain.tenant_id),
+        ))
         .execute(conn)
         .await
         .map(drop)
@@ -92,12 +109,17 @@ pub async fn find(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Optio
         .optional()
 }
 
-pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Domain>> {
-    domains::table
-        .order(domains::name)
-        .select(Domain::as_select())
-        .load(conn)
-        .await
+/// The domains `viewer` may use: all for the system; shared ones and its own for a tenant.
+pub async fn list(conn: &mut AsyncPgConnection, viewer: Viewer) -> QueryResult<Vec<Domain>> {
+    let mut query = domains::table.order(domains::name).into_boxed();
+    if let Viewer::Tenant(tenant_id) = viewer {
+        query = query.filter(
+            domains::tenant_id
+                .is_null()
+                .or(domains::tenant_id.eq(tenant_id)),
+        );
+    }
+    query.select(Domain::as_select()).load(conn).await
 }
 
 /// Removes the domain with all its inboxes and messages; false if it did not exist.

@@ -3,6 +3,7 @@ use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::Viewer;
 use crate::{
     db::schema::inboxes,
     mail::address::{DomainName, EmailAddress, LocalPart},
@@ -12,6 +13,7 @@ use crate::{
 #[diesel(table_name = inboxes, check_for_backend(Pg))]
 pub struct Inbox {
     pub id: Uuid,
+    pub tenant_id: Uuid,
     pub local_part: String,
     pub domain: String,
     pub created_at: DateTime<Utc>,
@@ -20,9 +22,15 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    pub fn new(address: &EmailAddress, now: DateTime<Utc>, ttl: chrono::Duration) -> Self {
+    pub fn new(
+        address: &EmailAddress,
+        tenant_id: Uuid,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Self {
         Self {
             id: Uuid::new_v4(),
+            tenant_id,
             local_part: address.local.as_str().to_owned(),
             domain: address.domain.as_str().to_owned(),
             created_at: now,
@@ -46,15 +54,27 @@ pub async fn insert(conn: &mut AsyncPgConnection, inbox: &Inbox) -> QueryResult<
     Ok(inserted > 0)
 }
 
-/// A live inbox by id: expired inboxes are invisible even before they are deleted.
+/// The live inboxes `viewer` may see: expired inboxes are invisible even before they are
+/// deleted, and a tenant sees only its own.
+pub fn visible(viewer: Viewer, now: DateTime<Utc>) -> inboxes::BoxedQuery<'static, Pg> {
+    let query = inboxes::table
+        .filter(inboxes::expires_at.gt(now))
+        .into_boxed();
+    match viewer {
+        Viewer::System => query,
+        Viewer::Tenant(tenant_id) => query.filter(inboxes::tenant_id.eq(tenant_id)),
+    }
+}
+
+/// A live inbox by id.
 pub async fn find(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Inbox>> {
-    inboxes::table
-        .find(id)
-        .filter(inboxes::expires_at.gt(now))
+    visible(viewer, now)
+        .filter(inboxes::id.eq(id))
         .select(Inbox::as_select())
         .first(conn)
         .await
@@ -64,30 +84,31 @@ pub async fn find(
 /// A live inbox by address.
 pub async fn find_by_address(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     local: &LocalPart,
     domain: &DomainName,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Inbox>> {
-    inboxes::table
+    visible(viewer, now)
         .filter(inboxes::domain.eq(domain.as_str()))
         .filter(inboxes::local_part.eq(local.as_str()))
-        .filter(inboxes::expires_at.gt(now))
         .select(Inbox::as_select())
         .first(conn)
         .await
         .optional()
 }
 
-/// The live inbox for `address` on a catch-all domain, created if it does not exist. An expired
-/// inbox at that address is replaced by a fresh, empty one.
+/// The live inbox for `address` on a catch-all domain, created for the domain's tenant if it
+/// does not exist. An expired inbox at that address is replaced by a fresh, empty one.
 pub async fn find_or_create(
     conn: &mut AsyncPgConnection,
     address: &EmailAddress,
+    tenant_id: Uuid,
     now: DateTime<Utc>,
     ttl: chrono::Duration,
 ) -> QueryResult<Inbox> {
     delete_expired_at(conn, address, now).await?;
-    insert(conn, &Inbox::new(address, now, ttl)).await?;
+    insert(conn, &Inbox::new(address, tenant_id, now, ttl)).await?;
     inboxes::table
         .filter(inboxes::domain.eq(address.domain.as_str()))
         .filter(inboxes::local_part.eq(address.local.as_str()))
@@ -99,11 +120,15 @@ pub async fn find_or_create(
 /// Moves a live inbox's expiry; `None` if there is no such live inbox.
 pub async fn set_expiry(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     id: Uuid,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Inbox>> {
-    diesel::update(inboxes::table.find(id).filter(inboxes::expires_at.gt(now)))
+    let target = visible(viewer, now)
+        .filter(inboxes::id.eq(id))
+        .select(inboxes::id);
+    diesel::update(inboxes::table.filter(inboxes::id.eq_any(target)))
         .set(inboxes::expires_at.eq(expires_at))
         .returning(Inbox::as_returning())
         .get_result(conn)
@@ -131,10 +156,14 @@ pub async fn delete_expired_at(
 /// Deletes the inbox with its messages and attachments (foreign keys cascade).
 pub async fn delete(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    let deleted = diesel::delete(inboxes::table.find(id).filter(inboxes::expires_at.gt(now)))
+    let target = visible(viewer, now)
+        .filter(inboxes::id.eq(id))
+        .select(inboxes::id);
+    let deleted = diesel::delete(inboxes::table.filter(inboxes::id.eq_any(target)))
         .execute(conn)
         .await?;
     Ok(deleted > 0)

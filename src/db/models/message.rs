@@ -4,6 +4,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use super::{inbox, Viewer};
 use crate::db::schema::{inboxes, messages};
 
 /// A stored message without its raw bytes (those are loaded only for downloads).
@@ -116,26 +117,21 @@ fn contains_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Messages of live inboxes only: a message disappears with its inbox's expiry.
-fn live(now: DateTime<Utc>) -> messages::BoxedQuery<'static, Pg> {
+/// Messages of the live inboxes `viewer` may see: a message disappears with its inbox.
+fn live(viewer: Viewer, now: DateTime<Utc>) -> messages::BoxedQuery<'static, Pg> {
     messages::table
-        .filter(
-            messages::inbox_id.eq_any(
-                inboxes::table
-                    .filter(inboxes::expires_at.gt(now))
-                    .select(inboxes::id),
-            ),
-        )
+        .filter(messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id)))
         .into_boxed()
 }
 
 /// The live messages of one inbox that match `filter`.
 fn matching(
+    viewer: Viewer,
     inbox_id: Uuid,
     filter: &MessageFilter,
     now: DateTime<Utc>,
 ) -> messages::BoxedQuery<'static, Pg> {
-    let mut query = live(now).filter(messages::inbox_id.eq(inbox_id));
+    let mut query = live(viewer, now).filter(messages::inbox_id.eq(inbox_id));
     if let Some(from) = &filter.from {
         query = query.filter(messages::from_text.ilike(contains_pattern(from)));
     }
@@ -165,10 +161,11 @@ fn matching(
 
 pub async fn find(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Message>> {
-    live(now)
+    live(viewer, now)
         .filter(messages::id.eq(id))
         .select(Message::as_select())
         .first(conn)
@@ -179,13 +176,14 @@ pub async fn find(
 /// Newest first: up to `limit` matching messages older than the `before` cursor.
 pub async fn page(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     inbox_id: Uuid,
     filter: &MessageFilter,
     before: Option<i64>,
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
-    let mut query = matching(inbox_id, filter, now);
+    let mut query = matching(viewer, inbox_id, filter, now);
     if let Some(before) = before {
         query = query.filter(messages::seq.lt(before));
     }
@@ -200,13 +198,14 @@ pub async fn page(
 /// Oldest first: up to `limit` matching messages newer than the `after` cursor.
 pub async fn stored_after(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     inbox_id: Uuid,
     filter: &MessageFilter,
     after: i64,
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
-    matching(inbox_id, filter, now)
+    matching(viewer, inbox_id, filter, now)
         .filter(messages::seq.gt(after))
         .order(messages::seq.asc())
         .limit(limit)
@@ -220,13 +219,14 @@ pub async fn stored_after(
 /// a consumer that lost the race moves on to the next candidate.
 pub async fn consume_oldest(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     inbox_id: Uuid,
     filter: &MessageFilter,
     after: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Message>> {
     loop {
-        let candidate: Option<Uuid> = matching(inbox_id, filter, now)
+        let candidate: Option<Uuid> = matching(viewer, inbox_id, filter, now)
             .filter(messages::seq.gt(after))
             .filter(messages::seen.eq(false))
             .order(messages::seq.asc())
@@ -265,11 +265,12 @@ pub async fn latest_seq(conn: &mut AsyncPgConnection, inbox_id: Uuid) -> QueryRe
 
 pub async fn count(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     inbox_id: Uuid,
     filter: &MessageFilter,
     now: DateTime<Utc>,
 ) -> QueryResult<i64> {
-    matching(inbox_id, filter, now)
+    matching(viewer, inbox_id, filter, now)
         .count()
         .get_result(conn)
         .await
@@ -278,10 +279,11 @@ pub async fn count(
 /// The exact bytes received, for a live message.
 pub async fn raw(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Vec<u8>>> {
-    live(now)
+    live(viewer, now)
         .filter(messages::id.eq(id))
         .select(messages::raw)
         .first(conn)
@@ -292,11 +294,12 @@ pub async fn raw(
 /// Sets the seen flag of the live messages among `ids`; returns how many there were.
 pub async fn mark_seen(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     ids: &[Uuid],
     seen: bool,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
-    let live_ids = live(now)
+    let live_ids = live(viewer, now)
         .filter(messages::id.eq_any(ids.to_vec()))
         .select(messages::id);
     diesel::update(messages::table.filter(messages::id.eq_any(live_ids)))
@@ -308,10 +311,13 @@ pub async fn mark_seen(
 /// Deletes the message and its attachments; false if there was no live message with that id.
 pub async fn delete(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    let live_id = live(now).filter(messages::id.eq(id)).select(messages::id);
+    let live_id = live(viewer, now)
+        .filter(messages::id.eq(id))
+        .select(messages::id);
     let deleted = diesel::delete(messages::table.filter(messages::id.eq_any(live_id)))
         .execute(conn)
         .await?;
@@ -321,11 +327,12 @@ pub async fn delete(
 /// Deletes the inbox's messages that match `filter`; returns how many.
 pub async fn delete_matching(
     conn: &mut AsyncPgConnection,
+    viewer: Viewer,
     inbox_id: Uuid,
     filter: &MessageFilter,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
-    let ids = matching(inbox_id, filter, now).select(messages::id);
+    let ids = matching(viewer, inbox_id, filter, now).select(messages::id);
     diesel::delete(messages::table.filter(messages::id.eq_any(ids)))
         .execute(conn)
         .await

@@ -1,6 +1,20 @@
 //! One file per table: its row types and its queries.
 
+pub mod api_key;
 pub mod attachment;
 pub mod domain;
 pub mod inbox;
 pub mod message;
+pub mod tenant;
+
+use uuid::Uuid;
+
+/// Whose data a query may touch. Every query that serves a client takes one, so ownership is
+/// enforced at the data layer, not only in resolvers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// The server itself: SMTP ingest, the sweeper, the CLI.
+    System,
+    /// A tenant's API key: that tenant's data only.
+    Tenant(Uuid),
+}

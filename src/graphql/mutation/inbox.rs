@@ -3,7 +3,8 @@ use chrono::Duration;
 use diesel_async::AsyncConnection;
 
 use crate::{
-    db::models::{domain, inbox},
+    auth::Scope,
+    db::models::{domain, inbox, Viewer},
     error::{ApiResult, AppError},
     graphql::{
         types::{inbox::Inbox, parse_id, DeleteStatus},
@@ -96,6 +97,7 @@ impl InboxMutation {
         ctx: &Context<'_>,
         input: ExtendInboxInput,
     ) -> Result<ExtendInboxPayload> {
+        let viewer = ctx.viewer(Scope::Write).api()?;
         let app = ctx.app();
         let id = parse_id(&input.id).api()?;
         let max_ttl_seconds = max_ttl_seconds(ctx);
@@ -117,7 +119,7 @@ impl InboxMutation {
         let expires_at = now + Duration::seconds(i64::from(input.ttl_seconds));
         let mut conn = app.pool.get().await.api()?;
         Ok(
-            match inbox::set_expiry(&mut conn, id, expires_at, now)
+            match inbox::set_expiry(&mut conn, viewer, id, expires_at, now)
                 .await
                 .api()?
             {
@@ -129,10 +131,13 @@ impl InboxMutation {
 
     /// Deletes an inbox with all its messages and attachments.
     async fn delete_inbox(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteInboxPayload> {
+        let viewer = ctx.viewer(Scope::Write).api()?;
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let deleted = inbox::delete(&mut conn, id, app.clock.now()).await.api()?;
+        let deleted = inbox::delete(&mut conn, viewer, id, app.clock.now())
+            .await
+            .api()?;
         Ok(DeleteInboxPayload {
             status: deleted.into(),
         })
@@ -147,6 +152,9 @@ async fn create_inbox(
     ctx: &Context<'_>,
     input: CreateInboxInput,
 ) -> Result<CreateInboxPayload, AppError> {
+    let Viewer::Tenant(tenant_id) = ctx.viewer(Scope::Write)? else {
+        return Err(AppError::Unauthenticated);
+    };
     let app = ctx.app();
     let limits = &app.config.inbox;
     let max_ttl_seconds = max_ttl_seconds(ctx);
@@ -182,10 +190,10 @@ async fn create_inbox(
         .map(|tag| Some(tag.trim().to_lowercase()))
         .collect();
     let mut conn = app.pool.get().await?;
-    if domain::find(&mut conn, domain_name.as_str())
+    let usable = domain::find(&mut conn, domain_name.as_str())
         .await?
-        .is_none()
-    {
+        .is_some_and(|domain| domain.usable_by(Viewer::Tenant(tenant_id)));
+    if !usable {
         return Ok(outcome(CreateInboxStatus::DomainNotServed, None));
     }
     let attempts = if chosen.is_some() { 1 } else { RANDOM_ATTEMPTS };
@@ -199,7 +207,7 @@ async fn create_inbox(
         };
         let new = inbox::Inbox {
             tags: tags.clone(),
-            ..inbox::Inbox::new(&address, app.clock.now(), Duration::seconds(ttl))
+            ..inbox::Inbox::new(&address, tenant_id, app.clock.now(), Duration::seconds(ttl))
         };
         // Creating must also succeed over an expired inbox at the same address.
         let created = conn

@@ -1,6 +1,7 @@
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 
 use crate::{
+    auth::Scope,
     db::models::message,
     error::ApiResult,
     graphql::{
@@ -33,10 +34,11 @@ pub struct MessageMutation;
 impl MessageMutation {
     /// Deletes a message with its attachments.
     async fn delete_message(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteMessagePayload> {
+        let viewer = ctx.viewer(Scope::Write).api()?;
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let deleted = message::delete(&mut conn, id, app.clock.now())
+        let deleted = message::delete(&mut conn, viewer, id, app.clock.now())
             .await
             .api()?;
         Ok(DeleteMessagePayload {
@@ -51,13 +53,14 @@ impl MessageMutation {
         inbox_id: ID,
         filter: Option<MessageFilterInput>,
     ) -> Result<DeleteMessagesPayload> {
-        let inbox = inbox::resolve(ctx, Some(inbox_id), None, false)
+        let viewer = ctx.viewer(Scope::Write).api()?;
+        let inbox = inbox::resolve(ctx, viewer, Some(inbox_id), None, false)
             .await
             .api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
         let deleted =
-            message::delete_matching(&mut conn, inbox.id, &filter.into(), app.clock.now())
+            message::delete_matching(&mut conn, viewer, inbox.id, &filter.into(), app.clock.now())
                 .await
                 .api()?;
         Ok(DeleteMessagesPayload {
@@ -72,6 +75,7 @@ impl MessageMutation {
         ids: Vec<ID>,
         #[graphql(default = true)] seen: bool,
     ) -> Result<MarkSeenPayload> {
+        let viewer = ctx.viewer(Scope::Write).api()?;
         let ids = ids
             .iter()
             .map(parse_id)
@@ -79,7 +83,7 @@ impl MessageMutation {
             .api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let marked = message::mark_seen(&mut conn, &ids, seen, app.clock.now())
+        let marked = message::mark_seen(&mut conn, viewer, &ids, seen, app.clock.now())
             .await
             .api()?;
         Ok(MarkSeenPayload {

@@ -1,8 +1,12 @@
 use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
+    auth::Scope,
     error::{ApiResult, AppError},
-    graphql::types::inbox::{self, Inbox},
+    graphql::{
+        types::inbox::{self, Inbox},
+        ContextExt,
+    },
 };
 
 #[derive(Default)]
@@ -17,7 +21,8 @@ impl InboxQuery {
         id: Option<ID>,
         address: Option<String>,
     ) -> Result<Option<Inbox>> {
-        match inbox::resolve(ctx, id, address, false).await {
+        let viewer = ctx.viewer(Scope::Read).api()?;
+        match inbox::resolve(ctx, viewer, id, address, false).await {
             Ok(found) => Ok(Some(Inbox(found))),
             Err(AppError::NotFound(_)) => Ok(None),
             Err(error) => Err(error).api(),

@@ -4,6 +4,7 @@ use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
 use crate::{
+    auth::Scope,
     db::models::message::{self, MessageFilter},
     error::{ApiResult, AppError},
     graphql::{
@@ -35,10 +36,11 @@ impl MessageQuery {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last message of the previous page.")] after: Option<String>,
     ) -> Result<MessageConnection> {
-        let inbox = inbox::resolve(ctx, Some(inbox_id), None, false)
+        let viewer = ctx.viewer(Scope::Read).api()?;
+        let inbox = inbox::resolve(ctx, viewer, Some(inbox_id), None, false)
             .await
             .api()?;
-        message_connection(ctx, inbox.id, filter.into(), first, after)
+        message_connection(ctx, viewer, inbox.id, filter.into(), first, after)
             .await
             .api()
     }
@@ -48,7 +50,10 @@ impl MessageQuery {
         let app = ctx.app();
         let id = parse_id(&id).api()?;
         let mut conn = app.pool.get().await.api()?;
-        let found = message::find(&mut conn, id, app.clock.now()).await.api()?;
+        let viewer = ctx.viewer(Scope::Read).api()?;
+        let found = message::find(&mut conn, viewer, id, app.clock.now())
+            .await
+            .api()?;
         Ok(found.map(Message))
     }
 
@@ -93,10 +98,12 @@ impl MessageQuery {
             };
             let cap_ms = u64::from(app.config.http.max_wait) * 1000;
             let timeout_ms = timeout_ms.map_or(DEFAULT_WAIT_MS, u64::from).min(cap_ms);
-            let inbox = inbox::resolve(ctx, inbox_id, address, true).await?;
+            // Consuming changes data, so it needs `write`.
+            let viewer = ctx.viewer(if mark_seen { Scope::Write } else { Scope::Read })?;
+            let inbox = inbox::resolve(ctx, viewer, inbox_id, address, true).await?;
             // Listen before the first read (inside the feed), so nothing stored meanwhile is missed.
             let listener = app.events.listen(inbox.id);
-            let mut feed = Feed::new(app.clone(), inbox.id, filter, cursor, listener);
+            let mut feed = Feed::new(app.clone(), viewer, inbox.id, filter, cursor, listener);
             let next = async {
                 if mark_seen {
                     feed.next_unseen().await

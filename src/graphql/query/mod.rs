@@ -3,10 +3,12 @@
 mod domain;
 mod inbox;
 mod message;
+mod viewer;
 
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
     inbox::InboxQuery,
     message::MessageQuery,
     domain::DomainQuery,
+    viewer::ViewerQuery,
 );

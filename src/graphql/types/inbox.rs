@@ -6,6 +6,8 @@ use super::{
     parse_id,
 };
 use crate::{
+    auth::Scope,
+    db::models::Viewer,
     db::models::{
         domain::{self, DomainMode},
         inbox as model, message,
@@ -54,6 +56,7 @@ impl Inbox {
     /// Cursor of the newest message (of the empty inbox, if none): pass it as `after` to
     /// `messageReceived` or `waitForMessage` to get exactly the messages stored from now on.
     async fn latest_cursor(&self, ctx: &Context<'_>) -> Result<String> {
+        ctx.viewer(Scope::Read).api()?;
         let mut conn = ctx.app().pool.get().await.api()?;
         let seq = message::latest_seq(&mut conn, self.0.id).await.api()?;
         Ok(encode_cursor(seq))
@@ -67,17 +70,20 @@ impl Inbox {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last message of the previous page.")] after: Option<String>,
     ) -> Result<MessageConnection> {
-        message_connection(ctx, self.0.id, filter.into(), first, after)
+        let viewer = ctx.viewer(Scope::Read).api()?;
+        message_connection(ctx, viewer, self.0.id, filter.into(), first, after)
             .await
             .api()
     }
 }
 
-/// The live inbox named by `id` or `address` (exactly one must be given), or `NOT_FOUND`.
-/// With `create_on_catch_all`, an address on a catch-all domain names its inbox even before
-/// its first mail: the inbox is created, as the first mail would.
+/// The live inbox named by `id` or `address` (exactly one must be given) that `viewer` may see,
+/// or `NOT_FOUND`. With `create_on_catch_all`, an address on a catch-all domain of the viewer's
+/// tenant names its inbox even before its first mail: the inbox is created, as the first mail
+/// would.
 pub async fn resolve(
     ctx: &Context<'_>,
+    viewer: Viewer,
     id: Option<ID>,
     address: Option<String>,
     create_on_catch_all: bool,
@@ -86,19 +92,25 @@ pub async fn resolve(
     let now = app.clock.now();
     let mut conn = app.pool.get().await?;
     let found = match (id, address) {
-        (Some(id), None) => model::find(&mut conn, parse_id(&id)?, now).await?,
+        (Some(id), None) => model::find(&mut conn, viewer, parse_id(&id)?, now).await?,
         (None, Some(address)) => {
             let address =
                 EmailAddress::parse(&address).map_err(|e| AppError::BadUserInput(e.to_string()))?;
-            match model::find_by_address(&mut conn, &address.local, &address.domain, now).await? {
+            let local = &address.local;
+            match model::find_by_address(&mut conn, viewer, local, &address.domain, now).await? {
                 Some(inbox) => Some(inbox),
                 None if create_on_catch_all => {
-                    let mode = domain::find(&mut conn, address.domain.as_str()).await?;
-                    if mode.is_some_and(|d| d.mode == DomainMode::CatchAll) {
-                        let ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
-                        Some(model::find_or_create(&mut conn, &address, now, ttl).await?)
-                    } else {
-                        None
+                    // Only the owner of a catch-all domain may call its inboxes into being.
+                    match domain::find(&mut conn, address.domain.as_str()).await? {
+                        Some(domain::Domain {
+                            mode: DomainMode::CatchAll,
+                            tenant_id: Some(owner),
+                            ..
+                        }) if Viewer::Tenant(owner) == viewer => {
+                            let ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
+                            Some(model::find_or_create(&mut conn, &address, owner, now, ttl).await?)
+                        }
+                        _ => None,
                     }
                 }
                 None => None,

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::inbox::Inbox;
 use crate::{
-    db::models::{attachment, inbox, message as model},
+    auth::Scope,
+    db::models::{attachment, inbox, message as model, Viewer},
     error::{ApiResult, AppError},
     graphql::{loader::AttachmentLoader, ContextExt},
     mail::{
@@ -94,9 +95,10 @@ impl Message {
     }
 
     async fn inbox(&self, ctx: &Context<'_>) -> Result<Option<Inbox>> {
+        let viewer = ctx.viewer(Scope::Read).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let found = inbox::find(&mut conn, self.0.inbox_id, app.clock.now())
+        let found = inbox::find(&mut conn, viewer, self.0.inbox_id, app.clock.now())
             .await
             .api()?;
         Ok(found.map(Inbox))
@@ -294,6 +296,7 @@ impl Attachment {
 
 /// Fields of a message list beyond its edges.
 pub struct MessageListInfo {
+    viewer: Viewer,
     inbox_id: Uuid,
     filter: model::MessageFilter,
 }
@@ -304,9 +307,15 @@ impl MessageListInfo {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        model::count(&mut conn, self.inbox_id, &self.filter, app.clock.now())
-            .await
-            .api()
+        model::count(
+            &mut conn,
+            self.viewer,
+            self.inbox_id,
+            &self.filter,
+            app.clock.now(),
+        )
+        .await
+        .api()
     }
 }
 
@@ -315,6 +324,7 @@ pub type MessageConnection = Connection<MessageCursor, Message, MessageListInfo,
 /// One page of an inbox's matching messages, newest first.
 pub async fn message_connection(
     ctx: &Context<'_>,
+    viewer: Viewer,
     inbox_id: Uuid,
     filter: model::MessageFilter,
     first: Option<i32>,
@@ -332,6 +342,7 @@ pub async fn message_connection(
     let limit = usize::try_from(first).unwrap_or_default();
     let mut rows = model::page(
         &mut conn,
+        viewer,
         inbox_id,
         &filter,
         before,
@@ -344,7 +355,11 @@ pub async fn message_connection(
     let mut connection = Connection::with_additional_fields(
         before.is_some(),
         has_next,
-        MessageListInfo { inbox_id, filter },
+        MessageListInfo {
+            viewer,
+            inbox_id,
+            filter,
+        },
     );
     connection.edges.extend(
         rows.into_iter()

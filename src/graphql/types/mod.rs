@@ -3,6 +3,7 @@
 pub mod domain;
 pub mod inbox;
 pub mod message;
+pub mod tenant;
 
 use async_graphql::ID;
 use uuid::Uuid;

@@ -1,0 +1,138 @@
+//! Who is calling, and what they may do. An API key belongs to a tenant and carries scopes;
+//! [`Caller::require`] turns a caller into the [`Viewer`] that every data query is scoped by.
+
+pub mod api_key;
+
+use std::{fmt, str::FromStr};
+
+use uuid::Uuid;
+
+use crate::{app::App, db::models::Viewer, error::AppError};
+
+/// What a key may do. Each scope includes the ones before it: `write` can read, and `admin`
+/// can also manage tenants and keys (it is the operator's scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
+pub enum Scope {
+    /// Queries, waits, subscriptions and downloads.
+    Read,
+    /// Creating and deleting inboxes and messages, marking messages seen.
+    Write,
+    /// Managing tenants and API keys.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "read" => Ok(Self::Read),
+            "write" => Ok(Self::Write),
+            "admin" => Ok(Self::Admin),
+            other => Err(format!(
+                "unknown scope `{other}` (expected read, write or admin)"
+            )),
+        }
+    }
+}
+
+/// An authenticated API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHolder {
+    pub key_id: Uuid,
+    pub tenant_id: Uuid,
+    /// The highest scope granted (scopes include the lower ones).
+    pub scope: Scope,
+}
+
+/// The caller of one request or WebSocket connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// No credentials were sent.
+    Anonymous,
+    /// Credentials were sent but are not valid (unknown, revoked, malformed).
+    Invalid,
+    Key(KeyHolder),
+}
+
+impl Caller {
+    /// The viewer for a request that needs `scope`: `UNAUTHENTICATED` without valid
+    /// credentials, `FORBIDDEN` when the key lacks the scope.
+    pub fn require(&self, scope: Scope) -> Result<Viewer, AppError> {
+        match self {
+            Self::Anonymous | Self::Invalid => Err(AppError::Unauthenticated),
+            Self::Key(key) if key.scope >= scope => Ok(Viewer::Tenant(key.tenant_id)),
+            Self::Key(_) => Err(AppError::Forbidden(scope)),
+        }
+    }
+}
+
+/// Who sent `credential` (none: anonymous).
+pub async fn identify(app: &App, credential: Option<&str>) -> Result<Caller, AppError> {
+    if credential.is_none() {
+        return Ok(Caller::Anonymous);
+    }
+    let mut conn = app.pool.get().await?;
+    Ok(api_key::authenticate(&mut conn, credential).await?)
+}
+
+/// The credential of an HTTP request: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+pub fn credential(headers: &poem::http::HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    bearer
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|value| value.to_str().ok())
+        })
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(scope: Scope) -> Caller {
+        Caller::Key(KeyHolder {
+            key_id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            scope,
+        })
+    }
+
+    #[test]
+    fn scopes_include_the_lower_ones() {
+        assert!(key(Scope::Write).require(Scope::Read).is_ok());
+        assert!(key(Scope::Admin).require(Scope::Write).is_ok());
+        assert!(matches!(
+            key(Scope::Read).require(Scope::Write),
+            Err(AppError::Forbidden(Scope::Write))
+        ));
+        assert!(matches!(
+            Caller::Anonymous.require(Scope::Read),
+            Err(AppError::Unauthenticated)
+        ));
+        assert!(matches!(
+            Caller::Invalid.require(Scope::Read),
+            Err(AppError::Unauthenticated)
+        ));
+    }
+}

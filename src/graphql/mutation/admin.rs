@@ -1,0 +1,146 @@
+//! Operator mutations (admin scope): tenants and API keys.
+
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use uuid::Uuid;
+
+use crate::{
+    auth::{api_key, Scope},
+    db::models::{api_key as key_model, tenant},
+    error::{ApiResult, AppError},
+    graphql::{
+        types::{
+            parse_id,
+            tenant::{ApiKey, Tenant},
+        },
+        ContextExt,
+    },
+};
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateTenantStatus {
+    Created,
+    NameTaken,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateTenantPayload {
+    status: CreateTenantStatus,
+    tenant: Option<Tenant>,
+}
+
+#[derive(InputObject)]
+pub struct CreateApiKeyInput {
+    tenant_id: ID,
+    /// A label to recognize the key by.
+    #[graphql(default)]
+    name: String,
+    scope: Scope,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateApiKeyStatus {
+    Created,
+    TenantNotFound,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateApiKeyPayload {
+    status: CreateApiKeyStatus,
+    /// The key, shown only in this response: only its hash is stored.
+    key: Option<String>,
+    api_key: Option<ApiKey>,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeApiKeyStatus {
+    Revoked,
+    /// No such key, or already revoked.
+    NotFound,
+}
+
+#[derive(SimpleObject)]
+pub struct RevokeApiKeyPayload {
+    status: RevokeApiKeyStatus,
+}
+
+#[derive(Default)]
+pub struct AdminMutation;
+
+#[Object]
+impl AdminMutation {
+    async fn create_tenant(&self, ctx: &Context<'_>, name: String) -> Result<CreateTenantPayload> {
+        ctx.viewer(Scope::Admin).api()?;
+        let name = name.trim().to_owned();
+        if name.is_empty() {
+            return Err(AppError::BadUserInput("a tenant needs a name".into())).api();
+        }
+        let app = ctx.app();
+        let row = tenant::Tenant {
+            id: Uuid::new_v4(),
+            name,
+            created_at: app.clock.now(),
+        };
+        let mut conn = app.pool.get().await.api()?;
+        Ok(if tenant::insert(&mut conn, &row).await.api()? {
+            CreateTenantPayload {
+                status: CreateTenantStatus::Created,
+                tenant: Some(Tenant(row)),
+            }
+        } else {
+            CreateTenantPayload {
+                status: CreateTenantStatus::NameTaken,
+                tenant: None,
+            }
+        })
+    }
+
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> Result<CreateApiKeyPayload> {
+        ctx.viewer(Scope::Admin).api()?;
+        let tenant_id = parse_id(&input.tenant_id).api()?;
+        let app = ctx.app();
+        let mut conn = app.pool.get().await.api()?;
+        if tenant::find(&mut conn, tenant_id).await.api()?.is_none() {
+            return Ok(CreateApiKeyPayload {
+                status: CreateApiKeyStatus::TenantNotFound,
+                key: None,
+                api_key: None,
+            });
+        }
+        let (key, record) = api_key::create(
+            &mut conn,
+            tenant_id,
+            &input.name,
+            input.scope,
+            app.clock.now(),
+        )
+        .await
+        .api()?;
+        Ok(CreateApiKeyPayload {
+            status: CreateApiKeyStatus::Created,
+            key: Some(key.expose().to_owned()),
+            api_key: Some(record.into()),
+        })
+    }
+
+    /// Revokes a key: it stops working at once.
+    async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<RevokeApiKeyPayload> {
+        ctx.viewer(Scope::Admin).api()?;
+        let id = parse_id(&id).api()?;
+        let app = ctx.app();
+        let mut conn = app.pool.get().await.api()?;
+        let revoked = key_model::revoke(&mut conn, id, app.clock.now())
+            .await
+            .api()?;
+        Ok(RevokeApiKeyPayload {
+            status: if revoked {
+                RevokeApiKeyStatus::Revoked
+            } else {
+                RevokeApiKeyStatus::NotFound
+            },
+        })
+    }
+}

@@ -1,0 +1,353 @@
+//! The authorization matrix: every operation on tenant A's objects, tried by someone else.
+
+use ephemail::auth::Scope;
+use serde_json::{json, Value};
+
+use crate::helpers::{GraphqlWs, TestApp};
+
+const MISSING: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Tenant A (`dev`, owner of the catch-all `localhost`) with an inbox holding a message with an
+/// attachment; returns (inbox id, address, message id, attachment id).
+async fn tenant_a_data(app: &TestApp) -> (String, String, String, String) {
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let raw = "Subject: secret\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+               --b\r\nContent-Type: text/plain\r\n\r\ncode 123456\r\n--b\r\nContent-Type: application/pdf\r\n\
+               Content-Disposition: attachment; filename=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+               JVBERi0xLjQK\r\n--b--\r\n";
+    let reply = smtp
+        .deliver("x@example.com", &["owner@localhost"], raw)
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let data = app
+        .data(
+            r#"{ inbox(address: "owner@localhost") { id messages { edges { node { id attachments { id } } } } } }"#,
+            json!({}),
+        )
+        .await;
+    let inbox = &data["inbox"];
+    let message = &inbox["messages"]["edges"][0]["node"];
+    (
+        inbox["id"].as_str().unwrap().to_owned(),
+        "owner@localhost".to_owned(),
+        message["id"].as_str().unwrap().to_owned(),
+        message["attachments"][0]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Every GraphQL operation that names an inbox or message, with `{inbox}`, `{address}` and
+/// `{message}` placeholders.
+const OPERATIONS: &[(&str, &str)] = &[
+    ("inbox by id", r#"{ inbox(id: "{inbox}") { id } }"#),
+    (
+        "inbox by address",
+        r#"{ inbox(address: "{address}") { id } }"#,
+    ),
+    (
+        "messages",
+        r#"{ messages(inboxId: "{inbox}") { totalCount } }"#,
+    ),
+    ("message", r#"{ message(id: "{message}") { id subject } }"#),
+    (
+        "wait",
+        r#"{ waitForMessage(inboxId: "{inbox}", timeoutMs: 100) { id } }"#,
+    ),
+    (
+        "wait by address",
+        r#"{ waitForMessage(address: "{address}", timeoutMs: 100) { id } }"#,
+    ),
+    (
+        "deleteInbox",
+        r#"mutation { deleteInbox(id: "{inbox}") { status } }"#,
+    ),
+    (
+        "deleteMessage",
+        r#"mutation { deleteMessage(id: "{message}") { status } }"#,
+    ),
+    (
+        "deleteMessages",
+        r#"mutation { deleteMessages(inboxId: "{inbox}") { count } }"#,
+    ),
+    (
+        "markSeen",
+        r#"mutation { markSeen(ids: ["{message}"]) { count } }"#,
+    ),
+    (
+        "extendInbox",
+        r#"mutation { extendInbox(input: {id: "{inbox}", ttlSeconds: 60}) { status } }"#,
+    ),
+];
+
+fn fill(template: &str, inbox: &str, address: &str, message: &str) -> String {
+    template
+        .replace("{inbox}", inbox)
+        .replace("{address}", address)
+        .replace("{message}", message)
+}
+
+fn code(response: &Value) -> Option<&str> {
+    response["errors"][0]["extensions"]["code"].as_str()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_tenant_cannot_tell_our_objects_from_missing_ones() {
+    let app = TestApp::spawn().await;
+    let (inbox, address, message, attachment) = tenant_a_data(&app).await;
+    let other = app.key_for("beta", Scope::Write).await;
+
+    for (name, template) in OPERATIONS {
+        let ours = app
+            .graphql_as(
+                Some(&other),
+                &fill(template, &inbox, &address, &message),
+                json!({}),
+            )
+            .await;
+        let missing = app
+            .graphql_as(
+                Some(&other),
+                &fill(template, MISSING, "nobody@localhost", MISSING),
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            ours, missing,
+            "{name}: tenant B must see A's object as missing"
+        );
+        let refused = code(&ours).is_some_and(|c| c == "NOT_FOUND")
+            || ours["data"].to_string().contains("NOT_FOUND")
+            || ours["data"].to_string().contains("\"count\":0")
+            || ours["data"] == json!({ "inbox": null })
+            || ours["data"] == json!({ "message": null });
+        assert!(refused, "{name}: {ours}");
+    }
+    // Not on A's catch-all domain either, and not in listings.
+    let created = app
+        .graphql_as(
+            Some(&other),
+            r#"mutation { createInbox(input: {domain: "localhost"}) { status } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        created["data"]["createInbox"]["status"],
+        "DOMAIN_NOT_SERVED"
+    );
+    let domains = app
+        .graphql_as(Some(&other), "{ domains { name } }", json!({}))
+        .await;
+    assert_eq!(
+        domains["data"]["domains"],
+        json!([{ "name": "registered.test" }])
+    );
+
+    // Downloads: a plain 404, like a missing object.
+    let client = reqwest::Client::new();
+    for path in [
+        format!("/messages/{message}/raw"),
+        format!("/attachments/{attachment}"),
+    ] {
+        let response = client
+            .get(app.url(&path))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+
+    // Subscriptions.
+    let mut ws = GraphqlWs::connect_as(&app, false, Some(&other))
+        .await
+        .unwrap();
+    ws.subscribe(
+        "1",
+        &fill(
+            r#"subscription { messageReceived(inboxId: "{inbox}") { id } }"#,
+            &inbox,
+            &address,
+            &message,
+        ),
+        json!({}),
+    )
+    .await;
+    let refused = ws.next_message().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{refused}"
+    );
+    ws.close().await;
+
+    // Nothing was changed by all that: A still has its inbox, message and attachment.
+    let data = app
+        .data(r#"query($id: ID!) { message(id: $id) { seen attachments { id } inbox { expiresAt } } }"#, json!({ "id": message }))
+        .await;
+    assert_eq!(data["message"]["seen"], false);
+    assert_eq!(data["message"]["attachments"][0]["id"], attachment.as_str());
+    assert_eq!(
+        data["message"]["inbox"]["expiresAt"],
+        "2026-11-28T13:00:00+00:00"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_only_key_reads_but_cannot_change_anything() {
+    let app = TestApp::spawn().await;
+    let (inbox, address, message, _) = tenant_a_data(&app).await;
+    let reader = app.key_for("dev", Scope::Read).await;
+    for (name, template) in OPERATIONS {
+        let response = app
+            .graphql_as(
+                Some(&reader),
+                &fill(template, &inbox, &address, &message),
+                json!({}),
+            )
+            .await;
+        if template.starts_with("mutation") {
+            assert_eq!(code(&response), Some("FORBIDDEN"), "{name}: {response}");
+        } else {
+            assert_ne!(code(&response), Some("FORBIDDEN"), "{name}: {response}");
+        }
+    }
+    let consuming = app
+        .graphql_as(
+            Some(&reader),
+            &format!(r#"{{ waitForMessage(inboxId: "{inbox}", markSeen: true) {{ id }} }}"#),
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&consuming), Some("FORBIDDEN"), "{consuming}");
+    let admin_only = app
+        .graphql_as(Some(&reader), "{ tenants { name } }", json!({}))
+        .await;
+    assert_eq!(code(&admin_only), Some("FORBIDDEN"));
+    let viewer = app
+        .graphql_as(
+            Some(&reader),
+            "{ viewer { tenant { name } scope } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        viewer["data"]["viewer"],
+        json!({ "tenant": { "name": "dev" }, "scope": "READ" })
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_garbage_and_revoked_credentials_are_unauthenticated() {
+    let app = TestApp::spawn().await;
+    let (inbox, address, message, attachment) = tenant_a_data(&app).await;
+    let revoked = app.key_for("dev", Scope::Admin).await;
+    let keys = app.data("{ apiKeys { id prefix } }", json!({})).await;
+    let revoked_id = keys["apiKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| revoked.starts_with(key["prefix"].as_str().unwrap()) && key["prefix"] != "")
+        .map(|key| key["id"].clone())
+        .unwrap();
+    let result = app
+        .data(
+            "mutation($id: ID!) { revokeApiKey(id: $id) { status } }",
+            json!({ "id": revoked_id }),
+        )
+        .await;
+    assert_eq!(result["revokeApiKey"]["status"], "REVOKED");
+
+    let credentials: [Option<&str>; 5] = [
+        None,
+        Some("ek_garbage"),
+        Some("not-a-key"),
+        Some(""),
+        Some(&revoked),
+    ];
+    for credential in credentials {
+        for (name, template) in OPERATIONS {
+            let response = app
+                .graphql_as(
+                    credential,
+                    &fill(template, &inbox, &address, &message),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(
+                code(&response),
+                Some("UNAUTHENTICATED"),
+                "{name} with {credential:?}: {response}"
+            );
+            assert!(
+                !response.to_string().contains("secret"),
+                "nothing leaks: {response}"
+            );
+        }
+        let mut request =
+            reqwest::Client::new().get(app.url(&format!("/attachments/{attachment}")));
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 401);
+        assert!(
+            GraphqlWs::connect_as(&app, false, credential)
+                .await
+                .is_err(),
+            "{credential:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_key_manages_tenants_and_keys() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .data(
+            r#"mutation { createTenant(name: "gamma") { status tenant { id name } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(created["createTenant"]["status"], "CREATED");
+    let again = app
+        .data(
+            r#"mutation { createTenant(name: "gamma") { status } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(again["createTenant"]["status"], "NAME_TAKEN");
+    let key = app
+        .data(
+            "mutation($t: ID!) { createApiKey(input: {tenantId: $t, scope: WRITE, name: \"ci\"}) { status key apiKey { prefix scope } } }",
+            json!({ "t": created["createTenant"]["tenant"]["id"] }),
+        )
+        .await;
+    let new_key = key["createApiKey"]["key"].as_str().unwrap();
+    assert!(new_key.starts_with(key["createApiKey"]["apiKey"]["prefix"].as_str().unwrap()));
+    assert_eq!(key["createApiKey"]["apiKey"]["scope"], "WRITE");
+    let viewer = app
+        .graphql_as(
+            Some(new_key),
+            "{ viewer { tenant { name } scope } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        viewer["data"]["viewer"],
+        json!({ "tenant": { "name": "gamma" }, "scope": "WRITE" })
+    );
+    // A key passed as X-API-Key works too.
+    let response: Value = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header("X-API-Key", new_key)
+        .json(&json!({ "query": "{ viewer { scope } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(response["data"]["viewer"]["scope"], "WRITE");
+    app.stop().await;
+}
