@@ -7,6 +7,7 @@ use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    auth::inbox_token::InboxTokens,
     clock::Clock,
     config::ServeConfig,
     db::{
@@ -27,6 +28,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub sanitizer: Sanitizer,
     pub events: Arc<EventBus>,
+    pub inbox_tokens: InboxTokens,
 }
 
 #[derive(Clone)]
@@ -40,14 +42,22 @@ impl Deref for App {
 }
 
 impl App {
-    pub fn new(config: ServeConfig, pool: Pool, clock: Arc<dyn Clock>) -> Self {
-        Self(Arc::new(AppState {
+    /// Builds the state; loads (or on first start generates) the inbox-token signing secret.
+    pub async fn build(
+        config: ServeConfig,
+        pool: Pool,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let inbox_tokens =
+            InboxTokens::load(&pool, config.jwt_secret.as_ref(), clock.now()).await?;
+        Ok(Self(Arc::new(AppState {
             config,
             pool,
             clock,
             sanitizer: Sanitizer::default(),
             events: Arc::new(EventBus::default()),
-        }))
+            inbox_tokens,
+        })))
     }
 
     /// Stores the `--domain`s; with none given and none stored, serves `localhost` as catch-all

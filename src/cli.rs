@@ -163,7 +163,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let app = App::new(config, database.pool.clone(), Arc::new(SystemClock));
+        let app = App::build(config, database.pool.clone(), Arc::new(SystemClock)).await?;
         let server = Server::start(app).await?;
         match &database.embedded {
             Some(cluster) => println!(

@@ -169,6 +169,11 @@ pub struct ServeConfig {
     #[arg(long, env = "EPHEMAIL_DOMAIN_TENANT", default_value = "dev")]
     pub domain_tenant: String,
 
+    /// Secret (at least 32 bytes) that signs inbox tokens. Without it, the first start generates
+    /// one and stores it in the database, shared by every process on it.
+    #[arg(long, env = "EPHEMAIL_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
     /// Seconds to let in-flight SMTP sessions and HTTP requests finish on shutdown.
     #[arg(long, env = "EPHEMAIL_SHUTDOWN_GRACE", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
@@ -183,6 +188,11 @@ pub enum ConfigError {
     SameAddress(SocketAddr),
     #[error("--hostname `{0}` is not a valid host name")]
     Hostname(String),
+    #[error(
+        "--jwt-secret must be at least {} bytes",
+        crate::auth::inbox_token::MIN_SECRET_LEN
+    )]
+    ShortJwtSecret,
     #[error("--public-url `{0}` must start with http:// or https://")]
     PublicUrl(String),
 }
@@ -203,6 +213,13 @@ impl ServeConfig {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::PublicUrl(url.clone()));
             }
+        }
+        if self
+            .jwt_secret
+            .as_ref()
+            .is_some_and(|secret| secret.expose().len() < crate::auth::inbox_token::MIN_SECRET_LEN)
+        {
+            return Err(ConfigError::ShortJwtSecret);
         }
         if DomainName::parse(&self.smtp.hostname).is_err() {
             return Err(ConfigError::Hostname(self.smtp.hostname.clone()));

@@ -77,17 +77,8 @@ pub fn scope_of(record: &ApiKey) -> Option<Scope> {
         .max()
 }
 
-/// Who sent `credential`; never logs the credential itself.
-pub async fn authenticate(
-    conn: &mut AsyncPgConnection,
-    credential: Option<&str>,
-) -> QueryResult<Caller> {
-    let Some(credential) = credential else {
-        return Ok(Caller::Anonymous);
-    };
-    if !credential.starts_with(PREFIX) {
-        return Ok(Caller::Invalid);
-    }
+/// The holder of API key `credential`; never logs the credential itself.
+pub async fn authenticate(conn: &mut AsyncPgConnection, credential: &str) -> QueryResult<Caller> {
     let Some(record) = api_key::find_active(conn, &hash(credential)).await? else {
         return Ok(Caller::Invalid);
     };

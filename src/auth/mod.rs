@@ -2,6 +2,7 @@
 //! [`Caller::require`] turns a caller into the [`Viewer`] that every data query is scoped by.
 
 pub mod api_key;
+pub mod inbox_token;
 
 use std::{fmt, str::FromStr};
 
@@ -68,6 +69,8 @@ pub enum Caller {
     /// Credentials were sent but are not valid (unknown, revoked, malformed).
     Invalid,
     Key(KeyHolder),
+    /// An inbox token: read access to one inbox.
+    InboxToken(inbox_token::Grant),
 }
 
 impl Caller {
@@ -78,17 +81,28 @@ impl Caller {
             Self::Anonymous | Self::Invalid => Err(AppError::Unauthenticated),
             Self::Key(key) if key.scope >= scope => Ok(Viewer::Tenant(key.tenant_id)),
             Self::Key(_) => Err(AppError::Forbidden(scope)),
+            Self::InboxToken(grant) if scope == Scope::Read => Ok(Viewer::Inbox {
+                tenant_id: grant.tenant_id,
+                inbox_id: grant.inbox_id,
+            }),
+            Self::InboxToken(_) => Err(AppError::Forbidden(scope)),
         }
     }
 }
 
-/// Who sent `credential` (none: anonymous).
+/// Who sent `credential`: an API key (`ek_...`), an inbox token, or nothing (anonymous).
 pub async fn identify(app: &App, credential: Option<&str>) -> Result<Caller, AppError> {
-    if credential.is_none() {
-        return Ok(Caller::Anonymous);
+    match credential {
+        None => Ok(Caller::Anonymous),
+        Some(key) if key.starts_with(api_key::PREFIX) => {
+            let mut conn = app.pool.get().await?;
+            Ok(api_key::authenticate(&mut conn, key).await?)
+        }
+        Some(token) => Ok(app
+            .inbox_tokens
+            .verify(token, app.clock.now())
+            .map_or(Caller::Invalid, Caller::InboxToken)),
     }
-    let mut conn = app.pool.get().await?;
-    Ok(api_key::authenticate(&mut conn, credential).await?)
 }
 
 /// The credential of an HTTP request: `Authorization: Bearer <key>` or `X-API-Key: <key>`.

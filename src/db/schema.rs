@@ -78,6 +78,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tenants (id) {
         id -> Uuid,
         name -> Text,
@@ -98,5 +106,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     domains,
     inboxes,
     messages,
+    server_secrets,
     tenants,
 );

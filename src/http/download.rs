@@ -68,7 +68,14 @@ pub async fn download_attachment(
 /// The caller's viewer, or the response refusing the request (another tenant's object is a
 /// plain 404 later, indistinguishable from a missing one).
 async fn viewer(request: &Request, app: &App) -> Result<Viewer, Response> {
-    let caller = auth::identify(app, auth::credential(request.headers()))
+    // Browsers cannot add headers to a link or an <img>: an inbox token may come as ?token=.
+    let query_token = request.uri().query().and_then(|query| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("token="))
+    });
+    let credential = auth::credential(request.headers()).or(query_token);
+    let caller = auth::identify(app, credential)
         .await
         .map_err(|error| unavailable(&error))?;
     caller.require(Scope::Read).map_err(|error| {

@@ -351,3 +351,139 @@ async fn an_admin_key_manages_tenants_and_keys() {
     assert_eq!(response["data"]["viewer"]["scope"], "WRITE");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inbox_token_reads_its_inbox_over_http_and_websocket_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let (other_inbox, other_address, other_message, _) = tenant_a_data(&app).await;
+    let created = app
+        .data(
+            r#"mutation { createInbox(input: {domain: "localhost", localPart: "tok", ttlSeconds: 600}) {
+                token inbox { id latestCursor } } }"#,
+            json!({}),
+        )
+        .await;
+    let token = created["createInbox"]["token"].as_str().unwrap().to_owned();
+    let inbox = created["createInbox"]["inbox"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let start = created["createInbox"]["inbox"]["latestCursor"].clone();
+
+    // WebSocket: its own inbox streams; the subscription is opened before the mail.
+    let mut ws = GraphqlWs::connect_as(&app, false, Some(&token))
+        .await
+        .unwrap();
+    ws.subscribe(
+        "1",
+        "subscription($id: ID, $after: String) { messageReceived(inboxId: $id, after: $after) { subject rawUrl } }",
+        json!({ "id": inbox, "after": start }),
+    )
+    .await;
+    app.send_mail("tok@localhost", "for the token", "hi").await;
+    let streamed = ws.next_data().await["messageReceived"].clone();
+    assert_eq!(streamed["subject"], "for the token");
+    ws.subscribe(
+        "2",
+        "subscription($id: ID) { messageReceived(inboxId: $id) { id } }",
+        json!({ "id": other_inbox }),
+    )
+    .await;
+    let refused = ws.next_message().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{refused}"
+    );
+    ws.close().await;
+
+    // HTTP: reads and waits on its inbox.
+    let own = app
+        .graphql_as(
+            Some(&token),
+            "query($id: ID!) { messages(inboxId: $id) { totalCount } }",
+            json!({ "id": inbox }),
+        )
+        .await;
+    assert_eq!(own["data"]["messages"]["totalCount"], 1, "{own}");
+    let waited = app
+        .graphql_as(
+            Some(&token),
+            "query($id: ID) { waitForMessage(inboxId: $id, timeoutMs: 100) { subject } }",
+            json!({ "id": inbox }),
+        )
+        .await;
+    assert_eq!(waited["data"]["waitForMessage"]["subject"], "for the token");
+    // ... and nothing else.
+    for (name, template) in OPERATIONS {
+        let response = app
+            .graphql_as(
+                Some(&token),
+                &fill(template, &other_inbox, &other_address, &other_message),
+                json!({}),
+            )
+            .await;
+        let expected = if template.starts_with("mutation") {
+            "FORBIDDEN"
+        } else {
+            "NOT_FOUND"
+        };
+        let found = code(&response).map(str::to_owned).or_else(|| {
+            (response["data"] == json!({ "inbox": null })
+                || response["data"] == json!({ "message": null }))
+            .then(|| "NOT_FOUND".to_owned())
+        });
+        assert_eq!(found.as_deref(), Some(expected), "{name}: {response}");
+    }
+    for query in [
+        r#"mutation { createInbox(input: {domain: "localhost"}) { status } }"#,
+        "{ viewer { scope } }",
+        "{ tenants { name } }",
+    ] {
+        let response = app.graphql_as(Some(&token), query, json!({})).await;
+        assert_eq!(code(&response), Some("FORBIDDEN"), "{query}: {response}");
+    }
+
+    // Downloads with ?token= (a browser link): its own message only.
+    let client = reqwest::Client::new();
+    let raw_url = streamed["rawUrl"].as_str().unwrap();
+    assert_eq!(
+        client
+            .get(format!("{raw_url}?token={token}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let other = app.url(&format!("/messages/{other_message}/raw?token={token}"));
+    assert_eq!(client.get(other).send().await.unwrap().status(), 404);
+
+    // Tampered, alg none, expired: refused.
+    let mut tampered = token.clone().into_bytes();
+    let last = tampered.len() - 3;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let claims = token.split('.').nth(1).unwrap();
+    let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{claims}.");
+    for forged in [tampered.as_str(), alg_none.as_str()] {
+        let response = app
+            .graphql_as(
+                Some(forged),
+                "{ messages(inboxId: \"x\") { totalCount } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(code(&response), Some("UNAUTHENTICATED"), "{response}");
+    }
+    // Past the inbox's expiry and the few seconds of leeway for clock skew.
+    app.clock.advance(chrono::Duration::seconds(610));
+    let expired = app
+        .graphql_as(
+            Some(&token),
+            "query($id: ID!) { messages(inboxId: $id) { totalCount } }",
+            json!({ "id": inbox }),
+        )
+        .await;
+    assert_eq!(code(&expired), Some("UNAUTHENTICATED"), "{expired}");
+    app.stop().await;
+}

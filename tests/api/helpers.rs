@@ -141,7 +141,9 @@ impl TestApp {
         config.validate().expect("valid test config");
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap());
         let pool = db::pool(&database_url, 8).expect("pool");
-        let app = App::new(config, pool, Arc::new(clock.clone()));
+        let app = App::build(config, pool, Arc::new(clock.clone()))
+            .await
+            .expect("app state");
         let server = Server::start(app).await.expect("server start");
         let key = create_key(&database_url, "dev", Scope::Admin).await;
         Self {

@@ -81,6 +81,8 @@ impl Domain {
         match viewer {
             Viewer::System => true,
             Viewer::Tenant(tenant_id) => self.tenant_id.is_none_or(|owner| owner == tenant_id),
+            // An inbox token reads one inbox; it creates nothing.
+            Viewer::Inbox { .. } => false,
         }
     }
 }
@@ -112,7 +114,7 @@ pub async fn find(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Optio
 /// The domains `viewer` may use: all for the system; shared ones and its own for a tenant.
 pub async fn list(conn: &mut AsyncPgConnection, viewer: Viewer) -> QueryResult<Vec<Domain>> {
     let mut query = domains::table.order(domains::name).into_boxed();
-    if let Viewer::Tenant(tenant_id) = viewer {
+    if let Viewer::Tenant(tenant_id) | Viewer::Inbox { tenant_id, .. } = viewer {
         query = query.filter(
             domains::tenant_id
                 .is_null()

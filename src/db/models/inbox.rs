@@ -63,6 +63,12 @@ pub fn visible(viewer: Viewer, now: DateTime<Utc>) -> inboxes::BoxedQuery<'stati
     match viewer {
         Viewer::System => query,
         Viewer::Tenant(tenant_id) => query.filter(inboxes::tenant_id.eq(tenant_id)),
+        Viewer::Inbox {
+            tenant_id,
+            inbox_id,
+        } => query
+            .filter(inboxes::tenant_id.eq(tenant_id))
+            .filter(inboxes::id.eq(inbox_id)),
     }
 }
 

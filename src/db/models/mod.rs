@@ -5,6 +5,7 @@ pub mod attachment;
 pub mod domain;
 pub mod inbox;
 pub mod message;
+pub mod server_secret;
 pub mod tenant;
 
 use uuid::Uuid;
@@ -17,4 +18,6 @@ pub enum Viewer {
     System,
     /// A tenant's API key: that tenant's data only.
     Tenant(Uuid),
+    /// An inbox token: that one inbox only.
+    Inbox { tenant_id: Uuid, inbox_id: Uuid },
 }

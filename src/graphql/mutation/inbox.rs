@@ -47,6 +47,23 @@ pub struct CreateInboxPayload {
     inbox: Option<Inbox>,
     /// The longest TTL the server grants.
     max_ttl_seconds: i32,
+    /// An inbox token: read access to this inbox only, until it expires (a JWT; send it as
+    /// `Authorization: Bearer`, as `apiKey` when opening a WebSocket, or as `?token=` on a
+    /// download URL).
+    token: Option<String>,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateInboxTokenStatus {
+    Created,
+    NotFound,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateInboxTokenPayload {
+    status: CreateInboxTokenStatus,
+    /// Read access to the inbox until it expires; null when there is no such inbox.
+    token: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -129,6 +146,33 @@ impl InboxMutation {
         )
     }
 
+    /// A new inbox token for an existing inbox (e.g. one a catch-all domain created).
+    async fn create_inbox_token(
+        &self,
+        ctx: &Context<'_>,
+        inbox_id: ID,
+    ) -> Result<CreateInboxTokenPayload> {
+        let viewer = ctx.viewer(Scope::Write).api()?;
+        let app = ctx.app();
+        let id = parse_id(&inbox_id).api()?;
+        let mut conn = app.pool.get().await.api()?;
+        Ok(
+            match inbox::find(&mut conn, viewer, id, app.clock.now())
+                .await
+                .api()?
+            {
+                Some(found) => CreateInboxTokenPayload {
+                    status: CreateInboxTokenStatus::Created,
+                    token: Some(issue_token(ctx, &found).api()?),
+                },
+                None => CreateInboxTokenPayload {
+                    status: CreateInboxTokenStatus::NotFound,
+                    token: None,
+                },
+            },
+        )
+    }
+
     /// Deletes an inbox with all its messages and attachments.
     async fn delete_inbox(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteInboxPayload> {
         let viewer = ctx.viewer(Scope::Write).api()?;
@@ -142,6 +186,13 @@ impl InboxMutation {
             status: deleted.into(),
         })
     }
+}
+
+fn issue_token(ctx: &Context<'_>, inbox: &inbox::Inbox) -> Result<String, AppError> {
+    let app = ctx.app();
+    app.inbox_tokens
+        .issue(inbox, app.clock.now())
+        .map_err(|error| AppError::Internal(error.into()))
 }
 
 fn max_ttl_seconds(ctx: &Context<'_>) -> i32 {
@@ -162,6 +213,7 @@ async fn create_inbox(
         status,
         inbox,
         max_ttl_seconds,
+        token: None,
     };
     let domain_name =
         DomainName::parse(&input.domain).map_err(|e| AppError::BadUserInput(e.to_string()))?;
@@ -217,7 +269,11 @@ async fn create_inbox(
             })
             .await?;
         if created {
-            return Ok(outcome(CreateInboxStatus::Created, Some(Inbox(new))));
+            let token = issue_token(ctx, &new)?;
+            return Ok(CreateInboxPayload {
+                token: Some(token),
+                ..outcome(CreateInboxStatus::Created, Some(Inbox(new)))
+            });
         }
     }
     Ok(outcome(CreateInboxStatus::AddressTaken, None))

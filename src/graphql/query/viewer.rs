@@ -26,8 +26,9 @@ impl ViewerQuery {
     /// The caller's tenant and scope.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<ViewerInfo> {
         ctx.viewer(Scope::Read).api()?;
+        // Inbox tokens read their inbox, nothing about the tenant.
         let Caller::Key(key) = ctx.caller() else {
-            return Err(AppError::Unauthenticated).api();
+            return Err(AppError::Forbidden(Scope::Read)).api();
         };
         let mut conn = ctx.app().pool.get().await.api()?;
         let found = tenant::find(&mut conn, key.tenant_id).await.api()?;
