@@ -284,11 +284,7 @@ async fn tenant_command(command: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Create { name, database } => {
             with_database(&database, async |db| {
                 let mut conn = db.pool.get().await?;
-                let row = Tenant {
-                    id: Uuid::new_v4(),
-                    name: name.clone(),
-                    created_at: SystemClock.now(),
-                };
+                let row = Tenant::new(&name, SystemClock.now());
                 anyhow::ensure!(!name.trim().is_empty(), "a tenant needs a name");
                 anyhow::ensure!(
                     tenant::insert(&mut conn, &row).await?,

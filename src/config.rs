@@ -128,6 +128,30 @@ pub struct InboxConfig {
     pub max_ttl: u32,
 }
 
+/// Default per-tenant quotas; `ephemail tenant quota` overrides them per tenant.
+#[derive(Debug, Clone, Args)]
+pub struct QuotaConfig {
+    /// Live inboxes a tenant may have at once.
+    #[arg(long, env = "EPHEMAIL_QUOTA_INBOXES", default_value_t = 1000,
+          value_parser = clap::value_parser!(i32).range(0..))]
+    pub quota_inboxes: i32,
+
+    /// Mails a tenant may receive per UTC day; more get `452 4.2.2`.
+    #[arg(long, env = "EPHEMAIL_QUOTA_MAILS_PER_DAY", default_value_t = 10_000,
+          value_parser = clap::value_parser!(i32).range(0..))]
+    pub quota_mails_per_day: i32,
+
+    /// API requests a tenant may make per minute; more get HTTP 429.
+    #[arg(long, env = "EPHEMAIL_QUOTA_REQUESTS_PER_MINUTE", default_value_t = 600,
+          value_parser = clap::value_parser!(i32).range(0..))]
+    pub quota_requests_per_minute: i32,
+
+    /// Bytes of stored messages a tenant may keep; mail past it gets `452 4.2.2`.
+    #[arg(long, env = "EPHEMAIL_QUOTA_STORED_BYTES", default_value_t = 1 << 30,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub quota_stored_bytes: i64,
+}
+
 /// `NAME[:catch_all|:registered]`, as given to `--domain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainSpec {
@@ -157,6 +181,8 @@ pub struct ServeConfig {
     pub http: HttpConfig,
     #[command(flatten)]
     pub inbox: InboxConfig,
+    #[command(flatten)]
+    pub quota: QuotaConfig,
 
     /// A domain to serve, `NAME[:catch_all|:registered]` (repeatable; catch_all by default).
     /// Added to the stored domains at start-up. With none given and none stored, `localhost`

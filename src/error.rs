@@ -16,6 +16,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// Valid credentials without the scope the operation needs.
     Forbidden,
+    /// Over a quota; `extensions.retryAfter` says in how many seconds to try again.
+    QuotaExceeded,
     /// A wait ended without a result (`waitForMessage`).
     Timeout,
     /// The object does not exist (or the caller may not know that it does).
@@ -31,6 +33,7 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
+            Self::QuotaExceeded => "QUOTA_EXCEEDED",
             Self::Timeout => "TIMEOUT",
             Self::Internal => "INTERNAL",
         }
@@ -47,6 +50,11 @@ pub enum AppError {
     Unauthenticated,
     #[error("this API key lacks the `{0}` scope")]
     Forbidden(Scope),
+    #[error("over the {what} quota; retry in {retry_after} s")]
+    QuotaExceeded {
+        what: &'static str,
+        retry_after: u64,
+    },
     #[error("no matching message arrived within {0} ms")]
     Timeout(u64),
     #[error("internal server error")]
@@ -60,6 +68,7 @@ impl AppError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             Self::Timeout(_) => ErrorCode::Timeout,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -84,8 +93,12 @@ impl ErrorExtensions for AppError {
             tracing::error!(error = format!("{source:#}"), "internal error");
         }
         let code = self.code();
-        async_graphql::Error::new(self.to_string())
-            .extend_with(|_, ext| ext.set("code", code.as_str()))
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+            ext.set("code", code.as_str());
+            if let Self::QuotaExceeded { retry_after, .. } = self {
+                ext.set("retryAfter", *retry_after);
+            }
+        })
     }
 }
 

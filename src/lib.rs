@@ -15,4 +15,5 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod mail;
+pub mod quota;
 pub mod smtp;

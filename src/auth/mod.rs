@@ -74,6 +74,15 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The tenant whose quotas the caller's requests count against.
+    pub fn tenant_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Anonymous | Self::Invalid => None,
+            Self::Key(key) => Some(key.tenant_id),
+            Self::InboxToken(grant) => Some(grant.tenant_id),
+        }
+    }
+
     /// The viewer for a request that needs `scope`: `UNAUTHENTICATED` without valid
     /// credentials, `FORBIDDEN` when the key lacks the scope.
     pub fn require(&self, scope: Scope) -> Result<Viewer, AppError> {

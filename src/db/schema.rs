@@ -74,6 +74,7 @@ diesel::table! {
         in_reply_to -> Nullable<Text>,
         from_text -> Text,
         to_text -> Text,
+        tenant_id -> Uuid,
     }
 }
 
@@ -86,10 +87,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    tenant_usage (tenant_id) {
+        tenant_id -> Uuid,
+        mail_day -> Date,
+        mails_today -> Int4,
+        stored_bytes -> Int8,
+        request_tokens -> Float8,
+        tokens_updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tenants (id) {
         id -> Uuid,
         name -> Text,
         created_at -> Timestamptz,
+        max_inboxes -> Nullable<Int4>,
+        max_mails_per_day -> Nullable<Int4>,
+        max_requests_per_minute -> Nullable<Int4>,
+        max_stored_bytes -> Nullable<Int8>,
+        max_ttl_seconds -> Nullable<Int4>,
+        max_message_size -> Nullable<Int4>,
     }
 }
 
@@ -99,6 +117,8 @@ diesel::joinable!(domains -> tenants (tenant_id));
 diesel::joinable!(inboxes -> domains (domain));
 diesel::joinable!(inboxes -> tenants (tenant_id));
 diesel::joinable!(messages -> inboxes (inbox_id));
+diesel::joinable!(messages -> tenants (tenant_id));
+diesel::joinable!(tenant_usage -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
@@ -107,5 +127,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     inboxes,
     messages,
     server_secrets,
+    tenant_usage,
     tenants,
 );

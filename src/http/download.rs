@@ -9,6 +9,7 @@ use poem::{
 };
 use uuid::Uuid;
 
+use super::rate_limit;
 use crate::{
     app::App,
     auth::{self, Scope},
@@ -78,6 +79,12 @@ async fn viewer(request: &Request, app: &App) -> Result<Viewer, Response> {
     let caller = auth::identify(app, credential)
         .await
         .map_err(|error| unavailable(&error))?;
+    let rate = rate_limit::take(app, &caller)
+        .await
+        .map_err(|error| unavailable(&error))?;
+    if let Some(decision) = rate.filter(|decision| !decision.allowed) {
+        return Err(rate_limit::too_many_requests(decision));
+    }
     caller.require(Scope::Read).map_err(|error| {
         let status = match error {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,

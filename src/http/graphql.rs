@@ -10,10 +10,12 @@ use poem::{
     IntoResponse, Request, Response,
 };
 
+use super::rate_limit;
 use crate::{
     app::App,
     auth::{self, Scope},
     error::ensure_error_codes,
+    error::AppError,
     graphql::{ApiSchema, BaseUrl},
 };
 
@@ -86,25 +88,38 @@ async fn authenticate_connection(
     Ok(data)
 }
 
-/// `POST /graphql`.
+/// `POST /graphql`: authenticated, counted against the tenant's request quota.
 #[handler]
 pub async fn post(
     request: &Request,
     schema: Data<&ApiSchema>,
     app: Data<&App>,
     graphql: GraphQLRequest,
-) -> GraphQLResponse {
-    let mut response = match auth::identify(&app, auth::credential(request.headers())).await {
-        Ok(caller) => {
-            let graphql = graphql.0.data(base_url(request, &app)).data(caller);
-            schema.execute(graphql).await
-        }
-        Err(error) => async_graphql::Response::from_errors(vec![error
-            .extend()
-            .into_server_error(async_graphql::Pos::default())]),
+) -> Response {
+    let admitted = async {
+        let caller = auth::identify(&app, auth::credential(request.headers())).await?;
+        let rate = rate_limit::take(&app, &caller).await?;
+        Ok::<_, AppError>((caller, rate))
     };
+    let (caller, rate) = match admitted.await {
+        Ok(admitted) => admitted,
+        Err(error) => return error_response(&error),
+    };
+    if let Some(decision) = rate.filter(|decision| !decision.allowed) {
+        return rate_limit::too_many_requests(decision);
+    }
+    let graphql = graphql.0.data(base_url(request, &app)).data(caller);
+    let mut response = schema.execute(graphql).await;
     ensure_error_codes(&mut response);
-    response.into()
+    rate_limit::with_headers(GraphQLResponse::from(response), rate)
+}
+
+fn error_response(error: &AppError) -> Response {
+    let mut response = async_graphql::Response::from_errors(vec![error
+        .extend()
+        .into_server_error(async_graphql::Pos::default())]);
+    ensure_error_codes(&mut response);
+    GraphQLResponse::from(response).into_response()
 }
 
 /// `--public-url`, or `http://<Host header>`.

@@ -4,6 +4,7 @@
 mod download;
 mod graphql;
 mod health;
+mod rate_limit;
 
 use poem::{get, listener::TcpAcceptor, middleware::Tracing, EndpointExt, Route, Server};
 use tokio::net::TcpListener;

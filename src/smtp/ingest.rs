@@ -20,6 +20,7 @@ use crate::{
     },
     events::MessageStored,
     mail::{address::EmailAddress, parse},
+    quota::{self, Limits},
 };
 
 /// Whether a recipient can receive mail, decided at `RCPT TO`.
@@ -30,6 +31,8 @@ pub enum RecipientCheck {
     DomainNotServed,
     /// A registered domain without a live inbox at that address.
     NoSuchInbox,
+    /// The inbox's tenant is over its daily mail or storage quota.
+    OverQuota,
 }
 
 /// An accepted `RCPT TO`: the address as sent, and the inbox it delivers to (plus-addressing:
@@ -54,28 +57,29 @@ impl Recipient {
 
 pub async fn check_recipient(app: &App, recipient: &Recipient) -> anyhow::Result<RecipientCheck> {
     let address = &recipient.inbox;
+    let now = app.clock.now();
     let mut conn = app.pool.get().await?;
     let Some(domain) = domain::find(&mut conn, address.domain.as_str()).await? else {
         return Ok(RecipientCheck::DomainNotServed);
     };
-    Ok(match domain.mode {
-        DomainMode::CatchAll => RecipientCheck::Accept,
-        DomainMode::Registered => {
-            let now = app.clock.now();
-            match inbox::find_by_address(
-                &mut conn,
-                Viewer::System,
-                &address.local,
-                &address.domain,
-                now,
-            )
-            .await?
-            {
-                Some(_) => RecipientCheck::Accept,
-                None => RecipientCheck::NoSuchInbox,
+    let tenant_id = match (domain.mode, domain.tenant_id) {
+        (DomainMode::CatchAll, Some(owner)) => owner,
+        _ => {
+            let (local, domain) = (&address.local, &address.domain);
+            match inbox::find_by_address(&mut conn, Viewer::System, local, domain, now).await? {
+                Some(inbox) => inbox.tenant_id,
+                None => return Ok(RecipientCheck::NoSuchInbox),
             }
         }
-    })
+    };
+    let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
+    Ok(
+        if quota::can_receive(&mut conn, tenant_id, &limits, now).await? {
+            RecipientCheck::Accept
+        } else {
+            RecipientCheck::OverQuota
+        },
+    )
 }
 
 /// One accepted mail: the envelope and the unescaped bytes.
@@ -94,9 +98,20 @@ struct InboxDelivery {
     tags: Vec<String>,
 }
 
-/// Ids of the stored messages, one per recipient inbox; empty when no recipient inbox remained
-/// (deleted or expired between `RCPT TO` and the end of DATA).
-pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Vec<Uuid>> {
+/// What happened to one mail, per recipient inbox.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Ids of the stored messages.
+    pub stored: Vec<Uuid>,
+    /// Inboxes whose tenant allows smaller messages.
+    pub too_large: usize,
+    /// Inboxes whose tenant is over its daily mail or storage quota.
+    pub over_quota: usize,
+}
+
+/// Stores the mail in every recipient inbox whose tenant has room for it. A recipient inbox
+/// deleted or expired between `RCPT TO` and the end of DATA is skipped.
+pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Delivery> {
     let IncomingMail {
         mail_from,
         recipients,
@@ -141,7 +156,7 @@ pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Vec<Uuid>>
         .context("attachment over 2 GiB")?;
 
     let mut conn = app.pool.get().await?;
-    let stored = conn
+    let (mut delivery, stored) = conn
         .transaction(async |conn| {
             // Resolve (or create) every inbox first, so the commit-order lock is held briefly.
             let mut targets: Vec<(Inbox, &InboxDelivery)> = Vec::with_capacity(deliveries.len());
@@ -176,18 +191,48 @@ pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Vec<Uuid>>
                 };
                 targets.extend(inbox.map(|inbox| (inbox, delivery)));
             }
-            if targets.is_empty() {
-                return Ok(Vec::new());
+            // Each inbox's tenant must have room for the mail: size, daily count and storage.
+            let mut outcome = Delivery::default();
+            let mut admitted = Vec::with_capacity(targets.len());
+            let mut limits: BTreeMap<Uuid, Limits> = BTreeMap::new();
+            for (inbox, delivery) in targets {
+                let tenant_limits = match limits.get(&inbox.tenant_id) {
+                    Some(found) => *found,
+                    None => {
+                        let found = quota::limits_of(conn, &app.config, inbox.tenant_id).await?;
+                        limits.insert(inbox.tenant_id, found);
+                        found
+                    }
+                };
+                if i64::from(size) > tenant_limits.max_message_size {
+                    outcome.too_large += 1;
+                } else if quota::count_mail(
+                    conn,
+                    inbox.tenant_id,
+                    &tenant_limits,
+                    i64::from(size),
+                    now,
+                )
+                .await?
+                {
+                    admitted.push((inbox, delivery));
+                } else {
+                    outcome.over_quota += 1;
+                }
+            }
+            if admitted.is_empty() {
+                return Ok((outcome, Vec::new()));
             }
             message::lock_commit_order(conn).await?;
-            let mut stored = Vec::with_capacity(targets.len());
-            for (inbox, delivery) in targets {
+            let mut stored = Vec::with_capacity(admitted.len());
+            for (inbox, delivery) in admitted {
                 let id = Uuid::new_v4();
                 let seq = message::insert(
                     conn,
                     &NewMessage {
                         id,
                         inbox_id: inbox.id,
+                        tenant_id: inbox.tenant_id,
                         received_at: now,
                         mail_from: mail_from.as_deref(),
                         // Each inbox sees only its own envelope recipients, never the others (Bcc).
@@ -238,14 +283,15 @@ pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Vec<Uuid>>
                     },
                 ));
             }
-            Ok::<_, diesel::result::Error>(stored)
+            Ok::<_, diesel::result::Error>((outcome, stored))
         })
         .await
         .context("storing the message")?;
-    for (_, event) in &stored {
-        app.events.publish(*event);
+    for (id, event) in stored {
+        app.events.publish(event);
+        delivery.stored.push(id);
     }
-    Ok(stored.into_iter().map(|(id, _)| id).collect())
+    Ok(delivery)
 }
 
 fn join<'a>(mailboxes: impl IntoIterator<Item = &'a parse::Mailbox>) -> String {

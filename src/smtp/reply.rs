@@ -68,6 +68,19 @@ pub fn too_large(limit: u64) -> Reply {
     )
 }
 
+pub fn too_large_for_recipient() -> Reply {
+    reply(
+        b"552",
+        (3, 4),
+        "Message too large for this recipient".into(),
+    )
+}
+
+/// Temporary: the sender retries, and the mail goes through once the quota allows it.
+pub fn over_quota() -> Reply {
+    reply(b"452", (2, 2), "Mailbox over quota; try again later".into())
+}
+
 pub fn local_error() -> Reply {
     reply(b"451", (3, 0), "Local error; please try again later".into())
 }

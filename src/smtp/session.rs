@@ -213,6 +213,7 @@ impl smtp_server::Config for SmtpHandler {
                 reject(reply::relay_denied())
             }
             Ok(RecipientCheck::NoSuchInbox) => reject(reply::no_such_mailbox()),
+            Ok(RecipientCheck::OverQuota) => reject(reply::over_quota()),
             Err(error) => {
                 tracing::error!(error = format!("{error:#}"), "checking a recipient failed");
                 reject(reply::local_error())
@@ -278,11 +279,15 @@ impl SmtpHandler {
             raw,
         };
         match ingest::deliver(&self.app, incoming).await {
-            Ok(ids) => match ids.first() {
+            // One reply for the whole mail: stored anywhere wins, then the most useful failure.
+            Ok(delivery) => match delivery.stored.first() {
                 Some(first) => {
-                    tracing::info!(peer = %conn.user.peer, messages = ids.len(), "mail stored");
+                    let messages = delivery.stored.len();
+                    tracing::info!(peer = %conn.user.peer, messages, "mail stored");
                     accept(reply::stored(&first.to_string()), ())
                 }
+                None if delivery.too_large > 0 => reject(reply::too_large_for_recipient()),
+                None if delivery.over_quota > 0 => reject(reply::over_quota()),
                 None => reject(reply::no_such_mailbox()),
             },
             Err(error) => {

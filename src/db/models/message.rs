@@ -50,6 +50,7 @@ impl Message {
 pub struct NewMessage<'a> {
     pub id: Uuid,
     pub inbox_id: Uuid,
+    pub tenant_id: Uuid,
     pub received_at: DateTime<Utc>,
     pub mail_from: Option<&'a str>,
     pub rcpt_to: &'a [String],

@@ -3,7 +3,7 @@ use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::schema::tenants;
+use crate::db::schema::{tenant_usage, tenants};
 
 /// An isolated customer of the service: it sees only its own inboxes and messages.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -12,16 +12,69 @@ pub struct Tenant {
     pub id: Uuid,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    #[diesel(embed)]
+    pub limits: TenantLimits,
 }
 
-/// Inserts the tenant; false if the name is taken.
+/// Overrides of the server's default quotas; `None` keeps the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = tenants, check_for_backend(Pg), treat_none_as_null = true)]
+pub struct TenantLimits {
+    pub max_inboxes: Option<i32>,
+    pub max_mails_per_day: Option<i32>,
+    pub max_requests_per_minute: Option<i32>,
+    pub max_stored_bytes: Option<i64>,
+    pub max_ttl_seconds: Option<i32>,
+    pub max_message_size: Option<i32>,
+}
+
+impl Tenant {
+    pub fn new(name: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            created_at: now,
+            limits: TenantLimits::default(),
+        }
+    }
+}
+
+/// Inserts the tenant with its usage counters; false if the name is taken.
 pub async fn insert(conn: &mut AsyncPgConnection, tenant: &Tenant) -> QueryResult<bool> {
     let inserted = diesel::insert_into(tenants::table)
         .values(tenant)
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
+    if inserted > 0 {
+        diesel::insert_into(tenant_usage::table)
+            .values((
+                tenant_usage::tenant_id.eq(tenant.id),
+                tenant_usage::mail_day.eq(tenant.created_at.date_naive()),
+                tenant_usage::mails_today.eq(0),
+                tenant_usage::stored_bytes.eq(0),
+                // A full bucket: it is capped at the limit on first use.
+                tenant_usage::request_tokens.eq(f64::INFINITY),
+                tenant_usage::tokens_updated_at.eq(tenant.created_at),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+    }
     Ok(inserted > 0)
+}
+
+/// Replaces the tenant's quota overrides; false if there is no such tenant.
+pub async fn set_limits(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    limits: &TenantLimits,
+) -> QueryResult<bool> {
+    let updated = diesel::update(tenants::table.find(id))
+        .set(limits)
+        .execute(conn)
+        .await?;
+    Ok(updated > 0)
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Tenant>> {
@@ -48,15 +101,7 @@ pub async fn find_or_create(
     name: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<Tenant> {
-    insert(
-        conn,
-        &Tenant {
-            id: Uuid::new_v4(),
-            name: name.to_owned(),
-            created_at: now,
-        },
-    )
-    .await?;
+    insert(conn, &Tenant::new(name, now)).await?;
     tenants::table
         .filter(tenants::name.eq(name))
         .select(Tenant::as_select())

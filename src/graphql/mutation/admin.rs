@@ -1,7 +1,6 @@
 //! Operator mutations (admin scope): tenants and API keys.
 
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use uuid::Uuid;
 
 use crate::{
     auth::{api_key, Scope},
@@ -75,11 +74,7 @@ impl AdminMutation {
             return Err(AppError::BadUserInput("a tenant needs a name".into())).api();
         }
         let app = ctx.app();
-        let row = tenant::Tenant {
-            id: Uuid::new_v4(),
-            name,
-            created_at: app.clock.now(),
-        };
+        let row = tenant::Tenant::new(&name, app.clock.now());
         let mut conn = app.pool.get().await.api()?;
         Ok(if tenant::insert(&mut conn, &row).await.api()? {
             CreateTenantPayload {

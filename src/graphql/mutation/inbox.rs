@@ -11,6 +11,7 @@ use crate::{
         ContextExt,
     },
     mail::address::{DomainName, EmailAddress, LocalPart},
+    quota,
 };
 
 /// Random local parts are 10 characters from a CSPRNG; a clash is astronomically rare, but retry.
@@ -117,7 +118,7 @@ impl InboxMutation {
         let viewer = ctx.viewer(Scope::Write).api()?;
         let app = ctx.app();
         let id = parse_id(&input.id).api()?;
-        let max_ttl_seconds = max_ttl_seconds(ctx);
+        let max_ttl_seconds = max_ttl_seconds(ctx, viewer).await.api()?;
         let outcome = |status, inbox| ExtendInboxPayload {
             status,
             inbox,
@@ -195,8 +196,16 @@ fn issue_token(ctx: &Context<'_>, inbox: &inbox::Inbox) -> Result<String, AppErr
         .map_err(|error| AppError::Internal(error.into()))
 }
 
-fn max_ttl_seconds(ctx: &Context<'_>) -> i32 {
-    i32::try_from(ctx.app().config.inbox.max_ttl).unwrap_or(i32::MAX)
+/// The longest TTL the viewer's tenant may give an inbox.
+async fn max_ttl_seconds(ctx: &Context<'_>, viewer: Viewer) -> Result<i32, AppError> {
+    let app = ctx.app();
+    let Viewer::Tenant(tenant_id) = viewer else {
+        return Ok(i32::try_from(app.config.inbox.max_ttl).unwrap_or(i32::MAX));
+    };
+    let mut conn = app.pool.get().await?;
+    Ok(quota::limits_of(&mut conn, &app.config, tenant_id)
+        .await?
+        .max_ttl_seconds)
 }
 
 async fn create_inbox(
@@ -207,8 +216,9 @@ async fn create_inbox(
         return Err(AppError::Unauthenticated);
     };
     let app = ctx.app();
-    let limits = &app.config.inbox;
-    let max_ttl_seconds = max_ttl_seconds(ctx);
+    let mut conn = app.pool.get().await?;
+    let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
+    let max_ttl_seconds = limits.max_ttl_seconds;
     let outcome = |status, inbox| CreateInboxPayload {
         status,
         inbox,
@@ -224,7 +234,7 @@ async fn create_inbox(
         .transpose()
         .map_err(|e| AppError::BadUserInput(e.to_string()))?;
     let ttl = match input.ttl_seconds {
-        None => i64::from(limits.default_ttl),
+        None => i64::from(app.config.inbox.default_ttl).min(i64::from(max_ttl_seconds)),
         Some(ttl) if ttl <= 0 => {
             return Err(AppError::BadUserInput(
                 "`ttlSeconds` must be positive".into(),
@@ -241,7 +251,6 @@ async fn create_inbox(
         .iter()
         .map(|tag| Some(tag.trim().to_lowercase()))
         .collect();
-    let mut conn = app.pool.get().await?;
     let usable = domain::find(&mut conn, domain_name.as_str())
         .await?
         .is_some_and(|domain| domain.usable_by(Viewer::Tenant(tenant_id)));
@@ -264,10 +273,20 @@ async fn create_inbox(
         // Creating must also succeed over an expired inbox at the same address.
         let created = conn
             .transaction(async |conn| {
-                inbox::delete_expired_at(conn, &address, new.created_at).await?;
-                inbox::insert(conn, &new).await
+                let now = new.created_at;
+                if let Err(retry_after) =
+                    quota::reserve_inbox(conn, tenant_id, &limits, now).await?
+                {
+                    return Ok(Err(retry_after));
+                }
+                inbox::delete_expired_at(conn, &address, now).await?;
+                inbox::insert(conn, &new).await.map(Ok)
             })
-            .await?;
+            .await?
+            .map_err(|retry_after| AppError::QuotaExceeded {
+                what: "live inboxes",
+                retry_after,
+            })?;
         if created {
             let token = issue_token(ctx, &new)?;
             return Ok(CreateInboxPayload {

@@ -8,6 +8,7 @@ use crate::{
         types::tenant::{ApiKey, Tenant},
         ContextExt,
     },
+    quota::{self, Limits, Usage},
 };
 
 /// Who is calling.
@@ -16,6 +17,10 @@ pub struct ViewerInfo {
     tenant: Tenant,
     /// The key's highest scope (scopes include the lower ones).
     scope: Scope,
+    /// Where the tenant stands against its quotas.
+    usage: Usage,
+    /// The tenant's quotas.
+    limits: Limits,
 }
 
 #[derive(Default)]
@@ -33,9 +38,15 @@ impl ViewerQuery {
         let mut conn = ctx.app().pool.get().await.api()?;
         let found = tenant::find(&mut conn, key.tenant_id).await.api()?;
         let tenant = found.ok_or(AppError::Unauthenticated).api()?;
+        let app = ctx.app();
+        let usage = quota::usage(&mut conn, tenant.id, app.clock.now())
+            .await
+            .api()?;
         Ok(ViewerInfo {
+            limits: Limits::resolve(&app.config, &tenant.limits),
             tenant: Tenant(tenant),
             scope: key.scope,
+            usage,
         })
     }
 

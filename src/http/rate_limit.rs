@@ -1,0 +1,64 @@
+//! The per-tenant API request quota at the HTTP edge: `429 Too Many Requests` with
+//! `Retry-After` past it, and `X-RateLimit-*` headers on every answer.
+
+use poem::{
+    http::{HeaderValue, StatusCode},
+    IntoResponse, Response,
+};
+
+use crate::{
+    app::App,
+    auth::Caller,
+    error::AppError,
+    quota::{self, RateDecision},
+};
+
+/// Takes one request from the caller's tenant bucket; `None` for callers without a tenant
+/// (they are refused by authentication anyway).
+pub async fn take(app: &App, caller: &Caller) -> Result<Option<RateDecision>, AppError> {
+    let Some(tenant_id) = caller.tenant_id() else {
+        return Ok(None);
+    };
+    let mut conn = app.pool.get().await?;
+    let default_limit = app.config.quota.quota_requests_per_minute;
+    Ok(Some(
+        quota::take_request(&mut conn, tenant_id, default_limit, app.clock.now()).await?,
+    ))
+}
+
+/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` (seconds until the bucket is full).
+pub fn with_headers(response: impl IntoResponse, decision: Option<RateDecision>) -> Response {
+    let mut response = response.into_response();
+    if let Some(decision) = decision {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("x-ratelimit-limit", i64::from(decision.limit)),
+            ("x-ratelimit-remaining", decision.remaining),
+            ("x-ratelimit-reset", decision.reset_seconds as i64),
+        ] {
+            headers.insert(name, HeaderValue::from(value));
+        }
+    }
+    response
+}
+
+/// The 429 answer, with `Retry-After` and the GraphQL error body (`QUOTA_EXCEEDED`).
+pub fn too_many_requests(decision: RateDecision) -> Response {
+    let error = AppError::QuotaExceeded {
+        what: "API requests per minute",
+        retry_after: decision.retry_after,
+    };
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{
+            "message": error.to_string(),
+            "extensions": { "code": error.code().as_str(), "retryAfter": decision.retry_after },
+        }],
+    });
+    let response = Response::builder()
+        .status(StatusCode::TOO_MANY_REQUESTS)
+        .header("retry-after", decision.retry_after)
+        .content_type("application/json")
+        .body(body.to_string());
+    with_headers(response, Some(decision))
+}

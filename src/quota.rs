@@ -1,0 +1,278 @@
+//! Per-tenant quotas: the server's defaults (`--quota-*`, `--max-ttl`, `--max-message-size`)
+//! with per-tenant overrides, enforced by single conditional statements in PostgreSQL so that
+//! they hold under concurrency and across several ephemail processes (no overshoot).
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    prelude::*,
+    sql_types::{BigInt, Date, Double, Integer, Timestamptz, Uuid as SqlUuid},
+    QueryableByName,
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::{
+    config::ServeConfig,
+    db::{
+        models::tenant::{self, TenantLimits},
+        schema::{inboxes, tenants},
+    },
+};
+
+/// The limits in force for one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::SimpleObject)]
+pub struct Limits {
+    /// Live (unexpired) inboxes at once.
+    pub inboxes: i32,
+    /// Mails received per UTC day.
+    pub mails_per_day: i32,
+    /// API requests per minute (a token bucket: bursts up to this many, refilled evenly).
+    pub requests_per_minute: i32,
+    /// Bytes of stored raw messages.
+    pub stored_bytes: i64,
+    /// Longest inbox lifetime.
+    pub max_ttl_seconds: i32,
+    /// Largest message received.
+    pub max_message_size: i64,
+}
+
+impl Limits {
+    /// The server's defaults with the tenant's overrides; lifetime and size are also capped by
+    /// the server-wide maximums.
+    pub fn resolve(config: &ServeConfig, overrides: &TenantLimits) -> Self {
+        let quota = &config.quota;
+        let server_ttl = i32::try_from(config.inbox.max_ttl).unwrap_or(i32::MAX);
+        let server_size = i64::try_from(config.smtp.max_message_size).unwrap_or(i64::MAX);
+        Self {
+            inboxes: overrides.max_inboxes.unwrap_or(quota.quota_inboxes),
+            mails_per_day: overrides
+                .max_mails_per_day
+                .unwrap_or(quota.quota_mails_per_day),
+            requests_per_minute: overrides
+                .max_requests_per_minute
+                .unwrap_or(quota.quota_requests_per_minute),
+            stored_bytes: overrides
+                .max_stored_bytes
+                .unwrap_or(quota.quota_stored_bytes),
+            max_ttl_seconds: overrides
+                .max_ttl_seconds
+                .map_or(server_ttl, |t| t.min(server_ttl)),
+            max_message_size: overrides
+                .max_message_size
+                .map_or(server_size, |s| i64::from(s).min(server_size)),
+        }
+    }
+}
+
+/// The limits in force for the tenant `tenant_id`.
+pub async fn limits_of(
+    conn: &mut AsyncPgConnection,
+    config: &ServeConfig,
+    tenant_id: Uuid,
+) -> QueryResult<Limits> {
+    let overrides = tenant::find(conn, tenant_id)
+        .await?
+        .map(|tenant| tenant.limits)
+        .unwrap_or_default();
+    Ok(Limits::resolve(config, &overrides))
+}
+
+/// The outcome of taking one API request from a tenant's bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub limit: i32,
+    /// Requests left right now.
+    pub remaining: i64,
+    /// Seconds until the bucket is full again.
+    pub reset_seconds: u64,
+    /// Seconds until the next request is allowed (0 when allowed).
+    pub retry_after: u64,
+}
+
+/// Takes one request from the tenant's bucket (`limit` per minute, refilled continuously).
+pub async fn take_request(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    default_limit: i32,
+    now: DateTime<Utc>,
+) -> QueryResult<RateDecision> {
+    #[derive(QueryableByName)]
+    struct Bucket {
+        #[diesel(sql_type = Double)]
+        tokens: f64,
+        #[diesel(sql_type = Integer)]
+        cap: i32,
+    }
+    let bucket: Bucket = diesel::sql_query(
+        "WITH current AS (
+             SELECT u.tenant_id, COALESCE(t.max_requests_per_minute, $2) AS cap,
+                    LEAST(COALESCE(t.max_requests_per_minute, $2)::float8,
+                          u.request_tokens + GREATEST(0, EXTRACT(EPOCH FROM ($3 - u.tokens_updated_at)))::float8
+                              * COALESCE(t.max_requests_per_minute, $2) / 60.0) AS tokens
+             FROM tenant_usage u JOIN tenants t ON t.id = u.tenant_id
+             WHERE u.tenant_id = $1
+             FOR UPDATE OF u
+         )
+         UPDATE tenant_usage u
+         SET request_tokens = CASE WHEN c.tokens >= 1 THEN c.tokens - 1 ELSE c.tokens END,
+             tokens_updated_at = GREATEST(u.tokens_updated_at, $3)
+         FROM current c WHERE u.tenant_id = c.tenant_id
+         RETURNING c.tokens AS tokens, c.cap AS cap",
+    )
+    .bind::<SqlUuid, _>(tenant_id)
+    .bind::<Integer, _>(default_limit)
+    .bind::<Timestamptz, _>(now)
+    .get_result(conn)
+    .await?;
+    Ok(decide(bucket.tokens, bucket.cap))
+}
+
+/// The decision for a bucket that held `tokens` (before this request) of `cap` per minute.
+fn decide(tokens: f64, cap: i32) -> RateDecision {
+    let per_second = f64::from(cap.max(1)) / 60.0;
+    let allowed = tokens >= 1.0;
+    let left = if allowed { tokens - 1.0 } else { tokens };
+    let seconds = |missing: f64| (missing.max(0.0) / per_second).ceil() as u64;
+    RateDecision {
+        allowed,
+        limit: cap,
+        remaining: left.floor() as i64,
+        reset_seconds: seconds(f64::from(cap) - left),
+        retry_after: if allowed {
+            0
+        } else {
+            seconds(1.0 - tokens).max(1)
+        },
+    }
+}
+
+/// Counts one received mail of `size` bytes against the tenant's daily and storage quotas, if
+/// both allow it; false when over either. Call inside the storing transaction, so that a
+/// rolled-back mail is not counted.
+pub async fn count_mail(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    limits: &Limits,
+    size: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let counted = diesel::sql_query(
+        "UPDATE tenant_usage
+         SET mails_today = CASE WHEN mail_day = $2 THEN mails_today + 1 ELSE 1 END,
+             mail_day = $2
+         WHERE tenant_id = $1
+           AND (mail_day <> $2 OR mails_today < $3)
+           AND stored_bytes + $4 <= $5",
+    )
+    .bind::<SqlUuid, _>(tenant_id)
+    .bind::<Date, _>(now.date_naive())
+    .bind::<Integer, _>(limits.mails_per_day)
+    .bind::<BigInt, _>(size)
+    .bind::<BigInt, _>(limits.stored_bytes)
+    .execute(conn)
+    .await?;
+    Ok(counted > 0)
+}
+
+/// Where a tenant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName, async_graphql::SimpleObject)]
+pub struct Usage {
+    #[diesel(sql_type = Integer)]
+    pub live_inboxes: i32,
+    /// Mails received today (UTC).
+    #[diesel(sql_type = Integer)]
+    pub mails_today: i32,
+    #[diesel(sql_type = BigInt)]
+    pub stored_bytes: i64,
+}
+
+pub async fn usage(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+) -> QueryResult<Usage> {
+    diesel::sql_query(
+        "SELECT (SELECT count(*) FROM inboxes WHERE tenant_id = $1 AND expires_at > $2)::int AS live_inboxes,
+                CASE WHEN u.mail_day = $3 THEN u.mails_today ELSE 0 END AS mails_today,
+                u.stored_bytes
+         FROM tenant_usage u WHERE u.tenant_id = $1",
+    )
+    .bind::<SqlUuid, _>(tenant_id)
+    .bind::<Timestamptz, _>(now)
+    .bind::<Date, _>(now.date_naive())
+    .get_result(conn)
+    .await
+}
+
+/// Whether the tenant can still receive mail today (a cheap early check at `RCPT TO`; the
+/// binding one is [`count_mail`]).
+pub async fn can_receive(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    limits: &Limits,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let usage = usage(conn, tenant_id, now).await?;
+    Ok(usage.mails_today < limits.mails_per_day && usage.stored_bytes < limits.stored_bytes)
+}
+
+/// Locks the tenant's row until the end of the transaction and tells whether another live
+/// inbox fits; otherwise the seconds until the first live inbox expires (`retry_after`).
+/// Concurrent creators of one tenant queue on the lock, so the limit is never overshot.
+pub async fn reserve_inbox(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    limits: &Limits,
+    now: DateTime<Utc>,
+) -> QueryResult<Result<(), u64>> {
+    tenants::table
+        .find(tenant_id)
+        .select(tenants::id)
+        .for_update()
+        .first::<Uuid>(conn)
+        .await?;
+    let (live, first_expiry): (i64, Option<DateTime<Utc>>) = inboxes::table
+        .filter(inboxes::tenant_id.eq(tenant_id))
+        .filter(inboxes::expires_at.gt(now))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(inboxes::expires_at),
+        ))
+        .first(conn)
+        .await?;
+    if live < i64::from(limits.inboxes) {
+        return Ok(Ok(()));
+    }
+    let wait = first_expiry.map_or(60, |expiry| (expiry - now).num_seconds().max(1) as u64);
+    Ok(Err(wait))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_bucket_allows_and_counts_down() {
+        let decision = decide(60.0, 60);
+        assert!(decision.allowed);
+        assert_eq!(
+            (
+                decision.remaining,
+                decision.retry_after,
+                decision.reset_seconds
+            ),
+            (59, 0, 1)
+        );
+    }
+
+    #[test]
+    fn an_empty_bucket_says_when_to_retry() {
+        let decision = decide(0.25, 60);
+        assert!(!decision.allowed);
+        assert_eq!(decision.remaining, 0);
+        assert_eq!(decision.retry_after, 1, "0.75 tokens at 1 per second");
+        let slow = decide(0.0, 6);
+        assert_eq!(slow.retry_after, 10, "one token at 6 per minute");
+    }
+}
