@@ -449,3 +449,28 @@ impl TestApp {
         smtp.command("QUIT").await;
     }
 }
+
+impl TestApp {
+    /// Sets quota overrides of the tenant called `tenant` (created if needed).
+    pub async fn set_limits(
+        &self,
+        tenant: &str,
+        limits: ephemail::db::models::tenant::TenantLimits,
+    ) {
+        use diesel_async::{AsyncConnection, AsyncPgConnection};
+        let mut conn = AsyncPgConnection::establish(&self.database_url)
+            .await
+            .unwrap();
+        let row = tenant::find_or_create(&mut conn, tenant, self.clock_now())
+            .await
+            .unwrap();
+        assert!(tenant::set_limits(&mut conn, row.id, &limits)
+            .await
+            .unwrap());
+    }
+
+    fn clock_now(&self) -> chrono::DateTime<Utc> {
+        use ephemail::clock::Clock;
+        self.clock.now()
+    }
+}

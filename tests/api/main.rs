@@ -6,6 +6,7 @@ mod cli;
 mod graphql_api;
 mod helpers;
 mod node_client;
+mod quotas;
 mod schema;
 mod search;
 mod smtp_ingest;

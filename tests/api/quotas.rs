@@ -1,0 +1,205 @@
+//! Quotas hold under concurrency: exactly the limit, never more.
+
+use ephemail::db::models::tenant::TenantLimits;
+use serde_json::json;
+
+use crate::helpers::{SmtpConversation, TestApp};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_creations_under_a_limit_of_ten_create_exactly_ten() {
+    let app = TestApp::spawn().await;
+    app.set_limits(
+        "dev",
+        TenantLimits {
+            max_inboxes: Some(10),
+            ..TenantLimits::default()
+        },
+    )
+    .await;
+    let create =
+        r#"mutation { createInbox(input: {domain: "localhost", ttlSeconds: 600}) { status } }"#;
+    let responses =
+        futures::future::join_all((0..50).map(|_| app.graphql(create, json!({})))).await;
+    let created = responses
+        .iter()
+        .filter(|r| r["data"]["createInbox"]["status"] == "CREATED")
+        .count();
+    assert_eq!(created, 10, "{responses:?}");
+    for refused in responses
+        .iter()
+        .filter(|r| r["data"]["createInbox"].is_null())
+    {
+        let extensions = &refused["errors"][0]["extensions"];
+        assert_eq!(extensions["code"], "QUOTA_EXCEEDED", "{refused}");
+        assert_eq!(
+            extensions["retryAfter"], 600,
+            "the first inbox expires in 600 s: {refused}"
+        );
+    }
+    let viewer = app
+        .data(
+            "{ viewer { usage { liveInboxes } limits { inboxes } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(viewer["viewer"]["usage"]["liveInboxes"], 10);
+    assert_eq!(viewer["viewer"]["limits"]["inboxes"], 10);
+    app.stop().await;
+}
+
+/// One mail over its own connection; the reply that decided it (RCPT or end of DATA).
+async fn deliver_one(app: &TestApp, n: usize) -> String {
+    let mut smtp = SmtpConversation::connect(app.smtp_addr).await;
+    smtp.command("EHLO load.test").await;
+    smtp.command("MAIL FROM:<load@example.com>").await;
+    let rcpt = smtp
+        .command(&format!("RCPT TO:<load{}@localhost>", n % 7))
+        .await;
+    if !rcpt.starts_with("250") {
+        return rcpt;
+    }
+    assert!(smtp.command("DATA").await.starts_with("354"));
+    smtp.send(format!("Subject: mail {n}\r\n\r\nbody\r\n").as_bytes())
+        .await;
+    smtp.command(".").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_concurrent_deliveries_under_a_daily_limit_of_one_hundred_store_exactly_one_hundred(
+) {
+    let app = TestApp::spawn().await;
+    app.set_limits(
+        "dev",
+        TenantLimits {
+            max_mails_per_day: Some(100),
+            ..TenantLimits::default()
+        },
+    )
+    .await;
+    let replies = futures::future::join_all((0..200).map(|n| deliver_one(&app, n))).await;
+    let stored = replies
+        .iter()
+        .filter(|r| r.starts_with("250 2.0.0"))
+        .count();
+    let deferred = replies
+        .iter()
+        .filter(|r| r.as_str() == "452 4.2.2 Mailbox over quota; try again later")
+        .count();
+    assert_eq!((stored, deferred), (100, 100), "{replies:?}");
+    let (messages, _) = crate::schema::query_counts(&app.database_url).await;
+    assert_eq!(messages, 100, "exactly the quota is stored");
+    let usage = app
+        .data("{ viewer { usage { mailsToday storedBytes } } }", json!({}))
+        .await;
+    assert_eq!(usage["viewer"]["usage"]["mailsToday"], 100);
+
+    // A new day, new mail.
+    app.clock.advance(chrono::Duration::days(1));
+    assert!(deliver_one(&app, 0).await.starts_with("250 2.0.0"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_quota_defers_mail_once_full() {
+    let app = TestApp::spawn().await;
+    app.set_limits(
+        "dev",
+        TenantLimits {
+            max_stored_bytes: Some(40),
+            ..TenantLimits::default()
+        },
+    )
+    .await;
+    assert!(
+        deliver_one(&app, 1).await.starts_with("250"),
+        "the first mail (25 bytes) fits"
+    );
+    assert_eq!(
+        deliver_one(&app, 2).await,
+        "452 4.2.2 Mailbox over quota; try again later"
+    );
+    // Deleting frees the space again.
+    let inbox = app
+        .data(r#"{ inbox(address: "load1@localhost") { id } }"#, json!({}))
+        .await;
+    app.data(
+        "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
+        json!({ "id": inbox["inbox"]["id"] }),
+    )
+    .await;
+    assert!(deliver_one(&app, 3).await.starts_with("250"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_rate_limit_answers_429_with_a_correct_retry_after() {
+    let app = TestApp::spawn().await;
+    app.set_limits(
+        "dev",
+        TenantLimits {
+            max_requests_per_minute: Some(3),
+            ..TenantLimits::default()
+        },
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let request = || {
+        client
+            .post(app.url("/graphql"))
+            .bearer_auth(&app.key)
+            .json(&json!({ "query": "{ domains { name } }" }))
+            .send()
+    };
+    for remaining in ["2", "1", "0"] {
+        let response = request().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-ratelimit-limit"], "3");
+        assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
+    }
+    let refused = request().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    // One request's worth of tokens at 3 per minute takes 20 s.
+    assert_eq!(refused.headers()["retry-after"], "20");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUOTA_EXCEEDED");
+    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 20);
+
+    app.clock.advance(chrono::Duration::seconds(19));
+    assert_eq!(request().await.unwrap().status(), 429, "not yet");
+    app.clock.advance(chrono::Duration::seconds(1));
+    let again = request().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["x-ratelimit-remaining"], "0");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_ttl_limit_caps_its_inboxes() {
+    let app = TestApp::spawn().await;
+    app.set_limits(
+        "dev",
+        TenantLimits {
+            max_ttl_seconds: Some(120),
+            ..TenantLimits::default()
+        },
+    )
+    .await;
+    let too_long = app
+        .data(r#"mutation { createInbox(input: {domain: "localhost", ttlSeconds: 121}) { status maxTtlSeconds } }"#, json!({}))
+        .await;
+    assert_eq!(
+        too_long["createInbox"],
+        json!({ "status": "TTL_TOO_LONG", "maxTtlSeconds": 120 })
+    );
+    let default = app
+        .data(
+            r#"mutation { createInbox(input: {domain: "localhost"}) { inbox { expiresAt } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        default["createInbox"]["inbox"]["expiresAt"],
+        "2026-11-28T12:02:00+00:00"
+    );
+    app.stop().await;
+}
