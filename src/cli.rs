@@ -16,7 +16,7 @@ use crate::{
         models::{
             api_key as key_model,
             domain::{self, Domain, DomainMode},
-            tenant::{self, Tenant},
+            tenant::{self, Tenant, TenantLimits},
             Viewer,
         },
         Database,
@@ -88,6 +88,30 @@ pub enum TenantCommand {
     },
     /// List the tenants.
     List {
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Set a tenant's quota overrides (each one not given goes back to the server default).
+    Limits {
+        name: String,
+        /// Live inboxes at once.
+        #[arg(long)]
+        inboxes: Option<i32>,
+        /// Mails received per UTC day.
+        #[arg(long)]
+        mails_per_day: Option<i32>,
+        /// API requests per minute.
+        #[arg(long)]
+        requests_per_minute: Option<i32>,
+        /// Bytes of stored messages.
+        #[arg(long)]
+        stored_bytes: Option<i64>,
+        /// Longest inbox lifetime in seconds (capped by the server's --max-ttl).
+        #[arg(long)]
+        max_ttl: Option<i32>,
+        /// Largest message in bytes (capped by the server's --max-message-size).
+        #[arg(long)]
+        max_message_size: Option<i32>,
         #[command(flatten)]
         database: DatabaseConfig,
     },
@@ -291,6 +315,35 @@ async fn tenant_command(command: TenantCommand) -> anyhow::Result<()> {
                     "a tenant named {name} exists already"
                 );
                 println!("{} {}", row.id, row.name);
+                Ok(())
+            })
+            .await
+        }
+        TenantCommand::Limits {
+            name,
+            inboxes,
+            mails_per_day,
+            requests_per_minute,
+            stored_bytes,
+            max_ttl,
+            max_message_size,
+            database,
+        } => {
+            with_database(&database, async |db| {
+                let mut conn = db.pool.get().await?;
+                let tenant = find_tenant(&mut conn, &name).await?;
+                let limits = TenantLimits {
+                    max_inboxes: inboxes,
+                    max_mails_per_day: mails_per_day,
+                    max_requests_per_minute: requests_per_minute,
+                    max_stored_bytes: stored_bytes,
+                    max_ttl_seconds: max_ttl,
+                    max_message_size,
+                };
+                tenant::set_limits(&mut conn, tenant.id, &limits)
+                    .await
+                    .context("setting the limits (they must not be negative)")?;
+                println!("{name} {limits:?}");
                 Ok(())
             })
             .await

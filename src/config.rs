@@ -85,6 +85,26 @@ pub struct SmtpConfig {
     #[arg(long, env = "EPHEMAIL_SMTP_DATA_TIMEOUT", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub smtp_data_timeout: u64,
+
+    /// SMTP sessions open at once, in total; past it new connections get `421 4.7.0`.
+    #[arg(long, env = "EPHEMAIL_SMTP_MAX_CONNECTIONS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub smtp_max_connections: u32,
+
+    /// SMTP sessions open at once from one client IP address; past it `421 4.7.0`.
+    #[arg(long, env = "EPHEMAIL_SMTP_MAX_CONNECTIONS_PER_IP", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub smtp_max_connections_per_ip: u32,
+
+    /// New SMTP connections per minute from one client IP address; past it `421 4.7.0`.
+    #[arg(long, env = "EPHEMAIL_SMTP_CONNECTIONS_PER_MINUTE_PER_IP", default_value_t = 6000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub smtp_connections_per_minute_per_ip: u32,
+
+    /// Messages per minute from one client IP address; past it `MAIL FROM` gets `450 4.7.1`.
+    #[arg(long, env = "EPHEMAIL_SMTP_MESSAGES_PER_MINUTE_PER_IP", default_value_t = 60000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub smtp_messages_per_minute_per_ip: u32,
 }
 
 impl SmtpConfig {

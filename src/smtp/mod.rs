@@ -1,6 +1,7 @@
 //! The SMTP edge: [`session`] speaks the protocol through the `smtp-server` crate, [`data`]
 //! bounds and unescapes DATA, [`ingest`] turns an accepted mail into stored messages.
 
+pub mod admission;
 pub mod data;
 pub mod ingest;
 pub mod reply;
@@ -10,13 +11,18 @@ use std::{io::Write, net::SocketAddr, sync::Arc};
 
 use smtp_server::IsAlreadyTls;
 use tokio::{
+    io::AsyncWriteExt,
     net::{TcpListener, TcpStream},
     task::JoinSet,
 };
 use tokio_util::{compat::TokioAsyncReadCompatExt, sync::CancellationToken};
 
 use crate::app::App;
+use admission::Admission;
 use session::{Activity, ConnectionInfo, SmtpHandler};
+
+/// How long a refused client gets to read its `421`.
+const REFUSAL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Accepts connections until `shutdown`. Then a session waiting for a command is closed at once
 /// with `421 4.3.2`, and a session in a mail transaction may finish it (its mail is committed
@@ -27,8 +33,10 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let grace = app.config.shutdown_grace();
-    let handler = Arc::new(SmtpHandler::new(app));
+    let admission = Arc::new(Admission::new(&app.config.smtp));
+    let handler = Arc::new(SmtpHandler::new(app, admission.clone()));
     let mut sessions = JoinSet::new();
+    let mut accepted_since_cleanup = 0u32;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -42,7 +50,29 @@ pub async fn serve(
                         continue;
                     }
                 };
-                sessions.spawn(session(stream, peer, handler.clone(), shutdown.clone()));
+                accepted_since_cleanup += 1;
+                if accepted_since_cleanup == 10_000 {
+                    accepted_since_cleanup = 0;
+                    admission.forget_idle();
+                }
+                match admission.admit(peer.ip()) {
+                    Ok(slot) => {
+                        let session = session(stream, peer, handler.clone(), shutdown.clone());
+                        sessions.spawn(async move {
+                            session.await;
+                            drop(slot);
+                        });
+                    }
+                    Err(refusal) => {
+                        tracing::info!(%peer, ?refusal, "SMTP connection refused");
+                        // Said on the side, so a slow client cannot hold up the accept loop.
+                        tokio::spawn(async move {
+                            let mut stream = stream;
+                            let reply = stream.write_all(refusal.reply());
+                            let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, reply).await;
+                        });
+                    }
+                }
             }
         }
     }

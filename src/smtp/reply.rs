@@ -81,6 +81,14 @@ pub fn over_quota() -> Reply {
     reply(b"452", (2, 2), "Mailbox over quota; try again later".into())
 }
 
+pub fn too_many_messages() -> Reply {
+    reply(
+        b"450",
+        (7, 1),
+        "Too many messages from your address; try again later".into(),
+    )
+}
+
 pub fn local_error() -> Reply {
     reply(b"451", (3, 0), "Local error; please try again later".into())
 }

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    admission::Admission,
     data::{self, Data},
     ingest::{self, IncomingMail, Recipient, RecipientCheck},
     reply,
@@ -26,11 +27,12 @@ use crate::{app::App, mail::address::EmailAddress};
 
 pub struct SmtpHandler {
     app: App,
+    admission: Arc<Admission>,
 }
 
 impl SmtpHandler {
-    pub fn new(app: App) -> Self {
-        Self { app }
+    pub fn new(app: App, admission: Arc<Admission>) -> Self {
+        Self { app, admission }
     }
 }
 
@@ -186,6 +188,9 @@ impl smtp_server::Config for SmtpHandler {
         _mail: &mut Mail,
         conn: &mut Conn,
     ) -> Decision<Option<Email>> {
+        if !self.admission.allow_message(conn.user.peer.ip()) {
+            return reject(reply::too_many_messages());
+        }
         conn.user.activity.begin();
         accept(reply::sender_ok(), from)
     }

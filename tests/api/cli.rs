@@ -64,6 +64,17 @@ async fn domain_tenant_and_key_commands_manage_the_service() {
     fails(&["domain", "remove", "nope.example"]);
     assert!(fails(&["domain", "add", "bad_name:catch_all"]).contains("not a valid host name"));
 
+    assert!(run(&[
+        "tenant",
+        "limits",
+        "acme",
+        "--inboxes",
+        "5",
+        "--mails-per-day",
+        "50"
+    ])
+    .contains("max_inboxes: Some(5)"));
+    fails(&["tenant", "limits", "acme", "--inboxes", "-1"]);
     let key = run(&[
         "key", "create", "--tenant", "acme", "--scopes", "read", "--name", "ci",
     ]);

@@ -67,7 +67,8 @@ async fn deliver_one(app: &TestApp, n: usize) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hundred_concurrent_deliveries_under_a_daily_limit_of_one_hundred_store_exactly_one_hundred(
 ) {
-    let app = TestApp::spawn().await;
+    // 200 sessions at once from one address: above the default per-address limit.
+    let app = TestApp::spawn_with(&["--smtp-max-connections-per-ip", "300"]).await;
     app.set_limits(
         "dev",
         TenantLimits {

@@ -295,3 +295,47 @@ async fn shutdown_closes_idle_sessions_and_lets_a_transaction_finish() {
     stopping.await.unwrap();
     assert_eq!(crate::schema::query_counts(&database_url).await, (1, 0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_per_address_and_message_rates_are_limited() {
+    let app = TestApp::spawn_with(&[
+        "--smtp-max-connections-per-ip",
+        "2",
+        "--smtp-messages-per-minute-per-ip",
+        "2",
+    ])
+    .await;
+    let mut first = app.smtp().await;
+    let second = app.smtp().await;
+    let third = app.smtp().await;
+    assert_eq!(
+        third.greeting,
+        "421 4.7.0 Too many connections from your address; try again later"
+    );
+    drop(second);
+    // The freed place is taken back once the server has seen the close.
+    let mut again = None;
+    for _ in 0..50 {
+        let attempt = app.smtp().await;
+        if attempt.greeting.starts_with("220") {
+            again = Some(attempt);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a closed session frees its place");
+
+    first.command("EHLO client.test").await;
+    for _ in 0..2 {
+        assert!(first
+            .command("MAIL FROM:<a@example.com>")
+            .await
+            .starts_with("250"));
+        first.command("RSET").await;
+    }
+    assert_eq!(
+        first.command("MAIL FROM:<a@example.com>").await,
+        "450 4.7.1 Too many messages from your address; try again later"
+    );
+    app.stop().await;
+}
