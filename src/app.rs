@@ -7,7 +7,7 @@ use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::inbox_token::InboxTokens,
+    auth::{inbox_token::InboxTokens, public::PublicInboxes},
     clock::Clock,
     config::ServeConfig,
     db::{
@@ -29,6 +29,8 @@ pub struct AppState {
     pub sanitizer: Sanitizer,
     pub events: Arc<EventBus>,
     pub inbox_tokens: InboxTokens,
+    /// Set in public mode.
+    pub public_inboxes: Option<PublicInboxes>,
 }
 
 #[derive(Clone)]
@@ -50,6 +52,13 @@ impl App {
     ) -> anyhow::Result<Self> {
         let inbox_tokens =
             InboxTokens::load(&pool, config.jwt_secret.as_ref(), clock.now()).await?;
+        let public_inboxes = if config.http.public_inboxes {
+            let mut conn = pool.get().await.context("connecting to the database")?;
+            let per_minute = config.http.public_inboxes_per_minute;
+            Some(PublicInboxes::open(&mut conn, per_minute, clock.now()).await?)
+        } else {
+            None
+        };
         Ok(Self(Arc::new(AppState {
             config,
             pool,
@@ -57,6 +66,7 @@ impl App {
             sanitizer: Sanitizer::default(),
             events: Arc::new(EventBus::default()),
             inbox_tokens,
+            public_inboxes,
         })))
     }
 

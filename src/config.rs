@@ -129,6 +129,16 @@ pub struct HttpConfig {
     #[arg(long, env = "EPHEMAIL_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Public mode, for a temp-mail website: anonymous callers may create inboxes on shared
+    /// domains and read them with the inbox token they get back.
+    #[arg(long, env = "EPHEMAIL_PUBLIC_INBOXES")]
+    pub public_inboxes: bool,
+
+    /// In public mode, anonymous inboxes one client IP address may create per minute.
+    #[arg(long, env = "EPHEMAIL_PUBLIC_INBOXES_PER_MINUTE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub public_inboxes_per_minute: u32,
+
     /// Longest time in seconds a `waitForMessage` may hold a request; longer timeouts are capped.
     #[arg(long, env = "EPHEMAIL_MAX_WAIT", default_value_t = 120,
           value_parser = clap::value_parser!(u32).range(1..=3600))]

@@ -54,6 +54,10 @@ pub fn sdl() -> String {
 #[derive(Debug, Clone)]
 pub struct BaseUrl(pub String);
 
+/// The client's IP address (the TCP peer), set per request by the HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
+
 /// Reaches shared state from a resolver.
 pub trait ContextExt {
     fn app(&self) -> &App;

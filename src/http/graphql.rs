@@ -16,7 +16,7 @@ use crate::{
     auth::{self, Scope},
     error::ensure_error_codes,
     error::AppError,
-    graphql::{ApiSchema, BaseUrl},
+    graphql::{ApiSchema, BaseUrl, ClientIp},
 };
 
 /// `GET /graphql`: a WebSocket upgrade starts a subscription session (graphql-transport-ws or
@@ -108,7 +108,10 @@ pub async fn post(
     if let Some(decision) = rate.filter(|decision| !decision.allowed) {
         return rate_limit::too_many_requests(decision);
     }
-    let graphql = graphql.0.data(base_url(request, &app)).data(caller);
+    let mut graphql = graphql.0.data(base_url(request, &app)).data(caller);
+    if let Some(peer) = request.remote_addr().as_socket_addr() {
+        graphql = graphql.data(ClientIp(peer.ip()));
+    }
     let mut response = schema.execute(graphql).await;
     ensure_error_codes(&mut response);
     rate_limit::with_headers(GraphQLResponse::from(response), rate)

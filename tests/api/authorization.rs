@@ -487,3 +487,70 @@ async fn an_inbox_token_reads_its_inbox_over_http_and_websocket_and_nothing_else
     assert_eq!(code(&expired), Some("UNAUTHENTICATED"), "{expired}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn public_mode_lets_anonymous_callers_create_inboxes_on_shared_domains_only() {
+    let create = r#"mutation($d: String!) { createInbox(input: {domain: $d}) { status token inbox { address } } }"#;
+    let closed = TestApp::spawn().await;
+    let refused = closed
+        .graphql_as(None, create, json!({ "d": "registered.test" }))
+        .await;
+    assert_eq!(
+        code(&refused),
+        Some("UNAUTHENTICATED"),
+        "public mode is off by default"
+    );
+    closed.stop().await;
+
+    let app = TestApp::spawn_with(&["--public-inboxes", "--public-inboxes-per-minute", "2"]).await;
+    let created = app
+        .graphql_as(None, create, json!({ "d": "registered.test" }))
+        .await;
+    let payload = &created["data"]["createInbox"];
+    assert_eq!(payload["status"], "CREATED", "{created}");
+    let token = payload["token"].as_str().unwrap();
+    let address = payload["inbox"]["address"].as_str().unwrap();
+    app.send_mail(address, "hello stranger", "hi").await;
+    let read = app
+        .graphql_as(
+            Some(token),
+            "query($a: String) { waitForMessage(address: $a, timeoutMs: 1000) { subject } }",
+            json!({ "a": address }),
+        )
+        .await;
+    assert_eq!(
+        read["data"]["waitForMessage"]["subject"], "hello stranger",
+        "{read}"
+    );
+
+    let private = app
+        .graphql_as(None, create, json!({ "d": "localhost" }))
+        .await;
+    assert_eq!(
+        private["data"]["createInbox"]["status"], "DOMAIN_NOT_SERVED",
+        "a tenant's domain"
+    );
+    let limited = app
+        .graphql_as(None, create, json!({ "d": "registered.test" }))
+        .await;
+    assert_eq!(
+        code(&limited),
+        Some("QUOTA_EXCEEDED"),
+        "two per minute per address: {limited}"
+    );
+    assert!(
+        limited["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    let other = app
+        .graphql_as(None, "{ domains { name } }", json!({}))
+        .await;
+    assert_eq!(
+        code(&other),
+        Some("UNAUTHENTICATED"),
+        "nothing else is open"
+    );
+    app.stop().await;
+}

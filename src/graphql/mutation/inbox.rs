@@ -1,14 +1,15 @@
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::Duration;
 use diesel_async::AsyncConnection;
+use uuid::Uuid;
 
 use crate::{
-    auth::Scope,
+    auth::{Caller, Scope},
     db::models::{domain, inbox, Viewer},
     error::{ApiResult, AppError},
     graphql::{
         types::{inbox::Inbox, parse_id, DeleteStatus},
-        ContextExt,
+        ClientIp, ContextExt,
     },
     mail::address::{DomainName, EmailAddress, LocalPart},
     quota,
@@ -189,6 +190,25 @@ impl InboxMutation {
     }
 }
 
+/// In public mode, the tenant of an anonymous caller's inbox, within its per-address allowance.
+fn public_tenant(ctx: &Context<'_>) -> Result<Uuid, AppError> {
+    let public = ctx
+        .app()
+        .public_inboxes
+        .as_ref()
+        .ok_or(AppError::Unauthenticated)?;
+    let ip = ctx
+        .data_opt::<ClientIp>()
+        .ok_or(AppError::Unauthenticated)?;
+    public
+        .admit(ip.0)
+        .map_err(|retry_after| AppError::QuotaExceeded {
+            what: "anonymous inboxes per minute",
+            retry_after,
+        })?;
+    Ok(public.tenant_id)
+}
+
 fn issue_token(ctx: &Context<'_>, inbox: &inbox::Inbox) -> Result<String, AppError> {
     let app = ctx.app();
     app.inbox_tokens
@@ -212,10 +232,13 @@ async fn create_inbox(
     ctx: &Context<'_>,
     input: CreateInboxInput,
 ) -> Result<CreateInboxPayload, AppError> {
-    let Viewer::Tenant(tenant_id) = ctx.viewer(Scope::Write)? else {
-        return Err(AppError::Unauthenticated);
-    };
     let app = ctx.app();
+    let tenant_id = match ctx.viewer(Scope::Write) {
+        Ok(Viewer::Tenant(tenant_id)) => tenant_id,
+        Ok(_) => return Err(AppError::Forbidden(Scope::Write)),
+        Err(AppError::Unauthenticated) if *ctx.caller() == Caller::Anonymous => public_tenant(ctx)?,
+        Err(error) => return Err(error),
+    };
     let mut conn = app.pool.get().await?;
     let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
     let max_ttl_seconds = limits.max_ttl_seconds;
