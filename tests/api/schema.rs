@@ -102,3 +102,30 @@ pub async fn query_counts(url: &str) -> (i64, i64) {
     .unwrap();
     (counts.messages, counts.attachments)
 }
+
+#[test]
+fn every_setting_is_documented_in_the_readme_and_env_example() {
+    let help = Command::new(env!("CARGO_BIN_EXE_ephemail"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("running ephemail serve --help");
+    let help = String::from_utf8(help.stdout).unwrap();
+    let readme = std::fs::read_to_string(format!("{MANIFEST_DIR}/README.md")).unwrap();
+    let example = std::fs::read_to_string(format!("{MANIFEST_DIR}/.env.example")).unwrap();
+    let variables: Vec<&str> = help
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split(['=', ']']).next())
+        .collect();
+    assert!(variables.len() > 20, "{help}");
+    for variable in variables {
+        assert!(
+            example.contains(variable),
+            "{variable} is missing from .env.example"
+        );
+        assert!(
+            readme.contains(variable),
+            "{variable} is missing from the README"
+        );
+    }
+}
