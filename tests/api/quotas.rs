@@ -204,3 +204,32 @@ async fn a_tenant_ttl_limit_caps_its_inboxes() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_message_size_limit_refuses_larger_mail() {
+    let app = TestApp::spawn().await;
+    app.set_limits(
+        "dev",
+        TenantLimits {
+            max_message_size: Some(100),
+            ..TenantLimits::default()
+        },
+    )
+    .await;
+    let mut smtp = SmtpConversation::connect(app.smtp_addr).await;
+    smtp.command("EHLO client.test").await;
+    let big = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(200));
+    let reply = smtp
+        .deliver("a@example.com", &["sized@localhost"], &big)
+        .await;
+    assert_eq!(reply, "552 5.3.4 Message too large for this recipient");
+    let reply = smtp
+        .deliver(
+            "a@example.com",
+            &["sized@localhost"],
+            "Subject: small\r\n\r\nok\r\n",
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    app.stop().await;
+}
