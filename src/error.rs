@@ -46,9 +46,13 @@ pub enum AppError {
     BadUserInput(String),
     #[error("{0} not found")]
     NotFound(&'static str),
-    #[error("a valid API key is required (Authorization: Bearer ek_... or X-API-Key)")]
+    #[error(
+        "a valid API key or inbox token is required (Authorization: Bearer ..., or X-API-Key)"
+    )]
     Unauthenticated,
-    #[error("this API key lacks the `{0}` scope")]
+    #[error(
+        "this needs an API key with the `{0}` scope (an inbox token only reads its own inbox)"
+    )]
     Forbidden(Scope),
     #[error("over the {what} quota; retry in {retry_after} s")]
     QuotaExceeded {

@@ -24,6 +24,13 @@ pub enum Scope {
 }
 
 impl Scope {
+    const ALL: [Scope; 3] = [Self::Read, Self::Write, Self::Admin];
+
+    /// This scope and every scope it includes, lowest first.
+    pub fn granted(self) -> Vec<Scope> {
+        Self::ALL.into_iter().filter(|s| *s <= self).collect()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",

@@ -106,14 +106,14 @@ async fn inboxes_are_found_by_id_or_case_insensitive_address_until_they_expire()
 
     app.clock.advance(chrono::Duration::seconds(60));
     let expired = app
-        .data(
+        .graphql(
             "query($id: ID) { inbox(id: $id) { address } }",
             json!({ "id": id }),
         )
         .await;
     assert_eq!(
-        expired["inbox"],
-        Value::Null,
+        (&expired["data"]["inbox"], code(&expired)),
+        (&Value::Null, "NOT_FOUND"),
         "an expired inbox is gone at once"
     );
     let messages = app
@@ -231,12 +231,15 @@ async fn deleting_an_inbox_removes_its_messages_and_attachments() {
         .await;
     assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
     let message = app
-        .data(
+        .graphql(
             "query($id: ID!) { message(id: $id) { id } }",
             json!({ "id": message_id }),
         )
         .await;
-    assert_eq!(message["message"], Value::Null);
+    assert_eq!(
+        (&message["data"]["message"], code(&message)),
+        (&Value::Null, "NOT_FOUND")
+    );
     let again = app
         .data(
             "mutation($id: ID!) { deleteInbox(id: $id) { status } }",

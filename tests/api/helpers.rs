@@ -203,15 +203,18 @@ impl TestApp {
 
     /// The messages of `address`'s inbox, newest first (empty if the inbox does not exist).
     pub async fn messages_of(&self, address: &str) -> Vec<Value> {
-        let data = self
-            .data(
+        let response = self
+            .graphql(
                 r#"query($a: String!) { inbox(address: $a) { messages(first: 100) {
                     edges { node { id subject text html size rcptTo mailFrom
                         attachments { filename contentType size } } } } } }"#,
                 json!({ "a": address }),
             )
             .await;
-        data["inbox"]["messages"]["edges"]
+        if let Some(errors) = response.get("errors") {
+            assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND", "{response:#}");
+        }
+        response["data"]["inbox"]["messages"]["edges"]
             .as_array()
             .map(|edges| edges.iter().map(|edge| edge["node"].clone()).collect())
             .unwrap_or_default()

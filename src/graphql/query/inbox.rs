@@ -2,7 +2,7 @@ use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
     auth::Scope,
-    error::{ApiResult, AppError},
+    error::ApiResult,
     graphql::{
         types::inbox::{self, Inbox},
         ContextExt,
@@ -14,7 +14,9 @@ pub struct InboxQuery;
 
 #[Object]
 impl InboxQuery {
-    /// A live inbox, by `id` or by `address` (give exactly one); null if none.
+    /// A live inbox, by `id` or by `address` (give exactly one). One that does not exist, has
+    /// expired or belongs to another tenant is null with a `NOT_FOUND` error; the three are
+    /// indistinguishable.
     async fn inbox(
         &self,
         ctx: &Context<'_>,
@@ -22,10 +24,10 @@ impl InboxQuery {
         address: Option<String>,
     ) -> Result<Option<Inbox>> {
         let viewer = ctx.viewer(Scope::Read).api()?;
-        match inbox::resolve(ctx, viewer, id, address, false).await {
-            Ok(found) => Ok(Some(Inbox(found))),
-            Err(AppError::NotFound(_)) => Ok(None),
-            Err(error) => Err(error).api(),
-        }
+        let found = inbox::resolve(ctx, viewer, id, address, false)
+            .await
+            .api()?;
+        // Nullable, so a NOT_FOUND nulls this field and not the whole response.
+        Ok(Some(Inbox(found)))
     }
 }

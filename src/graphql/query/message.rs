@@ -45,7 +45,8 @@ impl MessageQuery {
             .api()
     }
 
-    /// A message of a live inbox; null if none.
+    /// A message of a live inbox. One that does not exist or is not the caller's is null with
+    /// a `NOT_FOUND` error.
     async fn message(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Message>> {
         let app = ctx.app();
         let id = parse_id(&id).api()?;
@@ -54,7 +55,9 @@ impl MessageQuery {
         let found = message::find(&mut conn, viewer, id, app.clock.now())
             .await
             .api()?;
-        Ok(found.map(Message))
+        // Nullable, so a NOT_FOUND nulls this field and not the whole response.
+        let found = found.ok_or(AppError::NotFound("message")).api()?;
+        Ok(Some(Message(found)))
     }
 
     /// Holds the request until a matching message is stored after `after` (a message cursor)

@@ -15,8 +15,8 @@ use crate::{
 #[derive(SimpleObject)]
 pub struct ViewerInfo {
     tenant: Tenant,
-    /// The key's highest scope (scopes include the lower ones).
-    scope: Scope,
+    /// Every scope the key grants, lowest first (a `write` key also reads).
+    scopes: Vec<Scope>,
     /// Where the tenant stands against its quotas.
     usage: Usage,
     /// The tenant's quotas.
@@ -45,7 +45,7 @@ impl ViewerQuery {
         Ok(ViewerInfo {
             limits: Limits::resolve(&app.config, &tenant.limits),
             tenant: Tenant(tenant),
-            scope: key.scope,
+            scopes: key.scope.granted(),
             usage,
         })
     }
