@@ -116,6 +116,8 @@ impl App {
 /// The SMTP and HTTP servers, running as supervised tasks under one cancellation token.
 pub struct Server {
     pub smtp_addr: SocketAddr,
+    /// The implicit-TLS SMTP port, when configured.
+    pub smtps_addr: Option<SocketAddr>,
     pub http_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
@@ -131,16 +133,38 @@ impl Server {
         let http = TcpListener::bind(app.config.http.http_addr)
             .await
             .with_context(|| format!("binding HTTP to {}", app.config.http.http_addr))?;
+        let tls = match (&app.config.smtp.tls_cert, &app.config.smtp.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::smtp::tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        let smtps = match app.config.smtp.smtps_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding SMTPS to {addr}"))?,
+            ),
+            None => None,
+        };
         let smtp_addr = smtp.local_addr()?;
+        let smtps_addr = smtps.as_ref().map(TcpListener::local_addr).transpose()?;
+        let listeners = crate::smtp::Listeners {
+            plain: smtp,
+            implicit_tls: smtps,
+            tls,
+        };
         let http_addr = http.local_addr()?;
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let (smtp_app, smtp_stop) = (app.clone(), shutdown.clone());
-        tasks.spawn(async move { ("smtp", crate::smtp::serve(smtp, smtp_app, smtp_stop).await) });
+        tasks.spawn(async move {
+            let served = crate::smtp::serve(listeners, smtp_app, smtp_stop).await;
+            ("smtp", served)
+        });
         let http_stop = shutdown.clone();
         tasks.spawn(async move { ("http", crate::http::serve(http, app, http_stop).await) });
         Ok(Self {
             smtp_addr,
+            smtps_addr,
             http_addr,
             shutdown,
             tasks,

@@ -197,6 +197,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             None => println!("database  DATABASE_URL"),
         }
         println!("smtp      {}", server.smtp_addr);
+        if let Some(addr) = server.smtps_addr {
+            println!("smtps     {addr}");
+        }
         println!("graphql   http://{}/graphql", server.http_addr);
         println!("health    http://{}/healthz", server.http_addr);
         if let Some(key) = first_key {

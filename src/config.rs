@@ -105,6 +105,25 @@ pub struct SmtpConfig {
     #[arg(long, env = "EPHEMAIL_SMTP_MESSAGES_PER_MINUTE_PER_IP", default_value_t = 60000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub smtp_messages_per_minute_per_ip: u32,
+
+    /// Failed commands one session may send (bad syntax, bad sequence, refused recipients);
+    /// the next gets `421 4.7.0` and the connection is closed.
+    #[arg(long, env = "EPHEMAIL_SMTP_MAX_ERRORS", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub smtp_max_errors: u16,
+
+    /// PEM certificate chain for TLS; with `--tls-key`, EHLO offers `STARTTLS`.
+    #[arg(long, env = "EPHEMAIL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "EPHEMAIL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Optional second SMTP address speaking implicit TLS from the first byte (port 465 style);
+    /// needs `--tls-cert`.
+    #[arg(long, env = "EPHEMAIL_SMTPS_ADDR", requires = "tls_cert")]
+    pub smtps_addr: Option<SocketAddr>,
 }
 
 impl SmtpConfig {

@@ -21,15 +21,24 @@ pub enum Data {
     Aborted,
 }
 
-/// Reads one message, keeping at most `limit` bytes and giving up after `timeout`.
-pub async fn read<R>(stream: &mut EscapedDataReader<'_, R>, limit: u64, timeout: Duration) -> Data
+/// Reads one message after `prefix` (our trace header), keeping at most `limit` bytes of the
+/// client's and giving up after `timeout`.
+pub async fn read<R>(
+    stream: &mut EscapedDataReader<'_, R>,
+    prefix: Vec<u8>,
+    limit: u64,
+    timeout: Duration,
+) -> Data
 where
     R: AsyncRead + Unpin,
 {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let limit = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_add(prefix.len());
     let read_all = async {
         let mut unstuffer = Unstuffer::default();
-        let mut message = Vec::with_capacity(16 * 1024);
+        let mut message = prefix;
+        message.reserve(16 * 1024);
         let mut too_large = false;
         let mut chunk = vec![0; smtp_server::RDBUF_SIZE];
         loop {
@@ -38,7 +47,7 @@ where
                 Ok(n) if !too_large => {
                     unstuffer.push(&chunk[..n], &mut message);
                     // +2: the CRLF of the terminating line is still in `message`.
-                    if message.len() > limit + 2 {
+                    if message.len() > limit.saturating_add(2) {
                         too_large = true;
                         message = Vec::new();
                     }
@@ -123,7 +132,7 @@ mod tests {
         let mut buf = vec![0; smtp_server::RDBUF_SIZE];
         let wire: &[u8] = b"Subject: x\r\n\r\n..dot\r\nbare\n.\nstill body\r\n.\r\nQUIT\r\n";
         let mut reader = EscapedDataReader::new(&mut buf, 0..0, wire);
-        let data = read(&mut reader, 1024, Duration::from_secs(5)).await;
+        let data = read(&mut reader, Vec::new(), 1024, Duration::from_secs(5)).await;
         assert_eq!(
             data,
             Data::Complete(b"Subject: x\r\n\r\n.dot\r\nbare\n.\nstill body\r\n".to_vec())
@@ -137,7 +146,7 @@ mod tests {
         wire.extend_from_slice(b"\r\n.\r\n");
         let mut reader = EscapedDataReader::new(&mut buf, 0..0, wire.as_slice());
         assert_eq!(
-            read(&mut reader, 1024, Duration::from_secs(5)).await,
+            read(&mut reader, Vec::new(), 1024, Duration::from_secs(5)).await,
             Data::TooLarge
         );
         assert!(
@@ -152,7 +161,7 @@ mod tests {
         let wire: &[u8] = b"Subject: x\r\n\r\nno end";
         let mut reader = EscapedDataReader::new(&mut buf, 0..0, wire);
         assert_eq!(
-            read(&mut reader, 1024, Duration::from_secs(5)).await,
+            read(&mut reader, Vec::new(), 1024, Duration::from_secs(5)).await,
             Data::Aborted
         );
     }

@@ -93,6 +93,30 @@ pub fn local_error() -> Reply {
     reply(b"451", (3, 0), "Local error; please try again later".into())
 }
 
+pub fn bad_parameter(name: &str) -> Reply {
+    reply(
+        b"555",
+        (5, 4),
+        format!("MAIL FROM parameter {name} not recognized or malformed"),
+    )
+}
+
+pub fn line_too_long() -> Reply {
+    reply(b"500", (5, 6), "Command line too long".into())
+}
+
+pub fn too_many_errors() -> Reply {
+    reply(b"421", (7, 0), "Too many errors; closing connection".into())
+}
+
+pub fn command_timeout() -> Reply {
+    reply(
+        b"421",
+        (4, 2),
+        "Timeout waiting for a command; closing connection".into(),
+    )
+}
+
 pub fn data_timeout() -> Reply {
     reply(
         b"421",

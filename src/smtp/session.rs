@@ -12,8 +12,12 @@ use std::{
 
 use async_trait::async_trait;
 use futures::{AsyncRead, AsyncWrite};
-use smtp_message::{Email, EscapedDataReader, Hostname, Localpart, MaybeUtf8, Reply, ReplyCode};
-use smtp_server::{ConnectionMetadata, Decision, HelloInfo, MailMetadata};
+use futures_rustls::TlsAcceptor;
+use smtp_message::{
+    Email, EscapedDataReader, Hostname, Localpart, MaybeUtf8, ParameterName, Parameters, Reply,
+    ReplyCode,
+};
+use smtp_server::{reply as default_reply, ConnectionMetadata, Decision, HelloInfo, MailMetadata};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -21,18 +25,24 @@ use super::{
     admission::Admission,
     data::{self, Data},
     ingest::{self, IncomingMail, Recipient, RecipientCheck},
-    reply,
+    reply, trace,
 };
 use crate::{app::App, mail::address::EmailAddress};
 
 pub struct SmtpHandler {
     app: App,
     admission: Arc<Admission>,
+    /// Offered as `STARTTLS` when a certificate is configured.
+    tls: Option<TlsAcceptor>,
 }
 
 impl SmtpHandler {
-    pub fn new(app: App, admission: Arc<Admission>) -> Self {
-        Self { app, admission }
+    pub fn new(app: App, admission: Arc<Admission>, tls: Option<TlsAcceptor>) -> Self {
+        Self {
+            app,
+            admission,
+            tls,
+        }
     }
 }
 
@@ -40,6 +50,21 @@ impl SmtpHandler {
 pub struct ConnectionInfo {
     pub peer: SocketAddr,
     pub activity: Arc<Activity>,
+    /// Failed commands so far; past `--smtp-max-errors` the session is closed.
+    errors: u16,
+    /// The current transaction's `MAIL FROM` carried `SMTPUTF8`.
+    utf8: bool,
+}
+
+impl ConnectionInfo {
+    pub fn new(peer: SocketAddr, activity: Arc<Activity>) -> Self {
+        Self {
+            peer,
+            activity,
+            errors: 0,
+            utf8: false,
+        }
+    }
 }
 
 /// Whether a session is inside a mail transaction (from `MAIL FROM` to the reply after DATA, or
@@ -48,9 +73,18 @@ pub struct ConnectionInfo {
 pub struct Activity {
     in_transaction: AtomicBool,
     idle: Notify,
+    encrypted: AtomicBool,
 }
 
 impl Activity {
+    pub fn mark_encrypted(&self) {
+        self.encrypted.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted.load(Ordering::SeqCst)
+    }
+
     fn begin(&self) {
         self.in_transaction.store(true, Ordering::SeqCst);
     }
@@ -85,6 +119,16 @@ fn accept<T>(reply: Reply, res: T) -> Decision<T> {
 
 fn reject<T>(reply: Reply) -> Decision<T> {
     Decision::Reject { reply }
+}
+
+/// A refusal that counts towards the session's error limit.
+fn failed(conn: &mut Conn, reply: Reply) -> Reply {
+    conn.user.errors = conn.user.errors.saturating_add(1);
+    reply
+}
+
+fn failed_with<T>(conn: &mut Conn, reply: Reply) -> Decision<T> {
+    reject(failed(conn, reply))
 }
 
 /// The recipient as a validated address; quoted local parts and address literals are refused.
@@ -125,24 +169,109 @@ impl smtp_server::Config for SmtpHandler {
             .unwrap_or(chrono::Duration::minutes(5))
     }
 
-    fn can_do_tls(&self, _conn: &Conn) -> bool {
-        false
+    fn can_do_tls(&self, conn: &Conn) -> bool {
+        self.tls.is_some() && !conn.is_encrypted
     }
 
     async fn tls_accept<IO>(
         &self,
-        _io: IO,
-        _conn: &mut Conn,
+        io: IO,
+        conn: &mut Conn,
     ) -> io::Result<
         duplexify::Duplex<Pin<Box<dyn Send + AsyncRead>>, Pin<Box<dyn Send + AsyncWrite>>>,
     >
     where
         IO: 'static + Unpin + Send + AsyncRead + AsyncWrite,
     {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "STARTTLS is not configured",
-        ))
+        let Some(acceptor) = &self.tls else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "STARTTLS is not configured",
+            ));
+        };
+        let (read, write) = futures::AsyncReadExt::split(acceptor.accept(io).await?);
+        conn.user.activity.mark_encrypted();
+        Ok(duplexify::Duplex::new(Box::pin(read), Box::pin(write)))
+    }
+
+    fn filter_mail_params(&self, params: &Parameters<&str>, conn: &mut Conn) -> Option<Reply> {
+        let mut utf8 = false;
+        for (ParameterName::Other(name), value) in &params.0 {
+            let value = value
+                .as_ref()
+                .map(|(MaybeUtf8::Ascii(value) | MaybeUtf8::Utf8(value))| *value);
+            match (name.to_ascii_uppercase().as_str(), value) {
+                ("SIZE", Some(size)) => match size.parse::<u64>() {
+                    Ok(size) if size > self.app.config.smtp.max_message_size => {
+                        return Some(failed(
+                            conn,
+                            reply::too_large(self.app.config.smtp.max_message_size),
+                        ));
+                    }
+                    Ok(_) => {}
+                    Err(_) => return Some(failed(conn, reply::bad_parameter("SIZE"))),
+                },
+                ("BODY", Some(body))
+                    if body.eq_ignore_ascii_case("7BIT")
+                        || body.eq_ignore_ascii_case("8BITMIME") => {}
+                ("SMTPUTF8", None) => utf8 = true,
+                (other, _) => return Some(failed(conn, reply::bad_parameter(other))),
+            }
+        }
+        conn.user.utf8 = utf8;
+        None
+    }
+
+    fn command_timeout_reply(&self, _conn: &mut Conn) -> Option<Reply> {
+        Some(reply::command_timeout())
+    }
+
+    fn session_over(&self, conn: &mut Conn) -> Option<Reply> {
+        (conn.user.errors >= self.app.config.smtp.smtp_max_errors).then(reply::too_many_errors)
+    }
+
+    // The protocol errors the crate answers itself: the same replies, counted.
+    fn already_did_hello(&self, conn: &mut Conn) -> Reply {
+        failed(conn, default_reply::bad_sequence().convert())
+    }
+
+    fn mail_before_hello(&self, conn: &mut Conn) -> Reply {
+        failed(conn, default_reply::bad_sequence().convert())
+    }
+
+    fn already_in_mail(&self, conn: &mut Conn) -> Reply {
+        failed(conn, default_reply::bad_sequence().convert())
+    }
+
+    fn rcpt_before_mail(&self, conn: &mut Conn) -> Reply {
+        failed(conn, default_reply::bad_sequence().convert())
+    }
+
+    fn data_before_rcpt(&self, conn: &mut Conn) -> Reply {
+        failed(conn, default_reply::bad_sequence().convert())
+    }
+
+    fn data_before_mail(&self, conn: &mut Conn) -> Reply {
+        failed(conn, default_reply::bad_sequence().convert())
+    }
+
+    fn starttls_unsupported(&self, conn: &mut Conn) -> Reply {
+        failed(conn, default_reply::command_not_supported().convert())
+    }
+
+    fn command_unrecognized(&self, conn: &mut Conn) -> Reply {
+        failed(conn, default_reply::command_unrecognized().convert())
+    }
+
+    fn pipeline_forbidden_after_starttls(&self, conn: &mut Conn) -> Reply {
+        failed(
+            conn,
+            default_reply::pipeline_forbidden_after_starttls().convert(),
+        )
+    }
+
+    fn line_too_long(&self, conn: &mut Conn) -> Reply {
+        failed(conn, reply::line_too_long())
     }
 
     async fn filter_hello(
@@ -163,6 +292,9 @@ impl smtp_server::Config for SmtpHandler {
                 ]
                 .map(MaybeUtf8::Ascii),
             );
+            if self.can_do_tls(conn) {
+                text.push(MaybeUtf8::Ascii("STARTTLS".to_owned()));
+            }
         }
         tracing::debug!(peer = %conn.user.peer, helo = %hostname.raw(), "hello");
         accept(
@@ -206,7 +338,7 @@ impl smtp_server::Config for SmtpHandler {
         }
         let recipient = match recipient_address(&to) {
             Ok(address) => Recipient::new(address),
-            Err(reason) => return reject(reply::bad_recipient_syntax(&reason)),
+            Err(reason) => return failed_with(conn, reply::bad_recipient_syntax(&reason)),
         };
         match ingest::check_recipient(&self.app, &recipient).await {
             Ok(RecipientCheck::Accept) => {
@@ -215,9 +347,9 @@ impl smtp_server::Config for SmtpHandler {
             }
             Ok(RecipientCheck::DomainNotServed) => {
                 tracing::info!(peer = %conn.user.peer, domain = %recipient.inbox.domain, "relaying denied");
-                reject(reply::relay_denied())
+                failed_with(conn, reply::relay_denied())
             }
-            Ok(RecipientCheck::NoSuchInbox) => reject(reply::no_such_mailbox()),
+            Ok(RecipientCheck::NoSuchInbox) => failed_with(conn, reply::no_such_mailbox()),
             Ok(RecipientCheck::OverQuota) => reject(reply::over_quota()),
             Err(error) => {
                 tracing::error!(error = format!("{error:#}"), "checking a recipient failed");
@@ -243,6 +375,26 @@ impl smtp_server::Config for SmtpHandler {
 }
 
 impl SmtpHandler {
+    fn trace_header(&self, mail: &Mail, conn: &Conn) -> String {
+        let helo = conn.hello.as_ref();
+        let recipient = match mail.user.as_slice() {
+            [only] => Some(only.address.to_string()),
+            _ => None,
+        };
+        trace::received(
+            helo.map_or("unknown", |hello| hello.hostname.raw()),
+            conn.user.peer.ip(),
+            &self.app.config.smtp.hostname,
+            trace::Transport {
+                extended: helo.is_some_and(|hello| hello.is_extended),
+                tls: conn.is_encrypted,
+                utf8: conn.user.utf8,
+            },
+            recipient.as_deref(),
+            self.app.clock.now(),
+        )
+    }
+
     async fn receive<R>(
         &self,
         stream: &mut EscapedDataReader<'_, R>,
@@ -253,7 +405,15 @@ impl SmtpHandler {
         R: Send + Unpin + AsyncRead,
     {
         let limits = &self.app.config.smtp;
-        let raw = match data::read(stream, limits.max_message_size, limits.data_timeout()).await {
+        let trace = self.trace_header(&mail, conn).into_bytes();
+        let raw = match data::read(
+            stream,
+            trace,
+            limits.max_message_size,
+            limits.data_timeout(),
+        )
+        .await
+        {
             Data::Complete(raw) => raw,
             Data::TooLarge => return reject(reply::too_large(limits.max_message_size)),
             Data::TimedOut => {

@@ -106,6 +106,8 @@ pub struct TestApp {
     /// An admin key of tenant `dev`, which owns the catch-all domain `localhost`.
     pub key: String,
     pub smtp_addr: SocketAddr,
+    /// The implicit-TLS port, with `--smtps-addr`.
+    pub smtps_addr: Option<SocketAddr>,
     pub http_addr: SocketAddr,
     pub database_url: String,
     server: Server,
@@ -120,7 +122,11 @@ impl TestApp {
 
     /// As [`TestApp::spawn`], with extra `serve` flags.
     pub async fn spawn_with(extra: &[&str]) -> Self {
-        let database_url = fresh_database().await;
+        Self::spawn_on(fresh_database().await, extra).await
+    }
+
+    /// As [`TestApp::spawn_with`], on a given migrated database.
+    pub async fn spawn_on(database_url: String, extra: &[&str]) -> Self {
         let mut args = vec![
             "ephemail",
             "--database-url",
@@ -150,6 +156,7 @@ impl TestApp {
             clock,
             key,
             smtp_addr: server.smtp_addr,
+            smtps_addr: server.smtps_addr,
             http_addr: server.http_addr,
             database_url,
             server,
@@ -238,6 +245,23 @@ async fn create_key(database_url: &str, tenant_name: &str, scope: Scope) -> Stri
     key.expose().to_owned()
 }
 
+/// The stored source without the `Received:` header ephemail put in front of it.
+pub fn without_trace_header(raw: &[u8]) -> &[u8] {
+    assert!(raw.starts_with(b"Received: from "), "no trace header");
+    let mut rest = raw;
+    loop {
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("header line")
+            + 2;
+        rest = &rest[end..];
+        if !rest.starts_with(b"\t") {
+            return rest;
+        }
+    }
+}
+
 /// A raw SMTP client for asserting exact replies.
 pub struct SmtpConversation {
     reader: BufReader<OwnedReadHalf>,
@@ -284,6 +308,16 @@ impl SmtpConversation {
                 return lines.join("\n");
             }
         }
+    }
+
+    /// Whether the server closed the connection (within 5 s, with nothing more said).
+    pub async fn closed(&mut self) -> bool {
+        let mut line = String::new();
+        let read = self.reader.read_line(&mut line);
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), read).await,
+            Ok(Ok(0) | Err(_))
+        )
     }
 
     /// A whole transaction; returns the reply to the end of DATA.

@@ -10,5 +10,6 @@ mod quotas;
 mod schema;
 mod search;
 mod smtp_ingest;
+mod smtp_standards;
 mod subscriptions;
 mod waits;

@@ -1,0 +1,312 @@
+//! ESMTP as real senders speak it: extensions, parameters, trace headers, limits, smuggling,
+//! STARTTLS and implicit TLS, with our raw client, Python's smtplib and swaks.
+
+use std::{path::PathBuf, process::Command};
+
+use serde_json::json;
+
+use crate::helpers::{without_trace_header, TestApp};
+
+/// The raw source of the newest message of `address`.
+async fn raw_of(app: &TestApp, address: &str) -> Vec<u8> {
+    let data = app
+        .data(
+            "query($a: String!) { inbox(address: $a) { messages(first: 1) { edges { node { rawUrl } } } } }",
+            json!({ "a": address }),
+        )
+        .await;
+    let url = data["inbox"]["messages"]["edges"][0]["node"]["rawUrl"]
+        .as_str()
+        .expect("a message")
+        .to_owned();
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    response.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_received_header_traces_client_helo_host_and_protocol() {
+    let app = TestApp::spawn_with(&["--hostname", "mx.ephemail.test"]).await;
+    app.send_mail("trace@localhost", "traced", "body").await;
+    let raw = raw_of(&app, "trace@localhost").await;
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with(
+            "Received: from client.test ([127.0.0.1])\r\n\tby mx.ephemail.test (ephemail) with ESMTP\r\n\tfor <trace@localhost>;\r\n\tSat, 28 Nov 2026 12:00:00 +0000\r\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        without_trace_header(&raw),
+        b"Subject: traced\r\n\r\nbody\r\n"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_from_parameters_are_checked_before_data() {
+    let app = TestApp::spawn_with(&["--max-message-size", "10000"]).await;
+    let mut smtp = app.smtp().await;
+    assert!(smtp
+        .command("EHLO client.test")
+        .await
+        .contains("SIZE 10000"));
+    let table = [
+        ("MAIL FROM:<a@example.com> SIZE=10001", "552 5.3.4"),
+        ("MAIL FROM:<a@example.com> SIZE=many", "555 5.5.4"),
+        ("MAIL FROM:<a@example.com> FROBNICATE=1", "555 5.5.4"),
+        (
+            "MAIL FROM:<a@example.com> SIZE=10000 BODY=8BITMIME SMTPUTF8",
+            "250 2.1.0",
+        ),
+    ];
+    for (line, expected) in table {
+        let reply = smtp.command(line).await;
+        assert!(reply.starts_with(expected), "{line}: {reply}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn utf8_addresses_and_8bit_bodies_are_stored_intact() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let mail = "From: Jürgen <jürgen@bücher.example>\r\nSubject: Grüße\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nDein Code lautet 482913. Schöne Grüße\r\n";
+    assert!(smtp
+        .command("MAIL FROM:<jürgen@bücher.example> BODY=8BITMIME SMTPUTF8")
+        .await
+        .starts_with("250"));
+    assert!(smtp
+        .command("RCPT TO:<prüfung@localhost>")
+        .await
+        .starts_with("250 2.1.5"));
+    assert!(smtp.command("DATA").await.starts_with("354"));
+    smtp.send(mail.as_bytes()).await;
+    assert!(smtp.command(".").await.starts_with("250 2.0.0"));
+    let raw = raw_of(&app, "prüfung@localhost").await;
+    assert!(String::from_utf8_lossy(&raw).contains("with UTF8SMTP\r\n"));
+    assert_eq!(without_trace_header(&raw), mail.as_bytes());
+    let messages = app.messages_of("prüfung@localhost").await;
+    assert_eq!(messages[0]["subject"], "Grüße");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smuggled_terminators_stay_inside_one_message_byte_for_byte() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    // The 2023 SMTP smuggling payloads: each would end DATA on a lax server, and the
+    // `MAIL FROM` after it would start a second, forged message.
+    for (n, terminator) in ["\n.\n", "\r.\r", "\r\n.\n", "\n.\r\n"].iter().enumerate() {
+        let body = format!(
+            "Subject: smuggle {n}\r\n\r\nbefore{terminator}MAIL FROM:<ceo@bank.example>\r\nRCPT TO:<victim@localhost>\r\nDATA\r\nforged\r\n"
+        );
+        let reply = smtp
+            .deliver("a@example.com", &[&format!("s{n}@localhost")], &body)
+            .await;
+        assert!(reply.starts_with("250 2.0.0"), "{terminator:?}: {reply}");
+        let raw = raw_of(&app, &format!("s{n}@localhost")).await;
+        // Sent unstuffed, as an attacker would: the dot opening a CRLF line is transparency
+        // (RFC 5321 4.5.2) and goes; every other byte is kept.
+        let expected = body.replace("\r\n.\n", "\r\n\n");
+        assert_eq!(
+            String::from_utf8_lossy(without_trace_header(&raw)),
+            expected,
+            "{terminator:?}"
+        );
+    }
+    assert!(smtp.command("NOOP").await.starts_with("250 2.0.0"));
+    assert!(
+        app.messages_of("victim@localhost").await.is_empty(),
+        "no second message was smuggled in"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelined_commands_get_their_replies_in_order() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    smtp.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<p1@localhost>\r\nRCPT TO:<nobody@elsewhere.example>\r\nRCPT TO:<p2@localhost>\r\nDATA\r\n")
+        .await;
+    for expected in ["250 2.1.0", "250 2.1.5", "550 5.7.1", "250 2.1.5", "354"] {
+        let reply = smtp.reply().await;
+        assert!(reply.starts_with(expected), "expected {expected}: {reply}");
+    }
+    smtp.send(b"Subject: piped\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+        .await;
+    assert!(smtp.reply().await.starts_with("250 2.0.0"));
+    assert!(smtp.reply().await.starts_with("221 2.0.0"));
+    assert_eq!(app.messages_of("p1@localhost").await.len(), 1);
+    assert_eq!(app.messages_of("p2@localhost").await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_many_errors_close_the_session_with_421() {
+    let app = TestApp::spawn_with(&["--smtp-max-errors", "3"]).await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    assert!(smtp.command("BOGUS").await.starts_with("500 5.5.1"));
+    assert!(smtp
+        .command("RCPT TO:<a@localhost>")
+        .await
+        .starts_with("503 5.5.1"));
+    smtp.command("MAIL FROM:<a@example.com>").await;
+    assert!(smtp
+        .command("RCPT TO:<x@elsewhere.example>")
+        .await
+        .starts_with("550 5.7.1"));
+    assert!(smtp.command("NOOP").await.starts_with("421 4.7.0"));
+    assert!(smtp.closed().await, "the server hung up");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_client_is_told_421_before_the_connection_closes() {
+    let app = TestApp::spawn_with(&["--smtp-command-timeout", "1"]).await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    // A real wait: the timeout is the crate's wall-clock timer, not our injected clock.
+    assert!(smtp.reply().await.starts_with("421 4.4.2"));
+    assert!(smtp.closed().await);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_smtplib_sends_a_message() {
+    let app = TestApp::spawn().await;
+    let script = "import smtplib, sys\n\
+        s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\n\
+        s.ehlo('py.test')\n\
+        assert s.has_extn('pipelining') and s.has_extn('smtputf8')\n\
+        s.sendmail('a@example.com', ['py@localhost'], b'Subject: from python\\r\\n\\r\\ncode 771234\\r\\n')\n\
+        s.quit()\n";
+    run_python(script, &[&app.smtp_addr.port().to_string()]);
+    let messages = app.messages_of("py@localhost").await;
+    assert_eq!(messages[0]["subject"], "from python");
+    app.stop().await;
+}
+
+/// A self-signed certificate for `localhost`, written to a fresh directory.
+struct TestCertificate {
+    dir: PathBuf,
+}
+
+impl TestCertificate {
+    fn generate() -> Self {
+        let dir = std::env::temp_dir().join(format!("ephemail-tls-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), certified.key_pair.serialize_pem()).unwrap();
+        Self { dir }
+    }
+
+    fn cert(&self) -> String {
+        self.dir.join("cert.pem").display().to_string()
+    }
+
+    fn key(&self) -> String {
+        self.dir.join("key.pem").display().to_string()
+    }
+}
+
+impl Drop for TestCertificate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run_python(script: &str, args: &[&str]) {
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        output.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starttls_and_implicit_tls_deliver_with_a_configured_certificate() {
+    let certificate = TestCertificate::generate();
+    let (cert, key) = (certificate.cert(), certificate.key());
+    let app = TestApp::spawn_with(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--smtps-addr",
+        "127.0.0.1:0",
+    ])
+    .await;
+    let mut smtp = app.smtp().await;
+    assert!(smtp.command("EHLO client.test").await.contains("STARTTLS"));
+
+    // Python's ssl verifies the chain and the host name against our certificate.
+    let script = "import smtplib, ssl, sys\n\
+        ctx = ssl.create_default_context(cafile=sys.argv[1])\n\
+        s = smtplib.SMTP('localhost', int(sys.argv[2]))\n\
+        s.starttls(context=ctx)\n\
+        s.ehlo('py.test')\n\
+        assert not s.has_extn('starttls'), 'STARTTLS is offered only once'\n\
+        s.sendmail('a@example.com', ['tls@localhost'], b'Subject: over starttls\\r\\n\\r\\nhi\\r\\n')\n\
+        s.quit()\n\
+        s = smtplib.SMTP_SSL('localhost', int(sys.argv[3]), context=ctx)\n\
+        s.sendmail('a@example.com', ['tls@localhost'], b'Subject: over implicit tls\\r\\n\\r\\nhi\\r\\n')\n\
+        s.quit()\n";
+    let smtps = app.smtps_addr.expect("an SMTPS port").port().to_string();
+    run_python(script, &[&cert, &app.smtp_addr.port().to_string(), &smtps]);
+
+    let messages = app.messages_of("tls@localhost").await;
+    let subjects: Vec<_> = messages.iter().map(|m| m["subject"].clone()).collect();
+    assert_eq!(
+        subjects,
+        [json!("over implicit tls"), json!("over starttls")]
+    );
+    let raw = String::from_utf8(raw_of(&app, "tls@localhost").await).unwrap();
+    assert!(raw.contains("with ESMTPS\r\n"), "{raw}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swaks_delivers_over_tls_and_is_refused_for_a_foreign_domain() {
+    let certificate = TestCertificate::generate();
+    let (cert, key) = (certificate.cert(), certificate.key());
+    let app = TestApp::spawn_with(&["--tls-cert", &cert, "--tls-key", &key]).await;
+    let server = app.smtp_addr.to_string();
+    let swaks = |to: &str, tls: bool| {
+        let mut command = Command::new("swaks");
+        command.args(["--server", &server, "--to", to, "--from", "a@example.com"]);
+        command.args(["--helo", "swaks.test", "--header", "Subject: swaks"]);
+        if tls {
+            command.arg("--tls");
+        }
+        command
+            .output()
+            .expect("swaks (scripts/test.sh installs it)")
+    };
+    let delivered = swaks("swaks@localhost", true);
+    let transcript = String::from_utf8_lossy(&delivered.stdout);
+    assert!(delivered.status.success(), "{transcript}");
+    assert!(transcript.contains("TLS started"), "{transcript}");
+    assert_eq!(app.messages_of("swaks@localhost").await.len(), 1);
+
+    let refused = swaks("someone@gmail.com", false);
+    let transcript = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success());
+    assert!(transcript.contains("<** 550 5.7.1"), "{transcript}");
+    app.stop().await;
+}
