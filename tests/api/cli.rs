@@ -1,14 +1,10 @@
 //! The binary as a user runs it: the embedded PostgreSQL default, domain management, serve.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
-use nix::{sys::signal, unistd::Pid};
+use nix::sys::signal;
 
-use crate::helpers::{fresh_database, SmtpConversation};
+use crate::helpers::{fresh_database, ServeProcess, SmtpConversation};
 
 fn ephemail(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ephemail"))
@@ -118,43 +114,11 @@ async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
     // The first start of the empty database prints an admin key, once.
     let mut first_key = String::new();
     for round in 0..2 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ephemail"))
-            .args([
-                "serve",
-                "--data-dir",
-                &data_dir,
-                "--smtp-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-            ])
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning ephemail serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut smtp = None;
-        let mut graphql = None;
-        let mut key = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(addr) = line.strip_prefix("smtp      ") {
-                smtp = Some(addr.parse().unwrap());
-            }
-            if let Some(url) = line.strip_prefix("graphql   ") {
-                graphql = Some(url.to_owned());
-            }
-            if let Some(printed) = line.strip_prefix("api key   ") {
-                key = printed.split_whitespace().next().map(str::to_owned);
-            }
-            if line.starts_with("ephemail is ready") {
-                break;
-            }
-        }
-        let (smtp, graphql) = (
-            smtp.expect("smtp address printed"),
-            graphql.expect("graphql url printed"),
+        let server = ServeProcess::spawn(&["--data-dir", &data_dir]);
+        let (smtp, graphql, key) = (
+            server.smtp_addr,
+            server.graphql_url.clone(),
+            server.printed_key.clone(),
         );
         match (round, &key) {
             (0, Some(printed)) => first_key = printed.clone(),
@@ -192,15 +156,8 @@ async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
         );
         assert_eq!(messages["edges"][0]["node"]["subject"], subject.as_str());
 
-        signal::kill(
-            Pid::from_raw(i32::try_from(child.id()).unwrap()),
-            signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        let status = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .unwrap()
-            .unwrap();
+        server.signal(signal::Signal::SIGTERM);
+        let status = server.wait().await;
         assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
         assert!(
             !std::path::Path::new(&format!("{pgdata}/postmaster.pid")).exists(),

@@ -65,7 +65,7 @@ fn cluster() -> &'static TestCluster {
 }
 
 /// A watchdog outside this process stops the cluster and deletes its files once we are gone.
-fn remove_when_process_exits(dir: &std::path::Path, cluster: &EmbeddedPostgres) {
+pub fn remove_when_process_exits(dir: &std::path::Path, cluster: &EmbeddedPostgres) {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
          kill -QUIT $(head -n 1 '{pgdata}/postmaster.pid') 2>/dev/null; sleep 2; rm -rf '{dir}'",
@@ -243,6 +243,67 @@ async fn create_key(database_url: &str, tenant_name: &str, scope: Scope) -> Stri
         .await
         .unwrap();
     key.expose().to_owned()
+}
+
+/// `ephemail serve` as a child process, with what it printed at start-up.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub smtp_addr: SocketAddr,
+    pub graphql_url: String,
+    /// The admin key printed on the first start of an empty embedded database.
+    pub printed_key: Option<String>,
+}
+
+impl ServeProcess {
+    /// Runs `ephemail serve` with `args` (and without any inherited `DATABASE_URL`) and waits
+    /// until it is ready.
+    pub fn spawn(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ephemail"))
+            .arg("serve")
+            .args(["--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning ephemail serve");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let (mut smtp_addr, mut graphql_url, mut printed_key) = (None, None, None);
+        for line in stdout.lines() {
+            let line = line.expect("reading serve's output");
+            if let Some(addr) = line.strip_prefix("smtp      ") {
+                smtp_addr = Some(addr.parse().expect("smtp address"));
+            }
+            if let Some(url) = line.strip_prefix("graphql   ") {
+                graphql_url = Some(url.to_owned());
+            }
+            if let Some(printed) = line.strip_prefix("api key   ") {
+                printed_key = printed.split_whitespace().next().map(str::to_owned);
+            }
+            if line.starts_with("ephemail is ready") {
+                break;
+            }
+        }
+        Self {
+            child,
+            smtp_addr: smtp_addr.expect("smtp address printed"),
+            graphql_url: graphql_url.expect("graphql url printed"),
+            printed_key,
+        }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).expect("signal");
+    }
+
+    pub async fn wait(mut self) -> std::process::ExitStatus {
+        tokio::task::spawn_blocking(move || self.child.wait())
+            .await
+            .expect("join")
+            .expect("wait")
+    }
 }
 
 /// The stored source without the `Received:` header ephemail put in front of it.

@@ -3,6 +3,7 @@
 
 mod authorization;
 mod cli;
+mod durability;
 mod graphql_api;
 mod helpers;
 mod node_client;

@@ -1,0 +1,193 @@
+//! `250` means committed: a database outage is a `451` with nothing half-stored and mail flows
+//! again once the database is back; a SIGKILL loses no acknowledged message.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use ephemail::db::{self, embedded::EmbeddedPostgres};
+use nix::sys::signal::Signal;
+
+use crate::helpers::{
+    fresh_database, remove_when_process_exits, ServeProcess, SmtpConversation, TestApp,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_answers_451_stores_nothing_and_recovers_without_restart() {
+    // A cluster of its own, since this test stops it.
+    let dir = std::path::PathBuf::from(format!(
+        "/tmp/ephemail-outage-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    let cluster = EmbeddedPostgres::start(&dir, None).await.unwrap();
+    remove_when_process_exits(&dir, &cluster);
+    cluster.create_database("outage", None).await.unwrap();
+    let url = cluster.database_url("outage");
+    let pool = db::pool(&url, 2).unwrap();
+    db::migrate(&pool).await.unwrap();
+    pool.close();
+    let app = TestApp::spawn_on(url, &[]).await;
+    app.send_mail("before@localhost", "before", "stored").await;
+
+    // Mid-transaction: the recipient was accepted, then the database goes away.
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    smtp.command("MAIL FROM:<a@example.com>").await;
+    assert!(smtp
+        .command("RCPT TO:<during@localhost>")
+        .await
+        .starts_with("250"));
+    cluster.stop().await.unwrap();
+    assert!(smtp.command("DATA").await.starts_with("354"));
+    smtp.send(b"Subject: during\r\n\r\nlost?\r\n").await;
+    let reply = smtp.command(".").await;
+    assert!(reply.starts_with("451 4.3.0"), "{reply}");
+    // A new transaction is deferred at RCPT, and the session stays usable.
+    smtp.command("MAIL FROM:<a@example.com>").await;
+    let reply = smtp.command("RCPT TO:<during@localhost>").await;
+    assert!(reply.starts_with("451 4.3.0"), "{reply}");
+    smtp.command("RSET").await;
+
+    let cluster = EmbeddedPostgres::start(&dir, None).await.unwrap();
+    // The same session, and the same server process, deliver again.
+    let reply = smtp
+        .deliver(
+            "a@example.com",
+            &["after@localhost"],
+            "Subject: after\r\n\r\nstored\r\n",
+        )
+        .await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    assert_eq!(app.messages_of("before@localhost").await.len(), 1);
+    assert!(app.messages_of("during@localhost").await.is_empty());
+    assert_eq!(app.messages_of("after@localhost").await.len(), 1);
+    app.stop().await;
+    cluster.stop().await.unwrap();
+}
+
+/// Sends one mail per connection until `stop`, recording the id of every acknowledged message.
+async fn sender(
+    smtp: std::net::SocketAddr,
+    worker: usize,
+    acked: Arc<Mutex<Vec<uuid::Uuid>>>,
+    stop: Arc<AtomicBool>,
+) {
+    for n in 0.. {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(smtp))
+                .await
+        else {
+            return;
+        };
+        let Some(id) = deliver_one(stream, worker, n).await else {
+            return;
+        };
+        acked.lock().unwrap().push(id);
+    }
+}
+
+/// One transaction on a raw socket; the id from `250 ... stored as <id>`, or `None` once the
+/// server is gone.
+async fn deliver_one(stream: tokio::net::TcpStream, worker: usize, n: usize) -> Option<uuid::Uuid> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let script = format!(
+        "EHLO load.test\r\nMAIL FROM:<load@example.com>\r\nRCPT TO:<w{worker}n{n}@localhost>\r\nDATA\r\n"
+    );
+    write.write_all(script.as_bytes()).await.ok()?;
+    // Pipelined: the greeting, then the replies to EHLO, MAIL, RCPT and DATA.
+    let mut replies = 0;
+    while replies < 5 {
+        let line = lines.next_line().await.ok()??;
+        if line.as_bytes().get(3) != Some(&b'-') {
+            replies += 1;
+        }
+    }
+    let body = format!(
+        "Subject: load {worker}/{n}\r\n\r\n{}\r\n.\r\n",
+        "x".repeat(2000)
+    );
+    write.write_all(body.as_bytes()).await.ok()?;
+    let reply = lines.next_line().await.ok()??;
+    let id = reply.strip_prefix("250 2.0.0 OK: stored as ")?.parse().ok();
+    let _ = write.write_all(b"QUIT\r\n").await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_message_acknowledged_before_a_sigkill_is_stored() {
+    let url = fresh_database().await;
+    let flags = [
+        "--database-url",
+        &url,
+        "--domain",
+        "localhost:catch_all",
+        "--smtp-connections-per-minute-per-ip",
+        "1000000",
+        "--quota-mails-per-day",
+        "1000000",
+        "--quota-inboxes",
+        "1000000",
+    ];
+    let server = ServeProcess::spawn(&flags);
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..8)
+        .map(|worker| {
+            tokio::spawn(sender(
+                server.smtp_addr,
+                worker,
+                acked.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    // Kill mid-load: once a good number of mails are acknowledged, with many more in flight.
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 1000 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.signal(Signal::SIGKILL);
+    let status = server.wait().await;
+    assert!(!status.success(), "killed: {status}");
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 1000, "only {} acknowledged", acked.len());
+
+    // A restart comes up on the same database and finds every acknowledged message.
+    let restarted = ServeProcess::spawn(&flags);
+    let mut smtp = SmtpConversation::connect(restarted.smtp_addr).await;
+    smtp.command("EHLO client.test").await;
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+    let found: Count = diesel::sql_query("SELECT count(*) AS n FROM messages WHERE id = ANY($1)")
+        .bind::<Array<SqlUuid>, _>(&acked)
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        usize::try_from(found.n).unwrap(),
+        acked.len(),
+        "every message that got 250 survived the SIGKILL"
+    );
+    restarted.signal(Signal::SIGTERM);
+    assert!(restarted.wait().await.success());
+}
