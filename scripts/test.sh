@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up: installs what the tests need when it is missing
 # (PostgreSQL's server binaries for the throwaway test cluster, the diesel CLI for the schema
-# drift test, Node.js and the graphql-ws npm client), then checks formatting and lints and runs every test.
+# drift test, Node.js and the graphql-ws npm client, swaks and Python 3 as SMTP clients), then
+# checks formatting and lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -26,6 +27,10 @@ if ! command -v diesel >/dev/null; then
   cargo install diesel_cli --version '^2.3' --no-default-features --features postgres --locked
 fi
 
+if ! command -v swaks >/dev/null || ! command -v python3 >/dev/null; then
+  echo "# installing swaks and Python 3 (real SMTP clients, with and without TLS)"
+  apt_install swaks libnet-ssleay-perl python3
+fi
 if ! command -v node >/dev/null; then
   echo "# installing Node.js (the graphql-ws client test)"
   apt_install nodejs npm

@@ -19,6 +19,7 @@ use crate::{
     },
     events::EventBus,
     mail::sanitize::Sanitizer,
+    smtp::ingest::IngestQueue,
 };
 
 /// Everything a request or SMTP session needs, built once and shared: never a global.
@@ -31,6 +32,8 @@ pub struct AppState {
     pub inbox_tokens: InboxTokens,
     /// Set in public mode.
     pub public_inboxes: Option<PublicInboxes>,
+    /// Where SMTP sessions hand in their mails to be stored (group commit).
+    pub ingest: IngestQueue,
 }
 
 #[derive(Clone)]
@@ -40,6 +43,12 @@ impl Deref for App {
     type Target = AppState;
     fn deref(&self) -> &AppState {
         &self.0
+    }
+}
+
+impl From<Arc<AppState>> for App {
+    fn from(state: Arc<AppState>) -> Self {
+        Self(state)
     }
 }
 
@@ -59,7 +68,7 @@ impl App {
         } else {
             None
         };
-        Ok(Self(Arc::new(AppState {
+        Ok(Self(Arc::new_cyclic(|state| AppState {
             config,
             pool,
             clock,
@@ -67,6 +76,7 @@ impl App {
             events: Arc::new(EventBus::default()),
             inbox_tokens,
             public_inboxes,
+            ingest: IngestQueue::start(state),
         })))
     }
 

@@ -2,11 +2,12 @@
 //! for every recipient inbox, then wake the inboxes' listeners. The caller answers `250` only
 //! after that transaction committed.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use anyhow::Context;
 use chrono::Duration;
 use diesel_async::AsyncConnection;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
@@ -88,7 +89,10 @@ pub struct IncomingMail {
     /// `None` for the null reverse-path `<>`.
     pub mail_from: Option<String>,
     pub recipients: Vec<Recipient>,
+    /// Our `Received:` header, then the client's bytes.
     pub raw: Vec<u8>,
+    /// Length of that header: the message's size is what the client sent, as in `SIZE=`.
+    pub trace_len: usize,
 }
 
 /// The envelope recipients that deliver to one inbox, and the tags they carry.
@@ -109,189 +113,337 @@ pub struct Delivery {
     pub over_quota: usize,
 }
 
-/// Stores the mail in every recipient inbox whose tenant has room for it. A recipient inbox
-/// deleted or expired between `RCPT TO` and the end of DATA is skipped.
+/// A mail ready to store: recipients grouped per inbox, parsed, with its derived columns.
+struct PreparedMail {
+    mail_from: Option<String>,
+    deliveries: BTreeMap<String, (EmailAddress, InboxDelivery)>,
+    raw: Vec<u8>,
+    parsed: parse::ParsedMail,
+    from_addr: serde_json::Value,
+    to_addr: serde_json::Value,
+    cc_addr: serde_json::Value,
+    headers: serde_json::Value,
+    from_text: String,
+    to_text: String,
+    size: i32,
+    attachment_sizes: Vec<i32>,
+}
+
+impl PreparedMail {
+    /// Groups the recipients per inbox and parses the mail; CPU work, run off the reactor.
+    fn prepare(
+        mail: IncomingMail,
+        sanitizer: &crate::mail::sanitize::Sanitizer,
+    ) -> anyhow::Result<Self> {
+        let IncomingMail {
+            mail_from,
+            recipients,
+            raw,
+            trace_len,
+        } = mail;
+        let mut deliveries: BTreeMap<String, (EmailAddress, InboxDelivery)> = BTreeMap::new();
+        for recipient in recipients {
+            let (_, delivery) = deliveries
+                .entry(recipient.inbox.to_string())
+                .or_insert_with(|| (recipient.inbox.clone(), InboxDelivery::default()));
+            let rcpt = recipient.address.to_string();
+            if !delivery.rcpt_to.contains(&rcpt) {
+                delivery.rcpt_to.push(rcpt);
+            }
+            if let Some(tag) = recipient.tag.filter(|tag| !delivery.tags.contains(tag)) {
+                delivery.tags.push(tag);
+            }
+        }
+        let parsed = parse::parse(&raw, sanitizer);
+        Ok(Self {
+            mail_from,
+            deliveries,
+            from_addr: serde_json::to_value(&parsed.from)?,
+            to_addr: serde_json::to_value(&parsed.to)?,
+            cc_addr: serde_json::to_value(&parsed.cc)?,
+            headers: serde_json::to_value(&parsed.headers)?,
+            from_text: join(&parsed.from),
+            to_text: join(parsed.to.iter().chain(&parsed.cc)),
+            size: i32::try_from(raw.len().saturating_sub(trace_len))
+                .context("message over 2 GiB")?,
+            attachment_sizes: parsed
+                .attachments
+                .iter()
+                .map(|a| i32::try_from(a.content.len()))
+                .collect::<Result<Vec<_>, _>>()
+                .context("attachment over 2 GiB")?,
+            raw,
+            parsed,
+        })
+    }
+}
+
+/// Stores the mail in every recipient inbox whose tenant has room for it, and returns once that
+/// is committed. A recipient inbox deleted or expired between `RCPT TO` and the end of DATA is
+/// skipped.
 pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Delivery> {
-    let IncomingMail {
-        mail_from,
-        recipients,
-        raw,
-    } = mail;
-    let mut deliveries: BTreeMap<String, (EmailAddress, InboxDelivery)> = BTreeMap::new();
-    for recipient in recipients {
-        let (_, delivery) = deliveries
-            .entry(recipient.inbox.to_string())
-            .or_insert_with(|| (recipient.inbox.clone(), InboxDelivery::default()));
-        let rcpt = recipient.address.to_string();
-        if !delivery.rcpt_to.contains(&rcpt) {
-            delivery.rcpt_to.push(rcpt);
+    let parser_app = app.clone();
+    let prepared =
+        tokio::task::spawn_blocking(move || PreparedMail::prepare(mail, &parser_app.sanitizer))
+            .await
+            .context("parser task failed")??;
+    app.ingest.store(prepared).await
+}
+
+/// Group commit. Sessions hand their parsed mails to a few writer tasks; a writer takes every
+/// mail waiting (up to [`MAX_BATCH`]) and stores them in one transaction, so concurrent
+/// sessions share one commit, one disk flush and one hold of the commit-order lock, instead of
+/// queueing on that lock one mail at a time. Each session is still answered only after its own
+/// mail is committed.
+pub struct IngestQueue {
+    jobs: mpsc::Sender<Job>,
+}
+
+struct Job {
+    mail: PreparedMail,
+    done: oneshot::Sender<anyhow::Result<Delivery>>,
+}
+
+/// Writers: one builds its batch while another holds the commit-order lock.
+const WRITERS: usize = 2;
+/// Mails per transaction at most; bounds the work lost to a failed batch and its latency.
+const MAX_BATCH: usize = 64;
+
+impl IngestQueue {
+    /// Starts the writers. They hold the state weakly and stop once the last `App` is gone.
+    pub fn start(app: &std::sync::Weak<crate::app::AppState>) -> Self {
+        let (jobs, receiver) = mpsc::channel(WRITERS * MAX_BATCH);
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        for _ in 0..WRITERS {
+            tokio::spawn(write_batches(app.clone(), receiver.clone()));
         }
-        if let Some(tag) = recipient.tag.filter(|tag| !delivery.tags.contains(tag)) {
-            delivery.tags.push(tag);
-        }
+        Self { jobs }
     }
 
-    let parser_app = app.clone();
-    let (raw, parsed) = tokio::task::spawn_blocking(move || {
-        let parsed = parse::parse(&raw, &parser_app.sanitizer);
-        (raw, parsed)
-    })
-    .await
-    .context("parser task failed")?;
+    async fn store(&self, mail: PreparedMail) -> anyhow::Result<Delivery> {
+        let (done, outcome) = oneshot::channel();
+        self.jobs
+            .send(Job { mail, done })
+            .await
+            .map_err(|_| anyhow::anyhow!("the ingest writers have stopped"))?;
+        outcome
+            .await
+            .context("the ingest writer dropped the mail")?
+    }
+}
 
-    let now = app.clock.now();
-    let catch_all_ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
-    let from_addr = serde_json::to_value(&parsed.from)?;
-    let to_addr = serde_json::to_value(&parsed.to)?;
-    let cc_addr = serde_json::to_value(&parsed.cc)?;
-    let headers = serde_json::to_value(&parsed.headers)?;
-    let from_text = join(&parsed.from);
-    let to_text = join(parsed.to.iter().chain(&parsed.cc));
-    let size = i32::try_from(raw.len()).context("message over 2 GiB")?;
-    let attachment_sizes = parsed
-        .attachments
-        .iter()
-        .map(|a| i32::try_from(a.content.len()))
-        .collect::<Result<Vec<_>, _>>()
-        .context("attachment over 2 GiB")?;
-
-    let mut conn = app.pool.get().await?;
-    let (mut delivery, stored) = conn
-        .transaction(async |conn| {
-            // Resolve (or create) every inbox first, so the commit-order lock is held briefly.
-            let mut targets: Vec<(Inbox, &InboxDelivery)> = Vec::with_capacity(deliveries.len());
-            let mut domains: BTreeMap<&str, Option<Domain>> = BTreeMap::new();
-            for (address, delivery) in deliveries.values() {
-                let domain_name = address.domain.as_str();
-                let domain = match domains.get(domain_name) {
-                    Some(domain) => domain.clone(),
-                    None => {
-                        let domain = domain::find(conn, domain_name).await?;
-                        domains.insert(domain_name, domain.clone());
-                        domain
-                    }
-                };
-                let inbox = match domain {
-                    // A catch-all domain's inboxes belong to the domain's tenant.
-                    Some(Domain {
-                        mode: DomainMode::CatchAll,
-                        tenant_id: Some(owner),
-                        ..
-                    }) => {
-                        Some(inbox::find_or_create(conn, address, owner, now, catch_all_ttl).await?)
-                    }
-                    Some(Domain {
-                        mode: DomainMode::Registered,
-                        ..
-                    }) => {
-                        let (local, domain) = (&address.local, &address.domain);
-                        inbox::find_by_address(conn, Viewer::System, local, domain, now).await?
-                    }
-                    _ => None,
-                };
-                targets.extend(inbox.map(|inbox| (inbox, delivery)));
+async fn write_batches(
+    app: std::sync::Weak<crate::app::AppState>,
+    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+) {
+    loop {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        {
+            let mut receiver = receiver.lock().await;
+            if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
             }
-            // Each inbox's tenant must have room for the mail: size, daily count and storage.
-            let mut outcome = Delivery::default();
-            let mut admitted = Vec::with_capacity(targets.len());
-            let mut limits: BTreeMap<Uuid, Limits> = BTreeMap::new();
-            for (inbox, delivery) in targets {
-                let tenant_limits = match limits.get(&inbox.tenant_id) {
-                    Some(found) => *found,
-                    None => {
-                        let found = quota::limits_of(conn, &app.config, inbox.tenant_id).await?;
-                        limits.insert(inbox.tenant_id, found);
-                        found
+        }
+        let Some(app) = app.upgrade() else { return };
+        let app = App::from(app);
+        match store_batch(&app, &batch).await {
+            Ok(outcomes) => {
+                for (job, (delivery, events)) in batch.into_iter().zip(outcomes) {
+                    for event in events {
+                        app.events.publish(event);
                     }
-                };
-                if i64::from(size) > tenant_limits.max_message_size {
-                    outcome.too_large += 1;
-                } else if quota::count_mail(
-                    conn,
-                    inbox.tenant_id,
-                    &tenant_limits,
-                    i64::from(size),
-                    now,
-                )
-                .await?
-                {
-                    admitted.push((inbox, delivery));
-                } else {
-                    outcome.over_quota += 1;
+                    let _ = job.done.send(Ok(delivery));
                 }
             }
-            if admitted.is_empty() {
-                return Ok((outcome, Vec::new()));
+            // Alone, so one mail the database refuses cannot fail the others.
+            Err(_) if batch.len() > 1 => {
+                for job in batch {
+                    let outcome = store_batch(&app, std::slice::from_ref(&job)).await;
+                    let _ = job.done.send(outcome.map(|mut outcomes| {
+                        let (delivery, events) = outcomes.remove(0);
+                        for event in events {
+                            app.events.publish(event);
+                        }
+                        delivery
+                    }));
+                }
             }
-            message::lock_commit_order(conn).await?;
-            let mut stored = Vec::with_capacity(admitted.len());
-            for (inbox, delivery) in admitted {
-                let id = Uuid::new_v4();
-                let seq = message::insert(
-                    conn,
-                    &NewMessage {
-                        id,
-                        inbox_id: inbox.id,
-                        tenant_id: inbox.tenant_id,
-                        received_at: now,
-                        mail_from: mail_from.as_deref(),
-                        // Each inbox sees only its own envelope recipients, never the others (Bcc).
-                        rcpt_to: &delivery.rcpt_to,
-                        from_addr: &from_addr,
-                        to_addr: &to_addr,
-                        cc_addr: &cc_addr,
-                        from_text: &from_text,
-                        to_text: &format!("{to_text}, {}", delivery.rcpt_to.join(", ")),
-                        subject: parsed.subject.as_deref(),
-                        sent_at: parsed.sent_at,
-                        message_id: parsed.message_id.as_deref(),
-                        in_reply_to: parsed.in_reply_to.as_deref(),
-                        headers: &headers,
-                        text_body: parsed.text.as_deref(),
-                        html_body: parsed.html.as_deref(),
-                        size,
-                        raw: &raw,
-                        parse_error: parsed.parse_error.as_deref(),
-                        tags: &delivery.tags,
-                        has_attachments: !parsed.attachments.is_empty(),
-                    },
-                )
-                .await?;
-                let attachments: Vec<NewAttachment<'_>> = parsed
-                    .attachments
-                    .iter()
-                    .zip(&attachment_sizes)
-                    .zip(0..)
-                    .map(|((a, &size), position)| NewAttachment {
-                        id: Uuid::new_v4(),
-                        message_id: id,
-                        position,
-                        filename: a.filename.as_deref(),
-                        content_type: &a.content_type,
-                        content_id: a.content_id.as_deref(),
-                        inline: a.inline,
-                        size,
-                        content: &a.content,
-                    })
-                    .collect();
-                attachment::insert_all(conn, &attachments).await?;
-                stored.push((
-                    id,
-                    MessageStored {
-                        inbox_id: inbox.id,
-                        seq,
-                    },
-                ));
+            Err(error) => {
+                for job in batch {
+                    let _ = job.done.send(Err(anyhow::anyhow!("{error:#}")));
+                }
             }
-            Ok::<_, diesel::result::Error>((outcome, stored))
+        }
+    }
+}
+
+/// Looked up once per batch.
+#[derive(Default)]
+struct BatchCache {
+    domains: BTreeMap<String, Option<Domain>>,
+    limits: BTreeMap<Uuid, Limits>,
+}
+
+/// Stores a batch in one transaction: resolves every inbox and admits every mail against its
+/// tenant's quotas, then takes the commit-order lock once and inserts every message.
+async fn store_batch(
+    app: &App,
+    batch: &[Job],
+) -> anyhow::Result<Vec<(Delivery, Vec<MessageStored>)>> {
+    let now = app.clock.now();
+    let mut conn = app.pool.get().await?;
+    let stored = conn
+        .transaction(async |conn| {
+            let mut cache = BatchCache::default();
+            let mut admitted = Vec::with_capacity(batch.len());
+            for job in batch {
+                admitted.push(admit(conn, app, &job.mail, &mut cache, now).await?);
+            }
+            if admitted.iter().any(|(_, targets)| !targets.is_empty()) {
+                message::lock_commit_order(conn).await?;
+            }
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for (job, (mut delivery, targets)) in batch.iter().zip(admitted) {
+                let mut events = Vec::with_capacity(targets.len());
+                for (inbox, inbox_delivery) in targets {
+                    let (id, event) = insert(conn, &job.mail, &inbox, inbox_delivery, now).await?;
+                    delivery.stored.push(id);
+                    events.push(event);
+                }
+                outcomes.push((delivery, events));
+            }
+            Ok::<_, diesel::result::Error>(outcomes)
         })
         .await
         .context("storing the message")?;
-    for (id, event) in stored {
-        app.events.publish(event);
-        delivery.stored.push(id);
+    Ok(stored)
+}
+
+/// Resolves (or on a catch-all domain creates) each recipient inbox and counts the mail against
+/// its tenant's size, daily and storage quotas; returns the inboxes that take it.
+async fn admit<'m>(
+    conn: &mut diesel_async::AsyncPgConnection,
+    app: &App,
+    mail: &'m PreparedMail,
+    cache: &mut BatchCache,
+    now: chrono::DateTime<chrono::Utc>,
+) -> diesel::QueryResult<(Delivery, Vec<(Inbox, &'m InboxDelivery)>)> {
+    let catch_all_ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
+    let mut outcome = Delivery::default();
+    let mut targets = Vec::with_capacity(mail.deliveries.len());
+    for (address, delivery) in mail.deliveries.values() {
+        let domain_name = address.domain.as_str();
+        let domain = match cache.domains.get(domain_name) {
+            Some(domain) => domain.clone(),
+            None => {
+                let domain = domain::find(conn, domain_name).await?;
+                cache.domains.insert(domain_name.to_owned(), domain.clone());
+                domain
+            }
+        };
+        let inbox = match domain {
+            // A catch-all domain's inboxes belong to the domain's tenant.
+            Some(Domain {
+                mode: DomainMode::CatchAll,
+                tenant_id: Some(owner),
+                ..
+            }) => Some(inbox::find_or_create(conn, address, owner, now, catch_all_ttl).await?),
+            Some(Domain {
+                mode: DomainMode::Registered,
+                ..
+            }) => {
+                let (local, domain) = (&address.local, &address.domain);
+                inbox::find_by_address(conn, Viewer::System, local, domain, now).await?
+            }
+            _ => None,
+        };
+        let Some(inbox) = inbox else { continue };
+        let limits = match cache.limits.get(&inbox.tenant_id) {
+            Some(found) => *found,
+            None => {
+                let found = quota::limits_of(conn, &app.config, inbox.tenant_id).await?;
+                cache.limits.insert(inbox.tenant_id, found);
+                found
+            }
+        };
+        let size = i64::from(mail.size);
+        if size > limits.max_message_size {
+            outcome.too_large += 1;
+        } else if quota::count_mail(conn, inbox.tenant_id, &limits, size, now).await? {
+            targets.push((inbox, delivery));
+        } else {
+            outcome.over_quota += 1;
+        }
     }
-    Ok(delivery)
+    Ok((outcome, targets))
+}
+
+/// Inserts one inbox's copy of the mail and its attachments. Call after
+/// [`message::lock_commit_order`].
+async fn insert(
+    conn: &mut diesel_async::AsyncPgConnection,
+    mail: &PreparedMail,
+    inbox: &Inbox,
+    delivery: &InboxDelivery,
+    now: chrono::DateTime<chrono::Utc>,
+) -> diesel::QueryResult<(Uuid, MessageStored)> {
+    let parsed = &mail.parsed;
+    let id = Uuid::new_v4();
+    let seq = message::insert(
+        conn,
+        &NewMessage {
+            id,
+            inbox_id: inbox.id,
+            tenant_id: inbox.tenant_id,
+            received_at: now,
+            mail_from: mail.mail_from.as_deref(),
+            // Each inbox sees only its own envelope recipients, never the others (Bcc).
+            rcpt_to: &delivery.rcpt_to,
+            from_addr: &mail.from_addr,
+            to_addr: &mail.to_addr,
+            cc_addr: &mail.cc_addr,
+            from_text: &mail.from_text,
+            to_text: &format!("{}, {}", mail.to_text, delivery.rcpt_to.join(", ")),
+            subject: parsed.subject.as_deref(),
+            sent_at: parsed.sent_at,
+            message_id: parsed.message_id.as_deref(),
+            in_reply_to: parsed.in_reply_to.as_deref(),
+            headers: &mail.headers,
+            text_body: parsed.text.as_deref(),
+            html_body: parsed.html.as_deref(),
+            size: mail.size,
+            raw: &mail.raw,
+            parse_error: parsed.parse_error.as_deref(),
+            tags: &delivery.tags,
+            has_attachments: !parsed.attachments.is_empty(),
+        },
+    )
+    .await?;
+    let attachments: Vec<NewAttachment<'_>> = parsed
+        .attachments
+        .iter()
+        .zip(&mail.attachment_sizes)
+        .zip(0..)
+        .map(|((a, &size), position)| NewAttachment {
+            id: Uuid::new_v4(),
+            message_id: id,
+            position,
+            filename: a.filename.as_deref(),
+            content_type: &a.content_type,
+            content_id: a.content_id.as_deref(),
+            inline: a.inline,
+            size,
+            content: &a.content,
+        })
+        .collect();
+    attachment::insert_all(conn, &attachments).await?;
+    Ok((
+        id,
+        MessageStored {
+            inbox_id: inbox.id,
+            seq,
+        },
+    ))
 }
 
 fn join<'a>(mailboxes: impl IntoIterator<Item = &'a parse::Mailbox>) -> String {

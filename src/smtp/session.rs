@@ -406,6 +406,7 @@ impl SmtpHandler {
     {
         let limits = &self.app.config.smtp;
         let trace = self.trace_header(&mail, conn).into_bytes();
+        let trace_len = trace.len();
         let raw = match data::read(
             stream,
             trace,
@@ -442,6 +443,7 @@ impl SmtpHandler {
             }),
             recipients: mail.user,
             raw,
+            trace_len,
         };
         match ingest::deliver(&self.app, incoming).await {
             // One reply for the whole mail: stored anywhere wins, then the most useful failure.

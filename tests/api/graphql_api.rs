@@ -202,7 +202,10 @@ async fn message_exposes_headers_and_envelope() {
         data["trace"],
         json!([{ "name": "X-Trace", "value": "one two" }])
     );
-    assert_eq!(data["all"].as_array().unwrap().len(), 7);
+    // The sender's seven header fields and our Received: trace header.
+    let all = data["all"].as_array().unwrap();
+    assert_eq!(all.len(), 8);
+    assert_eq!(all[0]["name"], "Received");
     app.stop().await;
 }
 

@@ -240,7 +240,8 @@ impl Message {
             .collect())
     }
 
-    /// Size of the raw message in bytes.
+    /// Size of the message in bytes as the sender sent it (the raw download also holds our
+    /// `Received:` header).
     async fn size(&self) -> i32 {
         self.0.size
     }
