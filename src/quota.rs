@@ -206,15 +206,30 @@ pub async fn usage(
 }
 
 /// Whether the tenant can still receive mail today (a cheap early check at `RCPT TO`; the
-/// binding one is [`count_mail`]).
+/// binding one is [`count_mail`]). Reads only the counters row: unlike [`usage`], it never
+/// counts inboxes, so its cost does not grow with them.
 pub async fn can_receive(
     conn: &mut AsyncPgConnection,
     tenant_id: Uuid,
     limits: &Limits,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    let usage = usage(conn, tenant_id, now).await?;
-    Ok(usage.mails_today < limits.mails_per_day && usage.stored_bytes < limits.stored_bytes)
+    #[derive(QueryableByName)]
+    struct Room {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        room: bool,
+    }
+    let found: Room = diesel::sql_query(
+        "SELECT (mail_day <> $2 OR mails_today < $3) AND stored_bytes < $4 AS room
+         FROM tenant_usage WHERE tenant_id = $1",
+    )
+    .bind::<SqlUuid, _>(tenant_id)
+    .bind::<Date, _>(now.date_naive())
+    .bind::<Integer, _>(limits.mails_per_day)
+    .bind::<BigInt, _>(limits.stored_bytes)
+    .get_result(conn)
+    .await?;
+    Ok(found.room)
 }
 
 /// Locks the tenant's row until the end of the transaction and tells whether another live

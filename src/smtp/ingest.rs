@@ -204,8 +204,8 @@ struct Job {
     done: oneshot::Sender<anyhow::Result<Delivery>>,
 }
 
-/// Writers: one builds its batch while another holds the commit-order lock.
-const WRITERS: usize = 2;
+/// Writers: some build their batches while one holds the commit-order lock.
+const WRITERS: usize = 4;
 /// Mails per transaction at most; bounds the work lost to a failed batch and its latency.
 const MAX_BATCH: usize = 64;
 
