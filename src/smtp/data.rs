@@ -165,4 +165,76 @@ mod tests {
             Data::Aborted
         );
     }
+
+    /// Hands out its bytes in the given chunk sizes, as TCP segments would arrive.
+    struct Segmented {
+        bytes: Vec<u8>,
+        at: usize,
+        sizes: Vec<usize>,
+    }
+
+    impl AsyncRead for Segmented {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let size = self.sizes.pop().unwrap_or(usize::MAX).max(1);
+            let n = size.min(buf.len()).min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            std::task::Poll::Ready(Ok(n))
+        }
+    }
+
+    /// What a conforming client puts on the wire: dot-stuffed, then `.<CRLF>`.
+    fn wire_form(body: &[u8]) -> Vec<u8> {
+        let mut wire = Vec::with_capacity(body.len() + 8);
+        let mut line_start = true;
+        for (i, &byte) in body.iter().enumerate() {
+            if line_start && byte == b'.' {
+                wire.push(b'.');
+            }
+            wire.push(byte);
+            line_start = byte == b'\n' && i > 0 && body[i - 1] == b'\r';
+        }
+        wire.extend_from_slice(b".\r\n");
+        wire
+    }
+
+    proptest::proptest! {
+        /// Any body (bare CR, bare LF, `\n.\n`, `\r.\r`, lines of dots), however the bytes are
+        /// split into segments, comes back exactly: nothing before the real terminator ends it.
+        #[test]
+        fn any_body_in_any_segmentation_comes_back_byte_for_byte(
+            mut body in proptest::collection::vec(
+                proptest::sample::select(vec![b'\r', b'\n', b'.', b'a', b' ', 0xc3]),
+                0..400,
+            ),
+            sizes in proptest::collection::vec(1usize..64, 0..64),
+        ) {
+            body.extend_from_slice(b"\r\n");
+            let mut wire = wire_form(&body);
+            wire.extend_from_slice(b"QUIT\r\n");
+            let mut buf = vec![0; smtp_server::RDBUF_SIZE];
+            let mut segmented = Segmented { bytes: wire, at: 0, sizes };
+            let mut reader = EscapedDataReader::new(&mut buf, 0..0, &mut segmented);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("runtime");
+            let data = runtime.block_on(read(
+                &mut reader,
+                Vec::new(),
+                1 << 20,
+                Duration::from_secs(5),
+            ));
+            proptest::prop_assert_eq!(data, Data::Complete(body));
+            let rest = reader.get_unhandled().expect("completed");
+            proptest::prop_assert!(
+                b"QUIT\r\n".starts_with(&buf[rest]),
+                "only the next command is left"
+            );
+        }
+    }
 }
