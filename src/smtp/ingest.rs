@@ -284,7 +284,7 @@ struct BatchCache {
     limits: BTreeMap<Uuid, Limits>,
 }
 
-/// Stores a batch in one transaction: resolves every inbox and admits every mail against its
+/// Stores a batch in one transaction: resolves every inbox, admits every mail against its
 /// tenant's quotas, then takes the commit-order lock once and inserts every message.
 async fn store_batch(
     app: &App,
@@ -295,9 +295,15 @@ async fn store_batch(
     let stored = conn
         .transaction(async |conn| {
             let mut cache = BatchCache::default();
-            let mut admitted = Vec::with_capacity(batch.len());
+            let mut resolved = Vec::with_capacity(batch.len());
             for job in batch {
-                admitted.push(admit(conn, app, &job.mail, &mut cache, now).await?);
+                resolved.push(resolve(conn, app, &job.mail, &mut cache, now).await?);
+            }
+            // Quotas after every inbox: counting locks the tenant's counters row until commit,
+            // so the other writers' inbox work overlaps with this batch's locked part.
+            let mut admitted = Vec::with_capacity(batch.len());
+            for (job, inboxes) in batch.iter().zip(resolved) {
+                admitted.push(admit(conn, app, &job.mail, inboxes, &mut cache, now).await?);
             }
             if admitted.iter().any(|(_, targets)| !targets.is_empty()) {
                 message::lock_commit_order(conn).await?;
@@ -319,18 +325,16 @@ async fn store_batch(
     Ok(stored)
 }
 
-/// Resolves (or on a catch-all domain creates) each recipient inbox and counts the mail against
-/// its tenant's size, daily and storage quotas; returns the inboxes that take it.
-async fn admit<'m>(
+/// Resolves (or on a catch-all domain creates) each recipient inbox of `mail`.
+async fn resolve<'m>(
     conn: &mut diesel_async::AsyncPgConnection,
     app: &App,
     mail: &'m PreparedMail,
     cache: &mut BatchCache,
     now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<(Delivery, Vec<(Inbox, &'m InboxDelivery)>)> {
+) -> diesel::QueryResult<Vec<(Inbox, &'m InboxDelivery)>> {
     let catch_all_ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
-    let mut outcome = Delivery::default();
-    let mut targets = Vec::with_capacity(mail.deliveries.len());
+    let mut inboxes = Vec::with_capacity(mail.deliveries.len());
     for (address, delivery) in mail.deliveries.values() {
         let domain_name = address.domain.as_str();
         let domain = match cache.domains.get(domain_name) {
@@ -357,7 +361,24 @@ async fn admit<'m>(
             }
             _ => None,
         };
-        let Some(inbox) = inbox else { continue };
+        inboxes.extend(inbox.map(|inbox| (inbox, delivery)));
+    }
+    Ok(inboxes)
+}
+
+/// Counts the mail against each inbox's tenant's size, daily and storage quotas; returns the
+/// inboxes that take it.
+async fn admit<'m>(
+    conn: &mut diesel_async::AsyncPgConnection,
+    app: &App,
+    mail: &PreparedMail,
+    inboxes: Vec<(Inbox, &'m InboxDelivery)>,
+    cache: &mut BatchCache,
+    now: chrono::DateTime<chrono::Utc>,
+) -> diesel::QueryResult<(Delivery, Vec<(Inbox, &'m InboxDelivery)>)> {
+    let mut outcome = Delivery::default();
+    let mut targets = Vec::with_capacity(inboxes.len());
+    for (inbox, delivery) in inboxes {
         let limits = match cache.limits.get(&inbox.tenant_id) {
             Some(found) => *found,
             None => {
