@@ -246,33 +246,27 @@ async fn write_batches(
         }
         let Some(app) = app.upgrade() else { return };
         let app = App::from(app);
-        match store_batch(&app, &batch).await {
-            Ok(outcomes) => {
-                for (job, (delivery, events)) in batch.into_iter().zip(outcomes) {
-                    for event in events {
-                        app.events.publish(event);
-                    }
-                    let _ = job.done.send(Ok(delivery));
-                }
-            }
-            // Alone, so one mail the database refuses cannot fail the others.
+        let outcomes = match store_batch(&app, &batch).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            // Again one by one, so one mail the database refuses cannot fail the others.
             Err(_) if batch.len() > 1 => {
-                for job in batch {
-                    let outcome = store_batch(&app, std::slice::from_ref(&job)).await;
-                    let _ = job.done.send(outcome.map(|mut outcomes| {
-                        let (delivery, events) = outcomes.remove(0);
-                        for event in events {
-                            app.events.publish(event);
-                        }
-                        delivery
-                    }));
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for job in &batch {
+                    let alone = store_batch(&app, std::slice::from_ref(job)).await;
+                    outcomes.push(alone.map(|mut outcome| outcome.remove(0)));
                 }
+                outcomes
             }
-            Err(error) => {
-                for job in batch {
-                    let _ = job.done.send(Err(anyhow::anyhow!("{error:#}")));
+            Err(error) => vec![Err(error)],
+        };
+        for (job, outcome) in batch.into_iter().zip(outcomes) {
+            let delivery = outcome.map(|(delivery, events)| {
+                for event in events {
+                    app.events.publish(event);
                 }
-            }
+                delivery
+            });
+            let _ = job.done.send(delivery);
         }
     }
 }

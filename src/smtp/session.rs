@@ -73,6 +73,8 @@ impl ConnectionInfo {
 pub struct Activity {
     in_transaction: AtomicBool,
     idle: Notify,
+    /// The crate's `is_encrypted`, which the code driving the session from outside cannot see:
+    /// shutdown must not write a plain-text 421 into a TLS stream.
     encrypted: AtomicBool,
 }
 
