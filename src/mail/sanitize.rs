@@ -704,7 +704,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/../shared/corpora/xss/vectors.jsonl"
         ))
-        .expect("the shared XSS corpus");
+        .expect("the team's XSS corpus, ../shared/corpora beside this checkout (see README)");
         let sanitizer = Sanitizer::default();
         let mut vectors = 0;
         for line in corpus.lines() {
