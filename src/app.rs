@@ -19,7 +19,7 @@ use crate::{
     },
     events::EventBus,
     mail::sanitize::Sanitizer,
-    smtp::ingest::IngestQueue,
+    smtp::{ingest::IngestQueue, recipients::RecipientCache},
 };
 
 /// Everything a request or SMTP session needs, built once and shared: never a global.
@@ -34,6 +34,8 @@ pub struct AppState {
     pub public_inboxes: Option<PublicInboxes>,
     /// Where SMTP sessions hand in their mails to be stored (group commit).
     pub ingest: IngestQueue,
+    /// Recent answers for `RCPT TO`.
+    pub recipients: RecipientCache,
 }
 
 #[derive(Clone)]
@@ -77,6 +79,7 @@ impl App {
             inbox_tokens,
             public_inboxes,
             ingest: IngestQueue::start(state),
+            recipients: RecipientCache::default(),
         })))
     }
 

@@ -147,29 +147,32 @@ fn decide(tokens: f64, cap: i32) -> RateDecision {
     }
 }
 
-/// Counts one received mail of `size` bytes against the tenant's daily and storage quotas, if
-/// both allow it; false when over either. Call inside the storing transaction, so that a
-/// rolled-back mail is not counted.
-pub async fn count_mail(
+/// Counts `mails` received mails against the tenant's daily and storage quotas, if both allow
+/// them all; false (and nothing counted) otherwise. `bytes` is what this transaction adds to the
+/// tenant's storage once its messages are inserted. Call inside the storing transaction, so
+/// that a rolled-back mail is not counted.
+pub async fn count_mails(
     conn: &mut AsyncPgConnection,
     tenant_id: Uuid,
     limits: &Limits,
-    size: i64,
+    mails: i32,
+    bytes: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
     let counted = diesel::sql_query(
         "UPDATE tenant_usage
-         SET mails_today = CASE WHEN mail_day = $2 THEN mails_today + 1 ELSE 1 END,
+         SET mails_today = CASE WHEN mail_day = $2 THEN mails_today + $6 ELSE $6 END,
              mail_day = $2
          WHERE tenant_id = $1
-           AND (mail_day <> $2 OR mails_today < $3)
+           AND CASE WHEN mail_day = $2 THEN mails_today ELSE 0 END + $6 <= $3
            AND stored_bytes + $4 <= $5",
     )
     .bind::<SqlUuid, _>(tenant_id)
     .bind::<Date, _>(now.date_naive())
     .bind::<Integer, _>(limits.mails_per_day)
-    .bind::<BigInt, _>(size)
+    .bind::<BigInt, _>(bytes)
     .bind::<BigInt, _>(limits.stored_bytes)
+    .bind::<Integer, _>(mails)
     .execute(conn)
     .await?;
     Ok(counted > 0)
@@ -206,7 +209,7 @@ pub async fn usage(
 }
 
 /// Whether the tenant can still receive mail today (a cheap early check at `RCPT TO`; the
-/// binding one is [`count_mail`]). Reads only the counters row: unlike [`usage`], it never
+/// binding one is [`count_mails`]). Reads only the counters row: unlike [`usage`], it never
 /// counts inboxes, so its cost does not grow with them.
 pub async fn can_receive(
     conn: &mut AsyncPgConnection,

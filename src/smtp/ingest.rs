@@ -2,7 +2,7 @@
 //! for every recipient inbox, then wake the inboxes' listeners. The caller answers `250` only
 //! after that transaction committed.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use chrono::Duration;
@@ -21,7 +21,7 @@ use crate::{
     },
     events::MessageStored,
     mail::{address::EmailAddress, parse},
-    quota::{self, Limits},
+    quota,
 };
 
 /// Whether a recipient can receive mail, decided at `RCPT TO`.
@@ -59,13 +59,21 @@ impl Recipient {
 pub async fn check_recipient(app: &App, recipient: &Recipient) -> anyhow::Result<RecipientCheck> {
     let address = &recipient.inbox;
     let now = app.clock.now();
-    let mut conn = app.pool.get().await?;
-    let Some(domain) = domain::find(&mut conn, address.domain.as_str()).await? else {
-        return Ok(RecipientCheck::DomainNotServed);
+    let domain = match app.recipients.domain(address.domain.as_str()) {
+        Some(domain) => domain,
+        None => {
+            let mut conn = app.pool.get().await?;
+            let Some(domain) = domain::find(&mut conn, address.domain.as_str()).await? else {
+                return Ok(RecipientCheck::DomainNotServed);
+            };
+            app.recipients.served(&domain);
+            domain
+        }
     };
     let tenant_id = match (domain.mode, domain.tenant_id) {
         (DomainMode::CatchAll, Some(owner)) => owner,
         _ => {
+            let mut conn = app.pool.get().await?;
             let (local, domain) = (&address.local, &address.domain);
             match inbox::find_by_address(&mut conn, Viewer::System, local, domain, now).await? {
                 Some(inbox) => inbox.tenant_id,
@@ -73,14 +81,17 @@ pub async fn check_recipient(app: &App, recipient: &Recipient) -> anyhow::Result
             }
         }
     };
+    if app.recipients.has_room(tenant_id) {
+        return Ok(RecipientCheck::Accept);
+    }
+    let mut conn = app.pool.get().await?;
     let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
-    Ok(
-        if quota::can_receive(&mut conn, tenant_id, &limits, now).await? {
-            RecipientCheck::Accept
-        } else {
-            RecipientCheck::OverQuota
-        },
-    )
+    if quota::can_receive(&mut conn, tenant_id, &limits, now).await? {
+        app.recipients.had_room(tenant_id);
+        Ok(RecipientCheck::Accept)
+    } else {
+        Ok(RecipientCheck::OverQuota)
+    }
 }
 
 /// One accepted mail: the envelope and the unescaped bytes.
@@ -190,11 +201,13 @@ pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Delivery> 
     app.ingest.store(prepared).await
 }
 
-/// Group commit. Sessions hand their parsed mails to a few writer tasks; a writer takes every
-/// mail waiting (up to [`MAX_BATCH`]) and stores them in one transaction, so concurrent
-/// sessions share one commit, one disk flush and one hold of the commit-order lock, instead of
-/// queueing on that lock one mail at a time. Each session is still answered only after its own
-/// mail is committed.
+/// Group commit. Sessions hand their parsed mails to one writer task, which takes every mail
+/// waiting (up to [`MAX_BATCH`]) and stores them in one transaction of a few statements, so
+/// concurrent sessions share the statements, one commit and one disk flush instead of queueing
+/// one mail at a time. Each session is still answered only after its own mail is committed.
+/// One writer gives the largest batches: with several, each took fewer mails and the database
+/// ran more statements per mail (measured in `docs/performance.md`), and inserts are serialized
+/// by the commit-order lock anyway.
 pub struct IngestQueue {
     jobs: mpsc::Sender<Job>,
 }
@@ -204,19 +217,14 @@ struct Job {
     done: oneshot::Sender<anyhow::Result<Delivery>>,
 }
 
-/// Writers: some build their batches while one holds the commit-order lock.
-const WRITERS: usize = 4;
 /// Mails per transaction at most; bounds the work lost to a failed batch and its latency.
 const MAX_BATCH: usize = 64;
 
 impl IngestQueue {
-    /// Starts the writers. They hold the state weakly and stop once the last `App` is gone.
+    /// Starts the writer. It holds the state weakly and stops once the last `App` is gone.
     pub fn start(app: &std::sync::Weak<crate::app::AppState>) -> Self {
-        let (jobs, receiver) = mpsc::channel(WRITERS * MAX_BATCH);
-        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-        for _ in 0..WRITERS {
-            tokio::spawn(write_batches(app.clone(), receiver.clone()));
-        }
+        let (jobs, receiver) = mpsc::channel(2 * MAX_BATCH);
+        tokio::spawn(write_batches(app.clone(), receiver));
         Self { jobs }
     }
 
@@ -232,17 +240,11 @@ impl IngestQueue {
     }
 }
 
-async fn write_batches(
-    app: std::sync::Weak<crate::app::AppState>,
-    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-) {
+async fn write_batches(app: std::sync::Weak<crate::app::AppState>, mut jobs: mpsc::Receiver<Job>) {
     loop {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        {
-            let mut receiver = receiver.lock().await;
-            if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
-                return;
-            }
+        if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
         }
         let Some(app) = app.upgrade() else { return };
         let app = App::from(app);
@@ -271,15 +273,19 @@ async fn write_batches(
     }
 }
 
-/// Looked up once per batch.
-#[derive(Default)]
-struct BatchCache {
-    domains: BTreeMap<String, Option<Domain>>,
-    limits: BTreeMap<Uuid, Limits>,
+/// A batch's live recipient inboxes, by address.
+type BatchInboxes = HashMap<String, Inbox>;
+
+/// One inbox's copy of one mail of a batch, admitted by its tenant's quotas.
+struct Target<'b> {
+    job: usize,
+    inbox: &'b Inbox,
+    delivery: &'b InboxDelivery,
 }
 
-/// Stores a batch in one transaction: resolves every inbox, admits every mail against its
-/// tenant's quotas, then takes the commit-order lock once and inserts every message.
+/// Stores a batch in one transaction with a handful of statements whatever its size: resolves
+/// every inbox, admits every mail against its tenant's quotas, then takes the commit-order lock
+/// and inserts every message, then every attachment.
 async fn store_batch(
     app: &App,
     batch: &[Job],
@@ -288,29 +294,16 @@ async fn store_batch(
     let mut conn = app.pool.get().await?;
     let stored = conn
         .transaction(async |conn| {
-            let mut cache = BatchCache::default();
-            let mut resolved = Vec::with_capacity(batch.len());
-            for job in batch {
-                resolved.push(resolve(conn, app, &job.mail, &mut cache, now).await?);
-            }
+            let inboxes = resolve(conn, app, batch, now).await?;
             // Quotas after every inbox: counting locks the tenant's counters row until commit,
-            // so the other writers' inbox work overlaps with this batch's locked part.
-            let mut admitted = Vec::with_capacity(batch.len());
-            for (job, inboxes) in batch.iter().zip(resolved) {
-                admitted.push(admit(conn, app, &job.mail, inboxes, &mut cache, now).await?);
-            }
-            if admitted.iter().any(|(_, targets)| !targets.is_empty()) {
+            // so other processes' inbox work overlaps with this batch's locked part.
+            let (mut outcomes, targets) = admit(conn, app, batch, &inboxes, now).await?;
+            if !targets.is_empty() {
                 message::lock_commit_order(conn).await?;
             }
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for (job, (mut delivery, targets)) in batch.iter().zip(admitted) {
-                let mut events = Vec::with_capacity(targets.len());
-                for (inbox, inbox_delivery) in targets {
-                    let (id, event) = insert(conn, &job.mail, &inbox, inbox_delivery, now).await?;
-                    delivery.stored.push(id);
-                    events.push(event);
-                }
-                outcomes.push((delivery, events));
+            for (job, id, event) in insert(conn, batch, &targets, now).await? {
+                outcomes[job].0.stored.push(id);
+                outcomes[job].1.push(event);
             }
             Ok::<_, diesel::result::Error>(outcomes)
         })
@@ -319,146 +312,210 @@ async fn store_batch(
     Ok(stored)
 }
 
-/// Resolves (or on a catch-all domain creates) each recipient inbox of `mail`.
-async fn resolve<'m>(
+/// Resolves (or on a catch-all domain creates) every recipient inbox of the batch. An address
+/// without a live inbox (deleted or expired since `RCPT TO`) is left out.
+async fn resolve(
     conn: &mut diesel_async::AsyncPgConnection,
     app: &App,
-    mail: &'m PreparedMail,
-    cache: &mut BatchCache,
+    batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<Vec<(Inbox, &'m InboxDelivery)>> {
-    let catch_all_ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
-    let mut inboxes = Vec::with_capacity(mail.deliveries.len());
-    for (address, delivery) in mail.deliveries.values() {
-        let domain_name = address.domain.as_str();
-        let domain = match cache.domains.get(domain_name) {
-            Some(domain) => domain.clone(),
-            None => {
-                let domain = domain::find(conn, domain_name).await?;
-                cache.domains.insert(domain_name.to_owned(), domain.clone());
-                domain
-            }
-        };
-        let inbox = match domain {
+) -> diesel::QueryResult<BatchInboxes> {
+    let addresses: BTreeMap<&str, &EmailAddress> = batch
+        .iter()
+        .flat_map(|job| job.mail.deliveries.iter())
+        .map(|(key, (address, _))| (key.as_str(), address))
+        .collect();
+    // Domains as `RCPT TO` saw them moments ago (see `recipients`): one removed since then
+    // fails the inbox insert's foreign key, and the sender gets a temporary error.
+    let mut domains: HashMap<String, Domain> = HashMap::new();
+    let mut unknown: Vec<&str> = Vec::new();
+    for name in addresses.values().map(|a| a.domain.as_str()) {
+        match app.recipients.domain(name) {
+            Some(domain) => drop(domains.insert(domain.name.clone(), domain)),
+            None => unknown.push(name),
+        }
+    }
+    unknown.sort_unstable();
+    unknown.dedup();
+    if !unknown.is_empty() {
+        for domain in domain::find_all(conn, &unknown).await? {
+            app.recipients.served(&domain);
+            domains.insert(domain.name.clone(), domain);
+        }
+    }
+    let (mut catch_all, mut registered) = (Vec::new(), Vec::new());
+    for &address in addresses.values() {
+        match domains.get(address.domain.as_str()) {
             // A catch-all domain's inboxes belong to the domain's tenant.
             Some(Domain {
                 mode: DomainMode::CatchAll,
                 tenant_id: Some(owner),
                 ..
-            }) => Some(inbox::find_or_create(conn, address, owner, now, catch_all_ttl).await?),
+            }) => catch_all.push((address, *owner)),
             Some(Domain {
                 mode: DomainMode::Registered,
                 ..
-            }) => {
-                let (local, domain) = (&address.local, &address.domain);
-                inbox::find_by_address(conn, Viewer::System, local, domain, now).await?
-            }
-            _ => None,
-        };
-        inboxes.extend(inbox.map(|inbox| (inbox, delivery)));
-    }
-    Ok(inboxes)
-}
-
-/// Counts the mail against each inbox's tenant's size, daily and storage quotas; returns the
-/// inboxes that take it.
-async fn admit<'m>(
-    conn: &mut diesel_async::AsyncPgConnection,
-    app: &App,
-    mail: &PreparedMail,
-    inboxes: Vec<(Inbox, &'m InboxDelivery)>,
-    cache: &mut BatchCache,
-    now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<(Delivery, Vec<(Inbox, &'m InboxDelivery)>)> {
-    let mut outcome = Delivery::default();
-    let mut targets = Vec::with_capacity(inboxes.len());
-    for (inbox, delivery) in inboxes {
-        let limits = match cache.limits.get(&inbox.tenant_id) {
-            Some(found) => *found,
-            None => {
-                let found = quota::limits_of(conn, &app.config, inbox.tenant_id).await?;
-                cache.limits.insert(inbox.tenant_id, found);
-                found
-            }
-        };
-        let size = i64::from(mail.size);
-        if size > limits.max_message_size {
-            outcome.too_large += 1;
-        } else if quota::count_mail(conn, inbox.tenant_id, &limits, size, now).await? {
-            targets.push((inbox, delivery));
-        } else {
-            outcome.over_quota += 1;
+            }) => registered.push(address),
+            _ => {}
         }
     }
-    Ok((outcome, targets))
+    let catch_all_ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
+    let mut found = inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl).await?;
+    found.extend(inbox::find_all_by_address(conn, registered, now).await?);
+    Ok(found
+        .into_iter()
+        .map(|inbox| (inbox.address(), inbox))
+        .collect())
 }
 
-/// Inserts one inbox's copy of the mail and its attachments. Call after
-/// [`message::lock_commit_order`].
+/// Counts the batch's mails against their inboxes' tenants' size, daily and storage quotas,
+/// one statement per tenant when all of them fit. Returns each mail's outcome so far and the
+/// inbox copies to store.
+async fn admit<'b>(
+    conn: &mut diesel_async::AsyncPgConnection,
+    app: &App,
+    batch: &'b [Job],
+    inboxes: &'b BatchInboxes,
+    now: chrono::DateTime<chrono::Utc>,
+) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, Vec<Target<'b>>)> {
+    let mut outcomes: Vec<(Delivery, Vec<MessageStored>)> =
+        batch.iter().map(|_| Default::default()).collect();
+    // Tenants in one order for every writer: their counters rows are locked in that order.
+    let mut per_tenant: BTreeMap<Uuid, Vec<Target<'b>>> = BTreeMap::new();
+    for (job, Job { mail, .. }) in batch.iter().enumerate() {
+        for (key, (_, delivery)) in &mail.deliveries {
+            if let Some(inbox) = inboxes.get(key) {
+                per_tenant.entry(inbox.tenant_id).or_default().push(Target {
+                    job,
+                    inbox,
+                    delivery,
+                });
+            }
+        }
+    }
+    let mut admitted = Vec::new();
+    for (tenant_id, candidates) in per_tenant {
+        let limits = quota::limits_of(conn, &app.config, tenant_id).await?;
+        let size = |target: &Target| i64::from(batch[target.job].mail.size);
+        let (fitting, too_large): (Vec<_>, Vec<_>) = candidates
+            .into_iter()
+            .partition(|target| size(target) <= limits.max_message_size);
+        for target in too_large {
+            outcomes[target.job].0.too_large += 1;
+        }
+        let mails = i32::try_from(fitting.len()).unwrap_or(i32::MAX);
+        let bytes = fitting.iter().map(size).sum();
+        if quota::count_mails(conn, tenant_id, &limits, mails, bytes, now).await? {
+            admitted.extend(fitting);
+            continue;
+        }
+        // Not all of them fit: the earliest that do are taken, one by one.
+        let mut taken_bytes = 0;
+        for target in fitting {
+            let bytes = taken_bytes + size(&target);
+            if quota::count_mails(conn, tenant_id, &limits, 1, bytes, now).await? {
+                taken_bytes = bytes;
+                admitted.push(target);
+            } else {
+                app.recipients.out_of_room(tenant_id);
+                outcomes[target.job].0.over_quota += 1;
+            }
+        }
+    }
+    Ok((outcomes, admitted))
+}
+
+/// Inserts every admitted copy with its attachments; returns per copy its mail's index in the
+/// batch, the new message's id and its event. Call after [`message::lock_commit_order`].
 async fn insert(
     conn: &mut diesel_async::AsyncPgConnection,
-    mail: &PreparedMail,
-    inbox: &Inbox,
-    delivery: &InboxDelivery,
+    batch: &[Job],
+    targets: &[Target<'_>],
     now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<(Uuid, MessageStored)> {
-    let parsed = &mail.parsed;
-    let id = Uuid::new_v4();
-    let seq = message::insert(
-        conn,
-        &NewMessage {
-            id,
-            inbox_id: inbox.id,
-            tenant_id: inbox.tenant_id,
-            received_at: now,
-            mail_from: mail.mail_from.as_deref(),
-            // Each inbox sees only its own envelope recipients, never the others (Bcc).
-            rcpt_to: &delivery.rcpt_to,
-            from_addr: &mail.from_addr,
-            to_addr: &mail.to_addr,
-            cc_addr: &mail.cc_addr,
-            from_text: &mail.from_text,
-            to_text: &format!("{}, {}", mail.to_text, delivery.rcpt_to.join(", ")),
-            subject: parsed.subject.as_deref(),
-            sent_at: parsed.sent_at,
-            message_id: parsed.message_id.as_deref(),
-            in_reply_to: parsed.in_reply_to.as_deref(),
-            headers: &mail.headers,
-            text_body: parsed.text.as_deref(),
-            html_body: parsed.html.as_deref(),
-            size: mail.size,
-            raw: &mail.raw,
-            parse_error: parsed.parse_error.as_deref(),
-            tags: &delivery.tags,
-            has_attachments: !parsed.attachments.is_empty(),
-        },
-    )
-    .await?;
-    let attachments: Vec<NewAttachment<'_>> = parsed
-        .attachments
+) -> diesel::QueryResult<Vec<(usize, Uuid, MessageStored)>> {
+    let ids: Vec<Uuid> = targets.iter().map(|_| Uuid::new_v4()).collect();
+    let to_texts: Vec<String> = targets
         .iter()
-        .zip(&mail.attachment_sizes)
-        .zip(0..)
-        .map(|((a, &size), position)| NewAttachment {
-            id: Uuid::new_v4(),
-            message_id: id,
-            position,
-            filename: a.filename.as_deref(),
-            content_type: &a.content_type,
-            content_id: a.content_id.as_deref(),
-            inline: a.inline,
-            size,
-            content: &a.content,
+        .map(|t| {
+            format!(
+                "{}, {}",
+                batch[t.job].mail.to_text,
+                t.delivery.rcpt_to.join(", ")
+            )
+        })
+        .collect();
+    let rows: Vec<NewMessage<'_>> = targets
+        .iter()
+        .zip(&ids)
+        .zip(&to_texts)
+        .map(|((target, &id), to_text)| {
+            let mail = &batch[target.job].mail;
+            let parsed = &mail.parsed;
+            NewMessage {
+                id,
+                inbox_id: target.inbox.id,
+                tenant_id: target.inbox.tenant_id,
+                received_at: now,
+                mail_from: mail.mail_from.as_deref(),
+                // Each inbox sees only its own envelope recipients, never the others (Bcc).
+                rcpt_to: &target.delivery.rcpt_to,
+                from_addr: &mail.from_addr,
+                to_addr: &mail.to_addr,
+                cc_addr: &mail.cc_addr,
+                from_text: &mail.from_text,
+                to_text,
+                subject: parsed.subject.as_deref(),
+                sent_at: parsed.sent_at,
+                message_id: parsed.message_id.as_deref(),
+                in_reply_to: parsed.in_reply_to.as_deref(),
+                headers: &mail.headers,
+                text_body: parsed.text.as_deref(),
+                html_body: parsed.html.as_deref(),
+                size: mail.size,
+                raw: &mail.raw,
+                parse_error: parsed.parse_error.as_deref(),
+                tags: &target.delivery.tags,
+                has_attachments: !parsed.attachments.is_empty(),
+            }
+        })
+        .collect();
+    let seqs: HashMap<Uuid, i64> = message::insert_all(conn, &rows)
+        .await?
+        .into_iter()
+        .collect();
+    let attachments: Vec<NewAttachment<'_>> = targets
+        .iter()
+        .zip(&ids)
+        .flat_map(|(target, &message_id)| {
+            let mail = &batch[target.job].mail;
+            mail.parsed
+                .attachments
+                .iter()
+                .zip(&mail.attachment_sizes)
+                .zip(0..)
+                .map(move |((a, &size), position)| NewAttachment {
+                    id: Uuid::new_v4(),
+                    message_id,
+                    position,
+                    filename: a.filename.as_deref(),
+                    content_type: &a.content_type,
+                    content_id: a.content_id.as_deref(),
+                    inline: a.inline,
+                    size,
+                    content: &a.content,
+                })
         })
         .collect();
     attachment::insert_all(conn, &attachments).await?;
-    Ok((
-        id,
-        MessageStored {
-            inbox_id: inbox.id,
-            seq,
-        },
-    ))
+    targets
+        .iter()
+        .zip(ids)
+        .map(|(target, id)| {
+            let seq = *seqs.get(&id).ok_or(diesel::result::Error::NotFound)?;
+            let inbox_id = target.inbox.id;
+            Ok((target.job, id, MessageStored { inbox_id, seq }))
+        })
+        .collect()
 }
 
 fn join<'a>(mailboxes: impl IntoIterator<Item = &'a parse::Mailbox>) -> String {

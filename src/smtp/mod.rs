@@ -1,10 +1,12 @@
 //! The SMTP edge: [`session`] speaks the protocol through the `smtp-server` crate, [`data`]
-//! bounds and unescapes DATA, [`ingest`] turns an accepted mail into stored messages, [`tls`]
+//! bounds and unescapes DATA, [`recipients`] answers `RCPT TO` from memory where it can,
+//! [`ingest`] turns an accepted mail into stored messages, [`tls`]
 //! serves `STARTTLS` and implicit TLS, [`trace`] writes the `Received:` header.
 
 pub mod admission;
 pub mod data;
 pub mod ingest;
+pub mod recipients;
 pub mod reply;
 pub mod session;
 pub mod tls;

@@ -48,7 +48,9 @@ async fn a_database_outage_answers_451_stores_nothing_and_recovers_without_resta
     smtp.send(b"Subject: during\r\n\r\nlost?\r\n").await;
     let reply = smtp.command(".").await;
     assert!(reply.starts_with("451 4.3.0"), "{reply}");
-    // A new transaction is deferred at RCPT, and the session stays usable.
+    // A new transaction is deferred at RCPT once the answers `RCPT TO` keeps in memory are
+    // stale (until then it is deferred at the end of DATA, as above); the session stays usable.
+    tokio::time::sleep(ephemail::smtp::recipients::FRESH_FOR).await;
     smtp.command("MAIL FROM:<a@example.com>").await;
     let reply = smtp.command("RCPT TO:<during@localhost>").await;
     assert!(reply.starts_with("451 4.3.0"), "{reply}");

@@ -34,18 +34,20 @@ pub struct NewAttachment<'a> {
     pub content: &'a [u8],
 }
 
+/// Inserts the attachments with as few statements as PostgreSQL's bind-parameter limit allows.
 pub async fn insert_all(
     conn: &mut AsyncPgConnection,
     rows: &[NewAttachment<'_>],
 ) -> QueryResult<()> {
-    if rows.is_empty() {
-        return Ok(());
+    // 9 columns a row: well under the 65,535 parameters of one statement.
+    const ROWS_PER_STATEMENT: usize = 4096;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        diesel::insert_into(attachments::table)
+            .values(chunk)
+            .execute(conn)
+            .await?;
     }
-    diesel::insert_into(attachments::table)
-        .values(rows)
-        .execute(conn)
-        .await
-        .map(drop)
+    Ok(())
 }
 
 /// The attachments of several messages at once (one query for a whole page of messages).

@@ -111,6 +111,15 @@ pub async fn find(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Optio
         .optional()
 }
 
+/// The domains among `names` that exist.
+pub async fn find_all(conn: &mut AsyncPgConnection, names: &[&str]) -> QueryResult<Vec<Domain>> {
+    domains::table
+        .filter(domains::name.eq_any(names))
+        .select(Domain::as_select())
+        .load(conn)
+        .await
+}
+
 /// The domains `viewer` may use: all for the system; shared ones and its own for a tenant.
 pub async fn list(conn: &mut AsyncPgConnection, viewer: Viewer) -> QueryResult<Vec<Domain>> {
     let mut query = domains::table.order(domains::name).into_boxed();

@@ -1,5 +1,9 @@
 use chrono::{DateTime, Utc};
-use diesel::{pg::Pg, prelude::*};
+use diesel::{
+    pg::Pg,
+    prelude::*,
+    sql_types::{Array, Text, Timestamptz},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -9,7 +13,7 @@ use crate::{
     mail::address::{DomainName, EmailAddress, LocalPart},
 };
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = inboxes, check_for_backend(Pg))]
 pub struct Inbox {
     pub id: Uuid,
@@ -113,14 +117,70 @@ pub async fn find_or_create(
     now: DateTime<Utc>,
     ttl: chrono::Duration,
 ) -> QueryResult<Inbox> {
-    delete_expired_at(conn, address, now).await?;
-    insert(conn, &Inbox::new(address, tenant_id, now, ttl)).await?;
-    inboxes::table
-        .filter(inboxes::domain.eq(address.domain.as_str()))
-        .filter(inboxes::local_part.eq(address.local.as_str()))
-        .select(Inbox::as_select())
-        .first(conn)
-        .await
+    find_or_create_all(conn, &[(address, tenant_id)], now, ttl)
+        .await?
+        .pop()
+        .ok_or(diesel::result::Error::NotFound)
+}
+
+/// [`find_or_create`] for many catch-all addresses (with their domains' tenants) in three
+/// statements, whatever their number.
+pub async fn find_or_create_all(
+    conn: &mut AsyncPgConnection,
+    addresses: &[(&EmailAddress, Uuid)],
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> QueryResult<Vec<Inbox>> {
+    if addresses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut fresh: Vec<Inbox> = addresses
+        .iter()
+        .map(|&(address, tenant_id)| Inbox::new(address, tenant_id, now, ttl))
+        .collect();
+    // One order for every writer, so that concurrent batches wait on each other's new
+    // addresses in the same order and cannot deadlock.
+    fresh.sort_by(|a, b| (&a.domain, &a.local_part).cmp(&(&b.domain, &b.local_part)));
+    fresh.dedup_by(|a, b| (&a.domain, &a.local_part) == (&b.domain, &b.local_part));
+    delete_all_expired_at(conn, addresses.iter().map(|&(address, _)| address), now).await?;
+    diesel::insert_into(inboxes::table)
+        .values(&fresh)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    find_all_by_address(conn, addresses.iter().map(|&(address, _)| address), now).await
+}
+
+/// The live inboxes at `addresses`, whoever owns them (for mail delivery), in one statement.
+pub async fn find_all_by_address<'a>(
+    conn: &mut AsyncPgConnection,
+    addresses: impl IntoIterator<Item = &'a EmailAddress>,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Inbox>> {
+    let (domains, locals) = columns(addresses);
+    if domains.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::sql_query(
+        "SELECT DISTINCT i.* FROM inboxes i
+         JOIN unnest($1::text[], $2::text[]) AS a(domain, local_part) USING (domain, local_part)
+         WHERE i.expires_at > $3",
+    )
+    .bind::<Array<Text>, _>(&domains)
+    .bind::<Array<Text>, _>(&locals)
+    .bind::<Timestamptz, _>(now)
+    .load(conn)
+    .await
+}
+
+/// Addresses as two parallel columns, for `unnest`.
+fn columns<'a>(
+    addresses: impl IntoIterator<Item = &'a EmailAddress>,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    addresses
+        .into_iter()
+        .map(|address| (address.domain.as_str(), address.local.as_str()))
+        .unzip()
 }
 
 /// Moves a live inbox's expiry; `None` if there is no such live inbox.
@@ -148,12 +208,23 @@ pub async fn delete_expired_at(
     address: &EmailAddress,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    diesel::delete(
-        inboxes::table
-            .filter(inboxes::domain.eq(address.domain.as_str()))
-            .filter(inboxes::local_part.eq(address.local.as_str()))
-            .filter(inboxes::expires_at.le(now)),
+    delete_all_expired_at(conn, [address], now).await
+}
+
+/// [`delete_expired_at`] for many addresses in one statement.
+async fn delete_all_expired_at<'a>(
+    conn: &mut AsyncPgConnection,
+    addresses: impl IntoIterator<Item = &'a EmailAddress>,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let (domains, locals) = columns(addresses);
+    diesel::sql_query(
+        "DELETE FROM inboxes i USING unnest($1::text[], $2::text[]) AS a(domain, local_part)
+         WHERE i.domain = a.domain AND i.local_part = a.local_part AND i.expires_at <= $3",
     )
+    .bind::<Array<Text>, _>(&domains)
+    .bind::<Array<Text>, _>(&locals)
+    .bind::<Timestamptz, _>(now)
     .execute(conn)
     .await
     .map(drop)

@@ -87,13 +87,24 @@ pub async fn lock_commit_order(conn: &mut AsyncPgConnection) -> QueryResult<()> 
         .map(drop)
 }
 
-/// Inserts the message; returns its `seq`. Call [`lock_commit_order`] first in the transaction.
-pub async fn insert(conn: &mut AsyncPgConnection, message: &NewMessage<'_>) -> QueryResult<i64> {
-    diesel::insert_into(messages::table)
-        .values(message)
-        .returning(messages::seq)
-        .get_result(conn)
-        .await
+/// Inserts the messages with as few statements as PostgreSQL's bind-parameter limit allows;
+/// returns each one's `(id, seq)`. Call [`lock_commit_order`] first in the transaction.
+pub async fn insert_all(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewMessage<'_>],
+) -> QueryResult<Vec<(Uuid, i64)>> {
+    // 23 columns a row: 1,024 rows stay well under the 65,535 parameters of one statement.
+    const ROWS_PER_STATEMENT: usize = 1024;
+    let mut stored = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let inserted: Vec<(Uuid, i64)> = diesel::insert_into(messages::table)
+            .values(chunk)
+            .returning((messages::id, messages::seq))
+            .get_results(conn)
+            .await?;
+        stored.extend(inserted);
+    }
+    Ok(stored)
 }
 
 /// Search criteria; every one given must hold. Text matches are case-insensitive substrings.
