@@ -126,7 +126,7 @@ impl App {
     }
 }
 
-/// The SMTP and HTTP servers, running as supervised tasks under one cancellation token.
+/// The SMTP and HTTP servers and the sweeper, running as supervised tasks under one cancellation token.
 pub struct Server {
     pub smtp_addr: SocketAddr,
     /// The implicit-TLS SMTP port, when configured.
@@ -172,6 +172,11 @@ impl Server {
         tasks.spawn(async move {
             let served = crate::smtp::serve(listeners, smtp_app, smtp_stop).await;
             ("smtp", served)
+        });
+        let (sweeper_app, sweeper_stop) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let swept = crate::retention::run(sweeper_app, sweeper_stop).await;
+            ("sweeper", swept)
         });
         let http_stop = shutdown.clone();
         tasks.spawn(async move { ("http", crate::http::serve(http, app, http_stop).await) });

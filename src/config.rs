@@ -177,6 +177,31 @@ pub struct InboxConfig {
     pub max_ttl: u32,
 }
 
+/// How long mail is kept, and the sweeper that deletes what has expired.
+#[derive(Debug, Clone, Args)]
+pub struct RetentionConfig {
+    /// Oldest message kept, in seconds; older ones are deleted by the sweeper even if their
+    /// inbox lives on. Without it, messages live as long as their inbox.
+    #[arg(long, env = "EPHEMAIL_MAX_MESSAGE_AGE",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_message_age: Option<u32>,
+
+    /// Messages kept per inbox; each new one past it deletes the oldest.
+    #[arg(long, env = "EPHEMAIL_MAX_MESSAGES_PER_INBOX", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_messages_per_inbox: u32,
+
+    /// Seconds between sweeps for expired inboxes and messages.
+    #[arg(long, env = "EPHEMAIL_SWEEP_INTERVAL", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sweep_interval: u32,
+
+    /// Rows one sweep statement deletes at most: bounds how long it holds its locks.
+    #[arg(long, env = "EPHEMAIL_SWEEP_BATCH", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub sweep_batch: u32,
+}
+
 /// Default per-tenant quotas; `ephemail tenant quota` overrides them per tenant.
 #[derive(Debug, Clone, Args)]
 pub struct QuotaConfig {
@@ -232,6 +257,8 @@ pub struct ServeConfig {
     pub inbox: InboxConfig,
     #[command(flatten)]
     pub quota: QuotaConfig,
+    #[command(flatten)]
+    pub retention: RetentionConfig,
 
     /// A domain to serve, `NAME[:catch_all|:registered]` (repeatable; catch_all by default).
     /// Added to the stored domains at start-up. With none given and none stored, `localhost`

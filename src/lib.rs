@@ -2,7 +2,7 @@
 //!
 //! Mail arrives over SMTP ([`smtp`]), is parsed and sanitized ([`mail`]), stored in PostgreSQL
 //! ([`db`]) and read through GraphQL ([`graphql`]) served over HTTP ([`http`]). [`app`] wires
-//! them together around one shared [`app::App`] state.
+//! them together around one shared [`app::App`] state; [`retention`] deletes what has expired.
 
 pub mod app;
 pub mod auth;
@@ -16,4 +16,5 @@ pub mod graphql;
 pub mod http;
 pub mod mail;
 pub mod quota;
+pub mod retention;
 pub mod smtp;

@@ -2,7 +2,7 @@
 //! for every recipient inbox, then wake the inboxes' listeners. The caller answers `250` only
 //! after that transaction committed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Context;
 use chrono::Duration;
@@ -273,8 +273,11 @@ async fn write_batches(app: std::sync::Weak<crate::app::AppState>, mut jobs: mps
     }
 }
 
-/// A batch's live recipient inboxes, by address.
-type BatchInboxes = HashMap<String, Inbox>;
+/// A batch's live recipient inboxes, by address, and which of them the batch created.
+struct BatchInboxes {
+    by_address: HashMap<String, Inbox>,
+    created: HashSet<Uuid>,
+}
 
 /// One inbox's copy of one mail of a batch, admitted by its tenant's quotas.
 struct Target<'b> {
@@ -285,7 +288,8 @@ struct Target<'b> {
 
 /// Stores a batch in one transaction with a handful of statements whatever its size: resolves
 /// every inbox, admits every mail against its tenant's quotas, then takes the commit-order lock
-/// and inserts every message, then every attachment.
+/// and inserts every message, then every attachment, then deletes the oldest messages of inboxes
+/// past `--max-messages-per-inbox`.
 async fn store_batch(
     app: &App,
     batch: &[Job],
@@ -305,11 +309,31 @@ async fn store_batch(
                 outcomes[job].0.stored.push(id);
                 outcomes[job].1.push(event);
             }
+            let overfull = possibly_overfull(&targets, &inboxes.created, app);
+            if !overfull.is_empty() {
+                let keep = i64::from(app.config.retention.max_messages_per_inbox);
+                message::keep_newest(conn, &overfull, keep).await?;
+            }
             Ok::<_, diesel::result::Error>(outcomes)
         })
         .await
         .context("storing the message")?;
     Ok(stored)
+}
+
+/// The inboxes this batch may have filled past `--max-messages-per-inbox`: all it delivered
+/// to, except those it created with no more copies than the cap (most catch-all inboxes).
+fn possibly_overfull(targets: &[Target<'_>], created: &HashSet<Uuid>, app: &App) -> Vec<Uuid> {
+    let mut copies: BTreeMap<Uuid, u32> = BTreeMap::new();
+    for target in targets {
+        *copies.entry(target.inbox.id).or_default() += 1;
+    }
+    let cap = app.config.retention.max_messages_per_inbox;
+    copies
+        .into_iter()
+        .filter(|(id, copies)| !created.contains(id) || *copies > cap)
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// Resolves (or on a catch-all domain creates) every recipient inbox of the batch. An address
@@ -361,11 +385,21 @@ async fn resolve(
     }
     let catch_all_ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
     let mut found = inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl).await?;
-    found.extend(inbox::find_all_by_address(conn, registered, now).await?);
-    Ok(found
+    let registered = inbox::find_all_by_address(conn, registered, now).await?;
+    found.extend(registered.into_iter().map(|inbox| (inbox, false)));
+    let created = found
+        .iter()
+        .filter(|(_, created)| *created)
+        .map(|(inbox, _)| inbox.id)
+        .collect();
+    let by_address = found
         .into_iter()
-        .map(|inbox| (inbox.address(), inbox))
-        .collect())
+        .map(|(inbox, _)| (inbox.address(), inbox))
+        .collect();
+    Ok(BatchInboxes {
+        by_address,
+        created,
+    })
 }
 
 /// Counts the batch's mails against their inboxes' tenants' size, daily and storage quotas,
@@ -384,7 +418,7 @@ async fn admit<'b>(
     let mut per_tenant: BTreeMap<Uuid, Vec<Target<'b>>> = BTreeMap::new();
     for (job, Job { mail, .. }) in batch.iter().enumerate() {
         for (key, (_, delivery)) in &mail.deliveries {
-            if let Some(inbox) = inboxes.get(key) {
+            if let Some(inbox) = inboxes.by_address.get(key) {
                 per_tenant.entry(inbox.tenant_id).or_default().push(Target {
                     job,
                     inbox,

@@ -110,6 +110,8 @@ pub struct TestApp {
     pub smtps_addr: Option<SocketAddr>,
     pub http_addr: SocketAddr,
     pub database_url: String,
+    /// The running server's state, for calling the library directly (e.g. one sweep).
+    pub app: App,
     server: Server,
     http: reqwest::Client,
 }
@@ -150,7 +152,7 @@ impl TestApp {
         let app = App::build(config, pool, Arc::new(clock.clone()))
             .await
             .expect("app state");
-        let server = Server::start(app).await.expect("server start");
+        let server = Server::start(app.clone()).await.expect("server start");
         let key = create_key(&database_url, "dev", Scope::Admin).await;
         Self {
             clock,
@@ -159,6 +161,7 @@ impl TestApp {
             smtps_addr: server.smtps_addr,
             http_addr: server.http_addr,
             database_url,
+            app,
             server,
             http: reqwest::Client::new(),
         }

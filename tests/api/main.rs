@@ -8,6 +8,7 @@ mod graphql_api;
 mod helpers;
 mod node_client;
 mod quotas;
+mod retention;
 mod schema;
 mod search;
 mod smtp_ingest;

@@ -117,20 +117,21 @@ pub async fn find_or_create(
     now: DateTime<Utc>,
     ttl: chrono::Duration,
 ) -> QueryResult<Inbox> {
-    find_or_create_all(conn, &[(address, tenant_id)], now, ttl)
+    let (inbox, _) = find_or_create_all(conn, &[(address, tenant_id)], now, ttl)
         .await?
         .pop()
-        .ok_or(diesel::result::Error::NotFound)
+        .ok_or(diesel::result::Error::NotFound)?;
+    Ok(inbox)
 }
 
 /// [`find_or_create`] for many catch-all addresses (with their domains' tenants) in three
-/// statements, whatever their number.
+/// statements, whatever their number. Each inbox comes with whether this call created it.
 pub async fn find_or_create_all(
     conn: &mut AsyncPgConnection,
     addresses: &[(&EmailAddress, Uuid)],
     now: DateTime<Utc>,
     ttl: chrono::Duration,
-) -> QueryResult<Vec<Inbox>> {
+) -> QueryResult<Vec<(Inbox, bool)>> {
     if addresses.is_empty() {
         return Ok(Vec::new());
     }
@@ -148,7 +149,16 @@ pub async fn find_or_create_all(
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
-    find_all_by_address(conn, addresses.iter().map(|&(address, _)| address), now).await
+    let created: std::collections::HashSet<Uuid> = fresh.iter().map(|inbox| inbox.id).collect();
+    let found = find_all_by_address(conn, addresses.iter().map(|&(address, _)| address), now);
+    Ok(found
+        .await?
+        .into_iter()
+        .map(|inbox| {
+            let new = created.contains(&inbox.id);
+            (inbox, new)
+        })
+        .collect())
 }
 
 /// The live inboxes at `addresses`, whoever owns them (for mail delivery), in one statement.
@@ -228,6 +238,22 @@ async fn delete_all_expired_at<'a>(
     .execute(conn)
     .await
     .map(drop)
+}
+
+/// Deletes at most `limit` inboxes expired at `now`, with whatever messages they still have;
+/// returns how many. The sweeper empties them first, so each statement stays small.
+pub async fn delete_expired(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
+    super::delete_batch(
+        conn,
+        "DELETE FROM inboxes WHERE id IN (SELECT id FROM inboxes WHERE expires_at <= $1 LIMIT $2)",
+        now,
+        limit,
+    )
+    .await
 }
 
 /// Deletes the inbox with its messages and attachments (foreign keys cascade).

@@ -107,6 +107,57 @@ pub async fn insert_all(
     Ok(stored)
 }
 
+/// Deletes the oldest messages of each of `inbox_ids` past the newest `keep`.
+pub async fn keep_newest(
+    conn: &mut AsyncPgConnection,
+    inbox_ids: &[Uuid],
+    keep: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM messages m USING unnest($1::uuid[]) AS t(inbox_id)
+         WHERE m.inbox_id = t.inbox_id
+           AND m.seq <= (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id
+                         ORDER BY n.seq DESC OFFSET $2 LIMIT 1)",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(inbox_ids)
+    .bind::<diesel::sql_types::BigInt, _>(keep)
+    .execute(conn)
+    .await
+}
+
+/// Deletes at most `limit` messages of inboxes expired at `now`; returns how many.
+pub async fn delete_of_expired_inboxes(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
+    super::delete_batch(
+        conn,
+        "DELETE FROM messages WHERE id IN (
+             SELECT m.id FROM inboxes i JOIN messages m ON m.inbox_id = i.id
+             WHERE i.expires_at <= $1 LIMIT $2)",
+        now,
+        limit,
+    )
+    .await
+}
+
+/// Deletes at most `limit` messages received before `cutoff`; returns how many.
+pub async fn delete_received_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
+    super::delete_batch(
+        conn,
+        "DELETE FROM messages WHERE id IN (
+             SELECT id FROM messages WHERE received_at < $1 LIMIT $2)",
+        cutoff,
+        limit,
+    )
+    .await
+}
+
 /// Search criteria; every one given must hold. Text matches are case-insensitive substrings.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {

@@ -8,6 +8,9 @@ pub mod message;
 pub mod server_secret;
 pub mod tenant;
 
+use chrono::{DateTime, Utc};
+use diesel::QueryResult;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 /// Whose data a query may touch. Every query that serves a client takes one, so ownership is
@@ -20,4 +23,18 @@ pub enum Viewer {
     Tenant(Uuid),
     /// An inbox token: that one inbox only.
     Inbox { tenant_id: Uuid, inbox_id: Uuid },
+}
+
+/// Runs one of the sweeper's bounded deletes (`$1` a time, `$2` the row limit).
+async fn delete_batch(
+    conn: &mut AsyncPgConnection,
+    statement: &str,
+    time: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(statement)
+        .bind::<diesel::sql_types::Timestamptz, _>(time)
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .execute(conn)
+        .await
 }

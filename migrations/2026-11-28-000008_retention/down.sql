@@ -1,0 +1,2 @@
+DROP INDEX messages_received_at_idx;
+DROP INDEX inboxes_expires_at_idx;

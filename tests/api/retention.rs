@@ -1,0 +1,131 @@
+//! Expiry and retention: what the sweeper deletes, in bounded batches, and that only one
+//! sweeper runs at a time on a database.
+
+use chrono::Duration;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use ephemail::retention::{self, SweepReport};
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+/// Rows in `table` and the `dev` tenant's stored bytes, read directly from the database.
+async fn count(app: &TestApp, table: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let sql = match table {
+        "stored_bytes" => "SELECT stored_bytes AS n FROM tenant_usage u JOIN tenants t \
+                           ON t.id = u.tenant_id WHERE t.name = 'dev'"
+            .to_owned(),
+        table => format!("SELECT count(*) AS n FROM {table}"),
+    };
+    let row: Count = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
+    row.n
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_inboxes_vanish_at_once_and_the_sweeper_deletes_them_in_small_batches() {
+    let app = TestApp::spawn_with(&["--sweep-batch", "2", "--default-ttl", "600"]).await;
+    for n in 0..5 {
+        app.send_mail("old@localhost", &format!("old {n}"), "body")
+            .await;
+    }
+    app.send_mail("other@localhost", "other", "body").await;
+    app.clock.advance(Duration::seconds(300));
+    app.send_mail("young@localhost", "young", "body").await;
+    app.clock.advance(Duration::seconds(301));
+
+    // Expired, so gone for readers before any sweep.
+    let gone = app
+        .graphql(r#"{ inbox(address: "old@localhost") { id } }"#, json!({}))
+        .await;
+    assert_eq!(gone["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(count(&app, "messages").await, 7);
+
+    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    // Six messages two at a time (2, 2, 2, then 0), then two inboxes (2, then 0).
+    assert_eq!(
+        report,
+        SweepReport {
+            inboxes: 2,
+            messages: 6,
+            statements: 6
+        }
+    );
+    assert_eq!(count(&app, "messages").await, 1);
+    assert_eq!(count(&app, "inboxes").await, 1);
+    assert_eq!(app.messages_of("young@localhost").await.len(), 1);
+    // The storage counter follows deletions made in batches.
+    let young = app.messages_of("young@localhost").await;
+    assert_eq!(
+        count(&app, "stored_bytes").await,
+        young[0]["size"].as_i64().unwrap()
+    );
+    // A catch-all address whose inbox was swept starts afresh.
+    app.send_mail("old@localhost", "new life", "body").await;
+    let fresh = app.messages_of("old@localhost").await;
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(fresh[0]["subject"], "new life");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_past_the_retention_age_are_swept_from_live_inboxes() {
+    let app = TestApp::spawn_with(&["--max-message-age", "600"]).await;
+    app.send_mail("keep@localhost", "first", "body").await;
+    app.clock.advance(Duration::seconds(601));
+    app.send_mail("keep@localhost", "second", "body").await;
+    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    assert_eq!((report.inboxes, report.messages), (0, 1));
+    let left = app.messages_of("keep@localhost").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["subject"], "second");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inbox_keeps_only_its_newest_messages() {
+    let app = TestApp::spawn_with(&["--max-messages-per-inbox", "3"]).await;
+    for n in 1..=5 {
+        app.send_mail("full@localhost", &format!("mail {n}"), "body")
+            .await;
+    }
+    let subjects: Vec<_> = app
+        .messages_of("full@localhost")
+        .await
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_owned())
+        .collect();
+    let mut sorted = subjects.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["mail 3", "mail 4", "mail 5"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_one_sweeper_runs_at_a_time_on_a_database() {
+    let app = TestApp::spawn().await;
+    // Another process's sweeper, holding the lock.
+    let mut other = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    assert!(retention::try_lock(&mut other).await.unwrap());
+    assert_eq!(retention::sweep(&app.app).await.unwrap(), None);
+    drop(other);
+    // Its session is gone, and with it the lock (the server notices on its next query).
+    let mut swept = None;
+    for _ in 0..50 {
+        swept = retention::sweep(&app.app).await.unwrap();
+        if swept.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(swept.is_some(), "the lock was not released");
+    app.stop().await;
+}
