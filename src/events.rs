@@ -1,8 +1,10 @@
-//! The in-process event bus: "a message was stored in inbox X". Subscriptions and waits use an
-//! event only as a wake-up and read the messages themselves from PostgreSQL, which stays the
-//! source of truth; so a lost or lagged event can delay a subscriber but never make it skip a
-//! message. [`EventBus::publish`] is the single entry point: today the ingest path calls it after
-//! each commit; a LISTEN/NOTIFY listener can call it for events from other processes.
+//! The in-process event bus: "a message was stored in inbox X" and "inbox X was deleted".
+//! Subscriptions and waits use a stored event only as a wake-up and read the messages
+//! themselves from PostgreSQL, which stays the source of truth; so a lost or lagged event can
+//! delay a subscriber but never make it skip a message. A deletion ends them. [`EventBus::publish`]
+//! and [`EventBus::inbox_deleted`] are the entry points: today ingest, `deleteInbox` and the
+//! sweeper call them after their commits; a LISTEN/NOTIFY listener can call them for events from
+//! other processes.
 
 use std::{
     collections::HashMap,
@@ -22,16 +24,31 @@ pub struct MessageStored {
     pub seq: i64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InboxEvent {
+    Stored(MessageStored),
+    Deleted,
+}
+
 /// Per-inbox fan-out: only the listeners of an inbox are woken by its mail.
 #[derive(Default)]
 pub struct EventBus {
-    inboxes: Mutex<HashMap<Uuid, broadcast::Sender<MessageStored>>>,
+    inboxes: Mutex<HashMap<Uuid, broadcast::Sender<InboxEvent>>>,
 }
 
 impl EventBus {
     pub fn publish(&self, event: MessageStored) {
+        self.send(event.inbox_id, InboxEvent::Stored(event));
+    }
+
+    /// The inbox is gone (deleted, or swept after expiry): its listeners stop.
+    pub fn inbox_deleted(&self, inbox_id: Uuid) {
+        self.send(inbox_id, InboxEvent::Deleted);
+    }
+
+    fn send(&self, inbox_id: Uuid, event: InboxEvent) {
         let inboxes = self.inboxes.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = inboxes.get(&event.inbox_id) {
+        if let Some(sender) = inboxes.get(&inbox_id) {
             // An error only means nobody listens right now.
             let _ = sender.send(event);
         }
@@ -48,6 +65,7 @@ impl EventBus {
             bus: self.clone(),
             inbox_id,
             receiver: Some(receiver),
+            deleted: false,
         }
     }
 }
@@ -59,21 +77,32 @@ pub enum Wake {
     Stored(MessageStored),
     /// Events were missed (the listener was slow): read from the database to catch up.
     Lagged,
+    /// The inbox was deleted; nothing more will come.
+    Deleted,
 }
 
 pub struct Listener {
     bus: Arc<EventBus>,
     inbox_id: Uuid,
-    receiver: Option<broadcast::Receiver<MessageStored>>,
+    receiver: Option<broadcast::Receiver<InboxEvent>>,
+    /// Kept once heard, so that [`Listener::drain`] cannot lose it.
+    deleted: bool,
 }
 
 impl Listener {
     pub async fn next(&mut self) -> Wake {
+        if self.deleted {
+            return Wake::Deleted;
+        }
         let Some(receiver) = self.receiver.as_mut() else {
             return Wake::Lagged;
         };
         match receiver.recv().await {
-            Ok(event) => Wake::Stored(event),
+            Ok(InboxEvent::Stored(event)) => Wake::Stored(event),
+            Ok(InboxEvent::Deleted) => {
+                self.deleted = true;
+                Wake::Deleted
+            }
             // The bus keeps the sender while anyone listens, so `Closed` cannot happen; treat
             // it like a lag so that the caller re-reads the database.
             Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => {
@@ -82,13 +111,19 @@ impl Listener {
         }
     }
 
-    /// Drops the events already queued: the caller is about to read the database anyway.
+    /// Drops the wake-ups already queued: the caller is about to read the database anyway.
     pub fn drain(&mut self) {
-        if let Some(receiver) = self.receiver.as_mut() {
-            while !matches!(
-                receiver.try_recv(),
-                Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)
-            ) {}
+        let Some(receiver) = self.receiver.as_mut() else {
+            return;
+        };
+        loop {
+            match receiver.try_recv() {
+                Ok(InboxEvent::Deleted) => self.deleted = true,
+                Ok(InboxEvent::Stored(_)) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(
+                    broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed,
+                ) => return,
+            }
         }
     }
 }
@@ -137,6 +172,18 @@ mod tests {
             bus.publish(event(inbox, seq));
         }
         assert_eq!(listener.next().await, Wake::Lagged);
+    }
+
+    #[tokio::test]
+    async fn a_deletion_is_heard_even_after_a_drain() {
+        let bus = Arc::new(EventBus::default());
+        let inbox = Uuid::new_v4();
+        let mut listener = bus.listen(inbox);
+        bus.publish(event(inbox, 1));
+        bus.inbox_deleted(inbox);
+        listener.drain();
+        assert_eq!(listener.next().await, Wake::Deleted);
+        assert_eq!(listener.next().await, Wake::Deleted);
     }
 
     #[test]

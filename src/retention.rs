@@ -70,26 +70,29 @@ pub async fn sweep(app: &App) -> anyhow::Result<Option<SweepReport>> {
 async fn sweep_locked(app: &App, conn: &mut AsyncPgConnection) -> anyhow::Result<SweepReport> {
     let now = app.clock.now();
     let limit = i64::from(app.config.retention.sweep_batch);
-    let mut report = SweepReport::default();
-    // Messages first, so that deleting an inbox never cascades to more than a few leftovers.
-    report.messages += drain(
+    let mut sweep = Sweep {
+        app,
         conn,
-        Target::MessagesOfExpiredInboxes(now),
         limit,
-        &mut report,
-    )
-    .await
-    .context("deleting messages of expired inboxes")?;
-    report.inboxes += drain(conn, Target::ExpiredInboxes(now), limit, &mut report)
+        report: SweepReport::default(),
+    };
+    // Messages first, so that deleting an inbox never cascades to more than a few leftovers.
+    sweep.report.messages += sweep
+        .drain(Target::MessagesOfExpiredInboxes(now))
+        .await
+        .context("deleting messages of expired inboxes")?;
+    sweep.report.inboxes += sweep
+        .drain(Target::ExpiredInboxes(now))
         .await
         .context("deleting expired inboxes")?;
     if let Some(age) = app.config.retention.max_message_age {
         let cutoff = now - chrono::Duration::seconds(i64::from(age));
-        report.messages += drain(conn, Target::MessagesBefore(cutoff), limit, &mut report)
+        sweep.report.messages += sweep
+            .drain(Target::MessagesBefore(cutoff))
             .await
             .context("deleting messages past the retention age")?;
     }
-    Ok(report)
+    Ok(sweep.report)
 }
 
 enum Target {
@@ -98,31 +101,44 @@ enum Target {
     MessagesBefore(DateTime<Utc>),
 }
 
-/// Deletes `target` in statements of at most `limit` rows until none is left; returns how many.
-async fn drain(
-    conn: &mut AsyncPgConnection,
-    target: Target,
+/// One sweep's connection, batch size and running totals.
+struct Sweep<'a> {
+    app: &'a App,
+    conn: &'a mut AsyncPgConnection,
     limit: i64,
-    report: &mut SweepReport,
-) -> diesel::QueryResult<u64> {
-    let mut deleted = 0;
-    loop {
-        let batch = match target {
-            Target::MessagesOfExpiredInboxes(now) => {
-                message::delete_of_expired_inboxes(conn, now, limit).await?
+    report: SweepReport,
+}
+
+impl Sweep<'_> {
+    /// Deletes `target` in statements of at most `limit` rows until none is left; returns how
+    /// many. Listeners of a deleted inbox are told it is gone.
+    async fn drain(&mut self, target: Target) -> diesel::QueryResult<u64> {
+        let (conn, limit) = (&mut *self.conn, self.limit);
+        let mut deleted = 0;
+        loop {
+            let batch = match target {
+                Target::MessagesOfExpiredInboxes(now) => {
+                    message::delete_of_expired_inboxes(conn, now, limit).await?
+                }
+                Target::ExpiredInboxes(now) => {
+                    let ids = inbox::delete_expired(conn, now, limit).await?;
+                    for &id in &ids {
+                        self.app.events.inbox_deleted(id);
+                    }
+                    ids.len()
+                }
+                Target::MessagesBefore(cutoff) => {
+                    message::delete_received_before(conn, cutoff, limit).await?
+                }
+            };
+            self.report.statements += 1;
+            deleted += batch as u64;
+            if (batch as i64) < limit {
+                return Ok(deleted);
             }
-            Target::ExpiredInboxes(now) => inbox::delete_expired(conn, now, limit).await?,
-            Target::MessagesBefore(cutoff) => {
-                message::delete_received_before(conn, cutoff, limit).await?
-            }
-        };
-        report.statements += 1;
-        deleted += batch as u64;
-        if (batch as i64) < limit {
-            return Ok(deleted);
+            // Each batch commits on its own; let ingest and readers in between.
+            tokio::task::yield_now().await;
         }
-        // Each batch commits on its own; let ingest and readers in between.
-        tokio::task::yield_now().await;
     }
 }
 

@@ -5,7 +5,7 @@
 //! message. Events from the bus are only wake-ups: the listener is registered before the first
 //! read, and queued events are dropped right before each read, so a message committed at any
 //! moment is either in that read or wakes the next one. A slow consumer whose events overflow
-//! just reads again from its cursor.
+//! just reads again from its cursor. When the inbox is deleted, the feed ends with `NOT_FOUND`.
 
 use std::collections::VecDeque;
 
@@ -18,7 +18,7 @@ use crate::{
         Viewer,
     },
     error::AppError,
-    events::Listener,
+    events::{Listener, Wake},
 };
 
 /// Messages read from the database per round trip while catching up.
@@ -77,8 +77,8 @@ impl Feed {
                 )
                 .await?
             };
-            if batch.is_empty() {
-                self.listener.next().await;
+            if batch.is_empty() && self.listener.next().await == Wake::Deleted {
+                return Err(AppError::NotFound("inbox"));
             }
             self.ready.extend(batch);
         }
@@ -105,7 +105,9 @@ impl Feed {
             match claimed {
                 Some(message) => return Ok(message),
                 None => {
-                    self.listener.next().await;
+                    if self.listener.next().await == Wake::Deleted {
+                        return Err(AppError::NotFound("inbox"));
+                    }
                 }
             }
         }

@@ -25,6 +25,8 @@ impl Subscription {
     /// (a message's or inbox's cursor) it first replays the stored messages after it, then goes
     /// live with no gap and no duplicate; without, it starts with the next message stored. A
     /// client that disconnects resumes without loss by passing the last cursor it received.
+    /// When the inbox is deleted (or swept after expiry), a final `NOT_FOUND` error is sent and
+    /// the stream completes.
     /// An address on a catch-all domain may be watched before its first mail.
     async fn message_received(
         &self,

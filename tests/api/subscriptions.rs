@@ -174,3 +174,54 @@ async fn subscribing_to_an_unknown_inbox_is_not_found() {
     ws.close().await;
     app.stop().await;
 }
+
+/// The next two protocol messages: a final `NOT_FOUND` for the inbox, then `complete`.
+async fn assert_ends_with_not_found(ws: &mut GraphqlWs) {
+    let last = ws.next_message().await;
+    assert_eq!(last["type"], "next", "{last}");
+    assert_eq!(
+        last["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{last}"
+    );
+    let end = ws.next_message().await;
+    assert_eq!(end["type"], "complete", "{end}");
+    assert_eq!(end["id"], "1", "{end}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribers_of_a_deleted_inbox_get_a_final_not_found_and_the_stream_ends() {
+    let app = TestApp::spawn().await;
+    let (mut ws, address) = watch_new_inbox(&app, "doomed", false).await;
+    app.send_mail(&address, "first", "hi").await;
+    assert_eq!(ws.next_data().await["messageReceived"]["subject"], "first");
+    let inbox = app
+        .data(
+            "query($a: String!) { inbox(address: $a) { id } }",
+            json!({ "a": address }),
+        )
+        .await;
+    let deleted = app
+        .data(
+            "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
+            json!({ "id": inbox["inbox"]["id"] }),
+        )
+        .await;
+    assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
+    assert_ends_with_not_found(&mut ws).await;
+    ws.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribers_of_an_inbox_the_sweeper_removes_are_ended_too() {
+    let app = TestApp::spawn().await;
+    let (mut ws, _) = watch_new_inbox(&app, "expiring", false).await;
+    // graphql-transport-ws has no "subscribed" acknowledgement: give the server a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.clock.advance(chrono::Duration::days(8));
+    let report = ephemail::retention::sweep(&app.app).await.unwrap().unwrap();
+    assert_eq!(report.inboxes, 1);
+    assert_ends_with_not_found(&mut ws).await;
+    ws.close().await;
+    app.stop().await;
+}

@@ -165,3 +165,33 @@ async fn consuming_waits_return_successive_messages() {
     assert_eq!(both["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_on_an_inbox_that_is_deleted_ends_with_not_found_at_once() {
+    let app = TestApp::spawn().await;
+    let (id, _, _) = app.create_inbox("gone").await;
+    let waiting = app.graphql(
+        "query($id: ID!) { waitForMessage(inboxId: $id, timeoutMs: 60000) { id } }",
+        json!({ "id": id }),
+    );
+    let deleting = async {
+        // Let the wait start listening first.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.data(
+            "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
+            json!({ "id": id }),
+        )
+        .await
+    };
+    let started = std::time::Instant::now();
+    let (waited, _) = tokio::join!(waiting, deleting);
+    assert_eq!(
+        waited["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{waited}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the wait ended early"
+    );
+    app.stop().await;
+}

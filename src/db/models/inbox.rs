@@ -241,19 +241,26 @@ async fn delete_all_expired_at<'a>(
 }
 
 /// Deletes at most `limit` inboxes expired at `now`, with whatever messages they still have;
-/// returns how many. The sweeper empties them first, so each statement stays small.
+/// returns their ids. The sweeper empties them first, so each statement stays small.
 pub async fn delete_expired(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
     limit: i64,
-) -> QueryResult<usize> {
-    super::delete_batch(
-        conn,
-        "DELETE FROM inboxes WHERE id IN (SELECT id FROM inboxes WHERE expires_at <= $1 LIMIT $2)",
-        now,
-        limit,
+) -> QueryResult<Vec<Uuid>> {
+    #[derive(QueryableByName)]
+    struct Deleted {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+    let deleted: Vec<Deleted> = diesel::sql_query(
+        "DELETE FROM inboxes WHERE id IN (SELECT id FROM inboxes WHERE expires_at <= $1 LIMIT $2)
+         RETURNING id",
     )
-    .await
+    .bind::<Timestamptz, _>(now)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(deleted.into_iter().map(|row| row.id).collect())
 }
 
 /// Deletes the inbox with its messages and attachments (foreign keys cascade).

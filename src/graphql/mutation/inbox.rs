@@ -184,6 +184,9 @@ impl InboxMutation {
         let deleted = inbox::delete(&mut conn, viewer, id, app.clock.now())
             .await
             .api()?;
+        if deleted {
+            app.events.inbox_deleted(id);
+        }
         Ok(DeleteInboxPayload {
             status: deleted.into(),
         })

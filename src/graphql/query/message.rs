@@ -65,7 +65,8 @@ impl MessageQuery {
     /// returns the oldest such message. On timeout the result is null with a `TIMEOUT` error.
     /// With `markSeen`, only unseen messages count and the returned one is marked seen, so
     /// successive waits return successive messages. An address on a catch-all domain may be
-    /// waited on before its first mail.
+    /// waited on before its first mail. If the inbox is deleted meanwhile (or swept after
+    /// expiry), the wait ends at once with a `NOT_FOUND` error.
     #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn wait_for_message(
         &self,
