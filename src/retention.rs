@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     app::App,
-    db::models::{inbox, message},
+    db::models::{attachment, inbox, message},
 };
 
 /// Arbitrary constant naming "the sweeper" among advisory locks.
@@ -28,6 +28,8 @@ const SWEEPER_LOCK: i64 = 0x7377_6565_7065_7221;
 pub struct SweepReport {
     pub inboxes: u64,
     pub messages: u64,
+    /// Attachment bytes no message carries any more.
+    pub attachment_contents: u64,
     /// Bounded delete statements run.
     pub statements: u64,
 }
@@ -44,6 +46,7 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
             Ok(Some(report)) => tracing::info!(
                 inboxes = report.inboxes,
                 messages = report.messages,
+                attachment_contents = report.attachment_contents,
                 statements = report.statements,
                 "swept expired mail"
             ),
@@ -92,6 +95,11 @@ async fn sweep_locked(app: &App, conn: &mut AsyncPgConnection) -> anyhow::Result
             .await
             .context("deleting messages past the retention age")?;
     }
+    // Attachment bytes are shared between messages: they go when the last one is gone.
+    sweep.report.attachment_contents += sweep
+        .drain(Target::UnreferencedAttachmentContents)
+        .await
+        .context("deleting unreferenced attachment contents")?;
     Ok(sweep.report)
 }
 
@@ -99,6 +107,7 @@ enum Target {
     MessagesOfExpiredInboxes(DateTime<Utc>),
     ExpiredInboxes(DateTime<Utc>),
     MessagesBefore(DateTime<Utc>),
+    UnreferencedAttachmentContents,
 }
 
 /// One sweep's connection, batch size and running totals.
@@ -129,6 +138,9 @@ impl Sweep<'_> {
                 }
                 Target::MessagesBefore(cutoff) => {
                     message::delete_received_before(conn, cutoff, limit).await?
+                }
+                Target::UnreferencedAttachmentContents => {
+                    attachment::delete_unreferenced_contents(conn, limit).await?
                 }
             };
             self.report.statements += 1;

@@ -14,6 +14,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    attachment_contents (sha256) {
+        sha256 -> Bytea,
+        content -> Bytea,
+    }
+}
+
+diesel::table! {
     attachments (id) {
         id -> Uuid,
         message_id -> Uuid,
@@ -23,7 +30,7 @@ diesel::table! {
         content_id -> Nullable<Text>,
         inline -> Bool,
         size -> Int4,
-        content -> Bytea,
+        content_sha256 -> Bytea,
     }
 }
 
@@ -112,6 +119,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(attachments -> attachment_contents (content_sha256));
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(domains -> tenants (tenant_id));
 diesel::joinable!(inboxes -> domains (domain));
@@ -122,6 +130,7 @@ diesel::joinable!(tenant_usage -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    attachment_contents,
     attachments,
     domains,
     inboxes,

@@ -7,13 +7,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use anyhow::Context;
 use chrono::Duration;
 use diesel_async::AsyncConnection;
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
     app::App,
     db::models::{
-        attachment::{self, NewAttachment},
+        attachment::{self, NewAttachment, NewContent},
         domain::{self, Domain, DomainMode},
         inbox::{self, Inbox},
         message::{self, NewMessage},
@@ -138,6 +139,8 @@ struct PreparedMail {
     to_text: String,
     size: i32,
     attachment_sizes: Vec<i32>,
+    /// SHA-256 of each attachment's bytes: they are stored once under it.
+    attachment_hashes: Vec<[u8; 32]>,
 }
 
 impl PreparedMail {
@@ -183,6 +186,11 @@ impl PreparedMail {
                 .map(|a| i32::try_from(a.content.len()))
                 .collect::<Result<Vec<_>, _>>()
                 .context("attachment over 2 GiB")?,
+            attachment_hashes: parsed
+                .attachments
+                .iter()
+                .map(|a| Sha256::digest(&a.content).into())
+                .collect(),
             raw,
             parsed,
         })
@@ -526,8 +534,9 @@ async fn insert(
                 .attachments
                 .iter()
                 .zip(&mail.attachment_sizes)
+                .zip(&mail.attachment_hashes)
                 .zip(0..)
-                .map(move |((a, &size), position)| NewAttachment {
+                .map(move |(((a, &size), sha256), position)| NewAttachment {
                     id: Uuid::new_v4(),
                     message_id,
                     position,
@@ -536,11 +545,29 @@ async fn insert(
                     content_id: a.content_id.as_deref(),
                     inline: a.inline,
                     size,
+                    content_sha256: sha256,
+                })
+        })
+        .collect();
+    // Each mail's attachment bytes once, however many inboxes it went to.
+    let mut mails: Vec<usize> = targets.iter().map(|target| target.job).collect();
+    mails.sort_unstable();
+    mails.dedup();
+    let mut contents: Vec<NewContent<'_>> = mails
+        .into_iter()
+        .flat_map(|job| {
+            let mail = &batch[job].mail;
+            mail.parsed
+                .attachments
+                .iter()
+                .zip(&mail.attachment_hashes)
+                .map(|(a, sha256)| NewContent {
+                    sha256,
                     content: &a.content,
                 })
         })
         .collect();
-    attachment::insert_all(conn, &attachments).await?;
+    attachment::insert_all(conn, &mut contents, &attachments).await?;
     targets
         .iter()
         .zip(ids)

@@ -48,13 +48,15 @@ async fn expired_inboxes_vanish_at_once_and_the_sweeper_deletes_them_in_small_ba
     assert_eq!(count(&app, "messages").await, 7);
 
     let report = retention::sweep(&app.app).await.unwrap().unwrap();
-    // Six messages two at a time (2, 2, 2, then 0), then two inboxes (2, then 0).
+    // Six messages two at a time (2, 2, 2, then 0), two inboxes (2, then 0), and a look for
+    // unreferenced attachment bytes (none).
     assert_eq!(
         report,
         SweepReport {
             inboxes: 2,
             messages: 6,
-            statements: 6
+            attachment_contents: 0,
+            statements: 7
         }
     );
     assert_eq!(count(&app, "messages").await, 1);
@@ -127,5 +129,60 @@ async fn only_one_sweeper_runs_at_a_time_on_a_database() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(swept.is_some(), "the lock was not released");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mail_to_fifty_recipients_stores_its_attachment_once() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    // 30 KB that do not compress, so a second copy would show.
+    let bytes: Vec<u8> = (0..30_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let body = format!(
+        "Subject: report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b\r\nContent-Type: application/octet-stream\r\n\
+         Content-Disposition: attachment; filename=report.bin\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--b--\r\n"
+    );
+    let recipients: Vec<String> = (0..50).map(|n| format!("r{n}@localhost")).collect();
+    let to: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let reply = smtp.deliver("sender@example.com", &to, &body).await;
+    assert!(reply.starts_with("250"), "{reply}");
+
+    assert_eq!(count(&app, "messages").await, 50);
+    assert_eq!(count(&app, "attachments").await, 50);
+    assert_eq!(count(&app, "attachment_contents").await, 1);
+    // Every inbox's copy downloads the same bytes.
+    for address in ["r0@localhost", "r49@localhost"] {
+        let found = app
+            .data(
+                "query($a: String!) { inbox(address: $a) { messages { edges { node { attachments { id } } } } } }",
+                json!({ "a": address }),
+            )
+            .await;
+        let node = &found["inbox"]["messages"]["edges"][0]["node"];
+        let id = node["attachments"][0]["id"].as_str().unwrap().to_owned();
+        let downloaded = reqwest::Client::new()
+            .get(app.url(&format!("/attachments/{id}")))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(downloaded.as_ref(), bytes.as_slice(), "{address}");
+    }
+    // The bytes stay while any message carries them, and go with the last one.
+    app.clock.advance(Duration::days(8));
+    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    assert_eq!((report.messages, report.attachment_contents), (50, 1));
+    assert_eq!(count(&app, "attachment_contents").await, 0);
     app.stop().await;
 }

@@ -57,7 +57,7 @@ async fn diesel_schema_rs_matches_the_migrations() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_foreign_key_cascades_on_delete() {
+async fn every_ownership_foreign_key_cascades_on_delete() {
     #[derive(QueryableByName)]
     struct Constraint {
         #[diesel(sql_type = Text)]
@@ -73,9 +73,12 @@ async fn every_foreign_key_cascades_on_delete() {
     .load(&mut conn)
     .await
     .unwrap();
+    // The one exception points the other way: an attachment at its shared bytes, which must
+    // never take attachments with them (the sweeper deletes bytes no attachment points at).
     let names: Vec<&str> = offending
         .iter()
         .map(|c| c.constraint_name.as_str())
+        .filter(|&name| name != "attachments_content_sha256_fkey")
         .collect();
     assert!(
         names.is_empty(),
