@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     app::App,
-    db::models::{attachment, inbox, message},
+    db::models::{inbox, message},
 };
 
 /// Arbitrary constant naming "the sweeper" among advisory locks.
@@ -28,8 +28,8 @@ const SWEEPER_LOCK: i64 = 0x7377_6565_7065_7221;
 pub struct SweepReport {
     pub inboxes: u64,
     pub messages: u64,
-    /// Attachment bytes no message carries any more.
-    pub attachment_contents: u64,
+    /// Raw sources (with the attachments in them) no message points at any more.
+    pub raw_sources: u64,
     /// Bounded delete statements run.
     pub statements: u64,
 }
@@ -46,7 +46,7 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
             Ok(Some(report)) => tracing::info!(
                 inboxes = report.inboxes,
                 messages = report.messages,
-                attachment_contents = report.attachment_contents,
+                raw_sources = report.raw_sources,
                 statements = report.statements,
                 "swept expired mail"
             ),
@@ -95,11 +95,11 @@ async fn sweep_locked(app: &App, conn: &mut AsyncPgConnection) -> anyhow::Result
             .await
             .context("deleting messages past the retention age")?;
     }
-    // Attachment bytes are shared between messages: they go when the last one is gone.
-    sweep.report.attachment_contents += sweep
-        .drain(Target::UnreferencedAttachmentContents)
+    // A raw source is shared by the messages of one mail: it goes when the last one is gone.
+    sweep.report.raw_sources += sweep
+        .drain(Target::UnreferencedRawSources)
         .await
-        .context("deleting unreferenced attachment contents")?;
+        .context("deleting unreferenced raw sources")?;
     Ok(sweep.report)
 }
 
@@ -107,7 +107,7 @@ enum Target {
     MessagesOfExpiredInboxes(DateTime<Utc>),
     ExpiredInboxes(DateTime<Utc>),
     MessagesBefore(DateTime<Utc>),
-    UnreferencedAttachmentContents,
+    UnreferencedRawSources,
 }
 
 /// One sweep's connection, batch size and running totals.
@@ -139,8 +139,8 @@ impl Sweep<'_> {
                 Target::MessagesBefore(cutoff) => {
                     message::delete_received_before(conn, cutoff, limit).await?
                 }
-                Target::UnreferencedAttachmentContents => {
-                    attachment::delete_unreferenced_contents(conn, limit).await?
+                Target::UnreferencedRawSources => {
+                    message::delete_unreferenced_raw_sources(conn, limit).await?
                 }
             };
             self.report.statements += 1;

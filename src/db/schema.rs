@@ -14,13 +14,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    attachment_contents (sha256) {
-        sha256 -> Bytea,
-        content -> Bytea,
-    }
-}
-
-diesel::table! {
     attachments (id) {
         id -> Uuid,
         message_id -> Uuid,
@@ -30,7 +23,6 @@ diesel::table! {
         content_id -> Nullable<Text>,
         inline -> Bool,
         size -> Int4,
-        content_sha256 -> Bytea,
     }
 }
 
@@ -73,7 +65,6 @@ diesel::table! {
         text_body -> Nullable<Text>,
         html_body -> Nullable<Text>,
         size -> Int4,
-        raw -> Bytea,
         parse_error -> Nullable<Text>,
         tags -> Array<Nullable<Text>>,
         seen -> Bool,
@@ -82,6 +73,14 @@ diesel::table! {
         from_text -> Text,
         to_text -> Text,
         tenant_id -> Uuid,
+        raw_sha256 -> Bytea,
+    }
+}
+
+diesel::table! {
+    raw_sources (sha256) {
+        sha256 -> Bytea,
+        raw -> Bytea,
     }
 }
 
@@ -119,22 +118,22 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
-diesel::joinable!(attachments -> attachment_contents (content_sha256));
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(domains -> tenants (tenant_id));
 diesel::joinable!(inboxes -> domains (domain));
 diesel::joinable!(inboxes -> tenants (tenant_id));
 diesel::joinable!(messages -> inboxes (inbox_id));
+diesel::joinable!(messages -> raw_sources (raw_sha256));
 diesel::joinable!(messages -> tenants (tenant_id));
 diesel::joinable!(tenant_usage -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
-    attachment_contents,
     attachments,
     domains,
     inboxes,
     messages,
+    raw_sources,
     server_secrets,
     tenant_usage,
     tenants,

@@ -15,6 +15,7 @@ use crate::{
     auth::{self, Scope},
     db::models::{attachment, message, Viewer},
     error::AppError,
+    mail::parse,
 };
 
 /// `GET /messages/{id}/raw`: the exact bytes received.
@@ -53,15 +54,27 @@ pub async fn download_attachment(
         return not_found();
     };
     let found = match app.pool.get().await {
-        Ok(mut conn) => attachment::content(&mut conn, viewer, id, app.clock.now()).await,
+        Ok(mut conn) => attachment::with_raw_source(&mut conn, viewer, id, app.clock.now()).await,
         Err(error) => return unavailable(&error),
     };
-    match found {
-        Ok(Some((meta, content))) => {
+    let (meta, raw) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(),
+        Err(error) => return unavailable(&error),
+    };
+    // The raw source is the only stored copy of the bytes; decoding is CPU work.
+    let position = usize::try_from(meta.position).unwrap_or(usize::MAX);
+    let decoded =
+        tokio::task::spawn_blocking(move || parse::attachment_content(&raw, position)).await;
+    match decoded {
+        Ok(Some(content)) => {
             let filename = meta.filename.unwrap_or_else(|| id.to_string());
             download(content, &meta.content_type, &filename)
         }
-        Ok(None) => not_found(),
+        Ok(None) => {
+            tracing::error!(attachment = %id, "attachment not found in its raw source");
+            not_found()
+        }
         Err(error) => unavailable(&error),
     }
 }

@@ -14,10 +14,10 @@ use uuid::Uuid;
 use crate::{
     app::App,
     db::models::{
-        attachment::{self, NewAttachment, NewContent},
+        attachment::{self, NewAttachment},
         domain::{self, Domain, DomainMode},
         inbox::{self, Inbox},
-        message::{self, NewMessage},
+        message::{self, NewMessage, NewRawSource},
         Viewer,
     },
     events::MessageStored,
@@ -139,8 +139,8 @@ struct PreparedMail {
     to_text: String,
     size: i32,
     attachment_sizes: Vec<i32>,
-    /// SHA-256 of each attachment's bytes: they are stored once under it.
-    attachment_hashes: Vec<[u8; 32]>,
+    /// The raw source is stored once under it, however many inboxes the mail goes to.
+    raw_sha256: [u8; 32],
 }
 
 impl PreparedMail {
@@ -186,11 +186,7 @@ impl PreparedMail {
                 .map(|a| i32::try_from(a.content.len()))
                 .collect::<Result<Vec<_>, _>>()
                 .context("attachment over 2 GiB")?,
-            attachment_hashes: parsed
-                .attachments
-                .iter()
-                .map(|a| Sha256::digest(&a.content).into())
-                .collect(),
+            raw_sha256: Sha256::digest(&raw).into(),
             raw,
             parsed,
         })
@@ -514,13 +510,25 @@ async fn insert(
                 text_body: parsed.text.as_deref(),
                 html_body: parsed.html.as_deref(),
                 size: mail.size,
-                raw: &mail.raw,
+                raw_sha256: &mail.raw_sha256,
                 parse_error: parsed.parse_error.as_deref(),
                 tags: &target.delivery.tags,
                 has_attachments: !parsed.attachments.is_empty(),
             }
         })
         .collect();
+    // Each mail's raw source once, however many inboxes it went to.
+    let mut mails: Vec<usize> = targets.iter().map(|target| target.job).collect();
+    mails.sort_unstable();
+    mails.dedup();
+    let mut sources: Vec<NewRawSource<'_>> = mails
+        .into_iter()
+        .map(|job| NewRawSource {
+            sha256: &batch[job].mail.raw_sha256,
+            raw: &batch[job].mail.raw,
+        })
+        .collect();
+    message::insert_raw_sources(conn, &mut sources).await?;
     let seqs: HashMap<Uuid, i64> = message::insert_all(conn, &rows)
         .await?
         .into_iter()
@@ -534,9 +542,8 @@ async fn insert(
                 .attachments
                 .iter()
                 .zip(&mail.attachment_sizes)
-                .zip(&mail.attachment_hashes)
                 .zip(0..)
-                .map(move |(((a, &size), sha256), position)| NewAttachment {
+                .map(move |((a, &size), position)| NewAttachment {
                     id: Uuid::new_v4(),
                     message_id,
                     position,
@@ -545,29 +552,10 @@ async fn insert(
                     content_id: a.content_id.as_deref(),
                     inline: a.inline,
                     size,
-                    content_sha256: sha256,
                 })
         })
         .collect();
-    // Each mail's attachment bytes once, however many inboxes it went to.
-    let mut mails: Vec<usize> = targets.iter().map(|target| target.job).collect();
-    mails.sort_unstable();
-    mails.dedup();
-    let mut contents: Vec<NewContent<'_>> = mails
-        .into_iter()
-        .flat_map(|job| {
-            let mail = &batch[job].mail;
-            mail.parsed
-                .attachments
-                .iter()
-                .zip(&mail.attachment_hashes)
-                .map(|(a, sha256)| NewContent {
-                    sha256,
-                    content: &a.content,
-                })
-        })
-        .collect();
-    attachment::insert_all(conn, &mut contents, &attachments).await?;
+    attachment::insert_all(conn, &attachments).await?;
     targets
         .iter()
         .zip(ids)

@@ -48,15 +48,15 @@ async fn expired_inboxes_vanish_at_once_and_the_sweeper_deletes_them_in_small_ba
     assert_eq!(count(&app, "messages").await, 7);
 
     let report = retention::sweep(&app.app).await.unwrap().unwrap();
-    // Six messages two at a time (2, 2, 2, then 0), two inboxes (2, then 0), and a look for
-    // unreferenced attachment bytes (none).
+    // Six messages two at a time (2, 2, 2, then 0), two inboxes (2, then 0), then the raw
+    // sources no message points at any more (six: 2, 2, 2, then 0).
     assert_eq!(
         report,
         SweepReport {
             inboxes: 2,
             messages: 6,
-            attachment_contents: 0,
-            statements: 7
+            raw_sources: 6,
+            statements: 10
         }
     );
     assert_eq!(count(&app, "messages").await, 1);
@@ -133,7 +133,7 @@ async fn only_one_sweeper_runs_at_a_time_on_a_database() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_mail_to_fifty_recipients_stores_its_attachment_once() {
+async fn a_mail_to_fifty_recipients_stores_its_source_and_attachment_once() {
     use base64::Engine;
     let app = TestApp::spawn().await;
     // 30 KB that do not compress, so a second copy would show.
@@ -157,7 +157,8 @@ async fn a_mail_to_fifty_recipients_stores_its_attachment_once() {
 
     assert_eq!(count(&app, "messages").await, 50);
     assert_eq!(count(&app, "attachments").await, 50);
-    assert_eq!(count(&app, "attachment_contents").await, 1);
+    // One raw source, which holds the attachment's only stored copy.
+    assert_eq!(count(&app, "raw_sources").await, 1);
     // Every inbox's copy downloads the same bytes.
     for address in ["r0@localhost", "r49@localhost"] {
         let found = app
@@ -179,10 +180,10 @@ async fn a_mail_to_fifty_recipients_stores_its_attachment_once() {
             .unwrap();
         assert_eq!(downloaded.as_ref(), bytes.as_slice(), "{address}");
     }
-    // The bytes stay while any message carries them, and go with the last one.
+    // The source stays while any message points at it, and goes with the last one.
     app.clock.advance(Duration::days(8));
     let report = retention::sweep(&app.app).await.unwrap().unwrap();
-    assert_eq!((report.messages, report.attachment_contents), (50, 1));
-    assert_eq!(count(&app, "attachment_contents").await, 0);
+    assert_eq!((report.messages, report.raw_sources), (50, 1));
+    assert_eq!(count(&app, "raw_sources").await, 0);
     app.stop().await;
 }

@@ -73,12 +73,13 @@ async fn every_ownership_foreign_key_cascades_on_delete() {
     .load(&mut conn)
     .await
     .unwrap();
-    // The one exception points the other way: an attachment at its shared bytes, which must
-    // never take attachments with them (the sweeper deletes bytes no attachment points at).
+    // The one exception points the other way: a message at its raw source, shared by the
+    // messages of one mail, which must never take messages with it (the sweeper deletes
+    // sources no message points at).
     let names: Vec<&str> = offending
         .iter()
         .map(|c| c.constraint_name.as_str())
-        .filter(|&name| name != "attachments_content_sha256_fkey")
+        .filter(|&name| name != "messages_raw_sha256_fkey")
         .collect();
     assert!(
         names.is_empty(),

@@ -4,7 +4,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{inbox, Viewer};
-use crate::db::schema::{attachment_contents, attachments, inboxes, messages};
+use crate::db::schema::{attachments, inboxes, messages, raw_sources};
 
 /// Attachment metadata; the bytes are loaded only for downloads.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -20,7 +20,7 @@ pub struct Attachment {
     pub size: i32,
 }
 
-/// One message's attachment; its bytes are stored apart, once (see [`NewContent`]).
+/// One message's attachment: metadata only, the bytes stay in the raw source.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = attachments)]
 pub struct NewAttachment<'a> {
@@ -32,34 +32,14 @@ pub struct NewAttachment<'a> {
     pub content_id: Option<&'a str>,
     pub inline: bool,
     pub size: i32,
-    pub content_sha256: &'a [u8],
 }
 
-/// Attachment bytes, named by their SHA-256.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = attachment_contents)]
-pub struct NewContent<'a> {
-    pub sha256: &'a [u8],
-    pub content: &'a [u8],
-}
-
-/// Stores the contents not stored yet, then the attachments, with as few statements as
-/// PostgreSQL's bind-parameter limit allows.
+/// Inserts the attachments with as few statements as PostgreSQL's bind-parameter limit allows.
 pub async fn insert_all(
     conn: &mut AsyncPgConnection,
-    contents: &mut [NewContent<'_>],
     rows: &[NewAttachment<'_>],
 ) -> QueryResult<()> {
-    // One order for every writer, so that concurrent inserts of the same contents cannot
-    // deadlock; well under the 65,535 parameters of one statement per chunk.
-    contents.sort_unstable_by(|a, b| a.sha256.cmp(b.sha256));
-    for chunk in contents.chunks(4096) {
-        diesel::insert_into(attachment_contents::table)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-    }
+    // 8 columns a row: well under the 65,535 parameters of one statement.
     for chunk in rows.chunks(4096) {
         diesel::insert_into(attachments::table)
             .values(chunk)
@@ -67,22 +47,6 @@ pub async fn insert_all(
             .await?;
     }
     Ok(())
-}
-
-/// Deletes at most `limit` contents no attachment points at; returns how many.
-pub async fn delete_unreferenced_contents(
-    conn: &mut AsyncPgConnection,
-    limit: i64,
-) -> QueryResult<usize> {
-    diesel::sql_query(
-        "DELETE FROM attachment_contents WHERE sha256 IN (
-             SELECT c.sha256 FROM attachment_contents c
-             WHERE NOT EXISTS (SELECT 1 FROM attachments a WHERE a.content_sha256 = c.sha256)
-             LIMIT $1)",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .execute(conn)
-    .await
 }
 
 /// The attachments of several messages at once (one query for a whole page of messages).
@@ -98,19 +62,19 @@ pub async fn for_messages(
         .await
 }
 
-/// An attachment's metadata and bytes, if `viewer` may see its message's live inbox.
-pub async fn content(
+/// An attachment's metadata and the raw source of its message (which holds its bytes), if
+/// `viewer` may see the message's live inbox.
+pub async fn with_raw_source(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<(Attachment, Vec<u8>)>> {
     attachments::table
-        .inner_join(messages::table)
-        .inner_join(attachment_contents::table)
+        .inner_join(messages::table.inner_join(raw_sources::table))
         .filter(attachments::id.eq(id))
         .filter(messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id)))
-        .select((Attachment::as_select(), attachment_contents::content))
+        .select((Attachment::as_select(), raw_sources::raw))
         .first(conn)
         .await
         .optional()

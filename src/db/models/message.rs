@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::{inbox, Viewer};
-use crate::db::schema::{inboxes, messages};
+use crate::db::schema::{inboxes, messages, raw_sources};
 
 /// A stored message without its raw bytes (those are loaded only for downloads).
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -44,7 +44,7 @@ impl Message {
     }
 }
 
-/// One row per inbox that received a mail; the raw bytes are borrowed, not copied, per inbox.
+/// One row per inbox that received a mail.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = messages)]
 pub struct NewMessage<'a> {
@@ -67,7 +67,8 @@ pub struct NewMessage<'a> {
     pub text_body: Option<&'a str>,
     pub html_body: Option<&'a str>,
     pub size: i32,
-    pub raw: &'a [u8],
+    /// The raw source, stored once per mail in `raw_sources` (see [`insert_raw_sources`]).
+    pub raw_sha256: &'a [u8],
     pub parse_error: Option<&'a str>,
     pub tags: &'a [String],
     pub has_attachments: bool,
@@ -85,6 +86,47 @@ pub async fn lock_commit_order(conn: &mut AsyncPgConnection) -> QueryResult<()> 
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// A raw source named by its SHA-256.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = raw_sources)]
+pub struct NewRawSource<'a> {
+    pub sha256: &'a [u8],
+    pub raw: &'a [u8],
+}
+
+/// Stores the raw sources not stored yet. Call before inserting the messages that point at them.
+pub async fn insert_raw_sources(
+    conn: &mut AsyncPgConnection,
+    sources: &mut [NewRawSource<'_>],
+) -> QueryResult<()> {
+    // One order for every writer, so that concurrent inserts of one source cannot deadlock.
+    sources.sort_unstable_by(|a, b| a.sha256.cmp(b.sha256));
+    for chunk in sources.chunks(4096) {
+        diesel::insert_into(raw_sources::table)
+            .values(chunk)
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes at most `limit` raw sources no message points at; returns how many.
+pub async fn delete_unreferenced_raw_sources(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM raw_sources WHERE sha256 IN (
+             SELECT r.sha256 FROM raw_sources r
+             WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_sha256 = r.sha256)
+             LIMIT $1)",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .execute(conn)
+    .await
 }
 
 /// Inserts the messages with as few statements as PostgreSQL's bind-parameter limit allows;
@@ -346,9 +388,12 @@ pub async fn raw(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Vec<u8>>> {
-    live(viewer, now)
+    let source = live(viewer, now)
         .filter(messages::id.eq(id))
-        .select(messages::raw)
+        .select(messages::raw_sha256);
+    raw_sources::table
+        .filter(raw_sources::sha256.eq_any(source))
+        .select(raw_sources::raw)
         .first(conn)
         .await
         .optional()
