@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     app::App,
-    db::models::{inbox, message},
+    db::models::{inbox, message, raw_source},
 };
 
 /// Arbitrary constant naming "the sweeper" among advisory locks.
@@ -140,7 +140,7 @@ impl Sweep<'_> {
                     message::delete_received_before(conn, cutoff, limit).await?
                 }
                 Target::UnreferencedRawSources => {
-                    message::delete_unreferenced_raw_sources(conn, limit).await?
+                    raw_source::delete_unreferenced(conn, limit).await?
                 }
             };
             self.report.statements += 1;

@@ -1,9 +1,13 @@
--- Attachment bytes cannot be decoded from the raw sources in SQL: they come back empty.
+-- Neither zstd-compressed raw sources, attachment bytes nor header fields can be decoded in
+-- SQL: run this only on a database without mail, or accept that those come back empty.
+ALTER TABLE messages ADD COLUMN headers JSONB NOT NULL DEFAULT '[]';
+ALTER TABLE messages ALTER COLUMN headers DROP DEFAULT;
 ALTER TABLE attachments ADD COLUMN content BYTEA NOT NULL DEFAULT '';
 ALTER TABLE attachments ALTER COLUMN content DROP DEFAULT;
 
 ALTER TABLE messages ADD COLUMN raw BYTEA;
-UPDATE messages m SET raw = r.raw FROM raw_sources r WHERE r.sha256 = m.raw_sha256;
+UPDATE messages m SET raw = CASE WHEN r.encoding = 'plain' THEN r.content ELSE '' END
+FROM raw_sources r WHERE r.sha256 = m.raw_sha256;
 ALTER TABLE messages ALTER COLUMN raw SET NOT NULL;
 DROP INDEX messages_raw_sha256_idx;
 ALTER TABLE messages DROP COLUMN raw_sha256;

@@ -61,7 +61,6 @@ diesel::table! {
         subject -> Nullable<Text>,
         sent_at -> Nullable<Timestamptz>,
         message_id -> Nullable<Text>,
-        headers -> Jsonb,
         text_body -> Nullable<Text>,
         html_body -> Nullable<Text>,
         size -> Int4,
@@ -80,7 +79,8 @@ diesel::table! {
 diesel::table! {
     raw_sources (sha256) {
         sha256 -> Bytea,
-        raw -> Bytea,
+        encoding -> Text,
+        content -> Bytea,
     }
 }
 

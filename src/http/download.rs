@@ -32,9 +32,13 @@ pub async fn raw_message(request: &Request, app: Data<&App>, Path(id): Path<Stri
         Ok(mut conn) => message::raw(&mut conn, viewer, id, app.clock.now()).await,
         Err(error) => return unavailable(&error),
     };
-    match found {
-        Ok(Some(raw)) => download(raw, "message/rfc822", &format!("{id}.eml")),
-        Ok(None) => not_found(),
+    let source = match found {
+        Ok(Some(source)) => source,
+        Ok(None) => return not_found(),
+        Err(error) => return unavailable(&error),
+    };
+    match off_reactor(move || source.decode()).await {
+        Ok(raw) => download(raw, "message/rfc822", &format!("{id}.eml")),
         Err(error) => unavailable(&error),
     }
 }
@@ -62,10 +66,13 @@ pub async fn download_attachment(
         Ok(None) => return not_found(),
         Err(error) => return unavailable(&error),
     };
-    // The raw source is the only stored copy of the bytes; decoding is CPU work.
+    // The raw source is the only stored copy of the bytes.
     let position = usize::try_from(meta.position).unwrap_or(usize::MAX);
-    let decoded =
-        tokio::task::spawn_blocking(move || parse::attachment_content(&raw, position)).await;
+    let decoded = off_reactor(move || {
+        let raw = raw.decode()?;
+        Ok(parse::attachment_content(&raw, position))
+    })
+    .await;
     match decoded {
         Ok(Some(content)) => {
             let filename = meta.filename.unwrap_or_else(|| id.to_string());
@@ -108,6 +115,15 @@ async fn viewer(request: &Request, app: &App) -> Result<Viewer, Response> {
             .header(header::WWW_AUTHENTICATE, "Bearer")
             .body(error.to_string())
     })
+}
+
+/// Decompressing and decoding a large mail is CPU work: run it on the blocking pool.
+async fn off_reactor<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 fn download(body: Vec<u8>, content_type: &str, filename: &str) -> Response {

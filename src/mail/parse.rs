@@ -52,7 +52,6 @@ pub struct ParsedMail {
     pub sent_at: Option<DateTime<Utc>>,
     pub message_id: Option<String>,
     pub in_reply_to: Option<String>,
-    pub headers: Vec<HeaderField>,
     pub text: Option<String>,
     /// Sanitized, safe to display.
     pub html: Option<String>,
@@ -67,6 +66,21 @@ pub fn attachment_content(raw: &[u8], position: usize) -> Option<Vec<u8>> {
     let message = MessageParser::default().parse(raw)?;
     let part = message.attachments().nth(position)?;
     Some(part.contents().to_vec())
+}
+
+/// The header fields of `raw` in order, unfolded. Derived from the raw source when asked for
+/// rather than stored a second time (CPU-bound: call it off the async reactor).
+pub fn header_fields(raw: &[u8]) -> Vec<HeaderField> {
+    let Some(message) = MessageParser::default().parse_headers(raw) else {
+        return Vec::new();
+    };
+    message
+        .headers_raw()
+        .map(|(name, value)| HeaderField {
+            name: name.to_owned(),
+            value: unfold(value),
+        })
+        .collect()
 }
 
 /// Parses `raw` (CPU-bound: call it off the async reactor).
@@ -113,13 +127,6 @@ pub fn parse(raw: &[u8], sanitizer: &Sanitizer) -> ParsedMail {
             HeaderValue::TextList(ids) => ids.first().map(|id| id.to_string()),
             _ => None,
         },
-        headers: message
-            .headers_raw()
-            .map(|(name, value)| HeaderField {
-                name: name.to_owned(),
-                value: unfold(value),
-            })
-            .collect(),
         text,
         html,
         attachments,
@@ -209,7 +216,8 @@ JVBERi0xLjQK\r\n\
             html.contains("<b>Bob</b>") && !html.contains("script"),
             "{html}"
         );
-        let folded = mail.headers.iter().find(|h| h.name == "X-Folded");
+        let headers = header_fields(MULTIPART);
+        let folded = headers.iter().find(|h| h.name == "X-Folded");
         assert_eq!(folded.map(|h| h.value.as_str()), Some("one two"));
         let [pdf] = mail.attachments.as_slice() else {
             panic!("one attachment expected: {:?}", mail.attachments);

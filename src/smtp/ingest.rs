@@ -17,7 +17,8 @@ use crate::{
         attachment::{self, NewAttachment},
         domain::{self, Domain, DomainMode},
         inbox::{self, Inbox},
-        message::{self, NewMessage, NewRawSource},
+        message::{self, NewMessage},
+        raw_source::{self, NewRawSource},
         Viewer,
     },
     events::MessageStored,
@@ -129,18 +130,18 @@ pub struct Delivery {
 struct PreparedMail {
     mail_from: Option<String>,
     deliveries: BTreeMap<String, (EmailAddress, InboxDelivery)>,
-    raw: Vec<u8>,
     parsed: parse::ParsedMail,
     from_addr: serde_json::Value,
     to_addr: serde_json::Value,
     cc_addr: serde_json::Value,
-    headers: serde_json::Value,
     from_text: String,
     to_text: String,
     size: i32,
     attachment_sizes: Vec<i32>,
     /// The raw source is stored once under it, however many inboxes the mail goes to.
     raw_sha256: [u8; 32],
+    /// The raw source as stored.
+    raw_zstd: Vec<u8>,
 }
 
 impl PreparedMail {
@@ -175,7 +176,6 @@ impl PreparedMail {
             from_addr: serde_json::to_value(&parsed.from)?,
             to_addr: serde_json::to_value(&parsed.to)?,
             cc_addr: serde_json::to_value(&parsed.cc)?,
-            headers: serde_json::to_value(&parsed.headers)?,
             from_text: join(&parsed.from),
             to_text: join(parsed.to.iter().chain(&parsed.cc)),
             size: i32::try_from(raw.len().saturating_sub(trace_len))
@@ -187,7 +187,7 @@ impl PreparedMail {
                 .collect::<Result<Vec<_>, _>>()
                 .context("attachment over 2 GiB")?,
             raw_sha256: Sha256::digest(&raw).into(),
-            raw,
+            raw_zstd: raw_source::compress(&raw).context("compressing the raw source")?,
             parsed,
         })
     }
@@ -506,7 +506,6 @@ async fn insert(
                 sent_at: parsed.sent_at,
                 message_id: parsed.message_id.as_deref(),
                 in_reply_to: parsed.in_reply_to.as_deref(),
-                headers: &mail.headers,
                 text_body: parsed.text.as_deref(),
                 html_body: parsed.html.as_deref(),
                 size: mail.size,
@@ -523,12 +522,9 @@ async fn insert(
     mails.dedup();
     let mut sources: Vec<NewRawSource<'_>> = mails
         .into_iter()
-        .map(|job| NewRawSource {
-            sha256: &batch[job].mail.raw_sha256,
-            raw: &batch[job].mail.raw,
-        })
+        .map(|job| NewRawSource::zstd(&batch[job].mail.raw_sha256, &batch[job].mail.raw_zstd))
         .collect();
-    message::insert_raw_sources(conn, &mut sources).await?;
+    raw_source::insert_all(conn, &mut sources).await?;
     let seqs: HashMap<Uuid, i64> = message::insert_all(conn, &rows)
         .await?
         .into_iter()

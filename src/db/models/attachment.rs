@@ -3,7 +3,7 @@ use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{inbox, Viewer};
+use super::{inbox, raw_source::RawSource, Viewer};
 use crate::db::schema::{attachments, inboxes, messages, raw_sources};
 
 /// Attachment metadata; the bytes are loaded only for downloads.
@@ -62,19 +62,19 @@ pub async fn for_messages(
         .await
 }
 
-/// An attachment's metadata and the raw source of its message (which holds its bytes), if
+/// An attachment's metadata and the stored raw source of its message (which holds its bytes), if
 /// `viewer` may see the message's live inbox.
 pub async fn with_raw_source(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
-) -> QueryResult<Option<(Attachment, Vec<u8>)>> {
+) -> QueryResult<Option<(Attachment, RawSource)>> {
     attachments::table
         .inner_join(messages::table.inner_join(raw_sources::table))
         .filter(attachments::id.eq(id))
         .filter(messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id)))
-        .select((Attachment::as_select(), raw_sources::raw))
+        .select((Attachment::as_select(), RawSource::as_select()))
         .first(conn)
         .await
         .optional()

@@ -4,7 +4,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::{inbox, Viewer};
+use super::{inbox, raw_source::RawSource, Viewer};
 use crate::db::schema::{inboxes, messages, raw_sources};
 
 /// A stored message without its raw bytes (those are loaded only for downloads).
@@ -24,7 +24,6 @@ pub struct Message {
     pub sent_at: Option<DateTime<Utc>>,
     pub message_id: Option<String>,
     pub in_reply_to: Option<String>,
-    pub headers: serde_json::Value,
     pub text_body: Option<String>,
     pub html_body: Option<String>,
     pub size: i32,
@@ -63,11 +62,10 @@ pub struct NewMessage<'a> {
     pub sent_at: Option<DateTime<Utc>>,
     pub message_id: Option<&'a str>,
     pub in_reply_to: Option<&'a str>,
-    pub headers: &'a serde_json::Value,
     pub text_body: Option<&'a str>,
     pub html_body: Option<&'a str>,
     pub size: i32,
-    /// The raw source, stored once per mail in `raw_sources` (see [`insert_raw_sources`]).
+    /// The raw source, stored once per mail (see [`super::raw_source`]).
     pub raw_sha256: &'a [u8],
     pub parse_error: Option<&'a str>,
     pub tags: &'a [String],
@@ -86,47 +84,6 @@ pub async fn lock_commit_order(conn: &mut AsyncPgConnection) -> QueryResult<()> 
         .execute(conn)
         .await
         .map(drop)
-}
-
-/// A raw source named by its SHA-256.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = raw_sources)]
-pub struct NewRawSource<'a> {
-    pub sha256: &'a [u8],
-    pub raw: &'a [u8],
-}
-
-/// Stores the raw sources not stored yet. Call before inserting the messages that point at them.
-pub async fn insert_raw_sources(
-    conn: &mut AsyncPgConnection,
-    sources: &mut [NewRawSource<'_>],
-) -> QueryResult<()> {
-    // One order for every writer, so that concurrent inserts of one source cannot deadlock.
-    sources.sort_unstable_by(|a, b| a.sha256.cmp(b.sha256));
-    for chunk in sources.chunks(4096) {
-        diesel::insert_into(raw_sources::table)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Deletes at most `limit` raw sources no message points at; returns how many.
-pub async fn delete_unreferenced_raw_sources(
-    conn: &mut AsyncPgConnection,
-    limit: i64,
-) -> QueryResult<usize> {
-    diesel::sql_query(
-        "DELETE FROM raw_sources WHERE sha256 IN (
-             SELECT r.sha256 FROM raw_sources r
-             WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_sha256 = r.sha256)
-             LIMIT $1)",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .execute(conn)
-    .await
 }
 
 /// Inserts the messages with as few statements as PostgreSQL's bind-parameter limit allows;
@@ -381,19 +338,19 @@ pub async fn count(
         .await
 }
 
-/// The exact bytes received, for a live message.
+/// The stored raw source of a live message (decode it for the exact bytes received).
 pub async fn raw(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
-) -> QueryResult<Option<Vec<u8>>> {
+) -> QueryResult<Option<RawSource>> {
     let source = live(viewer, now)
         .filter(messages::id.eq(id))
         .select(messages::raw_sha256);
     raw_sources::table
         .filter(raw_sources::sha256.eq_any(source))
-        .select(raw_sources::raw)
+        .select(RawSource::as_select())
         .first(conn)
         .await
         .optional()

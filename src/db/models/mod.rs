@@ -5,6 +5,7 @@ pub mod attachment;
 pub mod domain;
 pub mod inbox;
 pub mod message;
+pub mod raw_source;
 pub mod server_secret;
 pub mod tenant;
 

@@ -14,7 +14,7 @@ use crate::{
     graphql::{loader::AttachmentLoader, ContextExt},
     mail::{
         extract::{self, Link},
-        parse::{HeaderField, Mailbox},
+        parse::{self, HeaderField, Mailbox},
         sanitize,
     },
 };
@@ -220,15 +220,32 @@ impl Message {
     }
 
     /// Header fields in order, unfolded; only those called `name` (case-insensitive) if given.
-    async fn headers(&self, name: Option<String>) -> Vec<HeaderField> {
-        let headers: Vec<HeaderField> = model::Message::decode(&self.0.headers);
-        match name {
+    async fn headers(&self, ctx: &Context<'_>, name: Option<String>) -> Result<Vec<HeaderField>> {
+        let viewer = ctx.viewer(Scope::Read).api()?;
+        let app = ctx.app();
+        let mut conn = app.pool.get().await.api()?;
+        let source = model::raw(&mut conn, viewer, self.0.id, app.clock.now())
+            .await
+            .api()?
+            .ok_or(AppError::NotFound("message"))
+            .api()?;
+        drop(conn);
+        // Read from the raw source, the only stored copy.
+        let headers = tokio::task::spawn_blocking(move || {
+            source.decode().map(|raw| parse::header_fields(&raw))
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|decoded| decoded.map_err(anyhow::Error::from))
+        .map_err(AppError::Internal)
+        .api()?;
+        Ok(match name {
             Some(name) => headers
                 .into_iter()
                 .filter(|header| header.name.eq_ignore_ascii_case(&name))
                 .collect(),
             None => headers,
-        }
+        })
     }
 
     async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
