@@ -36,6 +36,8 @@ pub struct AppState {
     pub ingest: IngestQueue,
     /// Recent answers for `RCPT TO`.
     pub recipients: RecipientCache,
+    /// What the sweeper has deleted so far.
+    pub sweeper: crate::retention::SweeperStats,
 }
 
 #[derive(Clone)]
@@ -80,6 +82,7 @@ impl App {
             public_inboxes,
             ingest: IngestQueue::start(state),
             recipients: RecipientCache::default(),
+            sweeper: crate::retention::SweeperStats::default(),
         })))
     }
 

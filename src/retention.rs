@@ -1,24 +1,33 @@
 //! Retention: the sweeper deletes expired inboxes and messages older than
-//! `--max-message-age`, in statements of at most `--sweep-batch` rows, so that a backlog of
-//! millions never holds long locks or stalls ingest. With several processes on one database,
+//! `--max-message-age`, in statements of at most `--sweep-batch` rows, paced so that a backlog
+//! of millions never holds long locks or stalls ingest. With several processes on one database,
 //! one sweeps at a time: a sweep runs only while it holds a PostgreSQL advisory lock. (The cap
 //! on messages per inbox is applied at ingest, where the inbox is at hand.)
 //!
 //! Readers never wait for the sweeper: an expired inbox and its messages are invisible from the
 //! moment it expires (see `inbox::visible`).
 
-use std::time::Duration;
+use std::{
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use diesel::{sql_types::Bool, QueryableByName};
 use diesel_async::{pooled_connection::deadpool::Object, AsyncPgConnection, RunQueryDsl};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::{
     app::App,
     db::models::{inbox, message, raw_source},
 };
+
+/// After each full batch the sweeper pauses this many times as long as the batch took: with a
+/// backlog it is busy a fifth of the time (measured in `docs/performance.md`: ingest beside an
+/// unpaced sweep of a million messages ran at half its speed).
+const PAUSE_PER_BUSY: u32 = 4;
 
 /// Arbitrary constant naming "the sweeper" among advisory locks.
 const SWEEPER_LOCK: i64 = 0x7377_6565_7065_7221;
@@ -30,8 +39,45 @@ pub struct SweepReport {
     pub messages: u64,
     /// Raw sources (with the attachments in them) no message points at any more.
     pub raw_sources: u64,
-    /// Bounded delete statements run.
-    pub statements: u64,
+    /// Bounded deletes run (each a statement or two that commit on their own).
+    pub batches: u64,
+}
+
+/// What this process's sweeper has done, for `GET /metrics`.
+#[derive(Debug, Default)]
+pub struct SweeperStats(Mutex<SweeperTotals>);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweeperTotals {
+    /// Sweeps that ran (not those skipped because another process was sweeping).
+    pub runs: u64,
+    pub failures: u64,
+    /// When the last sweep that ran finished.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// Rows deleted over all runs.
+    pub deleted: SweepReport,
+}
+
+impl SweeperStats {
+    pub fn totals(&self) -> SweeperTotals {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, outcome: &anyhow::Result<Option<SweepReport>>, at: DateTime<Utc>) {
+        let mut totals = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Ok(Some(report)) => {
+                totals.runs += 1;
+                totals.last_run_at = Some(at);
+                totals.deleted.inboxes += report.inboxes;
+                totals.deleted.messages += report.messages;
+                totals.deleted.raw_sources += report.raw_sources;
+                totals.deleted.batches += report.batches;
+            }
+            Ok(None) => {}
+            Err(_) => totals.failures += 1,
+        }
+    }
 }
 
 /// Sweeps every `--sweep-interval` seconds until `shutdown`.
@@ -42,12 +88,14 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
             () = shutdown.cancelled() => return Ok(()),
             () = tokio::time::sleep(interval) => {}
         }
-        match sweep(&app).await {
+        let outcome = sweep(&app).await;
+        app.sweeper.record(&outcome, app.clock.now());
+        match outcome {
             Ok(Some(report)) => tracing::info!(
                 inboxes = report.inboxes,
                 messages = report.messages,
                 raw_sources = report.raw_sources,
-                statements = report.statements,
+                batches = report.batches,
                 "swept expired mail"
             ),
             Ok(None) => tracing::debug!("another process is sweeping"),
@@ -56,7 +104,8 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
     }
 }
 
-/// One sweep at the injected clock's now; `None` when another process is sweeping.
+/// One sweep at the injected clock's now; `None` when another process is sweeping. (The
+/// background task records its sweeps in [`SweeperStats`]; a direct call is not recorded.)
 pub async fn sweep(app: &App) -> anyhow::Result<Option<SweepReport>> {
     let mut conn = app.pool.get().await.context("connecting to the database")?;
     if !try_lock(&mut conn).await? {
@@ -74,82 +123,104 @@ async fn sweep_locked(app: &App, conn: &mut AsyncPgConnection) -> anyhow::Result
     let now = app.clock.now();
     let limit = i64::from(app.config.retention.sweep_batch);
     let mut sweep = Sweep {
-        app,
         conn,
         limit,
         report: SweepReport::default(),
     };
-    // Messages first, so that deleting an inbox never cascades to more than a few leftovers.
-    sweep.report.messages += sweep
-        .drain(Target::MessagesOfExpiredInboxes(now))
-        .await
-        .context("deleting messages of expired inboxes")?;
-    sweep.report.inboxes += sweep
-        .drain(Target::ExpiredInboxes(now))
-        .await
-        .context("deleting expired inboxes")?;
+    // Expired inboxes a few at a time: their messages in batches found by the inbox index, then
+    // the emptied inboxes, so that no statement scans the table or cascades to many rows.
+    loop {
+        let chunk = inbox::expired(sweep.conn, now, INBOXES_PER_CHUNK)
+            .await
+            .context("finding expired inboxes")?;
+        if chunk.is_empty() {
+            break;
+        }
+        sweep
+            .drain(&Target::MessagesOfInboxes(&chunk))
+            .await
+            .context("deleting messages of expired inboxes")?;
+        let deleted = inbox::delete_expired(sweep.conn, &chunk, now)
+            .await
+            .context("deleting expired inboxes")?;
+        sweep.report.batches += 1;
+        sweep.report.inboxes += deleted.len() as u64;
+        for id in deleted {
+            app.events.inbox_deleted(id);
+        }
+    }
     if let Some(age) = app.config.retention.max_message_age {
         let cutoff = now - chrono::Duration::seconds(i64::from(age));
-        sweep.report.messages += sweep
-            .drain(Target::MessagesBefore(cutoff))
+        sweep
+            .drain(&Target::MessagesBefore(cutoff))
             .await
             .context("deleting messages past the retention age")?;
     }
-    // A raw source is shared by the messages of one mail: it goes when the last one is gone.
-    sweep.report.raw_sources += sweep
-        .drain(Target::UnreferencedRawSources)
+    // Sources left by deletions made through the API (the ones above are removed as they go).
+    sweep
+        .drain(&Target::UnreferencedRawSources)
         .await
         .context("deleting unreferenced raw sources")?;
     Ok(sweep.report)
 }
 
-enum Target {
-    MessagesOfExpiredInboxes(DateTime<Utc>),
-    ExpiredInboxes(DateTime<Utc>),
+/// Expired inboxes emptied and deleted together.
+const INBOXES_PER_CHUNK: i64 = 100;
+
+enum Target<'a> {
+    MessagesOfInboxes(&'a [Uuid]),
     MessagesBefore(DateTime<Utc>),
     UnreferencedRawSources,
 }
 
 /// One sweep's connection, batch size and running totals.
 struct Sweep<'a> {
-    app: &'a App,
     conn: &'a mut AsyncPgConnection,
     limit: i64,
     report: SweepReport,
 }
 
 impl Sweep<'_> {
-    /// Deletes `target` in statements of at most `limit` rows until none is left; returns how
-    /// many. Listeners of a deleted inbox are told it is gone.
-    async fn drain(&mut self, target: Target) -> diesel::QueryResult<u64> {
+    /// Deletes `target` in statements of at most `limit` rows until none is left, with the raw
+    /// sources only the deleted messages pointed at.
+    async fn drain(&mut self, target: &Target<'_>) -> diesel::QueryResult<()> {
         let (conn, limit) = (&mut *self.conn, self.limit);
-        let mut deleted = 0;
         loop {
-            let batch = match target {
-                Target::MessagesOfExpiredInboxes(now) => {
-                    message::delete_of_expired_inboxes(conn, now, limit).await?
-                }
-                Target::ExpiredInboxes(now) => {
-                    let ids = inbox::delete_expired(conn, now, limit).await?;
-                    for &id in &ids {
-                        self.app.events.inbox_deleted(id);
-                    }
-                    ids.len()
+            let started = Instant::now();
+            let batch = match *target {
+                Target::MessagesOfInboxes(ids) => {
+                    Some(message::delete_of_inboxes(conn, ids, limit).await?)
                 }
                 Target::MessagesBefore(cutoff) => {
-                    message::delete_received_before(conn, cutoff, limit).await?
+                    Some(message::delete_received_before(conn, cutoff, limit).await?)
                 }
-                Target::UnreferencedRawSources => {
-                    raw_source::delete_unreferenced(conn, limit).await?
+                Target::UnreferencedRawSources => None,
+            };
+            let deleted = match batch {
+                Some(sources) => {
+                    let deleted = sources.len();
+                    let mut unique = sources;
+                    unique.sort_unstable();
+                    unique.dedup();
+                    self.report.messages += deleted as u64;
+                    self.report.raw_sources +=
+                        raw_source::delete_unreferenced_among(conn, &unique).await? as u64;
+                    self.report.batches += 1;
+                    deleted
+                }
+                None => {
+                    let deleted = raw_source::delete_unreferenced(conn, limit).await?;
+                    self.report.raw_sources += deleted as u64;
+                    self.report.batches += 1;
+                    deleted
                 }
             };
-            self.report.statements += 1;
-            deleted += batch as u64;
-            if (batch as i64) < limit {
-                return Ok(deleted);
+            if (deleted as i64) < limit {
+                return Ok(());
             }
-            // Each batch commits on its own; let ingest and readers in between.
-            tokio::task::yield_now().await;
+            // Each batch commits on its own. A backlog is worked off at a fraction of the
+            // database's time, so that ingest beside it keeps most of its speed.
+            tokio::time::sleep(started.elapsed() * PAUSE_PER_BUSY).await;
         }
     }
 }

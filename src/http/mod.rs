@@ -1,5 +1,6 @@
 //! The HTTP edge: GraphQL (`POST /graphql`; WebSocket subscriptions and GraphiQL on
-//! `GET /graphql`), downloads of raw messages and attachments, and health checks.
+//! `GET /graphql`), downloads of raw messages and attachments, health checks, and the
+//! sweeper's metrics.
 
 mod download;
 mod graphql;
@@ -20,6 +21,7 @@ pub fn routes(app: App) -> impl poem::Endpoint {
         .at("/attachments/:id", get(download::download_attachment))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
+        .at("/metrics", get(health::metrics))
         .data(schema)
         .data(app)
         .with(Tracing)

@@ -48,15 +48,15 @@ async fn expired_inboxes_vanish_at_once_and_the_sweeper_deletes_them_in_small_ba
     assert_eq!(count(&app, "messages").await, 7);
 
     let report = retention::sweep(&app.app).await.unwrap().unwrap();
-    // Six messages two at a time (2, 2, 2, then 0), two inboxes (2, then 0), then the raw
-    // sources no message points at any more (six: 2, 2, 2, then 0).
+    // The two expired inboxes' six messages two at a time (2, 2, 2, then 0) with their raw
+    // sources, the emptied inboxes at once, and a look for other unreferenced sources.
     assert_eq!(
         report,
         SweepReport {
             inboxes: 2,
             messages: 6,
             raw_sources: 6,
-            statements: 10
+            batches: 6
         }
     );
     assert_eq!(count(&app, "messages").await, 1);
@@ -185,5 +185,46 @@ async fn a_mail_to_fifty_recipients_stores_its_source_and_attachment_once() {
     let report = retention::sweep(&app.app).await.unwrap().unwrap();
     assert_eq!((report.messages, report.raw_sources), (50, 1));
     assert_eq!(count(&app, "raw_sources").await, 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_background_sweeper_reports_what_it_deleted_in_metrics() {
+    let app = TestApp::spawn_with(&["--sweep-interval", "1"]).await;
+    app.send_mail("brief@localhost", "soon gone", "body").await;
+    app.clock.advance(Duration::days(8));
+    let metrics = || async {
+        reqwest::get(app.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = metrics().await;
+        if text.contains("ephemail_sweeper_deleted_total{kind=\"message\"} 1\n") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        text.contains("ephemail_sweeper_deleted_total{kind=\"message\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ephemail_sweeper_deleted_total{kind=\"inbox\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ephemail_sweeper_failures_total 0\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ephemail_sweeper_last_run_timestamp_seconds 0\n"),
+        "{text}"
+    );
+    assert_eq!(count(&app, "messages").await, 0);
     app.stop().await;
 }

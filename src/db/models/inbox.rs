@@ -240,27 +240,36 @@ async fn delete_all_expired_at<'a>(
     .map(drop)
 }
 
-/// Deletes at most `limit` inboxes expired at `now`, with whatever messages they still have;
-/// returns their ids. The sweeper empties them first, so each statement stays small.
-pub async fn delete_expired(
+/// At most `limit` inboxes expired at `now`, those expired longest first.
+pub async fn expired(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<Vec<Uuid>> {
-    #[derive(QueryableByName)]
-    struct Deleted {
-        #[diesel(sql_type = diesel::sql_types::Uuid)]
-        id: Uuid,
-    }
-    let deleted: Vec<Deleted> = diesel::sql_query(
-        "DELETE FROM inboxes WHERE id IN (SELECT id FROM inboxes WHERE expires_at <= $1 LIMIT $2)
-         RETURNING id",
+    inboxes::table
+        .filter(inboxes::expires_at.le(now))
+        .order(inboxes::expires_at)
+        .select(inboxes::id)
+        .limit(limit)
+        .load(conn)
+        .await
+}
+
+/// Deletes those of `ids` that are expired at `now` (an inbox given a new expiry meanwhile
+/// stays), with whatever messages they still have; returns the ids deleted.
+pub async fn delete_expired(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Uuid>> {
+    diesel::delete(
+        inboxes::table
+            .filter(inboxes::id.eq_any(ids))
+            .filter(inboxes::expires_at.le(now)),
     )
-    .bind::<Timestamptz, _>(now)
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .load(conn)
-    .await?;
-    Ok(deleted.into_iter().map(|row| row.id).collect())
+    .returning(inboxes::id)
+    .get_results(conn)
+    .await
 }
 
 /// Deletes the inbox with its messages and attachments (foreign keys cascade).

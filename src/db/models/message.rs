@@ -124,37 +124,49 @@ pub async fn keep_newest(
     .await
 }
 
-/// Deletes at most `limit` messages of inboxes expired at `now`; returns how many.
-pub async fn delete_of_expired_inboxes(
+/// Deletes at most `limit` messages of the inboxes `inbox_ids` (found by the inbox index);
+/// returns the raw sources they pointed at, one per message deleted.
+pub async fn delete_of_inboxes(
     conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
+    inbox_ids: &[Uuid],
     limit: i64,
-) -> QueryResult<usize> {
-    super::delete_batch(
-        conn,
-        "DELETE FROM messages WHERE id IN (
-             SELECT m.id FROM inboxes i JOIN messages m ON m.inbox_id = i.id
-             WHERE i.expires_at <= $1 LIMIT $2)",
-        now,
-        limit,
-    )
-    .await
+) -> QueryResult<Vec<Vec<u8>>> {
+    let batch = messages::table
+        .filter(messages::inbox_id.eq_any(inbox_ids))
+        .select(messages::id)
+        .limit(limit)
+        .load::<Uuid>(conn)
+        .await?;
+    delete_returning_sources(conn, &batch).await
 }
 
-/// Deletes at most `limit` messages received before `cutoff`; returns how many.
+/// Deletes at most `limit` messages received before `cutoff`; returns the raw sources they
+/// pointed at, one per message deleted.
 pub async fn delete_received_before(
     conn: &mut AsyncPgConnection,
     cutoff: DateTime<Utc>,
     limit: i64,
-) -> QueryResult<usize> {
-    super::delete_batch(
-        conn,
-        "DELETE FROM messages WHERE id IN (
-             SELECT id FROM messages WHERE received_at < $1 LIMIT $2)",
-        cutoff,
-        limit,
-    )
-    .await
+) -> QueryResult<Vec<Vec<u8>>> {
+    let batch = messages::table
+        .filter(messages::received_at.lt(cutoff))
+        .select(messages::id)
+        .limit(limit)
+        .load::<Uuid>(conn)
+        .await?;
+    delete_returning_sources(conn, &batch).await
+}
+
+async fn delete_returning_sources(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<Vec<u8>>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::delete(messages::table.filter(messages::id.eq_any(ids)))
+        .returning(messages::raw_sha256)
+        .get_results(conn)
+        .await
 }
 
 /// Search criteria; every one given must hold. Text matches are case-insensitive substrings.

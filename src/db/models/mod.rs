@@ -9,9 +9,6 @@ pub mod raw_source;
 pub mod server_secret;
 pub mod tenant;
 
-use chrono::{DateTime, Utc};
-use diesel::QueryResult;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 /// Whose data a query may touch. Every query that serves a client takes one, so ownership is
@@ -24,18 +21,4 @@ pub enum Viewer {
     Tenant(Uuid),
     /// An inbox token: that one inbox only.
     Inbox { tenant_id: Uuid, inbox_id: Uuid },
-}
-
-/// Runs one of the sweeper's bounded deletes (`$1` a time, `$2` the row limit).
-async fn delete_batch(
-    conn: &mut AsyncPgConnection,
-    statement: &str,
-    time: DateTime<Utc>,
-    limit: i64,
-) -> QueryResult<usize> {
-    diesel::sql_query(statement)
-        .bind::<diesel::sql_types::Timestamptz, _>(time)
-        .bind::<diesel::sql_types::BigInt, _>(limit)
-        .execute(conn)
-        .await
 }

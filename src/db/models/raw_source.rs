@@ -70,7 +70,26 @@ pub async fn insert_all(
     Ok(())
 }
 
-/// Deletes at most `limit` sources no message points at; returns how many.
+/// Deletes those of `sources` that no message points at any more; returns how many.
+pub async fn delete_unreferenced_among(
+    conn: &mut AsyncPgConnection,
+    sources: &[Vec<u8>],
+) -> QueryResult<usize> {
+    if sources.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "DELETE FROM raw_sources r WHERE r.sha256 = ANY($1)
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_sha256 = r.sha256)",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Bytea>, _>(sources)
+    .execute(conn)
+    .await
+}
+
+/// Deletes at most `limit` sources no message points at; returns how many. It reads the whole
+/// table to find them: the sweeper runs it once a sweep, for sources left by deletions made
+/// through the API (its own deletions use [`delete_unreferenced_among`]).
 pub async fn delete_unreferenced(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<usize> {
     diesel::sql_query(
         "DELETE FROM raw_sources WHERE sha256 IN (

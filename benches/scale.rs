@@ -1,0 +1,292 @@
+//! Scale check (`bench/scale`): loads MESSAGES messages (default one million) across INBOXES
+//! inboxes (default ten thousand) into a private PostgreSQL through the same storage code as
+//! SMTP ingest (`smtp::ingest::deliver`: parse, group commit), then measures over the running
+//! server: listing an inbox's newest 20 messages over GraphQL, `waitForMessage` wake-up
+//! latency, the sweeper deleting everything, and ingest throughput with and without the sweeper
+//! running beside it.
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    env,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use ephemail::{
+    app::{App, Server},
+    auth::{api_key, Scope},
+    clock::{Clock, ManualClock, SystemClock},
+    config::ServeConfig,
+    db::{self, embedded::EmbeddedPostgres, models::tenant},
+    mail::address::EmailAddress,
+    retention,
+    smtp::ingest::{self, IncomingMail, Recipient},
+};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+const DOMAIN: &str = "scale.test";
+const TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+fn setting(name: &str, default: usize) -> usize {
+    env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A verification mail like the ingest benchmark's (text and HTML alternatives, ~5 KB).
+fn mail(to: &str, n: usize) -> IncomingMail {
+    let paragraph = "Hello, thanks for signing up. Use the code below to verify your address. \
+                     If you did not request this, ignore this message. "
+        .repeat(15);
+    let code = (n * 7919) % 1_000_000;
+    let raw = format!(
+        "From: Sender <sender@example.test>\r\nTo: {to}\r\nSubject: Your code is {code:06}\r\n\
+         Message-ID: <scale-{n}@example.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/alternative; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\n{paragraph}\r\nYour code: {code:06}\r\n\
+         --b\r\nContent-Type: text/html\r\n\r\n<p>{paragraph}</p><p>Your code: <b>{code:06}</b></p>\
+         <a href=\"https://app.example.com/verify?n={n}\">Verify</a>\r\n--b--\r\n"
+    );
+    IncomingMail {
+        mail_from: Some("sender@example.test".into()),
+        recipients: vec![Recipient::new(EmailAddress::parse(to).unwrap())],
+        raw: raw.into_bytes(),
+        trace_len: 0,
+    }
+}
+
+/// Delivers `count` mails from `tasks` concurrent senders; `address(n)` names the recipient of
+/// mail `n`. Returns mails per second.
+async fn load(
+    app: &App,
+    count: usize,
+    tasks: usize,
+    address: impl Fn(usize) -> String + Send + Sync + 'static,
+) -> f64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let address = Arc::new(address);
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let (app, next, address) = (app.clone(), next.clone(), address.clone());
+        senders.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    return;
+                }
+                let delivery = ingest::deliver(&app, mail(&address(n), n)).await.unwrap();
+                assert_eq!(
+                    delivery.stored.len(),
+                    1,
+                    "mail {n} not stored: {delivery:?}"
+                );
+            }
+        });
+    }
+    while let Some(joined) = senders.join_next().await {
+        joined.unwrap();
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+fn quantile(samples: &mut [f64], q: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)]
+}
+
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+impl Api {
+    async fn post(&self, query: &str, variables: Value) -> Value {
+        let response: Value = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.key)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(response.get("errors").is_none(), "{response}");
+        response
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let messages = setting("MESSAGES", 1_000_000);
+    let inboxes = setting("INBOXES", 10_000);
+    let measure = setting("MEASURE", 20_000);
+    let tasks = setting("SENDERS", 32);
+    let dir = std::path::PathBuf::from(
+        env::var("DATA").unwrap_or_else(|_| format!("/tmp/ephemail-scale-{}", std::process::id())),
+    );
+    let cluster = EmbeddedPostgres::start(&dir, None).await.unwrap();
+    cluster.create_database("scale", None).await.unwrap();
+    let url = cluster.database_url("scale");
+    let ttl = TTL_SECONDS.to_string();
+    let config = Cli::try_parse_from([
+        "ephemail",
+        "--database-url",
+        &url,
+        "--smtp-addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--domain",
+        &format!("{DOMAIN}:catch_all"),
+        "--default-ttl",
+        &ttl,
+        "--quota-mails-per-day",
+        "2000000000",
+        "--quota-stored-bytes",
+        "1000000000000000",
+        "--quota-inboxes",
+        "2000000000",
+        "--quota-requests-per-minute",
+        "100000000",
+        "--sweep-interval",
+        "86400",
+    ])
+    .unwrap()
+    .serve;
+    let pool = db::pool(&url, 16).unwrap();
+    db::migrate(&pool).await.unwrap();
+    let clock = ManualClock::new(SystemClock.now());
+    let app = App::build(config, pool.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let server = Server::start(app.clone()).await.unwrap();
+    let key = {
+        let mut conn = pool.get().await.unwrap();
+        let owner = tenant::find_or_create(&mut conn, "dev", clock.now())
+            .await
+            .unwrap();
+        let (key, _) = api_key::create(&mut conn, owner.id, "bench", Scope::Admin, clock.now())
+            .await
+            .unwrap();
+        key.expose().to_owned()
+    };
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: format!("http://{}/graphql", server.http_addr),
+        key,
+    };
+
+    println!("# loading {messages} messages into {inboxes} inboxes ({tasks} concurrent senders)");
+    let rate = load(&app, messages, tasks, move |n| {
+        format!("box{}@{DOMAIN}", n % inboxes)
+    })
+    .await;
+    println!("loaded: {messages} messages at {rate:.0} mails/s");
+
+    // Newest 20 messages of an inbox, over GraphQL.
+    let list = "query($a: String!) { inbox(address: $a) { messages(first: 20) {
+                    edges { node { id subject receivedAt } } } } }";
+    let mut latencies = Vec::new();
+    for n in 0..1000 {
+        let address = format!("box{}@{DOMAIN}", (n * 7) % inboxes);
+        let started = Instant::now();
+        let page = api.post(list, json!({ "a": address })).await;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        let edges = page["data"]["inbox"]["messages"]["edges"]
+            .as_array()
+            .unwrap();
+        assert_eq!(edges.len(), 20.min(messages / inboxes), "{page}");
+    }
+    println!(
+        "list newest 20 of an inbox (GraphQL over HTTP, 1000 requests): p50 {:.2} ms, p99 {:.2} ms",
+        quantile(&mut latencies, 0.5),
+        quantile(&mut latencies, 0.99)
+    );
+
+    // waitForMessage: from the storing commit to the waiting client's response.
+    let wait = "query($a: String!) { waitForMessage(address: $a, timeoutMs: 10000) { id } }";
+    let (mut wake, mut end_to_end) = (Vec::new(), Vec::new());
+    for n in 0..200 {
+        let address = format!("wait{n}@{DOMAIN}");
+        let waiting = {
+            let (api, address) = (api.clone(), address.clone());
+            tokio::spawn(async move {
+                let response = api.post(wait, json!({ "a": address })).await;
+                (Instant::now(), response)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let sent = Instant::now();
+        ingest::deliver(&app, mail(&address, n)).await.unwrap();
+        let committed = Instant::now();
+        let (answered, response) = waiting.await.unwrap();
+        assert!(
+            response["data"]["waitForMessage"]["id"].is_string(),
+            "{response}"
+        );
+        wake.push(answered.saturating_duration_since(committed).as_secs_f64() * 1000.0);
+        end_to_end.push((answered - sent).as_secs_f64() * 1000.0);
+    }
+    println!(
+        "waitForMessage wake-up, commit to response (200 waits): p50 {:.2} ms, p99 {:.2} ms; \
+         delivery start to response: p50 {:.2} ms, p99 {:.2} ms",
+        quantile(&mut wake, 0.5),
+        quantile(&mut wake, 0.99),
+        quantile(&mut end_to_end, 0.5),
+        quantile(&mut end_to_end, 0.99)
+    );
+
+    // Ingest alone, then beside the sweeper deleting everything loaded above.
+    let alone = load(&app, measure, tasks, |n| format!("fresh{n}@{DOMAIN}")).await;
+    clock.advance(chrono::Duration::seconds(TTL_SECONDS + 1));
+    let sweeping = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let report = retention::sweep(&app).await.unwrap().unwrap();
+            (report, started.elapsed())
+        })
+    };
+    let beside = load(&app, measure, tasks, |n| format!("later{n}@{DOMAIN}")).await;
+    let beside_done = sweeping.is_finished();
+    let (report, took) = sweeping.await.unwrap();
+    let after = load(&app, measure, tasks, |n| format!("after{n}@{DOMAIN}")).await;
+    println!(
+        "ingest of {measure} mails: alone {alone:.0} mails/s, beside the sweeper {beside:.0} \
+         mails/s ({:.2}x){}, after the sweep {after:.0} mails/s",
+        beside / alone,
+        if beside_done {
+            " (the sweep ended first)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "sweeper: {} messages, {} inboxes, {} raw sources deleted in {:.1} s ({} batches)",
+        report.messages,
+        report.inboxes,
+        report.raw_sources,
+        took.as_secs_f64(),
+        report.batches
+    );
+    server.shutdown().await.unwrap();
+    pool.close();
+    cluster.stop().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
