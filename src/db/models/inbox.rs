@@ -1,9 +1,7 @@
 use chrono::{DateTime, Utc};
-use diesel::{
-    pg::Pg,
-    prelude::*,
-    sql_types::{Array, Text, Timestamptz},
-};
+use std::collections::HashSet;
+
+use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -167,30 +165,39 @@ pub async fn find_all_by_address<'a>(
     addresses: impl IntoIterator<Item = &'a EmailAddress>,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Inbox>> {
-    let (domains, locals) = columns(addresses);
-    if domains.is_empty() {
+    let wanted: HashSet<(&str, &str)> = addresses
+        .into_iter()
+        .map(|address| (address.domain.as_str(), address.local.as_str()))
+        .collect();
+    if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    diesel::sql_query(
-        "SELECT DISTINCT i.* FROM inboxes i
-         JOIN unnest($1::text[], $2::text[]) AS a(domain, local_part) USING (domain, local_part)
-         WHERE i.expires_at > $3",
-    )
-    .bind::<Array<Text>, _>(&domains)
-    .bind::<Array<Text>, _>(&locals)
-    .bind::<Timestamptz, _>(now)
-    .load(conn)
-    .await
+    let (domains, locals) = columns(&wanted);
+    // `= ANY` on both columns walks the address index (a join with `unnest` was planned as a
+    // scan of the whole table); the few extra combinations it may match are dropped here.
+    let found: Vec<Inbox> = inboxes::table
+        .filter(inboxes::domain.eq_any(domains))
+        .filter(inboxes::local_part.eq_any(locals))
+        .filter(inboxes::expires_at.gt(now))
+        .select(Inbox::as_select())
+        .load(conn)
+        .await?;
+    Ok(found
+        .into_iter()
+        .filter(|inbox| wanted.contains(&(inbox.domain.as_str(), inbox.local_part.as_str())))
+        .collect())
 }
 
 /// Addresses as two parallel columns, for `unnest`.
-fn columns<'a>(
-    addresses: impl IntoIterator<Item = &'a EmailAddress>,
-) -> (Vec<&'a str>, Vec<&'a str>) {
-    addresses
-        .into_iter()
-        .map(|address| (address.domain.as_str(), address.local.as_str()))
-        .unzip()
+/// The distinct domains and local parts of `addresses`, for `= ANY` on each column.
+fn columns<'a>(addresses: &HashSet<(&'a str, &'a str)>) -> (Vec<&'a str>, Vec<&'a str>) {
+    let mut domains: Vec<&str> = addresses.iter().map(|&(domain, _)| domain).collect();
+    let mut locals: Vec<&str> = addresses.iter().map(|&(_, local)| local).collect();
+    for column in [&mut domains, &mut locals] {
+        column.sort_unstable();
+        column.dedup();
+    }
+    (domains, locals)
 }
 
 /// Moves a live inbox's expiry; `None` if there is no such live inbox.
@@ -227,14 +234,20 @@ async fn delete_all_expired_at<'a>(
     addresses: impl IntoIterator<Item = &'a EmailAddress>,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    let (domains, locals) = columns(addresses);
-    diesel::sql_query(
-        "DELETE FROM inboxes i USING unnest($1::text[], $2::text[]) AS a(domain, local_part)
-         WHERE i.domain = a.domain AND i.local_part = a.local_part AND i.expires_at <= $3",
+    let wanted: HashSet<(&str, &str)> = addresses
+        .into_iter()
+        .map(|address| (address.domain.as_str(), address.local.as_str()))
+        .collect();
+    let (domains, locals) = columns(&wanted);
+    // By the address index, as in `find_all_by_address`. It may also take an expired inbox at
+    // another combination of these domains and local parts: expired inboxes are invisible
+    // already and would be swept anyway.
+    diesel::delete(
+        inboxes::table
+            .filter(inboxes::domain.eq_any(domains))
+            .filter(inboxes::local_part.eq_any(locals))
+            .filter(inboxes::expires_at.le(now)),
     )
-    .bind::<Array<Text>, _>(&domains)
-    .bind::<Array<Text>, _>(&locals)
-    .bind::<Timestamptz, _>(now)
     .execute(conn)
     .await
     .map(drop)
