@@ -131,13 +131,8 @@ pub async fn delete_of_inboxes(
     inbox_ids: &[Uuid],
     limit: i64,
 ) -> QueryResult<Vec<Vec<u8>>> {
-    let batch = messages::table
-        .filter(messages::inbox_id.eq_any(inbox_ids))
-        .select(messages::id)
-        .limit(limit)
-        .load::<Uuid>(conn)
-        .await?;
-    delete_returning_sources(conn, &batch).await
+    let batch = messages::table.filter(messages::inbox_id.eq_any(inbox_ids.to_vec()));
+    delete_first(conn, batch.into_boxed(), limit).await
 }
 
 /// Deletes at most `limit` messages received before `cutoff`; returns the raw sources they
@@ -147,19 +142,21 @@ pub async fn delete_received_before(
     cutoff: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<Vec<Vec<u8>>> {
-    let batch = messages::table
-        .filter(messages::received_at.lt(cutoff))
-        .select(messages::id)
-        .limit(limit)
-        .load::<Uuid>(conn)
-        .await?;
-    delete_returning_sources(conn, &batch).await
+    let batch = messages::table.filter(messages::received_at.lt(cutoff));
+    delete_first(conn, batch.into_boxed(), limit).await
 }
 
-async fn delete_returning_sources(
+/// Deletes the first `limit` messages `matching` selects; returns their raw sources.
+async fn delete_first(
     conn: &mut AsyncPgConnection,
-    ids: &[Uuid],
+    matching: messages::BoxedQuery<'_, Pg>,
+    limit: i64,
 ) -> QueryResult<Vec<Vec<u8>>> {
+    let ids: Vec<Uuid> = matching
+        .select(messages::id)
+        .limit(limit)
+        .load(conn)
+        .await?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
