@@ -73,6 +73,7 @@ diesel::table! {
         to_text -> Text,
         tenant_id -> Uuid,
         raw_sha256 -> Bytea,
+        content_limits -> Array<Nullable<Text>>,
     }
 }
 

@@ -3,5 +3,6 @@
 
 pub mod address;
 pub mod extract;
+pub mod flatten;
 pub mod parse;
 pub mod sanitize;

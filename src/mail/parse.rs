@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
 
-use super::sanitize::Sanitizer;
+use super::{flatten, sanitize::Sanitizer};
 
 /// A display name and address from a header such as `From:` or `To:`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
@@ -42,6 +42,59 @@ pub struct ParsedAttachment {
     pub content: Vec<u8>,
 }
 
+/// A limit a mail's parsed parts were cut at. The raw source is always stored whole; these say
+/// what the parsed fields (`text`, `html`, attachments, headers) leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum ContentLimit {
+    /// The HTML nested deeper than [`MAX_HTML_DEPTH`] elements: the deeper tags were dropped,
+    /// their text kept.
+    HtmlNesting,
+    /// The HTML body was longer than [`MAX_BODY_BYTES`] and was cut there.
+    HtmlSize,
+    /// The text body was longer than [`MAX_BODY_BYTES`] and was cut there.
+    TextSize,
+    /// The mail had more than [`MAX_ATTACHMENTS`] attachments; the later ones are not listed.
+    Attachments,
+    /// The mail had more than [`MAX_HEADER_FIELDS`] header fields; the later ones are not
+    /// listed.
+    HeaderFields,
+}
+
+impl ContentLimit {
+    const ALL: [Self; 5] = [
+        Self::HtmlNesting,
+        Self::HtmlSize,
+        Self::TextSize,
+        Self::Attachments,
+        Self::HeaderFields,
+    ];
+
+    /// The name stored in `messages.content_limits`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HtmlNesting => "html_nesting",
+            Self::HtmlSize => "html_size",
+            Self::TextSize => "text_size",
+            Self::Attachments => "attachments",
+            Self::HeaderFields => "header_fields",
+        }
+    }
+
+    pub fn from_stored(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|limit| limit.as_str() == name)
+    }
+}
+
+/// Deeper HTML is flattened before sanitizing (see [`crate::mail::flatten`]): sanitizing costs
+/// time proportional to length times depth, so this bounds it for any mail.
+pub const MAX_HTML_DEPTH: usize = 128;
+/// Text and HTML bodies are cut at this many bytes (the raw source keeps everything).
+pub const MAX_BODY_BYTES: usize = 2 << 20;
+/// Attachments listed (and stored as metadata) per mail.
+pub const MAX_ATTACHMENTS: usize = 256;
+/// Header fields listed per mail.
+pub const MAX_HEADER_FIELDS: usize = 1_000;
+
 /// What ephemail keeps of a message besides its raw bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParsedMail {
@@ -58,6 +111,7 @@ pub struct ParsedMail {
     pub attachments: Vec<ParsedAttachment>,
     /// Set when the bytes are not a message we could make sense of; the raw source is kept anyway.
     pub parse_error: Option<String>,
+    pub limits: Vec<ContentLimit>,
 }
 
 /// The decoded bytes of the attachment at `position` as [`parse`] numbers them: the raw source
@@ -76,6 +130,7 @@ pub fn header_fields(raw: &[u8]) -> Vec<HeaderField> {
     };
     message
         .headers_raw()
+        .take(MAX_HEADER_FIELDS)
         .map(|(name, value)| HeaderField {
             name: name.to_owned(),
             value: unfold(value),
@@ -91,15 +146,41 @@ pub fn parse(raw: &[u8], sanitizer: &Sanitizer) -> ParsedMail {
             ..ParsedMail::default()
         };
     };
-    let text = message.body_text(0).map(|text| text.into_owned());
+    let mut limits = Vec::new();
+    let mut limit = |exceeded: bool, limit: ContentLimit| {
+        if exceeded {
+            limits.push(limit);
+        }
+        exceeded
+    };
+    let text = message.body_text(0).map(|text| {
+        let (text, cut) = truncate(&text, MAX_BODY_BYTES);
+        limit(cut, ContentLimit::TextSize);
+        text.to_owned()
+    });
     // mail-parser renders a text part as HTML when there is no HTML part; we only want real HTML.
     let html = message
         .html_part(0)
         .filter(|part| part.is_text_html())
         .and_then(|part| part.text_contents())
-        .map(|html| sanitizer.clean(html));
+        .map(|html| {
+            let (html, cut) = truncate(html, MAX_BODY_BYTES);
+            limit(cut, ContentLimit::HtmlSize);
+            let flattened = flatten::flatten(html, MAX_HTML_DEPTH);
+            limit(flattened.is_some(), ContentLimit::HtmlNesting);
+            sanitizer.clean(flattened.as_deref().unwrap_or(html))
+        });
+    limit(
+        message.attachments().nth(MAX_ATTACHMENTS).is_some(),
+        ContentLimit::Attachments,
+    );
+    limit(
+        message.headers().len() > MAX_HEADER_FIELDS,
+        ContentLimit::HeaderFields,
+    );
     let attachments = message
         .attachments()
+        .take(MAX_ATTACHMENTS)
         .map(|part| ParsedAttachment {
             filename: part.attachment_name().map(str::to_owned),
             content_type: content_type_of(part),
@@ -131,7 +212,17 @@ pub fn parse(raw: &[u8], sanitizer: &Sanitizer) -> ParsedMail {
         html,
         attachments,
         parse_error: None,
+        limits,
     }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, and whether it was cut.
+fn truncate(s: &str, max: usize) -> (&str, bool) {
+    if s.len() <= max {
+        return (s, false);
+    }
+    let end = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    (&s[..end], true)
 }
 
 fn content_type_of(part: &mail_parser::MessagePart<'_>) -> String {
@@ -237,6 +328,57 @@ JVBERi0xLjQK\r\n\
         let text = mail.text.expect("text rendered from the HTML");
         assert!(text.contains("Your code is 1234"), "{text:?}");
         assert!(!text.contains('<'), "{text:?}");
+    }
+
+    #[test]
+    fn hostile_html_is_flattened_quickly_and_flagged() {
+        let depth = 50_000;
+        let raw = format!(
+            "Subject: deep\r\nContent-Type: text/html\r\n\r\n{}Your code is 424242{}\r\n",
+            "<div>".repeat(depth),
+            "</div>".repeat(depth)
+        );
+        let started = std::time::Instant::now();
+        let mail = parse(raw.as_bytes(), &Sanitizer::default());
+        let elapsed = started.elapsed();
+        assert_eq!(mail.limits, [ContentLimit::HtmlNesting]);
+        let html = mail.html.expect("html");
+        assert_eq!(html.matches("<div>").count(), MAX_HTML_DEPTH, "kept up to the limit");
+        assert!(html.contains("Your code is 424242"));
+        // Unbounded, this takes ammonia minutes; bounded, milliseconds (even unoptimized).
+        assert!(elapsed.as_secs() < 10, "took {elapsed:?}");
+    }
+
+    #[test]
+    fn oversized_bodies_are_cut_on_a_character_boundary() {
+        let body = "é".repeat(MAX_BODY_BYTES);
+        let raw = format!("Subject: big\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}");
+        let mail = parse(raw.as_bytes(), &Sanitizer::default());
+        assert_eq!(mail.limits, [ContentLimit::TextSize]);
+        let text = mail.text.expect("text");
+        assert!(text.len() <= MAX_BODY_BYTES && text.len() > MAX_BODY_BYTES - 4);
+    }
+
+    #[test]
+    fn attachments_and_header_fields_are_listed_up_to_their_limits() {
+        let mut raw = String::from("Subject: many\r\n");
+        for i in 0..=MAX_HEADER_FIELDS {
+            raw.push_str(&format!("X-Field-{i}: {i}\r\n"));
+        }
+        raw.push_str("Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+        for i in 0..=MAX_ATTACHMENTS {
+            raw.push_str(&format!(
+                "--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=f{i}.bin\r\n\r\n{i}\r\n"
+            ));
+        }
+        raw.push_str("--b--\r\n");
+        let mail = parse(raw.as_bytes(), &Sanitizer::default());
+        assert_eq!(
+            mail.limits,
+            [ContentLimit::Attachments, ContentLimit::HeaderFields]
+        );
+        assert_eq!(mail.attachments.len(), MAX_ATTACHMENTS);
+        assert_eq!(header_fields(raw.as_bytes()).len(), MAX_HEADER_FIELDS);
     }
 
     #[test]

@@ -142,6 +142,7 @@ struct PreparedMail {
     raw_sha256: [u8; 32],
     /// The raw source as stored.
     raw_zstd: Vec<u8>,
+    content_limits: Vec<&'static str>,
 }
 
 impl PreparedMail {
@@ -188,6 +189,7 @@ impl PreparedMail {
                 .context("attachment over 2 GiB")?,
             raw_sha256: Sha256::digest(&raw).into(),
             raw_zstd: raw_source::compress(&raw).context("compressing the raw source")?,
+            content_limits: parsed.limits.iter().map(|limit| limit.as_str()).collect(),
             parsed,
         })
     }
@@ -513,6 +515,7 @@ async fn insert(
                 parse_error: parsed.parse_error.as_deref(),
                 tags: &target.delivery.tags,
                 has_attachments: !parsed.attachments.is_empty(),
+                content_limits: &mail.content_limits,
             }
         })
         .collect();

@@ -31,6 +31,8 @@ pub struct Message {
     pub tags: Vec<Option<String>>,
     pub seen: bool,
     pub has_attachments: bool,
+    /// [`crate::mail::parse::ContentLimit`] names.
+    pub content_limits: Vec<Option<String>>,
 }
 
 impl Message {
@@ -70,6 +72,7 @@ pub struct NewMessage<'a> {
     pub parse_error: Option<&'a str>,
     pub tags: &'a [String],
     pub has_attachments: bool,
+    pub content_limits: &'a [&'static str],
 }
 
 /// Orders this transaction's message inserts after every other transaction's, across all

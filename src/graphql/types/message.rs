@@ -14,7 +14,7 @@ use crate::{
     graphql::{loader::AttachmentLoader, ContextExt},
     mail::{
         extract::{self, Link},
-        parse::{self, HeaderField, Mailbox},
+        parse::{self, ContentLimit, HeaderField, Mailbox},
         sanitize,
     },
 };
@@ -266,6 +266,17 @@ impl Message {
     /// Download URL of the exact bytes received (`message/rfc822`).
     async fn raw_url(&self, ctx: &Context<'_>) -> String {
         format!("{}/messages/{}/raw", ctx.base_url(), self.0.id)
+    }
+
+    /// The content limits this message's parsed fields were cut at (hostile or oversized
+    /// mail); empty for ordinary mail. The raw source at `rawUrl` is always complete.
+    async fn content_limits(&self) -> Vec<ContentLimit> {
+        self.0
+            .content_limits
+            .iter()
+            .flatten()
+            .filter_map(|name| ContentLimit::from_stored(name))
+            .collect()
     }
 
     /// Why the message could not be parsed; its raw source is stored all the same.
