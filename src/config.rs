@@ -162,6 +162,33 @@ pub struct HttpConfig {
     #[arg(long, env = "EPHEMAIL_MAX_WAIT", default_value_t = 120,
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_wait: u32,
+
+    /// GraphQL introspection and "did you mean" field suggestions in errors. By default on,
+    /// and off in public mode (`--public-inboxes`).
+    #[arg(long, env = "EPHEMAIL_GRAPHQL_INTROSPECTION")]
+    pub graphql_introspection: Option<bool>,
+
+    /// Largest HTTP request body in bytes; larger ones get `413`.
+    #[arg(long, env = "EPHEMAIL_MAX_REQUEST_BYTES", default_value_t = 256 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..))]
+    pub max_request_bytes: u32,
+
+    /// Longest time in seconds a GraphQL query or mutation may run (a `waitForMessage` may
+    /// run `--max-wait` longer); past it the operation fails with `TIMEOUT`.
+    #[arg(long, env = "EPHEMAIL_OPERATION_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub operation_timeout: u32,
+
+    /// Origins (scheme://host[:port]) whose web pages may call the API from a browser (CORS);
+    /// repeat or separate with commas. Without it no cross-origin page may.
+    #[arg(long, env = "EPHEMAIL_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+}
+
+impl HttpConfig {
+    pub fn introspection(&self) -> bool {
+        self.graphql_introspection.unwrap_or(!self.public_inboxes)
+    }
 }
 
 #[derive(Debug, Clone, Args)]

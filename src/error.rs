@@ -61,6 +61,8 @@ pub enum AppError {
     },
     #[error("no matching message arrived within {0} ms")]
     Timeout(u64),
+    #[error("the operation ran longer than its limit of {0} s")]
+    OperationTimeout(u64),
     #[error("internal server error")]
     Internal(#[source] anyhow::Error),
 }
@@ -73,7 +75,7 @@ impl AppError {
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
-            Self::Timeout(_) => ErrorCode::Timeout,
+            Self::Timeout(_) | Self::OperationTimeout(_) => ErrorCode::Timeout,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -213,6 +213,14 @@ mod tests {
         )
         .unwrap();
         assert!(tokens.verify(&no_nbf, now()).is_none(), "nbf is required");
+        let no_issuer = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({ "aud": AUDIENCE, "sub": Uuid::nil(), "tid": Uuid::nil(),
+                                 "nbf": now().timestamp(), "exp": now().timestamp() + 60 }),
+            &EncodingKey::from_secret(&[7; 32]),
+        )
+        .unwrap();
+        assert!(tokens.verify(&no_issuer, now()).is_none(), "iss is required");
         assert!(tokens.verify("garbage", now()).is_none());
     }
 

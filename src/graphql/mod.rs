@@ -3,11 +3,14 @@
 //! subscriptions and `waitForMessage`.
 
 pub mod feed;
+pub mod limits;
 pub mod loader;
 pub mod mutation;
 pub mod query;
 pub mod subscription;
 pub mod types;
+
+use std::time::Duration;
 
 use async_graphql::{dataloader::DataLoader, Context, SDLExportOptions, Schema, SchemaBuilder};
 
@@ -20,9 +23,11 @@ use crate::{
 
 pub type ApiSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// Deep or expensive queries are refused before they run.
+/// Deep, expensive or repetitive queries are refused before they run.
 const MAX_DEPTH: usize = 16;
 const MAX_COMPLEXITY: usize = 2_000;
+const MAX_ALIASES: usize = 50;
+const MAX_DIRECTIVES_PER_FIELD: usize = 4;
 
 fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
     Schema::build(
@@ -32,11 +37,21 @@ fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Su
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .limit_directives(MAX_DIRECTIVES_PER_FIELD)
 }
 
 pub fn schema(app: App) -> ApiSchema {
+    let http = &app.config.http;
+    let mut builder = builder().extension(limits::OperationLimits {
+        max_aliases: MAX_ALIASES,
+        timeout: Duration::from_secs(http.operation_timeout.into()),
+        max_wait: Duration::from_secs(http.max_wait.into()),
+    });
+    if !http.introspection() {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
     let attachments = DataLoader::new(loader::AttachmentLoader::new(app.clone()), tokio::spawn);
-    builder().data(app).data(attachments).finish()
+    builder.data(app).data(attachments).finish()
 }
 
 /// The SDL checked in as `schema.graphql`, sorted so that it diffs well.

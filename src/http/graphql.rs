@@ -1,14 +1,20 @@
+use std::sync::LazyLock;
+
 use async_graphql::{
     http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS},
     ErrorExtensions,
 };
-use async_graphql_poem::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_poem::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use poem::{
+    error::ReadBodyError,
     handler,
-    http::header,
+    http::{header, StatusCode},
     web::{websocket::WebSocket, Data, Html},
-    IntoResponse, Request, Response,
+    Body, IntoResponse, Request, Response,
 };
+
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
+use sha2::{Digest, Sha256};
 
 use super::rate_limit;
 use crate::{
@@ -48,14 +54,62 @@ pub async fn get(
                 })
                 .into_response()
         }
-        _ => Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .finish(),
-        )
-        .into_response(),
+        // Operations run over POST only, so a link or an `<img>` can never run a mutation.
+        _ if request.uri().query().is_some_and(|query| {
+            query
+                .split('&')
+                .any(|pair| pair.split('=').next() == Some("query"))
+        }) =>
+        {
+            let error = AppError::BadUserInput(
+                "GraphQL operations are sent with POST (application/json); GET serves GraphiQL \
+                 and WebSocket subscriptions"
+                    .to_owned(),
+            );
+            let mut response = error_response(&error);
+            response.set_status(StatusCode::METHOD_NOT_ALLOWED);
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            response
+        }
+        _ => graphiql(),
     }
+}
+
+/// The GraphiQL page, with a Content-Security-Policy that lets in its CDN scripts and its own
+/// inline scripts (by hash) and nothing else.
+fn graphiql() -> Response {
+    static PAGE: LazyLock<(String, String)> = LazyLock::new(|| {
+        let html = GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .finish();
+        let hashes: Vec<String> = inline_scripts(&html)
+            .map(|script| format!("'sha256-{}'", BASE64.encode(Sha256::digest(script))))
+            .collect();
+        let policy = format!(
+            "default-src 'none'; script-src https://unpkg.com {}; \
+             style-src https://unpkg.com 'unsafe-inline'; font-src https://unpkg.com data:; \
+             img-src https://unpkg.com data:; connect-src 'self'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'none'",
+            hashes.join(" ")
+        );
+        (html, policy)
+    });
+    let (html, policy) = &*PAGE;
+    Html(html.clone())
+        .with_header(header::CONTENT_SECURITY_POLICY, policy.clone())
+        .into_response()
+}
+
+/// The bodies of the `<script>` elements without `src` in `html`.
+fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
+    html.split("<script").skip(1).filter_map(|rest| {
+        let (attributes, rest) = rest.split_once('>')?;
+        let (body, _) = rest.split_once("</script>")?;
+        (!attributes.contains("src=")).then_some(body)
+    })
 }
 
 /// A WebSocket session's caller: the credential in the `connection_init` payload (`apiKey`,
@@ -88,14 +142,23 @@ async fn authenticate_connection(
     Ok(data)
 }
 
-/// `POST /graphql`: authenticated, counted against the tenant's request quota.
+/// `POST /graphql`: one operation as `application/json`, authenticated, counted against the
+/// tenant's request quota.
 #[handler]
 pub async fn post(
     request: &Request,
+    body: Body,
     schema: Data<&ApiSchema>,
     app: Data<&App>,
-    graphql: GraphQLRequest,
 ) -> Response {
+    let graphql = match read_operation(request, body, &app).await {
+        Ok(graphql) => graphql,
+        Err((status, error)) => {
+            let mut response = error_response(&error);
+            response.set_status(status);
+            return response;
+        }
+    };
     let admitted = async {
         let caller = auth::identify(&app, auth::credential(request.headers())).await?;
         let rate = rate_limit::take(&app, &caller).await?;
@@ -108,13 +171,57 @@ pub async fn post(
     if let Some(decision) = rate.filter(|decision| !decision.allowed) {
         return rate_limit::too_many_requests(decision);
     }
-    let mut graphql = graphql.0.data(base_url(request, &app)).data(caller);
+    let mut graphql = graphql.data(base_url(request, &app)).data(caller);
     if let Some(peer) = request.remote_addr().as_socket_addr() {
         graphql = graphql.data(ClientIp(peer.ip()));
     }
     let mut response = schema.execute(graphql).await;
     ensure_error_codes(&mut response);
     rate_limit::with_headers(GraphQLResponse::from(response), rate)
+}
+
+/// The request body as one GraphQL operation. Only JSON is read: a browser sends a
+/// cross-origin form (`text/plain`, `application/x-www-form-urlencoded`, `multipart/form-data`)
+/// without asking first, so accepting those would open the API to cross-site request forgery.
+async fn read_operation(
+    request: &Request,
+    body: Body,
+    app: &App,
+) -> Result<async_graphql::Request, (StatusCode, AppError)> {
+    let refused = |status, message: &str| (status, AppError::BadUserInput(message.to_owned()));
+    let media_type = request
+        .content_type()
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase());
+    if !matches!(
+        media_type.as_deref(),
+        Some("application/json" | "application/graphql-response+json")
+    ) {
+        return Err(refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send GraphQL operations as `Content-Type: application/json`",
+        ));
+    }
+    let limit = usize::try_from(app.config.http.max_request_bytes).unwrap_or(usize::MAX);
+    let bytes = body.into_bytes_limit(limit).await.map_err(|error| match error {
+        ReadBodyError::PayloadTooLarge => refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body is larger than {limit} bytes"),
+        ),
+        _ => refused(StatusCode::BAD_REQUEST, "the request body could not be read"),
+    })?;
+    if bytes.trim_ascii_start().starts_with(b"[") {
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "batched operations are not supported: send one operation per request",
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|error| {
+        refused(
+            StatusCode::BAD_REQUEST,
+            &format!("not a GraphQL request (`{{\"query\": ...}}`): {error}"),
+        )
+    })
 }
 
 fn error_response(error: &AppError) -> Response {

@@ -7,7 +7,13 @@ mod graphql;
 mod health;
 mod rate_limit;
 
-use poem::{get, listener::TcpAcceptor, middleware::Tracing, EndpointExt, Route, Server};
+use poem::{
+    get,
+    http::{header, HeaderMap, HeaderName, HeaderValue, Method},
+    listener::TcpAcceptor,
+    middleware::{Cors, Tracing},
+    Endpoint, EndpointExt, Route, Server,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +21,7 @@ use crate::app::App;
 
 pub fn routes(app: App) -> impl poem::Endpoint {
     let schema = crate::graphql::schema(app.clone());
+    let cors = cors(&app.config.http.cors_origins);
     Route::new()
         .at("/graphql", get(graphql::get).post(graphql::post))
         .at("/messages/:id/raw", get(download::raw_message))
@@ -24,7 +31,47 @@ pub fn routes(app: App) -> impl poem::Endpoint {
         .at("/metrics", get(health::metrics))
         .data(schema)
         .data(app)
+        .with_if(cors.is_some(), cors.unwrap_or_default())
+        .around(|endpoint, request| async move {
+            let mut response = endpoint.get_response(request).await;
+            secure_headers(response.headers_mut());
+            Ok(response)
+        })
         .with(Tracing)
+}
+
+/// Browser pages of these origins may call the API; without any, CORS stays closed (no
+/// `Access-Control-Allow-*` headers, so browsers keep cross-origin pages out). Credentials are
+/// never allowed: callers send API keys or inbox tokens explicitly, not cookies.
+fn cors(origins: &[String]) -> Option<Cors> {
+    (!origins.is_empty()).then(|| {
+        Cors::new()
+            .allow_origins(origins.iter().map(String::as_str))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .allow_header("x-api-key")
+            .allow_credentials(false)
+            .max_age(3600)
+    })
+}
+
+/// Defaults for every response: nothing we serve may be sniffed into another type, framed, or
+/// run as a page with powers (JSON and downloads get an empty policy; GraphiQL sets its own).
+fn secure_headers(headers: &mut HeaderMap) {
+    const DEFAULTS: [(HeaderName, &str); 4] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in DEFAULTS {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
 }
 
 /// Serves until `shutdown`, then lets in-flight requests finish within the grace period.

@@ -5,6 +5,7 @@ mod authorization;
 mod cli;
 mod durability;
 mod graphql_api;
+mod graphql_limits;
 mod helpers;
 mod node_client;
 mod quotas;
