@@ -38,6 +38,8 @@ pub struct AppState {
     pub recipients: RecipientCache,
     /// What the sweeper has deleted so far.
     pub sweeper: crate::retention::SweeperStats,
+    /// Subscription connections open, for their limits.
+    pub websockets: crate::http::websocket::Connections,
 }
 
 #[derive(Clone)]
@@ -83,6 +85,7 @@ impl App {
             ingest: IngestQueue::start(state),
             recipients: RecipientCache::default(),
             sweeper: crate::retention::SweeperStats::default(),
+            websockets: crate::http::websocket::Connections::default(),
         })))
     }
 

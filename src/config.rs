@@ -229,6 +229,57 @@ pub struct RetentionConfig {
     pub sweep_batch: u32,
 }
 
+/// Limits on GraphQL subscription connections (WebSocket).
+#[derive(Debug, Clone, Args)]
+pub struct WebSocketConfig {
+    /// Seconds a new connection has to send an accepted `connection_init`; then it is closed
+    /// with `4408`.
+    #[arg(long, env = "EPHEMAIL_WS_INIT_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_init_timeout: u32,
+
+    /// Seconds between the server's WebSocket pings. A connection from which nothing (not
+    /// even a pong) arrived for three intervals is closed.
+    #[arg(long, env = "EPHEMAIL_WS_PING_INTERVAL", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_ping_interval: u32,
+
+    /// Seconds a message to a subscriber may take to be sent. A subscriber that stops reading
+    /// is cut off after it, instead of having messages buffered for it; it resumes with `after`.
+    #[arg(long, env = "EPHEMAIL_WS_SEND_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_send_timeout: u32,
+
+    /// Subscriptions one connection may run at once.
+    #[arg(long, env = "EPHEMAIL_WS_MAX_SUBSCRIPTIONS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_subscriptions: u32,
+
+    /// Connections one API key, or one inbox token, may hold open at once.
+    #[arg(long, env = "EPHEMAIL_WS_MAX_CONNECTIONS_PER_CREDENTIAL", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_connections_per_credential: u32,
+
+    /// Connections one client IP address may hold open at once; more get HTTP `429`.
+    #[arg(long, env = "EPHEMAIL_WS_MAX_CONNECTIONS_PER_IP", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_connections_per_ip: u32,
+}
+
+impl WebSocketConfig {
+    pub fn init_timeout(&self) -> Duration {
+        Duration::from_secs(self.ws_init_timeout.into())
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ws_ping_interval.into())
+    }
+
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_secs(self.ws_send_timeout.into())
+    }
+}
+
 /// Default per-tenant quotas; `ephemail tenant quota` overrides them per tenant.
 #[derive(Debug, Clone, Args)]
 pub struct QuotaConfig {
@@ -286,6 +337,8 @@ pub struct ServeConfig {
     pub quota: QuotaConfig,
     #[command(flatten)]
     pub retention: RetentionConfig,
+    #[command(flatten)]
+    pub websocket: WebSocketConfig,
 
     /// A domain to serve, `NAME[:catch_all|:registered]` (repeatable; catch_all by default).
     /// Added to the stored domains at start-up. With none given and none stored, `localhost`

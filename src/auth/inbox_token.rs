@@ -220,7 +220,10 @@ mod tests {
             &EncodingKey::from_secret(&[7; 32]),
         )
         .unwrap();
-        assert!(tokens.verify(&no_issuer, now()).is_none(), "iss is required");
+        assert!(
+            tokens.verify(&no_issuer, now()).is_none(),
+            "iss is required"
+        );
         assert!(tokens.verify("garbage", now()).is_none());
     }
 

@@ -1,10 +1,7 @@
 use std::sync::LazyLock;
 
-use async_graphql::{
-    http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS},
-    ErrorExtensions,
-};
-use async_graphql_poem::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::{http::GraphiQLSource, ErrorExtensions};
+use async_graphql_poem::{GraphQLProtocol, GraphQLResponse};
 use poem::{
     error::ReadBodyError,
     handler,
@@ -16,10 +13,10 @@ use poem::{
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
 use sha2::{Digest, Sha256};
 
-use super::rate_limit;
+use super::{rate_limit, websocket};
 use crate::{
     app::App,
-    auth::{self, Scope},
+    auth,
     error::ensure_error_codes,
     error::AppError,
     graphql::{ApiSchema, BaseUrl, ClientIp},
@@ -37,22 +34,16 @@ pub async fn get(
 ) -> Response {
     match (websocket, protocol) {
         (Some(websocket), Some(protocol)) => {
-            let schema = schema.clone();
             let mut data = async_graphql::Data::default();
             data.insert(base_url(request, &app));
-            let app = app.clone();
-            let header_credential = auth::credential(request.headers()).map(str::to_owned);
-            websocket
-                .protocols(ALL_WEBSOCKET_PROTOCOLS)
-                .on_upgrade(move |stream| {
-                    GraphQLWebSocket::new(stream, schema, protocol)
-                        .with_data(data)
-                        .on_connection_init(move |payload| {
-                            authenticate_connection(app, payload, header_credential)
-                        })
-                        .serve()
-                })
-                .into_response()
+            websocket::upgrade(
+                request,
+                websocket,
+                protocol,
+                schema.clone(),
+                app.clone(),
+                data,
+            )
         }
         // Operations run over POST only, so a link or an `<img>` can never run a mutation.
         _ if request.uri().query().is_some_and(|query| {
@@ -110,36 +101,6 @@ fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
         let (body, _) = rest.split_once("</script>")?;
         (!attributes.contains("src=")).then_some(body)
     })
-}
-
-/// A WebSocket session's caller: the credential in the `connection_init` payload (`apiKey`,
-/// or `Authorization: Bearer ...`), else the upgrade request's. A connection without valid
-/// credentials is refused.
-async fn authenticate_connection(
-    app: App,
-    payload: serde_json::Value,
-    header_credential: Option<String>,
-) -> async_graphql::Result<async_graphql::Data> {
-    let from_payload = ["apiKey", "Authorization", "authorization"]
-        .iter()
-        .find_map(|field| payload.get(field).and_then(|value| value.as_str()))
-        .map(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .unwrap_or(value)
-                .trim()
-                .to_owned()
-        });
-    let credential = from_payload.or(header_credential);
-    let caller = auth::identify(&app, credential.as_deref())
-        .await
-        .map_err(|error| error.extend())?;
-    caller
-        .require(Scope::Read)
-        .map_err(|error| error.extend())?;
-    let mut data = async_graphql::Data::default();
-    data.insert(caller);
-    Ok(data)
 }
 
 /// `POST /graphql`: one operation as `application/json`, authenticated, counted against the
@@ -203,13 +164,19 @@ async fn read_operation(
         ));
     }
     let limit = usize::try_from(app.config.http.max_request_bytes).unwrap_or(usize::MAX);
-    let bytes = body.into_bytes_limit(limit).await.map_err(|error| match error {
-        ReadBodyError::PayloadTooLarge => refused(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the request body is larger than {limit} bytes"),
-        ),
-        _ => refused(StatusCode::BAD_REQUEST, "the request body could not be read"),
-    })?;
+    let bytes = body
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|error| match error {
+            ReadBodyError::PayloadTooLarge => refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the request body is larger than {limit} bytes"),
+            ),
+            _ => refused(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            ),
+        })?;
     if bytes.trim_ascii_start().starts_with(b"[") {
         return Err(refused(
             StatusCode::BAD_REQUEST,

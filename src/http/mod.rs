@@ -6,6 +6,7 @@ mod download;
 mod graphql;
 mod health;
 mod rate_limit;
+pub mod websocket;
 
 use poem::{
     get,

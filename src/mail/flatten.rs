@@ -195,7 +195,10 @@ impl State {
             write_tag(&mut self.out, &tag);
             return next;
         }
-        for (_, closed) in CLOSES_INNERMOST.iter().filter(|(opener, _)| *opener == name) {
+        for (_, closed) in CLOSES_INNERMOST
+            .iter()
+            .filter(|(opener, _)| *opener == name)
+        {
             if self.innermost_is(closed) {
                 self.pop_to(self.open.len() - 1);
             }
@@ -356,7 +359,9 @@ mod tests {
     #[test]
     fn unclosed_formatting_elements_count_until_their_end_tag() {
         // The tree builder reopens each `<b>` after `</div>`, nesting them all.
-        let html: String = (0..100).map(|i| format!("<div><b id={i}></div>x")).collect();
+        let html: String = (0..100)
+            .map(|i| format!("<div><b id={i}></div>x"))
+            .collect();
         let flat = flatten(&html, 20).expect("flattened");
         assert!(flat.matches("<b ").count() <= 20, "{flat}");
         assert_eq!(flat.matches('x').count(), 100);

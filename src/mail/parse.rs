@@ -221,7 +221,10 @@ fn truncate(s: &str, max: usize) -> (&str, bool) {
     if s.len() <= max {
         return (s, false);
     }
-    let end = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    let end = (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
     (&s[..end], true)
 }
 
@@ -343,7 +346,11 @@ JVBERi0xLjQK\r\n\
         let elapsed = started.elapsed();
         assert_eq!(mail.limits, [ContentLimit::HtmlNesting]);
         let html = mail.html.expect("html");
-        assert_eq!(html.matches("<div>").count(), MAX_HTML_DEPTH, "kept up to the limit");
+        assert_eq!(
+            html.matches("<div>").count(),
+            MAX_HTML_DEPTH,
+            "kept up to the limit"
+        );
         assert!(html.contains("Your code is 424242"));
         // Unbounded, this takes ammonia minutes; bounded, milliseconds (even unoptimized).
         assert!(elapsed.as_secs() < 10, "took {elapsed:?}");

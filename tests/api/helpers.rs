@@ -506,6 +506,17 @@ impl GraphqlWs {
         message["payload"]["data"].clone()
     }
 
+    /// The `data` of the next result, or `None` once the connection has ended (or nothing
+    /// came for 10 s).
+    pub async fn try_next_data(&mut self) -> Option<Value> {
+        let message =
+            tokio::time::timeout(std::time::Duration::from_secs(10), self.receive_or_close())
+                .await
+                .ok()?
+                .ok()?;
+        Some(message["payload"]["data"].clone())
+    }
+
     /// The next protocol message as is (for error cases).
     pub async fn next_message(&mut self) -> Value {
         self.receive().await

@@ -16,3 +16,4 @@ mod smtp_ingest;
 mod smtp_standards;
 mod subscriptions;
 mod waits;
+mod websocket_limits;

@@ -1,0 +1,327 @@
+//! GraphQL subscriptions over WebSocket (`graphql-transport-ws` and the legacy `graphql-ws`).
+//!
+//! async-graphql runs the protocol; this module runs the connection around it, with the limits
+//! `async_graphql_poem::GraphQLWebSocket` does not have: a deadline for `connection_init`,
+//! subscriptions per connection, connections per credential and per client IP address, server
+//! pings with an idle timeout, and a bound on how long one message may take to send, so that a
+//! subscriber that stops reading is cut off instead of stalling its stream (it resumes with
+//! `after`).
+
+use std::{
+    collections::{HashMap, HashSet},
+    hash::Hash,
+    net::IpAddr,
+    sync::{Arc, Mutex, PoisonError},
+    time::Instant,
+};
+
+use async_graphql::{
+    http::{ClientMessage, WebSocket as ProtocolHandler, WsMessage, ALL_WEBSOCKET_PROTOCOLS},
+    Data, ErrorExtensions, Pos,
+};
+use async_graphql_poem::GraphQLProtocol;
+use futures::{SinkExt, StreamExt};
+use poem::{
+    http::StatusCode,
+    web::websocket::{Message, WebSocket, WebSocketStream},
+    IntoResponse, Request, Response,
+};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::{
+    app::App,
+    auth::{self, Caller, Scope},
+    error::AppError,
+    graphql::ApiSchema,
+};
+
+/// WebSocket connections open at once, per client IP address and per credential.
+#[derive(Default)]
+pub struct Connections {
+    per_ip: OpenCounts<IpAddr>,
+    per_credential: OpenCounts<Uuid>,
+}
+
+/// How many of something are open per key; a [`Held`] place frees itself when dropped.
+struct OpenCounts<K: Hash + Eq>(Arc<Mutex<HashMap<K, u32>>>);
+
+impl<K: Hash + Eq> Default for OpenCounts<K> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> OpenCounts<K> {
+    fn take(&self, key: K, max: u32) -> Option<Held> {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(key.clone()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        let counts = Arc::clone(&self.0);
+        Some(Held(Box::new(move || {
+            let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(count) = counts.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(&key);
+                }
+            }
+        })))
+    }
+}
+
+struct Held(Box<dyn FnMut() + Send + Sync>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// Accepts the upgrade of `request` into a subscription connection, unless its client IP
+/// address already holds its share of connections (`429`).
+pub fn upgrade(
+    request: &Request,
+    websocket: WebSocket,
+    protocol: GraphQLProtocol,
+    schema: ApiSchema,
+    app: App,
+    data: Data,
+) -> Response {
+    let limits = &app.config.websocket;
+    let ip_place = match request.remote_addr().as_socket_addr() {
+        Some(peer) => match app
+            .websockets
+            .per_ip
+            .take(peer.ip(), limits.ws_max_connections_per_ip)
+        {
+            Some(place) => Some(place),
+            None => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many WebSocket connections from your address",
+                )
+                    .into_response()
+            }
+        },
+        None => None,
+    };
+    let header_credential = auth::credential(request.headers()).map(str::to_owned);
+    websocket
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let connection = Connection {
+                app,
+                schema,
+                protocol,
+                data,
+                header_credential,
+                _ip_place: ip_place,
+            };
+            connection.serve(socket).await;
+        })
+        .into_response()
+}
+
+struct Connection {
+    app: App,
+    schema: ApiSchema,
+    protocol: GraphQLProtocol,
+    data: Data,
+    header_credential: Option<String>,
+    _ip_place: Option<Held>,
+}
+
+/// What the client side of a connection has done, as the send loop needs to know it.
+struct ClientState {
+    initialized: bool,
+    last_seen: Instant,
+    /// Ids of the subscriptions running.
+    running: HashSet<String>,
+    credential_place: Option<Held>,
+}
+
+impl Connection {
+    async fn serve(self, socket: WebSocketStream) {
+        let Self {
+            app,
+            schema,
+            protocol,
+            data,
+            header_credential,
+            _ip_place,
+        } = self;
+        let limits = app.config.websocket.clone();
+        let client = Arc::new(Mutex::new(ClientState {
+            initialized: false,
+            last_seen: Instant::now(),
+            running: HashSet::new(),
+            credential_place: None,
+        }));
+        let (mut sink, stream) = socket.split();
+        // Refusals of subscriptions over the cap, answered by the send loop.
+        let (refusals, mut refused) = mpsc::unbounded_channel::<String>();
+        let incoming = {
+            let client = Arc::clone(&client);
+            let max = limits.ws_max_subscriptions as usize;
+            stream
+                .take_while(|message| futures::future::ready(message.is_ok()))
+                .filter_map(move |message| {
+                    let mut client = lock(&client);
+                    client.last_seen = Instant::now();
+                    let message = match message {
+                        Ok(message @ (Message::Text(_) | Message::Binary(_))) => message,
+                        // Pings and pongs only count as activity.
+                        _ => return futures::future::ready(None),
+                    };
+                    let parsed = ClientMessage::from_bytes(message.into_bytes());
+                    let admitted = match &parsed {
+                        Ok(ClientMessage::Start { id, .. }) if !client.running.contains(id) => {
+                            if client.running.len() >= max {
+                                let _ = refusals.send(id.clone());
+                                false
+                            } else {
+                                client.running.insert(id.clone());
+                                true
+                            }
+                        }
+                        Ok(ClientMessage::Stop { id }) => {
+                            client.running.remove(id);
+                            true
+                        }
+                        _ => true,
+                    };
+                    futures::future::ready(admitted.then_some(parsed))
+                })
+        };
+        let on_init = {
+            let client = Arc::clone(&client);
+            let app = app.clone();
+            move |payload| async move {
+                let (data, credential) = authenticate(&app, payload, header_credential).await?;
+                let place = app
+                    .websockets
+                    .per_credential
+                    .take(
+                        credential,
+                        app.config.websocket.ws_max_connections_per_credential,
+                    )
+                    .ok_or(AppError::QuotaExceeded {
+                        what: "WebSocket connections per credential",
+                        retry_after: 1,
+                    })
+                    .map_err(|error| error.extend())?;
+                let mut client = lock(&client);
+                client.credential_place = Some(place);
+                client.initialized = true;
+                Ok(data)
+            }
+        };
+        let mut graphql = ProtocolHandler::from_message_stream(schema, incoming, protocol.0)
+            .connection_data(data)
+            .on_connection_init(on_init);
+        let init_deadline = tokio::time::sleep(limits.init_timeout());
+        tokio::pin!(init_deadline);
+        let mut pings = tokio::time::interval(limits.ping_interval());
+        pings.tick().await;
+        loop {
+            let outgoing = tokio::select! {
+                message = graphql.next() => match message {
+                    Some(WsMessage::Text(text)) => {
+                        if let Some(id) = ended_subscription(&text) {
+                            lock(&client).running.remove(&id);
+                        }
+                        Message::Text(text)
+                    }
+                    Some(WsMessage::Close(code, reason)) => Message::close_with(code, reason),
+                    None => break,
+                },
+                Some(id) = refused.recv() => Message::Text(too_many_subscriptions(&id, limits.ws_max_subscriptions)),
+                () = &mut init_deadline, if !lock(&client).initialized => {
+                    Message::close_with(4408_u16, "Connection initialisation timeout")
+                }
+                _ = pings.tick() => {
+                    if lock(&client).last_seen.elapsed() > 3 * limits.ping_interval() {
+                        tracing::debug!("closing an idle WebSocket connection");
+                        break;
+                    }
+                    Message::Ping(Vec::new())
+                }
+            };
+            let closing = matches!(outgoing, Message::Close(_));
+            match tokio::time::timeout(limits.send_timeout(), sink.send(outgoing)).await {
+                Ok(Ok(())) if !closing => {}
+                Ok(Ok(())) | Ok(Err(_)) => break,
+                Err(_) => {
+                    tracing::info!("cutting off a WebSocket subscriber that stopped reading");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn lock(client: &Mutex<ClientState>) -> std::sync::MutexGuard<'_, ClientState> {
+    client.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The id of the subscription a server message ends (`complete`, or `error` which also ends
+/// it); async-graphql writes `type` first.
+fn ended_subscription(text: &str) -> Option<String> {
+    if !(text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#)) {
+        return None;
+    }
+    let message: serde_json::Value = serde_json::from_str(text).ok()?;
+    message.get("id")?.as_str().map(str::to_owned)
+}
+
+/// The `error` message (the same shape in both protocols) refusing subscription `id`.
+fn too_many_subscriptions(id: &str, max: u32) -> String {
+    let error = AppError::QuotaExceeded {
+        what: "subscriptions per connection",
+        retry_after: 0,
+    }
+    .extend()
+    .into_server_error(Pos::default());
+    let mut error = serde_json::to_value(error).unwrap_or_default();
+    error["message"] = format!("at most {max} subscriptions may run on one connection").into();
+    serde_json::json!({ "type": "error", "id": id, "payload": [error] }).to_string()
+}
+
+/// A connection's caller: the credential in the `connection_init` payload (`apiKey`, or
+/// `Authorization: Bearer ...`), else the upgrade request's. A connection without valid
+/// credentials is refused. Returns the connection's data and the credential's id.
+async fn authenticate(
+    app: &App,
+    payload: serde_json::Value,
+    header_credential: Option<String>,
+) -> async_graphql::Result<(Data, Uuid)> {
+    let from_payload = ["apiKey", "Authorization", "authorization"]
+        .iter()
+        .find_map(|field| payload.get(field).and_then(|value| value.as_str()))
+        .map(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .unwrap_or(value)
+                .trim()
+                .to_owned()
+        });
+    let credential = from_payload.or(header_credential);
+    let caller = auth::identify(app, credential.as_deref())
+        .await
+        .map_err(|error| error.extend())?;
+    caller
+        .require(Scope::Read)
+        .map_err(|error| error.extend())?;
+    let credential_id = match &caller {
+        Caller::Key(holder) => holder.key_id,
+        Caller::InboxToken(grant) => grant.inbox_id,
+        Caller::Anonymous | Caller::Invalid => return Err(AppError::Unauthenticated.extend()),
+    };
+    let mut data = Data::default();
+    data.insert(caller);
+    Ok((data, credential_id))
+}
