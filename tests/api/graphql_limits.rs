@@ -51,7 +51,8 @@ async fn batches_get_operations_forms_and_oversized_bodies_are_refused() {
             .body(body)
             .send()
     };
-    let create = r#"mutation { createInbox(input: {domain: "localhost", localPart: "csrf"}) { status } }"#;
+    let create =
+        r#"mutation { createInbox(input: {domain: "localhost", localPart: "csrf"}) { status } }"#;
 
     let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]);
     let response = post("application/json", batch.to_string()).await.unwrap();
@@ -140,10 +141,7 @@ async fn every_response_carries_security_headers_and_cors_is_closed_by_default()
     let policy = page.headers()["content-security-policy"].to_str().unwrap();
     assert!(policy.starts_with("default-src 'none'"), "{policy}");
     assert!(!policy.contains("script-src 'unsafe-inline'"), "{policy}");
-    for response in [
-        page,
-        http.get(app.url("/healthz")).send().await.unwrap(),
-    ] {
+    for response in [page, http.get(app.url("/healthz")).send().await.unwrap()] {
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         assert!(response.headers().contains_key("content-security-policy"));
         assert!(!response.headers().contains_key("strict-transport-security"));
@@ -160,12 +158,18 @@ async fn every_response_carries_security_headers_and_cors_is_closed_by_default()
         .contains_key("access-control-allow-origin"));
 
     let open = TestApp::spawn_with(&["--cors-origins", "https://app.example"]).await;
-    for (origin, allowed) in [("https://app.example", true), ("https://evil.example", false)] {
+    for (origin, allowed) in [
+        ("https://app.example", true),
+        ("https://evil.example", false),
+    ] {
         let preflight = http
             .request(reqwest::Method::OPTIONS, open.url("/graphql"))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "authorization, content-type")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
             .send()
             .await
             .unwrap();
