@@ -153,7 +153,7 @@ impl Server {
             .await
             .with_context(|| format!("binding HTTP to {}", app.config.http.http_addr))?;
         let tls = match (&app.config.smtp.tls_cert, &app.config.smtp.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::smtp::tls::acceptor(cert, key)?),
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
             _ => None,
         };
         let smtps = match app.config.smtp.smtps_addr {

@@ -179,6 +179,21 @@ pub struct HttpConfig {
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub operation_timeout: u32,
 
+    /// PEM certificate chain for HTTPS; with `--http-tls-key`, the HTTP server speaks only
+    /// HTTPS and sends `Strict-Transport-Security`.
+    #[arg(long, env = "EPHEMAIL_HTTP_TLS_CERT", requires = "http_tls_key")]
+    pub http_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--http-tls-cert`.
+    #[arg(long, env = "EPHEMAIL_HTTP_TLS_KEY", requires = "http_tls_cert")]
+    pub http_tls_key: Option<PathBuf>,
+
+    /// Seconds a client has to send a request's headers (slowloris); a kept-alive connection
+    /// idle for 60 s is closed too.
+    #[arg(long, env = "EPHEMAIL_HTTP_HEADER_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_header_timeout: u32,
+
     /// Origins (scheme://host[:port]) whose web pages may call the API from a browser (CORS);
     /// repeat or separate with commas. Without it no cross-origin page may.
     #[arg(long, env = "EPHEMAIL_CORS_ORIGINS", value_delimiter = ',')]
@@ -186,6 +201,10 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
+    pub fn tls(&self) -> bool {
+        self.http_tls_cert.is_some()
+    }
+
     pub fn introspection(&self) -> bool {
         self.graphql_introspection.unwrap_or(!self.public_inboxes)
     }

@@ -18,3 +18,4 @@ pub mod mail;
 pub mod quota;
 pub mod retention;
 pub mod smtp;
+pub mod tls;

@@ -5,8 +5,11 @@
 mod download;
 mod graphql;
 mod health;
+mod listener;
 mod rate_limit;
 pub mod websocket;
+
+use std::time::Duration;
 
 use poem::{
     get,
@@ -23,6 +26,7 @@ use crate::app::App;
 pub fn routes(app: App) -> impl poem::Endpoint {
     let schema = crate::graphql::schema(app.clone());
     let cors = cors(&app.config.http.cors_origins);
+    let hsts = app.config.http.tls();
     Route::new()
         .at("/graphql", get(graphql::get).post(graphql::post))
         .at("/messages/:id/raw", get(download::raw_message))
@@ -33,9 +37,9 @@ pub fn routes(app: App) -> impl poem::Endpoint {
         .data(schema)
         .data(app)
         .with_if(cors.is_some(), cors.unwrap_or_default())
-        .around(|endpoint, request| async move {
+        .around(move |endpoint, request| async move {
             let mut response = endpoint.get_response(request).await;
-            secure_headers(response.headers_mut());
+            secure_headers(response.headers_mut(), hsts);
             Ok(response)
         })
         .with(Tracing)
@@ -58,7 +62,7 @@ fn cors(origins: &[String]) -> Option<Cors> {
 
 /// Defaults for every response: nothing we serve may be sniffed into another type, framed, or
 /// run as a page with powers (JSON and downloads get an empty policy; GraphiQL sets its own).
-fn secure_headers(headers: &mut HeaderMap) {
+fn secure_headers(headers: &mut HeaderMap, hsts: bool) {
     const DEFAULTS: [(HeaderName, &str); 4] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (
@@ -73,6 +77,12 @@ fn secure_headers(headers: &mut HeaderMap) {
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
     }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
 }
 
 /// Serves until `shutdown`, then lets in-flight requests finish within the grace period.
@@ -82,7 +92,17 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let grace = app.config.shutdown_grace();
-    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+    let http = &app.config.http;
+    let tls = match (&http.http_tls_cert, &http.http_tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let acceptor = listener::HttpAcceptor::new(
+        TcpAcceptor::from_tokio(listener)?,
+        tls,
+        Duration::from_secs(http.http_header_timeout.into()),
+    );
+    Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(routes(app), shutdown.cancelled_owned(), Some(grace))
         .await?;
     Ok(())

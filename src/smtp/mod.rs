@@ -9,7 +9,6 @@ pub mod ingest;
 pub mod recipients;
 pub mod reply;
 pub mod session;
-pub mod tls;
 pub mod trace;
 
 use std::{io, io::Write, net::SocketAddr, sync::Arc};

@@ -586,3 +586,33 @@ impl TestApp {
         self.clock.now()
     }
 }
+
+/// A self-signed certificate for `localhost`, written to a fresh directory.
+pub struct TestCertificate {
+    dir: PathBuf,
+}
+
+impl TestCertificate {
+    pub fn generate() -> Self {
+        let dir = std::env::temp_dir().join(format!("ephemail-tls-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), certified.key_pair.serialize_pem()).unwrap();
+        Self { dir }
+    }
+
+    pub fn cert(&self) -> String {
+        self.dir.join("cert.pem").display().to_string()
+    }
+
+    pub fn key(&self) -> String {
+        self.dir.join("key.pem").display().to_string()
+    }
+}
+
+impl Drop for TestCertificate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -7,6 +7,7 @@ mod durability;
 mod graphql_api;
 mod graphql_limits;
 mod helpers;
+mod http_transport;
 mod node_client;
 mod quotas;
 mod retention;

@@ -1,11 +1,11 @@
 //! ESMTP as real senders speak it: extensions, parameters, trace headers, limits, smuggling,
 //! STARTTLS and implicit TLS, with our raw client, Python's smtplib and swaks.
 
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
 use serde_json::json;
 
-use crate::helpers::{without_trace_header, TestApp};
+use crate::helpers::{without_trace_header, TestApp, TestCertificate};
 
 /// The raw source of the newest message of `address`.
 async fn raw_of(app: &TestApp, address: &str) -> Vec<u8> {
@@ -193,36 +193,6 @@ async fn python_smtplib_sends_a_message() {
     let messages = app.messages_of("py@localhost").await;
     assert_eq!(messages[0]["subject"], "from python");
     app.stop().await;
-}
-
-/// A self-signed certificate for `localhost`, written to a fresh directory.
-struct TestCertificate {
-    dir: PathBuf,
-}
-
-impl TestCertificate {
-    fn generate() -> Self {
-        let dir = std::env::temp_dir().join(format!("ephemail-tls-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
-        std::fs::write(dir.join("key.pem"), certified.key_pair.serialize_pem()).unwrap();
-        Self { dir }
-    }
-
-    fn cert(&self) -> String {
-        self.dir.join("cert.pem").display().to_string()
-    }
-
-    fn key(&self) -> String {
-        self.dir.join("key.pem").display().to_string()
-    }
-}
-
-impl Drop for TestCertificate {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 fn run_python(script: &str, args: &[&str]) {

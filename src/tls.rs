@@ -1,5 +1,5 @@
-//! TLS for SMTP (rustls): `STARTTLS` on the plain port, and implicit TLS on an optional second
-//! port. Both use one acceptor built from the configured PEM certificate chain and key.
+//! TLS (rustls) from the configured PEM certificate chain and key: SMTP's `STARTTLS` and
+//! implicit-TLS port, and HTTPS.
 
 use std::{path::Path, sync::Arc};
 
