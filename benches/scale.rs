@@ -101,6 +101,10 @@ async fn load(
     count as f64 / started.elapsed().as_secs_f64()
 }
 
+fn median(samples: &mut [f64]) -> f64 {
+    quantile(samples, 0.5)
+}
+
 fn quantile(samples: &mut [f64], q: f64) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)]
@@ -252,8 +256,18 @@ async fn main() {
         quantile(&mut end_to_end, 0.99)
     );
 
-    // Ingest alone, then beside the sweeper deleting everything loaded above.
-    let alone = load(&app, measure, tasks, |n| format!("fresh{n}@{DOMAIN}")).await;
+    // Ingest alone, then beside the sweeper deleting everything loaded above, in rounds of
+    // MEASURE mails (ROUNDS alone; beside, as many as the sweep lasts, up to ROUNDS): medians.
+    let rounds = setting("ROUNDS", 3);
+    let mut alone = Vec::new();
+    for round in 0..rounds {
+        alone.push(
+            load(&app, measure, tasks, move |n| {
+                format!("fresh{round}x{n}@{DOMAIN}")
+            })
+            .await,
+        );
+    }
     clock.advance(chrono::Duration::seconds(TTL_SECONDS + 1));
     let sweeping = {
         let app = app.clone();
@@ -263,18 +277,30 @@ async fn main() {
             (report, started.elapsed())
         })
     };
-    let beside = load(&app, measure, tasks, |n| format!("later{n}@{DOMAIN}")).await;
-    let beside_done = sweeping.is_finished();
+    let mut beside = Vec::new();
+    let mut overlapped = true;
+    while beside.len() < rounds && !sweeping.is_finished() {
+        let round = beside.len();
+        beside.push(
+            load(&app, measure, tasks, move |n| {
+                format!("later{round}x{n}@{DOMAIN}")
+            })
+            .await,
+        );
+        overlapped &= !sweeping.is_finished();
+    }
     let (report, took) = sweeping.await.unwrap();
     let after = load(&app, measure, tasks, |n| format!("after{n}@{DOMAIN}")).await;
+    let (alone_median, beside_median) = (median(&mut alone), median(&mut beside));
     println!(
-        "ingest of {measure} mails: alone {alone:.0} mails/s, beside the sweeper {beside:.0} \
-         mails/s ({:.2}x){}, after the sweep {after:.0} mails/s",
-        beside / alone,
-        if beside_done {
-            " (the sweep ended first)"
-        } else {
+        "ingest in rounds of {measure} mails: alone {alone:.0?} (median {alone_median:.0}) mails/s, \
+         beside the sweeper {beside:.0?} (median {beside_median:.0}) mails/s: {:.2}x{}; after the \
+         sweep {after:.0} mails/s",
+        beside_median / alone_median,
+        if overlapped {
             ""
+        } else {
+            " (the sweep ended during the last round)"
         }
     );
     println!(

@@ -111,8 +111,20 @@ pub async fn sweep(app: &App) -> anyhow::Result<Option<SweepReport>> {
     if !try_lock(&mut conn).await? {
         return Ok(None);
     }
-    let swept = sweep_locked(app, &mut conn).await;
-    if unlock(&mut conn).await.is_err() {
+    // The sweeper's commits need not wait for their WAL to reach the disk: one lost in a crash
+    // is redone by the next sweep. Not waiting keeps its many small commits from queueing
+    // behind, and adding flushes to, the commits of ingest, whose `250` depends on them.
+    let swept = match diesel::sql_query("SET synchronous_commit = off")
+        .execute(&mut conn)
+        .await
+    {
+        Ok(_) => sweep_locked(app, &mut conn).await,
+        Err(error) => Err(error.into()),
+    };
+    let restored = diesel::sql_query("RESET synchronous_commit")
+        .execute(&mut conn)
+        .await;
+    if restored.is_err() || unlock(&mut conn).await.is_err() {
         // Closing the connection releases the lock; it must not go back to the pool holding it.
         drop(Object::take(conn));
     }
