@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up: installs what the tests need when it is missing
 # (PostgreSQL's server binaries for the throwaway test cluster, the diesel CLI for the schema
-# drift test, Node.js and the graphql-ws npm client, swaks and Python 3 as SMTP clients), then
-# checks formatting and lints and runs every test.
+# drift test, Node.js with the graphql-ws and playwright-core npm packages, headless Chromium for
+# the XSS rendering test, swaks and Python 3 as SMTP clients), then checks formatting and lints
+# and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -35,8 +36,14 @@ if ! command -v node >/dev/null; then
   echo "# installing Node.js (the graphql-ws client test)"
   apt_install nodejs npm
 fi
-# The public graphql-ws npm client, exactly as locked.
-[ -d tests/node/node_modules/graphql-ws ] || npm ci --prefix tests/node --no-fund --no-audit
+if ! command -v chromium >/dev/null; then
+  echo "# installing Chromium (renders the sanitized XSS corpus headless)"
+  apt_install chromium
+fi
+# The public graphql-ws npm client and playwright-core (drives Chromium), exactly as locked.
+if [ ! -d tests/node/node_modules/graphql-ws ] || [ ! -d tests/node/node_modules/playwright-core ]; then
+  npm ci --prefix tests/node --no-fund --no-audit
+fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

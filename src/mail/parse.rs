@@ -156,7 +156,7 @@ pub fn parse(raw: &[u8], sanitizer: &Sanitizer) -> ParsedMail {
     let text = message.body_text(0).map(|text| {
         let (text, cut) = truncate(&text, MAX_BODY_BYTES);
         limit(cut, ContentLimit::TextSize);
-        text.to_owned()
+        storable(text)
     });
     // mail-parser renders a text part as HTML when there is no HTML part; we only want real HTML.
     let html = message
@@ -168,7 +168,7 @@ pub fn parse(raw: &[u8], sanitizer: &Sanitizer) -> ParsedMail {
             limit(cut, ContentLimit::HtmlSize);
             let flattened = flatten::flatten(html, MAX_HTML_DEPTH);
             limit(flattened.is_some(), ContentLimit::HtmlNesting);
-            sanitizer.clean(flattened.as_deref().unwrap_or(html))
+            storable(&sanitizer.clean(flattened.as_deref().unwrap_or(html)))
         });
     limit(
         message.attachments().nth(MAX_ATTACHMENTS).is_some(),
@@ -182,11 +182,11 @@ pub fn parse(raw: &[u8], sanitizer: &Sanitizer) -> ParsedMail {
         .attachments()
         .take(MAX_ATTACHMENTS)
         .map(|part| ParsedAttachment {
-            filename: part.attachment_name().map(str::to_owned),
+            filename: part.attachment_name().map(storable),
             content_type: content_type_of(part),
             content_id: part
                 .content_id()
-                .map(|id| id.trim_matches(['<', '>']).to_owned()),
+                .map(|id| storable(id.trim_matches(['<', '>']))),
             inline: matches!(part.body, PartType::InlineBinary(_))
                 || part
                     .content_disposition()
@@ -198,14 +198,14 @@ pub fn parse(raw: &[u8], sanitizer: &Sanitizer) -> ParsedMail {
         from: mailboxes(message.from()),
         to: mailboxes(message.to()),
         cc: mailboxes(message.cc()),
-        subject: message.subject().map(str::to_owned),
+        subject: message.subject().map(storable),
         sent_at: message
             .date()
             .and_then(|date| DateTime::from_timestamp(date.to_timestamp(), 0)),
-        message_id: message.message_id().map(str::to_owned),
+        message_id: message.message_id().map(storable),
         in_reply_to: match message.in_reply_to() {
-            HeaderValue::Text(id) => Some(id.to_string()),
-            HeaderValue::TextList(ids) => ids.first().map(|id| id.to_string()),
+            HeaderValue::Text(id) => Some(storable(id)),
+            HeaderValue::TextList(ids) => ids.first().map(|id| storable(id)),
             _ => None,
         },
         text,
@@ -213,6 +213,16 @@ pub fn parse(raw: &[u8], sanitizer: &Sanitizer) -> ParsedMail {
         attachments,
         parse_error: None,
         limits,
+    }
+}
+
+/// PostgreSQL's `text` and `jsonb` cannot hold NUL, which mail may carry: it becomes U+FFFD, so
+/// that such a mail is stored instead of failing (and being retried by its sender) forever.
+fn storable(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_owned()
     }
 }
 
@@ -231,8 +241,8 @@ fn truncate(s: &str, max: usize) -> (&str, bool) {
 fn content_type_of(part: &mail_parser::MessagePart<'_>) -> String {
     match part.content_type() {
         Some(ct) => match ct.subtype() {
-            Some(subtype) => format!("{}/{}", ct.ctype(), subtype).to_ascii_lowercase(),
-            None => ct.ctype().to_ascii_lowercase(),
+            Some(subtype) => storable(&format!("{}/{}", ct.ctype(), subtype).to_ascii_lowercase()),
+            None => storable(&ct.ctype().to_ascii_lowercase()),
         },
         None if matches!(part.body, PartType::Message(_)) => "message/rfc822".to_owned(),
         None => "application/octet-stream".to_owned(),
@@ -245,8 +255,8 @@ fn mailboxes(address: Option<&Address<'_>>) -> Vec<Mailbox> {
             address
                 .iter()
                 .map(|addr| Mailbox {
-                    name: addr.name().map(str::to_owned),
-                    address: addr.address().map(str::to_owned),
+                    name: addr.name().map(storable),
+                    address: addr.address().map(storable),
                 })
                 .collect()
         })
@@ -386,6 +396,26 @@ JVBERi0xLjQK\r\n\
         );
         assert_eq!(mail.attachments.len(), MAX_ATTACHMENTS);
         assert_eq!(header_fields(raw.as_bytes()).len(), MAX_HEADER_FIELDS);
+    }
+
+    #[test]
+    fn nul_characters_become_replacement_characters() {
+        let raw = b"Subject: a\0b\r\nFrom: \"N\0ame\" <x@example.com>\r\nContent-Type: text/html\r\n\r\n<p>a\0\x01 b</p>\r\n";
+        let mail = parse(raw, &Sanitizer::default());
+        let fields = [
+            mail.subject.as_deref(),
+            mail.from[0].name.as_deref(),
+            mail.text.as_deref(),
+        ];
+        for field in fields {
+            let field = field.expect("parsed");
+            assert!(
+                !field.contains('\0') && field.contains('\u{FFFD}'),
+                "{field:?}"
+            );
+        }
+        // The HTML parser drops it.
+        assert!(!mail.html.expect("html").contains('\0'));
     }
 
     #[test]

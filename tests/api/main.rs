@@ -18,3 +18,4 @@ mod smtp_standards;
 mod subscriptions;
 mod waits;
 mod websocket_limits;
+mod xss;
