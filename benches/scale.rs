@@ -202,6 +202,15 @@ async fn main() {
     })
     .await;
     println!("loaded: {messages} messages at {rate:.0} mails/s");
+    // Measure from a steady state, not in the wake of the bulk load (autovacuum, checkpoint).
+    {
+        let mut conn = pool.get().await.unwrap();
+        for statement in ["VACUUM (ANALYZE)", "CHECKPOINT"] {
+            diesel_async::RunQueryDsl::execute(diesel::sql_query(statement), &mut conn)
+                .await
+                .unwrap();
+        }
+    }
 
     // Newest 20 messages of an inbox, over GraphQL.
     let list = "query($a: String!) { inbox(address: $a) { messages(first: 20) {
