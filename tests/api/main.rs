@@ -3,6 +3,7 @@
 
 mod authorization;
 mod cli;
+mod corpus;
 mod durability;
 mod graphql_api;
 mod graphql_limits;
