@@ -15,6 +15,7 @@ use crate::{
     config::ServeConfig,
     db::{
         models::tenant::{self, TenantLimits},
+        prepared::Prepared,
         schema::{inboxes, tenants},
     },
 };
@@ -104,7 +105,7 @@ pub async fn take_request(
         #[diesel(sql_type = Integer)]
         cap: i32,
     }
-    let bucket: Bucket = diesel::sql_query(
+    let bucket: Bucket = Prepared::new(
         "WITH current AS (
              SELECT u.tenant_id, COALESCE(t.max_requests_per_minute, $2) AS cap,
                     LEAST(COALESCE(t.max_requests_per_minute, $2)::float8,
@@ -159,7 +160,7 @@ pub async fn count_mails(
     bytes: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    let counted = diesel::sql_query(
+    let counted = Prepared::new(
         "UPDATE tenant_usage
          SET mails_today = CASE WHEN mail_day = $2 THEN mails_today + $6 ELSE $6 END,
              mail_day = $2
@@ -195,7 +196,7 @@ pub async fn usage(
     tenant_id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Usage> {
-    diesel::sql_query(
+    Prepared::new(
         "SELECT (SELECT count(*) FROM inboxes WHERE tenant_id = $1 AND expires_at > $2)::int AS live_inboxes,
                 CASE WHEN u.mail_day = $3 THEN u.mails_today ELSE 0 END AS mails_today,
                 u.stored_bytes
@@ -222,7 +223,7 @@ pub async fn can_receive(
         #[diesel(sql_type = diesel::sql_types::Bool)]
         room: bool,
     }
-    let found: Room = diesel::sql_query(
+    let found: Room = Prepared::new(
         "SELECT (mail_day <> $2 OR mails_today < $3) AND stored_bytes < $4 AS room
          FROM tenant_usage WHERE tenant_id = $1",
     )

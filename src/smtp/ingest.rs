@@ -294,8 +294,8 @@ struct Target<'b> {
 
 /// Stores a batch in one transaction with a handful of statements whatever its size: resolves
 /// every inbox, admits every mail against its tenant's quotas, then takes the commit-order lock
-/// and inserts every message, then every attachment, then deletes the oldest messages of inboxes
-/// past `--max-messages-per-inbox`.
+/// and inserts every raw source, message and attachment (those four pipelined: one round trip),
+/// then deletes the oldest messages of inboxes past `--max-messages-per-inbox`.
 async fn store_batch(
     app: &App,
     batch: &[Job],
@@ -308,9 +308,6 @@ async fn store_batch(
             // Quotas after every inbox: counting locks the tenant's counters row until commit,
             // so other processes' inbox work overlaps with this batch's locked part.
             let (mut outcomes, targets) = admit(conn, app, batch, &inboxes, now).await?;
-            if !targets.is_empty() {
-                message::lock_commit_order(conn).await?;
-            }
             for (job, id, event) in insert(conn, batch, &targets, now).await? {
                 outcomes[job].0.stored.push(id);
                 outcomes[job].1.push(event);
@@ -465,14 +462,18 @@ async fn admit<'b>(
     Ok((outcomes, admitted))
 }
 
-/// Inserts every admitted copy with its attachments; returns per copy its mail's index in the
-/// batch, the new message's id and its event. Call after [`message::lock_commit_order`].
+/// Takes the commit-order lock and inserts every admitted copy with its raw source and its
+/// attachments, the four statements pipelined; returns per copy its mail's index in the batch,
+/// the new message's id and its event.
 async fn insert(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &diesel_async::AsyncPgConnection,
     batch: &[Job],
     targets: &[Target<'_>],
     now: chrono::DateTime<chrono::Utc>,
 ) -> diesel::QueryResult<Vec<(usize, Uuid, MessageStored)>> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<Uuid> = targets.iter().map(|_| Uuid::new_v4()).collect();
     let to_texts: Vec<String> = targets
         .iter()
@@ -525,12 +526,10 @@ async fn insert(
     mails.dedup();
     let mut sources: Vec<NewRawSource<'_>> = mails
         .into_iter()
-        .map(|job| NewRawSource::zstd(&batch[job].mail.raw_sha256, &batch[job].mail.raw_zstd))
-        .collect();
-    raw_source::insert_all(conn, &mut sources).await?;
-    let seqs: HashMap<Uuid, i64> = message::insert_all(conn, &rows)
-        .await?
-        .into_iter()
+        .map(|job| NewRawSource {
+            sha256: &batch[job].mail.raw_sha256,
+            zstd: &batch[job].mail.raw_zstd,
+        })
         .collect();
     let attachments: Vec<NewAttachment<'_>> = targets
         .iter()
@@ -554,7 +553,14 @@ async fn insert(
                 })
         })
         .collect();
-    attachment::insert_all(conn, &attachments).await?;
+    // Sent together, run by PostgreSQL one after the other in this order: the lock first.
+    let (_, _, stored, _) = futures::try_join!(
+        message::lock_commit_order(conn),
+        raw_source::insert_all(conn, &mut sources),
+        message::insert_all(conn, &rows),
+        attachment::insert_all(conn, &attachments),
+    )?;
+    let seqs: HashMap<Uuid, i64> = stored.into_iter().collect();
     targets
         .iter()
         .zip(ids)

@@ -1,10 +1,17 @@
 use chrono::{DateTime, Utc};
-use diesel::{pg::Pg, prelude::*};
+use diesel::{
+    pg::Pg,
+    prelude::*,
+    sql_types::{Array, Bool, Integer, Nullable, Text, Uuid as SqlUuid},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{inbox, raw_source::RawSource, Viewer};
-use crate::db::schema::{attachments, inboxes, messages, raw_sources};
+use crate::db::{
+    prepared::Prepared,
+    schema::{attachments, inboxes, messages, raw_sources},
+};
 
 /// Attachment metadata; the bytes are loaded only for downloads.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -21,8 +28,7 @@ pub struct Attachment {
 }
 
 /// One message's attachment: metadata only, the bytes stay in the raw source.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = attachments)]
+#[derive(Debug)]
 pub struct NewAttachment<'a> {
     pub id: Uuid,
     pub message_id: Uuid,
@@ -34,19 +40,32 @@ pub struct NewAttachment<'a> {
     pub size: i32,
 }
 
-/// Inserts the attachments with as few statements as PostgreSQL's bind-parameter limit allows.
+/// Inserts the attachments in one prepared statement (one array per column). Takes a shared
+/// connection so that it can be pipelined with the message insert before it.
 pub async fn insert_all(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     rows: &[NewAttachment<'_>],
 ) -> QueryResult<()> {
-    // 8 columns a row: well under the 65,535 parameters of one statement.
-    for chunk in rows.chunks(4096) {
-        diesel::insert_into(attachments::table)
-            .values(chunk)
-            .execute(conn)
-            .await?;
+    if rows.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    Prepared::new(
+        "INSERT INTO attachments (id, message_id, position, filename, content_type, content_id,
+             inline, size)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[],
+             $6::text[], $7::bool[], $8::int4[])",
+    )
+    .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.message_id).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(rows.iter().map(|r| r.position).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.filename).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.content_type).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.content_id).collect::<Vec<_>>())
+    .bind::<Array<Bool>, _>(rows.iter().map(|r| r.inline).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(rows.iter().map(|r| r.size).collect::<Vec<_>>())
+    .execute(&mut conn)
+    .await
+    .map(drop)
 }
 
 /// The attachments of several messages at once (one query for a whole page of messages).

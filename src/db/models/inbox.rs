@@ -1,13 +1,17 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
-use diesel::{pg::Pg, prelude::*};
+use diesel::{
+    pg::Pg,
+    prelude::*,
+    sql_types::{Array, Text, Timestamptz, Uuid as SqlUuid},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::Viewer;
 use crate::{
-    db::schema::inboxes,
+    db::{prepared::Prepared, schema::inboxes},
     mail::address::{DomainName, EmailAddress, LocalPart},
 };
 
@@ -142,11 +146,29 @@ pub async fn find_or_create_all(
     fresh.sort_by(|a, b| (&a.domain, &a.local_part).cmp(&(&b.domain, &b.local_part)));
     fresh.dedup_by(|a, b| (&a.domain, &a.local_part) == (&b.domain, &b.local_part));
     delete_all_expired_at(conn, addresses.iter().map(|&(address, _)| address), now).await?;
-    diesel::insert_into(inboxes::table)
-        .values(&fresh)
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
+    // A prepared statement, one array per column: diesel would plan a multi-row insert anew
+    // for every batch.
+    let column = |value: fn(&Inbox) -> &str| fresh.iter().map(value).collect::<Vec<_>>();
+    Prepared::new(
+        "INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at, tags)
+         SELECT id, tenant_id, local_part, domain, $5, $6, '{}'
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
+           AS t(id, tenant_id, local_part, domain)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<SqlUuid>, _>(fresh.iter().map(|inbox| inbox.id).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(
+        fresh
+            .iter()
+            .map(|inbox| inbox.tenant_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(column(|inbox| &inbox.local_part))
+    .bind::<Array<Text>, _>(column(|inbox| &inbox.domain))
+    .bind::<Timestamptz, _>(now)
+    .bind::<Timestamptz, _>(now + ttl)
+    .execute(conn)
+    .await?;
     let created: std::collections::HashSet<Uuid> = fresh.iter().map(|inbox| inbox.id).collect();
     let found = find_all_by_address(conn, addresses.iter().map(|&(address, _)| address), now);
     Ok(found

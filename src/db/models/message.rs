@@ -1,11 +1,20 @@
 use chrono::{DateTime, Utc};
-use diesel::{pg::Pg, prelude::*};
+use diesel::{
+    pg::Pg,
+    prelude::*,
+    sql_types::{
+        Array, BigInt, Bool, Bytea, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+    },
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::{inbox, raw_source::RawSource, Viewer};
-use crate::db::schema::{inboxes, messages, raw_sources};
+use crate::db::{
+    prepared::Prepared,
+    schema::{inboxes, messages, raw_sources},
+};
 
 /// A stored message without its raw bytes (those are loaded only for downloads).
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -46,8 +55,7 @@ impl Message {
 }
 
 /// One row per inbox that received a mail.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = messages)]
+#[derive(Debug)]
 pub struct NewMessage<'a> {
     pub id: Uuid,
     pub inbox_id: Uuid,
@@ -78,35 +86,91 @@ pub struct NewMessage<'a> {
 /// Orders this transaction's message inserts after every other transaction's, across all
 /// processes on the database, until commit. With it, `seq` order is commit order, so a reader
 /// that has seen `seq = n` has seen every message with a smaller `seq`: cursors never skip a
-/// message committed late.
-pub async fn lock_commit_order(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+/// message committed late. Takes a shared connection so that it can be pipelined with the
+/// inserts that follow it.
+pub async fn lock_commit_order(mut conn: &AsyncPgConnection) -> QueryResult<()> {
     // Arbitrary constant naming "message insert order" among advisory locks.
     const MESSAGE_ORDER_LOCK: i64 = 0x6570_6865_6d61_696c;
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-        .bind::<diesel::sql_types::BigInt, _>(MESSAGE_ORDER_LOCK)
-        .execute(conn)
+    Prepared::new("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(MESSAGE_ORDER_LOCK)
+        .execute(&mut conn)
         .await
         .map(drop)
 }
 
-/// Inserts the messages with as few statements as PostgreSQL's bind-parameter limit allows;
+/// Inserts the messages in one prepared statement (the rows go in as one array per column);
 /// returns each one's `(id, seq)`. Call [`lock_commit_order`] first in the transaction.
 pub async fn insert_all(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     rows: &[NewMessage<'_>],
 ) -> QueryResult<Vec<(Uuid, i64)>> {
-    // 23 columns a row: 1,024 rows stay well under the 65,535 parameters of one statement.
-    const ROWS_PER_STATEMENT: usize = 1024;
-    let mut stored = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let inserted: Vec<(Uuid, i64)> = diesel::insert_into(messages::table)
-            .values(chunk)
-            .returning((messages::id, messages::seq))
-            .get_results(conn)
-            .await?;
-        stored.extend(inserted);
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = BigInt)]
+        seq: i64,
     }
-    Ok(stored)
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    fn column<'r, T>(
+        rows: &'r [NewMessage<'_>],
+        value: impl Fn(&'r NewMessage<'_>) -> T,
+    ) -> Vec<T> {
+        rows.iter().map(value).collect()
+    }
+    // Text arrays of different lengths cannot share one SQL array: each row's goes as JSON.
+    let texts = |values: &[&str]| serde_json::Value::from(values.to_vec());
+    let stored: Vec<Stored> = Prepared::new(
+        "INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr,
+             to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
+             text_body, html_body, size, raw_sha256, parse_error, tags, has_attachments,
+             content_limits)
+         SELECT id, inbox_id, tenant_id, received_at, mail_from,
+             ARRAY(SELECT jsonb_array_elements_text(rcpt_to)), from_addr, to_addr, cc_addr,
+             from_text, to_text, subject, sent_at, message_id, in_reply_to, text_body, html_body,
+             size, raw_sha256, parse_error, ARRAY(SELECT jsonb_array_elements_text(tags)),
+             has_attachments, ARRAY(SELECT jsonb_array_elements_text(content_limits))
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::jsonb[], $7::jsonb[],
+             $8::jsonb[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
+             $14::text[], $15::text[], $16::text[], $17::text[], $18::int4[], $19::bytea[],
+             $20::text[], $21::jsonb[], $22::bool[], $23::jsonb[])
+           AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, to_addr, cc_addr,
+             from_text, to_text, subject, sent_at, message_id, in_reply_to, text_body, html_body,
+             size, raw_sha256, parse_error, tags, has_attachments, content_limits)
+         RETURNING id, seq",
+    )
+    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.id))
+    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.inbox_id))
+    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.tenant_id))
+    .bind::<Array<Timestamptz>, _>(column(rows, |r| r.received_at))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.mail_from))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| {
+        texts(&r.rcpt_to.iter().map(String::as_str).collect::<Vec<_>>())
+    }))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| r.from_addr))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| r.to_addr))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| r.cc_addr))
+    .bind::<Array<Text>, _>(column(rows, |r| r.from_text))
+    .bind::<Array<Text>, _>(column(rows, |r| r.to_text))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.subject))
+    .bind::<Array<Nullable<Timestamptz>>, _>(column(rows, |r| r.sent_at))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.message_id))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.in_reply_to))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.text_body))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.html_body))
+    .bind::<Array<Integer>, _>(column(rows, |r| r.size))
+    .bind::<Array<Bytea>, _>(column(rows, |r| r.raw_sha256))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.parse_error))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| {
+        texts(&r.tags.iter().map(String::as_str).collect::<Vec<_>>())
+    }))
+    .bind::<Array<Bool>, _>(column(rows, |r| r.has_attachments))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| texts(r.content_limits)))
+    .load(&mut conn)
+    .await?;
+    Ok(stored.into_iter().map(|row| (row.id, row.seq)).collect())
 }
 
 /// Deletes the oldest messages of each of `inbox_ids` past the newest `keep`.
@@ -115,14 +179,14 @@ pub async fn keep_newest(
     inbox_ids: &[Uuid],
     keep: i64,
 ) -> QueryResult<usize> {
-    diesel::sql_query(
+    Prepared::new(
         "DELETE FROM messages m USING unnest($1::uuid[]) AS t(inbox_id)
          WHERE m.inbox_id = t.inbox_id
            AND m.seq <= (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id
                          ORDER BY n.seq DESC OFFSET $2 LIMIT 1)",
     )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(inbox_ids)
-    .bind::<diesel::sql_types::BigInt, _>(keep)
+    .bind::<Array<SqlUuid>, _>(inbox_ids)
+    .bind::<BigInt, _>(keep)
     .execute(conn)
     .await
 }

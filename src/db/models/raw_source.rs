@@ -2,10 +2,14 @@
 //! every recipient inbox point at it by SHA-256) and compressed by ephemail with zstd. The raw
 //! source is the source of truth: attachment bytes are decoded from it on download.
 
-use diesel::{pg::Pg, prelude::*};
+use diesel::{
+    pg::Pg,
+    prelude::*,
+    sql_types::{Array, BigInt, Bytea},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::schema::raw_sources;
+use crate::db::{prepared::Prepared, schema::raw_sources};
 
 /// zstd's default level: about as fast as lz4 to decompress, and it entropy-codes base64.
 const ZSTD_LEVEL: i32 = 3;
@@ -30,44 +34,35 @@ impl RawSource {
 }
 
 /// A raw source to store: its SHA-256 and its zstd-compressed bytes (see [`compress`]).
-#[derive(Debug, Insertable)]
-#[diesel(table_name = raw_sources)]
+#[derive(Debug)]
 pub struct NewRawSource<'a> {
     pub sha256: &'a [u8],
-    pub encoding: &'static str,
-    pub content: &'a [u8],
+    pub zstd: &'a [u8],
 }
 
-impl<'a> NewRawSource<'a> {
-    pub fn zstd(sha256: &'a [u8], compressed: &'a [u8]) -> Self {
-        Self {
-            sha256,
-            encoding: "zstd",
-            content: compressed,
-        }
-    }
-}
-
-/// `raw` compressed for [`NewRawSource::zstd`] (CPU work: call it off the async reactor).
+/// `raw` compressed for [`NewRawSource`] (CPU work: call it off the async reactor).
 pub fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
     zstd::bulk::compress(raw, ZSTD_LEVEL)
 }
 
-/// Stores the sources not stored yet. Call before inserting the messages that point at them.
+/// Stores the sources not stored yet, in one prepared statement. Call before inserting the
+/// messages that point at them; takes a shared connection so that it can be pipelined with them.
 pub async fn insert_all(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     sources: &mut [NewRawSource<'_>],
 ) -> QueryResult<()> {
     // One order for every writer, so that concurrent inserts of one source cannot deadlock.
     sources.sort_unstable_by(|a, b| a.sha256.cmp(b.sha256));
-    for chunk in sources.chunks(4096) {
-        diesel::insert_into(raw_sources::table)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
+    Prepared::new(
+        "INSERT INTO raw_sources (sha256, encoding, content)
+         SELECT sha256, 'zstd', content FROM unnest($1::bytea[], $2::bytea[]) AS t(sha256, content)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<Bytea>, _>(sources.iter().map(|s| s.sha256).collect::<Vec<_>>())
+    .bind::<Array<Bytea>, _>(sources.iter().map(|s| s.zstd).collect::<Vec<_>>())
+    .execute(&mut conn)
+    .await
+    .map(drop)
 }
 
 /// Deletes those of `sources` that no message points at any more; returns how many.
@@ -78,11 +73,11 @@ pub async fn delete_unreferenced_among(
     if sources.is_empty() {
         return Ok(0);
     }
-    diesel::sql_query(
+    Prepared::new(
         "DELETE FROM raw_sources r WHERE r.sha256 = ANY($1)
            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_sha256 = r.sha256)",
     )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Bytea>, _>(sources)
+    .bind::<Array<Bytea>, _>(sources)
     .execute(conn)
     .await
 }
@@ -91,13 +86,13 @@ pub async fn delete_unreferenced_among(
 /// table to find them: the sweeper runs it once a sweep, for sources left by deletions made
 /// through the API (its own deletions use [`delete_unreferenced_among`]).
 pub async fn delete_unreferenced(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<usize> {
-    diesel::sql_query(
+    Prepared::new(
         "DELETE FROM raw_sources WHERE sha256 IN (
              SELECT r.sha256 FROM raw_sources r
              WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_sha256 = r.sha256)
              LIMIT $1)",
     )
-    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .bind::<BigInt, _>(limit)
     .execute(conn)
     .await
 }

@@ -1,0 +1,108 @@
+//! Raw SQL that is prepared once per connection. diesel prepares `sql_query`, `UPDATE`s and
+//! multi-row inserts again on every run (their text may change from run to run), which costs a
+//! round trip and a parse and plan in PostgreSQL each time. The ingest writer's statements
+//! never change their text (rows go in as arrays), so they run as [`Prepared`]: diesel-async
+//! keeps them in its statement cache, keyed by that text, and each run is one round trip.
+
+use diesel::{
+    expression::AsExpression,
+    pg::Pg,
+    query_builder::{AstPass, Query, QueryFragment, QueryId},
+    sql_types::Untyped,
+    QueryResult,
+};
+
+/// A statement with `$1`, `$2`, ... placeholders and its values, bound in that order.
+pub struct Prepared<'a> {
+    sql: &'static str,
+    values: Vec<Box<dyn QueryFragment<Pg> + Send + 'a>>,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(sql: &'static str) -> Self {
+        Self {
+            sql,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds the next placeholder to `value` as SQL type `ST`.
+    pub fn bind<ST, T>(mut self, value: T) -> Self
+    where
+        T: AsExpression<ST>,
+        T::Expression: QueryFragment<Pg> + Send + 'a,
+        ST: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType,
+    {
+        self.values.push(Box::new(value.as_expression()));
+        self
+    }
+}
+
+impl QueryFragment<Pg> for Prepared<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // Each `$n` of the text becomes the n-th value (diesel numbers binds in the order they
+        // are pushed, so a value used twice is sent twice).
+        let mut rest = self.sql;
+        while let Some(dollar) = rest.find('$') {
+            let after = &rest[dollar + 1..];
+            let digits = after
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after.len());
+            if digits == 0 {
+                out.push_sql(&rest[..=dollar]);
+                rest = after;
+                continue;
+            }
+            out.push_sql(&rest[..dollar]);
+            let value = after[..digits]
+                .parse::<usize>()
+                .ok()
+                .and_then(|number| number.checked_sub(1))
+                .and_then(|index| self.values.get(index))
+                .ok_or_else(|| unknown_placeholder(self.sql))?;
+            value.walk_ast(out.reborrow())?;
+            rest = &after[digits..];
+        }
+        out.push_sql(rest);
+        Ok(())
+    }
+}
+
+fn unknown_placeholder(sql: &str) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(
+        format!("a placeholder without a bound value in: {sql}").into(),
+    )
+}
+
+impl Query for Prepared<'_> {
+    type SqlType = Untyped;
+}
+
+impl QueryId for Prepared<'_> {
+    // Not static: diesel-async then caches the statement by its SQL text.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::{Integer, Text};
+
+    use super::*;
+
+    #[test]
+    fn placeholders_become_the_values_in_order() {
+        let statement = Prepared::new("SELECT $2::text, $1 + $1, '$'")
+            .bind::<Integer, _>(7)
+            .bind::<Text, _>("x");
+        let sql = diesel::debug_query::<Pg, _>(&statement).to_string();
+        assert_eq!(sql, "SELECT $1::text, $2 + $3, '$' -- binds: [\"x\", 7, 7]");
+    }
+
+    #[test]
+    fn a_placeholder_without_a_value_is_an_error() {
+        let statement = Prepared::new("SELECT $2").bind::<Integer, _>(7);
+        let mut builder = <Pg as diesel::backend::Backend>::QueryBuilder::default();
+        assert!(statement.to_sql(&mut builder, &Pg).is_err());
+    }
+}
