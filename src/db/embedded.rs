@@ -187,7 +187,14 @@ impl EmbeddedPostgres {
 
     async fn run_pg_ctl_start(&self) -> anyhow::Result<()> {
         let pgdata = self.pgdata.to_string_lossy();
-        let options = format!("-c listen_addresses='' -k '{pgdata}' -p {PORT}");
+        // Sized for a mail store that bulk-deletes while it ingests: after each checkpoint a
+        // mass delete logs a full image of every page it touches, and each ingest commit waits
+        // for the WAL written before it; compressed images and fewer checkpoints keep that
+        // small, and more shared buffers keep ingest's index pages from the sweeper's scans.
+        let options = format!(
+            "-c listen_addresses='' -k '{pgdata}' -p {PORT} -c shared_buffers=512MB \
+             -c wal_compression=lz4 -c max_wal_size=4GB"
+        );
         let log = self.pgdata.join("server.log");
         self.pg_ctl(&[
             "start",
