@@ -387,8 +387,10 @@ async fn resolve(
         }
     }
     let catch_all_ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
-    let mut found = inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl).await?;
-    let registered = inbox::find_all_by_address(conn, registered, now).await?;
+    let (mut found, registered) = futures::try_join!(
+        inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl),
+        inbox::find_all_by_address(conn, registered, now),
+    )?;
     found.extend(registered.into_iter().map(|inbox| (inbox, false)));
     let created = found
         .iter()

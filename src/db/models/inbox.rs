@@ -127,9 +127,10 @@ pub async fn find_or_create(
 }
 
 /// [`find_or_create`] for many catch-all addresses (with their domains' tenants) in three
-/// statements, whatever their number. Each inbox comes with whether this call created it.
+/// statements, whatever their number, pipelined (one round trip). Each inbox comes with whether
+/// this call created it.
 pub async fn find_or_create_all(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     addresses: &[(&EmailAddress, Uuid)],
     now: DateTime<Utc>,
     ttl: chrono::Duration,
@@ -145,11 +146,10 @@ pub async fn find_or_create_all(
     // addresses in the same order and cannot deadlock.
     fresh.sort_by(|a, b| (&a.domain, &a.local_part).cmp(&(&b.domain, &b.local_part)));
     fresh.dedup_by(|a, b| (&a.domain, &a.local_part) == (&b.domain, &b.local_part));
-    delete_all_expired_at(conn, addresses.iter().map(|&(address, _)| address), now).await?;
     // A prepared statement, one array per column: diesel would plan a multi-row insert anew
     // for every batch.
     let column = |value: fn(&Inbox) -> &str| fresh.iter().map(value).collect::<Vec<_>>();
-    Prepared::new(
+    let insert = Prepared::new(
         "INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at, tags)
          SELECT id, tenant_id, local_part, domain, $5, $6, '{}'
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
@@ -166,13 +166,16 @@ pub async fn find_or_create_all(
     .bind::<Array<Text>, _>(column(|inbox| &inbox.local_part))
     .bind::<Array<Text>, _>(column(|inbox| &inbox.domain))
     .bind::<Timestamptz, _>(now)
-    .bind::<Timestamptz, _>(now + ttl)
-    .execute(conn)
-    .await?;
+    .bind::<Timestamptz, _>(now + ttl);
+    let wanted = || addresses.iter().map(|&(address, _)| address);
+    // Sent together, run by PostgreSQL in this order: the select sees the inserted rows.
+    let (_, _, found) = futures::try_join!(
+        delete_all_expired_at(conn, wanted(), now),
+        insert.execute(&mut { conn }),
+        find_all_by_address(conn, wanted(), now),
+    )?;
     let created: std::collections::HashSet<Uuid> = fresh.iter().map(|inbox| inbox.id).collect();
-    let found = find_all_by_address(conn, addresses.iter().map(|&(address, _)| address), now);
     Ok(found
-        .await?
         .into_iter()
         .map(|inbox| {
             let new = created.contains(&inbox.id);
@@ -183,7 +186,7 @@ pub async fn find_or_create_all(
 
 /// The live inboxes at `addresses`, whoever owns them (for mail delivery), in one statement.
 pub async fn find_all_by_address<'a>(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     addresses: impl IntoIterator<Item = &'a EmailAddress>,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Inbox>> {
@@ -202,7 +205,7 @@ pub async fn find_all_by_address<'a>(
         .filter(inboxes::local_part.eq_any(locals))
         .filter(inboxes::expires_at.gt(now))
         .select(Inbox::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?;
     Ok(found
         .into_iter()
@@ -252,7 +255,7 @@ pub async fn delete_expired_at(
 
 /// [`delete_expired_at`] for many addresses in one statement.
 async fn delete_all_expired_at<'a>(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     addresses: impl IntoIterator<Item = &'a EmailAddress>,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
@@ -270,7 +273,7 @@ async fn delete_all_expired_at<'a>(
             .filter(inboxes::local_part.eq_any(locals))
             .filter(inboxes::expires_at.le(now)),
     )
-    .execute(conn)
+    .execute(&mut conn)
     .await
     .map(drop)
 }
