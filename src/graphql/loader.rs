@@ -1,5 +1,6 @@
-//! Batched loading, so that listing messages with their attachments costs one query, not one
-//! per message.
+//! Batched loading, so that listing messages with their attachments or header fields costs one
+//! query for the page, not one per message. Both are keyed by message id, of messages the
+//! request has already been allowed to see.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -8,9 +9,17 @@ use uuid::Uuid;
 
 use crate::{
     app::App,
-    db::models::attachment::{self, Attachment},
+    db::models::{
+        attachment::{self, Attachment},
+        message,
+        raw_source::RawSource,
+    },
     error::AppError,
 };
+
+fn failed(error: impl Into<AppError>) -> Arc<AppError> {
+    Arc::new(error.into())
+}
 
 pub struct AttachmentLoader {
     app: App,
@@ -22,7 +31,7 @@ impl AttachmentLoader {
     }
 }
 
-/// Keyed by message id; every requested message gets an entry, empty when it has none.
+/// Every requested message gets an entry, empty when it has none.
 impl Loader<Uuid> for AttachmentLoader {
     type Value = Vec<Attachment>;
     type Error = Arc<AppError>;
@@ -31,15 +40,39 @@ impl Loader<Uuid> for AttachmentLoader {
         &self,
         message_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<Attachment>>, Self::Error> {
-        let mut conn = self.app.pool.get().await.map_err(|e| Arc::new(e.into()))?;
+        let mut conn = self.app.pool.get().await.map_err(failed)?;
         let rows = attachment::for_messages(&mut conn, message_ids)
             .await
-            .map_err(|e| Arc::new(e.into()))?;
+            .map_err(failed)?;
         let mut by_message: HashMap<Uuid, Vec<Attachment>> =
             message_ids.iter().map(|id| (*id, Vec::new())).collect();
         for row in rows {
             by_message.entry(row.message_id).or_default().push(row);
         }
         Ok(by_message)
+    }
+}
+
+pub struct RawSourceLoader {
+    app: App,
+}
+
+impl RawSourceLoader {
+    pub fn new(app: App) -> Self {
+        Self { app }
+    }
+}
+
+/// A message deleted meanwhile has no entry.
+impl Loader<Uuid> for RawSourceLoader {
+    type Value = RawSource;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, message_ids: &[Uuid]) -> Result<HashMap<Uuid, RawSource>, Self::Error> {
+        let mut conn = self.app.pool.get().await.map_err(failed)?;
+        let rows = message::raw_of(&mut conn, message_ids)
+            .await
+            .map_err(failed)?;
+        Ok(rows.into_iter().collect())
     }
 }

@@ -51,7 +51,12 @@ pub fn schema(app: App) -> ApiSchema {
         builder = builder.disable_introspection().disable_suggestions();
     }
     let attachments = DataLoader::new(loader::AttachmentLoader::new(app.clone()), tokio::spawn);
-    builder.data(app).data(attachments).finish()
+    let raw_sources = DataLoader::new(loader::RawSourceLoader::new(app.clone()), tokio::spawn);
+    builder
+        .data(app)
+        .data(attachments)
+        .data(raw_sources)
+        .finish()
 }
 
 /// The SDL checked in as `schema.graphql`, sorted so that it diffs well.

@@ -210,6 +210,41 @@ async fn message_exposes_headers_and_envelope() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_page_of_messages_lists_each_ones_own_headers() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    for n in 1..=3 {
+        let raw =
+            format!("From: a@example.com\r\nSubject: mail {n}\r\nX-Number: {n}\r\n\r\nhi\r\n");
+        smtp.deliver("a@example.com", &["x@localhost"], &raw).await;
+    }
+    let page = app
+        .data(
+            r#"{ inbox(address: "x@localhost") { messages(first: 10) {
+                edges { node { subject number: headers(name: "x-number") { value } } } } } }"#,
+            json!({}),
+        )
+        .await;
+    let pairs: Vec<(String, String)> = page["inbox"]["messages"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| {
+            let node = &edge["node"];
+            let value = node["number"][0]["value"].as_str().unwrap().to_owned();
+            (node["subject"].as_str().unwrap().to_owned(), value)
+        })
+        .collect();
+    let expected: Vec<(String, String)> = (1..=3)
+        .rev()
+        .map(|n| (format!("mail {n}"), n.to_string()))
+        .collect();
+    assert_eq!(pairs, expected);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn deleting_an_inbox_removes_its_messages_and_attachments() {
     let app = TestApp::spawn().await;
     let mut smtp = app.smtp().await;

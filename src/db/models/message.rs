@@ -432,6 +432,20 @@ pub async fn raw(
         .optional()
 }
 
+/// The raw sources of several messages at once, with their message ids (one query for a page
+/// of messages). The ids are of messages the caller has already been allowed to see.
+pub async fn raw_of(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<(Uuid, RawSource)>> {
+    messages::table
+        .inner_join(raw_sources::table)
+        .filter(messages::id.eq_any(ids))
+        .select((messages::id, RawSource::as_select()))
+        .load(conn)
+        .await
+}
+
 /// Sets the seen flag of the live messages among `ids`; returns how many there were.
 pub async fn mark_seen(
     conn: &mut AsyncPgConnection,

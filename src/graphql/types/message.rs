@@ -11,7 +11,10 @@ use crate::{
     auth::Scope,
     db::models::{attachment, inbox, message as model, Viewer},
     error::{ApiResult, AppError},
-    graphql::{loader::AttachmentLoader, ContextExt},
+    graphql::{
+        loader::{AttachmentLoader, RawSourceLoader},
+        ContextExt,
+    },
     mail::{
         extract::{self, Link},
         parse::{self, ContentLimit, HeaderField, Mailbox},
@@ -221,15 +224,14 @@ impl Message {
 
     /// Header fields in order, unfolded; only those called `name` (case-insensitive) if given.
     async fn headers(&self, ctx: &Context<'_>, name: Option<String>) -> Result<Vec<HeaderField>> {
-        let viewer = ctx.viewer(Scope::Read).api()?;
-        let app = ctx.app();
-        let mut conn = app.pool.get().await.api()?;
-        let source = model::raw(&mut conn, viewer, self.0.id, app.clock.now())
+        ctx.viewer(Scope::Read).api()?;
+        let source = ctx
+            .data_unchecked::<DataLoader<RawSourceLoader>>()
+            .load_one(self.0.id)
             .await
-            .api()?
+            .map_err(|error| error.extend())?
             .ok_or(AppError::NotFound("message"))
             .api()?;
-        drop(conn);
         // Read from the raw source, the only stored copy.
         let headers = tokio::task::spawn_blocking(move || {
             source.decode().map(|raw| parse::header_fields(&raw))
