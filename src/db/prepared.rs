@@ -68,6 +68,17 @@ impl QueryFragment<Pg> for Prepared<'_> {
     }
 }
 
+/// One column of `rows`, for binding as an array (`unnest($n::type[])` in the statement).
+pub fn column<'r, R, T>(rows: &'r [R], value: impl FnMut(&'r R) -> T) -> Vec<T> {
+    rows.iter().map(value).collect()
+}
+
+/// A list of texts as one JSON array: text arrays of different lengths cannot be the rows of
+/// one SQL array (`ARRAY(SELECT jsonb_array_elements_text(..))` turns it back).
+pub fn json_texts<T: AsRef<str>>(values: &[T]) -> serde_json::Value {
+    values.iter().map(|value| value.as_ref()).collect()
+}
+
 fn unknown_placeholder(sql: &str) -> diesel::result::Error {
     diesel::result::Error::QueryBuilderError(
         format!("a placeholder without a bound value in: {sql}").into(),

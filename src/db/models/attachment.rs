@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{inbox, raw_source::RawSource, Viewer};
 use crate::db::{
-    prepared::Prepared,
+    prepared::{column, Prepared},
     schema::{attachments, inboxes, messages, raw_sources},
 };
 
@@ -55,14 +55,14 @@ pub async fn insert_all(
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[],
              $6::text[], $7::bool[], $8::int4[])",
     )
-    .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-    .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.message_id).collect::<Vec<_>>())
-    .bind::<Array<Integer>, _>(rows.iter().map(|r| r.position).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.filename).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.content_type).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.content_id).collect::<Vec<_>>())
-    .bind::<Array<Bool>, _>(rows.iter().map(|r| r.inline).collect::<Vec<_>>())
-    .bind::<Array<Integer>, _>(rows.iter().map(|r| r.size).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.id))
+    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.message_id))
+    .bind::<Array<Integer>, _>(column(rows, |r| r.position))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.filename))
+    .bind::<Array<Text>, _>(column(rows, |r| r.content_type))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.content_id))
+    .bind::<Array<Bool>, _>(column(rows, |r| r.inline))
+    .bind::<Array<Integer>, _>(column(rows, |r| r.size))
     .execute(&mut conn)
     .await
     .map(drop)

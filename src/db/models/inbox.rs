@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use super::Viewer;
 use crate::{
-    db::{prepared::Prepared, schema::inboxes},
+    db::{
+        prepared::{column, Prepared},
+        schema::inboxes,
+    },
     mail::address::{DomainName, EmailAddress, LocalPart},
 };
 
@@ -148,7 +151,6 @@ pub async fn find_or_create_all(
     fresh.dedup_by(|a, b| (&a.domain, &a.local_part) == (&b.domain, &b.local_part));
     // A prepared statement, one array per column: diesel would plan a multi-row insert anew
     // for every batch.
-    let column = |value: fn(&Inbox) -> &str| fresh.iter().map(value).collect::<Vec<_>>();
     let insert = Prepared::new(
         "INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at, tags)
          SELECT id, tenant_id, local_part, domain, $5, $6, '{}'
@@ -156,15 +158,10 @@ pub async fn find_or_create_all(
            AS t(id, tenant_id, local_part, domain)
          ON CONFLICT DO NOTHING",
     )
-    .bind::<Array<SqlUuid>, _>(fresh.iter().map(|inbox| inbox.id).collect::<Vec<_>>())
-    .bind::<Array<SqlUuid>, _>(
-        fresh
-            .iter()
-            .map(|inbox| inbox.tenant_id)
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Text>, _>(column(|inbox| &inbox.local_part))
-    .bind::<Array<Text>, _>(column(|inbox| &inbox.domain))
+    .bind::<Array<SqlUuid>, _>(column(&fresh, |inbox| inbox.id))
+    .bind::<Array<SqlUuid>, _>(column(&fresh, |inbox| inbox.tenant_id))
+    .bind::<Array<Text>, _>(column(&fresh, |inbox| inbox.local_part.as_str()))
+    .bind::<Array<Text>, _>(column(&fresh, |inbox| inbox.domain.as_str()))
     .bind::<Timestamptz, _>(now)
     .bind::<Timestamptz, _>(now + ttl);
     let wanted = || addresses.iter().map(|&(address, _)| address);

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{inbox, raw_source::RawSource, Viewer};
 use crate::db::{
-    prepared::Prepared,
+    prepared::{column, json_texts, Prepared},
     schema::{inboxes, messages, raw_sources},
 };
 
@@ -114,14 +114,6 @@ pub async fn insert_all(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    fn column<'r, T>(
-        rows: &'r [NewMessage<'_>],
-        value: impl Fn(&'r NewMessage<'_>) -> T,
-    ) -> Vec<T> {
-        rows.iter().map(value).collect()
-    }
-    // Text arrays of different lengths cannot share one SQL array: each row's goes as JSON.
-    let texts = |values: &[&str]| serde_json::Value::from(values.to_vec());
     let stored: Vec<Stored> = Prepared::new(
         "INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr,
              to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
@@ -146,9 +138,7 @@ pub async fn insert_all(
     .bind::<Array<SqlUuid>, _>(column(rows, |r| r.tenant_id))
     .bind::<Array<Timestamptz>, _>(column(rows, |r| r.received_at))
     .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.mail_from))
-    .bind::<Array<Jsonb>, _>(column(rows, |r| {
-        texts(&r.rcpt_to.iter().map(String::as_str).collect::<Vec<_>>())
-    }))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| json_texts(r.rcpt_to)))
     .bind::<Array<Jsonb>, _>(column(rows, |r| r.from_addr))
     .bind::<Array<Jsonb>, _>(column(rows, |r| r.to_addr))
     .bind::<Array<Jsonb>, _>(column(rows, |r| r.cc_addr))
@@ -163,11 +153,9 @@ pub async fn insert_all(
     .bind::<Array<Integer>, _>(column(rows, |r| r.size))
     .bind::<Array<Bytea>, _>(column(rows, |r| r.raw_sha256))
     .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.parse_error))
-    .bind::<Array<Jsonb>, _>(column(rows, |r| {
-        texts(&r.tags.iter().map(String::as_str).collect::<Vec<_>>())
-    }))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| json_texts(r.tags)))
     .bind::<Array<Bool>, _>(column(rows, |r| r.has_attachments))
-    .bind::<Array<Jsonb>, _>(column(rows, |r| texts(r.content_limits)))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| json_texts(r.content_limits)))
     .load(&mut conn)
     .await?;
     Ok(stored.into_iter().map(|row| (row.id, row.seq)).collect())

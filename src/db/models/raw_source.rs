@@ -9,7 +9,10 @@ use diesel::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::{prepared::Prepared, schema::raw_sources};
+use crate::db::{
+    prepared::{column, Prepared},
+    schema::raw_sources,
+};
 
 /// zstd's default level: about as fast as lz4 to decompress, and it entropy-codes base64.
 const ZSTD_LEVEL: i32 = 3;
@@ -58,8 +61,8 @@ pub async fn insert_all(
          SELECT sha256, 'zstd', content FROM unnest($1::bytea[], $2::bytea[]) AS t(sha256, content)
          ON CONFLICT DO NOTHING",
     )
-    .bind::<Array<Bytea>, _>(sources.iter().map(|s| s.sha256).collect::<Vec<_>>())
-    .bind::<Array<Bytea>, _>(sources.iter().map(|s| s.zstd).collect::<Vec<_>>())
+    .bind::<Array<Bytea>, _>(column(sources, |source| source.sha256))
+    .bind::<Array<Bytea>, _>(column(sources, |source| source.zstd))
     .execute(&mut conn)
     .await
     .map(drop)
