@@ -153,7 +153,7 @@ fn decide(tokens: f64, cap: i32) -> RateDecision {
 /// tenant's storage once its messages are inserted. Call inside the storing transaction, so
 /// that a rolled-back mail is not counted.
 pub async fn count_mails(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant_id: Uuid,
     limits: &Limits,
     mails: i32,
@@ -174,7 +174,7 @@ pub async fn count_mails(
     .bind::<BigInt, _>(bytes)
     .bind::<BigInt, _>(limits.stored_bytes)
     .bind::<Integer, _>(mails)
-    .execute(conn)
+    .execute(&mut conn)
     .await?;
     Ok(counted > 0)
 }

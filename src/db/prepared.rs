@@ -11,6 +11,7 @@ use diesel::{
     sql_types::Untyped,
     QueryResult,
 };
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// A statement with `$1`, `$2`, ... placeholders and its values, bound in that order.
 pub struct Prepared<'a> {
@@ -77,6 +78,26 @@ pub fn column<'r, R, T>(rows: &'r [R], value: impl FnMut(&'r R) -> T) -> Vec<T> 
 /// one SQL array (`ARRAY(SELECT jsonb_array_elements_text(..))` turns it back).
 pub fn json_texts<T: AsRef<str>>(values: &[T]) -> serde_json::Value {
     values.iter().map(|value| value.as_ref()).collect()
+}
+
+/// Transaction control as prepared statements, so that `BEGIN` and `COMMIT` can be pipelined
+/// with the statements they enclose (diesel's `transaction` spends a round trip on each).
+/// Statements pipelined on one connection run in the order they are first polled: diesel-async
+/// prepares them one at a time under its statement-cache lock, so an uncached statement cannot
+/// be overtaken by a cached one polled after it.
+pub async fn begin(mut conn: &AsyncPgConnection) -> QueryResult<()> {
+    Prepared::new("BEGIN").execute(&mut conn).await.map(drop)
+}
+
+/// Commits; run after a failed statement it rolls back instead (and succeeds), so callers must
+/// see that statement's error, as `try_join!` over the pipeline does.
+pub async fn commit(mut conn: &AsyncPgConnection) -> QueryResult<()> {
+    Prepared::new("COMMIT").execute(&mut conn).await.map(drop)
+}
+
+/// Ends a transaction left open by a failed pipeline (a no-op outside one).
+pub async fn rollback(mut conn: &AsyncPgConnection) -> QueryResult<()> {
+    Prepared::new("ROLLBACK").execute(&mut conn).await.map(drop)
 }
 
 fn unknown_placeholder(sql: &str) -> diesel::result::Error {

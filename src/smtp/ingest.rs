@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Context;
 use chrono::Duration;
-use diesel_async::AsyncConnection;
+use diesel_async::{pooled_connection::deadpool::Object, AsyncPgConnection};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -19,11 +19,12 @@ use crate::{
         inbox::{self, Inbox},
         message::{self, NewMessage},
         raw_source::{self, NewRawSource},
-        Viewer,
+        tenant, Viewer,
     },
+    db::prepared,
     events::MessageStored,
     mail::{address::EmailAddress, parse},
-    quota,
+    quota::{self, Limits},
 };
 
 /// Whether a recipient can receive mail, decided at `RCPT TO`.
@@ -292,36 +293,57 @@ struct Target<'b> {
     delivery: &'b InboxDelivery,
 }
 
-/// Stores a batch in one transaction with a handful of statements whatever its size: resolves
-/// every inbox, admits every mail against its tenant's quotas, then takes the commit-order lock
-/// and inserts every raw source, message and attachment (those four pipelined: one round trip),
-/// then deletes the oldest messages of inboxes past `--max-messages-per-inbox`.
+/// Stores a batch in one transaction of three round trips whatever its size, each a pipeline of
+/// statements: `BEGIN` with every inbox resolved (or created) and the tenants' limits; the mails
+/// counted against their tenants' quotas; the commit-order lock, every raw source, message and
+/// attachment inserted, the oldest messages of inboxes past `--max-messages-per-inbox` deleted,
+/// and `COMMIT`.
 async fn store_batch(
     app: &App,
     batch: &[Job],
 ) -> anyhow::Result<Vec<(Delivery, Vec<MessageStored>)>> {
     let now = app.clock.now();
-    let mut conn = app.pool.get().await?;
-    let stored = conn
-        .transaction(async |conn| {
-            let inboxes = resolve(conn, app, batch, now).await?;
-            // Quotas after every inbox: counting locks the tenant's counters row until commit,
-            // so other processes' inbox work overlaps with this batch's locked part.
-            let (mut outcomes, targets) = admit(conn, app, batch, &inboxes, now).await?;
-            for (job, id, event) in insert(conn, batch, &targets, now).await? {
-                outcomes[job].0.stored.push(id);
-                outcomes[job].1.push(event);
+    let conn = app.pool.get().await?;
+    match store_in_transaction(&conn, app, batch, now).await {
+        Ok(stored) => Ok(stored),
+        Err(error) => {
+            // The pipeline may have stopped before its COMMIT: a connection that cannot even
+            // roll back is not given back to the pool.
+            if prepared::rollback(&conn).await.is_err() {
+                drop(Object::take(conn));
             }
-            let overfull = possibly_overfull(&targets, &inboxes.created, app);
+            Err(error).context("storing the message")
+        }
+    }
+}
+
+async fn store_in_transaction(
+    conn: &AsyncPgConnection,
+    app: &App,
+    batch: &[Job],
+    now: chrono::DateTime<chrono::Utc>,
+) -> diesel::QueryResult<Vec<(Delivery, Vec<MessageStored>)>> {
+    let (inboxes, limits) = resolve(conn, app, batch, now).await?;
+    // Quotas after every inbox: counting locks the tenant's counters row until commit, so other
+    // processes' inbox work overlaps with this batch's locked part.
+    let (mut outcomes, targets) = admit(conn, app, batch, &inboxes, &limits, now).await?;
+    let overfull = possibly_overfull(&targets, &inboxes.created, app);
+    let keep = i64::from(app.config.retention.max_messages_per_inbox);
+    let (stored, (), ()) = futures::try_join!(
+        insert(conn, batch, &targets, now),
+        async {
             if !overfull.is_empty() {
-                let keep = i64::from(app.config.retention.max_messages_per_inbox);
                 message::keep_newest(conn, &overfull, keep).await?;
             }
-            Ok::<_, diesel::result::Error>(outcomes)
-        })
-        .await
-        .context("storing the message")?;
-    Ok(stored)
+            Ok(())
+        },
+        prepared::commit(conn),
+    )?;
+    for (job, id, event) in stored {
+        outcomes[job].0.stored.push(id);
+        outcomes[job].1.push(event);
+    }
+    Ok(outcomes)
 }
 
 /// The inboxes this batch may have filled past `--max-messages-per-inbox`: all it delivered
@@ -339,14 +361,15 @@ fn possibly_overfull(targets: &[Target<'_>], created: &HashSet<Uuid>, app: &App)
         .collect()
 }
 
-/// Resolves (or on a catch-all domain creates) every recipient inbox of the batch. An address
+/// Begins the batch's transaction, resolves (or on a catch-all domain creates) every recipient
+/// inbox of the batch and reads the limits of their tenants, in one round trip. An address
 /// without a live inbox (deleted or expired since `RCPT TO`) is left out.
 async fn resolve(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &AsyncPgConnection,
     app: &App,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<BatchInboxes> {
+) -> diesel::QueryResult<(BatchInboxes, HashMap<Uuid, Limits>)> {
     let addresses: BTreeMap<&str, &EmailAddress> = batch
         .iter()
         .flat_map(|job| job.mail.deliveries.iter())
@@ -387,10 +410,22 @@ async fn resolve(
         }
     }
     let catch_all_ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
-    let (mut found, registered) = futures::try_join!(
+    let owners: Vec<Uuid> = catch_all.iter().map(|&(_, owner)| owner).collect();
+    let registered_columns = inbox::address_columns(
+        registered
+            .iter()
+            .map(|address| (address.domain.as_str(), address.local.as_str())),
+    );
+    let ((), mut found, registered, tenants) = futures::try_join!(
+        prepared::begin(conn),
         inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl),
         inbox::find_all_by_address(conn, registered, now),
+        tenant::find_all_receiving(conn, &owners, registered_columns),
     )?;
+    let limits = tenants
+        .into_iter()
+        .map(|tenant| (tenant.id, Limits::resolve(&app.config, &tenant.limits)))
+        .collect();
     found.extend(registered.into_iter().map(|inbox| (inbox, false)));
     let created = found
         .iter()
@@ -401,20 +436,22 @@ async fn resolve(
         .into_iter()
         .map(|(inbox, _)| (inbox.address(), inbox))
         .collect();
-    Ok(BatchInboxes {
+    let inboxes = BatchInboxes {
         by_address,
         created,
-    })
+    };
+    Ok((inboxes, limits))
 }
 
 /// Counts the batch's mails against their inboxes' tenants' size, daily and storage quotas,
 /// one statement per tenant when all of them fit. Returns each mail's outcome so far and the
 /// inbox copies to store.
 async fn admit<'b>(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &AsyncPgConnection,
     app: &App,
     batch: &'b [Job],
     inboxes: &'b BatchInboxes,
+    limits: &HashMap<Uuid, Limits>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, Vec<Target<'b>>)> {
     let mut outcomes: Vec<(Delivery, Vec<MessageStored>)> =
@@ -432,19 +469,35 @@ async fn admit<'b>(
             }
         }
     }
-    let mut admitted = Vec::new();
+    let size = |target: &Target| i64::from(batch[target.job].mail.size);
+    let mut fitting_per_tenant = Vec::with_capacity(per_tenant.len());
     for (tenant_id, candidates) in per_tenant {
-        let limits = quota::limits_of(conn, &app.config, tenant_id).await?;
-        let size = |target: &Target| i64::from(batch[target.job].mail.size);
+        // A tenant deleted since its inbox was read has no limits: its inbox's foreign key
+        // fails the insert anyway, with the defaults here.
+        let limits = limits
+            .get(&tenant_id)
+            .copied()
+            .unwrap_or_else(|| Limits::resolve(&app.config, &tenant::TenantLimits::default()));
         let (fitting, too_large): (Vec<_>, Vec<_>) = candidates
             .into_iter()
             .partition(|target| size(target) <= limits.max_message_size);
         for target in too_large {
             outcomes[target.job].0.too_large += 1;
         }
-        let mails = i32::try_from(fitting.len()).unwrap_or(i32::MAX);
-        let bytes = fitting.iter().map(size).sum();
-        if quota::count_mails(conn, tenant_id, &limits, mails, bytes, now).await? {
+        fitting_per_tenant.push((tenant_id, limits, fitting));
+    }
+    // Every tenant counted in one round trip (polled, so sent and locked, in tenant order).
+    let all_fit = futures::future::try_join_all(fitting_per_tenant.iter().map(
+        |(tenant_id, limits, fitting)| {
+            let mails = i32::try_from(fitting.len()).unwrap_or(i32::MAX);
+            let bytes = fitting.iter().map(size).sum();
+            quota::count_mails(conn, *tenant_id, limits, mails, bytes, now)
+        },
+    ))
+    .await?;
+    let mut admitted = Vec::new();
+    for ((tenant_id, limits, fitting), all_fit) in fitting_per_tenant.into_iter().zip(all_fit) {
+        if all_fit {
             admitted.extend(fitting);
             continue;
         }
@@ -468,7 +521,7 @@ async fn admit<'b>(
 /// attachments, the four statements pipelined; returns per copy its mail's index in the batch,
 /// the new message's id and its event.
 async fn insert(
-    conn: &diesel_async::AsyncPgConnection,
+    conn: &AsyncPgConnection,
     batch: &[Job],
     targets: &[Target<'_>],
     now: chrono::DateTime<chrono::Utc>,

@@ -112,11 +112,11 @@ pub async fn find(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Optio
 }
 
 /// The domains among `names` that exist.
-pub async fn find_all(conn: &mut AsyncPgConnection, names: &[&str]) -> QueryResult<Vec<Domain>> {
+pub async fn find_all(mut conn: &AsyncPgConnection, names: &[&str]) -> QueryResult<Vec<Domain>> {
     domains::table
         .filter(domains::name.eq_any(names))
         .select(Domain::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

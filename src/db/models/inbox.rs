@@ -194,7 +194,7 @@ pub async fn find_all_by_address<'a>(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let (domains, locals) = columns(&wanted);
+    let (domains, locals) = address_columns(wanted.iter().copied());
     // `= ANY` on both columns walks the address index (a join with `unnest` was planned as a
     // scan of the whole table); the few extra combinations it may match are dropped here.
     let found: Vec<Inbox> = inboxes::table
@@ -212,9 +212,12 @@ pub async fn find_all_by_address<'a>(
 
 /// Addresses as two parallel columns, for `unnest`.
 /// The distinct domains and local parts of `addresses`, for `= ANY` on each column.
-fn columns<'a>(addresses: &HashSet<(&'a str, &'a str)>) -> (Vec<&'a str>, Vec<&'a str>) {
-    let mut domains: Vec<&str> = addresses.iter().map(|&(domain, _)| domain).collect();
-    let mut locals: Vec<&str> = addresses.iter().map(|&(_, local)| local).collect();
+/// The distinct domains and local parts of `(domain, local part)` pairs, for `= ANY` on each
+/// column of the address index.
+pub fn address_columns<'a>(
+    addresses: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let (mut domains, mut locals): (Vec<&str>, Vec<&str>) = addresses.into_iter().unzip();
     for column in [&mut domains, &mut locals] {
         column.sort_unstable();
         column.dedup();
@@ -260,7 +263,7 @@ async fn delete_all_expired_at<'a>(
         .into_iter()
         .map(|address| (address.domain.as_str(), address.local.as_str()))
         .collect();
-    let (domains, locals) = columns(&wanted);
+    let (domains, locals) = address_columns(wanted.iter().copied());
     // By the address index, as in `find_all_by_address`. It may also take an expired inbox at
     // another combination of these domains and local parts: expired inboxes are invisible
     // already and would be swept anyway.

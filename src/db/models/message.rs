@@ -163,7 +163,7 @@ pub async fn insert_all(
 
 /// Deletes the oldest messages of each of `inbox_ids` past the newest `keep`.
 pub async fn keep_newest(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     inbox_ids: &[Uuid],
     keep: i64,
 ) -> QueryResult<usize> {
@@ -175,7 +175,7 @@ pub async fn keep_newest(
     )
     .bind::<Array<SqlUuid>, _>(inbox_ids)
     .bind::<BigInt, _>(keep)
-    .execute(conn)
+    .execute(&mut conn)
     .await
 }
 

@@ -3,7 +3,7 @@ use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::schema::{tenant_usage, tenants};
+use crate::db::schema::{inboxes, tenant_usage, tenants};
 
 /// An isolated customer of the service: it sees only its own inboxes and messages.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -37,6 +37,29 @@ impl Tenant {
             limits: TenantLimits::default(),
         }
     }
+}
+
+/// The tenants a batch of mail goes to: `owners` (of its catch-all domains) and the owners of
+/// the inboxes at any of `domains` with any of `local_parts` (the few extra ones this may match
+/// are harmless). Takes a shared connection so that it can be pipelined.
+pub async fn find_all_receiving(
+    mut conn: &AsyncPgConnection,
+    owners: &[Uuid],
+    (domains, local_parts): (Vec<&str>, Vec<&str>),
+) -> QueryResult<Vec<Tenant>> {
+    let inbox_owners = inboxes::table
+        .filter(inboxes::domain.eq_any(domains))
+        .filter(inboxes::local_part.eq_any(local_parts))
+        .select(inboxes::tenant_id);
+    tenants::table
+        .filter(
+            tenants::id
+                .eq_any(owners)
+                .or(tenants::id.eq_any(inbox_owners)),
+        )
+        .select(Tenant::as_select())
+        .load(&mut conn)
+        .await
 }
 
 /// Inserts the tenant with its usage counters; false if the name is taken.

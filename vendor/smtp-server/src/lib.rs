@@ -10,7 +10,7 @@ use futures::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     StreamExt,
 };
-use smol::future::FutureExt;
+use futures_lite::future::FutureExt;
 use smtp_message::{
     next_crlf, nom, Command, Email, EscapedDataReader, Hostname, MaybeUtf8, NextCrLfState, Reply,
 };
@@ -469,13 +469,13 @@ where
     macro_rules! read_for_command {
         ($e:expr) => {
             $e.or(async {
-                // TODO: this should be smol::Timer::at, but we would need to convert from
-                // Chrono::DateTime<Utc> to std::time::Instant and I can't find how right now
                 let max_delay: std::time::Duration =
                     (waiting_for_command_since + cfg.command_read_timeout() - Utc::now())
                         .to_std()
                         .unwrap_or(std::time::Duration::from_secs(0));
-                smol::Timer::after(max_delay).await;
+                // ephemail patch: tokio's timer, not smol's (async-io's reactor thread is woken
+                // to register every timer: a thread switch per command).
+                tokio::time::sleep(max_delay).await;
                 Err(io::Error::new(io::ErrorKind::TimedOut, CommandTimeout))
             })
         };
@@ -483,7 +483,7 @@ where
 
     macro_rules! send_reply {
         ($writer:expr, $reply:expr) => {
-            smol::future::or(
+            futures_lite::future::or(
                 async {
                     // ephemail patch: one write per reply. Upstream's vectored write becomes one
                     // small write per slice on most streams, and Nagle's algorithm then holds
@@ -497,7 +497,7 @@ where
                     Ok(())
                 },
                 async {
-                    smol::Timer::after(
+                    tokio::time::sleep(
                         cfg.reply_write_timeout()
                             .to_std()
                             .unwrap_or(std::time::Duration::from_secs(0)),
