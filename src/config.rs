@@ -71,6 +71,12 @@ pub struct SmtpConfig {
           value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
     pub max_message_size: u64,
 
+    /// Longest command line accepted, in bytes with its CRLF (RFC 5321 asks for at least 512);
+    /// longer ones get `500 5.5.6`.
+    #[arg(long, env = "EPHEMAIL_SMTP_MAX_LINE_LENGTH", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u16).range(512..=16 * 1024))]
+    pub smtp_max_line_length: u16,
+
     /// Most recipients accepted for one message; more get `452 4.5.3`.
     #[arg(long, env = "EPHEMAIL_MAX_RECIPIENTS", default_value_t = 100,
           value_parser = clap::value_parser!(u16).range(1..))]

@@ -11,7 +11,7 @@ pub mod reply;
 pub mod session;
 pub mod trace;
 
-use std::{io, io::Write, net::SocketAddr, sync::Arc};
+use std::{io, net::SocketAddr, sync::Arc};
 
 use futures_rustls::TlsAcceptor;
 use smtp_server::IsAlreadyTls;
@@ -40,8 +40,8 @@ pub struct Listeners {
 }
 
 /// Accepts connections until `shutdown`. Then a session waiting for a command is closed at once
-/// with `421 4.3.2`, and a session in a mail transaction may finish it (its mail is committed
-/// and acknowledged) within the shutdown grace period.
+/// with `421 4.3.2`, a session in a mail transaction may finish it (its mail is committed and
+/// acknowledged) within the shutdown grace period, and new clients meanwhile get `421 4.3.2`.
 pub async fn serve(
     listeners: Listeners,
     app: App,
@@ -53,6 +53,7 @@ pub async fn serve(
         app,
         admission.clone(),
         listeners.tls.clone(),
+        shutdown.clone(),
     ));
     let mut sessions = JoinSet::new();
     let mut accepted_since_cleanup = 0u32;
@@ -82,13 +83,7 @@ pub async fn serve(
         }
         match admission.admit(peer.ip()) {
             Ok(slot) => {
-                let session = session(
-                    stream,
-                    peer,
-                    implicit_tls,
-                    handler.clone(),
-                    shutdown.clone(),
-                );
+                let session = session(stream, peer, implicit_tls, handler.clone());
                 sessions.spawn(async move {
                     session.await;
                     drop(slot);
@@ -96,24 +91,21 @@ pub async fn serve(
             }
             Err(refusal) => {
                 tracing::info!(%peer, ?refusal, "SMTP connection refused");
-                // Said on the side, so a slow client cannot hold up the accept loop. In plain
-                // text even on the TLS port: a refused client gets no handshake.
-                tokio::spawn(async move {
-                    let mut stream = stream;
-                    let reply = stream.write_all(refusal.reply());
-                    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, reply).await;
-                });
+                // In plain text even on the TLS port: a refused client gets no handshake.
+                tokio::spawn(say_and_close(stream, refusal.reply()));
             }
         }
     }
-    drop(listeners);
     let in_flight = sessions.len();
     if in_flight > 0 {
         tracing::info!(in_flight, ?grace, "waiting for SMTP sessions to finish");
         let drained = tokio::time::timeout(grace, async {
             while sessions.join_next().await.is_some() {}
-        })
-        .await;
+        });
+        let drained = tokio::select! {
+            drained = drained => drained,
+            never = refuse_while_draining(&listeners) => match never {},
+        };
         if drained.is_err() {
             tracing::warn!(
                 remaining = sessions.len(),
@@ -125,6 +117,28 @@ pub async fn serve(
     Ok(())
 }
 
+/// While the sessions in flight finish, a new client is told `421 4.3.2` rather than finding
+/// the port closed (in plain text on the TLS port too, as for other refusals).
+async fn refuse_while_draining(listeners: &Listeners) -> std::convert::Infallible {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listeners.plain.accept() => accepted,
+            accepted = accept_if_any(listeners.implicit_tls.as_ref()) => accepted,
+        };
+        if let Ok((stream, _)) = accepted {
+            tokio::spawn(say_and_close(
+                stream,
+                b"421 4.3.2 Service shutting down\r\n",
+            ));
+        }
+    }
+}
+
+/// Writes a refusal on the side, so that a slow client cannot hold up the accept loop.
+async fn say_and_close(mut stream: TcpStream, reply: &'static [u8]) {
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, stream.write_all(reply)).await;
+}
+
 async fn accept_if_any(listener: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
     match listener {
         Some(listener) => listener.accept().await,
@@ -133,67 +147,29 @@ async fn accept_if_any(listener: Option<&TcpListener>) -> io::Result<(TcpStream,
 }
 
 /// One session, plain (perhaps upgraded by `STARTTLS`) or, with `implicit_tls`, TLS from the
-/// first byte.
+/// first byte. At shutdown the session itself says `421 4.3.2` once it is outside a mail
+/// transaction (`SmtpHandler::closing`), inside TLS when it is encrypted.
 async fn session(
     stream: TcpStream,
     peer: SocketAddr,
     implicit_tls: Option<TlsAcceptor>,
     handler: Arc<SmtpHandler>,
-    shutdown: CancellationToken,
 ) {
-    let activity = Arc::new(Activity::default());
-    let info = ConnectionInfo::new(peer, activity.clone());
-    if let Some(acceptor) = implicit_tls {
-        let handshake =
-            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream.compat()));
-        let stream = match handshake.await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
-            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-        };
-        activity.mark_encrypted();
-        let session = smtp_server::interact(stream, IsAlreadyTls::Yes, info, handler);
-        return run(session, peer, &activity, &shutdown, None).await;
-    }
-    // A second handle on the socket lets us say goodbye once the crate owns the stream.
-    let (stream, farewell) = match stream
-        .into_std()
-        .and_then(|std| Ok((std.try_clone()?, std)))
-        .and_then(|(clone, std)| Ok((TcpStream::from_std(std)?, clone)))
-    {
-        Ok(pair) => pair,
-        Err(error) => {
-            tracing::warn!(%peer, %error, "cannot set up an SMTP session");
-            return;
+    let info = ConnectionInfo::new(peer, Arc::new(Activity::default()));
+    let ended = match implicit_tls {
+        Some(acceptor) => {
+            let handshake =
+                tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream.compat()));
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            smtp_server::interact(stream, IsAlreadyTls::Yes, info, handler).await
         }
+        None => smtp_server::interact(stream.compat(), IsAlreadyTls::No, info, handler).await,
     };
-    let session = smtp_server::interact(stream.compat(), IsAlreadyTls::No, info, handler);
-    run(session, peer, &activity, &shutdown, Some(farewell)).await;
-}
-
-/// Drives `session` until it ends, or until shutdown finds it outside a mail transaction; then
-/// a plain-text session is told `421 4.3.2` (an encrypted one is closed: the crate owns its TLS
-/// state, so we cannot write into it from here).
-async fn run(
-    session: impl std::future::Future<Output = io::Result<()>>,
-    peer: SocketAddr,
-    activity: &Activity,
-    shutdown: &CancellationToken,
-    farewell: Option<std::net::TcpStream>,
-) {
-    tokio::select! {
-        // Biased: a reply the session is about to write goes out before an idle close.
-        biased;
-        result = session => {
-            if let Err(error) = result {
-                tracing::debug!(%peer, %error, "SMTP session ended with an error");
-            }
-        }
-        () = activity.idle_after(shutdown) => {
-            if let Some(mut farewell) = farewell.filter(|_| !activity.is_encrypted()) {
-                // Best effort: the socket is non-blocking and the line is tiny.
-                let _ = farewell.write_all(b"421 4.3.2 Service shutting down\r\n");
-            }
-        }
+    if let Err(error) = ended {
+        tracing::debug!(%peer, %error, "SMTP session ended with an error");
     }
 }

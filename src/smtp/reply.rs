@@ -109,6 +109,10 @@ pub fn too_many_errors() -> Reply {
     reply(b"421", (7, 0), "Too many errors; closing connection".into())
 }
 
+pub fn shutting_down() -> Reply {
+    reply(b"421", (3, 2), "Service shutting down".into())
+}
+
 pub fn command_timeout() -> Reply {
     reply(
         b"421",

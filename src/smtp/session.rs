@@ -1,6 +1,7 @@
 //! The protocol hooks of the `smtp-server` crate: what each command is answered.
 
 use std::{
+    future::Future,
     io,
     net::SocketAddr,
     pin::Pin,
@@ -34,14 +35,22 @@ pub struct SmtpHandler {
     admission: Arc<Admission>,
     /// Offered as `STARTTLS` when a certificate is configured.
     tls: Option<TlsAcceptor>,
+    /// Cancelled at shutdown: sessions outside a mail transaction then get `421 4.3.2`.
+    shutdown: CancellationToken,
 }
 
 impl SmtpHandler {
-    pub fn new(app: App, admission: Arc<Admission>, tls: Option<TlsAcceptor>) -> Self {
+    pub fn new(
+        app: App,
+        admission: Arc<Admission>,
+        tls: Option<TlsAcceptor>,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             app,
             admission,
             tls,
+            shutdown,
         }
     }
 }
@@ -73,20 +82,9 @@ impl ConnectionInfo {
 pub struct Activity {
     in_transaction: AtomicBool,
     idle: Notify,
-    /// The crate's `is_encrypted`, which the code driving the session from outside cannot see:
-    /// shutdown must not write a plain-text 421 into a TLS stream.
-    encrypted: AtomicBool,
 }
 
 impl Activity {
-    pub fn mark_encrypted(&self) {
-        self.encrypted.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_encrypted(&self) -> bool {
-        self.encrypted.load(Ordering::SeqCst)
-    }
-
     fn begin(&self) {
         self.in_transaction.store(true, Ordering::SeqCst);
     }
@@ -178,7 +176,7 @@ impl smtp_server::Config for SmtpHandler {
     async fn tls_accept<IO>(
         &self,
         io: IO,
-        conn: &mut Conn,
+        _conn: &mut Conn,
     ) -> io::Result<
         duplexify::Duplex<Pin<Box<dyn Send + AsyncRead>>, Pin<Box<dyn Send + AsyncWrite>>>,
     >
@@ -192,7 +190,6 @@ impl smtp_server::Config for SmtpHandler {
             ));
         };
         let (read, write) = futures::AsyncReadExt::split(acceptor.accept(io).await?);
-        conn.user.activity.mark_encrypted();
         Ok(duplexify::Duplex::new(Box::pin(read), Box::pin(write)))
     }
 
@@ -274,6 +271,18 @@ impl smtp_server::Config for SmtpHandler {
 
     fn line_too_long(&self, conn: &mut Conn) -> Reply {
         failed(conn, reply::line_too_long())
+    }
+
+    fn closing(&self, conn: &Conn) -> Pin<Box<dyn Send + Future<Output = Reply>>> {
+        let (activity, shutdown) = (conn.user.activity.clone(), self.shutdown.clone());
+        Box::pin(async move {
+            activity.idle_after(&shutdown).await;
+            reply::shutting_down()
+        })
+    }
+
+    fn max_command_line(&self) -> usize {
+        usize::from(self.app.config.smtp.smtp_max_line_length)
     }
 
     async fn filter_hello(

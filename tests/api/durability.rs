@@ -1,5 +1,6 @@
 //! `250` means committed: a database outage is a `451` with nothing half-stored and mail flows
-//! again once the database is back; a SIGKILL loses no acknowledged message.
+//! again once the database is back; neither a SIGKILL nor a SIGTERM under load loses an
+//! acknowledged message.
 
 use std::{
     sync::{
@@ -173,23 +174,103 @@ async fn every_message_acknowledged_before_a_sigkill_is_stored() {
     let restarted = ServeProcess::spawn(&flags);
     let mut smtp = SmtpConversation::connect(restarted.smtp_addr).await;
     smtp.command("EHLO client.test").await;
+    assert_eq!(
+        stored_among(&url, &acked).await,
+        acked.len(),
+        "every message that got 250 survived the SIGKILL"
+    );
+    restarted.signal(Signal::SIGTERM);
+    assert!(restarted.wait().await.success());
+}
+
+/// How many of the messages `ids` are in the database at `url`.
+async fn stored_among(url: &str, ids: &[uuid::Uuid]) -> usize {
     use diesel_async::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
     struct Count {
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
     let found: Count = diesel::sql_query("SELECT count(*) AS n FROM messages WHERE id = ANY($1)")
-        .bind::<Array<SqlUuid>, _>(&acked)
+        .bind::<Array<SqlUuid>, _>(ids)
         .get_result(&mut conn)
         .await
         .unwrap();
+    usize::try_from(found.n).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_under_load_refuses_new_clients_finishes_data_and_loses_nothing() {
+    let url = fresh_database().await;
+    let server = ServeProcess::spawn(&[
+        "--database-url",
+        &url,
+        "--domain",
+        "localhost:catch_all",
+        "--smtp-connections-per-minute-per-ip",
+        "1000000",
+        "--quota-mails-per-day",
+        "1000000",
+        "--quota-inboxes",
+        "1000000",
+    ]);
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..8)
+        .map(|worker| {
+            tokio::spawn(sender(
+                server.smtp_addr,
+                worker,
+                acked.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    // A session in the middle of its DATA when the signal comes.
+    let mut late = SmtpConversation::connect(server.smtp_addr).await;
+    late.command("EHLO late.test").await;
+    late.command("MAIL FROM:<a@example.com>").await;
+    late.command("RCPT TO:<late@localhost>").await;
+    assert!(late.command("DATA").await.starts_with("354"));
+    late.send(b"Subject: late\r\n\r\nfirst half, ").await;
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 300 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    server.signal(Signal::SIGTERM);
+    // New clients are told to come back later while that session finishes.
+    let refused = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let fresh = SmtpConversation::connect(server.smtp_addr).await;
+            if fresh.greeting.starts_with("421") {
+                return fresh.greeting;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("a new client refused during shutdown");
+    assert_eq!(refused, "421 4.3.2 Service shutting down");
+    late.send(b"second half\r\n").await;
+    let reply = late.command(".").await;
+    let late_id: uuid::Uuid = reply
+        .strip_prefix("250 2.0.0 OK: stored as ")
+        .unwrap_or_else(|| panic!("the transaction in flight completes: {reply}"))
+        .parse()
+        .unwrap();
+    assert!(server.wait().await.success(), "a clean exit");
+    // The load's senders meet refusals and a closed port, and stop by themselves.
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let mut acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 300, "only {} acknowledged", acked.len());
+    acked.push(late_id);
     assert_eq!(
-        usize::try_from(found.n).unwrap(),
+        stored_among(&url, &acked).await,
         acked.len(),
-        "every message that got 250 survived the SIGKILL"
+        "every message that got 250 is stored"
     );
-    restarted.signal(Signal::SIGTERM);
-    assert!(restarted.wait().await.success());
 }

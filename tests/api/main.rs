@@ -15,6 +15,7 @@ mod retention;
 mod schema;
 mod search;
 mod smtp_ingest;
+mod smtp_session_input;
 mod smtp_standards;
 mod subscriptions;
 mod waits;

@@ -209,6 +209,46 @@ async fn oversize_message_is_refused_with_552_and_nothing_is_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn command_lines_over_the_configured_length_get_500_and_the_session_goes_on() {
+    let app = TestApp::spawn_with(&["--smtp-max-line-length", "600"]).await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    // 600 bytes with the CRLF is the limit: accepted.
+    let local = "a".repeat(600 - "RCPT TO:<@localhost>\r\n".len());
+    let at_limit = format!("RCPT TO:<{local}@localhost>");
+    assert_eq!(at_limit.len() + 2, 600);
+    assert!(smtp
+        .command("MAIL FROM:<a@example.com>")
+        .await
+        .starts_with("250"));
+    let reply = smtp.command(&at_limit).await;
+    assert!(!reply.starts_with("500 5.5.6"), "{reply}");
+    // One byte over, whole in one write; then a line of 20 KiB, over the read buffer too, in
+    // pieces; then one over the limit that is not even a command.
+    let over = format!("RCPT TO:<a{local}@localhost>");
+    assert_eq!(smtp.command(&over).await, "500 5.5.6 Command line too long");
+    let huge = format!("RCPT TO:<{}@localhost>\r\n", "b".repeat(20 * 1024));
+    for piece in huge.as_bytes().chunks(4096) {
+        smtp.send(piece).await;
+    }
+    assert_eq!(smtp.reply().await, "500 5.5.6 Command line too long");
+    assert_eq!(
+        smtp.command(&"X".repeat(700)).await,
+        "500 5.5.6 Command line too long"
+    );
+    // The session and its transaction are intact.
+    assert!(smtp
+        .command("RCPT TO:<short@localhost>")
+        .await
+        .starts_with("250 2.1.5"));
+    assert!(smtp.command("DATA").await.starts_with("354"));
+    let reply = smtp.command("Subject: ok\r\n\r\nfine\r\n.").await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    assert_eq!(app.messages_of("short@localhost").await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_reply_carries_an_enhanced_status_code() {
     let app = TestApp::spawn_with(&["--max-recipients", "2"]).await;
     let mut smtp = app.smtp().await;

@@ -1,5 +1,5 @@
 //! ESMTP as real senders speak it: extensions, parameters, trace headers, limits, smuggling,
-//! STARTTLS and implicit TLS, with our raw client, Python's smtplib and swaks.
+//! STARTTLS and implicit TLS, with our raw client, Python's smtplib, lettre and swaks.
 
 use std::process::Command;
 
@@ -249,6 +249,151 @@ async fn starttls_and_implicit_tls_deliver_with_a_configured_certificate() {
     let raw = String::from_utf8(raw_of(&app, "tls@localhost").await).unwrap();
     assert!(raw.contains("with ESMTPS\r\n"), "{raw}");
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lettre_delivers_over_starttls_and_implicit_tls_verifying_our_certificate() {
+    use lettre::{
+        transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters},
+        AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    };
+    let certificate = TestCertificate::generate();
+    let (cert, key) = (certificate.cert(), certificate.key());
+    let app = TestApp::spawn_with(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--smtps-addr",
+        "127.0.0.1:0",
+    ])
+    .await;
+    // Only our certificate is trusted (no system roots), and it is checked for `localhost`.
+    let tls = TlsParameters::builder("localhost".to_owned())
+        .certificate_store(CertificateStore::None)
+        .add_root_certificate(Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap())
+        .build_rustls()
+        .unwrap();
+    let smtps = app.smtps_addr.expect("an SMTPS port").port();
+    for (port, mode, subject) in [
+        (
+            app.smtp_addr.port(),
+            Tls::Required(tls.clone()),
+            "lettre starttls",
+        ),
+        (smtps, Tls::Wrapper(tls.clone()), "lettre implicit tls"),
+    ] {
+        let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("localhost")
+            .port(port)
+            .tls(mode)
+            .build();
+        let mail = Message::builder()
+            .from("a@example.com".parse().unwrap())
+            .to("lettre-tls@localhost".parse().unwrap())
+            .subject(subject)
+            .body("hi".to_owned())
+            .unwrap();
+        let response = mailer.send(mail).await.expect("mail accepted over TLS");
+        assert_eq!(response.code().to_string(), "250");
+    }
+    let messages = app.messages_of("lettre-tls@localhost").await;
+    let subjects: Vec<_> = messages.iter().map(|m| m["subject"].clone()).collect();
+    assert_eq!(
+        subjects,
+        [json!("lettre implicit tls"), json!("lettre starttls")]
+    );
+    let raw = String::from_utf8(raw_of(&app, "lettre-tls@localhost").await).unwrap();
+    assert!(raw.contains("with ESMTPS\r\n"), "{raw}");
+    app.stop().await;
+}
+
+/// Reads one SMTP reply (its last line) from a TLS stream.
+async fn tls_reply<R: futures::AsyncBufRead + Unpin>(reader: &mut R) -> String {
+    use futures::AsyncBufReadExt;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.expect("a reply line");
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return line.trim_end().to_owned();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_says_421_inside_tls_to_idle_encrypted_sessions() {
+    use futures::AsyncWriteExt;
+    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt as _, BufReader};
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+
+    let certificate = TestCertificate::generate();
+    let (cert, key) = (certificate.cert(), certificate.key());
+    let app = TestApp::spawn_with(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--smtps-addr",
+        "127.0.0.1:0",
+    ])
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&cert).unwrap())
+        .unwrap();
+    let connector = futures_rustls::TlsConnector::from(std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    ));
+    let localhost = || ServerName::try_from("localhost").unwrap();
+
+    // One session upgraded with STARTTLS, one on the implicit-TLS port; both idle after EHLO.
+    let mut plain = BufReader::new(tokio::net::TcpStream::connect(app.smtp_addr).await.unwrap());
+    let mut line = String::new();
+    plain.read_line(&mut line).await.unwrap();
+    plain.get_mut().write_all(b"STARTTLS\r\n").await.unwrap();
+    line.clear();
+    plain.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("220 2.0.0"), "{line}");
+    let upgraded = connector
+        .connect(localhost(), plain.into_inner().compat())
+        .await
+        .unwrap();
+    let implicit = tokio::net::TcpStream::connect(app.smtps_addr.expect("an SMTPS port"))
+        .await
+        .unwrap();
+    let implicit = connector
+        .connect(localhost(), implicit.compat())
+        .await
+        .unwrap();
+    let mut sessions = Vec::new();
+    for (stream, greeted) in [(upgraded, false), (implicit, true)] {
+        let mut stream = futures::io::BufReader::new(stream);
+        if greeted {
+            assert!(tls_reply(&mut stream).await.starts_with("220 "));
+        }
+        stream
+            .get_mut()
+            .write_all(b"EHLO tls.test\r\n")
+            .await
+            .unwrap();
+        assert!(tls_reply(&mut stream).await.starts_with("250 "));
+        sessions.push(stream);
+    }
+
+    let stopping = tokio::spawn(app.stop());
+    for mut session in sessions {
+        assert_eq!(
+            tls_reply(&mut session).await,
+            "421 4.3.2 Service shutting down"
+        );
+    }
+    stopping.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,7 +2,7 @@
 
 pub mod protocol;
 
-use std::{cmp, io, ops::Range, pin::Pin, sync::Arc};
+use std::{cmp, future::Future, io, ops::Range, pin::Pin, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -33,6 +33,18 @@ impl std::fmt::Display for CommandTimeout {
 }
 
 impl std::error::Error for CommandTimeout {}
+
+/// ephemail patch: marks the end of a session that [`Config::closing`] closed.
+#[derive(Debug)]
+struct Closing(Reply);
+
+impl std::fmt::Display for Closing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the server is closing the session")
+    }
+}
+
+impl std::error::Error for Closing {}
 
 #[async_trait]
 pub trait Config: Send + Sync {
@@ -352,6 +364,12 @@ pub trait Config: Send + Sync {
         reply::line_too_long().convert()
     }
 
+    /// ephemail patch: the longest command line accepted, CRLF included, at most
+    /// [`RDBUF_SIZE`] (upstream's only limit). A longer one gets `line_too_long`.
+    fn max_command_line(&self) -> usize {
+        RDBUF_SIZE
+    }
+
     #[allow(unused_variables)]
     fn handle_mail_did_not_call_complete(
         &self,
@@ -398,22 +416,36 @@ pub trait Config: Send + Sync {
     fn command_read_timeout(&self) -> chrono::Duration {
         chrono::Duration::minutes(5)
     }
+
+    /// ephemail patch: raced with every wait for a command; once it resolves, its reply is
+    /// sent (inside TLS when the session is encrypted) and the session ends cleanly. Upstream
+    /// has no way to close a session from outside. Never resolves by default.
+    #[allow(unused_variables)]
+    fn closing(
+        &self,
+        conn_meta: &ConnectionMetadata<Self::ConnectionUserMeta>,
+    ) -> Pin<Box<dyn Send + Future<Output = Reply>>> {
+        Box::pin(std::future::pending())
+    }
 }
 
+/// Skips to the end of the line; returns its length, CRLF included (an ephemail patch).
 async fn advance_until_crlf<R>(
     r: &mut R,
     buf: &mut [u8],
     unhandled: &mut Range<usize>,
-) -> io::Result<()>
+) -> io::Result<usize>
 where
     R: Unpin + AsyncRead,
 {
     let mut state = NextCrLfState::Start;
+    let mut skipped = 0;
     loop {
         if let Some(p) = next_crlf(&buf[unhandled.clone()], &mut state) {
             unhandled.start += p + 1;
-            return Ok(());
+            return Ok(skipped + p + 1);
         } else {
+            skipped += unhandled.len();
             let read = r.read(buf).await?;
             if read == 0 {
                 return Err(io::Error::new(
@@ -449,6 +481,7 @@ where
     );
 
     let rdbuf = &mut [0; RDBUF_SIZE];
+    let max_line = cmp::min(cfg.max_command_line(), RDBUF_SIZE);
     let mut unhandled = 0..0;
     // TODO: should have a wrslices: Vec<IoSlice> here, so that we don't allocate
     // for each write, but it looks like the API for reusing a Vec's backing
@@ -466,7 +499,7 @@ where
 
     let mut waiting_for_command_since = Utc::now();
 
-    macro_rules! read_for_command {
+    macro_rules! read_with_timeout {
         ($e:expr) => {
             $e.or(async {
                 let max_delay: std::time::Duration =
@@ -479,6 +512,14 @@ where
                 Err(io::Error::new(io::ErrorKind::TimedOut, CommandTimeout))
             })
         };
+    }
+
+    // ephemail patch: a wait for a command also ends when `Config::closing` resolves.
+    macro_rules! read_for_command {
+        ($e:expr) => {{
+            let closing = cfg.closing(&conn_meta);
+            read_with_timeout!($e).or(async move { Err(io::Error::other(Closing(closing.await))) })
+        }};
     }
 
     macro_rules! send_reply {
@@ -580,10 +621,10 @@ where
                         unhandled.start = 0;
                     }
                 }
-                if unhandled.end == rdbuf.len() {
+                if unhandled.end == rdbuf.len() || unhandled.len() >= max_line {
                     // If we reach here, it means that unhandled is already
-                    // basically the full buffer. Which means that we have to
-                    // error out that the line is too long.
+                    // basically the full buffer (or the configured maximum). Which means that we
+                    // have to error out that the line is too long.
                     read_for_command!(advance_until_crlf(&mut io, rdbuf, &mut unhandled)).await?;
                     send_reply!(io, cfg.line_too_long(&mut conn_meta)).await?;
                 } else {
@@ -600,14 +641,25 @@ where
             }
             Err(_) => {
                 // Syntax error
-                read_for_command!(advance_until_crlf(&mut io, rdbuf, &mut unhandled)).await?;
-                send_reply!(io, cfg.command_unrecognized(&mut conn_meta)).await?;
+                let line =
+                    read_for_command!(advance_until_crlf(&mut io, rdbuf, &mut unhandled)).await?;
+                if line > max_line {
+                    send_reply!(io, cfg.line_too_long(&mut conn_meta)).await?;
+                } else {
+                    send_reply!(io, cfg.command_unrecognized(&mut conn_meta)).await?;
+                }
                 None
             }
             Ok((rem, cmd)) => {
                 // Got a command
+                let line = unhandled.len() - rem.len();
                 unhandled.start = unhandled.end - rem.len();
-                Some(cmd)
+                if line > max_line {
+                    send_reply!(io, cfg.line_too_long(&mut conn_meta)).await?;
+                    None
+                } else {
+                    Some(cmd)
+                }
             }
         };
 
@@ -759,7 +811,7 @@ where
                                 // timeout here... giving as much time for sending the whole DATA
                                 // message may be a bit too little? but then it only happens when
                                 // handle_mail breaks anyway, so...
-                                while read_for_command!(reader.read(ignore_buf)).await? != 0 {}
+                                while read_with_timeout!(reader.read(ignore_buf)).await? != 0 {}
                                 if !reader.is_finished() {
                                     // Stream cut mid-connection
                                     return Err(io::Error::new(
@@ -828,7 +880,12 @@ where
         }
     } }.await;
     if let Err(error) = &outcome {
-        let timed_out = error.get_ref().is_some_and(|inner| inner.is::<CommandTimeout>());
+        let inner = error.get_ref();
+        if let Some(Closing(reply)) = inner.and_then(|inner| inner.downcast_ref::<Closing>()) {
+            send_reply!(io, reply.clone()).await?;
+            return Ok(());
+        }
+        let timed_out = inner.is_some_and(|inner| inner.is::<CommandTimeout>());
         if let Some(reply) = timed_out.then(|| cfg.command_timeout_reply(&mut conn_meta)).flatten() {
             send_reply!(io, reply).await?;
         }
