@@ -280,10 +280,12 @@ async fn write_batches(app: std::sync::Weak<crate::app::AppState>, mut jobs: mps
     }
 }
 
-/// A batch's live recipient inboxes, by address, and which of them the batch created.
+/// A batch's live recipient inboxes, by address, which of them the batch created, and the
+/// expired inboxes it replaced at catch-all addresses.
 struct BatchInboxes {
     by_address: HashMap<String, Inbox>,
     created: HashSet<Uuid>,
+    replaced: Vec<Uuid>,
 }
 
 /// One inbox's copy of one mail of a batch, admitted by its tenant's quotas.
@@ -305,7 +307,12 @@ async fn store_batch(
     let now = app.clock.now();
     let conn = app.pool.get().await?;
     match store_in_transaction(&conn, app, batch, now).await {
-        Ok(stored) => Ok(stored),
+        Ok((stored, replaced)) => {
+            for id in replaced {
+                app.events.inbox_deleted(id);
+            }
+            Ok(stored)
+        }
         Err(error) => {
             // The pipeline may have stopped before its COMMIT: a connection that cannot even
             // roll back is not given back to the pool.
@@ -322,7 +329,7 @@ async fn store_in_transaction(
     app: &App,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<Vec<(Delivery, Vec<MessageStored>)>> {
+) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, Vec<Uuid>)> {
     let (inboxes, limits) = resolve(conn, app, batch, now).await?;
     // Quotas after every inbox: counting locks the tenant's counters row until commit, so other
     // processes' inbox work overlaps with this batch's locked part.
@@ -343,7 +350,7 @@ async fn store_in_transaction(
         outcomes[job].0.stored.push(id);
         outcomes[job].1.push(event);
     }
-    Ok(outcomes)
+    Ok((outcomes, inboxes.replaced))
 }
 
 /// The inboxes this batch may have filled past `--max-messages-per-inbox`: all it delivered
@@ -416,7 +423,7 @@ async fn resolve(
             .iter()
             .map(|address| (address.domain.as_str(), address.local.as_str())),
     );
-    let ((), mut found, registered, tenants) = futures::try_join!(
+    let ((), (mut found, replaced), registered, tenants) = futures::try_join!(
         prepared::begin(conn),
         inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl),
         inbox::find_all_by_address(conn, registered, now),
@@ -439,6 +446,7 @@ async fn resolve(
     let inboxes = BatchInboxes {
         by_address,
         created,
+        replaced,
     };
     Ok((inboxes, limits))
 }

@@ -225,3 +225,18 @@ async fn subscribers_of_an_inbox_the_sweeper_removes_are_ended_too() {
     ws.close().await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribers_of_an_expired_catch_all_inbox_end_when_new_mail_replaces_it() {
+    let app = TestApp::spawn().await;
+    let (mut ws, address) = watch_new_inbox(&app, "reborn", false).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.clock.advance(chrono::Duration::days(8));
+    // No sweep: the mail itself replaces the expired inbox with a fresh one.
+    app.send_mail(&address, "to the new inbox", "hi").await;
+    assert_ends_with_not_found(&mut ws).await;
+    ws.close().await;
+    let fresh = app.messages_of(&address).await;
+    assert_eq!(fresh.len(), 1);
+    app.stop().await;
+}

@@ -114,19 +114,18 @@ pub async fn find_by_address(
 }
 
 /// The live inbox for `address` on a catch-all domain, created for the domain's tenant if it
-/// does not exist. An expired inbox at that address is replaced by a fresh, empty one.
+/// does not exist. An expired inbox at that address is replaced by a fresh, empty one; its id
+/// comes back too (its listeners must be told once this commits).
 pub async fn find_or_create(
     conn: &mut AsyncPgConnection,
     address: &EmailAddress,
     tenant_id: Uuid,
     now: DateTime<Utc>,
     ttl: chrono::Duration,
-) -> QueryResult<Inbox> {
-    let (inbox, _) = find_or_create_all(conn, &[(address, tenant_id)], now, ttl)
-        .await?
-        .pop()
-        .ok_or(diesel::result::Error::NotFound)?;
-    Ok(inbox)
+) -> QueryResult<(Inbox, Vec<Uuid>)> {
+    let (mut found, replaced) = find_or_create_all(conn, &[(address, tenant_id)], now, ttl).await?;
+    let (inbox, _) = found.pop().ok_or(diesel::result::Error::NotFound)?;
+    Ok((inbox, replaced))
 }
 
 /// [`find_or_create`] for many catch-all addresses (with their domains' tenants) in three
@@ -137,9 +136,9 @@ pub async fn find_or_create_all(
     addresses: &[(&EmailAddress, Uuid)],
     now: DateTime<Utc>,
     ttl: chrono::Duration,
-) -> QueryResult<Vec<(Inbox, bool)>> {
+) -> QueryResult<(Vec<(Inbox, bool)>, Vec<Uuid>)> {
     if addresses.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     }
     let mut fresh: Vec<Inbox> = addresses
         .iter()
@@ -166,19 +165,20 @@ pub async fn find_or_create_all(
     .bind::<Timestamptz, _>(now + ttl);
     let wanted = || addresses.iter().map(|&(address, _)| address);
     // Sent together, run by PostgreSQL in this order: the select sees the inserted rows.
-    let (_, _, found) = futures::try_join!(
+    let (replaced, _, found) = futures::try_join!(
         delete_all_expired_at(conn, wanted(), now),
         insert.execute(&mut { conn }),
         find_all_by_address(conn, wanted(), now),
     )?;
     let created: std::collections::HashSet<Uuid> = fresh.iter().map(|inbox| inbox.id).collect();
-    Ok(found
+    let found = found
         .into_iter()
         .map(|inbox| {
             let new = created.contains(&inbox.id);
             (inbox, new)
         })
-        .collect())
+        .collect();
+    Ok((found, replaced))
 }
 
 /// The live inboxes at `addresses`, whoever owns them (for mail delivery), in one statement.
@@ -244,12 +244,13 @@ pub async fn set_expiry(
         .optional()
 }
 
-/// Removes an expired inbox at `address`, so the address can be used afresh.
+/// Removes an expired inbox at `address`, so the address can be used afresh; returns its id
+/// (its listeners must be told once this commits).
 pub async fn delete_expired_at(
     conn: &mut AsyncPgConnection,
     address: &EmailAddress,
     now: DateTime<Utc>,
-) -> QueryResult<()> {
+) -> QueryResult<Vec<Uuid>> {
     delete_all_expired_at(conn, [address], now).await
 }
 
@@ -258,7 +259,7 @@ async fn delete_all_expired_at<'a>(
     mut conn: &AsyncPgConnection,
     addresses: impl IntoIterator<Item = &'a EmailAddress>,
     now: DateTime<Utc>,
-) -> QueryResult<()> {
+) -> QueryResult<Vec<Uuid>> {
     let wanted: HashSet<(&str, &str)> = addresses
         .into_iter()
         .map(|address| (address.domain.as_str(), address.local.as_str()))
@@ -273,9 +274,9 @@ async fn delete_all_expired_at<'a>(
             .filter(inboxes::local_part.eq_any(locals))
             .filter(inboxes::expires_at.le(now)),
     )
-    .execute(&mut conn)
+    .returning(inboxes::id)
+    .get_results(&mut conn)
     .await
-    .map(drop)
 }
 
 /// At most `limit` inboxes expired at `now`, those expired longest first.

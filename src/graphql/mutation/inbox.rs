@@ -305,14 +305,19 @@ async fn create_inbox(
                 {
                     return Ok(Err(retry_after));
                 }
-                inbox::delete_expired_at(conn, &address, now).await?;
-                inbox::insert(conn, &new).await.map(Ok)
+                let replaced = inbox::delete_expired_at(conn, &address, now).await?;
+                let created = inbox::insert(conn, &new).await?;
+                Ok::<_, diesel::result::Error>(Ok((created, replaced)))
             })
             .await?
             .map_err(|retry_after| AppError::QuotaExceeded {
                 what: "live inboxes",
                 retry_after,
             })?;
+        let (created, replaced) = created;
+        for id in replaced {
+            app.events.inbox_deleted(id);
+        }
         if created {
             let token = issue_token(ctx, &new)?;
             return Ok(CreateInboxPayload {

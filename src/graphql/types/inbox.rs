@@ -108,7 +108,12 @@ pub async fn resolve(
                             ..
                         }) if Viewer::Tenant(owner) == viewer => {
                             let ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
-                            Some(model::find_or_create(&mut conn, &address, owner, now, ttl).await?)
+                            let (inbox, replaced) =
+                                model::find_or_create(&mut conn, &address, owner, now, ttl).await?;
+                            for id in replaced {
+                                app.events.inbox_deleted(id);
+                            }
+                            Some(inbox)
                         }
                         _ => None,
                     }
