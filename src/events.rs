@@ -1,10 +1,11 @@
 //! The in-process event bus: "a message was stored in inbox X" and "inbox X was deleted".
 //! Subscriptions and waits use a stored event only as a wake-up and read the messages
 //! themselves from PostgreSQL, which stays the source of truth; so a lost or lagged event can
-//! delay a subscriber but never make it skip a message. A deletion ends them. [`EventBus::publish`]
-//! and [`EventBus::inbox_deleted`] are the entry points: today ingest, `deleteInbox` and the
-//! sweeper call them after their commits; a LISTEN/NOTIFY listener can call them for events from
-//! other processes.
+//! delay a subscriber but never make it skip a message. A deletion ends them (it is an inbox's
+//! last event, so a lag cannot drop it). [`EventBus::publish`] and [`EventBus::inbox_deleted`]
+//! are the entry points: ingest, `deleteInbox`, the sweeper and whatever replaces an expired
+//! inbox at its address call them after their commits; a LISTEN/NOTIFY listener can call them
+//! for events from other processes.
 
 use std::{
     collections::HashMap,
