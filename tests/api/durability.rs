@@ -74,6 +74,64 @@ async fn a_database_outage_answers_451_stores_nothing_and_recovers_without_resta
     cluster.stop().await.unwrap();
 }
 
+/// Eight senders, each delivering one mail per connection until stopped or refused.
+struct Load {
+    acked: Arc<Mutex<Vec<uuid::Uuid>>>,
+    stop: Arc<AtomicBool>,
+    senders: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(smtp: std::net::SocketAddr) -> Self {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let senders = (0..8)
+            .map(|worker| tokio::spawn(sender(smtp, worker, acked.clone(), stop.clone())))
+            .collect();
+        Self {
+            acked,
+            stop,
+            senders,
+        }
+    }
+
+    /// Waits until `count` mails are acknowledged (a minute at most).
+    async fn until_acknowledged(&self, count: usize) {
+        let started = Instant::now();
+        while self.acked.lock().unwrap().len() < count
+            && started.elapsed() < Duration::from_secs(60)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the senders; the ids of the messages acknowledged with `250`.
+    async fn stop(self) -> Vec<uuid::Uuid> {
+        self.stop.store(true, Ordering::SeqCst);
+        for sender in self.senders {
+            sender.await.unwrap();
+        }
+        let acked = self.acked.lock().unwrap().clone();
+        acked
+    }
+}
+
+/// The server flags of the load tests: a catch-all domain and limits the load stays under.
+fn load_flags(url: &str) -> [&str; 10] {
+    [
+        "--database-url",
+        url,
+        "--domain",
+        "localhost:catch_all",
+        "--smtp-connections-per-minute-per-ip",
+        "1000000",
+        "--quota-mails-per-day",
+        "1000000",
+        "--quota-inboxes",
+        "1000000",
+    ]
+}
+
 /// Sends one mail per connection until `stop`, recording the id of every acknowledged message.
 async fn sender(
     smtp: std::net::SocketAddr,
@@ -130,44 +188,15 @@ async fn deliver_one(stream: tokio::net::TcpStream, worker: usize, n: usize) -> 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_message_acknowledged_before_a_sigkill_is_stored() {
     let url = fresh_database().await;
-    let flags = [
-        "--database-url",
-        &url,
-        "--domain",
-        "localhost:catch_all",
-        "--smtp-connections-per-minute-per-ip",
-        "1000000",
-        "--quota-mails-per-day",
-        "1000000",
-        "--quota-inboxes",
-        "1000000",
-    ];
+    let flags = load_flags(&url);
     let server = ServeProcess::spawn(&flags);
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let senders: Vec<_> = (0..8)
-        .map(|worker| {
-            tokio::spawn(sender(
-                server.smtp_addr,
-                worker,
-                acked.clone(),
-                stop.clone(),
-            ))
-        })
-        .collect();
+    let load = Load::start(server.smtp_addr);
     // Kill mid-load: once a good number of mails are acknowledged, with many more in flight.
-    let started = Instant::now();
-    while acked.lock().unwrap().len() < 1000 && started.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    load.until_acknowledged(1000).await;
     server.signal(Signal::SIGKILL);
     let status = server.wait().await;
     assert!(!status.success(), "killed: {status}");
-    stop.store(true, Ordering::SeqCst);
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = load.stop().await;
     assert!(acked.len() >= 1000, "only {} acknowledged", acked.len());
 
     // A restart comes up on the same database and finds every acknowledged message.
@@ -203,30 +232,8 @@ async fn stored_among(url: &str, ids: &[uuid::Uuid]) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_under_load_refuses_new_clients_finishes_data_and_loses_nothing() {
     let url = fresh_database().await;
-    let server = ServeProcess::spawn(&[
-        "--database-url",
-        &url,
-        "--domain",
-        "localhost:catch_all",
-        "--smtp-connections-per-minute-per-ip",
-        "1000000",
-        "--quota-mails-per-day",
-        "1000000",
-        "--quota-inboxes",
-        "1000000",
-    ]);
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let senders: Vec<_> = (0..8)
-        .map(|worker| {
-            tokio::spawn(sender(
-                server.smtp_addr,
-                worker,
-                acked.clone(),
-                stop.clone(),
-            ))
-        })
-        .collect();
+    let server = ServeProcess::spawn(&load_flags(&url));
+    let load = Load::start(server.smtp_addr);
     // A session in the middle of its DATA when the signal comes.
     let mut late = SmtpConversation::connect(server.smtp_addr).await;
     late.command("EHLO late.test").await;
@@ -234,10 +241,7 @@ async fn sigterm_under_load_refuses_new_clients_finishes_data_and_loses_nothing(
     late.command("RCPT TO:<late@localhost>").await;
     assert!(late.command("DATA").await.starts_with("354"));
     late.send(b"Subject: late\r\n\r\nfirst half, ").await;
-    let started = Instant::now();
-    while acked.lock().unwrap().len() < 300 && started.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    load.until_acknowledged(300).await;
 
     server.signal(Signal::SIGTERM);
     // New clients are told to come back later while that session finishes.
@@ -261,11 +265,8 @@ async fn sigterm_under_load_refuses_new_clients_finishes_data_and_loses_nothing(
         .parse()
         .unwrap();
     assert!(server.wait().await.success(), "a clean exit");
-    // The load's senders meet refusals and a closed port, and stop by themselves.
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    let mut acked = acked.lock().unwrap().clone();
+    // The load's senders have met refusals and a closed port by now.
+    let mut acked = load.stop().await;
     assert!(acked.len() >= 300, "only {} acknowledged", acked.len());
     acked.push(late_id);
     assert_eq!(

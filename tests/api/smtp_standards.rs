@@ -28,6 +28,23 @@ async fn raw_of(app: &TestApp, address: &str) -> Vec<u8> {
     response.bytes().await.unwrap().to_vec()
 }
 
+/// A server with a fresh self-signed certificate for `localhost`: `STARTTLS` on its SMTP port
+/// and implicit TLS on a second one.
+async fn spawn_with_tls() -> (TestCertificate, TestApp) {
+    let certificate = TestCertificate::generate();
+    let (cert, key) = (certificate.cert(), certificate.key());
+    let app = TestApp::spawn_with(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--smtps-addr",
+        "127.0.0.1:0",
+    ])
+    .await;
+    (certificate, app)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_received_header_traces_client_helo_host_and_protocol() {
     let app = TestApp::spawn_with(&["--hostname", "mx.ephemail.test"]).await;
@@ -211,17 +228,8 @@ fn run_python(script: &str, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn starttls_and_implicit_tls_deliver_with_a_configured_certificate() {
-    let certificate = TestCertificate::generate();
-    let (cert, key) = (certificate.cert(), certificate.key());
-    let app = TestApp::spawn_with(&[
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--smtps-addr",
-        "127.0.0.1:0",
-    ])
-    .await;
+    let (certificate, app) = spawn_with_tls().await;
+    let cert = certificate.cert();
     let mut smtp = app.smtp().await;
     assert!(smtp.command("EHLO client.test").await.contains("STARTTLS"));
 
@@ -257,17 +265,8 @@ async fn lettre_delivers_over_starttls_and_implicit_tls_verifying_our_certificat
         transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters},
         AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     };
-    let certificate = TestCertificate::generate();
-    let (cert, key) = (certificate.cert(), certificate.key());
-    let app = TestApp::spawn_with(&[
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--smtps-addr",
-        "127.0.0.1:0",
-    ])
-    .await;
+    let (certificate, app) = spawn_with_tls().await;
+    let cert = certificate.cert();
     // Only our certificate is trusted (no system roots), and it is checked for `localhost`.
     let tls = TlsParameters::builder("localhost".to_owned())
         .certificate_store(CertificateStore::None)
@@ -326,17 +325,8 @@ async fn shutdown_says_421_inside_tls_to_idle_encrypted_sessions() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt as _, BufReader};
     use tokio_util::compat::TokioAsyncReadCompatExt;
 
-    let certificate = TestCertificate::generate();
-    let (cert, key) = (certificate.cert(), certificate.key());
-    let app = TestApp::spawn_with(&[
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--smtps-addr",
-        "127.0.0.1:0",
-    ])
-    .await;
+    let (certificate, app) = spawn_with_tls().await;
+    let cert = certificate.cert();
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_file(&cert).unwrap())
