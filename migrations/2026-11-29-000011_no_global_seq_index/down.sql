@@ -1,0 +1,1 @@
+ALTER TABLE messages ADD CONSTRAINT messages_seq_key UNIQUE (seq);
