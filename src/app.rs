@@ -184,6 +184,12 @@ impl Server {
             let swept = crate::retention::run(sweeper_app, sweeper_stop).await;
             ("sweeper", swept)
         });
+        let (relay_pool, relay_bus, relay_stop) =
+            (app.pool.clone(), app.events.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let relayed = crate::events::relay(relay_pool, relay_bus, relay_stop).await;
+            ("events", relayed)
+        });
         let http_stop = shutdown.clone();
         tasks.spawn(async move { ("http", crate::http::serve(http, app, http_stop).await) });
         Ok(Self {

@@ -4,16 +4,39 @@
 //! delay a subscriber but never make it skip a message. A deletion ends them (it is an inbox's
 //! last event, so a lag cannot drop it). [`EventBus::publish`] and [`EventBus::inbox_deleted`]
 //! are the entry points: ingest, `deleteInbox`, the sweeper and whatever replaces an expired
-//! inbox at its address call them after their commits; a LISTEN/NOTIFY listener can call them
-//! for events from other processes.
+//! inbox at its address call them after their commits.
+//!
+//! Several ephemail processes may share one database: the same writers also send the events
+//! with `pg_notify` inside their transactions ([`EventBus::notify_others`], delivered at commit),
+//! and [`relay`] in every process LISTENs and hands the other processes' events to its bus.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
+    time::Duration,
 };
 
+use diesel::sql_types::{Array, Text};
+use diesel_async::{
+    pooled_connection::deadpool::{Object, Pool},
+    AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+};
+use futures::StreamExt;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::db::prepared::Prepared;
+
+/// The PostgreSQL channel on which processes sharing a database tell each other their events.
+const CHANNEL: &str = "ephemail_events";
+
+/// Events per notification: a payload must stay under PostgreSQL's 8,000 bytes (an event is
+/// 38 bytes and a comma).
+const EVENTS_PER_NOTIFICATION: usize = 100;
+
+/// How long the relay waits before listening again after losing its connection.
+const RELAY_RETRY: Duration = Duration::from_secs(1);
 
 /// Events buffered per inbox before a slow listener lags (and then catches up from the database).
 const PER_INBOX_BUFFER: usize = 64;
@@ -28,16 +51,95 @@ pub struct MessageStored {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum InboxEvent {
     Stored(MessageStored),
+    /// Another process stored mail there (or may have: see [`EventBus::resync`]).
+    StoredElsewhere,
     Deleted,
 }
 
 /// Per-inbox fan-out: only the listeners of an inbox are woken by its mail.
-#[derive(Default)]
 pub struct EventBus {
     inboxes: Mutex<HashMap<Uuid, broadcast::Sender<InboxEvent>>>,
+    /// Names this process in its notifications, which come back to it too.
+    origin: Uuid,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self {
+            inboxes: Mutex::default(),
+            origin: Uuid::new_v4(),
+        }
+    }
 }
 
 impl EventBus {
+    /// Tells the other processes on the database that mail was stored in `stored_in` and that
+    /// `deleted` are gone. Run inside the transaction that did it: PostgreSQL delivers the
+    /// notifications at its commit, and drops them with a rollback.
+    pub async fn notify_others(
+        &self,
+        mut conn: &AsyncPgConnection,
+        stored_in: &[Uuid],
+        deleted: &[Uuid],
+    ) -> diesel::QueryResult<()> {
+        let payloads = self.payloads(stored_in, deleted);
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        Prepared::new("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS t(payload)")
+            .bind::<Text, _>(CHANNEL)
+            .bind::<Array<Text>, _>(payloads)
+            .execute(&mut conn)
+            .await
+            .map(drop)
+    }
+
+    /// `origin s <inbox>,d <inbox>,...`, at most [`EVENTS_PER_NOTIFICATION`] events each.
+    fn payloads(&self, stored_in: &[Uuid], deleted: &[Uuid]) -> Vec<String> {
+        let events: Vec<String> = (stored_in.iter().map(|id| format!("s {id}")))
+            .chain(deleted.iter().map(|id| format!("d {id}")))
+            .collect();
+        events
+            .chunks(EVENTS_PER_NOTIFICATION)
+            .map(|chunk| format!("{} {}", self.origin, chunk.join(",")))
+            .collect()
+    }
+
+    /// Hands another process's notification to this process's listeners (our own come back
+    /// too: they were published here already).
+    fn apply_notification(&self, payload: &str) {
+        let Some((origin, events)) = payload.split_once(' ') else {
+            return;
+        };
+        if origin.parse() == Ok(self.origin) {
+            return;
+        }
+        for event in events.split(',') {
+            match event.split_once(' ') {
+                Some(("s", id)) => {
+                    if let Ok(id) = id.parse() {
+                        self.send(id, InboxEvent::StoredElsewhere);
+                    }
+                }
+                Some(("d", id)) => {
+                    if let Ok(id) = id.parse() {
+                        self.inbox_deleted(id);
+                    }
+                }
+                _ => tracing::warn!(event, "ignoring a malformed event notification"),
+            }
+        }
+    }
+
+    /// Wakes every listener to read the database again: notifications may have been missed
+    /// while the relay was not listening.
+    fn resync(&self) {
+        let inboxes = self.inboxes.lock().unwrap_or_else(PoisonError::into_inner);
+        for sender in inboxes.values() {
+            let _ = sender.send(InboxEvent::StoredElsewhere);
+        }
+    }
+
     pub fn publish(&self, event: MessageStored) {
         self.send(event.inbox_id, InboxEvent::Stored(event));
     }
@@ -76,6 +178,8 @@ impl EventBus {
 pub enum Wake {
     /// A message was stored.
     Stored(MessageStored),
+    /// Another process stored mail in the inbox: read the database.
+    StoredElsewhere,
     /// Events were missed (the listener was slow): read from the database to catch up.
     Lagged,
     /// The inbox was deleted; nothing more will come.
@@ -100,6 +204,7 @@ impl Listener {
         };
         match receiver.recv().await {
             Ok(InboxEvent::Stored(event)) => Wake::Stored(event),
+            Ok(InboxEvent::StoredElsewhere) => Wake::StoredElsewhere,
             Ok(InboxEvent::Deleted) => {
                 self.deleted = true;
                 Wake::Deleted
@@ -120,7 +225,8 @@ impl Listener {
         loop {
             match receiver.try_recv() {
                 Ok(InboxEvent::Deleted) => self.deleted = true,
-                Ok(InboxEvent::Stored(_)) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Ok(InboxEvent::Stored(_) | InboxEvent::StoredElsewhere)
+                | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
                 Err(
                     broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed,
                 ) => return,
@@ -144,6 +250,40 @@ impl Drop for Listener {
             inboxes.remove(&self.inbox_id);
         }
     }
+}
+
+/// Listens for the other processes' events on a connection of its own, taken out of the pool
+/// for good (LISTEN belongs to a session), and hands them to `bus` until `shutdown`. A lost
+/// connection is replaced after [`RELAY_RETRY`], and every listener is then told to read again.
+pub async fn relay(
+    pool: Pool<AsyncPgConnection>,
+    bus: Arc<EventBus>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        let listened = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            listened = listen(&pool, &bus) => listened,
+        };
+        if let Err(error) = listened {
+            tracing::warn!(%error, "lost the event notifications; listening again");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(RELAY_RETRY) => {}
+        }
+    }
+}
+
+async fn listen(pool: &Pool<AsyncPgConnection>, bus: &EventBus) -> anyhow::Result<()> {
+    let mut conn = Object::take(pool.get().await?);
+    conn.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    bus.resync();
+    let mut notifications = std::pin::pin!(conn.notifications_stream());
+    while let Some(notification) = notifications.next().await {
+        bus.apply_notification(&notification?.payload);
+    }
+    anyhow::bail!("the notification stream ended")
 }
 
 #[cfg(test)]
@@ -185,6 +325,33 @@ mod tests {
         listener.drain();
         assert_eq!(listener.next().await, Wake::Deleted);
         assert_eq!(listener.next().await, Wake::Deleted);
+    }
+
+    #[tokio::test]
+    async fn another_process_s_events_reach_listeners_and_our_own_are_skipped() {
+        let (here, there) = (Arc::new(EventBus::default()), EventBus::default());
+        let (stored, deleted) = (Uuid::new_v4(), Uuid::new_v4());
+        let (mut stored_listener, mut deleted_listener) =
+            (here.listen(stored), here.listen(deleted));
+        let many: Vec<Uuid> = (0..250).map(|_| Uuid::new_v4()).collect();
+        let payloads = there.payloads(&[stored], &[deleted]);
+        assert_eq!(payloads.len(), 1);
+        assert!(payloads.iter().all(|payload| payload.len() < 8000));
+        assert_eq!(there.payloads(&many, &[]).len(), 3);
+        // Our own notification comes back from PostgreSQL too: already published, skipped.
+        for payload in here.payloads(&[stored], &[deleted]) {
+            here.apply_notification(&payload);
+        }
+        here.apply_notification("garbage");
+        assert_eq!(
+            futures::FutureExt::now_or_never(stored_listener.next()),
+            None
+        );
+        for payload in payloads {
+            here.apply_notification(&payload);
+        }
+        assert_eq!(stored_listener.next().await, Wake::StoredElsewhere);
+        assert_eq!(deleted_listener.next().await, Wake::Deleted);
     }
 
     #[test]

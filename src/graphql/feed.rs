@@ -5,7 +5,9 @@
 //! message. Events from the bus are only wake-ups: the listener is registered before the first
 //! read, and queued events are dropped right before each read, so a message committed at any
 //! moment is either in that read or wakes the next one. A slow consumer whose events overflow
-//! just reads again from its cursor. When the inbox is deleted, the feed ends with `NOT_FOUND`.
+//! just reads again from its cursor. When the inbox is deleted, the feed ends with `NOT_FOUND`;
+//! after a wake-up that may have hidden a deletion (a lag, or the relay of other processes'
+//! events listening again), an empty read checks that the inbox is still there.
 
 use std::collections::VecDeque;
 
@@ -14,6 +16,7 @@ use uuid::Uuid;
 use crate::{
     app::App,
     db::models::{
+        inbox,
         message::{self, Message, MessageFilter},
         Viewer,
     },
@@ -32,6 +35,8 @@ pub struct Feed {
     cursor: i64,
     listener: Listener,
     ready: VecDeque<Message>,
+    /// The last wake-up was not "stored here": a deletion may have been missed.
+    unsure: bool,
 }
 
 impl Feed {
@@ -52,6 +57,29 @@ impl Feed {
             cursor,
             listener,
             ready: VecDeque::new(),
+            unsure: false,
+        }
+    }
+
+    /// Waits for the next event after an empty read; `NOT_FOUND` once the inbox is gone.
+    async fn wait(&mut self) -> Result<(), AppError> {
+        if std::mem::take(&mut self.unsure) {
+            let mut conn = self.app.pool.get().await?;
+            let now = self.app.clock.now();
+            if inbox::find(&mut conn, self.viewer, self.inbox_id, now)
+                .await?
+                .is_none()
+            {
+                return Err(AppError::NotFound("inbox"));
+            }
+        }
+        match self.listener.next().await {
+            Wake::Deleted => Err(AppError::NotFound("inbox")),
+            Wake::Stored(_) => Ok(()),
+            Wake::Lagged | Wake::StoredElsewhere => {
+                self.unsure = true;
+                Ok(())
+            }
         }
     }
 
@@ -77,8 +105,8 @@ impl Feed {
                 )
                 .await?
             };
-            if batch.is_empty() && self.listener.next().await == Wake::Deleted {
-                return Err(AppError::NotFound("inbox"));
+            if batch.is_empty() {
+                self.wait().await?;
             }
             self.ready.extend(batch);
         }
@@ -104,11 +132,7 @@ impl Feed {
             };
             match claimed {
                 Some(message) => return Ok(message),
-                None => {
-                    if self.listener.next().await == Wake::Deleted {
-                        return Err(AppError::NotFound("inbox"));
-                    }
-                }
+                None => self.wait().await?,
             }
         }
     }

@@ -336,7 +336,10 @@ async fn store_in_transaction(
     let (mut outcomes, targets) = admit(conn, app, batch, &inboxes, &limits, now).await?;
     let overfull = possibly_overfull(&targets, &inboxes.created, app);
     let keep = i64::from(app.config.retention.max_messages_per_inbox);
-    let (stored, (), ()) = futures::try_join!(
+    let mut stored_in: Vec<Uuid> = targets.iter().map(|target| target.inbox.id).collect();
+    stored_in.sort_unstable();
+    stored_in.dedup();
+    let (stored, (), (), ()) = futures::try_join!(
         insert(conn, batch, &targets, now),
         async {
             if !overfull.is_empty() {
@@ -344,6 +347,8 @@ async fn store_in_transaction(
             }
             Ok(())
         },
+        app.events
+            .notify_others(conn, &stored_in, &inboxes.replaced),
         prepared::commit(conn),
     )?;
     for (job, id, event) in stored {

@@ -240,3 +240,77 @@ async fn subscribers_of_an_expired_catch_all_inbox_end_when_new_mail_replaces_it
     assert_eq!(fresh.len(), 1);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribers_on_one_process_hear_mail_and_deletions_from_another_on_the_same_database() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_on(first.database_url.clone(), &[]).await;
+    // Subscribed on the second process; the mail and the deletion go through the first.
+    let (mut ws, address) = watch_new_inbox(&second, "shared", false).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    first.send_mail(&address, "via the first", "hi").await;
+    let received = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next_data())
+        .await
+        .expect("the other process's mail wakes the subscriber");
+    assert_eq!(received["messageReceived"]["subject"], "via the first");
+    let inbox = first
+        .data(
+            "query($a: String!) { inbox(address: $a) { id } }",
+            json!({ "a": address }),
+        )
+        .await;
+    let deleted = first
+        .data(
+            "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
+            json!({ "id": inbox["inbox"]["id"] }),
+        )
+        .await;
+    assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
+    assert_ends_with_not_found(&mut ws).await;
+    ws.close().await;
+    second.stop().await;
+    first.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deletion_missed_while_the_event_relay_reconnects_still_ends_the_subscribers() {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_on(first.database_url.clone(), &[]).await;
+    let (mut ws, address) = watch_new_inbox(&second, "missed", false).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let inbox = first
+        .data(
+            "query($a: String!) { inbox(address: $a) { id } }",
+            json!({ "a": address }),
+        )
+        .await;
+    // Both processes lose their LISTEN sessions; the deletion's notification reaches nobody.
+    let mut conn = diesel_async::AsyncPgConnection::establish(&first.database_url)
+        .await
+        .unwrap();
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let deleted = first
+        .data(
+            "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
+            json!({ "id": inbox["inbox"]["id"] }),
+        )
+        .await;
+    assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
+    // Listening again, the second process wakes its subscribers, which find the inbox gone.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        assert_ends_with_not_found(&mut ws),
+    )
+    .await
+    .expect("the subscription ends after the relay listens again");
+    ws.close().await;
+    second.stop().await;
+    first.stop().await;
+}

@@ -186,6 +186,7 @@ impl InboxMutation {
             .api()?;
         if deleted {
             app.events.inbox_deleted(id);
+            app.events.notify_others(&conn, &[], &[id]).await.api()?;
         }
         Ok(DeleteInboxPayload {
             status: deleted.into(),
@@ -306,6 +307,7 @@ async fn create_inbox(
                     return Ok(Err(retry_after));
                 }
                 let replaced = inbox::delete_expired_at(conn, &address, now).await?;
+                app.events.notify_others(conn, &[], &replaced).await?;
                 let created = inbox::insert(conn, &new).await?;
                 Ok::<_, diesel::result::Error>(Ok((created, replaced)))
             })
