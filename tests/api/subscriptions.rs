@@ -188,12 +188,8 @@ async fn assert_ends_with_not_found(ws: &mut GraphqlWs) {
     assert_eq!(end["id"], "1", "{end}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn subscribers_of_a_deleted_inbox_get_a_final_not_found_and_the_stream_ends() {
-    let app = TestApp::spawn().await;
-    let (mut ws, address) = watch_new_inbox(&app, "doomed", false).await;
-    app.send_mail(&address, "first", "hi").await;
-    assert_eq!(ws.next_data().await["messageReceived"]["subject"], "first");
+/// Deletes the inbox at `address` through `app`'s API.
+async fn delete_inbox_at(app: &TestApp, address: &str) {
     let inbox = app
         .data(
             "query($a: String!) { inbox(address: $a) { id } }",
@@ -207,6 +203,15 @@ async fn subscribers_of_a_deleted_inbox_get_a_final_not_found_and_the_stream_end
         )
         .await;
     assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribers_of_a_deleted_inbox_get_a_final_not_found_and_the_stream_ends() {
+    let app = TestApp::spawn().await;
+    let (mut ws, address) = watch_new_inbox(&app, "doomed", false).await;
+    app.send_mail(&address, "first", "hi").await;
+    assert_eq!(ws.next_data().await["messageReceived"]["subject"], "first");
+    delete_inbox_at(&app, &address).await;
     assert_ends_with_not_found(&mut ws).await;
     ws.close().await;
     app.stop().await;
@@ -253,19 +258,7 @@ async fn subscribers_on_one_process_hear_mail_and_deletions_from_another_on_the_
         .await
         .expect("the other process's mail wakes the subscriber");
     assert_eq!(received["messageReceived"]["subject"], "via the first");
-    let inbox = first
-        .data(
-            "query($a: String!) { inbox(address: $a) { id } }",
-            json!({ "a": address }),
-        )
-        .await;
-    let deleted = first
-        .data(
-            "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
-            json!({ "id": inbox["inbox"]["id"] }),
-        )
-        .await;
-    assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
+    delete_inbox_at(&first, &address).await;
     assert_ends_with_not_found(&mut ws).await;
     ws.close().await;
     second.stop().await;
@@ -279,12 +272,6 @@ async fn a_deletion_missed_while_the_event_relay_reconnects_still_ends_the_subsc
     let second = TestApp::spawn_on(first.database_url.clone(), &[]).await;
     let (mut ws, address) = watch_new_inbox(&second, "missed", false).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let inbox = first
-        .data(
-            "query($a: String!) { inbox(address: $a) { id } }",
-            json!({ "a": address }),
-        )
-        .await;
     // Both processes lose their LISTEN sessions; the deletion's notification reaches nobody.
     let mut conn = diesel_async::AsyncPgConnection::establish(&first.database_url)
         .await
@@ -296,13 +283,7 @@ async fn a_deletion_missed_while_the_event_relay_reconnects_still_ends_the_subsc
     .execute(&mut conn)
     .await
     .unwrap();
-    let deleted = first
-        .data(
-            "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
-            json!({ "id": inbox["inbox"]["id"] }),
-        )
-        .await;
-    assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
+    delete_inbox_at(&first, &address).await;
     // Listening again, the second process wakes its subscribers, which find the inbox gone.
     tokio::time::timeout(
         std::time::Duration::from_secs(10),
