@@ -73,6 +73,19 @@ impl Default for EventBus {
 }
 
 impl EventBus {
+    /// The inboxes `ids`, whose deletion has committed, are gone: their listeners here stop, and
+    /// those of the other processes on the database are told. Telling others is best effort
+    /// (the deletion stands either way): a failure is logged, and their feeds notice the inbox
+    /// gone at their next read.
+    pub async fn inboxes_deleted(&self, conn: &AsyncPgConnection, ids: &[Uuid]) {
+        for &id in ids {
+            self.inbox_deleted(id);
+        }
+        if let Err(error) = self.notify_others(conn, &[], ids).await {
+            tracing::warn!(%error, "could not tell other processes about deleted inboxes");
+        }
+    }
+
     /// Tells the other processes on the database that mail was stored in `stored_in` and that
     /// `deleted` are gone. Run inside the transaction that did it: PostgreSQL delivers the
     /// notifications at its commit, and drops them with a rollback.

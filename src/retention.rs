@@ -157,13 +157,7 @@ async fn sweep_locked(app: &App, conn: &mut AsyncPgConnection) -> anyhow::Result
             .context("deleting expired inboxes")?;
         sweep.report.batches += 1;
         sweep.report.inboxes += deleted.len() as u64;
-        for &id in &deleted {
-            app.events.inbox_deleted(id);
-        }
-        app.events
-            .notify_others(sweep.conn, &[], &deleted)
-            .await
-            .context("telling other processes about deleted inboxes")?;
+        app.events.inboxes_deleted(sweep.conn, &deleted).await;
     }
     if let Some(age) = app.config.retention.max_message_age {
         let cutoff = now - chrono::Duration::seconds(i64::from(age));

@@ -185,8 +185,7 @@ impl InboxMutation {
             .await
             .api()?;
         if deleted {
-            app.events.inbox_deleted(id);
-            app.events.notify_others(&conn, &[], &[id]).await.api()?;
+            app.events.inboxes_deleted(&conn, &[id]).await;
         }
         Ok(DeleteInboxPayload {
             status: deleted.into(),
@@ -298,7 +297,7 @@ async fn create_inbox(
             ..inbox::Inbox::new(&address, tenant_id, app.clock.now(), Duration::seconds(ttl))
         };
         // Creating must also succeed over an expired inbox at the same address.
-        let created = conn
+        let (created, replaced) = conn
             .transaction(async |conn| {
                 let now = new.created_at;
                 if let Err(retry_after) =
@@ -307,7 +306,6 @@ async fn create_inbox(
                     return Ok(Err(retry_after));
                 }
                 let replaced = inbox::delete_expired_at(conn, &address, now).await?;
-                app.events.notify_others(conn, &[], &replaced).await?;
                 let created = inbox::insert(conn, &new).await?;
                 Ok::<_, diesel::result::Error>(Ok((created, replaced)))
             })
@@ -316,10 +314,7 @@ async fn create_inbox(
                 what: "live inboxes",
                 retry_after,
             })?;
-        let (created, replaced) = created;
-        for id in replaced {
-            app.events.inbox_deleted(id);
-        }
+        app.events.inboxes_deleted(&conn, &replaced).await;
         if created {
             let token = issue_token(ctx, &new)?;
             return Ok(CreateInboxPayload {

@@ -110,10 +110,7 @@ pub async fn resolve(
                             let ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
                             let (inbox, replaced) =
                                 model::find_or_create(&mut conn, &address, owner, now, ttl).await?;
-                            for &id in &replaced {
-                                app.events.inbox_deleted(id);
-                            }
-                            app.events.notify_others(&conn, &[], &replaced).await?;
+                            app.events.inboxes_deleted(&conn, &replaced).await;
                             Some(inbox)
                         }
                         _ => None,
