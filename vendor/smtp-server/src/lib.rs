@@ -417,9 +417,10 @@ pub trait Config: Send + Sync {
         chrono::Duration::minutes(5)
     }
 
-    /// ephemail patch: raced with every wait for a command; once it resolves, its reply is
-    /// sent (inside TLS when the session is encrypted) and the session ends cleanly. Upstream
-    /// has no way to close a session from outside. Never resolves by default.
+    /// ephemail patch: asked once per session, then raced with every wait for a command; once
+    /// it resolves, its reply is sent (inside TLS when the session is encrypted) and the session
+    /// ends cleanly. Upstream has no way to close a session from outside. Never resolves by
+    /// default.
     #[allow(unused_variables)]
     fn closing(
         &self,
@@ -514,12 +515,15 @@ where
         };
     }
 
-    // ephemail patch: a wait for a command also ends when `Config::closing` resolves.
+    // ephemail patch: a wait for a command also ends when `Config::closing` resolves. One
+    // future per session, polled again by every wait (a wait that lost to a command leaves it
+    // pending, ready to be polled by the next).
+    let mut closing = cfg.closing(&conn_meta);
     macro_rules! read_for_command {
-        ($e:expr) => {{
-            let closing = cfg.closing(&conn_meta);
-            read_with_timeout!($e).or(async move { Err(io::Error::other(Closing(closing.await))) })
-        }};
+        ($e:expr) => {
+            read_with_timeout!($e)
+                .or(async { Err(io::Error::other(Closing((&mut closing).await))) })
+        };
     }
 
     macro_rules! send_reply {
