@@ -277,7 +277,9 @@ async fn main() {
             .await,
         );
     }
-    clock.advance(chrono::Duration::seconds(TTL_SECONDS + 1));
+    // Past the expiry of everything loaded, the end of its expiry bucket (`--purge-bucket`, an
+    // hour) and the sweeper's grace period for late deliveries (five minutes).
+    clock.advance(chrono::Duration::seconds(TTL_SECONDS + 3600 + 301));
     let sweeping = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -313,11 +315,13 @@ async fn main() {
         }
     );
     println!(
-        "sweeper: {} messages, {} inboxes, {} raw sources deleted in {:.1} s ({} batches)",
+        "sweeper: {} messages, {} inboxes, {} raw sources deleted in {:.1} s ({} expiry buckets \
+         dropped, {} row batches)",
         report.messages,
         report.inboxes,
         report.raw_sources,
         took.as_secs_f64(),
+        report.buckets,
         report.batches
     );
     server.shutdown().await.unwrap();

@@ -15,6 +15,7 @@ use crate::{
             domain::{self, Domain, DomainMode},
             tenant, Viewer,
         },
+        partitions::ExpiryBuckets,
         Pool,
     },
     events::EventBus,
@@ -36,6 +37,8 @@ pub struct AppState {
     pub ingest: IngestQueue,
     /// Recent answers for `RCPT TO`.
     pub recipients: RecipientCache,
+    /// The expiry buckets messages are stored in, and those with partitions ready.
+    pub buckets: ExpiryBuckets,
     /// What the sweeper has deleted so far.
     pub sweeper: crate::retention::SweeperStats,
     /// Subscription connections open, for their limits.
@@ -74,7 +77,9 @@ impl App {
         } else {
             None
         };
+        let buckets = ExpiryBuckets::new(config.retention.purge_bucket);
         Ok(Self(Arc::new_cyclic(|state| AppState {
+            buckets,
             config,
             pool,
             clock,

@@ -248,6 +248,14 @@ pub struct RetentionConfig {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub sweep_interval: u32,
 
+    /// Expired mail is freed in buckets of this many seconds of inbox expiry time: each bucket's
+    /// messages are stored in partitions of their own, which the sweeper drops whole once every
+    /// inbox in the bucket has expired (expired inboxes vanish from the API at once; their
+    /// storage goes within this long). Fewer, wider buckets make lookups by message id cheaper.
+    #[arg(long, env = "EPHEMAIL_PURGE_BUCKET", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(60..=86_400))]
+    pub purge_bucket: u32,
+
     /// Rows one sweep statement deletes at most: bounds how long it holds its locks.
     #[arg(long, env = "EPHEMAIL_SWEEP_BATCH", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]

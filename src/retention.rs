@@ -1,8 +1,11 @@
-//! Retention: the sweeper deletes expired inboxes and messages older than
-//! `--max-message-age`, in statements of at most `--sweep-batch` rows, paced so that a backlog
-//! of millions never holds long locks or stalls ingest. With several processes on one database,
-//! one sweeps at a time: a sweep runs only while it holds a PostgreSQL advisory lock. (The cap
-//! on messages per inbox is applied at ingest, where the inbox is at hand.)
+//! Retention: the sweeper deletes expired inboxes, drops the expiry buckets (partitions of
+//! messages, attachments and raw sources, see [`crate::db::partitions`]) whose inboxes have all
+//! expired, and deletes messages older than `--max-message-age`. Row deletes go in statements of
+//! at most `--sweep-batch` rows, paced so that a backlog never holds long locks or stalls ingest;
+//! a bucket of a million expired messages is dropped whole, without touching its rows. With
+//! several processes on one database, one sweeps at a time: a sweep runs only while it holds a
+//! PostgreSQL advisory lock. (The cap on messages per inbox is applied at ingest, where the
+//! inbox is at hand.)
 //!
 //! Readers never wait for the sweeper: an expired inbox and its messages are invisible from the
 //! moment it expires (see `inbox::visible`).
@@ -17,11 +20,13 @@ use chrono::{DateTime, Utc};
 use diesel::{sql_types::Bool, QueryableByName};
 use diesel_async::{pooled_connection::deadpool::Object, AsyncPgConnection, RunQueryDsl};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::{
     app::App,
-    db::models::{inbox, message, raw_source},
+    db::{
+        models::{inbox, message},
+        partitions,
+    },
 };
 
 /// After each full batch the sweeper pauses this many times as long as the batch took: with a
@@ -36,10 +41,13 @@ const SWEEPER_LOCK: i64 = 0x7377_6565_7065_7221;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
     pub inboxes: u64,
+    /// Messages in dropped buckets and messages past `--max-message-age`.
     pub messages: u64,
-    /// Raw sources (with the attachments in them) no message points at any more.
+    /// Raw sources (with the attachments in them) in dropped buckets.
     pub raw_sources: u64,
-    /// Bounded deletes run (each a statement or two that commit on their own).
+    /// Expiry buckets dropped, each a partition of messages, attachments and raw sources.
+    pub buckets: u64,
+    /// Bounded deletes run (each a statement that commits on its own).
     pub batches: u64,
 }
 
@@ -72,6 +80,7 @@ impl SweeperStats {
                 totals.deleted.inboxes += report.inboxes;
                 totals.deleted.messages += report.messages;
                 totals.deleted.raw_sources += report.raw_sources;
+                totals.deleted.buckets += report.buckets;
                 totals.deleted.batches += report.batches;
             }
             Ok(None) => {}
@@ -95,6 +104,7 @@ pub async fn run(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
                 inboxes = report.inboxes,
                 messages = report.messages,
                 raw_sources = report.raw_sources,
+                buckets = report.buckets,
                 batches = report.batches,
                 "swept expired mail"
             ),
@@ -134,105 +144,61 @@ pub async fn sweep(app: &App) -> anyhow::Result<Option<SweepReport>> {
 async fn sweep_locked(app: &App, conn: &mut AsyncPgConnection) -> anyhow::Result<SweepReport> {
     let now = app.clock.now();
     let limit = i64::from(app.config.retention.sweep_batch);
-    let mut sweep = Sweep {
-        conn,
-        limit,
-        report: SweepReport::default(),
-    };
-    // Expired inboxes a few at a time: their messages in batches found by the inbox index, then
-    // the emptied inboxes, so that no statement scans the table or cascades to many rows.
+    let mut report = SweepReport::default();
+    // Expired inboxes: their rows in batches, their listeners told. Their messages are invisible
+    // already and stay in their expiry bucket until it is dropped below.
     loop {
-        let chunk = inbox::expired(sweep.conn, now, INBOXES_PER_CHUNK)
-            .await
-            .context("finding expired inboxes")?;
-        if chunk.is_empty() {
-            break;
-        }
-        sweep
-            .drain(&Target::MessagesOfInboxes(&chunk))
-            .await
-            .context("deleting messages of expired inboxes")?;
-        let deleted = inbox::delete_expired(sweep.conn, &chunk, now)
+        let started = Instant::now();
+        let deleted = inbox::delete_expired(conn, now, limit)
             .await
             .context("deleting expired inboxes")?;
-        sweep.report.batches += 1;
-        sweep.report.inboxes += deleted.len() as u64;
-        app.events.inboxes_deleted(sweep.conn, &deleted).await;
+        report.batches += 1;
+        report.inboxes += deleted.len() as u64;
+        app.events.inboxes_deleted(conn, &deleted).await;
+        if !more_after_pause(started, deleted.len(), limit).await {
+            break;
+        }
+    }
+    // Buckets whose inboxes have all expired, whole; a grace period for a delivery that found
+    // its inbox live just before the end of its bucket and is still inserting into it.
+    let cutoff = now - chrono::Duration::seconds(DROP_GRACE_SECONDS);
+    for bucket in partitions::drop_ended(conn, cutoff)
+        .await
+        .context("dropping expired buckets")?
+    {
+        report.buckets += 1;
+        report.messages += bucket.messages;
+        report.raw_sources += bucket.raw_sources;
     }
     if let Some(age) = app.config.retention.max_message_age {
         let cutoff = now - chrono::Duration::seconds(i64::from(age));
-        sweep
-            .drain(&Target::MessagesBefore(cutoff))
-            .await
-            .context("deleting messages past the retention age")?;
-    }
-    // Sources left by deletions made through the API (the ones above are removed as they go).
-    sweep
-        .drain(&Target::UnreferencedRawSources)
-        .await
-        .context("deleting unreferenced raw sources")?;
-    Ok(sweep.report)
-}
-
-/// Expired inboxes emptied and deleted together.
-const INBOXES_PER_CHUNK: i64 = 100;
-
-enum Target<'a> {
-    MessagesOfInboxes(&'a [Uuid]),
-    MessagesBefore(DateTime<Utc>),
-    UnreferencedRawSources,
-}
-
-/// One sweep's connection, batch size and running totals.
-struct Sweep<'a> {
-    conn: &'a mut AsyncPgConnection,
-    limit: i64,
-    report: SweepReport,
-}
-
-impl Sweep<'_> {
-    /// Deletes `target` in statements of at most `limit` rows until none is left, with the raw
-    /// sources only the deleted messages pointed at.
-    async fn drain(&mut self, target: &Target<'_>) -> diesel::QueryResult<()> {
-        let (conn, limit) = (&mut *self.conn, self.limit);
         loop {
             let started = Instant::now();
-            let batch = match *target {
-                Target::MessagesOfInboxes(ids) => {
-                    Some(message::delete_of_inboxes(conn, ids, limit).await?)
-                }
-                Target::MessagesBefore(cutoff) => {
-                    Some(message::delete_received_before(conn, cutoff, limit).await?)
-                }
-                Target::UnreferencedRawSources => None,
-            };
-            let deleted = match batch {
-                Some(sources) => {
-                    let deleted = sources.len();
-                    let mut unique = sources;
-                    unique.sort_unstable();
-                    unique.dedup();
-                    self.report.messages += deleted as u64;
-                    self.report.raw_sources +=
-                        raw_source::delete_unreferenced_among(conn, &unique).await? as u64;
-                    self.report.batches += 1;
-                    deleted
-                }
-                None => {
-                    let deleted = raw_source::delete_unreferenced(conn, limit).await?;
-                    self.report.raw_sources += deleted as u64;
-                    self.report.batches += 1;
-                    deleted
-                }
-            };
-            if (deleted as i64) < limit {
-                return Ok(());
+            let deleted = message::delete_received_before(conn, cutoff, limit)
+                .await
+                .context("deleting messages past the retention age")?;
+            report.batches += 1;
+            report.messages += deleted as u64;
+            if !more_after_pause(started, deleted, limit).await {
+                break;
             }
-            // Each batch commits on its own. A backlog is worked off at a fraction of the
-            // database's time, so that ingest beside it keeps most of its speed.
-            tokio::time::sleep(started.elapsed() * PAUSE_PER_BUSY).await;
         }
     }
+    Ok(report)
+}
+
+/// See `sweep_locked`: longer than any delivery takes from reading its inbox to its commit.
+const DROP_GRACE_SECONDS: i64 = 300;
+
+/// After a bounded delete that commits on its own (started at `started`): whether it was full,
+/// so there may be more. If so it first pauses, so that a backlog is worked off at a fraction of
+/// the database's time and ingest beside it keeps most of its speed.
+async fn more_after_pause(started: Instant, deleted: usize, limit: i64) -> bool {
+    if (deleted as i64) < limit {
+        return false;
+    }
+    tokio::time::sleep(started.elapsed() * PAUSE_PER_BUSY).await;
+    true
 }
 
 #[derive(QueryableByName)]

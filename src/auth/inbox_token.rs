@@ -136,6 +136,7 @@ mod tests {
             created_at: now,
             expires_at: now + Duration::minutes(10),
             tags: Vec::new(),
+            purge_at: now + Duration::hours(1),
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod embedded;
 pub mod models;
+pub mod partitions;
 pub mod prepared;
 pub mod schema;
 

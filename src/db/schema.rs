@@ -14,7 +14,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    attachments (id) {
+    attachments (id, purge_at) {
         id -> Uuid,
         message_id -> Uuid,
         position -> Int4,
@@ -23,6 +23,7 @@ diesel::table! {
         content_id -> Nullable<Text>,
         inline -> Bool,
         size -> Int4,
+        purge_at -> Timestamptz,
     }
 }
 
@@ -44,11 +45,12 @@ diesel::table! {
         expires_at -> Timestamptz,
         tags -> Array<Nullable<Text>>,
         tenant_id -> Uuid,
+        purge_at -> Timestamptz,
     }
 }
 
 diesel::table! {
-    messages (id) {
+    messages (id, purge_at) {
         id -> Uuid,
         seq -> Int8,
         inbox_id -> Uuid,
@@ -74,14 +76,16 @@ diesel::table! {
         tenant_id -> Uuid,
         raw_sha256 -> Bytea,
         content_limits -> Array<Nullable<Text>>,
+        purge_at -> Timestamptz,
     }
 }
 
 diesel::table! {
-    raw_sources (sha256) {
+    raw_sources (sha256, purge_at) {
         sha256 -> Bytea,
         encoding -> Text,
         content -> Bytea,
+        purge_at -> Timestamptz,
     }
 }
 
@@ -119,12 +123,9 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
-diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(domains -> tenants (tenant_id));
 diesel::joinable!(inboxes -> domains (domain));
 diesel::joinable!(inboxes -> tenants (tenant_id));
-diesel::joinable!(messages -> inboxes (inbox_id));
-diesel::joinable!(messages -> raw_sources (raw_sha256));
 diesel::joinable!(messages -> tenants (tenant_id));
 diesel::joinable!(tenant_usage -> tenants (tenant_id));
 

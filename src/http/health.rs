@@ -47,12 +47,16 @@ pub async fn metrics(app: Data<&App>) -> poem::Response {
          # TYPE ephemail_sweeper_deleted_total counter\n\
          ephemail_sweeper_deleted_total{{kind=\"inbox\"}} {inboxes}\n\
          ephemail_sweeper_deleted_total{{kind=\"message\"}} {messages}\n\
-         ephemail_sweeper_deleted_total{{kind=\"raw_source\"}} {raw_sources}\n",
+         ephemail_sweeper_deleted_total{{kind=\"raw_source\"}} {raw_sources}\n\
+         # HELP ephemail_sweeper_buckets_dropped_total Expiry buckets the sweeper dropped whole.\n\
+         # TYPE ephemail_sweeper_buckets_dropped_total counter\n\
+         ephemail_sweeper_buckets_dropped_total {buckets}\n",
         runs = totals.runs,
         failures = totals.failures,
         inboxes = deleted.inboxes,
         messages = deleted.messages,
         raw_sources = deleted.raw_sources,
+        buckets = deleted.buckets,
     );
     poem::Response::builder()
         .content_type("text/plain; version=0.0.4")

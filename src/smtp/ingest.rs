@@ -331,6 +331,14 @@ async fn store_in_transaction(
     now: chrono::DateTime<chrono::Utc>,
 ) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, Vec<Uuid>)> {
     let (inboxes, limits) = resolve(conn, app, batch, now).await?;
+    // The partitions of the inboxes' expiry buckets: a round trip only for a bucket this process
+    // has not stored into yet.
+    app.buckets
+        .ensure(
+            conn,
+            inboxes.by_address.values().map(|inbox| inbox.purge_at),
+        )
+        .await?;
     // Quotas after every inbox: counting locks the tenant's counters row until commit, so other
     // processes' inbox work overlaps with this batch's locked part.
     let (mut outcomes, targets) = admit(conn, app, batch, &inboxes, &limits, now).await?;
@@ -360,16 +368,22 @@ async fn store_in_transaction(
 
 /// The inboxes this batch may have filled past `--max-messages-per-inbox`: all it delivered
 /// to, except those it created with no more copies than the cap (most catch-all inboxes).
-fn possibly_overfull(targets: &[Target<'_>], created: &HashSet<Uuid>, app: &App) -> Vec<Uuid> {
-    let mut copies: BTreeMap<Uuid, u32> = BTreeMap::new();
+fn possibly_overfull(
+    targets: &[Target<'_>],
+    created: &HashSet<Uuid>,
+    app: &App,
+) -> Vec<(Uuid, chrono::DateTime<chrono::Utc>)> {
+    let mut copies: BTreeMap<(Uuid, chrono::DateTime<chrono::Utc>), u32> = BTreeMap::new();
     for target in targets {
-        *copies.entry(target.inbox.id).or_default() += 1;
+        *copies
+            .entry((target.inbox.id, target.inbox.purge_at))
+            .or_default() += 1;
     }
     let cap = app.config.retention.max_messages_per_inbox;
     copies
         .into_iter()
-        .filter(|(id, copies)| !created.contains(id) || *copies > cap)
-        .map(|(id, _)| id)
+        .filter(|((id, _), copies)| !created.contains(id) || *copies > cap)
+        .map(|(inbox, _)| inbox)
         .collect()
 }
 
@@ -430,7 +444,7 @@ async fn resolve(
     );
     let ((), (mut found, replaced), registered, tenants) = futures::try_join!(
         prepared::begin(conn),
-        inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl),
+        inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl, &app.buckets),
         inbox::find_all_by_address(conn, registered, now),
         tenant::find_all_receiving(conn, &owners, registered_columns),
     )?;
@@ -585,18 +599,23 @@ async fn insert(
                 tags: &target.delivery.tags,
                 has_attachments: !parsed.attachments.is_empty(),
                 content_limits: &mail.content_limits,
+                purge_at: target.inbox.purge_at,
             }
         })
         .collect();
-    // Each mail's raw source once, however many inboxes it went to.
-    let mut mails: Vec<usize> = targets.iter().map(|target| target.job).collect();
-    mails.sort_unstable();
-    mails.dedup();
-    let mut sources: Vec<NewRawSource<'_>> = mails
+    // Each mail's raw source once per expiry bucket, however many inboxes it went to.
+    let mut copies: Vec<(usize, chrono::DateTime<chrono::Utc>)> = targets
+        .iter()
+        .map(|target| (target.job, target.inbox.purge_at))
+        .collect();
+    copies.sort_unstable();
+    copies.dedup();
+    let mut sources: Vec<NewRawSource<'_>> = copies
         .into_iter()
-        .map(|job| NewRawSource {
+        .map(|(job, purge_at)| NewRawSource {
             sha256: &batch[job].mail.raw_sha256,
             zstd: &batch[job].mail.raw_zstd,
+            purge_at,
         })
         .collect();
     let attachments: Vec<NewAttachment<'_>> = targets
@@ -604,6 +623,7 @@ async fn insert(
         .zip(&ids)
         .flat_map(|(target, &message_id)| {
             let mail = &batch[target.job].mail;
+            let purge_at = target.inbox.purge_at;
             mail.parsed
                 .attachments
                 .iter()
@@ -618,6 +638,7 @@ async fn insert(
                     content_id: a.content_id.as_deref(),
                     inline: a.inline,
                     size,
+                    purge_at,
                 })
         })
         .collect();

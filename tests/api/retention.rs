@@ -29,16 +29,24 @@ async fn count(app: &TestApp, table: &str) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn expired_inboxes_vanish_at_once_and_the_sweeper_deletes_them_in_small_batches() {
-    let app = TestApp::spawn_with(&["--sweep-batch", "2", "--default-ttl", "600"]).await;
+async fn expired_inboxes_vanish_at_once_and_their_bucket_is_dropped_whole_once_it_ends() {
+    let app = TestApp::spawn_with(&[
+        "--sweep-batch",
+        "2",
+        "--default-ttl",
+        "600",
+        "--purge-bucket",
+        "60",
+    ])
+    .await;
     for n in 0..5 {
         app.send_mail("old@localhost", &format!("old {n}"), "body")
             .await;
     }
     app.send_mail("other@localhost", "other", "body").await;
-    app.clock.advance(Duration::seconds(300));
+    app.clock.advance(Duration::seconds(550));
     app.send_mail("young@localhost", "young", "body").await;
-    app.clock.advance(Duration::seconds(301));
+    app.clock.advance(Duration::seconds(51));
 
     // Expired, so gone for readers before any sweep.
     let gone = app
@@ -47,22 +55,38 @@ async fn expired_inboxes_vanish_at_once_and_the_sweeper_deletes_them_in_small_ba
     assert_eq!(gone["errors"][0]["extensions"]["code"], "NOT_FOUND");
     assert_eq!(count(&app, "messages").await, 7);
 
+    // The two expired inboxes two at a time (2, then 0). Their bucket has not ended yet: their
+    // messages stay, invisible, for a few minutes more.
     let report = retention::sweep(&app.app).await.unwrap().unwrap();
-    // The two expired inboxes' six messages two at a time (2, 2, 2, then 0) with their raw
-    // sources, the emptied inboxes at once, and a look for other unreferenced sources.
     assert_eq!(
         report,
         SweepReport {
             inboxes: 2,
+            batches: 2,
+            ..SweepReport::default()
+        }
+    );
+    assert_eq!(count(&app, "inboxes").await, 1);
+    assert_eq!(count(&app, "messages").await, 7);
+
+    // Once it has ended (and the grace for late deliveries has passed), the bucket goes whole:
+    // the six messages with their six raw sources, without a row delete.
+    app.clock.advance(Duration::seconds(360));
+    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    assert_eq!(
+        report,
+        SweepReport {
             messages: 6,
             raw_sources: 6,
-            batches: 6
+            buckets: 1,
+            batches: 1,
+            ..SweepReport::default()
         }
     );
     assert_eq!(count(&app, "messages").await, 1);
-    assert_eq!(count(&app, "inboxes").await, 1);
+    assert_eq!(count(&app, "raw_sources").await, 1);
     assert_eq!(app.messages_of("young@localhost").await.len(), 1);
-    // The storage counter follows deletions made in batches.
+    // The storage counter follows the dropped bucket.
     let young = app.messages_of("young@localhost").await;
     assert_eq!(
         count(&app, "stored_bytes").await,
@@ -77,16 +101,33 @@ async fn expired_inboxes_vanish_at_once_and_the_sweeper_deletes_them_in_small_ba
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn messages_past_the_retention_age_are_swept_from_live_inboxes() {
-    let app = TestApp::spawn_with(&["--max-message-age", "600"]).await;
-    app.send_mail("keep@localhost", "first", "body").await;
+async fn messages_past_the_retention_age_are_swept_from_live_inboxes_in_small_batches() {
+    let app = TestApp::spawn_with(&["--max-message-age", "600", "--sweep-batch", "2"]).await;
+    for n in 0..5 {
+        app.send_mail("keep@localhost", &format!("old {n}"), "body")
+            .await;
+    }
     app.clock.advance(Duration::seconds(601));
     app.send_mail("keep@localhost", "second", "body").await;
     let report = retention::sweep(&app.app).await.unwrap().unwrap();
-    assert_eq!((report.inboxes, report.messages), (0, 1));
+    // One look for expired inboxes, then the old messages two at a time (2, 2, 1).
+    assert_eq!(
+        report,
+        SweepReport {
+            messages: 5,
+            batches: 4,
+            ..SweepReport::default()
+        }
+    );
     let left = app.messages_of("keep@localhost").await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["subject"], "second");
+    // Their raw sources went with them.
+    assert_eq!(count(&app, "raw_sources").await, 1);
+    assert_eq!(
+        count(&app, "stored_bytes").await,
+        left[0]["size"].as_i64().unwrap()
+    );
     app.stop().await;
 }
 
@@ -226,5 +267,108 @@ async fn the_background_sweeper_reports_what_it_deleted_in_metrics() {
         "{text}"
     );
     assert_eq!(count(&app, "messages").await, 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_extended_inbox_takes_its_messages_to_its_new_bucket() {
+    let app = TestApp::spawn_with(&["--default-ttl", "600", "--purge-bucket", "60"]).await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let raw = "Subject: with file\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+               --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+               --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\
+               Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n";
+    let reply = smtp
+        .deliver("a@example.com", &["long@localhost", "short@localhost"], raw)
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let inbox = app
+        .data(r#"{ inbox(address: "long@localhost") { id } }"#, json!({}))
+        .await;
+    let extended = app
+        .data(
+            "mutation($id: ID!) { extendInbox(input: {id: $id, ttlSeconds: 7200}) { status } }",
+            json!({ "id": inbox["inbox"]["id"] }),
+        )
+        .await;
+    assert_eq!(extended["extendInbox"]["status"], "EXTENDED");
+    // Both copies were in one bucket with one raw source; now each bucket has its own.
+    assert_eq!(count(&app, "raw_sources").await, 2);
+
+    // Past the end of the old bucket and its grace: it is dropped with the short-lived copy.
+    app.clock.advance(Duration::seconds(1000));
+    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    assert_eq!((report.inboxes, report.buckets, report.messages), (1, 1, 1));
+    let kept = app.messages_of("long@localhost").await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["subject"], "with file");
+    let found = app
+        .data(
+            "query($id: ID!) { message(id: $id) { attachments { id } } }",
+            json!({ "id": kept[0]["id"] }),
+        )
+        .await;
+    let attachment = found["message"]["attachments"][0]["id"].as_str().unwrap();
+    let downloaded = reqwest::Client::new()
+        .get(app.url(&format!("/attachments/{attachment}")))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(downloaded.status(), 200);
+    assert_eq!(downloaded.bytes().await.unwrap().as_ref(), b"%PDF-1.4\n");
+    assert_eq!(count(&app, "messages").await, 1);
+    assert_eq!(count(&app, "attachments").await, 1);
+    assert_eq!(count(&app, "raw_sources").await, 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_finishes_a_bucket_an_interrupted_sweep_left_detached() {
+    let app = TestApp::spawn_with(&["--default-ttl", "600", "--purge-bucket", "60"]).await;
+    app.send_mail("brief@localhost", "soon gone", "body").await;
+    // As if a sweep had stopped after detaching the bucket's messages partition.
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Partition {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let partition: Partition = diesel::sql_query(
+        "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'messages'::regclass",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query(format!(
+        "ALTER TABLE messages DETACH PARTITION {}",
+        partition.name
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    app.clock.advance(Duration::seconds(1000));
+    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    assert_eq!(
+        (report.buckets, report.messages, report.raw_sources),
+        (1, 1, 1)
+    );
+    let left: Vec<Partition> = diesel::sql_query(
+        "SELECT relname AS name FROM pg_class WHERE relname ~ '_p[0-9]{8}t[0-9]{6}$'",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert!(
+        left.is_empty(),
+        "{:?}",
+        left.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
+    assert_eq!(count(&app, "stored_bytes").await, 0);
     app.stop().await;
 }

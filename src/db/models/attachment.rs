@@ -2,12 +2,12 @@ use chrono::{DateTime, Utc};
 use diesel::{
     pg::Pg,
     prelude::*,
-    sql_types::{Array, Bool, Integer, Nullable, Text, Uuid as SqlUuid},
+    sql_types::{Array, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{inbox, raw_source::RawSource, Viewer};
+use super::{inbox, message, raw_source::RawSource, Viewer};
 use crate::db::{
     prepared::{column, Prepared},
     schema::{attachments, inboxes, messages, raw_sources},
@@ -38,6 +38,8 @@ pub struct NewAttachment<'a> {
     pub content_id: Option<&'a str>,
     pub inline: bool,
     pub size: i32,
+    /// Its message's expiry bucket.
+    pub purge_at: DateTime<Utc>,
 }
 
 /// Inserts the attachments in one prepared statement (one array per column). Takes a shared
@@ -51,9 +53,9 @@ pub async fn insert_all(
     }
     Prepared::new(
         "INSERT INTO attachments (id, message_id, position, filename, content_type, content_id,
-             inline, size)
+             inline, size, purge_at)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[],
-             $6::text[], $7::bool[], $8::int4[])",
+             $6::text[], $7::bool[], $8::int4[], $9::timestamptz[])",
     )
     .bind::<Array<SqlUuid>, _>(column(rows, |r| r.id))
     .bind::<Array<SqlUuid>, _>(column(rows, |r| r.message_id))
@@ -63,6 +65,7 @@ pub async fn insert_all(
     .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.content_id))
     .bind::<Array<Bool>, _>(column(rows, |r| r.inline))
     .bind::<Array<Integer>, _>(column(rows, |r| r.size))
+    .bind::<Array<Timestamptz>, _>(column(rows, |r| r.purge_at))
     .execute(&mut conn)
     .await
     .map(drop)
@@ -90,7 +93,12 @@ pub async fn with_raw_source(
     now: DateTime<Utc>,
 ) -> QueryResult<Option<(Attachment, RawSource)>> {
     attachments::table
-        .inner_join(messages::table.inner_join(raw_sources::table))
+        .inner_join(
+            messages::table.on(messages::id
+                .eq(attachments::message_id)
+                .and(messages::purge_at.eq(attachments::purge_at))),
+        )
+        .inner_join(raw_sources::table.on(message::source_of_message()))
         .filter(attachments::id.eq(id))
         .filter(messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id)))
         .select((Attachment::as_select(), RawSource::as_select()))

@@ -4,16 +4,17 @@ use std::collections::HashSet;
 use diesel::{
     pg::Pg,
     prelude::*,
-    sql_types::{Array, Text, Timestamptz, Uuid as SqlUuid},
+    sql_types::{Array, BigInt, Bytea, Text, Timestamptz, Uuid as SqlUuid},
 };
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::Viewer;
 use crate::{
     db::{
+        partitions::ExpiryBuckets,
         prepared::{column, Prepared},
-        schema::inboxes,
+        schema::{attachments, inboxes, messages},
     },
     mail::address::{DomainName, EmailAddress, LocalPart},
 };
@@ -28,6 +29,8 @@ pub struct Inbox {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub tags: Vec<Option<String>>,
+    /// The expiry bucket its messages are stored in (see [`crate::db::partitions`]).
+    pub purge_at: DateTime<Utc>,
 }
 
 impl Inbox {
@@ -36,6 +39,7 @@ impl Inbox {
         tenant_id: Uuid,
         now: DateTime<Utc>,
         ttl: chrono::Duration,
+        buckets: &ExpiryBuckets,
     ) -> Self {
         Self {
             id: Uuid::new_v4(),
@@ -45,6 +49,7 @@ impl Inbox {
             created_at: now,
             expires_at: now + ttl,
             tags: Vec::new(),
+            purge_at: buckets.purge_at(now + ttl),
         }
     }
 
@@ -122,8 +127,10 @@ pub async fn find_or_create(
     tenant_id: Uuid,
     now: DateTime<Utc>,
     ttl: chrono::Duration,
+    buckets: &ExpiryBuckets,
 ) -> QueryResult<(Inbox, Vec<Uuid>)> {
-    let (mut found, replaced) = find_or_create_all(conn, &[(address, tenant_id)], now, ttl).await?;
+    let (mut found, replaced) =
+        find_or_create_all(conn, &[(address, tenant_id)], now, ttl, buckets).await?;
     let (inbox, _) = found.pop().ok_or(diesel::result::Error::NotFound)?;
     Ok((inbox, replaced))
 }
@@ -136,13 +143,14 @@ pub async fn find_or_create_all(
     addresses: &[(&EmailAddress, Uuid)],
     now: DateTime<Utc>,
     ttl: chrono::Duration,
+    buckets: &ExpiryBuckets,
 ) -> QueryResult<(Vec<(Inbox, bool)>, Vec<Uuid>)> {
     if addresses.is_empty() {
         return Ok(Default::default());
     }
     let mut fresh: Vec<Inbox> = addresses
         .iter()
-        .map(|&(address, tenant_id)| Inbox::new(address, tenant_id, now, ttl))
+        .map(|&(address, tenant_id)| Inbox::new(address, tenant_id, now, ttl, buckets))
         .collect();
     // One order for every writer, so that concurrent batches wait on each other's new
     // addresses in the same order and cannot deadlock.
@@ -151,8 +159,9 @@ pub async fn find_or_create_all(
     // A prepared statement, one array per column: diesel would plan a multi-row insert anew
     // for every batch.
     let insert = Prepared::new(
-        "INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at, tags)
-         SELECT id, tenant_id, local_part, domain, $5, $6, '{}'
+        "INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at, tags,
+             purge_at)
+         SELECT id, tenant_id, local_part, domain, $5, $6, '{}', $7
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
            AS t(id, tenant_id, local_part, domain)
          ON CONFLICT DO NOTHING",
@@ -162,7 +171,8 @@ pub async fn find_or_create_all(
     .bind::<Array<Text>, _>(column(&fresh, |inbox| inbox.local_part.as_str()))
     .bind::<Array<Text>, _>(column(&fresh, |inbox| inbox.domain.as_str()))
     .bind::<Timestamptz, _>(now)
-    .bind::<Timestamptz, _>(now + ttl);
+    .bind::<Timestamptz, _>(now + ttl)
+    .bind::<Timestamptz, _>(buckets.purge_at(now + ttl));
     let wanted = || addresses.iter().map(|&(address, _)| address);
     // Sent together, run by PostgreSQL in this order: the select sees the inserted rows.
     let (replaced, _, found) = futures::try_join!(
@@ -182,6 +192,9 @@ pub async fn find_or_create_all(
 }
 
 /// The live inboxes at `addresses`, whoever owns them (for mail delivery), in one statement.
+/// Locks them `FOR KEY SHARE` until the transaction ends: an inbox's expiry (and with it the
+/// partition its messages go to, `purge_at`) does not change under a delivery (see
+/// [`set_expiry`]).
 pub async fn find_all_by_address<'a>(
     mut conn: &AsyncPgConnection,
     addresses: impl IntoIterator<Item = &'a EmailAddress>,
@@ -196,17 +209,23 @@ pub async fn find_all_by_address<'a>(
     }
     let (domains, locals) = address_columns(wanted.iter().copied());
     // `= ANY` on both columns walks the address index (a join with `unnest` was planned as a
-    // scan of the whole table); the few extra combinations it may match are dropped here.
+    // scan of the whole table); the few extra combinations it may match are dropped here, and
+    // so are expired inboxes (at most one per address): with `expires_at > now` in SQL,
+    // statistics from before a wave of expiries made PostgreSQL walk the expiry index instead,
+    // through every live inbox.
     let found: Vec<Inbox> = inboxes::table
         .filter(inboxes::domain.eq_any(domains))
         .filter(inboxes::local_part.eq_any(locals))
-        .filter(inboxes::expires_at.gt(now))
         .select(Inbox::as_select())
+        .for_key_share()
         .load(&mut conn)
         .await?;
     Ok(found
         .into_iter()
-        .filter(|inbox| wanted.contains(&(inbox.domain.as_str(), inbox.local_part.as_str())))
+        .filter(|inbox| {
+            inbox.expires_at > now
+                && wanted.contains(&(inbox.domain.as_str(), inbox.local_part.as_str()))
+        })
         .collect())
 }
 
@@ -225,27 +244,115 @@ pub fn address_columns<'a>(
     (domains, locals)
 }
 
-/// Moves a live inbox's expiry; `None` if there is no such live inbox.
+/// Moves a live inbox's expiry; `None` if there is no such live inbox. When that moves it to
+/// another expiry bucket, its messages, their attachments and raw sources move along, in the
+/// same transaction. The inbox is locked first (see [`lock`]), so no delivery puts a message in
+/// the bucket it leaves.
 pub async fn set_expiry(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
     id: Uuid,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
+    buckets: &ExpiryBuckets,
 ) -> QueryResult<Option<Inbox>> {
-    let target = visible(viewer, now)
+    let purge_at = buckets.purge_at(expires_at);
+    conn.transaction(async |conn| {
+        let Some(old) = lock(conn, viewer, id, now).await? else {
+            return Ok(None);
+        };
+        if old.purge_at != purge_at {
+            buckets.ensure(conn, [purge_at]).await?;
+            move_messages(conn, id, old.purge_at, purge_at).await?;
+        }
+        diesel::update(inboxes::table.find(id))
+            .set((
+                inboxes::expires_at.eq(expires_at),
+                inboxes::purge_at.eq(purge_at),
+            ))
+            .returning(Inbox::as_returning())
+            .get_result(conn)
+            .await
+            .map(Some)
+    })
+    .await
+}
+
+/// A live inbox by id, locked `FOR UPDATE` until the transaction ends: deliveries to it (which
+/// lock it `FOR KEY SHARE`, see [`find_all_by_address`]) wait, and those under way finish first.
+async fn lock(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<Inbox>> {
+    inboxes::table
+        .filter(inboxes::id.eq_any(visible(viewer, now).select(inboxes::id)))
         .filter(inboxes::id.eq(id))
-        .select(inboxes::id);
-    diesel::update(inboxes::table.filter(inboxes::id.eq_any(target)))
-        .set(inboxes::expires_at.eq(expires_at))
-        .returning(Inbox::as_returning())
-        .get_result(conn)
+        .select(Inbox::as_select())
+        .for_update()
+        .first(conn)
         .await
         .optional()
 }
 
+/// Moves an inbox's messages with their attachments and raw sources from one bucket to another.
+async fn move_messages(
+    conn: &mut AsyncPgConnection,
+    inbox_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> QueryResult<()> {
+    let moved: Vec<(Uuid, Vec<u8>)> = diesel::update(
+        messages::table
+            .filter(messages::inbox_id.eq(inbox_id))
+            .filter(messages::purge_at.eq(from)),
+    )
+    .set(messages::purge_at.eq(to))
+    .returning((messages::id, messages::raw_sha256))
+    .get_results(conn)
+    .await?;
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let (ids, mut sources): (Vec<Uuid>, Vec<Vec<u8>>) = moved.into_iter().unzip();
+    sources.sort_unstable();
+    sources.dedup();
+    diesel::update(
+        attachments::table
+            .filter(attachments::message_id.eq_any(&ids))
+            .filter(attachments::purge_at.eq(from)),
+    )
+    .set(attachments::purge_at.eq(to))
+    .execute(conn)
+    .await?;
+    // Copied, not moved: other inboxes' messages of the old bucket may share a source.
+    Prepared::new(
+        "INSERT INTO raw_sources (sha256, encoding, content, purge_at)
+         SELECT sha256, encoding, content, $3 FROM raw_sources
+         WHERE purge_at = $2 AND sha256 = ANY($1)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<Bytea>, _>(&sources)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .execute(&mut &*conn)
+    .await?;
+    Prepared::new(
+        "DELETE FROM raw_sources r WHERE r.purge_at = $2 AND r.sha256 = ANY($1)
+           AND NOT EXISTS (SELECT 1 FROM messages m
+                           WHERE m.purge_at = r.purge_at AND m.raw_sha256 = r.sha256)",
+    )
+    .bind::<Array<Bytea>, _>(&sources)
+    .bind::<Timestamptz, _>(from)
+    .execute(&mut &*conn)
+    .await
+    .map(drop)
+}
+
 /// Removes an expired inbox at `address`, so the address can be used afresh; returns its id
-/// (its listeners must be told once this commits).
+/// (its listeners must be told once this commits). Its messages stay, invisible, in their
+/// expiry bucket until the sweeper drops it.
 pub async fn delete_expired_at(
     conn: &mut AsyncPgConnection,
     address: &EmailAddress,
@@ -279,50 +386,54 @@ async fn delete_all_expired_at<'a>(
     .await
 }
 
-/// At most `limit` inboxes expired at `now`, those expired longest first.
-pub async fn expired(
+/// Deletes at most `limit` inboxes expired at `now`, those expired longest first; returns their
+/// ids. Their messages stay, invisible, in their expiry bucket until the sweeper drops it.
+pub async fn delete_expired(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<Vec<Uuid>> {
-    inboxes::table
-        .filter(inboxes::expires_at.le(now))
-        .order(inboxes::expires_at)
-        .select(inboxes::id)
-        .limit(limit)
-        .load(conn)
-        .await
-}
-
-/// Deletes those of `ids` that are expired at `now` (an inbox given a new expiry meanwhile
-/// stays), with whatever messages they still have; returns the ids deleted.
-pub async fn delete_expired(
-    conn: &mut AsyncPgConnection,
-    ids: &[Uuid],
-    now: DateTime<Utc>,
-) -> QueryResult<Vec<Uuid>> {
-    diesel::delete(
-        inboxes::table
-            .filter(inboxes::id.eq_any(ids))
-            .filter(inboxes::expires_at.le(now)),
+    #[derive(QueryableByName)]
+    struct Deleted {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+    }
+    let deleted: Vec<Deleted> = Prepared::new(
+        "DELETE FROM inboxes WHERE expires_at <= $1 AND id IN (
+             SELECT id FROM inboxes WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)
+         RETURNING id",
     )
-    .returning(inboxes::id)
-    .get_results(conn)
-    .await
+    .bind::<Timestamptz, _>(now)
+    .bind::<BigInt, _>(limit)
+    .load(&mut &*conn)
+    .await?;
+    Ok(deleted.into_iter().map(|row| row.id).collect())
 }
 
-/// Deletes the inbox with its messages and attachments (foreign keys cascade).
+/// Deletes the inbox with its messages (their attachments and raw sources go with them, see
+/// the `messages_deleted` trigger). The inbox is locked first (see [`lock`]), so that no
+/// delivery adds a message the deletion would miss.
 pub async fn delete(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    let target = visible(viewer, now)
-        .filter(inboxes::id.eq(id))
-        .select(inboxes::id);
-    let deleted = diesel::delete(inboxes::table.filter(inboxes::id.eq_any(target)))
+    conn.transaction(async |conn| {
+        let Some(inbox) = lock(conn, viewer, id, now).await? else {
+            return Ok(false);
+        };
+        diesel::delete(
+            messages::table
+                .filter(messages::inbox_id.eq(inbox.id))
+                .filter(messages::purge_at.eq(inbox.purge_at)),
+        )
         .execute(conn)
         .await?;
-    Ok(deleted > 0)
+        diesel::delete(inboxes::table.find(inbox.id))
+            .execute(conn)
+            .await?;
+        Ok(true)
+    })
+    .await
 }

@@ -81,6 +81,8 @@ pub struct NewMessage<'a> {
     pub tags: &'a [String],
     pub has_attachments: bool,
     pub content_limits: &'a [&'static str],
+    /// The inbox's expiry bucket.
+    pub purge_at: DateTime<Utc>,
 }
 
 /// Orders this transaction's message inserts after every other transaction's, across all
@@ -118,19 +120,19 @@ pub async fn insert_all(
         "INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr,
              to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
              text_body, html_body, size, raw_sha256, parse_error, tags, has_attachments,
-             content_limits)
+             content_limits, purge_at)
          SELECT id, inbox_id, tenant_id, received_at, mail_from,
              ARRAY(SELECT jsonb_array_elements_text(rcpt_to)), from_addr, to_addr, cc_addr,
              from_text, to_text, subject, sent_at, message_id, in_reply_to, text_body, html_body,
              size, raw_sha256, parse_error, ARRAY(SELECT jsonb_array_elements_text(tags)),
-             has_attachments, ARRAY(SELECT jsonb_array_elements_text(content_limits))
+             has_attachments, ARRAY(SELECT jsonb_array_elements_text(content_limits)), purge_at
          FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::jsonb[], $7::jsonb[],
              $8::jsonb[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
              $14::text[], $15::text[], $16::text[], $17::text[], $18::int4[], $19::bytea[],
-             $20::text[], $21::jsonb[], $22::bool[], $23::jsonb[])
+             $20::text[], $21::jsonb[], $22::bool[], $23::jsonb[], $24::timestamptz[])
            AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, to_addr, cc_addr,
              from_text, to_text, subject, sent_at, message_id, in_reply_to, text_body, html_body,
-             size, raw_sha256, parse_error, tags, has_attachments, content_limits)
+             size, raw_sha256, parse_error, tags, has_attachments, content_limits, purge_at)
          RETURNING id, seq",
     )
     .bind::<Array<SqlUuid>, _>(column(rows, |r| r.id))
@@ -156,69 +158,54 @@ pub async fn insert_all(
     .bind::<Array<Jsonb>, _>(column(rows, |r| json_texts(r.tags)))
     .bind::<Array<Bool>, _>(column(rows, |r| r.has_attachments))
     .bind::<Array<Jsonb>, _>(column(rows, |r| json_texts(r.content_limits)))
+    .bind::<Array<Timestamptz>, _>(column(rows, |r| r.purge_at))
     .load(&mut conn)
     .await?;
     Ok(stored.into_iter().map(|row| (row.id, row.seq)).collect())
 }
 
-/// Deletes the oldest messages of each of `inbox_ids` past the newest `keep`.
+/// Deletes the oldest messages of each of `inboxes` (ids with their expiry buckets) past the
+/// newest `keep`.
 pub async fn keep_newest(
     mut conn: &AsyncPgConnection,
-    inbox_ids: &[Uuid],
+    inboxes: &[(Uuid, DateTime<Utc>)],
     keep: i64,
 ) -> QueryResult<usize> {
+    // Each inbox's cutoff first, by its index alone, then the deletion by the index too:
+    // planned together, PostgreSQL chose a scan of the whole partition for a generic plan made
+    // while the partition was new and small, and kept it as the partition grew.
     Prepared::new(
-        "DELETE FROM messages m USING unnest($1::uuid[]) AS t(inbox_id)
-         WHERE m.inbox_id = t.inbox_id
-           AND m.seq <= (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id
-                         ORDER BY n.seq DESC OFFSET $2 LIMIT 1)",
+        "WITH cut AS MATERIALIZED (
+             SELECT t.inbox_id, t.purge_at,
+                 (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id
+                  ORDER BY n.seq DESC OFFSET $3 LIMIT 1) AS seq
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS t(inbox_id, purge_at))
+         DELETE FROM messages m USING cut
+         WHERE cut.seq IS NOT NULL AND m.inbox_id = cut.inbox_id AND m.purge_at = cut.purge_at
+           AND m.seq <= cut.seq",
     )
-    .bind::<Array<SqlUuid>, _>(inbox_ids)
+    .bind::<Array<SqlUuid>, _>(column(inboxes, |&(id, _)| id))
+    .bind::<Array<Timestamptz>, _>(column(inboxes, |&(_, purge_at)| purge_at))
     .bind::<BigInt, _>(keep)
     .execute(&mut conn)
     .await
 }
 
-/// Deletes at most `limit` messages of the inboxes `inbox_ids` (found by the inbox index);
-/// returns the raw sources they pointed at, one per message deleted.
-pub async fn delete_of_inboxes(
-    conn: &mut AsyncPgConnection,
-    inbox_ids: &[Uuid],
-    limit: i64,
-) -> QueryResult<Vec<Vec<u8>>> {
-    let batch = messages::table.filter(messages::inbox_id.eq_any(inbox_ids.to_vec()));
-    delete_first(conn, batch.into_boxed(), limit).await
-}
-
-/// Deletes at most `limit` messages received before `cutoff`; returns the raw sources they
-/// pointed at, one per message deleted.
+/// Deletes at most `limit` messages received before `cutoff` (with their attachments and the raw
+/// sources no other message uses, by trigger); returns how many.
 pub async fn delete_received_before(
     conn: &mut AsyncPgConnection,
     cutoff: DateTime<Utc>,
     limit: i64,
-) -> QueryResult<Vec<Vec<u8>>> {
-    let batch = messages::table.filter(messages::received_at.lt(cutoff));
-    delete_first(conn, batch.into_boxed(), limit).await
-}
-
-/// Deletes the first `limit` messages `matching` selects; returns their raw sources.
-async fn delete_first(
-    conn: &mut AsyncPgConnection,
-    matching: messages::BoxedQuery<'_, Pg>,
-    limit: i64,
-) -> QueryResult<Vec<Vec<u8>>> {
-    let ids: Vec<Uuid> = matching
-        .select(messages::id)
-        .limit(limit)
-        .load(conn)
-        .await?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    diesel::delete(messages::table.filter(messages::id.eq_any(ids)))
-        .returning(messages::raw_sha256)
-        .get_results(conn)
-        .await
+) -> QueryResult<usize> {
+    Prepared::new(
+        "DELETE FROM messages WHERE received_at < $1 AND id IN (
+             SELECT id FROM messages WHERE received_at < $1 LIMIT $2)",
+    )
+    .bind::<Timestamptz, _>(cutoff)
+    .bind::<BigInt, _>(limit)
+    .execute(&mut &*conn)
+    .await
 }
 
 /// Search criteria; every one given must hold. Text matches are case-insensitive substrings.
@@ -250,6 +237,21 @@ fn live(viewer: Viewer, now: DateTime<Utc>) -> messages::BoxedQuery<'static, Pg>
         .into_boxed()
 }
 
+/// Narrows `query` to one inbox's messages, read from its expiry bucket's partition only (the
+/// bucket is a subquery, so PostgreSQL prunes the other partitions when it executes).
+fn of_inbox(
+    query: messages::BoxedQuery<'static, Pg>,
+    inbox_id: Uuid,
+) -> messages::BoxedQuery<'static, Pg> {
+    let bucket = inboxes::table
+        .filter(inboxes::id.eq(inbox_id))
+        .select(inboxes::purge_at)
+        .single_value();
+    query
+        .filter(messages::inbox_id.eq(inbox_id))
+        .filter(messages::purge_at.nullable().eq(bucket))
+}
+
 /// The live messages of one inbox that match `filter`.
 fn matching(
     viewer: Viewer,
@@ -257,7 +259,7 @@ fn matching(
     filter: &MessageFilter,
     now: DateTime<Utc>,
 ) -> messages::BoxedQuery<'static, Pg> {
-    let mut query = live(viewer, now).filter(messages::inbox_id.eq(inbox_id));
+    let mut query = of_inbox(live(viewer, now), inbox_id);
     if let Some(from) = &filter.from {
         query = query.filter(messages::from_text.ilike(contains_pattern(from)));
     }
@@ -381,8 +383,7 @@ pub async fn consume_oldest(
 
 /// The `seq` of the inbox's newest message, 0 when it has none.
 pub async fn latest_seq(conn: &mut AsyncPgConnection, inbox_id: Uuid) -> QueryResult<i64> {
-    messages::table
-        .filter(messages::inbox_id.eq(inbox_id))
+    of_inbox(messages::table.into_boxed(), inbox_id)
         .select(diesel::dsl::max(messages::seq))
         .first::<Option<i64>>(conn)
         .await
@@ -402,6 +403,16 @@ pub async fn count(
         .await
 }
 
+/// Join condition: a message's raw source, stored in the message's bucket.
+pub fn source_of_message() -> diesel::dsl::And<
+    diesel::dsl::Eq<raw_sources::sha256, messages::raw_sha256>,
+    diesel::dsl::Eq<raw_sources::purge_at, messages::purge_at>,
+> {
+    raw_sources::sha256
+        .eq(messages::raw_sha256)
+        .and(raw_sources::purge_at.eq(messages::purge_at))
+}
+
 /// The stored raw source of a live message (decode it for the exact bytes received).
 pub async fn raw(
     conn: &mut AsyncPgConnection,
@@ -409,11 +420,10 @@ pub async fn raw(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<RawSource>> {
-    let source = live(viewer, now)
+    messages::table
+        .inner_join(raw_sources::table.on(source_of_message()))
+        .filter(messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id)))
         .filter(messages::id.eq(id))
-        .select(messages::raw_sha256);
-    raw_sources::table
-        .filter(raw_sources::sha256.eq_any(source))
         .select(RawSource::as_select())
         .first(conn)
         .await
@@ -427,7 +437,7 @@ pub async fn raw_of(
     ids: &[Uuid],
 ) -> QueryResult<Vec<(Uuid, RawSource)>> {
     messages::table
-        .inner_join(raw_sources::table)
+        .inner_join(raw_sources::table.on(source_of_message()))
         .filter(messages::id.eq_any(ids))
         .select((messages::id, RawSource::as_select()))
         .load(conn)

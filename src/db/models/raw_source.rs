@@ -1,11 +1,14 @@
-//! Raw sources: the exact bytes of each received mail, stored once per mail (its messages in
-//! every recipient inbox point at it by SHA-256) and compressed by ephemail with zstd. The raw
-//! source is the source of truth: attachment bytes are decoded from it on download.
+//! Raw sources: the exact bytes of each received mail, stored once per mail and expiry bucket
+//! (its messages in every recipient inbox of the bucket point at it by SHA-256) and compressed
+//! by ephemail with zstd. The raw source is the source of truth: attachment bytes are decoded
+//! from it on download. A source goes with the last message of its bucket that points at it
+//! (the `messages_deleted` trigger), or with the whole bucket.
 
+use chrono::{DateTime, Utc};
 use diesel::{
     pg::Pg,
     prelude::*,
-    sql_types::{Array, BigInt, Bytea},
+    sql_types::{Array, Bytea, Timestamptz},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -36,11 +39,13 @@ impl RawSource {
     }
 }
 
-/// A raw source to store: its SHA-256 and its zstd-compressed bytes (see [`compress`]).
+/// A raw source to store: its SHA-256, its zstd-compressed bytes (see [`compress`]) and the
+/// expiry bucket of the messages that point at it.
 #[derive(Debug)]
 pub struct NewRawSource<'a> {
     pub sha256: &'a [u8],
     pub zstd: &'a [u8],
+    pub purge_at: DateTime<Utc>,
 }
 
 /// `raw` compressed for [`NewRawSource`] (CPU work: call it off the async reactor).
@@ -67,49 +72,19 @@ pub async fn insert_all(
     sources: &mut [NewRawSource<'_>],
 ) -> QueryResult<()> {
     // One order for every writer, so that concurrent inserts of one source cannot deadlock.
-    sources.sort_unstable_by(|a, b| a.sha256.cmp(b.sha256));
+    sources.sort_unstable_by(|a, b| (a.sha256, a.purge_at).cmp(&(b.sha256, b.purge_at)));
     Prepared::new(
-        "INSERT INTO raw_sources (sha256, encoding, content)
-         SELECT sha256, 'zstd', content FROM unnest($1::bytea[], $2::bytea[]) AS t(sha256, content)
+        "INSERT INTO raw_sources (sha256, encoding, content, purge_at)
+         SELECT sha256, 'zstd', content, purge_at
+         FROM unnest($1::bytea[], $2::bytea[], $3::timestamptz[]) AS t(sha256, content, purge_at)
          ON CONFLICT DO NOTHING",
     )
     .bind::<Array<Bytea>, _>(column(sources, |source| source.sha256))
     .bind::<Array<Bytea>, _>(column(sources, |source| source.zstd))
+    .bind::<Array<Timestamptz>, _>(column(sources, |source| source.purge_at))
     .execute(&mut conn)
     .await
     .map(drop)
-}
-
-/// Deletes those of `sources` that no message points at any more; returns how many.
-pub async fn delete_unreferenced_among(
-    conn: &mut AsyncPgConnection,
-    sources: &[Vec<u8>],
-) -> QueryResult<usize> {
-    if sources.is_empty() {
-        return Ok(0);
-    }
-    Prepared::new(
-        "DELETE FROM raw_sources r WHERE r.sha256 = ANY($1)
-           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_sha256 = r.sha256)",
-    )
-    .bind::<Array<Bytea>, _>(sources)
-    .execute(conn)
-    .await
-}
-
-/// Deletes at most `limit` sources no message points at; returns how many. It reads the whole
-/// table to find them: the sweeper runs it once a sweep, for sources left by deletions made
-/// through the API (its own deletions use [`delete_unreferenced_among`]).
-pub async fn delete_unreferenced(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<usize> {
-    Prepared::new(
-        "DELETE FROM raw_sources WHERE sha256 IN (
-             SELECT r.sha256 FROM raw_sources r
-             WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_sha256 = r.sha256)
-             LIMIT $1)",
-    )
-    .bind::<BigInt, _>(limit)
-    .execute(conn)
-    .await
 }
 
 #[cfg(test)]

@@ -138,7 +138,7 @@ impl InboxMutation {
         let expires_at = now + Duration::seconds(i64::from(input.ttl_seconds));
         let mut conn = app.pool.get().await.api()?;
         Ok(
-            match inbox::set_expiry(&mut conn, viewer, id, expires_at, now)
+            match inbox::set_expiry(&mut conn, viewer, id, expires_at, now, &app.buckets)
                 .await
                 .api()?
             {
@@ -294,7 +294,13 @@ async fn create_inbox(
         };
         let new = inbox::Inbox {
             tags: tags.clone(),
-            ..inbox::Inbox::new(&address, tenant_id, app.clock.now(), Duration::seconds(ttl))
+            ..inbox::Inbox::new(
+                &address,
+                tenant_id,
+                app.clock.now(),
+                Duration::seconds(ttl),
+                &app.buckets,
+            )
         };
         // Creating must also succeed over an expired inbox at the same address.
         let (created, replaced) = conn

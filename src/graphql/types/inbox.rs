@@ -108,8 +108,15 @@ pub async fn resolve(
                             ..
                         }) if Viewer::Tenant(owner) == viewer => {
                             let ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
-                            let (inbox, replaced) =
-                                model::find_or_create(&mut conn, &address, owner, now, ttl).await?;
+                            let (inbox, replaced) = model::find_or_create(
+                                &mut conn,
+                                &address,
+                                owner,
+                                now,
+                                ttl,
+                                &app.buckets,
+                            )
+                            .await?;
                             app.events.inboxes_deleted(&conn, &replaced).await;
                             Some(inbox)
                         }
