@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, MAIL_WITH_PDF};
 
 const CREATE: &str = r#"mutation($input: CreateInboxInput!) {
     createInbox(input: $input) { status maxTtlSeconds inbox { id address localPart domain createdAt expiresAt } } }"#;
@@ -249,22 +249,20 @@ async fn deleting_an_inbox_removes_its_messages_and_attachments() {
     let app = TestApp::spawn().await;
     let mut smtp = app.smtp().await;
     smtp.command("EHLO client.test").await;
-    let raw = "Subject: with file\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
-               --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
-               --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\
-               Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n";
-    smtp.deliver("a@example.com", &["gone@localhost", "kept@localhost"], raw)
-        .await;
+    smtp.deliver(
+        "a@example.com",
+        &["gone@localhost", "kept@localhost"],
+        MAIL_WITH_PDF,
+    )
+    .await;
     let gone = app.messages_of("gone@localhost").await;
     let message_id = gone[0]["id"].clone();
-    let inbox = app
-        .data(r#"{ inbox(address: "gone@localhost") { id } }"#, json!({}))
-        .await;
+    let inbox = app.inbox_id("gone@localhost").await;
 
     let deleted = app
         .data(
             "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
-            json!({ "id": inbox["inbox"]["id"] }),
+            json!({ "id": inbox }),
         )
         .await;
     assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
@@ -281,7 +279,7 @@ async fn deleting_an_inbox_removes_its_messages_and_attachments() {
     let again = app
         .data(
             "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
-            json!({ "id": inbox["inbox"]["id"] }),
+            json!({ "id": inbox }),
         )
         .await;
     assert_eq!(again["deleteInbox"]["status"], "NOT_FOUND");

@@ -233,7 +233,25 @@ impl TestApp {
     pub async fn smtp(&self) -> SmtpConversation {
         SmtpConversation::connect(self.smtp_addr).await
     }
+
+    /// The id of the live inbox at `address`, as GraphQL gives it.
+    pub async fn inbox_id(&self, address: &str) -> Value {
+        let found = self
+            .data(
+                "query($a: String!) { inbox(address: $a) { id } }",
+                serde_json::json!({ "a": address }),
+            )
+            .await;
+        found["inbox"]["id"].clone()
+    }
 }
+
+/// A mail with a text part and a small PDF attachment (`a.pdf`, the bytes `%PDF-1.4\n`).
+pub const MAIL_WITH_PDF: &str = "Subject: with file\r\nMIME-Version: 1.0\r\n\
+    Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+    --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+    --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\
+    Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n";
 
 async fn create_key(database_url: &str, tenant_name: &str, scope: Scope) -> String {
     use diesel_async::{AsyncConnection, AsyncPgConnection};

@@ -6,7 +6,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use ephemail::retention::{self, SweepReport};
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, MAIL_WITH_PDF};
 
 /// Rows in `table` and the `dev` tenant's stored bytes, read directly from the database.
 async fn count(app: &TestApp, table: &str) -> i64 {
@@ -275,21 +275,18 @@ async fn an_extended_inbox_takes_its_messages_to_its_new_bucket() {
     let app = TestApp::spawn_with(&["--default-ttl", "600", "--purge-bucket", "60"]).await;
     let mut smtp = app.smtp().await;
     smtp.command("EHLO client.test").await;
-    let raw = "Subject: with file\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
-               --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
-               --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\
-               Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n";
     let reply = smtp
-        .deliver("a@example.com", &["long@localhost", "short@localhost"], raw)
+        .deliver(
+            "a@example.com",
+            &["long@localhost", "short@localhost"],
+            MAIL_WITH_PDF,
+        )
         .await;
     assert!(reply.starts_with("250"), "{reply}");
-    let inbox = app
-        .data(r#"{ inbox(address: "long@localhost") { id } }"#, json!({}))
-        .await;
     let extended = app
         .data(
             "mutation($id: ID!) { extendInbox(input: {id: $id, ttlSeconds: 7200}) { status } }",
-            json!({ "id": inbox["inbox"]["id"] }),
+            json!({ "id": app.inbox_id("long@localhost").await }),
         )
         .await;
     assert_eq!(extended["extendInbox"]["status"], "EXTENDED");

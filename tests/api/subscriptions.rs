@@ -190,16 +190,10 @@ async fn assert_ends_with_not_found(ws: &mut GraphqlWs) {
 
 /// Deletes the inbox at `address` through `app`'s API.
 async fn delete_inbox_at(app: &TestApp, address: &str) {
-    let inbox = app
-        .data(
-            "query($a: String!) { inbox(address: $a) { id } }",
-            json!({ "a": address }),
-        )
-        .await;
     let deleted = app
         .data(
             "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
-            json!({ "id": inbox["inbox"]["id"] }),
+            json!({ "id": app.inbox_id(address).await }),
         )
         .await;
     assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
