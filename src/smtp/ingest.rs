@@ -306,6 +306,11 @@ async fn store_batch(
 ) -> anyhow::Result<Vec<(Delivery, Vec<MessageStored>)>> {
     let now = app.clock.now();
     let conn = app.pool.get().await?;
+    // The partitions for the inboxes this batch may create, before its transaction: made inside
+    // it, they would keep their locks until the batch commits.
+    app.buckets
+        .ensure(&conn, [app.buckets.purge_at(now + catch_all_ttl(app))])
+        .await?;
     match store_in_transaction(&conn, app, batch, now).await {
         Ok((stored, replaced)) => {
             for id in replaced {
@@ -331,8 +336,8 @@ async fn store_in_transaction(
     now: chrono::DateTime<chrono::Utc>,
 ) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, Vec<Uuid>)> {
     let (inboxes, limits) = resolve(conn, app, batch, now).await?;
-    // The partitions of the inboxes' expiry buckets: a round trip only for a bucket this process
-    // has not stored into yet.
+    // The partitions of the inboxes' expiry buckets (made when the inbox was), checked once per
+    // process and bucket: the inbox may come from another process.
     app.buckets
         .ensure(
             conn,
@@ -387,6 +392,11 @@ fn possibly_overfull(
         .collect()
 }
 
+/// The lifetime of an inbox that mail to a catch-all domain creates.
+fn catch_all_ttl(app: &App) -> Duration {
+    Duration::seconds(i64::from(app.config.inbox.default_ttl))
+}
+
 /// Begins the batch's transaction, resolves (or on a catch-all domain creates) every recipient
 /// inbox of the batch and reads the limits of their tenants, in one round trip. An address
 /// without a live inbox (deleted or expired since `RCPT TO`) is left out.
@@ -435,7 +445,6 @@ async fn resolve(
             _ => {}
         }
     }
-    let catch_all_ttl = Duration::seconds(i64::from(app.config.inbox.default_ttl));
     let owners: Vec<Uuid> = catch_all.iter().map(|&(_, owner)| owner).collect();
     let registered_columns = inbox::address_columns(
         registered
@@ -444,7 +453,7 @@ async fn resolve(
     );
     let ((), (mut found, replaced), registered, tenants) = futures::try_join!(
         prepared::begin(conn),
-        inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl, &app.buckets),
+        inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl(app), &app.buckets),
         inbox::find_all_by_address(conn, registered, now),
         tenant::find_all_receiving(conn, &owners, registered_columns),
     )?;

@@ -369,3 +369,50 @@ async fn a_sweep_finishes_a_bucket_an_interrupted_sweep_left_detached() {
     assert_eq!(count(&app, "stored_bytes").await, 0);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_message_is_left_behind_in_a_bucket_its_inbox_moved_out_of_during_delivery() {
+    let app = TestApp::spawn_with(&["--default-ttl", "600", "--purge-bucket", "60"]).await;
+    app.send_mail("moving@localhost", "mail 0", "body").await;
+    let id = app.inbox_id("moving@localhost").await;
+    let extend = |ttl: i64| {
+        let id = id.clone();
+        let app = &app;
+        async move {
+            let extended = app
+                .data(
+                    "mutation($id: ID!, $ttl: Int!) { extendInbox(input: {id: $id, ttlSeconds: $ttl}) { status } }",
+                    json!({ "id": id, "ttl": ttl }),
+                )
+                .await;
+            assert_eq!(extended["extendInbox"]["status"], "EXTENDED");
+        }
+    };
+    // Deliveries while the inbox moves back and forth between a bucket that ends in minutes
+    // and one that ends in two hours.
+    let deliveries = futures::future::join_all((0..6).map(|sender| {
+        let app = &app;
+        async move {
+            for n in 0..10 {
+                app.send_mail("moving@localhost", &format!("mail {sender}.{n}"), "body")
+                    .await;
+            }
+        }
+    }));
+    let moves = async {
+        for round in 0..40 {
+            extend(if round % 2 == 0 { 120 } else { 7200 }).await;
+        }
+    };
+    tokio::join!(deliveries, moves);
+    extend(7200).await;
+
+    // The short bucket has ended: dropping it must not take any of the inbox's messages.
+    app.clock.advance(Duration::seconds(1000));
+    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    assert_eq!(report.messages, 0, "{report:?}");
+    assert_eq!(app.messages_of("moving@localhost").await.len(), 61);
+    assert_eq!(count(&app, "messages").await, 61);
+    assert_eq!(count(&app, "raw_sources").await, 61);
+    app.stop().await;
+}

@@ -257,12 +257,13 @@ pub async fn set_expiry(
     buckets: &ExpiryBuckets,
 ) -> QueryResult<Option<Inbox>> {
     let purge_at = buckets.purge_at(expires_at);
+    // Outside the transaction: partitions made inside it would keep their locks until it ends.
+    buckets.ensure(conn, [purge_at]).await?;
     conn.transaction(async |conn| {
         let Some(old) = lock(conn, viewer, id, now).await? else {
             return Ok(None);
         };
         if old.purge_at != purge_at {
-            buckets.ensure(conn, [purge_at]).await?;
             move_messages(conn, id, old.purge_at, purge_at).await?;
         }
         diesel::update(inboxes::table.find(id))

@@ -302,6 +302,8 @@ async fn create_inbox(
                 &app.buckets,
             )
         };
+        // The partitions its messages will be stored in, so that delivery need not make them.
+        app.buckets.ensure(&conn, [new.purge_at]).await?;
         // Creating must also succeed over an expired inbox at the same address.
         let (created, replaced) = conn
             .transaction(async |conn| {
