@@ -14,7 +14,10 @@ use uuid::Uuid;
 use crate::{
     config::ServeConfig,
     db::{
-        models::tenant::{self, TenantLimits},
+        models::{
+            inbox,
+            tenant::{self, TenantLimits},
+        },
         prepared::Prepared,
         schema::{inboxes, tenants},
     },
@@ -197,7 +200,10 @@ pub async fn usage(
     now: DateTime<Utc>,
 ) -> QueryResult<Usage> {
     Prepared::new(
-        "SELECT (SELECT count(*) FROM inboxes WHERE tenant_id = $1 AND expires_at > $2)::int AS live_inboxes,
+        // The liveness test as in `inbox::live_at`, so that it is not answered from the
+        // expiry index.
+        "SELECT (SELECT count(*) FROM inboxes
+                 WHERE tenant_id = $1 AND expires_at + interval '0' > $2)::int AS live_inboxes,
                 CASE WHEN u.mail_day = $3 THEN u.mails_today ELSE 0 END AS mails_today,
                 u.stored_bytes
          FROM tenant_usage u WHERE u.tenant_id = $1",
@@ -253,7 +259,7 @@ pub async fn reserve_inbox(
         .await?;
     let (live, first_expiry): (i64, Option<DateTime<Utc>>) = inboxes::table
         .filter(inboxes::tenant_id.eq(tenant_id))
-        .filter(inboxes::expires_at.gt(now))
+        .filter(inbox::live_at(now))
         .select((
             diesel::dsl::count_star(),
             diesel::dsl::min(inboxes::expires_at),

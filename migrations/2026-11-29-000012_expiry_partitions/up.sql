@@ -7,9 +7,12 @@
 -- The invariant that makes dropping safe: every message of an inbox is in the inbox's own
 -- `purge_at` partition, and `purge_at >= expires_at`. Extending an inbox moves its messages
 -- (`inbox::set_expiry`); ingest reads the inbox row `FOR KEY SHARE`, so the two serialize.
--- The foreign keys between these tables go: a foreign key into a partitioned table would make
--- every partition drop check the referencing table. Statement triggers on `messages` delete a
--- deleted message's attachments and no longer used raw sources instead.
+-- The foreign keys of these tables go: a foreign key into a partitioned table would make every
+-- partition drop check the referencing table, and dropping a partition with a foreign key to
+-- `tenants` must lock `tenants` exclusively, which deadlocked with ingest (which reads it while
+-- holding its tenants' counters). Statement triggers on `messages` delete a deleted message's
+-- attachments and no longer used raw sources instead; messages of an inbox or tenant removed
+-- otherwise stay, invisible, until their bucket is dropped.
 
 ALTER TABLE inboxes ADD COLUMN purge_at TIMESTAMPTZ;
 UPDATE inboxes SET purge_at = to_timestamp(ceil(extract(epoch FROM expires_at) / 3600) * 3600);
@@ -130,8 +133,6 @@ FROM raw_sources_unpartitioned r JOIN messages m ON m.raw_sha256 = r.sha256;
 DROP TABLE attachments_unpartitioned, messages_unpartitioned, raw_sources_unpartitioned;
 
 ALTER TABLE messages ADD CONSTRAINT messages_pkey PRIMARY KEY (id, purge_at);
-ALTER TABLE messages ADD CONSTRAINT messages_tenant_id_fkey
-    FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE;
 CREATE INDEX messages_inbox_seq_idx ON messages (inbox_id, seq DESC);
 CREATE INDEX messages_inbox_unseen_idx ON messages (inbox_id, seq) WHERE NOT seen;
 CREATE INDEX messages_received_at_idx ON messages (received_at);
@@ -153,6 +154,10 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM deleted_messages) THEN
         RETURN NULL;
     END IF;
+    -- The counters rows in tenant order, as ingest locks them, so that the two cannot deadlock.
+    PERFORM 1 FROM tenant_usage
+    WHERE tenant_id IN (SELECT tenant_id FROM deleted_messages)
+    ORDER BY tenant_id FOR UPDATE;
     UPDATE tenant_usage u SET stored_bytes = u.stored_bytes - removed.bytes
     FROM (SELECT tenant_id, sum(size) AS bytes FROM deleted_messages GROUP BY tenant_id) removed
     WHERE u.tenant_id = removed.tenant_id;

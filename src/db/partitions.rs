@@ -158,6 +158,14 @@ pub async fn drop_ended(
             .transaction(async |conn| {
                 let mut counts = (0, 0);
                 if has_messages {
+                    // The counters rows in tenant order, as ingest locks them.
+                    diesel::sql_query(format!(
+                        "SELECT 1 FROM tenant_usage WHERE tenant_id IN (
+                             SELECT DISTINCT tenant_id FROM messages{suffix})
+                         ORDER BY tenant_id FOR UPDATE"
+                    ))
+                    .execute(conn)
+                    .await?;
                     diesel::sql_query(format!(
                         "UPDATE tenant_usage u SET stored_bytes = u.stored_bytes - d.bytes
                              FROM (SELECT tenant_id, sum(size) AS bytes

@@ -126,7 +126,6 @@ diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(domains -> tenants (tenant_id));
 diesel::joinable!(inboxes -> domains (domain));
 diesel::joinable!(inboxes -> tenants (tenant_id));
-diesel::joinable!(messages -> tenants (tenant_id));
 diesel::joinable!(tenant_usage -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
