@@ -10,12 +10,14 @@ use std::{
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::{
-    sql_types::{BigInt, Bool, Nullable, Text, Timestamptz},
+    sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid},
     QueryableByName,
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
-use super::prepared::Prepared;
+use uuid::Uuid;
+
+use super::prepared::{column, Prepared};
 
 /// Tables partitioned by `purge_at`, in the order their partitions are detached.
 const TABLES: [&str; 3] = ["attachments", "messages", "raw_sources"];
@@ -93,6 +95,17 @@ struct PartitionTable {
     detach_pending: Option<bool>,
 }
 
+/// What one tenant had in a partition.
+#[derive(QueryableByName)]
+struct TenantShare {
+    #[diesel(sql_type = SqlUuid)]
+    tenant_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    bytes: i64,
+    #[diesel(sql_type = BigInt)]
+    messages: i64,
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
@@ -158,23 +171,35 @@ pub async fn drop_ended(
             .transaction(async |conn| {
                 let mut counts = (0, 0);
                 if has_messages {
-                    // The counters rows in tenant order, as ingest locks them.
-                    diesel::sql_query(format!(
-                        "SELECT 1 FROM tenant_usage WHERE tenant_id IN (
-                             SELECT DISTINCT tenant_id FROM messages{suffix})
-                         ORDER BY tenant_id FOR UPDATE"
+                    // One pass over the partition, then the counters rows locked in tenant order
+                    // (as ingest locks them) and reduced.
+                    let shares: Vec<TenantShare> = diesel::sql_query(format!(
+                        "SELECT tenant_id, sum(size)::int8 AS bytes, count(*) AS messages
+                         FROM messages{suffix} GROUP BY tenant_id ORDER BY tenant_id"
                     ))
-                    .execute(conn)
+                    .load(conn)
                     .await?;
-                    diesel::sql_query(format!(
+                    let tenants: Vec<Uuid> = shares.iter().map(|share| share.tenant_id).collect();
+                    Prepared::new(
+                        "SELECT 1 FROM tenant_usage WHERE tenant_id = ANY($1)
+                         ORDER BY tenant_id FOR UPDATE",
+                    )
+                    .bind::<Array<SqlUuid>, _>(&tenants)
+                    .execute(&mut &*conn)
+                    .await?;
+                    Prepared::new(
                         "UPDATE tenant_usage u SET stored_bytes = u.stored_bytes - d.bytes
-                             FROM (SELECT tenant_id, sum(size) AS bytes
-                                   FROM messages{suffix} GROUP BY tenant_id) d
-                             WHERE u.tenant_id = d.tenant_id"
-                    ))
-                    .execute(conn)
+                         FROM unnest($1::uuid[], $2::int8[]) AS d(tenant_id, bytes)
+                         WHERE u.tenant_id = d.tenant_id",
+                    )
+                    .bind::<Array<SqlUuid>, _>(&tenants)
+                    .bind::<Array<BigInt>, _>(column(&shares, |share| share.bytes))
+                    .execute(&mut &*conn)
                     .await?;
-                    counts.0 = count(conn, &format!("messages{suffix}")).await?;
+                    counts.0 = shares
+                        .iter()
+                        .map(|share| share.messages.unsigned_abs())
+                        .sum();
                 }
                 if has_sources {
                     counts.1 = count(conn, &format!("raw_sources{suffix}")).await?;
