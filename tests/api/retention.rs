@@ -259,6 +259,10 @@ async fn the_background_sweeper_reports_what_it_deleted_in_metrics() {
         "{text}"
     );
     assert!(
+        text.contains("ephemail_sweeper_buckets_dropped_total 1\n"),
+        "{text}"
+    );
+    assert!(
         text.contains("ephemail_sweeper_failures_total 0\n"),
         "{text}"
     );
