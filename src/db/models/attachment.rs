@@ -7,10 +7,10 @@ use diesel::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{inbox, message, raw_source::RawSource, Viewer};
+use super::{message, raw_source::RawSource, Viewer};
 use crate::db::{
     prepared::{column, Prepared},
-    schema::{attachments, inboxes, messages, raw_sources},
+    schema::{attachments, messages, raw_sources},
 };
 
 /// Attachment metadata; the bytes are loaded only for downloads.
@@ -100,7 +100,7 @@ pub async fn with_raw_source(
         )
         .inner_join(raw_sources::table.on(message::source_of_message()))
         .filter(attachments::id.eq(id))
-        .filter(messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id)))
+        .filter(message::in_visible_inbox(viewer, now))
         .select((Attachment::as_select(), RawSource::as_select()))
         .first(conn)
         .await

@@ -230,10 +230,19 @@ fn contains_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Messages of the live inboxes `viewer` may see: a message disappears with its inbox.
+/// The condition that a message's inbox is live and `viewer` may see it: a message disappears
+/// with its inbox.
+pub fn in_visible_inbox(
+    viewer: Viewer,
+    now: DateTime<Utc>,
+) -> diesel::dsl::EqAny<messages::inbox_id, inboxes::BoxedQuery<'static, Pg, SqlUuid>> {
+    messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id))
+}
+
+/// Messages of the live inboxes `viewer` may see.
 fn live(viewer: Viewer, now: DateTime<Utc>) -> messages::BoxedQuery<'static, Pg> {
     messages::table
-        .filter(messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id)))
+        .filter(in_visible_inbox(viewer, now))
         .into_boxed()
 }
 
@@ -422,7 +431,7 @@ pub async fn raw(
 ) -> QueryResult<Option<RawSource>> {
     messages::table
         .inner_join(raw_sources::table.on(source_of_message()))
-        .filter(messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id)))
+        .filter(in_visible_inbox(viewer, now))
         .filter(messages::id.eq(id))
         .select(RawSource::as_select())
         .first(conn)
