@@ -1,12 +1,12 @@
-//! From an accepted mail to stored messages: parse off the async reactor, then one transaction
-//! for every recipient inbox, then wake the inboxes' listeners. The caller answers `250` only
-//! after that transaction committed.
+//! From an accepted mail to stored messages: parse (large mails off the async reactor), then one
+//! transaction for every recipient inbox, then wake the inboxes' listeners. The caller answers
+//! `250` only after that transaction committed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Context;
 use chrono::Duration;
-use diesel_async::{pooled_connection::deadpool::Object, AsyncPgConnection};
+use diesel_async::{pooled_connection::deadpool::Object, AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -196,15 +196,23 @@ impl PreparedMail {
     }
 }
 
+/// Mails up to this size are parsed on the session's own task: a few dozen microseconds, less
+/// than handing them to a blocking thread and back (two thread wake-ups per mail; measured in
+/// `docs/performance.md`). Larger ones are parsed off the async reactor.
+const INLINE_PARSE_BYTES: usize = 8 * 1024;
+
 /// Stores the mail in every recipient inbox whose tenant has room for it, and returns once that
 /// is committed. A recipient inbox deleted or expired between `RCPT TO` and the end of DATA is
 /// skipped.
 pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Delivery> {
-    let parser_app = app.clone();
-    let prepared =
+    let prepared = if mail.raw.len() <= INLINE_PARSE_BYTES {
+        PreparedMail::prepare(mail, &app.sanitizer)?
+    } else {
+        let parser_app = app.clone();
         tokio::task::spawn_blocking(move || PreparedMail::prepare(mail, &parser_app.sanitizer))
             .await
-            .context("parser task failed")??;
+            .context("parser task failed")??
+    };
     app.ingest.store(prepared).await
 }
 
@@ -446,13 +454,10 @@ async fn resolve(
         }
     }
     let owners: Vec<Uuid> = catch_all.iter().map(|&(_, owner)| owner).collect();
-    let registered_columns = inbox::address_columns(
-        registered
-            .iter()
-            .map(|address| (address.domain.as_str(), address.local.as_str())),
-    );
-    let ((), (mut found, replaced), registered, tenants) = futures::try_join!(
+    let registered_columns = inbox::address_pairs(registered.iter().copied());
+    let ((), (), (mut found, replaced), registered, tenants) = futures::try_join!(
         prepared::begin(conn),
+        plan_for_indexes(conn),
         inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl(app), &app.buckets),
         inbox::find_all_by_address(conn, registered, now),
         tenant::find_all_receiving(conn, &owners, registered_columns),
@@ -477,6 +482,24 @@ async fn resolve(
         replaced,
     };
     Ok((inboxes, limits))
+}
+
+/// The writer's statements are prepared once per connection and designed for generic plans:
+/// arrays in, one index lookup per row. PostgreSQL would plan some of them again for every batch
+/// (their arrays' lengths make a custom plan look cheaper), and a generic plan made while a table
+/// or a new partition was nearly empty would scan it whole, slower as it grows, until autoanalyze
+/// replans it. So, for the writer's transactions: generic plans always, built without sequential
+/// or bitmap scans, and no JIT (it would compile any plan that still has to scan).
+async fn plan_for_indexes(mut conn: &AsyncPgConnection) -> diesel::QueryResult<()> {
+    prepared::Prepared::new(
+        "SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+                set_config('enable_seqscan', 'off', true),
+                set_config('enable_bitmapscan', 'off', true),
+                set_config('jit', 'off', true)",
+    )
+    .execute(&mut conn)
+    .await
+    .map(drop)
 }
 
 /// Counts the batch's mails against their inboxes' tenants' size, daily and storage quotas,

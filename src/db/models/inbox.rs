@@ -1,5 +1,4 @@
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
 
 use diesel::{
     pg::Pg,
@@ -209,43 +208,38 @@ pub async fn find_all_by_address<'a>(
     addresses: impl IntoIterator<Item = &'a EmailAddress>,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Inbox>> {
-    let wanted: HashSet<(&str, &str)> = addresses
+    let (domains, locals) = address_pairs(addresses);
+    if domains.is_empty() {
+        return Ok(Vec::new());
+    }
+    Prepared::new(
+        "SELECT found.* FROM unnest($1::text[], $2::text[]) AS wanted(domain, local_part)
+         CROSS JOIN LATERAL (
+             SELECT * FROM inboxes
+             WHERE domain = wanted.domain AND local_part = wanted.local_part
+               AND expires_at + interval '0' > $3
+             LIMIT 1 FOR KEY SHARE) found",
+    )
+    .bind::<Array<Text>, _>(domains)
+    .bind::<Array<Text>, _>(locals)
+    .bind::<Timestamptz, _>(now)
+    .load(&mut conn)
+    .await
+}
+
+/// The distinct `(domain, local part)` pairs of `addresses` as two parallel columns, for
+/// `unnest` into one address index lookup per pair. (`domain = ANY(..) AND local_part = ANY(..)`
+/// is cached as a generic plan that walks every inbox of the domain.)
+pub fn address_pairs<'a>(
+    addresses: impl IntoIterator<Item = &'a EmailAddress>,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let mut pairs: Vec<(&str, &str)> = addresses
         .into_iter()
         .map(|address| (address.domain.as_str(), address.local.as_str()))
         .collect();
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (domains, locals) = address_columns(wanted.iter().copied());
-    // `= ANY` on both columns walks the address index (a join with `unnest` was planned as a
-    // scan of the whole table); the few extra combinations it may match are dropped here.
-    let found: Vec<Inbox> = inboxes::table
-        .filter(inboxes::domain.eq_any(domains))
-        .filter(inboxes::local_part.eq_any(locals))
-        .filter(live_at(now))
-        .select(Inbox::as_select())
-        .for_key_share()
-        .load(&mut conn)
-        .await?;
-    Ok(found
-        .into_iter()
-        .filter(|inbox| wanted.contains(&(inbox.domain.as_str(), inbox.local_part.as_str())))
-        .collect())
-}
-
-/// Addresses as two parallel columns, for `unnest`.
-/// The distinct domains and local parts of `addresses`, for `= ANY` on each column.
-/// The distinct domains and local parts of `(domain, local part)` pairs, for `= ANY` on each
-/// column of the address index.
-pub fn address_columns<'a>(
-    addresses: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> (Vec<&'a str>, Vec<&'a str>) {
-    let (mut domains, mut locals): (Vec<&str>, Vec<&str>) = addresses.into_iter().unzip();
-    for column in [&mut domains, &mut locals] {
-        column.sort_unstable();
-        column.dedup();
-    }
-    (domains, locals)
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs.into_iter().unzip()
 }
 
 /// Moves a live inbox's expiry; `None` if there is no such live inbox. When that moves it to
@@ -372,23 +366,24 @@ async fn delete_all_expired_at<'a>(
     addresses: impl IntoIterator<Item = &'a EmailAddress>,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Uuid>> {
-    let wanted: HashSet<(&str, &str)> = addresses
-        .into_iter()
-        .map(|address| (address.domain.as_str(), address.local.as_str()))
-        .collect();
-    let (domains, locals) = address_columns(wanted.iter().copied());
-    // By the address index, as in `find_all_by_address`. It may also take an expired inbox at
-    // another combination of these domains and local parts: expired inboxes are invisible
-    // already and would be swept anyway.
-    diesel::delete(
-        inboxes::table
-            .filter(inboxes::domain.eq_any(domains))
-            .filter(inboxes::local_part.eq_any(locals))
-            .filter(inboxes::expires_at.le(now)),
+    #[derive(QueryableByName)]
+    struct Deleted {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+    }
+    let (domains, locals) = address_pairs(addresses);
+    let deleted: Vec<Deleted> = Prepared::new(
+        "DELETE FROM inboxes USING unnest($1::text[], $2::text[]) AS wanted(domain, local_part)
+         WHERE inboxes.domain = wanted.domain AND inboxes.local_part = wanted.local_part
+           AND inboxes.expires_at <= $3
+         RETURNING inboxes.id",
     )
-    .returning(inboxes::id)
-    .get_results(&mut conn)
-    .await
+    .bind::<Array<Text>, _>(domains)
+    .bind::<Array<Text>, _>(locals)
+    .bind::<Timestamptz, _>(now)
+    .load(&mut conn)
+    .await?;
+    Ok(deleted.into_iter().map(|row| row.id).collect())
 }
 
 /// Deletes at most `limit` inboxes expired at `now`, those expired longest first; returns their

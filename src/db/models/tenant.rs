@@ -3,10 +3,15 @@ use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::schema::{inboxes, tenant_usage, tenants};
+use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+
+use crate::db::{
+    prepared::Prepared,
+    schema::{tenant_usage, tenants},
+};
 
 /// An isolated customer of the service: it sees only its own inboxes and messages.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = tenants, check_for_backend(Pg))]
 pub struct Tenant {
     pub id: Uuid,
@@ -17,7 +22,18 @@ pub struct Tenant {
 }
 
 /// Overrides of the server's default quotas; `None` keeps the default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Queryable,
+    QueryableByName,
+    Selectable,
+    Insertable,
+    AsChangeset,
+)]
 #[diesel(table_name = tenants, check_for_backend(Pg), treat_none_as_null = true)]
 pub struct TenantLimits {
     pub max_inboxes: Option<i32>,
@@ -40,26 +56,29 @@ impl Tenant {
 }
 
 /// The tenants a batch of mail goes to: `owners` (of its catch-all domains) and the owners of
-/// the inboxes at any of `domains` with any of `local_parts` (the few extra ones this may match
-/// are harmless). Takes a shared connection so that it can be pipelined.
+/// the inboxes at the addresses given as parallel columns (see [`super::inbox::address_pairs`]).
+/// Takes a shared connection so that it can be pipelined.
 pub async fn find_all_receiving(
     mut conn: &AsyncPgConnection,
     owners: &[Uuid],
     (domains, local_parts): (Vec<&str>, Vec<&str>),
 ) -> QueryResult<Vec<Tenant>> {
-    let inbox_owners = inboxes::table
-        .filter(inboxes::domain.eq_any(domains))
-        .filter(inboxes::local_part.eq_any(local_parts))
-        .select(inboxes::tenant_id);
-    tenants::table
-        .filter(
-            tenants::id
-                .eq_any(owners)
-                .or(tenants::id.eq_any(inbox_owners)),
-        )
-        .select(Tenant::as_select())
-        .load(&mut conn)
-        .await
+    Prepared::new(
+        // A UNION, not `OR id IN (..)`: the OR is planned as a scan of every tenant.
+        "SELECT * FROM tenants WHERE id = ANY($1)
+         UNION
+         SELECT tenants.* FROM unnest($2::text[], $3::text[]) AS wanted(domain, local_part)
+         CROSS JOIN LATERAL (
+             SELECT tenant_id FROM inboxes
+             WHERE domain = wanted.domain AND local_part = wanted.local_part
+             LIMIT 1) found
+         JOIN tenants ON tenants.id = found.tenant_id",
+    )
+    .bind::<Array<SqlUuid>, _>(owners)
+    .bind::<Array<Text>, _>(domains)
+    .bind::<Array<Text>, _>(local_parts)
+    .load(&mut conn)
+    .await
 }
 
 /// Inserts the tenant with its usage counters; false if the name is taken.
