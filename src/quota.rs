@@ -151,10 +151,10 @@ fn decide(tokens: f64, cap: i32) -> RateDecision {
     }
 }
 
-/// Counts `mails` received mails against the tenant's daily and storage quotas, if both allow
-/// them all; false (and nothing counted) otherwise. `bytes` is what this transaction adds to the
-/// tenant's storage once its messages are inserted. Call inside the storing transaction, so
-/// that a rolled-back mail is not counted.
+/// Counts `mails` received mails of `bytes` in all against the tenant's daily and storage quotas,
+/// if both allow them all, adding the bytes to its stored bytes; false (and nothing counted)
+/// otherwise. Call inside the transaction that inserts exactly those messages, so that a
+/// rolled-back mail is not counted.
 pub async fn count_mails(
     mut conn: &AsyncPgConnection,
     tenant_id: Uuid,
@@ -166,7 +166,8 @@ pub async fn count_mails(
     let counted = Prepared::new(
         "UPDATE tenant_usage
          SET mails_today = CASE WHEN mail_day = $2 THEN mails_today + $6 ELSE $6 END,
-             mail_day = $2
+             mail_day = $2,
+             stored_bytes = stored_bytes + $4
          WHERE tenant_id = $1
            AND CASE WHEN mail_day = $2 THEN mails_today ELSE 0 END + $6 <= $3
            AND stored_bytes + $4 <= $5",

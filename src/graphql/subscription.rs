@@ -55,7 +55,7 @@ impl Subscription {
         Ok(futures::stream::unfold(Some(feed), |feed| async move {
             let mut feed = feed?;
             match feed.next().await {
-                Ok(message) => Some((Ok(Message(message)), Some(feed))),
+                Ok(message) => Some((Ok(Message::new(message)), Some(feed))),
                 // Report the failure once and end the stream; the client resumes with `after`.
                 Err(error) => Some((Err(error.extend()), None)),
             }

@@ -147,11 +147,8 @@ struct PreparedMail {
 }
 
 impl PreparedMail {
-    /// Groups the recipients per inbox and parses the mail; CPU work, run off the reactor.
-    fn prepare(
-        mail: IncomingMail,
-        sanitizer: &crate::mail::sanitize::Sanitizer,
-    ) -> anyhow::Result<Self> {
+    /// Groups the recipients per inbox and parses the mail (CPU work, see [`crate::mail::cpu_bound`]).
+    fn prepare(mail: IncomingMail) -> anyhow::Result<Self> {
         let IncomingMail {
             mail_from,
             recipients,
@@ -171,7 +168,7 @@ impl PreparedMail {
                 delivery.tags.push(tag);
             }
         }
-        let parsed = parse::parse(&raw, sanitizer);
+        let parsed = parse::parse(&raw);
         Ok(Self {
             mail_from,
             deliveries,
@@ -196,23 +193,11 @@ impl PreparedMail {
     }
 }
 
-/// Mails up to this size are parsed on the session's own task: a few dozen microseconds, less
-/// than handing them to a blocking thread and back (two thread wake-ups per mail; measured in
-/// `docs/performance.md`). Larger ones are parsed off the async reactor.
-const INLINE_PARSE_BYTES: usize = 8 * 1024;
-
 /// Stores the mail in every recipient inbox whose tenant has room for it, and returns once that
 /// is committed. A recipient inbox deleted or expired between `RCPT TO` and the end of DATA is
 /// skipped.
 pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Delivery> {
-    let prepared = if mail.raw.len() <= INLINE_PARSE_BYTES {
-        PreparedMail::prepare(mail, &app.sanitizer)?
-    } else {
-        let parser_app = app.clone();
-        tokio::task::spawn_blocking(move || PreparedMail::prepare(mail, &parser_app.sanitizer))
-            .await
-            .context("parser task failed")??
-    };
+    let prepared = crate::mail::cpu_bound(mail.raw.len(), || PreparedMail::prepare(mail)).await??;
     app.ingest.store(prepared).await
 }
 
@@ -561,11 +546,8 @@ async fn admit<'b>(
             continue;
         }
         // Not all of them fit: the earliest that do are taken, one by one.
-        let mut taken_bytes = 0;
         for target in fitting {
-            let bytes = taken_bytes + size(&target);
-            if quota::count_mails(conn, tenant_id, &limits, 1, bytes, now).await? {
-                taken_bytes = bytes;
+            if quota::count_mails(conn, tenant_id, &limits, 1, size(&target), now).await? {
                 admitted.push(target);
             } else {
                 app.recipients.out_of_room(tenant_id);

@@ -34,6 +34,8 @@ pub struct Message {
     pub message_id: Option<String>,
     pub in_reply_to: Option<String>,
     pub text_body: Option<String>,
+    /// As sent, not sanitized (see [`crate::mail::parse::ParsedMail::html`]): the API reads it
+    /// only through `graphql::types::message::Message`, which sanitizes it.
     pub html_body: Option<String>,
     pub size: i32,
     pub parse_error: Option<String>,

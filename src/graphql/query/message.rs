@@ -57,7 +57,7 @@ impl MessageQuery {
             .api()?;
         // Nullable, so a NOT_FOUND nulls this field and not the whole response.
         let found = found.ok_or(AppError::NotFound("message")).api()?;
-        Ok(Some(Message(found)))
+        Ok(Some(Message::new(found)))
     }
 
     /// Holds the request until a matching message is stored after `after` (a message cursor)
@@ -119,6 +119,6 @@ impl MessageQuery {
                 .await
                 .map_err(|_| AppError::Timeout(timeout_ms))?
         };
-        wait.await.map(|message| Some(Message(message))).api()
+        wait.await.map(|message| Some(Message::new(message))).api()
     }
 }

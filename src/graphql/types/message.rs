@@ -73,13 +73,43 @@ impl From<Option<MessageFilterInput>> for model::MessageFilter {
 }
 
 /// A received message as one inbox sees it.
-pub struct Message(pub model::Message);
+pub struct Message {
+    row: model::Message,
+    /// The HTML body sanitized, once per message object: `html`, `links` and `codes` all read it.
+    sanitized_html: tokio::sync::OnceCell<Option<String>>,
+}
 
 impl Message {
+    pub fn new(row: model::Message) -> Self {
+        Self {
+            row,
+            sanitized_html: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The stored HTML body is as sent (see [`parse::ParsedMail::html`]); this is the only way
+    /// the API reads it.
+    async fn sanitized_html(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        let sanitized = self
+            .sanitized_html
+            .get_or_try_init(|| async {
+                let Some(html) = self.row.html_body.clone() else {
+                    return Ok(None);
+                };
+                let app = ctx.app().clone();
+                crate::mail::cpu_bound(html.len(), move || Some(app.sanitizer.clean(&html)))
+                    .await
+                    .map_err(AppError::Internal)
+                    .api()
+            })
+            .await?;
+        Ok(sanitized.as_deref())
+    }
+
     async fn attachment_rows(&self, ctx: &Context<'_>) -> Result<Vec<attachment::Attachment>> {
         let loader = ctx.data_unchecked::<DataLoader<AttachmentLoader>>();
         let rows = loader
-            .load_one(self.0.id)
+            .load_one(self.row.id)
             .await
             .map_err(|error| error.extend())?;
         Ok(rows.unwrap_or_default())
@@ -89,19 +119,19 @@ impl Message {
 #[Object]
 impl Message {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.row.id.to_string())
     }
 
     /// Resume point for `messageReceived(after:)`, `waitForMessage(after:)` and paging.
     async fn cursor(&self) -> String {
-        encode_cursor(self.0.seq)
+        encode_cursor(self.row.seq)
     }
 
     async fn inbox(&self, ctx: &Context<'_>) -> Result<Option<Inbox>> {
         let viewer = ctx.viewer(Scope::Read).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let found = inbox::find(&mut conn, viewer, self.0.inbox_id, app.clock.now())
+        let found = inbox::find(&mut conn, viewer, self.row.inbox_id, app.clock.now())
             .await
             .api()?;
         Ok(found.map(Inbox))
@@ -109,17 +139,17 @@ impl Message {
 
     /// When ephemail stored it.
     async fn received_at(&self) -> DateTime<Utc> {
-        self.0.received_at
+        self.row.received_at
     }
 
     /// Envelope sender (`MAIL FROM`); null for the null sender `<>` of bounces.
     async fn mail_from(&self) -> Option<&str> {
-        self.0.mail_from.as_deref()
+        self.row.mail_from.as_deref()
     }
 
     /// Envelope recipients (`RCPT TO`) that delivered this message to this inbox.
     async fn rcpt_to(&self) -> Vec<&str> {
-        self.0
+        self.row
             .rcpt_to
             .iter()
             .flatten()
@@ -129,50 +159,50 @@ impl Message {
 
     /// Plus-address tags of the recipients (`local+tag@domain`).
     async fn tags(&self) -> Vec<&str> {
-        self.0.tags.iter().flatten().map(String::as_str).collect()
+        self.row.tags.iter().flatten().map(String::as_str).collect()
     }
 
     async fn seen(&self) -> bool {
-        self.0.seen
+        self.row.seen
     }
 
     /// The first `From:` mailbox.
     async fn from(&self) -> Option<Mailbox> {
-        model::Message::decode::<Mailbox>(&self.0.from_addr)
+        model::Message::decode::<Mailbox>(&self.row.from_addr)
             .into_iter()
             .next()
     }
 
     async fn to(&self) -> Vec<Mailbox> {
-        model::Message::decode(&self.0.to_addr)
+        model::Message::decode(&self.row.to_addr)
     }
 
     async fn cc(&self) -> Vec<Mailbox> {
-        model::Message::decode(&self.0.cc_addr)
+        model::Message::decode(&self.row.cc_addr)
     }
 
     async fn subject(&self) -> Option<&str> {
-        self.0.subject.as_deref()
+        self.row.subject.as_deref()
     }
 
     /// The `Date:` header.
     async fn date(&self) -> Option<DateTime<Utc>> {
-        self.0.sent_at
+        self.row.sent_at
     }
 
     /// The `Message-ID:` header, without angle brackets.
     async fn message_id(&self) -> Option<&str> {
-        self.0.message_id.as_deref()
+        self.row.message_id.as_deref()
     }
 
     /// The `In-Reply-To:` header, without angle brackets.
     async fn in_reply_to(&self) -> Option<&str> {
-        self.0.in_reply_to.as_deref()
+        self.row.in_reply_to.as_deref()
     }
 
     /// The plain-text body; a text rendering of the HTML when the mail has no text part.
     async fn text(&self) -> Option<&str> {
-        self.0.text_body.as_deref()
+        self.row.text_body.as_deref()
     }
 
     /// The HTML body, sanitized for direct display: no scripts, event handlers, `javascript:`
@@ -188,7 +218,7 @@ impl Message {
         )]
         block_remote_images: bool,
     ) -> Result<Option<String>> {
-        let Some(html) = self.0.html_body.as_deref() else {
+        let Some(html) = self.sanitized_html(ctx).await? else {
             return Ok(None);
         };
         let base = ctx.base_url();
@@ -209,17 +239,19 @@ impl Message {
 
     /// Links in the message: href and link text from the HTML, then URLs from the text part;
     /// de-duplicated, in document order.
-    async fn links(&self) -> Vec<Link> {
-        extract::links(self.0.html_body.as_deref(), self.0.text_body.as_deref())
+    async fn links(&self, ctx: &Context<'_>) -> Result<Vec<Link>> {
+        let html = self.sanitized_html(ctx).await?;
+        Ok(extract::links(html, self.row.text_body.as_deref()))
     }
 
     /// One-time-code candidates (verification codes, PINs), best first.
-    async fn codes(&self) -> Vec<String> {
-        extract::codes(
-            self.0.subject.as_deref(),
-            self.0.text_body.as_deref(),
-            self.0.html_body.as_deref(),
-        )
+    async fn codes(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let html = self.sanitized_html(ctx).await?;
+        Ok(extract::codes(
+            self.row.subject.as_deref(),
+            self.row.text_body.as_deref(),
+            html,
+        ))
     }
 
     /// Header fields in order, unfolded; only those called `name` (case-insensitive) if given.
@@ -227,7 +259,7 @@ impl Message {
         ctx.viewer(Scope::Read).api()?;
         let source = ctx
             .data_unchecked::<DataLoader<RawSourceLoader>>()
-            .load_one(self.0.id)
+            .load_one(self.row.id)
             .await
             .map_err(|error| error.extend())?
             .ok_or(AppError::NotFound("message"))
@@ -262,18 +294,18 @@ impl Message {
     /// Size of the message in bytes as the sender sent it (the raw download also holds our
     /// `Received:` header).
     async fn size(&self) -> i32 {
-        self.0.size
+        self.row.size
     }
 
     /// Download URL of the exact bytes received (`message/rfc822`).
     async fn raw_url(&self, ctx: &Context<'_>) -> String {
-        format!("{}/messages/{}/raw", ctx.base_url(), self.0.id)
+        format!("{}/messages/{}/raw", ctx.base_url(), self.row.id)
     }
 
     /// The content limits this message's parsed fields were cut at (hostile or oversized
     /// mail); empty for ordinary mail. The raw source at `rawUrl` is always complete.
     async fn content_limits(&self) -> Vec<ContentLimit> {
-        self.0
+        self.row
             .content_limits
             .iter()
             .flatten()
@@ -283,7 +315,7 @@ impl Message {
 
     /// Why the message could not be parsed; its raw source is stored all the same.
     async fn parse_error(&self) -> Option<&str> {
-        self.0.parse_error.as_deref()
+        self.row.parse_error.as_deref()
     }
 }
 
@@ -394,7 +426,7 @@ pub async fn message_connection(
     );
     connection.edges.extend(
         rows.into_iter()
-            .map(|row| Edge::new(OpaqueCursor(row.seq), Message(row))),
+            .map(|row| Edge::new(OpaqueCursor(row.seq), Message::new(row))),
     );
     Ok(connection)
 }
