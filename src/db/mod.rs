@@ -32,6 +32,10 @@ pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     deadpool::Pool::builder(manager)
         .max_size(size)
+        // The connection used last is handed out next: the ingest writer takes one per batch,
+        // and round-robin over the pool (FIFO) moved every batch to a PostgreSQL backend whose
+        // caches had gone cold (measured in `docs/performance.md`).
+        .queue_mode(::deadpool::managed::QueueMode::Lifo)
         .build()
         .context("building the database pool")
 }
