@@ -25,6 +25,6 @@ pub async fn cpu_bound<T: Send + 'static>(
     } else {
         tokio::task::spawn_blocking(work)
             .await
-            .context("a mail parsing task failed")
+            .context("a mail parsing or sanitizing task failed")
     }
 }

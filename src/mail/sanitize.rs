@@ -144,7 +144,7 @@ enum RemoteImages {
 /// The mail HTML policy; `Send + Sync`, so one instance serves every request.
 pub struct Sanitizer {
     builder: Builder<'static>,
-    /// The same policy without remote images, for read-time re-sanitizing.
+    /// The same policy without remote images.
     no_remote_images: Builder<'static>,
 }
 
@@ -158,7 +158,7 @@ impl Default for Sanitizer {
 }
 
 impl Sanitizer {
-    /// Sanitizes a mail's HTML for display (at ingest; the result is what gets stored).
+    /// Sanitizes a mail's HTML for display (when the API reads it: the stored body is as sent).
     ///
     /// Removes scripts, event handlers, dangerous URLs, forms, frames, objects, `<base>`,
     /// `<meta>`, `<link>`, `<style>` and SVG/MathML; keeps mail layout and filtered inline
@@ -169,12 +169,11 @@ impl Sanitizer {
         self.builder.clean(html).to_string()
     }
 
-    /// Removes the `src` of every `<img>` that loads over http or https (tracking pixels);
-    /// `cid:` and `data:` images stay.
+    /// [`clean`](Self::clean), and also removes the `src` of every `<img>` that loads over http
+    /// or https (tracking pixels); `cid:` and `data:` images stay.
     ///
-    /// `html` must be the output of [`clean`](Self::clean), and this must run before
-    /// [`link_inline_images`]: it cannot tell our own attachment URLs from remote images, and
-    /// like [`clean`](Self::clean) it drops relative URLs.
+    /// Run it before [`link_inline_images`]: it cannot tell our own attachment URLs from remote
+    /// images, and like [`clean`](Self::clean) it drops relative URLs.
     pub fn block_remote_images(&self, html: &str) -> String {
         self.no_remote_images.clean(html).to_string()
     }

@@ -1,9 +1,11 @@
 use chrono::{DateTime, Utc};
-use diesel::{pg::Pg, prelude::*};
+use diesel::{
+    pg::Pg,
+    prelude::*,
+    sql_types::{Array, Text, Uuid as SqlUuid},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
-
-use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 
 use crate::db::{
     prepared::Prepared,

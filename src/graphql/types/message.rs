@@ -18,7 +18,7 @@ use crate::{
     mail::{
         extract::{self, Link},
         parse::{self, ContentLimit, HeaderField, Mailbox},
-        sanitize,
+        sanitize::{self, Sanitizer},
     },
 };
 
@@ -87,23 +87,31 @@ impl Message {
         }
     }
 
-    /// The stored HTML body is as sent (see [`parse::ParsedMail::html`]); this is the only way
-    /// the API reads it.
+    /// The stored HTML body is as sent (see [`parse::ParsedMail::html`]); these two are the
+    /// only ways the API reads it. This one is the display policy, kept for `html`, `links`
+    /// and `codes`.
     async fn sanitized_html(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         let sanitized = self
             .sanitized_html
-            .get_or_try_init(|| async {
-                let Some(html) = self.row.html_body.clone() else {
-                    return Ok(None);
-                };
-                let app = ctx.app().clone();
-                crate::mail::cpu_bound(html.len(), move || Some(app.sanitizer.clean(&html)))
-                    .await
-                    .map_err(AppError::Internal)
-                    .api()
-            })
+            .get_or_try_init(|| self.sanitize(ctx, Sanitizer::clean))
             .await?;
         Ok(sanitized.as_deref())
+    }
+
+    /// The HTML body through `policy`, in one pass.
+    async fn sanitize(
+        &self,
+        ctx: &Context<'_>,
+        policy: fn(&Sanitizer, &str) -> String,
+    ) -> Result<Option<String>> {
+        let Some(html) = self.row.html_body.clone() else {
+            return Ok(None);
+        };
+        let app = ctx.app().clone();
+        crate::mail::cpu_bound(html.len(), move || Some(policy(&app.sanitizer, &html)))
+            .await
+            .map_err(AppError::Internal)
+            .api()
     }
 
     async fn attachment_rows(&self, ctx: &Context<'_>) -> Result<Vec<attachment::Attachment>> {
@@ -218,7 +226,13 @@ impl Message {
         )]
         block_remote_images: bool,
     ) -> Result<Option<String>> {
-        let Some(html) = self.sanitized_html(ctx).await? else {
+        // The blocking policy is the display policy without remote images: one pass.
+        let html = if block_remote_images {
+            self.sanitize(ctx, Sanitizer::block_remote_images).await?
+        } else {
+            self.sanitized_html(ctx).await?.map(str::to_owned)
+        };
+        let Some(html) = html else {
             return Ok(None);
         };
         let base = ctx.base_url();
@@ -228,12 +242,7 @@ impl Message {
             .into_iter()
             .filter_map(|a| Some((a.content_id?, format!("{base}/attachments/{}", a.id))))
             .collect();
-        // Block first: the attachment URLs put in by the linking are http(s) URLs too.
-        let html = if block_remote_images {
-            ctx.app().sanitizer.block_remote_images(html)
-        } else {
-            html.to_owned()
-        };
+        // Linked after blocking: the attachment URLs it puts in are http(s) URLs too.
         Ok(Some(sanitize::link_inline_images(&html, &inline)))
     }
 
@@ -265,11 +274,11 @@ impl Message {
             .ok_or(AppError::NotFound("message"))
             .api()?;
         // Read from the raw source, the only stored copy.
-        let headers = tokio::task::spawn_blocking(move || {
+        let size = usize::try_from(self.row.size).unwrap_or(usize::MAX);
+        let headers = crate::mail::cpu_bound(size, move || {
             source.decode().map(|raw| parse::header_fields(&raw))
         })
         .await
-        .map_err(anyhow::Error::from)
         .and_then(|decoded| decoded.map_err(anyhow::Error::from))
         .map_err(AppError::Internal)
         .api()?;
