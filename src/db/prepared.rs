@@ -74,10 +74,26 @@ pub fn column<'r, R, T>(rows: &'r [R], value: impl FnMut(&'r R) -> T) -> Vec<T> 
     rows.iter().map(value).collect()
 }
 
-/// A list of texts as one JSON array: text arrays of different lengths cannot be the rows of
-/// one SQL array (`ARRAY(SELECT jsonb_array_elements_text(..))` turns it back).
-pub fn json_texts<T: AsRef<str>>(values: &[T]) -> serde_json::Value {
-    values.iter().map(|value| value.as_ref()).collect()
+/// A list of texts as one PostgreSQL array literal (`rows_column::text[]` turns it back): text
+/// arrays of different lengths cannot be the rows of one SQL array.
+pub fn text_array<T: AsRef<str>>(values: &[T]) -> String {
+    let mut literal = String::from("{");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            literal.push(',');
+        }
+        // Every element quoted, so that none reads as NULL, and `"` and `\` escaped inside.
+        literal.push('"');
+        for c in value.as_ref().chars() {
+            if matches!(c, '"' | '\\') {
+                literal.push('\\');
+            }
+            literal.push(c);
+        }
+        literal.push('"');
+    }
+    literal.push('}');
+    literal
 }
 
 /// Transaction control as prepared statements, so that `BEGIN` and `COMMIT` can be pipelined
@@ -129,6 +145,15 @@ mod tests {
             .bind::<Text, _>("x");
         let sql = diesel::debug_query::<Pg, _>(&statement).to_string();
         assert_eq!(sql, "SELECT $1::text, $2 + $3, '$' -- binds: [\"x\", 7, 7]");
+    }
+
+    #[test]
+    fn texts_become_an_array_literal_with_every_element_quoted() {
+        assert_eq!(text_array::<&str>(&[]), "{}");
+        assert_eq!(
+            text_array(&["a", "NULL", r#"q"u\o,te{}"#]),
+            r#"{"a","NULL","q\"u\\o,te{}"}"#
+        );
     }
 
     #[test]

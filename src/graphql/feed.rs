@@ -1,7 +1,7 @@
 //! "The next stored message after a cursor, waiting for it if needed", without loss.
 //!
 //! Messages are read from PostgreSQL in `seq` order, and `seq` order is commit order (see
-//! [`crate::db::models::message::lock_commit_order`]), so reading `seq > cursor` never skips a
+//! [`crate::db::models::message::insert_all`]), so reading `seq > cursor` never skips a
 //! message. Events from the bus are only wake-ups: the listener is registered before the first
 //! read, and queued events are dropped right before each read, so a message committed at any
 //! moment is either in that read or wakes the next one. A slow consumer whose events overflow

@@ -92,12 +92,29 @@ impl Default for Unstuffer {
 impl Unstuffer {
     fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
         out.reserve(input.len());
-        for &byte in input {
-            if !(self.at_line_start && byte == b'.') {
-                out.push(byte);
+        let mut rest = input;
+        while let Some((&first, after_first)) = rest.split_first() {
+            if self.at_line_start && first == b'.' {
+                rest = after_first;
+                self.at_line_start = false;
+                self.after_cr = false;
+                continue;
             }
-            self.at_line_start = self.after_cr && byte == b'\n';
-            self.after_cr = byte == b'\r';
+            // Whole lines at a time: only the byte after a CRLF can be a stuffing dot.
+            let Some(lf) = memchr::memchr(b'\n', rest) else {
+                out.extend_from_slice(rest);
+                self.at_line_start = false;
+                self.after_cr = rest.last() == Some(&b'\r');
+                return;
+            };
+            let (line, after) = rest.split_at(lf + 1);
+            out.extend_from_slice(line);
+            self.at_line_start = match lf {
+                0 => self.after_cr,
+                _ => line[lf - 1] == b'\r',
+            };
+            self.after_cr = false;
+            rest = after;
         }
     }
 }

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Context;
 use chrono::Duration;
-use diesel_async::{pooled_connection::deadpool::Object, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{
+    pooled_connection::{deadpool::Object, PoolableConnection},
+    AsyncPgConnection, SimpleAsyncConnection,
+};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -14,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     app::App,
     db::models::{
-        attachment::{self, NewAttachment},
+        attachment::NewAttachment,
         domain::{self, Domain, DomainMode},
         inbox::{self, Inbox},
         message::{self, NewMessage},
@@ -241,6 +244,7 @@ impl IngestQueue {
 }
 
 async fn write_batches(app: std::sync::Weak<crate::app::AppState>, mut jobs: mpsc::Receiver<Job>) {
+    let mut connection = WriterConnection::default();
     loop {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
@@ -248,13 +252,13 @@ async fn write_batches(app: std::sync::Weak<crate::app::AppState>, mut jobs: mps
         }
         let Some(app) = app.upgrade() else { return };
         let app = App::from(app);
-        let outcomes = match store_batch(&app, &batch).await {
+        let outcomes = match store_batch(&app, &mut connection, &batch).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             // Again one by one, so one mail the database refuses cannot fail the others.
             Err(_) if batch.len() > 1 => {
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for job in &batch {
-                    let alone = store_batch(&app, std::slice::from_ref(job)).await;
+                    let alone = store_batch(&app, &mut connection, std::slice::from_ref(job)).await;
                     outcomes.push(alone.map(|mut outcome| outcome.remove(0)));
                 }
                 outcomes
@@ -270,6 +274,30 @@ async fn write_batches(app: std::sync::Weak<crate::app::AppState>, mut jobs: mps
             });
             let _ = job.done.send(delivery);
         }
+    }
+}
+
+/// The writer's own connection, taken out of the pool for good: its session is set up once for
+/// the writer's statements ([`plan_for_indexes`]), and no API request inherits that setup. A
+/// broken one (the database restarted) is replaced before the next batch.
+#[derive(Default)]
+struct WriterConnection(Option<AsyncPgConnection>);
+
+impl WriterConnection {
+    async fn get(&mut self, app: &App) -> anyhow::Result<&AsyncPgConnection> {
+        if let Some(mut conn) = self.0.take() {
+            if !conn.is_broken() {
+                return Ok(self.0.insert(conn));
+            }
+        }
+        let mut conn = Object::take(app.pool.get().await?);
+        plan_for_indexes(&mut conn).await?;
+        Ok(self.0.insert(conn))
+    }
+
+    /// Closes a connection left in an unknown state.
+    fn discard(&mut self) {
+        self.0 = None;
     }
 }
 
@@ -295,16 +323,17 @@ struct Target<'b> {
 /// and `COMMIT`.
 async fn store_batch(
     app: &App,
+    connection: &mut WriterConnection,
     batch: &[Job],
 ) -> anyhow::Result<Vec<(Delivery, Vec<MessageStored>)>> {
     let now = app.clock.now();
-    let conn = app.pool.get().await?;
+    let conn = connection.get(app).await?;
     // The partitions for the inboxes this batch may create, before its transaction: made inside
     // it, they would keep their locks until the batch commits.
     app.buckets
-        .ensure(&conn, [app.buckets.purge_at(now + catch_all_ttl(app))])
+        .ensure(conn, [app.buckets.purge_at(now + catch_all_ttl(app))])
         .await?;
-    match store_in_transaction(&conn, app, batch, now).await {
+    match store_in_transaction(conn, app, batch, now).await {
         Ok((stored, replaced)) => {
             for id in replaced {
                 app.events.inbox_deleted(id);
@@ -313,9 +342,9 @@ async fn store_batch(
         }
         Err(error) => {
             // The pipeline may have stopped before its COMMIT: a connection that cannot even
-            // roll back is not given back to the pool.
-            if prepared::rollback(&conn).await.is_err() {
-                drop(Object::take(conn));
+            // roll back is not used again.
+            if prepared::rollback(conn).await.is_err() {
+                connection.discard();
             }
             Err(error).context("storing the message")
         }
@@ -440,9 +469,8 @@ async fn resolve(
     }
     let owners: Vec<Uuid> = catch_all.iter().map(|&(_, owner)| owner).collect();
     let registered_columns = inbox::address_pairs(registered.iter().copied());
-    let ((), (), (mut found, replaced), registered, tenants) = futures::try_join!(
+    let ((), (mut found, replaced), registered, tenants) = futures::try_join!(
         prepared::begin(conn),
-        plan_for_indexes(conn),
         inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl(app), &app.buckets),
         inbox::find_all_by_address(conn, registered, now),
         tenant::find_all_receiving(conn, &owners, registered_columns),
@@ -473,18 +501,14 @@ async fn resolve(
 /// arrays in, one index lookup per row. PostgreSQL would plan some of them again for every batch
 /// (their arrays' lengths make a custom plan look cheaper), and a generic plan made while a table
 /// or a new partition was nearly empty would scan it whole, slower as it grows, until autoanalyze
-/// replans it. So, for the writer's transactions: generic plans always, built without sequential
-/// or bitmap scans, and no JIT (it would compile any plan that still has to scan).
-async fn plan_for_indexes(mut conn: &AsyncPgConnection) -> diesel::QueryResult<()> {
-    prepared::Prepared::new(
-        "SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
-                set_config('enable_seqscan', 'off', true),
-                set_config('enable_bitmapscan', 'off', true),
-                set_config('jit', 'off', true)",
+/// replans it. So, for the writer's session: generic plans always, built without sequential or
+/// bitmap scans, and no JIT (it would compile any plan that still has to scan).
+async fn plan_for_indexes(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+    conn.batch_execute(
+        "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off;
+         SET enable_bitmapscan = off; SET jit = off",
     )
-    .execute(&mut conn)
     .await
-    .map(drop)
 }
 
 /// Counts the batch's mails against their inboxes' tenants' size, daily and storage quotas,
@@ -558,9 +582,8 @@ async fn admit<'b>(
     Ok((outcomes, admitted))
 }
 
-/// Takes the commit-order lock and inserts every admitted copy with its raw source and its
-/// attachments, the four statements pipelined; returns per copy its mail's index in the batch,
-/// the new message's id and its event.
+/// Inserts every admitted copy with its raw source and its attachments, in one statement;
+/// returns per copy its mail's index in the batch, the new message's id and its event.
 async fn insert(
     conn: &AsyncPgConnection,
     batch: &[Job],
@@ -656,13 +679,7 @@ async fn insert(
                 })
         })
         .collect();
-    // Sent together, run by PostgreSQL one after the other in this order: the lock first.
-    let (_, _, stored, _) = futures::try_join!(
-        message::lock_commit_order(conn),
-        raw_source::insert_all(conn, &mut sources),
-        message::insert_all(conn, &rows),
-        attachment::insert_all(conn, &attachments),
-    )?;
+    let stored = message::insert_all(conn, &mut sources, &rows, &attachments).await?;
     let seqs: HashMap<Uuid, i64> = stored.into_iter().collect();
     targets
         .iter()

@@ -1,17 +1,10 @@
 use chrono::{DateTime, Utc};
-use diesel::{
-    pg::Pg,
-    prelude::*,
-    sql_types::{Array, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
-};
+use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{message, raw_source::RawSource, Viewer};
-use crate::db::{
-    prepared::{column, Prepared},
-    schema::{attachments, messages, raw_sources},
-};
+use crate::db::schema::{attachments, messages, raw_sources};
 
 /// Attachment metadata; the bytes are loaded only for downloads.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -40,35 +33,6 @@ pub struct NewAttachment<'a> {
     pub size: i32,
     /// Its message's expiry bucket.
     pub purge_at: DateTime<Utc>,
-}
-
-/// Inserts the attachments in one prepared statement (one array per column). Takes a shared
-/// connection so that it can be pipelined with the message insert before it.
-pub async fn insert_all(
-    mut conn: &AsyncPgConnection,
-    rows: &[NewAttachment<'_>],
-) -> QueryResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    Prepared::new(
-        "INSERT INTO attachments (id, message_id, position, filename, content_type, content_id,
-             inline, size, purge_at)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[],
-             $6::text[], $7::bool[], $8::int4[], $9::timestamptz[])",
-    )
-    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.id))
-    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.message_id))
-    .bind::<Array<Integer>, _>(column(rows, |r| r.position))
-    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.filename))
-    .bind::<Array<Text>, _>(column(rows, |r| r.content_type))
-    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.content_id))
-    .bind::<Array<Bool>, _>(column(rows, |r| r.inline))
-    .bind::<Array<Integer>, _>(column(rows, |r| r.size))
-    .bind::<Array<Timestamptz>, _>(column(rows, |r| r.purge_at))
-    .execute(&mut conn)
-    .await
-    .map(drop)
 }
 
 /// The attachments of several messages at once (one query for a whole page of messages).

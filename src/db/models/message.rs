@@ -10,9 +10,14 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::{inbox, raw_source::RawSource, Viewer};
+use super::{
+    attachment::NewAttachment,
+    inbox,
+    raw_source::{NewRawSource, RawSource},
+    Viewer,
+};
 use crate::db::{
-    prepared::{column, json_texts, Prepared},
+    prepared::{column, text_array, Prepared},
     schema::{inboxes, messages, raw_sources},
 };
 
@@ -87,26 +92,20 @@ pub struct NewMessage<'a> {
     pub purge_at: DateTime<Utc>,
 }
 
-/// Orders this transaction's message inserts after every other transaction's, across all
-/// processes on the database, until commit. With it, `seq` order is commit order, so a reader
-/// that has seen `seq = n` has seen every message with a smaller `seq`: cursors never skip a
-/// message committed late. Takes a shared connection so that it can be pipelined with the
-/// inserts that follow it.
-pub async fn lock_commit_order(mut conn: &AsyncPgConnection) -> QueryResult<()> {
-    // Arbitrary constant naming "message insert order" among advisory locks.
-    const MESSAGE_ORDER_LOCK: i64 = 0x6570_6865_6d61_696c;
-    Prepared::new("SELECT pg_advisory_xact_lock($1)")
-        .bind::<BigInt, _>(MESSAGE_ORDER_LOCK)
-        .execute(&mut conn)
-        .await
-        .map(drop)
-}
-
-/// Inserts the messages in one prepared statement (the rows go in as one array per column);
-/// returns each one's `(id, seq)`. Call [`lock_commit_order`] first in the transaction.
+/// Inserts the messages with their raw sources and attachments, in one prepared statement
+/// whatever their number (the rows go in as one array per column); returns each message's
+/// `(id, seq)`. A raw source already stored in its bucket is kept.
+///
+/// The messages are inserted after taking the commit-order lock, which orders this
+/// transaction's message inserts after every other transaction's, across all processes on the
+/// database, until commit. With it, `seq` order is commit order, so a reader that has seen
+/// `seq = n` has seen every message with a smaller `seq`: cursors never skip a message
+/// committed late.
 pub async fn insert_all(
     mut conn: &AsyncPgConnection,
+    sources: &mut [NewRawSource<'_>],
     rows: &[NewMessage<'_>],
+    attachments: &[NewAttachment<'_>],
 ) -> QueryResult<Vec<(Uuid, i64)>> {
     #[derive(QueryableByName)]
     struct Stored {
@@ -115,34 +114,64 @@ pub async fn insert_all(
         #[diesel(sql_type = BigInt)]
         seq: i64,
     }
+    // Arbitrary constant naming "message insert order" among advisory locks.
+    const MESSAGE_ORDER_LOCK: i64 = 0x6570_6865_6d61_696c;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    // One order for every writer, so that concurrent inserts of one source cannot deadlock.
+    sources.sort_unstable_by(|a, b| (a.sha256, a.purge_at).cmp(&(b.sha256, b.purge_at)));
+    // The messages' rows come out of a join with the lock, so their `seq` (a default of the
+    // insert, computed per row) is drawn only once the lock is held.
     let stored: Vec<Stored> = Prepared::new(
-        "INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr,
+        "WITH in_commit_order AS MATERIALIZED (SELECT pg_advisory_xact_lock($1)),
+         sources AS (
+             INSERT INTO raw_sources (sha256, encoding, content, purge_at)
+             SELECT sha256, 'zstd', content, purge_at
+             FROM unnest($2::bytea[], $3::bytea[], $4::timestamptz[]) AS t(sha256, content, purge_at)
+             ON CONFLICT DO NOTHING),
+         attached AS (
+             INSERT INTO attachments (id, message_id, position, filename, content_type, content_id,
+                 inline, size, purge_at)
+             SELECT * FROM unnest($5::uuid[], $6::uuid[], $7::int4[], $8::text[], $9::text[],
+                 $10::text[], $11::bool[], $12::int4[], $13::timestamptz[]))
+         INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr,
              to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
              text_body, html_body, size, raw_sha256, parse_error, tags, has_attachments,
              content_limits, purge_at)
-         SELECT id, inbox_id, tenant_id, received_at, mail_from,
-             ARRAY(SELECT jsonb_array_elements_text(rcpt_to)), from_addr, to_addr, cc_addr,
-             from_text, to_text, subject, sent_at, message_id, in_reply_to, text_body, html_body,
-             size, raw_sha256, parse_error, ARRAY(SELECT jsonb_array_elements_text(tags)),
-             has_attachments, ARRAY(SELECT jsonb_array_elements_text(content_limits)), purge_at
-         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::jsonb[], $7::jsonb[],
-             $8::jsonb[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
-             $14::text[], $15::text[], $16::text[], $17::text[], $18::int4[], $19::bytea[],
-             $20::text[], $21::jsonb[], $22::bool[], $23::jsonb[], $24::timestamptz[])
+         SELECT id, inbox_id, tenant_id, received_at, mail_from, rcpt_to::text[], from_addr,
+             to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
+             text_body, html_body, size, raw_sha256, parse_error, tags::text[], has_attachments,
+             content_limits::text[], purge_at
+         FROM in_commit_order, unnest($14::uuid[], $15::uuid[], $16::uuid[], $17::timestamptz[],
+             $18::text[], $19::text[], $20::jsonb[], $21::jsonb[], $22::jsonb[], $23::text[],
+             $24::text[], $25::text[], $26::timestamptz[], $27::text[], $28::text[], $29::text[],
+             $30::text[], $31::int4[], $32::bytea[], $33::text[], $34::text[], $35::bool[],
+             $36::text[], $37::timestamptz[])
            AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, to_addr, cc_addr,
              from_text, to_text, subject, sent_at, message_id, in_reply_to, text_body, html_body,
              size, raw_sha256, parse_error, tags, has_attachments, content_limits, purge_at)
          RETURNING id, seq",
     )
+    .bind::<BigInt, _>(MESSAGE_ORDER_LOCK)
+    .bind::<Array<Bytea>, _>(column(sources, |source| source.sha256))
+    .bind::<Array<Bytea>, _>(column(sources, |source| source.zstd))
+    .bind::<Array<Timestamptz>, _>(column(sources, |source| source.purge_at))
+    .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.id))
+    .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.message_id))
+    .bind::<Array<Integer>, _>(column(attachments, |a| a.position))
+    .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.filename))
+    .bind::<Array<Text>, _>(column(attachments, |a| a.content_type))
+    .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.content_id))
+    .bind::<Array<Bool>, _>(column(attachments, |a| a.inline))
+    .bind::<Array<Integer>, _>(column(attachments, |a| a.size))
+    .bind::<Array<Timestamptz>, _>(column(attachments, |a| a.purge_at))
     .bind::<Array<SqlUuid>, _>(column(rows, |r| r.id))
     .bind::<Array<SqlUuid>, _>(column(rows, |r| r.inbox_id))
     .bind::<Array<SqlUuid>, _>(column(rows, |r| r.tenant_id))
     .bind::<Array<Timestamptz>, _>(column(rows, |r| r.received_at))
     .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.mail_from))
-    .bind::<Array<Jsonb>, _>(column(rows, |r| json_texts(r.rcpt_to)))
+    .bind::<Array<Text>, _>(column(rows, |r| text_array(r.rcpt_to)))
     .bind::<Array<Jsonb>, _>(column(rows, |r| r.from_addr))
     .bind::<Array<Jsonb>, _>(column(rows, |r| r.to_addr))
     .bind::<Array<Jsonb>, _>(column(rows, |r| r.cc_addr))
@@ -157,9 +186,9 @@ pub async fn insert_all(
     .bind::<Array<Integer>, _>(column(rows, |r| r.size))
     .bind::<Array<Bytea>, _>(column(rows, |r| r.raw_sha256))
     .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.parse_error))
-    .bind::<Array<Jsonb>, _>(column(rows, |r| json_texts(r.tags)))
+    .bind::<Array<Text>, _>(column(rows, |r| text_array(r.tags)))
     .bind::<Array<Bool>, _>(column(rows, |r| r.has_attachments))
-    .bind::<Array<Jsonb>, _>(column(rows, |r| json_texts(r.content_limits)))
+    .bind::<Array<Text>, _>(column(rows, |r| text_array(r.content_limits)))
     .bind::<Array<Timestamptz>, _>(column(rows, |r| r.purge_at))
     .load(&mut conn)
     .await?;

@@ -5,17 +5,9 @@
 //! (the `messages_deleted` trigger), or with the whole bucket.
 
 use chrono::{DateTime, Utc};
-use diesel::{
-    pg::Pg,
-    prelude::*,
-    sql_types::{Array, Bytea, Timestamptz},
-};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::{pg::Pg, prelude::*};
 
-use crate::db::{
-    prepared::{column, Prepared},
-    schema::raw_sources,
-};
+use crate::db::schema::raw_sources;
 
 /// zstd's default level: about as fast as lz4 to decompress, and it entropy-codes base64.
 const ZSTD_LEVEL: i32 = 3;
@@ -63,28 +55,6 @@ pub fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
         };
         compressor.compress(raw)
     })
-}
-
-/// Stores the sources not stored yet, in one prepared statement. Call before inserting the
-/// messages that point at them; takes a shared connection so that it can be pipelined with them.
-pub async fn insert_all(
-    mut conn: &AsyncPgConnection,
-    sources: &mut [NewRawSource<'_>],
-) -> QueryResult<()> {
-    // One order for every writer, so that concurrent inserts of one source cannot deadlock.
-    sources.sort_unstable_by(|a, b| (a.sha256, a.purge_at).cmp(&(b.sha256, b.purge_at)));
-    Prepared::new(
-        "INSERT INTO raw_sources (sha256, encoding, content, purge_at)
-         SELECT sha256, 'zstd', content, purge_at
-         FROM unnest($1::bytea[], $2::bytea[], $3::timestamptz[]) AS t(sha256, content, purge_at)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind::<Array<Bytea>, _>(column(sources, |source| source.sha256))
-    .bind::<Array<Bytea>, _>(column(sources, |source| source.zstd))
-    .bind::<Array<Timestamptz>, _>(column(sources, |source| source.purge_at))
-    .execute(&mut conn)
-    .await
-    .map(drop)
 }
 
 #[cfg(test)]
