@@ -19,7 +19,7 @@ use crate::{
     db::models::{
         attachment::NewAttachment,
         domain::{self, Domain, DomainMode},
-        inbox::{self, Inbox},
+        inbox::{self, AddressPairs, Inbox},
         message::{self, NewMessage},
         raw_source::{self, NewRawSource},
         tenant, Viewer,
@@ -468,12 +468,12 @@ async fn resolve(
         }
     }
     let owners: Vec<Uuid> = catch_all.iter().map(|&(_, owner)| owner).collect();
-    let registered_columns = inbox::address_pairs(registered.iter().copied());
+    let registered_addresses = AddressPairs::of(registered);
     let ((), (mut found, replaced), registered, tenants) = futures::try_join!(
         prepared::begin(conn),
         inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl(app), &app.buckets),
-        inbox::find_all_by_address(conn, registered, now),
-        tenant::find_all_receiving(conn, &owners, registered_columns),
+        inbox::find_all_by_address(conn, &registered_addresses, now),
+        tenant::find_all_receiving(conn, &owners, &registered_addresses),
     )?;
     let limits = tenants
         .into_iter()

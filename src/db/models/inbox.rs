@@ -181,12 +181,12 @@ pub async fn find_or_create_all(
     .bind::<Timestamptz, _>(now)
     .bind::<Timestamptz, _>(now + ttl)
     .bind::<Timestamptz, _>(buckets.purge_at(now + ttl));
-    let wanted = || addresses.iter().map(|&(address, _)| address);
+    let wanted = AddressPairs::of(addresses.iter().map(|&(address, _)| address));
     // Sent together, run by PostgreSQL in this order: the select sees the inserted rows.
     let (replaced, _, found) = futures::try_join!(
-        delete_all_expired_at(conn, wanted(), now),
+        delete_all_expired_at(conn, &wanted, now),
         insert.execute(&mut { conn }),
-        find_all_by_address(conn, wanted(), now),
+        find_all_by_address(conn, &wanted, now),
     )?;
     let created: std::collections::HashSet<Uuid> = fresh.iter().map(|inbox| inbox.id).collect();
     let found = found
@@ -203,13 +203,12 @@ pub async fn find_or_create_all(
 /// Locks them `FOR KEY SHARE` until the transaction ends: an inbox's expiry (and with it the
 /// partition its messages go to, `purge_at`) does not change under a delivery (see
 /// [`set_expiry`]).
-pub async fn find_all_by_address<'a>(
+pub async fn find_all_by_address(
     mut conn: &AsyncPgConnection,
-    addresses: impl IntoIterator<Item = &'a EmailAddress>,
+    addresses: &AddressPairs<'_>,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Inbox>> {
-    let (domains, locals) = address_pairs(addresses);
-    if domains.is_empty() {
+    if addresses.domains.is_empty() {
         return Ok(Vec::new());
     }
     Prepared::new(
@@ -220,26 +219,33 @@ pub async fn find_all_by_address<'a>(
                AND expires_at + interval '0' > $3
              LIMIT 1 FOR KEY SHARE) found",
     )
-    .bind::<Array<Text>, _>(domains)
-    .bind::<Array<Text>, _>(locals)
+    .bind::<Array<Text>, _>(addresses.domains.as_slice())
+    .bind::<Array<Text>, _>(addresses.locals.as_slice())
     .bind::<Timestamptz, _>(now)
     .load(&mut conn)
     .await
 }
 
-/// The distinct `(domain, local part)` pairs of `addresses` as two parallel columns, for
-/// `unnest` into one address index lookup per pair. (`domain = ANY(..) AND local_part = ANY(..)`
-/// is cached as a generic plan that walks every inbox of the domain.)
-pub fn address_pairs<'a>(
-    addresses: impl IntoIterator<Item = &'a EmailAddress>,
-) -> (Vec<&'a str>, Vec<&'a str>) {
-    let mut pairs: Vec<(&str, &str)> = addresses
-        .into_iter()
-        .map(|address| (address.domain.as_str(), address.local.as_str()))
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    pairs.into_iter().unzip()
+/// Distinct `(domain, local part)` pairs as two parallel columns, for `unnest` into one address
+/// index lookup per pair. (`domain = ANY(..) AND local_part = ANY(..)` is cached as a generic
+/// plan that walks every inbox of the domain.) Built once per batch, bound by every statement
+/// that looks its addresses up.
+pub struct AddressPairs<'a> {
+    pub domains: Vec<&'a str>,
+    pub locals: Vec<&'a str>,
+}
+
+impl<'a> AddressPairs<'a> {
+    pub fn of(addresses: impl IntoIterator<Item = &'a EmailAddress>) -> Self {
+        let mut pairs: Vec<(&str, &str)> = addresses
+            .into_iter()
+            .map(|address| (address.domain.as_str(), address.local.as_str()))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let (domains, locals) = pairs.into_iter().unzip();
+        Self { domains, locals }
+    }
 }
 
 /// Moves a live inbox's expiry; `None` if there is no such live inbox. When that moves it to
@@ -357,13 +363,13 @@ pub async fn delete_expired_at(
     address: &EmailAddress,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Uuid>> {
-    delete_all_expired_at(conn, [address], now).await
+    delete_all_expired_at(conn, &AddressPairs::of([address]), now).await
 }
 
 /// [`delete_expired_at`] for many addresses in one statement.
-async fn delete_all_expired_at<'a>(
+async fn delete_all_expired_at(
     mut conn: &AsyncPgConnection,
-    addresses: impl IntoIterator<Item = &'a EmailAddress>,
+    addresses: &AddressPairs<'_>,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Uuid>> {
     #[derive(QueryableByName)]
@@ -371,15 +377,14 @@ async fn delete_all_expired_at<'a>(
         #[diesel(sql_type = SqlUuid)]
         id: Uuid,
     }
-    let (domains, locals) = address_pairs(addresses);
     let deleted: Vec<Deleted> = Prepared::new(
         "DELETE FROM inboxes USING unnest($1::text[], $2::text[]) AS wanted(domain, local_part)
          WHERE inboxes.domain = wanted.domain AND inboxes.local_part = wanted.local_part
            AND inboxes.expires_at <= $3
          RETURNING inboxes.id",
     )
-    .bind::<Array<Text>, _>(domains)
-    .bind::<Array<Text>, _>(locals)
+    .bind::<Array<Text>, _>(addresses.domains.as_slice())
+    .bind::<Array<Text>, _>(addresses.locals.as_slice())
     .bind::<Timestamptz, _>(now)
     .load(&mut conn)
     .await?;

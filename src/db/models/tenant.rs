@@ -7,6 +7,7 @@ use diesel::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::inbox::AddressPairs;
 use crate::db::{
     prepared::Prepared,
     schema::{tenant_usage, tenants},
@@ -58,12 +59,11 @@ impl Tenant {
 }
 
 /// The tenants a batch of mail goes to: `owners` (of its catch-all domains) and the owners of
-/// the inboxes at the addresses given as parallel columns (see [`super::inbox::address_pairs`]).
-/// Takes a shared connection so that it can be pipelined.
+/// the inboxes at `addresses`. Takes a shared connection so that it can be pipelined.
 pub async fn find_all_receiving(
     mut conn: &AsyncPgConnection,
     owners: &[Uuid],
-    (domains, local_parts): (Vec<&str>, Vec<&str>),
+    addresses: &AddressPairs<'_>,
 ) -> QueryResult<Vec<Tenant>> {
     Prepared::new(
         // A UNION, not `OR id IN (..)`: the OR is planned as a scan of every tenant.
@@ -77,8 +77,8 @@ pub async fn find_all_receiving(
          JOIN tenants ON tenants.id = found.tenant_id",
     )
     .bind::<Array<SqlUuid>, _>(owners)
-    .bind::<Array<Text>, _>(domains)
-    .bind::<Array<Text>, _>(local_parts)
+    .bind::<Array<Text>, _>(addresses.domains.as_slice())
+    .bind::<Array<Text>, _>(addresses.locals.as_slice())
     .load(&mut conn)
     .await
 }
