@@ -2,7 +2,7 @@
 //! with per-tenant overrides, enforced by single conditional statements in PostgreSQL so that
 //! they hold under concurrency and across several ephemail processes (no overshoot).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::{
     prelude::*,
     sql_types::{BigInt, Date, Double, Integer, Timestamptz, Uuid as SqlUuid},
@@ -151,36 +151,53 @@ fn decide(tokens: f64, cap: i32) -> RateDecision {
     }
 }
 
-/// Counts `mails` received mails of `bytes` in all against the tenant's daily and storage quotas,
-/// if both allow them all, adding the bytes to its stored bytes; false (and nothing counted)
-/// otherwise. Call inside the transaction that inserts exactly those messages, so that a
-/// rolled-back mail is not counted.
-pub async fn count_mails(
-    mut conn: &AsyncPgConnection,
-    tenant_id: Uuid,
-    limits: &Limits,
-    mails: i32,
-    bytes: i64,
-    now: DateTime<Utc>,
-) -> QueryResult<bool> {
-    let counted = Prepared::new(
-        "UPDATE tenant_usage
-         SET mails_today = CASE WHEN mail_day = $2 THEN mails_today + $6 ELSE $6 END,
-             mail_day = $2,
-             stored_bytes = stored_bytes + $4
-         WHERE tenant_id = $1
-           AND CASE WHEN mail_day = $2 THEN mails_today ELSE 0 END + $6 <= $3
-           AND stored_bytes + $4 <= $5",
+/// A batch's mails to one tenant's inboxes, counted against its daily and storage quotas by the
+/// statement that inserts them ([`crate::db::models::message::insert_all`]): in the transaction
+/// that stores exactly those messages, so that a rolled-back mail is not counted.
+#[derive(Debug, Clone, Copy)]
+pub struct MailCount {
+    pub tenant_id: Uuid,
+    pub mails: i32,
+    pub bytes: i64,
+    pub limits: Limits,
+}
+
+/// A batch's mails counted per tenant, in one order for every writer (their counters rows are
+/// locked in that order).
+pub struct Counting {
+    pub tenants: Vec<MailCount>,
+    /// The UTC day the mails count for.
+    pub day: NaiveDate,
+    /// One tenant whose mails do not all fit fails the statement, and with it the transaction
+    /// ([`exceeded`] tells that error). Otherwise only the mails of the tenants that have room
+    /// are stored.
+    pub all_or_nothing: bool,
+}
+
+impl Counting {
+    pub fn new(
+        tenants: impl IntoIterator<Item = MailCount>,
+        now: DateTime<Utc>,
+        all_or_nothing: bool,
+    ) -> Self {
+        let mut tenants: Vec<MailCount> = tenants.into_iter().collect();
+        tenants.sort_unstable_by_key(|count| count.tenant_id);
+        Self {
+            tenants,
+            day: now.date_naive(),
+            all_or_nothing,
+        }
+    }
+}
+
+/// Whether `error` is the one an all-or-nothing [`Counting`] raises (migration 15's
+/// `raise_quota_exceeded`).
+pub fn exceeded(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(_, info)
+            if info.message() == "ephemail: a tenant's quota would be exceeded"
     )
-    .bind::<SqlUuid, _>(tenant_id)
-    .bind::<Date, _>(now.date_naive())
-    .bind::<Integer, _>(limits.mails_per_day)
-    .bind::<BigInt, _>(bytes)
-    .bind::<BigInt, _>(limits.stored_bytes)
-    .bind::<Integer, _>(mails)
-    .execute(&mut conn)
-    .await?;
-    Ok(counted > 0)
 }
 
 /// Where a tenant stands.
@@ -217,8 +234,8 @@ pub async fn usage(
 }
 
 /// Whether the tenant can still receive mail today (a cheap early check at `RCPT TO`; the
-/// binding one is [`count_mails`]). Reads only the counters row: unlike [`usage`], it never
-/// counts inboxes, so its cost does not grow with them.
+/// binding one is [`crate::db::models::message::insert_all`]'s). Reads only the counters row:
+/// unlike [`usage`], it never counts inboxes, so its cost does not grow with them.
 pub async fn can_receive(
     conn: &mut AsyncPgConnection,
     tenant_id: Uuid,

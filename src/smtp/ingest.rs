@@ -27,7 +27,7 @@ use crate::{
     db::prepared,
     events::MessageStored,
     mail::{address::EmailAddress, parse},
-    quota::{self, Limits},
+    quota::{self, Counting, Limits, MailCount},
 };
 
 /// Whether a recipient can receive mail, decided at `RCPT TO`.
@@ -309,18 +309,21 @@ struct BatchInboxes {
     replaced: Vec<Uuid>,
 }
 
-/// One inbox's copy of one mail of a batch, admitted by its tenant's quotas.
+/// One inbox's copy of one mail of a batch.
 struct Target<'b> {
     job: usize,
     inbox: &'b Inbox,
     delivery: &'b InboxDelivery,
+    /// Of the inbox's tenant.
+    limits: Limits,
 }
 
-/// Stores a batch in one transaction of three round trips whatever its size, each a pipeline of
-/// statements: `BEGIN` with every inbox resolved (or created) and the tenants' limits; the mails
-/// counted against their tenants' quotas; the commit-order lock, every raw source, message and
-/// attachment inserted, the oldest messages of inboxes past `--max-messages-per-inbox` deleted,
-/// and `COMMIT`.
+/// Stores a batch in one transaction of two round trips whatever its size, each a pipeline of
+/// statements: `BEGIN` with every inbox resolved (or created) and the tenants' limits; then the
+/// mails counted against their tenants' quotas with every raw source, message and attachment
+/// inserted (after the commit-order lock), the oldest messages of inboxes past
+/// `--max-messages-per-inbox` deleted, and `COMMIT`. When a tenant's mails do not all fit, that
+/// transaction rolls back and the batch is stored again one copy at a time.
 async fn store_batch(
     app: &App,
     connection: &mut WriterConnection,
@@ -333,7 +336,14 @@ async fn store_batch(
     app.buckets
         .ensure(conn, [app.buckets.purge_at(now + catch_all_ttl(app))])
         .await?;
-    match store_in_transaction(conn, app, batch, now).await {
+    let mut result = store_in_transaction(conn, app, batch, now, Admission::AllAtOnce).await;
+    if matches!(&result, Err(error) if quota::exceeded(error)) {
+        result = match prepared::rollback(conn).await {
+            Ok(()) => store_in_transaction(conn, app, batch, now, Admission::OneByOne).await,
+            Err(error) => Err(error),
+        };
+    }
+    match result {
         Ok((stored, replaced)) => {
             for id in replaced {
                 app.events.inbox_deleted(id);
@@ -351,11 +361,22 @@ async fn store_batch(
     }
 }
 
+/// How a batch's copies are counted against their tenants' quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// All of them by the statement that inserts them, pipelined with the commit: one round
+    /// trip. A tenant without room for all of its copies aborts the transaction.
+    AllAtOnce,
+    /// One at a time, each with a round trip, so that the earliest copies that fit are stored.
+    OneByOne,
+}
+
 async fn store_in_transaction(
     conn: &AsyncPgConnection,
     app: &App,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
+    admission: Admission,
 ) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, Vec<Uuid>)> {
     let (inboxes, limits) = resolve(conn, app, batch, now).await?;
     // The partitions of the inboxes' expiry buckets (made when the inbox was), checked once per
@@ -366,16 +387,33 @@ async fn store_in_transaction(
             inboxes.by_address.values().map(|inbox| inbox.purge_at),
         )
         .await?;
-    // Quotas after every inbox: counting locks the tenant's counters row until commit, so other
-    // processes' inbox work overlaps with this batch's locked part.
-    let (mut outcomes, targets) = admit(conn, app, batch, &inboxes, &limits, now).await?;
+    let (mut outcomes, copies) = copies(app, batch, &inboxes, &limits);
+    let (targets, mut stored, pending) = match admission {
+        Admission::AllAtOnce => (copies, Vec::new(), true),
+        Admission::OneByOne => {
+            let mut admitted = Vec::with_capacity(copies.len());
+            let mut stored = Vec::with_capacity(copies.len());
+            for target in copies {
+                let alone = insert(conn, batch, std::slice::from_ref(&target), false, now).await?;
+                if alone.is_empty() {
+                    app.recipients.out_of_room(target.inbox.tenant_id);
+                    outcomes[target.job].0.over_quota += 1;
+                } else {
+                    stored.extend(alone);
+                    admitted.push(target);
+                }
+            }
+            (admitted, stored, false)
+        }
+    };
     let overfull = possibly_overfull(&targets, &inboxes.created, app);
     let keep = i64::from(app.config.retention.max_messages_per_inbox);
     let mut stored_in: Vec<Uuid> = targets.iter().map(|target| target.inbox.id).collect();
     stored_in.sort_unstable();
     stored_in.dedup();
-    let (stored, (), (), ()) = futures::try_join!(
-        insert(conn, batch, &targets, now),
+    let pending = if pending { targets.as_slice() } else { &[] };
+    let (inserted, (), (), ()) = futures::try_join!(
+        insert(conn, batch, pending, true, now),
         async {
             if !overfull.is_empty() {
                 message::keep_newest(conn, &overfull, keep).await?;
@@ -386,6 +424,7 @@ async fn store_in_transaction(
             .notify_others(conn, &stored_in, &inboxes.replaced),
         prepared::commit(conn),
     )?;
+    stored.extend(inserted);
     for (job, id, event) in stored {
         outcomes[job].0.stored.push(id);
         outcomes[job].1.push(event);
@@ -511,88 +550,71 @@ async fn plan_for_indexes(conn: &mut AsyncPgConnection) -> diesel::QueryResult<(
     .await
 }
 
-/// Counts the batch's mails against their inboxes' tenants' size, daily and storage quotas,
-/// one statement per tenant when all of them fit. Returns each mail's outcome so far and the
-/// inbox copies to store.
-async fn admit<'b>(
-    conn: &AsyncPgConnection,
+/// The copies of the batch's mails to store, in batch order: one per live recipient inbox whose
+/// tenant allows the mail's size, with the tenant's limits. Also returns each mail's outcome so
+/// far, with the copies too large for their tenants counted.
+fn copies<'b>(
     app: &App,
     batch: &'b [Job],
     inboxes: &'b BatchInboxes,
     limits: &HashMap<Uuid, Limits>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, Vec<Target<'b>>)> {
+) -> (Vec<(Delivery, Vec<MessageStored>)>, Vec<Target<'b>>) {
     let mut outcomes: Vec<(Delivery, Vec<MessageStored>)> =
         batch.iter().map(|_| Default::default()).collect();
-    // Tenants in one order for every writer: their counters rows are locked in that order.
-    let mut per_tenant: BTreeMap<Uuid, Vec<Target<'b>>> = BTreeMap::new();
+    let mut copies = Vec::new();
     for (job, Job { mail, .. }) in batch.iter().enumerate() {
         for (key, (_, delivery)) in &mail.deliveries {
-            if let Some(inbox) = inboxes.by_address.get(key) {
-                per_tenant.entry(inbox.tenant_id).or_default().push(Target {
-                    job,
-                    inbox,
-                    delivery,
-                });
+            let Some(inbox) = inboxes.by_address.get(key) else {
+                continue;
+            };
+            // A tenant deleted since its inbox was read has no limits: its inbox's foreign key
+            // fails the insert anyway, with the defaults here.
+            let limits = limits
+                .get(&inbox.tenant_id)
+                .copied()
+                .unwrap_or_else(|| Limits::resolve(&app.config, &tenant::TenantLimits::default()));
+            if i64::from(mail.size) > limits.max_message_size {
+                outcomes[job].0.too_large += 1;
+                continue;
             }
+            copies.push(Target {
+                job,
+                inbox,
+                delivery,
+                limits,
+            });
         }
     }
-    let size = |target: &Target| i64::from(batch[target.job].mail.size);
-    let mut fitting_per_tenant = Vec::with_capacity(per_tenant.len());
-    for (tenant_id, candidates) in per_tenant {
-        // A tenant deleted since its inbox was read has no limits: its inbox's foreign key
-        // fails the insert anyway, with the defaults here.
-        let limits = limits
-            .get(&tenant_id)
-            .copied()
-            .unwrap_or_else(|| Limits::resolve(&app.config, &tenant::TenantLimits::default()));
-        let (fitting, too_large): (Vec<_>, Vec<_>) = candidates
-            .into_iter()
-            .partition(|target| size(target) <= limits.max_message_size);
-        for target in too_large {
-            outcomes[target.job].0.too_large += 1;
-        }
-        fitting_per_tenant.push((tenant_id, limits, fitting));
-    }
-    // Every tenant counted in one round trip (polled, so sent and locked, in tenant order).
-    let all_fit = futures::future::try_join_all(fitting_per_tenant.iter().map(
-        |(tenant_id, limits, fitting)| {
-            let mails = i32::try_from(fitting.len()).unwrap_or(i32::MAX);
-            let bytes = fitting.iter().map(size).sum();
-            quota::count_mails(conn, *tenant_id, limits, mails, bytes, now)
-        },
-    ))
-    .await?;
-    let mut admitted = Vec::new();
-    for ((tenant_id, limits, fitting), all_fit) in fitting_per_tenant.into_iter().zip(all_fit) {
-        if all_fit {
-            admitted.extend(fitting);
-            continue;
-        }
-        // Not all of them fit: the earliest that do are taken, one by one.
-        for target in fitting {
-            if quota::count_mails(conn, tenant_id, &limits, 1, size(&target), now).await? {
-                admitted.push(target);
-            } else {
-                app.recipients.out_of_room(tenant_id);
-                outcomes[target.job].0.over_quota += 1;
-            }
-        }
-    }
-    Ok((outcomes, admitted))
+    (outcomes, copies)
 }
 
-/// Inserts every admitted copy with its raw source and its attachments, in one statement;
-/// returns per copy its mail's index in the batch, the new message's id and its event.
+/// Counts the copies against their tenants' quotas and inserts those whose tenants have room
+/// for theirs (all of them, or an error, when `all_or_nothing`), with their raw sources and
+/// attachments, in one statement; returns per stored copy its mail's index in the batch, the new
+/// message's id and its event.
 async fn insert(
     conn: &AsyncPgConnection,
     batch: &[Job],
     targets: &[Target<'_>],
+    all_or_nothing: bool,
     now: chrono::DateTime<chrono::Utc>,
 ) -> diesel::QueryResult<Vec<(usize, Uuid, MessageStored)>> {
     if targets.is_empty() {
         return Ok(Vec::new());
     }
+    let mut per_tenant: HashMap<Uuid, MailCount> = HashMap::new();
+    for target in targets {
+        let tenant_id = target.inbox.tenant_id;
+        let count = per_tenant.entry(tenant_id).or_insert(MailCount {
+            tenant_id,
+            mails: 0,
+            bytes: 0,
+            limits: target.limits,
+        });
+        count.mails += 1;
+        count.bytes += i64::from(batch[target.job].mail.size);
+    }
+    let counting = Counting::new(per_tenant.into_values(), now, all_or_nothing);
     let ids: Vec<Uuid> = targets.iter().map(|_| Uuid::new_v4()).collect();
     let to_texts: Vec<String> = targets
         .iter()
@@ -679,17 +701,18 @@ async fn insert(
                 })
         })
         .collect();
-    let stored = message::insert_all(conn, &mut sources, &rows, &attachments).await?;
+    let stored = message::insert_all(conn, &counting, &mut sources, &rows, &attachments).await?;
     let seqs: HashMap<Uuid, i64> = stored.into_iter().collect();
-    targets
+    // The copies of tenants without room are missing.
+    Ok(targets
         .iter()
         .zip(ids)
-        .map(|(target, id)| {
-            let seq = *seqs.get(&id).ok_or(diesel::result::Error::NotFound)?;
+        .filter_map(|(target, id)| {
+            let seq = *seqs.get(&id)?;
             let inbox_id = target.inbox.id;
-            Ok((target.job, id, MessageStored { inbox_id, seq }))
+            Some((target.job, id, MessageStored { inbox_id, seq }))
         })
-        .collect()
+        .collect())
 }
 
 fn join<'a>(mailboxes: impl IntoIterator<Item = &'a parse::Mailbox>) -> String {

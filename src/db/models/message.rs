@@ -3,7 +3,8 @@ use diesel::{
     pg::Pg,
     prelude::*,
     sql_types::{
-        Array, BigInt, Bool, Bytea, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+        Array, BigInt, Bool, Bytea, Date, Integer, Jsonb, Nullable, Text, Timestamptz,
+        Uuid as SqlUuid,
     },
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -16,9 +17,12 @@ use super::{
     raw_source::{NewRawSource, RawSource},
     Viewer,
 };
-use crate::db::{
-    prepared::{column, text_array, Prepared},
-    schema::{inboxes, messages, raw_sources},
+use crate::{
+    db::{
+        prepared::{column, text_array, Prepared},
+        schema::{inboxes, messages, raw_sources},
+    },
+    quota,
 };
 
 /// A stored message without its raw bytes (those are loaded only for downloads).
@@ -92,17 +96,20 @@ pub struct NewMessage<'a> {
     pub purge_at: DateTime<Utc>,
 }
 
-/// Inserts the messages with their raw sources and attachments, in one prepared statement
-/// whatever their number (the rows go in as one array per column); returns each message's
-/// `(id, seq)`. A raw source already stored in its bucket is kept.
+/// Counts the mails against their tenants' quotas and inserts the messages of the tenants that
+/// have room for theirs, with their raw sources and attachments, in one prepared statement
+/// whatever their number (the rows go in as one array per column); returns each stored
+/// message's `(id, seq)`. A raw source already stored in its bucket is kept. With
+/// `all_or_nothing`, a tenant without room fails the statement ([`quota::exceeded`]).
 ///
 /// The messages are inserted after taking the commit-order lock, which orders this
 /// transaction's message inserts after every other transaction's, across all processes on the
 /// database, until commit. With it, `seq` order is commit order, so a reader that has seen
 /// `seq = n` has seen every message with a smaller `seq`: cursors never skip a message
-/// committed late.
+/// committed late. Every writer locks its tenants' counters rows first, then takes that lock.
 pub async fn insert_all(
     mut conn: &AsyncPgConnection,
+    counting: &quota::Counting,
     sources: &mut [NewRawSource<'_>],
     rows: &[NewMessage<'_>],
     attachments: &[NewAttachment<'_>],
@@ -121,51 +128,75 @@ pub async fn insert_all(
     }
     // One order for every writer, so that concurrent inserts of one source cannot deadlock.
     sources.sort_unstable_by(|a, b| (a.sha256, a.purge_at).cmp(&(b.sha256, b.purge_at)));
-    // The messages' rows come out of a join with the lock, so their `seq` (a default of the
-    // insert, computed per row) is drawn only once the lock is held.
+    let tenants = &counting.tenants;
+    // The lock is taken once every counters row is (it reads all of `counted`), and the
+    // messages' rows come out of a join with it, so their `seq` (a default of the insert,
+    // computed per row) is drawn only once the lock is held. The join's condition needs the
+    // lock's row, so the lock (and the quota check) is read whatever the join order.
     let stored: Vec<Stored> = Prepared::new(
-        "WITH in_commit_order AS MATERIALIZED (SELECT pg_advisory_xact_lock($1)),
+        "WITH counted AS MATERIALIZED (
+             UPDATE tenant_usage u
+             SET mails_today = CASE WHEN u.mail_day = $1 THEN u.mails_today + q.mails
+                                    ELSE q.mails END,
+                 mail_day = $1,
+                 stored_bytes = u.stored_bytes + q.bytes
+             FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::int4[], $6::int8[])
+               AS q(tenant_id, mails, bytes, mails_per_day, stored_bytes)
+             WHERE u.tenant_id = q.tenant_id
+               AND CASE WHEN u.mail_day = $1 THEN u.mails_today ELSE 0 END + q.mails
+                   <= q.mails_per_day
+               AND u.stored_bytes + q.bytes <= q.stored_bytes
+             RETURNING u.tenant_id),
+         in_commit_order AS MATERIALIZED (
+             SELECT pg_advisory_xact_lock($7), c.tenants
+             FROM (SELECT count(*) AS n, array_agg(tenant_id) AS tenants FROM counted) c
+             WHERE CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END),
+         stored AS (
+             INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to,
+                 from_addr, to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id,
+                 in_reply_to, text_body, html_body, size, raw_sha256, parse_error, tags,
+                 has_attachments, content_limits, purge_at)
+             SELECT id, inbox_id, tenant_id, received_at, mail_from, rcpt_to::text[], from_addr,
+                 to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
+                 text_body, html_body, size, raw_sha256, parse_error, tags::text[],
+                 has_attachments, content_limits::text[], purge_at
+             FROM in_commit_order, unnest($10::uuid[], $11::uuid[], $12::uuid[],
+                 $13::timestamptz[], $14::text[], $15::text[], $16::jsonb[], $17::jsonb[],
+                 $18::jsonb[], $19::text[], $20::text[], $21::text[], $22::timestamptz[],
+                 $23::text[], $24::text[], $25::text[], $26::text[], $27::int4[], $28::bytea[],
+                 $29::text[], $30::text[], $31::bool[], $32::text[], $33::timestamptz[])
+               AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
+                 cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
+                 text_body, html_body, size, raw_sha256, parse_error, tags, has_attachments,
+                 content_limits, purge_at)
+             WHERE t.tenant_id = ANY(in_commit_order.tenants)
+             RETURNING id, seq, raw_sha256, purge_at),
          sources AS (
              INSERT INTO raw_sources (sha256, encoding, content, purge_at)
              SELECT sha256, 'zstd', content, purge_at
-             FROM unnest($2::bytea[], $3::bytea[], $4::timestamptz[]) AS t(sha256, content, purge_at)
+             FROM unnest($34::bytea[], $35::bytea[], $36::timestamptz[])
+               AS t(sha256, content, purge_at)
+             WHERE (sha256, purge_at) IN (SELECT raw_sha256, purge_at FROM stored)
              ON CONFLICT DO NOTHING),
          attached AS (
-             INSERT INTO attachments (id, message_id, position, filename, content_type, content_id,
-                 inline, size, purge_at)
-             SELECT * FROM unnest($5::uuid[], $6::uuid[], $7::int4[], $8::text[], $9::text[],
-                 $10::text[], $11::bool[], $12::int4[], $13::timestamptz[]))
-         INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr,
-             to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
-             text_body, html_body, size, raw_sha256, parse_error, tags, has_attachments,
-             content_limits, purge_at)
-         SELECT id, inbox_id, tenant_id, received_at, mail_from, rcpt_to::text[], from_addr,
-             to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
-             text_body, html_body, size, raw_sha256, parse_error, tags::text[], has_attachments,
-             content_limits::text[], purge_at
-         FROM in_commit_order, unnest($14::uuid[], $15::uuid[], $16::uuid[], $17::timestamptz[],
-             $18::text[], $19::text[], $20::jsonb[], $21::jsonb[], $22::jsonb[], $23::text[],
-             $24::text[], $25::text[], $26::timestamptz[], $27::text[], $28::text[], $29::text[],
-             $30::text[], $31::int4[], $32::bytea[], $33::text[], $34::text[], $35::bool[],
-             $36::text[], $37::timestamptz[])
-           AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, to_addr, cc_addr,
-             from_text, to_text, subject, sent_at, message_id, in_reply_to, text_body, html_body,
-             size, raw_sha256, parse_error, tags, has_attachments, content_limits, purge_at)
-         RETURNING id, seq",
+             INSERT INTO attachments (id, message_id, position, filename, content_type,
+                 content_id, inline, size, purge_at)
+             SELECT * FROM unnest($37::uuid[], $38::uuid[], $39::int4[], $40::text[],
+                 $41::text[], $42::text[], $43::bool[], $44::int4[], $45::timestamptz[])
+               AS t(id, message_id, position, filename, content_type, content_id, inline, size,
+                 purge_at)
+             WHERE message_id IN (SELECT id FROM stored))
+         SELECT id, seq FROM stored",
     )
+    .bind::<Date, _>(counting.day)
+    .bind::<Array<SqlUuid>, _>(column(tenants, |count| count.tenant_id))
+    .bind::<Array<Integer>, _>(column(tenants, |count| count.mails))
+    .bind::<Array<BigInt>, _>(column(tenants, |count| count.bytes))
+    .bind::<Array<Integer>, _>(column(tenants, |count| count.limits.mails_per_day))
+    .bind::<Array<BigInt>, _>(column(tenants, |count| count.limits.stored_bytes))
     .bind::<BigInt, _>(MESSAGE_ORDER_LOCK)
-    .bind::<Array<Bytea>, _>(column(sources, |source| source.sha256))
-    .bind::<Array<Bytea>, _>(column(sources, |source| source.zstd))
-    .bind::<Array<Timestamptz>, _>(column(sources, |source| source.purge_at))
-    .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.id))
-    .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.message_id))
-    .bind::<Array<Integer>, _>(column(attachments, |a| a.position))
-    .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.filename))
-    .bind::<Array<Text>, _>(column(attachments, |a| a.content_type))
-    .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.content_id))
-    .bind::<Array<Bool>, _>(column(attachments, |a| a.inline))
-    .bind::<Array<Integer>, _>(column(attachments, |a| a.size))
-    .bind::<Array<Timestamptz>, _>(column(attachments, |a| a.purge_at))
+    .bind::<BigInt, _>(i64::try_from(tenants.len()).unwrap_or(i64::MAX))
+    .bind::<Bool, _>(counting.all_or_nothing)
     .bind::<Array<SqlUuid>, _>(column(rows, |r| r.id))
     .bind::<Array<SqlUuid>, _>(column(rows, |r| r.inbox_id))
     .bind::<Array<SqlUuid>, _>(column(rows, |r| r.tenant_id))
@@ -190,6 +221,18 @@ pub async fn insert_all(
     .bind::<Array<Bool>, _>(column(rows, |r| r.has_attachments))
     .bind::<Array<Text>, _>(column(rows, |r| text_array(r.content_limits)))
     .bind::<Array<Timestamptz>, _>(column(rows, |r| r.purge_at))
+    .bind::<Array<Bytea>, _>(column(sources, |source| source.sha256))
+    .bind::<Array<Bytea>, _>(column(sources, |source| source.zstd))
+    .bind::<Array<Timestamptz>, _>(column(sources, |source| source.purge_at))
+    .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.id))
+    .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.message_id))
+    .bind::<Array<Integer>, _>(column(attachments, |a| a.position))
+    .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.filename))
+    .bind::<Array<Text>, _>(column(attachments, |a| a.content_type))
+    .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.content_id))
+    .bind::<Array<Bool>, _>(column(attachments, |a| a.inline))
+    .bind::<Array<Integer>, _>(column(attachments, |a| a.size))
+    .bind::<Array<Timestamptz>, _>(column(attachments, |a| a.purge_at))
     .load(&mut conn)
     .await?;
     Ok(stored.into_iter().map(|row| (row.id, row.seq)).collect())
