@@ -1,6 +1,6 @@
 //! Quotas hold under concurrency: exactly the limit, never more.
 
-use ephemail::db::models::tenant::TenantLimits;
+use ephemail::{auth::Scope, db::models::tenant::TenantLimits};
 use serde_json::json;
 
 use crate::helpers::{SmtpConversation, TestApp};
@@ -231,5 +231,66 @@ async fn a_tenant_message_size_limit_refuses_larger_mail() {
         )
         .await;
     assert!(reply.starts_with("250"), "{reply}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mail_over_one_tenants_quota_is_stored_for_its_other_tenant_and_up_to_the_limit() {
+    let app = TestApp::spawn().await;
+    app.set_limits(
+        "dev",
+        TenantLimits {
+            max_mails_per_day: Some(1),
+            ..TenantLimits::default()
+        },
+    )
+    .await;
+    let other = app.key_for("other", Scope::Admin).await;
+    let created = app
+        .graphql_as(
+            Some(&other),
+            r#"mutation { createInbox(input: {domain: "registered.test", localPart: "o"}) {
+                status } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        created["data"]["createInbox"]["status"], "CREATED",
+        "{created:#}"
+    );
+
+    // Both of dev's recipients pass `RCPT TO` (it has room for one more mail), but only one of
+    // its copies fits at the end of DATA; the other tenant's copy is not held back by that.
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO load.test").await;
+    let reply = smtp
+        .deliver(
+            "load@example.com",
+            &["a@localhost", "b@localhost", "o@registered.test"],
+            "Subject: three inboxes\r\n\r\nbody\r\n",
+        )
+        .await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+
+    let stored =
+        app.messages_of("a@localhost").await.len() + app.messages_of("b@localhost").await.len();
+    assert_eq!(stored, 1, "dev's copies up to its limit");
+    let usage = app
+        .data("{ viewer { usage { mailsToday } } }", json!({}))
+        .await;
+    assert_eq!(usage["viewer"]["usage"]["mailsToday"], 1);
+    let theirs = app
+        .graphql_as(
+            Some(&other),
+            r#"{ inbox(address: "o@registered.test") { messages(first: 10) {
+                edges { node { subject } } } } viewer { usage { mailsToday } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        theirs["data"]["inbox"]["messages"]["edges"][0]["node"]["subject"], "three inboxes",
+        "{theirs:#}"
+    );
+    assert_eq!(theirs["data"]["viewer"]["usage"]["mailsToday"], 1);
     app.stop().await;
 }
