@@ -44,6 +44,16 @@ pub fn bad_recipient_syntax(reason: &str) -> Reply {
     )
 }
 
+/// A known command whose arguments do not parse: the address's enhanced code for `MAIL FROM`
+/// and `RCPT TO` (RFC 3463 X.1.7, X.1.3), invalid arguments for the others (X.5.4).
+pub fn bad_arguments(verb: &str) -> Reply {
+    match verb {
+        "MAIL" => reply(b"501", (1, 7), "Bad sender address syntax".into()),
+        "RCPT" => reply(b"501", (1, 3), "Bad recipient address syntax".into()),
+        _ => reply(b"501", (5, 4), format!("Syntax error in {verb} arguments")),
+    }
+}
+
 pub fn relay_denied() -> Reply {
     reply(
         b"550",

@@ -262,6 +262,10 @@ impl smtp_server::Config for SmtpHandler {
         failed(conn, default_reply::command_unrecognized().convert())
     }
 
+    fn bad_arguments(&self, verb: &str, conn: &mut Conn) -> Reply {
+        failed(conn, reply::bad_arguments(verb))
+    }
+
     fn pipeline_forbidden_after_starttls(&self, conn: &mut Conn) -> Reply {
         failed(
             conn,

@@ -351,6 +351,17 @@ pub trait Config: Send + Sync {
         reply::command_unrecognized().convert()
     }
 
+    /// A known command (`verb`, upper case) whose arguments do not parse (ephemail patch: RFC
+    /// 5321 4.2.3 tells this `501` apart from the `500` of an unknown command).
+    #[allow(unused_variables)]
+    fn bad_arguments(
+        &self,
+        verb: &str,
+        conn_meta: &mut ConnectionMetadata<Self::ConnectionUserMeta>,
+    ) -> Reply {
+        reply::command_unrecognized().convert()
+    }
+
     #[allow(unused_variables)]
     fn pipeline_forbidden_after_starttls(
         &self,
@@ -431,6 +442,31 @@ pub trait Config: Send + Sync {
 }
 
 /// Skips to the end of the line; returns its length, CRLF included (an ephemail patch).
+/// The command of a line that did not parse, when it is one whose arguments can be wrong
+/// (ephemail patch).
+fn verb_taking_arguments(line: &[u8]) -> Option<&'static str> {
+    const VERBS: [&str; 7] = ["MAIL", "RCPT", "EHLO", "HELO", "LHLO", "VRFY", "EXPN"];
+    let end = line
+        .iter()
+        .position(|b| matches!(b, b' ' | b':' | b'\r' | b'\n'))?;
+    let (word, after) = line.split_at(end);
+    let verb = VERBS
+        .iter()
+        .copied()
+        .find(|verb| word.eq_ignore_ascii_case(verb.as_bytes()))?;
+    // `EHLO` alone is a missing argument too; `MAIL` must go on with ` FROM:`, `RCPT` with
+    // ` TO:`, or it is not the command.
+    match verb {
+        "MAIL" => starts_with_ignore_case(after, b" FROM:").then_some(verb),
+        "RCPT" => starts_with_ignore_case(after, b" TO:").then_some(verb),
+        _ => Some(verb),
+    }
+}
+
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
 async fn advance_until_crlf<R>(
     r: &mut R,
     buf: &mut [u8],
@@ -645,10 +681,13 @@ where
             }
             Err(_) => {
                 // Syntax error
+                let verb = verb_taking_arguments(&rdbuf[unhandled.clone()]);
                 let line =
                     read_for_command!(advance_until_crlf(&mut io, rdbuf, &mut unhandled)).await?;
                 if line > max_line {
                     send_reply!(io, cfg.line_too_long(&mut conn_meta)).await?;
+                } else if let Some(verb) = verb {
+                    send_reply!(io, cfg.bad_arguments(verb, &mut conn_meta)).await?;
                 } else {
                     send_reply!(io, cfg.command_unrecognized(&mut conn_meta)).await?;
                 }
