@@ -390,8 +390,8 @@ async fn store_in_transaction(
         )
         .await?;
     let (mut outcomes, copies) = copies(app, batch, &inboxes, &limits);
-    let (targets, mut stored, pending) = match admission {
-        Admission::AllAtOnce => (copies, Vec::new(), true),
+    let (targets, mut stored) = match admission {
+        Admission::AllAtOnce => (copies, Vec::new()),
         Admission::OneByOne => {
             let mut admitted = Vec::with_capacity(copies.len());
             let mut stored = Vec::with_capacity(copies.len());
@@ -405,15 +405,19 @@ async fn store_in_transaction(
                     admitted.push(target);
                 }
             }
-            (admitted, stored, false)
+            (admitted, stored)
         }
+    };
+    // The copies the pipeline below inserts: one by one, they are in already.
+    let pending = match admission {
+        Admission::AllAtOnce => targets.as_slice(),
+        Admission::OneByOne => &[],
     };
     let overfull = possibly_overfull(&targets, &inboxes.created, app);
     let keep = i64::from(app.config.retention.max_messages_per_inbox);
     let mut stored_in: Vec<Uuid> = targets.iter().map(|target| target.inbox.id).collect();
     stored_in.sort_unstable();
     stored_in.dedup();
-    let pending = if pending { targets.as_slice() } else { &[] };
     let (inserted, (), (), ()) = futures::try_join!(
         insert(conn, batch, pending, true, now),
         async {
@@ -569,8 +573,9 @@ fn copies<'b>(
             let Some(inbox) = inboxes.by_address.get(key) else {
                 continue;
             };
-            // A tenant deleted since its inbox was read has no limits: its inbox's foreign key
-            // fails the insert anyway, with the defaults here.
+            // A tenant deleted since its inbox was read has no limits, and no counters row
+            // either: its copies are not counted, so not stored (over quota, a temporary
+            // refusal), whatever limits are used here.
             let limits = limits
                 .get(&inbox.tenant_id)
                 .copied()

@@ -49,7 +49,7 @@ pub fn bad_recipient_syntax(reason: &str) -> Reply {
 pub fn bad_arguments(verb: &str) -> Reply {
     match verb {
         "MAIL" => reply(b"501", (1, 7), "Bad sender address syntax".into()),
-        "RCPT" => reply(b"501", (1, 3), "Bad recipient address syntax".into()),
+        "RCPT" => bad_recipient_syntax("not an address"),
         _ => reply(b"501", (5, 4), format!("Syntax error in {verb} arguments")),
     }
 }
