@@ -5,10 +5,8 @@
 serve_embedded() {
   local name=$1 port=$2
   shift 2
-  if [ -z "${BIN:-}" ]; then
-    cargo build --release --locked -q
-    BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/ephemail"
-  fi
+  source bench/ephemail-bin.sh
+  ephemail_bin
   DATA="/tmp/ephemail-$name-$$"
   rm -rf "$DATA"; mkdir -p "$DATA"; chmod 755 "$DATA"
   "$BIN" serve --data-dir "$DATA" --http-addr 127.0.0.1:0 --smtp-addr "127.0.0.1:$port" "$@" \
