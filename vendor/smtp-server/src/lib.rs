@@ -441,7 +441,6 @@ pub trait Config: Send + Sync {
     }
 }
 
-/// Skips to the end of the line; returns its length, CRLF included (an ephemail patch).
 /// The command of a line that did not parse, when it is one whose arguments can be wrong
 /// (ephemail patch).
 fn verb_taking_arguments(line: &[u8]) -> Option<&'static str> {
@@ -467,6 +466,7 @@ fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
     bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
+/// Skips to the end of the line; returns its length, CRLF included (an ephemail patch).
 async fn advance_until_crlf<R>(
     r: &mut R,
     buf: &mut [u8],
