@@ -106,6 +106,18 @@ impl Caller {
             Self::InboxToken(_) => Err(AppError::Forbidden(scope)),
         }
     }
+
+    /// The viewer for changing one inbox or its messages (mark seen, delete, extend): a key
+    /// with `write`, or an inbox token, whose viewer reaches only its own inbox.
+    pub fn require_inbox_change(&self) -> Result<Viewer, AppError> {
+        match self {
+            Self::InboxToken(grant) => Ok(Viewer::Inbox {
+                tenant_id: grant.tenant_id,
+                inbox_id: grant.inbox_id,
+            }),
+            other => other.require(Scope::Write),
+        }
+    }
 }
 
 /// Who sent `credential`: an API key (`ek_...`), an inbox token, or nothing (anonymous).
