@@ -160,6 +160,12 @@ pub struct HttpConfig {
     #[arg(long, env = "EPHEMAIL_PUBLIC_INBOXES")]
     pub public_inboxes: bool,
 
+    /// In public mode, the longest lifetime in seconds of an anonymous caller's inbox (also when
+    /// it is extended): an address on a shared domain is held for no longer than this.
+    #[arg(long, env = "EPHEMAIL_PUBLIC_MAX_TTL", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(60..))]
+    pub public_max_ttl: u32,
+
     /// In public mode, anonymous inboxes one client IP address may create per minute.
     #[arg(long, env = "EPHEMAIL_PUBLIC_INBOXES_PER_MINUTE", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]
