@@ -323,10 +323,16 @@ impl WebSocketConfig {
 /// Default per-tenant quotas; `ephemail tenant quota` overrides them per tenant.
 #[derive(Debug, Clone, Args)]
 pub struct QuotaConfig {
-    /// Live inboxes a tenant may have at once.
+    /// Live inboxes a tenant may have at once (those the API created).
     #[arg(long, env = "EPHEMAIL_QUOTA_INBOXES", default_value_t = 1000,
           value_parser = clap::value_parser!(i32).range(0..))]
     pub quota_inboxes: i32,
+
+    /// Live inboxes that mail to a tenant's catch-all domains may create; past it, mail to a new
+    /// address gets `452 4.2.2` while existing inboxes still receive.
+    #[arg(long, env = "EPHEMAIL_QUOTA_CATCH_ALL_INBOXES", default_value_t = 10_000,
+          value_parser = clap::value_parser!(i32).range(0..))]
+    pub quota_catch_all_inboxes: i32,
 
     /// Mails a tenant may receive per UTC day; more get `452 4.2.2`.
     #[arg(long, env = "EPHEMAIL_QUOTA_MAILS_PER_DAY", default_value_t = 10_000,
