@@ -1,16 +1,17 @@
 //! Pushed messages over WebSocket (`graphql-transport-ws` and the legacy `graphql-ws`).
 
 use async_graphql::{Context, ErrorExtensions, Result, Subscription as SubscriptionRoot, ID};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use crate::{
+    app::App,
     auth::Scope,
-    db::models::message,
-    error::ApiResult,
+    db::models::{message, Viewer},
+    error::{ApiResult, AppError},
     graphql::{
         feed::Feed,
         types::{
-            inbox,
+            inbox::{self, Named, Watched},
             message::{decode_cursor, Message, MessageFilterInput},
         },
         ContextExt,
@@ -27,7 +28,8 @@ impl Subscription {
     /// client that disconnects resumes without loss by passing the last cursor it received.
     /// When the inbox is deleted (or swept after expiry), a final `NOT_FOUND` error is sent and
     /// the stream completes.
-    /// An address on a catch-all domain may be watched before its first mail.
+    /// A plus-address (`local+tag@domain`) receives the mail sent to it. An address on a
+    /// catch-all domain may be watched before its first mail (watching does not create it).
     async fn message_received(
         &self,
         ctx: &Context<'_>,
@@ -38,27 +40,63 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<Message>>> {
         let app = ctx.app().clone();
         let viewer = ctx.viewer(Scope::Read).api()?;
-        let inbox = inbox::resolve(ctx, viewer, inbox_id, address, true)
-            .await
-            .api()?;
         let after = after.as_deref().map(decode_cursor).transpose().api()?;
-        // Listen before reading the starting point, so nothing stored in between is missed.
-        let listener = app.events.listen(inbox.id);
-        let cursor = match after {
-            Some(cursor) => cursor,
-            None => {
-                let mut conn = app.pool.get().await.api()?;
-                message::latest_seq(&mut conn, inbox.id).await.api()?
+        let filter = message::MessageFilter::from(filter);
+        // An inbox that exists (or an error) is settled before the stream starts; an address
+        // still without an inbox is waited for by the stream itself.
+        let start = match inbox::watch(&app, viewer, inbox_id, address).await.api()? {
+            Watched::Inbox(named) => {
+                let feed = start_feed(app, viewer, named, filter, after).await.api()?;
+                futures::future::Either::Left(futures::future::ready(Ok(feed)))
             }
+            Watched::Address(awaited) => futures::future::Either::Right(async move {
+                let named = awaited.created(&app, viewer).await?;
+                // Every message of an inbox created since the watch began is new.
+                start_feed(app, viewer, named, filter, Some(after.unwrap_or(0))).await
+            }),
         };
-        let feed = Feed::new(app, viewer, inbox.id, filter.into(), cursor, listener);
-        Ok(futures::stream::unfold(Some(feed), |feed| async move {
-            let mut feed = feed?;
-            match feed.next().await {
-                Ok(message) => Some((Ok(Message::new(message)), Some(feed))),
-                // Report the failure once and end the stream; the client resumes with `after`.
-                Err(error) => Some((Err(error.extend()), None)),
-            }
+        Ok(futures::stream::once(start).flat_map(|started| {
+            let feed = started.map_err(|error| error.extend());
+            futures::stream::unfold(Some(feed), |feed| async move {
+                let mut feed = match feed? {
+                    Ok(feed) => feed,
+                    Err(error) => return Some((Err(error), None)),
+                };
+                match feed.next().await {
+                    Ok(message) => Some((Ok(Message::new(message)), Some(Ok(feed)))),
+                    // Report the failure once and end the stream; the client resumes with
+                    // `after`.
+                    Err(error) => Some((Err(error.extend()), None)),
+                }
+            })
         }))
     }
+}
+
+/// The feed of `named`'s messages from `after`, or from the next message stored.
+async fn start_feed(
+    app: App,
+    viewer: Viewer,
+    named: Named,
+    filter: message::MessageFilter,
+    after: Option<i64>,
+) -> Result<Feed, AppError> {
+    let filter = named.narrow(filter)?;
+    // Listen before reading the starting point, so nothing stored in between is missed.
+    let listener = app.events.listen(named.inbox.id);
+    let cursor = match after {
+        Some(cursor) => cursor,
+        None => {
+            let mut conn = app.pool.get().await?;
+            message::latest_seq(&mut conn, named.inbox.id).await?
+        }
+    };
+    Ok(Feed::new(
+        app,
+        viewer,
+        named.inbox.id,
+        filter,
+        cursor,
+        listener,
+    ))
 }

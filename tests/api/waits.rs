@@ -1,3 +1,4 @@
+use ephemail::auth::Scope;
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
@@ -192,6 +193,148 @@ async fn a_wait_on_an_inbox_that_is_deleted_ends_with_not_found_at_once() {
     assert!(
         started.elapsed() < std::time::Duration::from_secs(30),
         "the wait ended early"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_key_s_wait_on_a_new_catch_all_address_creates_nothing_yet_gets_its_first_mail() {
+    let app = TestApp::spawn().await;
+    let reader = app.key_for("dev", Scope::Read).await;
+    let timed_out = app
+        .graphql_as(
+            Some(&reader),
+            WAIT,
+            json!({ "address": "nobody-yet@localhost", "timeout": 200 }),
+        )
+        .await;
+    assert_eq!(
+        timed_out["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "{timed_out}"
+    );
+    let lookup = app
+        .graphql(
+            "query { inbox(address: \"nobody-yet@localhost\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        lookup["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "the wait created the inbox: {lookup}"
+    );
+
+    let waiting = app.graphql_as(
+        Some(&reader),
+        WAIT,
+        json!({ "address": "arrives@localhost", "timeout": 30000 }),
+    );
+    let sending = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let lookup = app
+            .graphql(
+                "query { inbox(address: \"arrives@localhost\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            lookup["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{lookup}"
+        );
+        app.send_mail("arrives@localhost", "created by mail", "hi")
+            .await;
+    };
+    let (response, ()) = tokio::join!(waiting, sending);
+    assert_eq!(
+        response["data"]["waitForMessage"]["subject"], "created by mail",
+        "{response}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_on_an_address_that_create_inbox_then_creates_finds_its_mail() {
+    let app = TestApp::spawn().await;
+    let waiting = app.graphql(
+        WAIT,
+        json!({ "address": "made-later@localhost", "timeout": 30000 }),
+    );
+    let creating = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.create_inbox("made-later").await;
+        app.send_mail("made-later@localhost", "after createInbox", "hi")
+            .await;
+    };
+    let (response, ()) = tokio::join!(waiting, creating);
+    assert_eq!(
+        response["data"]["waitForMessage"]["subject"], "after createInbox",
+        "{response}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plus_address_names_its_inbox_narrowed_to_its_tag_in_waits_and_lookups() {
+    let app = TestApp::spawn().await;
+    app.send_mail("zed+t2@localhost", "for t2", "x").await;
+    let waiting = app.graphql(
+        WAIT,
+        json!({ "address": "zed+t1@localhost", "timeout": 30000 }),
+    );
+    let sending = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        app.send_mail("zed+t1@localhost", "for t1", "x").await;
+    };
+    let (response, ()) = tokio::join!(waiting, sending);
+    assert_eq!(
+        response["data"]["waitForMessage"]["subject"], "for t1",
+        "{response}"
+    );
+
+    let lookup = |address: &'static str| {
+        app.data(
+            r#"query($a: String!) { inbox(address: $a) { address
+                messages { edges { node { subject } } } } }"#,
+            json!({ "a": address }),
+        )
+    };
+    let tagged = lookup("Zed+T1@localhost").await;
+    assert_eq!(tagged["inbox"]["address"], "zed@localhost");
+    assert_eq!(
+        tagged["inbox"]["messages"]["edges"],
+        json!([{ "node": { "subject": "for t1" } }])
+    );
+    let whole = lookup("zed@localhost").await;
+    assert_eq!(
+        whole["inbox"]["messages"]["edges"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    let conflicting = app
+        .graphql(
+            WAIT,
+            json!({ "address": "zed+t1@localhost", "filter": { "tag": "t2" }, "timeout": 100 }),
+        )
+        .await;
+    assert_eq!(
+        conflicting["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{conflicting}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_inbox_refuses_a_plus_address_local_part() {
+    let app = TestApp::spawn().await;
+    let refused = app
+        .data(
+            r#"mutation { createInbox(input: {domain: "localhost", localPart: "qa+x"}) {
+                status inbox { id } token } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refused["createInbox"],
+        json!({ "status": "INVALID_LOCAL_PART", "inbox": null, "token": null })
     );
     app.stop().await;
 }

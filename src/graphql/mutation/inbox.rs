@@ -7,6 +7,7 @@ use crate::{
     auth::{Caller, Scope},
     db::models::{domain, inbox, Viewer},
     error::{ApiResult, AppError},
+    events,
     graphql::{
         types::{inbox::Inbox, parse_id, DeleteStatus},
         ClientIp, ContextExt,
@@ -40,6 +41,10 @@ pub enum CreateInboxStatus {
     DomainNotServed,
     /// `ttlSeconds` is over the server's maximum; see `maxTtlSeconds`.
     TtlTooLong,
+    /// `localPart` is a plus-address (`base+tag`): mail to it lands in the inbox `base`, so an
+    /// inbox of that name would never receive any. Create `base` and use `base+tag@domain`
+    /// wherever an address is accepted.
+    InvalidLocalPart,
 }
 
 #[derive(SimpleObject)]
@@ -142,7 +147,7 @@ impl InboxMutation {
                 .await
                 .api()?
             {
-                Some(extended) => outcome(ExtendInboxStatus::Extended, Some(Inbox(extended))),
+                Some(extended) => outcome(ExtendInboxStatus::Extended, Some(extended.into())),
                 None => outcome(ExtendInboxStatus::NotFound, None),
             },
         )
@@ -259,6 +264,9 @@ async fn create_inbox(
         .map(LocalPart::parse)
         .transpose()
         .map_err(|e| AppError::BadUserInput(e.to_string()))?;
+    if chosen.as_ref().is_some_and(LocalPart::is_plus_address) {
+        return Ok(outcome(CreateInboxStatus::InvalidLocalPart, None));
+    }
     let ttl = match input.ttl_seconds {
         None => i64::from(app.config.inbox.default_ttl).min(i64::from(max_ttl_seconds)),
         Some(ttl) if ttl <= 0 => {
@@ -324,10 +332,13 @@ async fn create_inbox(
             })?;
         app.events.inboxes_deleted(&conn, &replaced).await;
         if created {
+            // Waits on the address that were waiting for its inbox find it.
+            let key = events::address_key(&address.to_string());
+            app.events.inboxes_created(&conn, &[key]).await;
             let token = issue_token(ctx, &new)?;
             return Ok(CreateInboxPayload {
                 token: Some(token),
-                ..outcome(CreateInboxStatus::Created, Some(Inbox(new)))
+                ..outcome(CreateInboxStatus::Created, Some(new.into()))
             });
         }
     }

@@ -10,7 +10,7 @@ use crate::{
     graphql::{
         feed::Feed,
         types::{
-            inbox,
+            inbox::{self, Watched},
             message::{
                 decode_cursor, message_connection, Message, MessageConnection, MessageFilterInput,
             },
@@ -37,9 +37,10 @@ impl MessageQuery {
         #[graphql(desc = "Cursor of the last message of the previous page.")] after: Option<String>,
     ) -> Result<MessageConnection> {
         let viewer = ctx.viewer(Scope::Read).api()?;
-        let inbox = inbox::resolve(ctx, viewer, Some(inbox_id), None, false)
+        let inbox = inbox::resolve(ctx.app(), viewer, Some(inbox_id), None)
             .await
-            .api()?;
+            .api()?
+            .inbox;
         message_connection(ctx, viewer, inbox.id, filter.into(), first, after)
             .await
             .api()
@@ -64,8 +65,10 @@ impl MessageQuery {
     /// or newer than `since` (give at most one; with neither, any stored message counts), and
     /// returns the oldest such message. On timeout the result is null with a `TIMEOUT` error.
     /// With `markSeen`, only unseen messages count and the returned one is marked seen, so
-    /// successive waits return successive messages. An address on a catch-all domain may be
-    /// waited on before its first mail. If the inbox is deleted meanwhile (or swept after
+    /// successive waits return successive messages. A plus-address (`local+tag@domain`) waits
+    /// for mail sent to it (the inbox `local@domain`, messages tagged `tag`). An address on a
+    /// catch-all domain may be waited on before its first mail: the wait does not create the
+    /// inbox, the mail that arrives does. If the inbox is deleted meanwhile (or swept after
     /// expiry), the wait ends at once with a `NOT_FOUND` error.
     #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn wait_for_message(
@@ -104,18 +107,30 @@ impl MessageQuery {
             let timeout_ms = timeout_ms.map_or(DEFAULT_WAIT_MS, u64::from).min(cap_ms);
             // Consuming changes data, so it needs `write`.
             let viewer = ctx.viewer(if mark_seen { Scope::Write } else { Scope::Read })?;
-            let inbox = inbox::resolve(ctx, viewer, inbox_id, address, true).await?;
-            // Listen before the first read (inside the feed), so nothing stored meanwhile is missed.
-            let listener = app.events.listen(inbox.id);
-            let mut feed = Feed::new(app.clone(), viewer, inbox.id, filter, cursor, listener);
-            let next = async {
+            let found = async {
+                let named = match inbox::watch(app, viewer, inbox_id, address).await? {
+                    Watched::Inbox(named) => named,
+                    Watched::Address(awaited) => awaited.created(app, viewer).await?,
+                };
+                let filter = named.narrow(filter)?;
+                // Listen before the first read (inside the feed), so nothing stored meanwhile
+                // is missed.
+                let listener = app.events.listen(named.inbox.id);
+                let mut feed = Feed::new(
+                    app.clone(),
+                    viewer,
+                    named.inbox.id,
+                    filter,
+                    cursor,
+                    listener,
+                );
                 if mark_seen {
                     feed.next_unseen().await
                 } else {
                     feed.next().await
                 }
             };
-            tokio::time::timeout(Duration::from_millis(timeout_ms), next)
+            tokio::time::timeout(Duration::from_millis(timeout_ms), found)
                 .await
                 .map_err(|_| AppError::Timeout(timeout_ms))?
         };

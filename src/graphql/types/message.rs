@@ -142,7 +142,7 @@ impl Message {
         let found = inbox::find(&mut conn, viewer, self.row.inbox_id, app.clock.now())
             .await
             .api()?;
-        Ok(found.map(Inbox))
+        Ok(found.map(Inbox::from))
     }
 
     /// When ephemail stored it.
