@@ -24,7 +24,9 @@ pub struct Subscription;
 impl Subscription {
     /// Every matching message stored in the inbox, in order, each exactly once. With `after`
     /// (a message's or inbox's cursor) it first replays the stored messages after it, then goes
-    /// live with no gap and no duplicate; without, it starts with the next message stored. A
+    /// live with no gap and no duplicate; without, it first sends the messages of the last
+    /// `--wait-lookback` seconds that no `waitForMessage` has returned (as a wait without a
+    /// cursor would see them, without recording anything), then goes live. A
     /// client that disconnects resumes without loss by passing the last cursor it received.
     /// When the inbox is deleted (or swept after expiry), a final `NOT_FOUND` error is sent and
     /// the stream completes.
@@ -56,8 +58,12 @@ impl Subscription {
             }),
         };
         Ok(futures::stream::once(start).flat_map(|started| {
-            let feed = started.map_err(|error| error.extend());
-            futures::stream::unfold(Some(feed), |feed| async move {
+            let (replay, feed) = match started {
+                Ok((replay, feed)) => (replay, Ok(feed)),
+                Err(error) => (Vec::new(), Err(error.extend())),
+            };
+            let replay = futures::stream::iter(replay.into_iter().map(|m| Ok(Message::new(m))));
+            let live = futures::stream::unfold(Some(feed), |feed| async move {
                 let mut feed = match feed? {
                     Ok(feed) => feed,
                     Err(error) => return Some((Err(error), None)),
@@ -68,35 +74,51 @@ impl Subscription {
                     // `after`.
                     Err(error) => Some((Err(error.extend()), None)),
                 }
-            })
+            });
+            replay.chain(live)
         }))
     }
 }
 
-/// The feed of `named`'s messages from `after`, or from the next message stored.
+/// The feed of `named`'s messages from `after`; without it, the messages of the last
+/// `--wait-lookback` seconds that no wait has returned come first (returned here as the
+/// replay), and the feed goes on from the newest message.
 async fn start_feed(
     app: App,
     viewer: Viewer,
     named: Named,
     filter: message::MessageFilter,
     after: Option<i64>,
-) -> Result<Feed, AppError> {
+) -> Result<(Vec<message::Message>, Feed), AppError> {
     let filter = named.narrow(filter)?;
     // Listen before reading the starting point, so nothing stored in between is missed.
     let listener = app.events.listen(named.inbox.id);
-    let cursor = match after {
-        Some(cursor) => cursor,
+    let inbox_id = named.inbox.id;
+    let (replay, cursor) = match after {
+        Some(cursor) => (Vec::new(), cursor),
         None => {
             let mut conn = app.pool.get().await?;
-            message::latest_seq(&mut conn, named.inbox.id).await?
+            let latest = message::latest_seq(&mut conn, inbox_id).await?;
+            let now = app.clock.now();
+            let lookback = chrono::Duration::seconds(app.config.http.wait_lookback.into());
+            // No inbox holds more messages than this, so the replay is complete.
+            let limit = app.config.retention.max_messages_per_inbox.into();
+            let replay = message::unreturned_through(
+                &mut conn,
+                viewer,
+                inbox_id,
+                &filter,
+                now - lookback,
+                latest,
+                limit,
+                now,
+            )
+            .await?;
+            (replay, latest)
         }
     };
-    Ok(Feed::new(
-        app,
-        viewer,
-        named.inbox.id,
-        filter,
-        cursor,
-        listener,
+    Ok((
+        replay,
+        Feed::new(app, viewer, inbox_id, filter, cursor, listener),
     ))
 }

@@ -137,16 +137,20 @@ async fn consuming_waits_return_successive_messages() {
         "all consumed: {response}"
     );
 
-    // Without markSeen and without a cursor, the oldest stored message matches at once.
+    // A consuming wait records what it returned too: a plain wait passes those over.
     let response = app
         .graphql(WAIT, json!({ "address": address, "timeout": 100 }))
         .await;
-    assert_eq!(response["data"]["waitForMessage"]["subject"], "mail 1");
-    // `since` and a filter narrow it down.
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "{response}"
+    );
+    // With `since`, any stored message after it counts; a filter narrows it down.
     let response = app
         .graphql(
             WAIT,
-            json!({ "address": address, "filter": { "subject": "MAIL 3" }, "timeout": 100 }),
+            json!({ "address": address, "filter": { "subject": "MAIL 3" },
+                    "since": "2026-11-28T11:59:59.999999Z", "timeout": 100 }),
         )
         .await;
     assert_eq!(response["data"]["waitForMessage"]["subject"], "mail 3");
@@ -337,4 +341,135 @@ async fn create_inbox_refuses_a_plus_address_local_part() {
         json!({ "status": "INVALID_LOCAL_PART", "inbox": null, "token": null })
     );
     app.stop().await;
+}
+
+/// A sign-up whose verification mail carries `code`.
+fn signup_mail(code: &str) -> String {
+    format!("Subject: Your code\r\n\r\nYour verification code is {code}.\r\n")
+}
+
+async fn send_signup(app: &TestApp, to: &str, code: &str) {
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO app.test").await;
+    let reply = smtp
+        .deliver("app@example.com", &[to], &signup_mail(code))
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+}
+
+async fn wait_for_code(app: &TestApp, address: &str, timeout_ms: u32) -> Value {
+    let response = app
+        .graphql(
+            "query($a: String!, $t: Int) { waitForMessage(address: $a, timeoutMs: $t) { codes } }",
+            json!({ "a": address, "t": timeout_ms }),
+        )
+        .await;
+    if response["data"]["waitForMessage"].is_null() {
+        return response["errors"][0]["extensions"]["code"].clone();
+    }
+    response["data"]["waitForMessage"]["codes"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_sign_ups_in_a_row_with_one_address_get_their_own_codes_without_a_cursor() {
+    let app = TestApp::spawn().await;
+    let address = "signup@localhost";
+    // The first and second mails land before their waits are made.
+    send_signup(&app, address, "111111").await;
+    assert_eq!(wait_for_code(&app, address, 5000).await, "111111");
+    send_signup(&app, address, "222222").await;
+    assert_eq!(wait_for_code(&app, address, 5000).await, "222222");
+    // The third lands while its wait is held.
+    let (third, ()) = tokio::join!(wait_for_code(&app, address, 30000), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        send_signup(&app, address, "333333").await;
+    });
+    assert_eq!(third, "333333");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_re_run_never_gets_an_earlier_run_s_mail() {
+    let app = TestApp::spawn().await;
+    let address = "rerun@localhost";
+    // The first run.
+    send_signup(&app, address, "100001").await;
+    assert_eq!(wait_for_code(&app, address, 5000).await, "100001");
+    // The re-run, moments later: its wait is made before its mail lands.
+    let (rerun, ()) = tokio::join!(wait_for_code(&app, address, 30000), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        send_signup(&app, address, "200002").await;
+    });
+    assert_eq!(rerun, "200002");
+    // A run that crashed before its wait left a mail nobody waited for; once it is older than
+    // `--wait-lookback` (300 s by default), a later run's wait passes it over too.
+    send_signup(&app, address, "300003").await;
+    app.clock.advance(chrono::Duration::seconds(301));
+    assert_eq!(wait_for_code(&app, address, 200).await, "TIMEOUT");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_waits_in_a_row_get_two_different_mails_then_time_out() {
+    let app = TestApp::spawn().await;
+    let (_, address, _) = app.create_inbox("twice").await;
+    send_signup(&app, &address, "123456").await;
+    send_signup(&app, &address, "654321").await;
+    assert_eq!(wait_for_code(&app, &address, 5000).await, "123456");
+    assert_eq!(wait_for_code(&app, &address, 5000).await, "654321");
+    assert_eq!(wait_for_code(&app, &address, 200).await, "TIMEOUT");
+    // A wait by cursor returns a message already returned, as asked.
+    let response = app
+        .graphql(
+            WAIT,
+            json!({ "address": address, "after": null, "since": "2026-11-28T11:00:00Z", "timeout": 200 }),
+        )
+        .await;
+    assert_eq!(
+        response["data"]["waitForMessage"]["codes"][0], "123456",
+        "{response}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_by_cursor_records_what_it_returned() {
+    let app = TestApp::spawn().await;
+    let (_, address, start) = app.create_inbox("by-cursor").await;
+    send_signup(&app, &address, "777777").await;
+    let response = app
+        .graphql(
+            WAIT,
+            json!({ "address": address, "after": start, "timeout": 5000 }),
+        )
+        .await;
+    assert_eq!(
+        response["data"]["waitForMessage"]["codes"][0], "777777",
+        "{response}"
+    );
+    assert_eq!(wait_for_code(&app, &address, 200).await, "TIMEOUT");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_on_a_new_catch_all_address_hears_its_creation_from_another_process() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_on(first.database_url.clone(), &[]).await;
+    let waiting = second.graphql(
+        WAIT,
+        json!({ "address": "elsewhere@localhost", "timeout": 30000 }),
+    );
+    let sending = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        first
+            .send_mail("elsewhere@localhost", "via the first", "hi")
+            .await;
+    };
+    let (response, ()) = tokio::join!(waiting, sending);
+    assert_eq!(
+        response["data"]["waitForMessage"]["subject"], "via the first",
+        "{response}"
+    );
+    second.stop().await;
+    first.stop().await;
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     auth::Scope,
-    db::models::message::{self, MessageFilter},
+    db::models::message::{self, Claim, MessageFilter},
     error::{ApiResult, AppError},
     graphql::{
         feed::Feed,
@@ -90,7 +90,8 @@ impl MessageQuery {
         let wait = async {
             let app = ctx.app();
             let mut filter = MessageFilter::from(filter);
-            let cursor = match (since, after) {
+            // Where the wait starts, and whether it claims what it returns (see `Claim`).
+            let (cursor, claim) = match (since, after) {
                 (Some(_), Some(_)) => {
                     return Err(AppError::BadUserInput(
                         "give at most one of `since` and `after`".into(),
@@ -98,14 +99,21 @@ impl MessageQuery {
                 }
                 (Some(since), None) => {
                     filter.received_after = filter.received_after.max(Some(since));
-                    0
+                    (0, None)
                 }
-                (None, Some(after)) => decode_cursor(&after)?,
-                (None, None) => 0,
+                (None, Some(after)) => (decode_cursor(&after)?, None),
+                (None, None) => {
+                    let lookback = Duration::from_secs(app.config.http.wait_lookback.into());
+                    let window = app.clock.now() - lookback;
+                    filter.received_after = filter.received_after.max(Some(window));
+                    (0, Some(Claim::Unreturned))
+                }
             };
+            let claim = if mark_seen { Some(Claim::Seen) } else { claim };
             let cap_ms = u64::from(app.config.http.max_wait) * 1000;
             let timeout_ms = timeout_ms.map_or(DEFAULT_WAIT_MS, u64::from).min(cap_ms);
-            // Consuming changes data, so it needs `write`.
+            // Consuming changes data, so it needs `write`. Recording which message a wait
+            // returned is bookkeeping of waits, which `read` may do.
             let viewer = ctx.viewer(if mark_seen { Scope::Write } else { Scope::Read })?;
             let found = async {
                 let named = match inbox::watch(app, viewer, inbox_id, address).await? {
@@ -124,10 +132,14 @@ impl MessageQuery {
                     cursor,
                     listener,
                 );
-                if mark_seen {
-                    feed.next_unseen().await
-                } else {
-                    feed.next().await
+                match claim {
+                    Some(claim) => feed.next_claimed(claim).await,
+                    None => {
+                        let message = feed.next().await?;
+                        let mut conn = app.pool.get().await?;
+                        message::record_returned(&mut conn, &message, app.clock.now()).await?;
+                        Ok(message)
+                    }
                 }
             };
             tokio::time::timeout(Duration::from_millis(timeout_ms), found)
