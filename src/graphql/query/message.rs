@@ -61,15 +61,18 @@ impl MessageQuery {
         Ok(Some(Message::new(found)))
     }
 
-    /// Holds the request until a matching message is stored after `after` (a message cursor)
-    /// or newer than `since` (give at most one; with neither, any stored message counts), and
-    /// returns the oldest such message. On timeout the result is null with a `TIMEOUT` error.
-    /// With `markSeen`, only unseen messages count and the returned one is marked seen, so
-    /// successive waits return successive messages. A plus-address (`local+tag@domain`) waits
-    /// for mail sent to it (the inbox `local@domain`, messages tagged `tag`). An address on a
-    /// catch-all domain may be waited on before its first mail: the wait does not create the
-    /// inbox, the mail that arrives does. If the inbox is deleted meanwhile (or swept after
-    /// expiry), the wait ends at once with a `NOT_FOUND` error.
+    /// Holds the request until a matching message exists and returns the oldest such one: with
+    /// neither `after` nor `since`, a message of the last `--wait-lookback` seconds (300 by
+    /// default) that no earlier wait has returned; with `after` (a message cursor), the next
+    /// message stored after it; with `since`, the first received after that instant (give at
+    /// most one). Every wait records that it returned its message, so two waits in a row get
+    /// two different mails and a re-run never gets an earlier run's mail. On timeout the result
+    /// is null with a `TIMEOUT` error. With `markSeen`, only unseen messages count (of any age)
+    /// and the returned one is marked seen. A plus-address (`local+tag@domain`) waits for mail
+    /// sent to it (the inbox `local@domain`, messages tagged `tag`). An address on a catch-all
+    /// domain may be waited on before its first mail: the wait does not create the inbox, the
+    /// mail that arrives does. If the inbox is deleted meanwhile (or swept after expiry), the
+    /// wait ends at once with a `NOT_FOUND` error.
     #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn wait_for_message(
         &self,
