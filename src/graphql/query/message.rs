@@ -1,7 +1,6 @@
 use std::time::Duration;
 
 use async_graphql::{Context, Object, Result, ID};
-use chrono::{DateTime, Utc};
 
 use crate::{
     auth::Scope,
@@ -15,6 +14,7 @@ use crate::{
                 decode_cursor, message_connection, Message, MessageConnection, MessageFilterInput,
             },
             parse_id,
+            timestamp::Timestamp,
         },
         ContextExt,
     },
@@ -80,10 +80,12 @@ impl MessageQuery {
         inbox_id: Option<ID>,
         address: Option<String>,
         filter: Option<MessageFilterInput>,
-        since: Option<DateTime<Utc>>,
+        since: Option<Timestamp>,
         after: Option<String>,
-        #[graphql(desc = "How long to wait (default 30000); capped by the server's --max-wait.")]
-        timeout_ms: Option<u32>,
+        #[graphql(
+            desc = "How long to wait in milliseconds, a positive number (default 30000); capped by the server's --max-wait."
+        )]
+        timeout_ms: Option<i32>,
         #[graphql(
             desc = "Consume: only unseen messages count, and the one returned is marked seen (default false)."
         )]
@@ -101,7 +103,7 @@ impl MessageQuery {
                     ))
                 }
                 (Some(since), None) => {
-                    filter.received_after = filter.received_after.max(Some(since));
+                    filter.received_after = filter.received_after.max(Some(since.0));
                     (0, None)
                 }
                 (None, Some(after)) => (decode_cursor(&after)?, None),
@@ -114,7 +116,16 @@ impl MessageQuery {
             };
             let claim = if mark_seen { Some(Claim::Seen) } else { claim };
             let cap_ms = u64::from(app.config.http.max_wait) * 1000;
-            let timeout_ms = timeout_ms.map_or(DEFAULT_WAIT_MS, u64::from).min(cap_ms);
+            let timeout_ms = match timeout_ms.map(u64::try_from) {
+                None => DEFAULT_WAIT_MS,
+                Some(Ok(ms)) if ms > 0 => ms,
+                Some(_) => {
+                    return Err(AppError::BadUserInput(
+                        "`timeoutMs` must be a positive number of milliseconds".into(),
+                    ))
+                }
+            }
+            .min(cap_ms);
             // Consuming changes data, so it needs `write`. Recording which message a wait
             // returned is bookkeeping of waits, which `read` may do.
             let viewer = ctx.viewer(if mark_seen { Scope::Write } else { Scope::Read })?;

@@ -1,10 +1,10 @@
 use async_graphql::{Context, Object, Result, ID};
-use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 
 use super::{
     message::{encode_cursor, message_connection, MessageConnection, MessageFilterInput},
     parse_id,
+    timestamp::Timestamp,
 };
 use crate::{
     app::App,
@@ -67,13 +67,13 @@ impl Inbox {
         self.row.tags.iter().flatten().map(String::as_str).collect()
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.row.created_at.into()
     }
 
     /// After this instant the inbox is gone: it receives nothing and is no longer visible.
-    async fn expires_at(&self) -> DateTime<Utc> {
-        self.row.expires_at
+    async fn expires_at(&self) -> Timestamp {
+        self.row.expires_at.into()
     }
 
     /// Cursor of the newest message (of the empty inbox, if none): pass it as `after` to
