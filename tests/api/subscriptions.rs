@@ -126,6 +126,17 @@ async fn a_subscriber_that_stops_reading_still_gets_every_message() {
     app.stop().await;
 }
 
+/// The subject of the mail a wait without a cursor returns.
+async fn waited_subject(app: &TestApp, address: &str) -> Value {
+    let waited = app
+        .data(
+            "query($a: String!) { waitForMessage(address: $a, timeoutMs: 1000) { subject } }",
+            json!({ "a": address }),
+        )
+        .await;
+    waited["waitForMessage"]["subject"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_after_a_subscription_starts_with_the_recent_mail_no_wait_has_returned() {
     let app = TestApp::spawn().await;
@@ -133,13 +144,7 @@ async fn without_after_a_subscription_starts_with_the_recent_mail_no_wait_has_re
     app.send_mail(address, "too old", "x").await;
     app.clock.advance(chrono::Duration::seconds(301));
     app.send_mail(address, "returned", "x").await;
-    let waited = app
-        .data(
-            "query($a: String!) { waitForMessage(address: $a, timeoutMs: 1000) { subject } }",
-            json!({ "a": address }),
-        )
-        .await;
-    assert_eq!(waited["waitForMessage"]["subject"], "returned");
+    assert_eq!(waited_subject(&app, address).await, "returned");
     app.send_mail(address, "recent", "x").await;
     let mut ws = GraphqlWs::connect(&app, false).await;
     ws.subscribe("1", SUBSCRIBE, json!({ "address": address }))
@@ -149,13 +154,7 @@ async fn without_after_a_subscription_starts_with_the_recent_mail_no_wait_has_re
     assert_eq!(ws.next_data().await["messageReceived"]["subject"], "live");
     ws.close().await;
     // The subscription recorded nothing: a wait still gets the recent mail first.
-    let waited = app
-        .data(
-            "query($a: String!) { waitForMessage(address: $a, timeoutMs: 1000) { subject } }",
-            json!({ "a": address }),
-        )
-        .await;
-    assert_eq!(waited["waitForMessage"]["subject"], "recent");
+    assert_eq!(waited_subject(&app, address).await, "recent");
     app.stop().await;
 }
 

@@ -12,6 +12,23 @@ const VERIFICATION: &str = "Subject: Verify your account\r\nContent-Type: text/h
     <p>Welcome! Your verification code is <b>482913</b>.</p>\
     <p><a href=\"https://app.example.com/verify?token=abc&amp;u=1\">Verify email</a></p>\r\n";
 
+/// The subject of the message `WAIT` with `variables` returns (called with `key`) while
+/// `meanwhile` runs, which starts after giving the wait a head start it must not depend on.
+async fn subject_waited_while(
+    app: &TestApp,
+    key: Option<&str>,
+    variables: Value,
+    meanwhile: impl std::future::Future<Output = ()>,
+) -> Value {
+    let waiting = app.graphql_as(key, WAIT, variables);
+    let (response, ()) = tokio::join!(waiting, async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        meanwhile.await;
+    });
+    assert!(response.get("errors").is_none(), "{response}");
+    response["data"]["waitForMessage"]["subject"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wait_returns_the_mail_sent_after_it_started_with_its_code_and_links() {
     let app = TestApp::spawn().await;
@@ -42,21 +59,14 @@ async fn a_wait_returns_the_mail_sent_after_it_started_with_its_code_and_links()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wait_on_a_catch_all_address_works_before_its_first_mail() {
     let app = TestApp::spawn().await;
-    let waiting = app.graphql(
-        WAIT,
+    let waited = subject_waited_while(
+        &app,
+        Some(&app.key),
         json!({ "address": "later@localhost", "timeout": 30000 }),
-    );
-    let sending = async {
-        // Give the wait a head start; it must not depend on it.
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        app.send_mail("later@localhost", "first mail", "hello")
-            .await;
-    };
-    let (response, ()) = tokio::join!(waiting, sending);
-    assert_eq!(
-        response["data"]["waitForMessage"]["subject"], "first mail",
-        "{response}"
-    );
+        app.send_mail("later@localhost", "first mail", "hello"),
+    )
+    .await;
+    assert_eq!(waited, "first mail");
     app.stop().await;
 }
 
@@ -227,13 +237,7 @@ async fn a_read_key_s_wait_on_a_new_catch_all_address_creates_nothing_yet_gets_i
         "the wait created the inbox: {lookup}"
     );
 
-    let waiting = app.graphql_as(
-        Some(&reader),
-        WAIT,
-        json!({ "address": "arrives@localhost", "timeout": 30000 }),
-    );
     let sending = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let lookup = app
             .graphql(
                 "query { inbox(address: \"arrives@localhost\") { id } }",
@@ -247,32 +251,33 @@ async fn a_read_key_s_wait_on_a_new_catch_all_address_creates_nothing_yet_gets_i
         app.send_mail("arrives@localhost", "created by mail", "hi")
             .await;
     };
-    let (response, ()) = tokio::join!(waiting, sending);
-    assert_eq!(
-        response["data"]["waitForMessage"]["subject"], "created by mail",
-        "{response}"
-    );
+    let waited = subject_waited_while(
+        &app,
+        Some(&reader),
+        json!({ "address": "arrives@localhost", "timeout": 30000 }),
+        sending,
+    )
+    .await;
+    assert_eq!(waited, "created by mail");
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wait_on_an_address_that_create_inbox_then_creates_finds_its_mail() {
     let app = TestApp::spawn().await;
-    let waiting = app.graphql(
-        WAIT,
-        json!({ "address": "made-later@localhost", "timeout": 30000 }),
-    );
     let creating = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         app.create_inbox("made-later").await;
         app.send_mail("made-later@localhost", "after createInbox", "hi")
             .await;
     };
-    let (response, ()) = tokio::join!(waiting, creating);
-    assert_eq!(
-        response["data"]["waitForMessage"]["subject"], "after createInbox",
-        "{response}"
-    );
+    let waited = subject_waited_while(
+        &app,
+        Some(&app.key),
+        json!({ "address": "made-later@localhost", "timeout": 30000 }),
+        creating,
+    )
+    .await;
+    assert_eq!(waited, "after createInbox");
     app.stop().await;
 }
 
@@ -280,19 +285,14 @@ async fn a_wait_on_an_address_that_create_inbox_then_creates_finds_its_mail() {
 async fn a_plus_address_names_its_inbox_narrowed_to_its_tag_in_waits_and_lookups() {
     let app = TestApp::spawn().await;
     app.send_mail("zed+t2@localhost", "for t2", "x").await;
-    let waiting = app.graphql(
-        WAIT,
+    let waited = subject_waited_while(
+        &app,
+        Some(&app.key),
         json!({ "address": "zed+t1@localhost", "timeout": 30000 }),
-    );
-    let sending = async {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        app.send_mail("zed+t1@localhost", "for t1", "x").await;
-    };
-    let (response, ()) = tokio::join!(waiting, sending);
-    assert_eq!(
-        response["data"]["waitForMessage"]["subject"], "for t1",
-        "{response}"
-    );
+        app.send_mail("zed+t1@localhost", "for t1", "x"),
+    )
+    .await;
+    assert_eq!(waited, "for t1");
 
     let lookup = |address: &'static str| {
         app.data(
@@ -370,6 +370,16 @@ async fn wait_for_code(app: &TestApp, address: &str, timeout_ms: u32) -> Value {
     response["data"]["waitForMessage"]["codes"][0].clone()
 }
 
+/// The code a wait without a cursor returns when the sign-up mail with `code` lands while the
+/// wait is held.
+async fn code_sent_during_a_wait(app: &TestApp, address: &str, code: &str) -> Value {
+    let (waited, ()) = tokio::join!(wait_for_code(app, address, 30000), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        send_signup(app, address, code).await;
+    });
+    waited
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn three_sign_ups_in_a_row_with_one_address_get_their_own_codes_without_a_cursor() {
     let app = TestApp::spawn().await;
@@ -380,11 +390,10 @@ async fn three_sign_ups_in_a_row_with_one_address_get_their_own_codes_without_a_
     send_signup(&app, address, "222222").await;
     assert_eq!(wait_for_code(&app, address, 5000).await, "222222");
     // The third lands while its wait is held.
-    let (third, ()) = tokio::join!(wait_for_code(&app, address, 30000), async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        send_signup(&app, address, "333333").await;
-    });
-    assert_eq!(third, "333333");
+    assert_eq!(
+        code_sent_during_a_wait(&app, address, "333333").await,
+        "333333"
+    );
     app.stop().await;
 }
 
@@ -396,11 +405,10 @@ async fn a_re_run_never_gets_an_earlier_run_s_mail() {
     send_signup(&app, address, "100001").await;
     assert_eq!(wait_for_code(&app, address, 5000).await, "100001");
     // The re-run, moments later: its wait is made before its mail lands.
-    let (rerun, ()) = tokio::join!(wait_for_code(&app, address, 30000), async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        send_signup(&app, address, "200002").await;
-    });
-    assert_eq!(rerun, "200002");
+    assert_eq!(
+        code_sent_during_a_wait(&app, address, "200002").await,
+        "200002"
+    );
     // A run that crashed before its wait left a mail nobody waited for; once it is older than
     // `--wait-lookback` (300 s by default), a later run's wait passes it over too.
     send_signup(&app, address, "300003").await;
@@ -455,21 +463,14 @@ async fn a_wait_by_cursor_records_what_it_returned() {
 async fn a_wait_on_a_new_catch_all_address_hears_its_creation_from_another_process() {
     let first = TestApp::spawn().await;
     let second = TestApp::spawn_on(first.database_url.clone(), &[]).await;
-    let waiting = second.graphql(
-        WAIT,
+    let waited = subject_waited_while(
+        &second,
+        Some(&second.key),
         json!({ "address": "elsewhere@localhost", "timeout": 30000 }),
-    );
-    let sending = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        first
-            .send_mail("elsewhere@localhost", "via the first", "hi")
-            .await;
-    };
-    let (response, ()) = tokio::join!(waiting, sending);
-    assert_eq!(
-        response["data"]["waitForMessage"]["subject"], "via the first",
-        "{response}"
-    );
+        first.send_mail("elsewhere@localhost", "via the first", "hi"),
+    )
+    .await;
+    assert_eq!(waited, "via the first");
     second.stop().await;
     first.stop().await;
 }

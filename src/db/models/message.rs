@@ -416,8 +416,16 @@ pub async fn stored_after(
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
-    matching(viewer, inbox_id, filter, now)
-        .filter(messages::seq.gt(after))
+    let query = matching(viewer, inbox_id, filter, now).filter(messages::seq.gt(after));
+    oldest_first(conn, query, limit).await
+}
+
+async fn oldest_first(
+    conn: &mut AsyncPgConnection,
+    query: messages::BoxedQuery<'static, Pg>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    query
         .order(messages::seq.asc())
         .limit(limit)
         .select(Message::as_select())
@@ -517,15 +525,11 @@ pub async fn unreturned_through(
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
-    matching(viewer, inbox_id, filter, now)
+    let query = matching(viewer, inbox_id, filter, now)
         .filter(messages::received_at.gt(since))
         .filter(messages::waited_at.is_null())
-        .filter(messages::seq.le(through))
-        .order(messages::seq.asc())
-        .limit(limit)
-        .select(Message::as_select())
-        .load(conn)
-        .await
+        .filter(messages::seq.le(through));
+    oldest_first(conn, query, limit).await
 }
 
 /// The `seq` of the inbox's newest message, 0 when it has none.
