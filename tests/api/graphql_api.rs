@@ -28,7 +28,7 @@ async fn create_inbox_reports_expected_outcomes_as_status() {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
         "{local}"
     );
-    assert_eq!(random["inbox"]["expiresAt"], "2026-11-28T12:10:00+00:00");
+    assert_eq!(random["inbox"]["expiresAt"], "2026-11-28T12:10:00.000000Z");
 
     let chosen = create(
         &app,
@@ -192,7 +192,7 @@ async fn message_exposes_headers_and_envelope() {
     );
     assert_eq!(data["to"], json!([{ "address": "x@localhost" }]));
     assert_eq!(data["cc"], json!([{ "address": "cc@example.com" }]));
-    assert_eq!(data["date"], "2026-11-27T08:30:00+00:00");
+    assert_eq!(data["date"], "2026-11-27T08:30:00.000000Z");
     assert_eq!(data["messageId"], "abc@example.com");
     assert_eq!(data["mailFrom"], "bounce@example.com");
     assert_eq!(data["size"], raw.len());
