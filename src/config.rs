@@ -144,8 +144,9 @@ impl SmtpConfig {
 
 #[derive(Debug, Clone, Args)]
 pub struct HttpConfig {
-    /// Address the HTTP server (GraphQL, health checks) listens on (port 0 picks a free port).
-    /// It has no authentication yet: keep it on loopback.
+    /// Address the HTTP server (GraphQL, downloads, health checks) listens on (port 0 picks a
+    /// free port). Every API call needs an API key or inbox token; serve it to the internet
+    /// with TLS (--http-tls-cert) or behind a TLS-terminating proxy.
     #[arg(long, env = "EPHEMAIL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
 

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod inbox_token;
+pub mod liveness;
 pub mod public;
 
 use std::{fmt, str::FromStr};
@@ -103,6 +104,18 @@ impl Caller {
                 inbox_id: grant.inbox_id,
             }),
             Self::InboxToken(_) => Err(AppError::Forbidden(scope)),
+        }
+    }
+
+    /// The viewer for changing one inbox or its messages (mark seen, delete, extend): a key
+    /// with `write`, or an inbox token, whose viewer reaches only its own inbox.
+    pub fn require_inbox_change(&self) -> Result<Viewer, AppError> {
+        match self {
+            Self::InboxToken(grant) => Ok(Viewer::Inbox {
+                tenant_id: grant.tenant_id,
+                inbox_id: grant.inbox_id,
+            }),
+            other => other.require(Scope::Write),
         }
     }
 }

@@ -5,7 +5,7 @@ use futures::{Stream, StreamExt};
 
 use crate::{
     app::App,
-    auth::Scope,
+    auth::{Caller, Scope},
     db::models::{message, Viewer},
     error::{ApiResult, AppError},
     graphql::{
@@ -42,19 +42,23 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<Message>>> {
         let app = ctx.app().clone();
         let viewer = ctx.viewer(Scope::Read).api()?;
+        let caller = ctx.caller().clone();
         let after = after.as_deref().map(decode_cursor).transpose().api()?;
         let filter = message::MessageFilter::from(filter);
         // An inbox that exists (or an error) is settled before the stream starts; an address
         // still without an inbox is waited for by the stream itself.
         let start = match inbox::watch(&app, viewer, inbox_id, address).await.api()? {
             Watched::Inbox(named) => {
-                let feed = start_feed(app, viewer, named, filter, after).await.api()?;
+                let feed = start_feed(app, caller, viewer, named, filter, after)
+                    .await
+                    .api()?;
                 futures::future::Either::Left(futures::future::ready(Ok(feed)))
             }
             Watched::Address(awaited) => futures::future::Either::Right(async move {
-                let named = awaited.created(&app, viewer).await?;
+                let named = awaited.created(&app, viewer, &caller).await?;
                 // Every message of an inbox created since the watch began is new.
-                start_feed(app, viewer, named, filter, Some(after.unwrap_or(0))).await
+                let after = Some(after.unwrap_or(0));
+                start_feed(app, caller, viewer, named, filter, after).await
             }),
         };
         Ok(futures::stream::once(start).flat_map(|started| {
@@ -85,6 +89,7 @@ impl Subscription {
 /// replay), and the feed goes on from the newest message.
 async fn start_feed(
     app: App,
+    caller: Caller,
     viewer: Viewer,
     named: Named,
     filter: message::MessageFilter,
@@ -117,8 +122,6 @@ async fn start_feed(
             (replay, latest)
         }
     };
-    Ok((
-        replay,
-        Feed::new(app, viewer, inbox_id, filter, cursor, listener),
-    ))
+    let feed = Feed::new(app, caller, viewer, inbox_id, filter, cursor, listener);
+    Ok((replay, feed))
 }

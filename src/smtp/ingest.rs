@@ -438,8 +438,15 @@ async fn store_in_transaction(
             }
             Ok(())
         },
-        app.events
-            .notify_others(conn, &stored_in, &created_at, &inboxes.replaced),
+        app.events.notify_others(
+            conn,
+            events::Changes {
+                stored_in: &stored_in,
+                created_at: &created_at,
+                deleted: &inboxes.replaced,
+                revoked: &[],
+            }
+        ),
         prepared::commit(conn),
     )?;
     stored.extend(inserted);

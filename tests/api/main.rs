@@ -1,9 +1,11 @@
 //! Integration tests: real PostgreSQL, real SMTP over TCP, real HTTP.
 #![allow(clippy::unwrap_used)]
 
+mod amplification;
 mod authorization;
 mod cli;
 mod corpus;
+mod credentials;
 mod durability;
 mod graphql_api;
 mod graphql_limits;

@@ -9,7 +9,7 @@ use crate::{
     error::{ApiResult, AppError},
     events,
     graphql::{
-        types::{inbox::Inbox, parse_id, DeleteStatus},
+        types::{inbox::Inbox, parse_id, DeleteStatus, StorableText},
         ClientIp, ContextExt,
     },
     mail::address::{DomainName, EmailAddress, LocalPart},
@@ -28,7 +28,7 @@ pub struct CreateInboxInput {
     /// Lifetime in seconds; the server's default when omitted, at most its maximum.
     ttl_seconds: Option<i32>,
     /// Labels to find the inbox by later.
-    #[graphql(default)]
+    #[graphql(default, validator(list, custom = "StorableText"))]
     tags: Vec<String>,
 }
 
@@ -99,6 +99,9 @@ pub struct ExtendInboxPayload {
     /// The inbox with its new `expiresAt`, when extended.
     inbox: Option<Inbox>,
     max_ttl_seconds: i32,
+    /// A fresh inbox token valid until the new expiry, when extended: tokens issued before keep
+    /// the expiry they were issued with.
+    token: Option<String>,
 }
 
 #[derive(Default)]
@@ -115,13 +118,13 @@ impl InboxMutation {
         create_inbox(ctx, input).await.api()
     }
 
-    /// Sets an inbox to expire `ttlSeconds` from now.
+    /// Sets an inbox to expire `ttlSeconds` from now (a `write` key, or the inbox's token).
     async fn extend_inbox(
         &self,
         ctx: &Context<'_>,
         input: ExtendInboxInput,
     ) -> Result<ExtendInboxPayload> {
-        let viewer = ctx.viewer(Scope::Write).api()?;
+        let viewer = ctx.inbox_changer().api()?;
         let app = ctx.app();
         let id = parse_id(&input.id).api()?;
         let max_ttl_seconds = max_ttl_seconds(ctx, viewer).await.api()?;
@@ -129,6 +132,7 @@ impl InboxMutation {
             status,
             inbox,
             max_ttl_seconds,
+            token: None,
         };
         if input.ttl_seconds <= 0 {
             return Err(AppError::BadUserInput(
@@ -147,7 +151,10 @@ impl InboxMutation {
                 .await
                 .api()?
             {
-                Some(extended) => outcome(ExtendInboxStatus::Extended, Some(extended.into())),
+                Some(extended) => ExtendInboxPayload {
+                    token: Some(issue_token(ctx, &extended).api()?),
+                    ..outcome(ExtendInboxStatus::Extended, Some(extended.into()))
+                },
                 None => outcome(ExtendInboxStatus::NotFound, None),
             },
         )
@@ -180,9 +187,10 @@ impl InboxMutation {
         )
     }
 
-    /// Deletes an inbox with all its messages and attachments.
+    /// Deletes an inbox with all its messages and attachments (a `write` key, or the inbox's
+    /// token).
     async fn delete_inbox(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteInboxPayload> {
-        let viewer = ctx.viewer(Scope::Write).api()?;
+        let viewer = ctx.inbox_changer().api()?;
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
@@ -227,7 +235,7 @@ fn issue_token(ctx: &Context<'_>, inbox: &inbox::Inbox) -> Result<String, AppErr
 /// The longest TTL the viewer's tenant may give an inbox.
 async fn max_ttl_seconds(ctx: &Context<'_>, viewer: Viewer) -> Result<i32, AppError> {
     let app = ctx.app();
-    let Viewer::Tenant(tenant_id) = viewer else {
+    let (Viewer::Tenant(tenant_id) | Viewer::Inbox { tenant_id, .. }) = viewer else {
         return Ok(i32::try_from(app.config.inbox.max_ttl).unwrap_or(i32::MAX));
     };
     let mut conn = app.pool.get().await?;

@@ -11,7 +11,8 @@ use crate::{
         types::{
             inbox::{self, Watched},
             message::{
-                decode_cursor, message_connection, Message, MessageConnection, MessageFilterInput,
+                decode_cursor, message_connection, page_complexity, Message, MessageConnection,
+                MessageFilterInput,
             },
             parse_id,
             timestamp::Timestamp,
@@ -28,6 +29,7 @@ pub struct MessageQuery;
 #[Object]
 impl MessageQuery {
     /// The matching messages of a live inbox, newest first. `NOT_FOUND` if there is no such inbox.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -126,13 +128,18 @@ impl MessageQuery {
                 }
             }
             .min(cap_ms);
-            // Consuming changes data, so it needs `write`. Recording which message a wait
-            // returned is bookkeeping of waits, which `read` may do.
-            let viewer = ctx.viewer(if mark_seen { Scope::Write } else { Scope::Read })?;
+            // Consuming changes data: a `write` key, or the inbox's own token. Recording which
+            // message a wait returned is bookkeeping of waits, which `read` may do.
+            let viewer = if mark_seen {
+                ctx.inbox_changer()?
+            } else {
+                ctx.viewer(Scope::Read)?
+            };
+            let caller = ctx.caller().clone();
             let found = async {
                 let named = match inbox::watch(app, viewer, inbox_id, address).await? {
                     Watched::Inbox(named) => named,
-                    Watched::Address(awaited) => awaited.created(app, viewer).await?,
+                    Watched::Address(awaited) => awaited.created(app, viewer, &caller).await?,
                 };
                 let filter = named.narrow(filter)?;
                 // Listen before the first read (inside the feed), so nothing stored meanwhile
@@ -140,6 +147,7 @@ impl MessageQuery {
                 let listener = app.events.listen(named.inbox.id);
                 let mut feed = Feed::new(
                     app.clone(),
+                    caller.clone(),
                     viewer,
                     named.inbox.id,
                     filter,

@@ -2,13 +2,15 @@ use async_graphql::{Context, Object, Result, ID};
 use diesel_async::AsyncPgConnection;
 
 use super::{
-    message::{encode_cursor, message_connection, MessageConnection, MessageFilterInput},
+    message::{
+        encode_cursor, message_connection, page_complexity, MessageConnection, MessageFilterInput,
+    },
     parse_id,
     timestamp::Timestamp,
 };
 use crate::{
     app::App,
-    auth::Scope,
+    auth::{liveness, Caller, Scope},
     db::models::Viewer,
     db::models::{
         domain::{self, DomainMode},
@@ -86,6 +88,7 @@ impl Inbox {
     }
 
     /// The inbox's messages, newest first.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -196,14 +199,27 @@ pub struct AwaitedAddress {
 impl AwaitedAddress {
     /// Waits until an inbox is created at the address (by its first mail, or `createInbox`).
     /// Waiting creates nothing: a read-only key may wait, and no inbox is held for nobody.
-    pub async fn created(mut self, app: &App, viewer: Viewer) -> Result<Named, AppError> {
-        loop {
-            // Any wake-up (also a resync of the other processes' events) means: look again.
-            self.created.next().await;
-            self.created.drain();
-            if let Some(found) = self.lookup.find(app, viewer).await? {
-                return Ok(found);
+    /// Ends with `UNAUTHENTICATED` when `caller`'s credential stops working meanwhile.
+    pub async fn created(
+        mut self,
+        app: &App,
+        viewer: Viewer,
+        caller: &Caller,
+    ) -> Result<Named, AppError> {
+        let credential_ended = liveness::ended(app, caller.clone());
+        let created = async {
+            loop {
+                // Any wake-up (also a resync of the other processes' events) means: look again.
+                self.created.next().await;
+                self.created.drain();
+                if let Some(found) = self.lookup.find(app, viewer).await? {
+                    return Ok(found);
+                }
             }
+        };
+        tokio::select! {
+            created = created => created,
+            ended = credential_ended => Err(ended),
         }
     }
 }
