@@ -129,9 +129,7 @@ impl EventBus {
             deleted: ids,
             ..Changes::default()
         };
-        if let Err(error) = self.notify_others(conn, deleted).await {
-            tracing::warn!(%error, "could not tell other processes about deleted inboxes");
-        }
+        self.tell_others(conn, deleted).await;
     }
 
     /// Inboxes were created (and committed) at the addresses with these [`address_key`]s: the
@@ -143,8 +141,13 @@ impl EventBus {
             created_at: keys,
             ..Changes::default()
         };
-        if let Err(error) = self.notify_others(conn, created).await {
-            tracing::warn!(%error, "could not tell other processes about created inboxes");
+        self.tell_others(conn, created).await;
+    }
+
+    /// [`EventBus::notify_others`] outside a transaction, after the commit, best effort.
+    async fn tell_others(&self, conn: &AsyncPgConnection, changes: Changes<'_>) {
+        if let Err(error) = self.notify_others(conn, changes).await {
+            tracing::warn!(%error, ?changes, "could not tell other processes about changes");
         }
     }
 
