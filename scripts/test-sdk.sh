@@ -44,14 +44,15 @@ step "TypeScript: build and node --test"
 TARBALL="$WORK/$(cd sdk/typescript && npm pack --silent --pack-destination "$WORK" 2>/dev/null | tail -n 1)"
 
 step "Python: wheel into a fresh venv, pytest"
-"$SDK_VENV/bin/pyproject-build" --wheel --outdir "$WORK/dist" sdk/python >/dev/null
+"$SDK_VENV/bin/pyproject-build" --wheel --outdir "$WORK/dist" sdk/python >"$WORK/build.log" 2>&1 ||
+  { cat "$WORK/build.log" >&2; exit 1; }
 WHEEL="$(ls "$WORK"/dist/ephemail-*.whl)"
 python3 -m venv "$WORK/venv"
 "$WORK/venv/bin/pip" install "${PIP[@]}" "$WHEEL" 'pytest==9.2.0' 'pytest-asyncio==1.3.0'
 (cd sdk/python/tests && "$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider)
 
 step "Rust: cargo package"
-cargo package --quiet --locked -p ephemail-client --allow-dirty --no-verify
+cargo package --quiet --locked -p ephemail-client --allow-dirty
 cargo build --quiet --locked -p ephemail-client --examples
 
 step "examples against one ephemail and the signup demo"

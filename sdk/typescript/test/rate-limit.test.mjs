@@ -24,8 +24,11 @@ test("HTTP 429 is retried after Retry-After; without retries it is QUOTA_EXCEEDE
   assert.ok(refused.retryAfter >= 1, `retryAfter ${refused.retryAfter}`);
 
   const patient = new Ephemail({ url: server.url, apiKey: server.apiKey });
+  // Right after the refusal the bucket holds less than one request; three need a second and
+  // a half of refill, so at least one of them is answered 429 first and retried.
   const started = Date.now();
-  const extended = await patient.extendInbox({ id: inbox.id, ttlSeconds: 600 });
-  assert.equal(extended.id, inbox.id);
-  assert.ok(Date.now() - started >= 900, "the answer came only after waiting out Retry-After");
+  for (let request = 0; request < 3; request++) {
+    assert.equal((await patient.extendInbox({ id: inbox.id, ttlSeconds: 600 })).id, inbox.id);
+  }
+  assert.ok(Date.now() - started >= 900, "the answers came only after waiting out Retry-After");
 });
