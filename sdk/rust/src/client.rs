@@ -108,11 +108,7 @@ impl Client {
     /// How often HTTP 429 is retried after its `Retry-After` (default 3). A new client: the
     /// cursors start empty.
     pub fn with_max_retries(self, max_retries: u32) -> Self {
-        Self::build(
-            self.inner.url.clone(),
-            self.inner.api_key.clone(),
-            max_retries,
-        )
+        Self::build(self.inner.url.clone(), self.inner.api_key.clone(), max_retries)
     }
 
     pub fn url(&self) -> &str {
@@ -151,9 +147,7 @@ impl Client {
         Variables: Serialize,
     {
         let url = format!("{}/graphql", self.inner.url);
-        let response = self
-            .send(|| self.inner.http.post(&url).json(&operation))
-            .await?;
+        let response = self.send(|| self.inner.http.post(&url).json(&operation)).await?;
         let status = response.status().as_u16();
         let retry = retry_after(&response);
         let body: GraphQlResponse<Response, serde_json::Value> = response
@@ -163,8 +157,7 @@ impl Client {
         if let Some(error) = body.errors.as_ref().and_then(|errors| errors.first()) {
             return Err(Error::from_graphql(error));
         }
-        body.data
-            .ok_or_else(|| Error::from_http_status(status, "POST /graphql", retry))
+        body.data.ok_or_else(|| Error::from_http_status(status, "POST /graphql", retry))
     }
 
     /// A new inbox; any status but `CREATED` is an error carrying that `status`.
@@ -194,10 +187,8 @@ impl Client {
                 .with_status(status))
             }
         };
-        self.lock_cursors()
-            .insert(Target::Id(inbox.id.clone()), inbox.latest_cursor.clone());
-        self.lock_ids()
-            .insert(inbox.address.clone(), inbox.id.clone());
+        self.lock_cursors().insert(Target::Id(inbox.id.clone()), inbox.latest_cursor.clone());
+        self.lock_ids().insert(inbox.address.clone(), inbox.id.clone());
         Ok(inbox)
     }
 
@@ -206,33 +197,23 @@ impl Client {
             .default_domain
             .get_or_try_init(|| async {
                 let domains = self.run(generated::Domains::build(())).await?.domains;
-                domains
-                    .into_iter()
-                    .next()
-                    .map(|domain| domain.name)
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorCode::NotFound,
-                            "the server serves no domain this caller may use",
-                        )
-                    })
+                domains.into_iter().next().map(|domain| domain.name).ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::NotFound,
+                        "the server serves no domain this caller may use",
+                    )
+                })
             })
             .await
             .cloned()
     }
 
     fn lock_cursors(&self) -> std::sync::MutexGuard<'_, HashMap<Target, String>> {
-        self.inner
-            .cursors
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.cursors.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_ids(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.inner
-            .ids_by_address
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.ids_by_address.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The key the cursor of `target` is kept under: an inbox this client created by its id.
@@ -280,9 +261,7 @@ impl Client {
 
     /// Waits for messages until one has a code, and returns its best code.
     pub async fn wait_for_code(&self, wait: Wait) -> Result<String> {
-        let message = self
-            .wait_for_matching(wait, |message| !message.codes.is_empty())
-            .await?;
+        let message = self.wait_for_matching(wait, |message| !message.codes.is_empty()).await?;
         Ok(message.codes.into_iter().next().unwrap_or_default())
     }
 
@@ -294,16 +273,10 @@ impl Client {
             message
                 .links
                 .iter()
-                .find(|link| {
-                    pattern
-                        .as_ref()
-                        .is_none_or(|pattern| pattern.is_match(&link.href))
-                })
+                .find(|link| pattern.as_ref().is_none_or(|pattern| pattern.is_match(&link.href)))
                 .map(|link| link.href.clone())
         };
-        let message = self
-            .wait_for_matching(wait, |message| matching(message).is_some())
-            .await?;
+        let message = self.wait_for_matching(wait, |message| matching(message).is_some()).await?;
         Ok(matching(&message).unwrap_or_default())
     }
 
@@ -315,12 +288,8 @@ impl Client {
         let deadline = Instant::now() + Duration::from_millis(wait.timeout_ms.into());
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let timeout_ms = u32::try_from(remaining.as_millis())
-                .unwrap_or(u32::MAX)
-                .max(1);
-            let message = self
-                .wait_for_message(wait.clone().timeout_ms(timeout_ms))
-                .await?;
+            let timeout_ms = u32::try_from(remaining.as_millis()).unwrap_or(u32::MAX).max(1);
+            let message = self.wait_for_message(wait.clone().timeout_ms(timeout_ms)).await?;
             if accept(&message) {
                 return Ok(message);
             }
@@ -345,10 +314,7 @@ impl Client {
             }))
             .await?
             .messages;
-        let next = page
-            .page_info
-            .end_cursor
-            .filter(|_| page.page_info.has_next_page);
+        let next = page.page_info.end_cursor.filter(|_| page.page_info.has_next_page);
         Ok((page.nodes, next))
     }
 
@@ -376,8 +342,7 @@ impl Client {
 
     /// An attachment's decoded bytes.
     pub async fn attachment(&self, attachment_id: &str) -> Result<Vec<u8>> {
-        self.download(&format!("/attachments/{attachment_id}"))
-            .await
+        self.download(&format!("/attachments/{attachment_id}")).await
     }
 
     async fn download(&self, path: &str) -> Result<Vec<u8>> {
@@ -398,9 +363,7 @@ impl Client {
     pub async fn delete_inbox(&self, id: &str) -> Result<()> {
         let id = cynic::Id::new(id);
         let status = self
-            .run(generated::DeleteInbox::build(DeleteInboxVariables {
-                id: &id,
-            }))
+            .run(generated::DeleteInbox::build(DeleteInboxVariables { id: &id }))
             .await?
             .delete_inbox
             .status;
@@ -411,9 +374,7 @@ impl Client {
     pub async fn delete_message(&self, id: &str) -> Result<()> {
         let id = cynic::Id::new(id);
         let status = self
-            .run(generated::DeleteMessage::build(DeleteMessageVariables {
-                id: &id,
-            }))
+            .run(generated::DeleteMessage::build(DeleteMessageVariables { id: &id }))
             .await?
             .delete_message
             .status;
@@ -425,10 +386,7 @@ impl Client {
         let id = cynic::Id::new(id);
         let payload = self
             .run(generated::ExtendInbox::build(ExtendInboxVariables {
-                input: ExtendInboxInput {
-                    id: &id,
-                    ttl_seconds,
-                },
+                input: ExtendInboxInput { id: &id, ttl_seconds },
             }))
             .await?
             .extend_inbox;
@@ -453,11 +411,5 @@ fn deleted(status: DeleteStatus, message: &str) -> Result<()> {
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<u64> {
-    response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.parse().ok()
 }

@@ -74,12 +74,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            retry_after: None,
-            status: None,
-        }
+        Self { code, message: message.into(), retry_after: None, status: None }
     }
 
     pub(crate) fn with_status(mut self, status: impl fmt::Debug) -> Self {
@@ -104,10 +99,7 @@ impl Error {
     pub(crate) fn from_http_status(status: u16, what: &str, retry_after: Option<u64>) -> Self {
         Self {
             retry_after,
-            ..Self::new(
-                ErrorCode::of_http_status(status),
-                format!("{what}: HTTP {status}"),
-            )
+            ..Self::new(ErrorCode::of_http_status(status), format!("{what}: HTTP {status}"))
         }
     }
 }

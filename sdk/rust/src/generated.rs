@@ -62,22 +62,14 @@ pub struct MessageReceivedVariables<'a> {
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone)]
-#[cynic(
-    graphql_type = "Subscription",
-    variables = "MessageReceivedVariables",
-    schema = "ephemail"
-)]
+#[cynic(graphql_type = "Subscription", variables = "MessageReceivedVariables", schema = "ephemail")]
 pub struct MessageReceived {
     #[arguments(inboxId: $inbox_id, address: $address, after: $after, filter: $filter)]
     pub message_received: MessageFields,
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone)]
-#[cynic(
-    graphql_type = "Mutation",
-    variables = "DeleteMessageVariables",
-    schema = "ephemail"
-)]
+#[cynic(graphql_type = "Mutation", variables = "DeleteMessageVariables", schema = "ephemail")]
 pub struct DeleteMessage {
     #[arguments(id: $id)]
     pub delete_message: DeleteMessagePayload,
@@ -90,22 +82,14 @@ pub struct DeleteMessagePayload {
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone)]
-#[cynic(
-    graphql_type = "Query",
-    variables = "WaitForMessageVariables",
-    schema = "ephemail"
-)]
+#[cynic(graphql_type = "Query", variables = "WaitForMessageVariables", schema = "ephemail")]
 pub struct WaitForMessage {
     #[arguments(inboxId: $inbox_id, address: $address, after: $after, filter: $filter, markSeen: $mark_seen, timeoutMs: $timeout_ms)]
     pub wait_for_message: Option<MessageFields>,
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone)]
-#[cynic(
-    graphql_type = "Query",
-    variables = "MessagesVariables",
-    schema = "ephemail"
-)]
+#[cynic(graphql_type = "Query", variables = "MessagesVariables", schema = "ephemail")]
 pub struct Messages {
     #[arguments(inboxId: $inbox_id, after: $after, first: $first, filter: $filter)]
     pub messages: MessageConnection,
@@ -127,22 +111,14 @@ pub struct PageInfo {
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone)]
-#[cynic(
-    graphql_type = "Query",
-    variables = "MessageVariables",
-    schema = "ephemail"
-)]
+#[cynic(graphql_type = "Query", variables = "MessageVariables", schema = "ephemail")]
 pub struct Message {
     #[arguments(id: $id)]
     pub message: Option<MessageFields>,
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone)]
-#[cynic(
-    graphql_type = "Mutation",
-    variables = "DeleteInboxVariables",
-    schema = "ephemail"
-)]
+#[cynic(graphql_type = "Mutation", variables = "DeleteInboxVariables", schema = "ephemail")]
 pub struct DeleteInbox {
     #[arguments(id: $id)]
     pub delete_inbox: DeleteInboxPayload,
@@ -155,11 +131,7 @@ pub struct DeleteInboxPayload {
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone)]
-#[cynic(
-    graphql_type = "Mutation",
-    variables = "ExtendInboxVariables",
-    schema = "ephemail"
-)]
+#[cynic(graphql_type = "Mutation", variables = "ExtendInboxVariables", schema = "ephemail")]
 pub struct ExtendInbox {
     #[arguments(input: $input)]
     pub extend_inbox: ExtendInboxPayload,
@@ -174,11 +146,7 @@ pub struct ExtendInboxPayload {
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone)]
-#[cynic(
-    graphql_type = "Mutation",
-    variables = "CreateInboxVariables",
-    schema = "ephemail"
-)]
+#[cynic(graphql_type = "Mutation", variables = "CreateInboxVariables", schema = "ephemail")]
 pub struct CreateInbox {
     #[arguments(input: $input)]
     pub create_inbox: CreateInboxPayload,
@@ -194,11 +162,7 @@ pub struct CreateInboxPayload {
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone)]
-#[cynic(
-    graphql_type = "Query",
-    variables = "InboxVariables",
-    schema = "ephemail"
-)]
+#[cynic(graphql_type = "Query", variables = "InboxVariables", schema = "ephemail")]
 pub struct Inbox {
     #[arguments(id: $id, address: $address)]
     pub inbox: Option<InboxFields>,

@@ -26,10 +26,7 @@ pub struct InboxGuard {
 impl Client {
     /// A new inbox wrapped in a guard that deletes it when dropped.
     pub async fn temporary_inbox(&self, options: CreateInbox) -> Result<InboxGuard> {
-        Ok(InboxGuard {
-            client: self.clone(),
-            inbox: Some(self.create_inbox(options).await?),
-        })
+        Ok(InboxGuard { client: self.clone(), inbox: Some(self.create_inbox(options).await?) })
     }
 }
 
@@ -51,9 +48,7 @@ impl Deref for InboxGuard {
 
     fn deref(&self) -> &Inbox {
         // Only `delete` (which consumes the guard) takes the inbox out.
-        self.inbox
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("inbox taken before drop"))
+        self.inbox.as_ref().unwrap_or_else(|| unreachable!("inbox taken before drop"))
     }
 }
 

@@ -17,10 +17,7 @@ pub struct CreateInbox {
 impl CreateInbox {
     /// On `domain`, a domain the server serves.
     pub fn on(domain: impl Into<String>) -> Self {
-        Self {
-            domain: Some(domain.into()),
-            ..Self::default()
-        }
+        Self { domain: Some(domain.into()), ..Self::default() }
     }
 
     pub fn local_part(mut self, local_part: impl Into<String>) -> Self {
@@ -165,12 +162,7 @@ impl Subscribe {
     }
 
     fn on(target: Target) -> Self {
-        Self {
-            target,
-            after: None,
-            filter: None,
-            max_reconnects: 8,
-        }
+        Self { target, after: None, filter: None, max_reconnects: 8 }
     }
 
     /// A message's or inbox's cursor: replay what was stored after it first.

@@ -49,10 +49,7 @@ pub(crate) fn pages(
                 .messages_page(&inbox_id, filter.as_ref(), after.as_deref(), PAGE_SIZE)
                 .await?;
             let state = next.map(Some);
-            Ok(Some((
-                futures::stream::iter(page.into_iter().map(Ok)),
-                state,
-            )))
+            Ok(Some((futures::stream::iter(page.into_iter().map(Ok)), state)))
         }
     })
     .try_flatten()
@@ -126,9 +123,7 @@ async fn follow(client: Client, options: Subscribe, sender: mpsc::Sender<Result<
                         "subscription lost after {} reconnects: {reason}",
                         options.max_reconnects
                     );
-                    let _ = sender
-                        .send(Err(Error::new(ErrorCode::Internal, message)))
-                        .await;
+                    let _ = sender.send(Err(Error::new(ErrorCode::Internal, message))).await;
                     return;
                 }
                 let backoff = Duration::from_millis(250) * 2_u32.pow(failures - 1);
@@ -149,17 +144,12 @@ async fn connect_once(
     let mut request = match ws_url.into_client_request() {
         Ok(request) => request,
         Err(error) => {
-            return fail(
-                sender,
-                Error::new(ErrorCode::BadUserInput, error.to_string()),
-            )
-            .await
+            return fail(sender, Error::new(ErrorCode::BadUserInput, error.to_string())).await
         }
     };
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
     let socket = match tokio_tungstenite::connect_async(request).await {
         Ok((socket, _)) => socket,
         Err(error) => return Ended::Dropped(error.to_string()),
@@ -173,14 +163,13 @@ async fn connect_once(
     };
     let id = options.target.id();
     let filter = options.filter.as_ref().map(Filter::variables);
-    let operation = serde_json::to_value(generated::MessageReceived::build(
-        MessageReceivedVariables {
+    let operation =
+        serde_json::to_value(generated::MessageReceived::build(MessageReceivedVariables {
             inbox_id: id.as_ref(),
             address: options.target.address(),
             after: after.as_deref(),
             filter,
-        },
-    ));
+        }));
     let operation = match operation {
         Ok(operation) => MessageReceivedOperation(operation),
         Err(error) => {
@@ -197,11 +186,7 @@ async fn connect_once(
                 4401 => ErrorCode::Unauthenticated,
                 _ => ErrorCode::Forbidden,
             };
-            return fail(
-                sender,
-                Error::new(code, format!("subscription refused: {reason}")),
-            )
-            .await;
+            return fail(sender, Error::new(code, format!("subscription refused: {reason}"))).await;
         }
         Err(error) => return Ended::Dropped(error.to_string()),
     };

@@ -42,25 +42,17 @@ async fn create_extend_and_delete(server: &Server) {
     assert!(inbox.token.is_some());
     assert_eq!(inbox.tags, ["signup"]);
     assert!((inbox.expires_at - chrono::Utc::now()).num_seconds() > 590);
-    let extended = client
-        .extend_inbox(&inbox.id, 1200)
-        .await
-        .expect("extended");
+    let extended = client.extend_inbox(&inbox.id, 1200).await.expect("extended");
     assert!(extended.expires_at > inbox.expires_at);
     client.delete_inbox(&inbox.id).await.expect("deleted");
-    let again = client
-        .delete_inbox(&inbox.id)
-        .await
-        .expect_err("already deleted");
+    let again = client.delete_inbox(&inbox.id).await.expect_err("already deleted");
     assert_eq!(again.code, ErrorCode::NotFound);
 }
 
 async fn wait_started_before_the_mail_code_and_link(server: &Server) {
     let client = client(server);
-    let inbox = client
-        .create_inbox(CreateInbox::on("localhost").ttl_seconds(600))
-        .await
-        .expect("created");
+    let inbox =
+        client.create_inbox(CreateInbox::on("localhost").ttl_seconds(600)).await.expect("created");
     let (message, ()) = tokio::join!(
         client.wait_for_message(Wait::inbox(&inbox.id).timeout_ms(30_000)),
         send_later(
@@ -76,12 +68,7 @@ async fn wait_started_before_the_mail_code_and_link(server: &Server) {
 
     let (code, ()) = tokio::join!(
         client.wait_for_code(Wait::inbox(&inbox.id).timeout_ms(30_000)),
-        send_later(
-            server,
-            &inbox.address,
-            "Your code",
-            "Your code: 4 8 2 9 1 3"
-        ),
+        send_later(server, &inbox.address, "Your code", "Your code: 4 8 2 9 1 3"),
     );
     assert_eq!(code.expect("code"), "482913");
 
@@ -100,20 +87,11 @@ async fn wait_started_before_the_mail_code_and_link(server: &Server) {
 
 async fn two_waits_in_a_row_and_the_guard(server: &Server) {
     let client = client(server);
-    let inbox = client
-        .temporary_inbox(CreateInbox::default())
-        .await
-        .expect("created");
+    let inbox = client.temporary_inbox(CreateInbox::default()).await.expect("created");
     server.send(&inbox.address, "first", "one").await;
     server.send(&inbox.address, "second", "two").await;
-    let first = client
-        .wait_for_message(Wait::inbox(&inbox.id))
-        .await
-        .expect("first");
-    let second = client
-        .wait_for_message(Wait::inbox(&inbox.id))
-        .await
-        .expect("second");
+    let first = client.wait_for_message(Wait::inbox(&inbox.id)).await.expect("first");
+    let second = client.wait_for_message(Wait::inbox(&inbox.id)).await.expect("second");
     assert_eq!(first.subject.as_deref(), Some("first"));
     assert_eq!(second.subject.as_deref(), Some("second"));
     let none = client
@@ -129,27 +107,14 @@ async fn two_waits_in_a_row_and_the_guard(server: &Server) {
 
 async fn pagination(server: &Server) {
     let client = client(server);
-    let inbox = client
-        .create_inbox(CreateInbox::default())
-        .await
-        .expect("created");
+    let inbox = client.create_inbox(CreateInbox::default()).await.expect("created");
     for index in 0..5 {
-        server
-            .send(&inbox.address, &format!("page mail {index}"), "x")
-            .await;
+        server.send(&inbox.address, &format!("page mail {index}"), "x").await;
     }
-    let last = Filter {
-        subject: Some("page mail 4".into()),
-        ..Filter::default()
-    };
-    client
-        .wait_for_message(Wait::inbox(&inbox.id).filter(last))
-        .await
-        .expect("all arrived");
-    let (first_page, next) = client
-        .messages_page(&inbox.id, None, None, 2)
-        .await
-        .expect("first page");
+    let last = Filter { subject: Some("page mail 4".into()), ..Filter::default() };
+    client.wait_for_message(Wait::inbox(&inbox.id).filter(last)).await.expect("all arrived");
+    let (first_page, next) =
+        client.messages_page(&inbox.id, None, None, 2).await.expect("first page");
     assert_eq!(first_page.len(), 2);
     assert!(next.is_some());
     let subjects: Vec<_> = client
@@ -158,43 +123,25 @@ async fn pagination(server: &Server) {
         .try_collect()
         .await
         .expect("all pages");
-    let expected: Vec<_> = (0..5)
-        .rev()
-        .map(|index| format!("page mail {index}"))
-        .collect();
+    let expected: Vec<_> = (0..5).rev().map(|index| format!("page mail {index}")).collect();
     assert_eq!(subjects, expected);
 }
 
 async fn raw_is_byte_identical(server: &Server) {
     let client = client(server);
-    let inbox = client
-        .create_inbox(CreateInbox::default())
-        .await
-        .expect("created");
+    let inbox = client.create_inbox(CreateInbox::default()).await.expect("created");
     let sent = format!(
         "From: a@example.com\r\nTo: {}\r\nSubject: raw\r\n\r\nbody line\r\n.dot line\r\n\u{e9} 8bit\r\n",
         inbox.address
     );
     // lettre ends the DATA with a line break of its own, so it gets the text without the last.
-    server
-        .send_raw(&inbox.address, sent.trim_end().as_bytes())
-        .await;
-    let message = client
-        .wait_for_message(Wait::inbox(&inbox.id))
-        .await
-        .expect("mail");
+    server.send_raw(&inbox.address, sent.trim_end().as_bytes()).await;
+    let message = client.wait_for_message(Wait::inbox(&inbox.id)).await.expect("mail");
     let raw = client.raw(message.id.inner()).await.expect("raw");
     // The server puts its own `Received:` header in front of the bytes it received.
     assert!(raw.starts_with(b"Received: "));
-    assert!(
-        raw.ends_with(sent.as_bytes()),
-        "{}",
-        String::from_utf8_lossy(&raw)
-    );
-    client
-        .delete_message(message.id.inner())
-        .await
-        .expect("deleted");
+    assert!(raw.ends_with(sent.as_bytes()), "{}", String::from_utf8_lossy(&raw));
+    client.delete_message(message.id.inner()).await.expect("deleted");
     let gone = client.message(message.id.inner()).await.expect_err("gone");
     assert_eq!(gone.code, ErrorCode::NotFound);
     let gone = client.raw(message.id.inner()).await.expect_err("gone");
@@ -204,26 +151,14 @@ async fn raw_is_byte_identical(server: &Server) {
 async fn each_error_code(server: &Server) {
     let client = client(server);
     let stranger = Client::new(&server.url, "ek_wrong");
-    let refused = stranger
-        .create_inbox(CreateInbox::on("localhost"))
-        .await
-        .expect_err("bad key");
+    let refused = stranger.create_inbox(CreateInbox::on("localhost")).await.expect_err("bad key");
     assert_eq!(refused.code, ErrorCode::Unauthenticated);
-    let inbox = client
-        .create_inbox(CreateInbox::default())
-        .await
-        .expect("created");
+    let inbox = client.create_inbox(CreateInbox::default()).await.expect("created");
     // An inbox token may read its own inbox but not create inboxes.
     let token = Client::new(&server.url, inbox.token.clone().expect("token"));
-    let forbidden = token
-        .create_inbox(CreateInbox::on("localhost"))
-        .await
-        .expect_err("token");
+    let forbidden = token.create_inbox(CreateInbox::on("localhost")).await.expect_err("token");
     assert_eq!(forbidden.code, ErrorCode::Forbidden);
-    let missing = client
-        .message("00000000-0000-4000-8000-000000000000")
-        .await
-        .expect_err("none");
+    let missing = client.message("00000000-0000-4000-8000-000000000000").await.expect_err("none");
     assert_eq!(missing.code, ErrorCode::NotFound);
     let malformed = client.message("not-an-id").await.expect_err("bad id");
     assert_eq!(malformed.code, ErrorCode::BadUserInput);
@@ -239,19 +174,14 @@ async fn each_error_code(server: &Server) {
         (taken.code, taken.status.as_deref()),
         (ErrorCode::BadUserInput, Some("ADDRESS_TAKEN"))
     );
-    let timeout = client
-        .wait_for_message(Wait::inbox(&inbox.id).timeout_ms(200))
-        .await
-        .expect_err("nothing");
+    let timeout =
+        client.wait_for_message(Wait::inbox(&inbox.id).timeout_ms(200)).await.expect_err("nothing");
     assert_eq!(timeout.code, ErrorCode::Timeout);
 }
 
 async fn subscription_resumes_after_a_restart(server: &mut Server) {
     let client = client(server);
-    let inbox = client
-        .create_inbox(CreateInbox::default())
-        .await
-        .expect("created");
+    let inbox = client.create_inbox(CreateInbox::default()).await.expect("created");
     let mut stream = Box::pin(client.subscribe(Subscribe::inbox(&inbox.id)));
     server.send(&inbox.address, "live 1", "x").await;
     server.send(&inbox.address, "live 2", "x").await;
@@ -279,10 +209,7 @@ async fn http_429_is_retried_after_retry_after() {
     // 120 requests a minute: a burst of 120, then one more every half second.
     let server = Server::start(&["--quota-requests-per-minute", "120"]);
     let impatient = Client::new(&server.url, &server.api_key).with_max_retries(0);
-    let inbox = impatient
-        .create_inbox(CreateInbox::on("localhost"))
-        .await
-        .expect("created");
+    let inbox = impatient.create_inbox(CreateInbox::on("localhost")).await.expect("created");
     let mut refused = None;
     for _ in 0..200 {
         if let Err(error) = impatient.extend_inbox(&inbox.id, 600).await {
@@ -298,14 +225,8 @@ async fn http_429_is_retried_after_retry_after() {
     // a half of refill, so at least one of them is answered 429 first and retried.
     let started = Instant::now();
     for _ in 0..3 {
-        let extended = patient
-            .extend_inbox(&inbox.id, 600)
-            .await
-            .expect("after a retry");
+        let extended = patient.extend_inbox(&inbox.id, 600).await.expect("after a retry");
         assert_eq!(extended.id, inbox.id);
     }
-    assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "answered only after Retry-After"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(900), "answered only after Retry-After");
 }

@@ -34,10 +34,7 @@ fn generated(crate_dir: &Path) -> String {
         .with_schema_name("ephemail")
         .generate(&operations)
         .expect("operations generate");
-    assert!(
-        code.contains(DATE_TIME_NEWTYPE),
-        "querygen's DateTime changed:\n{code}"
-    );
+    assert!(code.contains(DATE_TIME_NEWTYPE), "querygen's DateTime changed:\n{code}");
     // Results are plain data a caller may want to keep copies of.
     let code = code.replace(DATE_TIME_NEWTYPE, DATE_TIME_CHRONO).replace(
         "#[derive(cynic::QueryFragment, Debug)]",
@@ -57,12 +54,7 @@ fn rustfmt(code: String) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .expect("running rustfmt");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(code.as_bytes())
-        .expect("writing to rustfmt");
+    child.stdin.take().expect("stdin").write_all(code.as_bytes()).expect("writing to rustfmt");
     let output = child.wait_with_output().expect("rustfmt output");
     assert!(output.status.success(), "rustfmt failed");
     String::from_utf8(output.stdout).expect("UTF-8")
@@ -78,8 +70,5 @@ fn generated_code_matches_the_schema_and_operations() {
         return;
     }
     let checked_in = fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        checked_in == expected,
-        "src/generated.rs is stale: run scripts/gen-sdk.sh"
-    );
+    assert!(checked_in == expected, "src/generated.rs is stale: run scripts/gen-sdk.sh");
 }

@@ -67,19 +67,11 @@ impl Server {
 
     pub fn restart(&mut self) {
         self.halt();
-        self.process = run(
-            &self.data_dir,
-            self.smtp_port,
-            self.http_port,
-            &self.extra_args,
-        )
-        .0;
+        self.process = run(&self.data_dir, self.smtp_port, self.http_port, &self.extra_args).0;
     }
 
     fn halt(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.process.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.process.id().to_string()]).status();
         let _ = self.process.wait();
     }
 
@@ -100,10 +92,7 @@ impl Server {
             vec![to.parse().expect("to")],
         )
         .expect("envelope");
-        self.smtp()
-            .send_raw(&envelope, raw)
-            .await
-            .expect("SMTP delivery");
+        self.smtp().send_raw(&envelope, raw).await.expect("SMTP delivery");
     }
 
     fn smtp(&self) -> AsyncSmtpTransport<Tokio1Executor> {
@@ -148,9 +137,8 @@ fn run(
     });
     let mut api_key = None;
     loop {
-        let line = received
-            .recv_timeout(Duration::from_secs(90))
-            .expect("ephemail did not start in 90 s");
+        let line =
+            received.recv_timeout(Duration::from_secs(90)).expect("ephemail did not start in 90 s");
         // The admin key of tenant `dev` is printed once, at the first start.
         if let Some(key) = line.strip_prefix("api key") {
             api_key = key.split_whitespace().next().map(str::to_owned);
