@@ -112,7 +112,7 @@ quickstart python "$WORK/venv/bin/python" "$WORK/quickstart.py"
 doc_block rust | diff - sdk/rust/examples/quickstart.rs >/dev/null || { echo "docs/sdk.md's Rust quick start differs from sdk/rust/examples/quickstart.rs" >&2; exit 1; }
 quickstart rust "$CARGO_TARGET_DIR/debug/examples/quickstart"
 
-"$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider examples/signup-demo/python
+"$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider -p no:asyncio examples/signup-demo/python
 "$CARGO_TARGET_DIR/debug/examples/signup" >/dev/null
 mkdir "$WORK/playwright"
 cp examples/signup-demo/playwright/{package.json,playwright.config.mjs,signup.spec.mjs} "$WORK/playwright/"

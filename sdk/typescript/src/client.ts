@@ -126,7 +126,9 @@ export class Ephemail {
   /** `fetch`, retrying HTTP 429 after its `Retry-After` up to `maxRetries` times. */
   private async fetchWithRetry(url: string, init: RequestInit): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
-      const response = await fetch(url, init);
+      const response = await fetch(url, init).catch((error: unknown) => {
+        throw new EphemailError("INTERNAL", `request failed: ${String(error)}`);
+      });
       if (response.status !== 429) {
         return response;
       }

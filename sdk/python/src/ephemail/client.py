@@ -85,6 +85,8 @@ class AsyncEphemail:
             return await operation
         except GraphQLClientError as error:
             raise translated(error) from None
+        except httpx.HTTPError as error:
+            raise EphemailError("INTERNAL", f"request failed: {error!r}") from error
 
     async def create_inbox(
         self,
@@ -217,7 +219,7 @@ class AsyncEphemail:
         return await self._download(f"/attachments/{quote(attachment_id, safe='')}")
 
     async def _download(self, path: str) -> bytes:
-        response = await self._http.get(f"{self.url}{path}")
+        response = await self._call(self._http.get(f"{self.url}{path}"))
         if response.status_code != 200:
             raise EphemailError.from_response(response, f"GET {path}")
         return response.content
