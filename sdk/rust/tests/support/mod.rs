@@ -128,17 +128,21 @@ fn run(
         .stderr(Stdio::null())
         .spawn()
         .expect("starting ephemail (build it first)");
-    let stdout = process.stdout.take().expect("stdout");
     let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
+    if let Some(stdout) = process.stdout.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+    }
     let mut api_key = None;
     loop {
-        let line =
-            received.recv_timeout(Duration::from_secs(90)).expect("ephemail did not start in 90 s");
+        let Ok(line) = received.recv_timeout(Duration::from_secs(90)) else {
+            let _ = process.kill();
+            let _ = process.wait();
+            panic!("ephemail did not start in 90 s");
+        };
         // The admin key of tenant `dev` is printed once, at the first start.
         if let Some(key) = line.strip_prefix("api key") {
             api_key = key.split_whitespace().next().map(str::to_owned);
