@@ -106,6 +106,10 @@ doc_block() { awk -v lang="$1" '$0 == "```" lang " quickstart" {on=1; next} on &
 mkdir "$WORK/ts-quickstart"
 (cd "$WORK/ts-quickstart" && echo '{"type":"module"}' >package.json && "${NPM[@]}" install --silent "$TARBALL")
 doc_block js >"$WORK/ts-quickstart/quickstart.mjs"
+# The CommonJS build, with its type declarations, next to the ESM one.
+(cd "$WORK/ts-quickstart" && node -e 'const { Ephemail, EphemailError } = require("@ephemail/client");
+  if (typeof Ephemail !== "function" || typeof EphemailError !== "function") process.exit(1)' &&
+  test -f node_modules/@ephemail/client/dist/index.d.cts && test -f node_modules/@ephemail/client/dist/playwright.d.ts)
 quickstart ts node "$WORK/ts-quickstart/quickstart.mjs"
 doc_block python >"$WORK/quickstart.py"
 quickstart python "$WORK/venv/bin/python" "$WORK/quickstart.py"

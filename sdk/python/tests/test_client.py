@@ -115,6 +115,9 @@ def test_each_error_code(server, mail):
     expect_code("BAD_USER_INPUT", lambda: mail.create_inbox(local_part="taken-py"))
     expect_code("BAD_USER_INPUT", lambda: mail.create_inbox(domain="not-served.example"))
     expect_code("TIMEOUT", lambda: mail.wait_for_message(inbox_id=inbox.id, timeout_ms=200))
+    # Nothing listens on port 9: a transport failure is INTERNAL.
+    with Ephemail("http://127.0.0.1:9", "x") as unreachable:
+        expect_code("INTERNAL", lambda: unreachable.message(inbox.id))
 
 
 async def test_async_subscription_cut_by_a_server_restart_resumes_without_loss_or_duplicate(server):

@@ -177,6 +177,9 @@ async fn each_error_code(server: &Server) {
     let timeout =
         client.wait_for_message(Wait::inbox(&inbox.id).timeout_ms(200)).await.expect_err("nothing");
     assert_eq!(timeout.code, ErrorCode::Timeout);
+    // Nothing listens on port 9: a transport failure is INTERNAL.
+    let unreachable = Client::new("http://127.0.0.1:9", "x").message(&inbox.id).await;
+    assert_eq!(unreachable.expect_err("no server").code, ErrorCode::Internal);
 }
 
 async fn subscription_resumes_after_a_restart(server: &mut Server) {

@@ -118,6 +118,8 @@ test("each error code", async () => {
   await rejectsWith(mail.createInbox({ domain: "localhost", localPart: "taken" }), "BAD_USER_INPUT");
   await rejectsWith(mail.createInbox({ domain: "not-served.example" }), "BAD_USER_INPUT");
   await rejectsWith(mail.waitForMessage({ inboxId: inbox.id, timeoutMs: 200 }), "TIMEOUT");
+  // Nothing listens on port 9: a transport failure is INTERNAL.
+  await rejectsWith(new Ephemail({ url: "http://127.0.0.1:9", apiKey: "x" }).message(inbox.id), "INTERNAL");
   const viewer = parse("query { viewer { tenant { id } } }");
   assert.ok((await mail.request(viewer, {})).viewer.tenant.id);
 });
