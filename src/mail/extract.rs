@@ -127,9 +127,9 @@ fn trim_trailing_punctuation(url: &str) -> &str {
 /// with `.,:/-`, `#`, `+`, `@`, a currency sign or `%`). Digit groups joined by single spaces
 /// or dashes (`123 456`, `1234-5678`; 2-4 groups of 2-5 digits, lengths within one of each
 /// other) and codes spelled out digit by digit (`4 8 2 9 1 3`, 4-10 digits; a longer chain is a
-/// list, none of it a code) are returned joined (`123456`). Dash-joined alphanumeric groups (`AB12-CD34`) are
-/// returned as shown, immediately followed by the dash-free form (`AB12CD34`). Word-plus-number
-/// tokens such as `SAVE20` or `HTML5` are not codes.
+/// list, none of it a code) are returned joined (`123456`). Dash-joined alphanumeric groups
+/// (`AB12-CD34`) are returned as shown, immediately followed by the dash-free form (`AB12CD34`).
+/// Word-plus-number tokens such as `SAVE20` or `HTML5` are not codes.
 ///
 /// Never returned: anything inside a URL or an email address, dates, times, prices, phone
 /// numbers, numbers labelled as order, invoice, reference, ticket, tracking, customer or
