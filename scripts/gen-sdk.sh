@@ -22,8 +22,7 @@ generate() {
   (cd sdk/python && "$ariadne" >/dev/null)
   # Python 3.9 evaluates annotations such as `Any | None` at import time unless postponed.
   sed -i '1i from __future__ import annotations\n' sdk/python/src/ephemail/_generated/async_base_client.py
-  # The crate carries its own copy of the schema: `cargo package` ships only the crate's files.
-  cp schema.graphql sdk/rust/schema.graphql
+  # Also refreshes the crate's copy of the schema (`cargo package` ships only the crate's files).
   EPHEMAIL_REGENERATE=1 cargo test --quiet --locked -p ephemail-client --test generated >/dev/null
 }
 

@@ -144,8 +144,9 @@ impl SmtpConfig {
 
 #[derive(Debug, Clone, Args)]
 pub struct HttpConfig {
-    /// Address the HTTP server (GraphQL, health checks) listens on (port 0 picks a free port).
-    /// It has no authentication yet: keep it on loopback.
+    /// Address the HTTP server (GraphQL, downloads, health checks) listens on (port 0 picks a
+    /// free port). Every API call needs an API key or inbox token; serve it to the internet
+    /// with TLS (--http-tls-cert) or behind a TLS-terminating proxy.
     #[arg(long, env = "EPHEMAIL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
 
@@ -159,6 +160,12 @@ pub struct HttpConfig {
     #[arg(long, env = "EPHEMAIL_PUBLIC_INBOXES")]
     pub public_inboxes: bool,
 
+    /// In public mode, the longest lifetime in seconds of an anonymous caller's inbox (also when
+    /// it is extended): an address on a shared domain is held for no longer than this.
+    #[arg(long, env = "EPHEMAIL_PUBLIC_MAX_TTL", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(60..))]
+    pub public_max_ttl: u32,
+
     /// In public mode, anonymous inboxes one client IP address may create per minute.
     #[arg(long, env = "EPHEMAIL_PUBLIC_INBOXES_PER_MINUTE", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -168,6 +175,12 @@ pub struct HttpConfig {
     #[arg(long, env = "EPHEMAIL_MAX_WAIT", default_value_t = 120,
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_wait: u32,
+
+    /// How far back, in seconds, a `waitForMessage` or `messageReceived` without a cursor
+    /// looks for mail no wait has returned yet (mail that landed just before the wait began).
+    #[arg(long, env = "EPHEMAIL_WAIT_LOOKBACK", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub wait_lookback: u32,
 
     /// GraphQL introspection and "did you mean" field suggestions in errors. By default on,
     /// and off in public mode (`--public-inboxes`).
@@ -316,10 +329,16 @@ impl WebSocketConfig {
 /// Default per-tenant quotas; `ephemail tenant quota` overrides them per tenant.
 #[derive(Debug, Clone, Args)]
 pub struct QuotaConfig {
-    /// Live inboxes a tenant may have at once.
+    /// Live inboxes a tenant may have at once (those the API created).
     #[arg(long, env = "EPHEMAIL_QUOTA_INBOXES", default_value_t = 1000,
           value_parser = clap::value_parser!(i32).range(0..))]
     pub quota_inboxes: i32,
+
+    /// Live inboxes that mail to a tenant's catch-all domains may create; past it, mail to a new
+    /// address gets `452 4.2.2` while existing inboxes still receive.
+    #[arg(long, env = "EPHEMAIL_QUOTA_CATCH_ALL_INBOXES", default_value_t = 10_000,
+          value_parser = clap::value_parser!(i32).range(0..))]
+    pub quota_catch_all_inboxes: i32,
 
     /// Mails a tenant may receive per UTC day; more get `452 4.2.2`.
     #[arg(long, env = "EPHEMAIL_QUOTA_MAILS_PER_DAY", default_value_t = 10_000,
@@ -384,6 +403,12 @@ pub struct ServeConfig {
     #[arg(long, env = "EPHEMAIL_DOMAIN_TENANT", default_value = "dev")]
     pub domain_tenant: String,
 
+    /// An API key (`ek_` and 43 base64url characters) that becomes the admin key of
+    /// --domain-tenant when the database has no key yet, instead of a random one printed at
+    /// start: so that automation knows the key without reading output. Never logged.
+    #[arg(long, env = "EPHEMAIL_BOOTSTRAP_API_KEY", hide_env_values = true)]
+    pub bootstrap_api_key: Option<Secret>,
+
     /// Secret (at least 32 bytes) that signs inbox tokens. Without it, the first start generates
     /// one and stores it in the database, shared by every process on it.
     #[arg(long, env = "EPHEMAIL_JWT_SECRET", hide_env_values = true)]
@@ -397,6 +422,11 @@ pub struct ServeConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(
+        "EPHEMAIL_BOOTSTRAP_API_KEY must be `ek_` followed by 43 base64url characters (A-Z, \
+         a-z, 0-9, - and _), as `ephemail key create` makes them"
+    )]
+    BootstrapApiKey,
     #[error("--default-ttl ({default}s) must not exceed --max-ttl ({max}s)")]
     DefaultTtlOverMax { default: u32, max: u32 },
     #[error("--smtp-addr and --http-addr must differ (both are {0})")]
@@ -438,6 +468,13 @@ impl ServeConfig {
         }
         if DomainName::parse(&self.smtp.hostname).is_err() {
             return Err(ConfigError::Hostname(self.smtp.hostname.clone()));
+        }
+        if self
+            .bootstrap_api_key
+            .as_ref()
+            .is_some_and(|key| !crate::auth::api_key::is_well_formed(key.expose()))
+        {
+            return Err(ConfigError::BootstrapApiKey);
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod inbox_token;
+pub mod liveness;
 pub mod public;
 
 use std::{fmt, str::FromStr};
@@ -11,8 +12,8 @@ use uuid::Uuid;
 
 use crate::{app::App, db::models::Viewer, error::AppError};
 
-/// What a key may do. Each scope includes the ones before it: `write` can read, and `admin`
-/// can also manage tenants and keys (it is the operator's scope).
+/// What a key may do: `READ`, `WRITE` (which includes `READ`) or `ADMIN` (which includes
+/// both, and is the operator's scope).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
 pub enum Scope {
     /// Queries, waits, subscriptions and downloads.
@@ -103,6 +104,18 @@ impl Caller {
                 inbox_id: grant.inbox_id,
             }),
             Self::InboxToken(_) => Err(AppError::Forbidden(scope)),
+        }
+    }
+
+    /// The viewer for changing one inbox or its messages (mark seen, delete, extend): a key
+    /// with `write`, or an inbox token, whose viewer reaches only its own inbox.
+    pub fn require_inbox_change(&self) -> Result<Viewer, AppError> {
+        match self {
+            Self::InboxToken(grant) => Ok(Viewer::Inbox {
+                tenant_id: grant.tenant_id,
+                inbox_id: grant.inbox_id,
+            }),
+            other => other.require(Scope::Write),
         }
     }
 }

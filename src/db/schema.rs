@@ -46,6 +46,7 @@ diesel::table! {
         tags -> Array<Nullable<Text>>,
         tenant_id -> Uuid,
         purge_at -> Timestamptz,
+        created_by_mail -> Bool,
     }
 }
 
@@ -77,6 +78,7 @@ diesel::table! {
         raw_sha256 -> Bytea,
         content_limits -> Array<Nullable<Text>>,
         purge_at -> Timestamptz,
+        waited_at -> Nullable<Timestamptz>,
     }
 }
 

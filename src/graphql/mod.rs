@@ -6,6 +6,7 @@ pub mod feed;
 pub mod limits;
 pub mod loader;
 pub mod mutation;
+pub mod null_propagation;
 pub mod query;
 pub mod subscription;
 pub mod types;
@@ -23,9 +24,11 @@ use crate::{
 
 pub type ApiSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// Deep, expensive or repetitive queries are refused before they run.
+/// Deep, expensive or repetitive queries are refused before they run. Complexity counts every
+/// field of a page once per message it may hold, and the fields that sanitize or decode mail as
+/// [`types::message::EXPENSIVE_FIELD`]s.
 const MAX_DEPTH: usize = 16;
-const MAX_COMPLEXITY: usize = 2_000;
+const MAX_COMPLEXITY: usize = 5_000;
 const MAX_ALIASES: usize = 50;
 const MAX_DIRECTIVES_PER_FIELD: usize = 4;
 
@@ -42,11 +45,13 @@ fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Su
 
 pub fn schema(app: App) -> ApiSchema {
     let http = &app.config.http;
-    let mut builder = builder().extension(limits::OperationLimits {
-        max_aliases: MAX_ALIASES,
-        timeout: Duration::from_secs(http.operation_timeout.into()),
-        max_wait: Duration::from_secs(http.max_wait.into()),
-    });
+    let mut builder = builder()
+        .extension(null_propagation::NullPropagation)
+        .extension(limits::OperationLimits {
+            max_aliases: MAX_ALIASES,
+            timeout: Duration::from_secs(http.operation_timeout.into()),
+            max_wait: Duration::from_secs(http.max_wait.into()),
+        });
     if !http.introspection() {
         builder = builder.disable_introspection().disable_suggestions();
     }
@@ -56,6 +61,7 @@ pub fn schema(app: App) -> ApiSchema {
         .data(app)
         .data(attachments)
         .data(raw_sources)
+        .data(limits::ReadWork::default())
         .finish()
 }
 
@@ -65,7 +71,8 @@ pub fn sdl() -> String {
         SDLExportOptions::new()
             .sorted_fields()
             .sorted_arguments()
-            .sorted_enum_items(),
+            .sorted_enum_items()
+            .include_specified_by(),
     )
 }
 
@@ -86,6 +93,10 @@ pub trait ContextExt {
     /// The viewer to scope data by, if the caller holds `scope`.
     fn viewer(&self, scope: Scope) -> Result<Viewer, AppError> {
         self.caller().require(scope)
+    }
+    /// The viewer for changing one inbox or its messages ([`Caller::require_inbox_change`]).
+    fn inbox_changer(&self) -> Result<Viewer, AppError> {
+        self.caller().require_inbox_change()
     }
 }
 

@@ -7,6 +7,7 @@ mod graphql;
 mod health;
 mod listener;
 mod rate_limit;
+mod request_log;
 pub mod websocket;
 
 use std::time::Duration;
@@ -15,7 +16,7 @@ use poem::{
     get,
     http::{header, HeaderMap, HeaderName, HeaderValue, Method},
     listener::TcpAcceptor,
-    middleware::{Cors, Tracing},
+    middleware::Cors,
     Endpoint, EndpointExt, Route, Server,
 };
 use tokio::net::TcpListener;
@@ -42,7 +43,7 @@ pub fn routes(app: App) -> impl poem::Endpoint {
             secure_headers(response.headers_mut(), hsts);
             Ok(response)
         })
-        .with(Tracing)
+        .with(request_log::RequestLog)
 }
 
 /// Browser pages of these origins may call the API; without any, CORS stays closed (no

@@ -46,17 +46,17 @@ pub struct ParsedAttachment {
 /// what the parsed fields (`text`, `html`, attachments, headers) leave out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum ContentLimit {
-    /// The HTML nested deeper than [`MAX_HTML_DEPTH`] elements: the deeper tags were dropped,
-    /// their text kept.
+    // The doc comments are the schema's descriptions: numbers, not links to the constants
+    // (`content_limits_are_described_with_their_values` keeps them equal).
+    /// The HTML nested deeper than 128 elements: the deeper tags were dropped, their text kept.
     HtmlNesting,
-    /// The HTML body was longer than [`MAX_BODY_BYTES`] and was cut there.
+    /// The HTML body was longer than 2 MiB and was cut there.
     HtmlSize,
-    /// The text body was longer than [`MAX_BODY_BYTES`] and was cut there.
+    /// The text body was longer than 2 MiB and was cut there.
     TextSize,
-    /// The mail had more than [`MAX_ATTACHMENTS`] attachments; the later ones are not listed.
+    /// The mail had more than 256 attachments; the later ones are not listed.
     Attachments,
-    /// The mail had more than [`MAX_HEADER_FIELDS`] header fields; the later ones are not
-    /// listed.
+    /// The mail had more than 1000 header fields; the later ones are not listed.
     HeaderFields,
 }
 
@@ -130,12 +130,19 @@ pub fn header_fields(raw: &[u8]) -> Vec<HeaderField> {
     let Some(message) = MessageParser::default().parse_headers(raw) else {
         return Vec::new();
     };
-    message
-        .headers_raw()
+    // Not mail-parser's `headers_raw`, which leaves out every field whose value is not UTF-8:
+    // a hostile Subject or From must still be shown, lossily decoded.
+    message.parts[0]
+        .headers
+        .iter()
         .take(MAX_HEADER_FIELDS)
-        .map(|(name, value)| HeaderField {
-            name: name.to_owned(),
-            value: unfold(value),
+        .map(|header| {
+            let (start, end) = (header.offset_start as usize, header.offset_end as usize);
+            let value = raw.get(start..end).unwrap_or_default();
+            HeaderField {
+                name: header.name.as_str().to_owned(),
+                value: unfold(&String::from_utf8_lossy(value)),
+            }
         })
         .collect()
 }
@@ -278,6 +285,19 @@ fn unfold(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_limits_are_described_with_their_values() {
+        let sdl = crate::graphql::sdl();
+        assert_eq!(MAX_BODY_BYTES, 2 << 20, "the descriptions say 2 MiB");
+        for described in [
+            format!("deeper than {MAX_HTML_DEPTH} elements"),
+            format!("more than {MAX_ATTACHMENTS} attachments"),
+            format!("more than {MAX_HEADER_FIELDS} header fields"),
+        ] {
+            assert!(sdl.contains(&described), "{described}");
+        }
+    }
 
     const MULTIPART: &[u8] = b"From: Alice <alice@example.com>\r\n\
 To: bob@example.com, \"Carol\" <carol@example.com>\r\n\
@@ -428,5 +448,23 @@ JVBERi0xLjQK\r\n\
         let mail = parse(b"Subject: hi\r\n\r\nplain body\r\n");
         assert_eq!(mail.html, None);
         assert_eq!(mail.text.as_deref().map(str::trim), Some("plain body"));
+    }
+    #[test]
+    fn header_fields_with_nul_or_invalid_utf8_are_kept_lossily() {
+        let raw =
+            b"Subject: bad \xff\xfe byte\r\nFrom: a\x00b <a@example.com>\r\nTo: x@y\r\n\r\nbody";
+        let fields = header_fields(raw);
+        let value = |name: &str| {
+            fields
+                .iter()
+                .find(|field| field.name == name)
+                .map(|field| field.value.clone())
+        };
+        assert_eq!(
+            value("Subject").as_deref(),
+            Some("bad \u{fffd}\u{fffd} byte")
+        );
+        assert_eq!(value("From").as_deref(), Some("a\u{0}b <a@example.com>"));
+        assert_eq!(value("To").as_deref(), Some("x@y"));
     }
 }

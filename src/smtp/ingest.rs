@@ -25,7 +25,7 @@ use crate::{
         tenant, Viewer,
     },
     db::prepared,
-    events::MessageStored,
+    events::{self, MessageStored},
     mail::{address::EmailAddress, parse},
     quota::{self, Counting, Limits, MailCount},
 };
@@ -303,12 +303,14 @@ impl WriterConnection {
     }
 }
 
-/// A batch's live recipient inboxes, by address, which of them the batch created, and the
-/// expired inboxes it replaced at catch-all addresses.
+/// A batch's live recipient inboxes, by address, which of them the batch created, the expired
+/// inboxes it replaced at catch-all addresses, and the catch-all addresses whose tenant had no
+/// room for another inbox made by mail.
 struct BatchInboxes {
     by_address: HashMap<String, Inbox>,
     created: HashSet<Uuid>,
     replaced: Vec<Uuid>,
+    over_catch_all_quota: HashSet<String>,
 }
 
 /// One inbox's copy of one mail of a batch.
@@ -346,10 +348,11 @@ async fn store_batch(
         };
     }
     match result {
-        Ok((stored, replaced)) => {
-            for id in replaced {
+        Ok((stored, changed)) => {
+            for id in changed.replaced {
                 app.events.inbox_deleted(id);
             }
+            app.events.addresses_created(&changed.created_at);
             Ok(stored)
         }
         Err(error) => {
@@ -373,13 +376,20 @@ enum Admission {
     OneByOne,
 }
 
+/// The inboxes a committed batch replaced (expired ones at catch-all addresses) and the
+/// [`events::address_key`]s of the addresses it created inboxes at: their listeners are told.
+struct InboxesChanged {
+    replaced: Vec<Uuid>,
+    created_at: Vec<Uuid>,
+}
+
 async fn store_in_transaction(
     conn: &AsyncPgConnection,
     app: &App,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
     admission: Admission,
-) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, Vec<Uuid>)> {
+) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, InboxesChanged)> {
     let (inboxes, limits) = resolve(conn, app, batch, now).await?;
     // The partitions of the inboxes' expiry buckets (made when the inbox was), checked once per
     // process and bucket: the inbox may come from another process.
@@ -418,6 +428,10 @@ async fn store_in_transaction(
     let mut stored_in: Vec<Uuid> = targets.iter().map(|target| target.inbox.id).collect();
     stored_in.sort_unstable();
     stored_in.dedup();
+    let created_at: Vec<Uuid> = (inboxes.by_address.iter())
+        .filter(|(_, inbox)| inboxes.created.contains(&inbox.id))
+        .map(|(address, _)| events::address_key(address))
+        .collect();
     let (inserted, (), (), ()) = futures::try_join!(
         insert(conn, batch, pending, true, now),
         async {
@@ -426,8 +440,15 @@ async fn store_in_transaction(
             }
             Ok(())
         },
-        app.events
-            .notify_others(conn, &stored_in, &inboxes.replaced),
+        app.events.notify_others(
+            conn,
+            events::Changes {
+                stored_in: &stored_in,
+                created_at: &created_at,
+                deleted: &inboxes.replaced,
+                revoked: &[],
+            }
+        ),
         prepared::commit(conn),
     )?;
     stored.extend(inserted);
@@ -435,7 +456,11 @@ async fn store_in_transaction(
         outcomes[job].0.stored.push(id);
         outcomes[job].1.push(event);
     }
-    Ok((outcomes, inboxes.replaced))
+    let changed = InboxesChanged {
+        replaced: inboxes.replaced,
+        created_at,
+    };
+    Ok((outcomes, changed))
 }
 
 /// The inboxes this batch may have filled past `--max-messages-per-inbox`: all it delivered
@@ -516,7 +541,14 @@ async fn resolve(
     let registered_addresses = AddressPairs::of(registered);
     let ((), (mut found, replaced), registered, tenants) = futures::try_join!(
         prepared::begin(conn),
-        inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl(app), &app.buckets),
+        inbox::find_or_create_all(
+            conn,
+            &catch_all,
+            now,
+            catch_all_ttl(app),
+            &app.buckets,
+            app.config.quota.quota_catch_all_inboxes,
+        ),
         inbox::find_all_by_address(conn, &registered_addresses, now),
         tenant::find_all_receiving(conn, &owners, &registered_addresses),
     )?;
@@ -530,14 +562,20 @@ async fn resolve(
         .filter(|(_, created)| *created)
         .map(|(inbox, _)| inbox.id)
         .collect();
-    let by_address = found
+    let by_address: HashMap<String, Inbox> = found
         .into_iter()
         .map(|(inbox, _)| (inbox.address(), inbox))
+        .collect();
+    let over_catch_all_quota = catch_all
+        .iter()
+        .map(|(address, _)| address.to_string())
+        .filter(|address| !by_address.contains_key(address))
         .collect();
     let inboxes = BatchInboxes {
         by_address,
         created,
         replaced,
+        over_catch_all_quota,
     };
     Ok((inboxes, limits))
 }
@@ -571,6 +609,10 @@ fn copies<'b>(
     for (job, Job { mail, .. }) in batch.iter().enumerate() {
         for (key, (_, delivery)) in &mail.deliveries {
             let Some(inbox) = inboxes.by_address.get(key) else {
+                // A temporary refusal: the tenant's catch-all inboxes expire and make room.
+                if inboxes.over_catch_all_quota.contains(key) {
+                    outcomes[job].0.over_quota += 1;
+                }
                 continue;
             };
             // A tenant deleted since its inbox was read has no limits, and no counters row

@@ -1,9 +1,12 @@
 //! Integration tests: real PostgreSQL, real SMTP over TCP, real HTTP.
 #![allow(clippy::unwrap_used)]
 
+mod amplification;
 mod authorization;
 mod cli;
 mod corpus;
+mod credentials;
+mod docs_examples;
 mod durability;
 mod graphql_api;
 mod graphql_limits;
@@ -17,6 +20,7 @@ mod search;
 mod smtp_ingest;
 mod smtp_session_input;
 mod smtp_standards;
+mod spec_shapes;
 mod subscriptions;
 mod waits;
 mod websocket_limits;

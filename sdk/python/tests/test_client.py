@@ -28,7 +28,9 @@ def test_create_inbox_defaults_to_the_first_served_domain(mail):
     assert isinstance(inbox.expires_at, datetime)
     assert (inbox.expires_at - datetime.now(timezone.utc)).total_seconds() > 590
     assert inbox.tags == ["signup"]
-    assert mail.extend_inbox(id=inbox.id, ttl_seconds=1200).expires_at > inbox.expires_at
+    extended = mail.extend_inbox(id=inbox.id, ttl_seconds=1200)
+    assert extended.expires_at > inbox.expires_at
+    assert extended.token, "a fresh token, valid until the new expiry"
     mail.delete_inbox(inbox.id)
     with pytest.raises(EphemailError) as error:
         mail.delete_inbox(inbox.id)

@@ -381,7 +381,7 @@ impl Client {
         deleted(status, "no such message")
     }
 
-    /// Makes an inbox expire `ttl_seconds` from now.
+    /// Makes an inbox expire `ttl_seconds` from now; `token` is a fresh inbox token until then.
     pub async fn extend_inbox(&self, id: &str, ttl_seconds: i32) -> Result<Inbox> {
         let id = cynic::Id::new(id);
         let payload = self
@@ -391,7 +391,7 @@ impl Client {
             .await?
             .extend_inbox;
         match (payload.status, payload.inbox) {
-            (ExtendInboxStatus::Extended, Some(inbox)) => Ok(Inbox::new(inbox, None)),
+            (ExtendInboxStatus::Extended, Some(inbox)) => Ok(Inbox::new(inbox, payload.token)),
             (status, _) => {
                 let code = match status {
                     ExtendInboxStatus::NotFound => ErrorCode::NotFound,

@@ -142,6 +142,7 @@ pub struct ExtendInbox {
 pub struct ExtendInboxPayload {
     pub status: ExtendInboxStatus,
     pub max_ttl_seconds: i32,
+    pub token: Option<String>,
     pub inbox: Option<InboxFields>,
 }
 
@@ -261,9 +262,11 @@ pub enum ContentLimit {
 #[derive(cynic::Enum, Clone, Copy, Debug)]
 #[cynic(schema = "ephemail")]
 pub enum CreateInboxStatus {
+    AddressReserved,
     AddressTaken,
     Created,
     DomainNotServed,
+    InvalidLocalPart,
     TtlTooLong,
 }
 
@@ -284,6 +287,7 @@ pub enum DomainMode {
 #[derive(cynic::Enum, Clone, Copy, Debug)]
 #[cynic(schema = "ephemail")]
 pub enum ExtendInboxStatus {
+    AddressReserved,
     Extended,
     NotFound,
     TtlTooLong,

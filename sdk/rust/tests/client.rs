@@ -44,6 +44,7 @@ async fn create_extend_and_delete(server: &Server) {
     assert_eq!((inbox.expires_at - inbox.created_at).num_seconds(), 600);
     let extended = client.extend_inbox(&inbox.id, 1200).await.expect("extended");
     assert!(extended.expires_at > inbox.expires_at);
+    assert!(extended.token.is_some(), "a fresh token, valid until the new expiry");
     client.delete_inbox(&inbox.id).await.expect("deleted");
     let again = client.delete_inbox(&inbox.id).await.expect_err("already deleted");
     assert_eq!(again.code, ErrorCode::NotFound);

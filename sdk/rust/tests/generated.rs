@@ -1,6 +1,9 @@
 //! The generated layer: `src/generated.rs` is what cynic-querygen makes of `../operations` with
-//! the crate's copy of the schema. `EPHEMAIL_REGENERATE=1` rewrites it (scripts/gen-sdk.sh does);
-//! otherwise this test fails when it has drifted.
+//! the server's `schema.graphql`, and `schema.graphql` here is a copy of it (`cargo package`
+//! ships only the crate's files). `EPHEMAIL_REGENERATE=1` rewrites both (scripts/gen-sdk.sh
+//! does); otherwise this test fails when either has drifted. The schema is read from the
+//! workspace, not the crate's copy, so that the crate as checked in (which compiles) can
+//! generate the code for a changed schema.
 
 use std::{
     fs,
@@ -15,8 +18,7 @@ const DATE_TIME_NEWTYPE: &str =
 const DATE_TIME_CHRONO: &str =
     "pub type DateTime = chrono::DateTime<chrono::Utc>;\ncynic::impl_scalar!(DateTime, schema::DateTime);\n";
 
-fn generated(crate_dir: &Path) -> String {
-    let schema = fs::read_to_string(crate_dir.join("schema.graphql")).expect("schema.graphql");
+fn generated(crate_dir: &Path, schema: &str) -> String {
     let operations_dir = crate_dir.join("../operations");
     let mut names: Vec<_> = fs::read_dir(&operations_dir)
         .expect("../operations")
@@ -29,7 +31,7 @@ fn generated(crate_dir: &Path) -> String {
         .map(|path| fs::read_to_string(path).expect("operation document"))
         .collect::<Vec<_>>()
         .join("\n");
-    let code = cynic_querygen::Generator::new(&schema)
+    let code = cynic_querygen::Generator::new(schema)
         .expect("schema parses")
         .with_schema_name("ephemail")
         .generate(&operations)
@@ -63,12 +65,18 @@ fn rustfmt(code: String) -> String {
 #[test]
 fn generated_code_matches_the_schema_and_operations() {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = crate_dir.join("src/generated.rs");
-    let expected = generated(crate_dir);
+    let schema =
+        fs::read_to_string(crate_dir.join("../../schema.graphql")).expect("schema.graphql");
+    let (code_path, copy_path) =
+        (crate_dir.join("src/generated.rs"), crate_dir.join("schema.graphql"));
+    let expected = generated(crate_dir, &schema);
     if std::env::var_os("EPHEMAIL_REGENERATE").is_some() {
-        fs::write(&path, expected).expect("writing src/generated.rs");
+        fs::write(&code_path, expected).expect("writing src/generated.rs");
+        fs::write(&copy_path, schema).expect("writing the schema's copy");
         return;
     }
-    let checked_in = fs::read_to_string(&path).unwrap_or_default();
+    let checked_in = fs::read_to_string(&code_path).unwrap_or_default();
     assert!(checked_in == expected, "src/generated.rs is stale: run scripts/gen-sdk.sh");
+    let copy = fs::read_to_string(&copy_path).unwrap_or_default();
+    assert!(copy == schema, "sdk/rust/schema.graphql is stale: run scripts/gen-sdk.sh");
 }

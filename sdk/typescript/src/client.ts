@@ -293,14 +293,14 @@ export class Ephemail {
     }
   }
 
-  /** Makes an inbox expire `ttlSeconds` from now. */
+  /** Makes an inbox expire `ttlSeconds` from now; `token` is a fresh inbox token until then. */
   async extendInbox(options: { id: string; ttlSeconds: number }): Promise<Inbox> {
     const { extendInbox } = await this.request(ExtendInboxDocument, { input: options });
     if (extendInbox.status !== "EXTENDED" || !extendInbox.inbox) {
       const code = extendInbox.status === "NOT_FOUND" ? "NOT_FOUND" : "BAD_USER_INPUT";
       throw new EphemailError(code, `extendInbox: ${extendInbox.status}`, { status: extendInbox.status });
     }
-    return inboxFromWire(extendInbox.inbox);
+    return inboxFromWire(extendInbox.inbox, extendInbox.token);
   }
 
   /**

@@ -33,6 +33,7 @@ test("createInbox defaults to the first served domain and returns a token", asyn
   assert.deepEqual(inbox.tags, ["signup"]);
   const extended = await mail.extendInbox({ id: inbox.id, ttlSeconds: 1200 });
   assert.ok(extended.expiresAt > inbox.expiresAt);
+  assert.ok(extended.token, "a fresh token, valid until the new expiry");
   await mail.deleteInbox(inbox.id);
   await rejectsWith(mail.deleteInbox(inbox.id), "NOT_FOUND");
 });

@@ -4,15 +4,17 @@ use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID
 
 use crate::{
     auth::{api_key, Scope},
-    db::models::{api_key as key_model, tenant},
+    db::models::tenant,
     error::{ApiResult, AppError},
     graphql::{
         types::{
             parse_id,
             tenant::{ApiKey, Tenant},
+            StorableText,
         },
         ContextExt,
     },
+    service,
 };
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +33,7 @@ pub struct CreateTenantPayload {
 pub struct CreateApiKeyInput {
     tenant_id: ID,
     /// A label to recognize the key by.
-    #[graphql(default)]
+    #[graphql(default, validator(custom = "StorableText"))]
     name: String,
     scope: Scope,
 }
@@ -67,7 +69,11 @@ pub struct AdminMutation;
 
 #[Object]
 impl AdminMutation {
-    async fn create_tenant(&self, ctx: &Context<'_>, name: String) -> Result<CreateTenantPayload> {
+    async fn create_tenant(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(custom = "StorableText"))] name: String,
+    ) -> Result<CreateTenantPayload> {
         ctx.viewer(Scope::Admin).api()?;
         let name = name.trim().to_owned();
         if name.is_empty() {
@@ -127,7 +133,7 @@ impl AdminMutation {
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let revoked = key_model::revoke(&mut conn, id, app.clock.now())
+        let revoked = service::keys::revoke(&mut conn, &app.events, id, app.clock.now())
             .await
             .api()?;
         Ok(RevokeApiKeyPayload {

@@ -7,8 +7,9 @@ use crate::{
     auth::{Caller, Scope},
     db::models::{domain, inbox, Viewer},
     error::{ApiResult, AppError},
+    events,
     graphql::{
-        types::{inbox::Inbox, parse_id, DeleteStatus},
+        types::{inbox::Inbox, parse_id, DeleteStatus, StorableText},
         ClientIp, ContextExt,
     },
     mail::address::{DomainName, EmailAddress, LocalPart},
@@ -27,7 +28,7 @@ pub struct CreateInboxInput {
     /// Lifetime in seconds; the server's default when omitted, at most its maximum.
     ttl_seconds: Option<i32>,
     /// Labels to find the inbox by later.
-    #[graphql(default)]
+    #[graphql(default, validator(list, custom = "StorableText"))]
     tags: Vec<String>,
 }
 
@@ -40,6 +41,13 @@ pub enum CreateInboxStatus {
     DomainNotServed,
     /// `ttlSeconds` is over the server's maximum; see `maxTtlSeconds`.
     TtlTooLong,
+    /// `localPart` names a domain's operators (`postmaster`, `abuse`, `admin`, ...; RFC 2142):
+    /// on a domain shared by every tenant, nobody may hold it.
+    AddressReserved,
+    /// `localPart` is a plus-address (`base+tag`): mail to it lands in the inbox `base`, so an
+    /// inbox of that name would never receive any. Create `base` and use `base+tag@domain`
+    /// wherever an address is accepted.
+    InvalidLocalPart,
 }
 
 #[derive(SimpleObject)]
@@ -49,9 +57,9 @@ pub struct CreateInboxPayload {
     inbox: Option<Inbox>,
     /// The longest TTL the server grants.
     max_ttl_seconds: i32,
-    /// An inbox token: read access to this inbox only, until it expires (a JWT; send it as
-    /// `Authorization: Bearer`, as `apiKey` when opening a WebSocket, or as `?token=` on a
-    /// download URL).
+    /// An inbox token for this inbox only, until it expires: it reads the inbox, marks and
+    /// deletes its messages, extends and deletes it (a JWT; send it as `Authorization: Bearer`,
+    /// as `token` when opening a WebSocket, or as `?token=` on a download URL).
     token: Option<String>,
 }
 
@@ -86,6 +94,9 @@ pub enum ExtendInboxStatus {
     NotFound,
     /// `ttlSeconds` is over the server's maximum; see `maxTtlSeconds`.
     TtlTooLong,
+    /// `localPart` names a domain's operators (`postmaster`, `abuse`, `admin`, ...; RFC 2142):
+    /// on a domain shared by every tenant, nobody may hold it.
+    AddressReserved,
 }
 
 #[derive(SimpleObject)]
@@ -94,6 +105,9 @@ pub struct ExtendInboxPayload {
     /// The inbox with its new `expiresAt`, when extended.
     inbox: Option<Inbox>,
     max_ttl_seconds: i32,
+    /// A fresh inbox token valid until the new expiry, when extended: tokens issued before keep
+    /// the expiry they were issued with.
+    token: Option<String>,
 }
 
 #[derive(Default)]
@@ -110,13 +124,13 @@ impl InboxMutation {
         create_inbox(ctx, input).await.api()
     }
 
-    /// Sets an inbox to expire `ttlSeconds` from now.
+    /// Sets an inbox to expire `ttlSeconds` from now (a `write` key, or the inbox's token).
     async fn extend_inbox(
         &self,
         ctx: &Context<'_>,
         input: ExtendInboxInput,
     ) -> Result<ExtendInboxPayload> {
-        let viewer = ctx.viewer(Scope::Write).api()?;
+        let viewer = ctx.inbox_changer().api()?;
         let app = ctx.app();
         let id = parse_id(&input.id).api()?;
         let max_ttl_seconds = max_ttl_seconds(ctx, viewer).await.api()?;
@@ -124,6 +138,7 @@ impl InboxMutation {
             status,
             inbox,
             max_ttl_seconds,
+            token: None,
         };
         if input.ttl_seconds <= 0 {
             return Err(AppError::BadUserInput(
@@ -142,7 +157,10 @@ impl InboxMutation {
                 .await
                 .api()?
             {
-                Some(extended) => outcome(ExtendInboxStatus::Extended, Some(Inbox(extended))),
+                Some(extended) => ExtendInboxPayload {
+                    token: Some(issue_token(ctx, &extended).api()?),
+                    ..outcome(ExtendInboxStatus::Extended, Some(extended.into()))
+                },
                 None => outcome(ExtendInboxStatus::NotFound, None),
             },
         )
@@ -175,9 +193,10 @@ impl InboxMutation {
         )
     }
 
-    /// Deletes an inbox with all its messages and attachments.
+    /// Deletes an inbox with all its messages and attachments (a `write` key, or the inbox's
+    /// token).
     async fn delete_inbox(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteInboxPayload> {
-        let viewer = ctx.viewer(Scope::Write).api()?;
+        let viewer = ctx.inbox_changer().api()?;
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
@@ -222,13 +241,25 @@ fn issue_token(ctx: &Context<'_>, inbox: &inbox::Inbox) -> Result<String, AppErr
 /// The longest TTL the viewer's tenant may give an inbox.
 async fn max_ttl_seconds(ctx: &Context<'_>, viewer: Viewer) -> Result<i32, AppError> {
     let app = ctx.app();
-    let Viewer::Tenant(tenant_id) = viewer else {
+    let (Viewer::Tenant(tenant_id) | Viewer::Inbox { tenant_id, .. }) = viewer else {
         return Ok(i32::try_from(app.config.inbox.max_ttl).unwrap_or(i32::MAX));
     };
     let mut conn = app.pool.get().await?;
-    Ok(quota::limits_of(&mut conn, &app.config, tenant_id)
-        .await?
-        .max_ttl_seconds)
+    let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
+    Ok(public_ttl_cap(ctx, tenant_id, limits.max_ttl_seconds))
+}
+
+/// `max_ttl_seconds`, capped by `--public-max-ttl` for the public's inboxes: an anonymous
+/// caller holds an address on a shared domain for no longer than that.
+fn public_ttl_cap(ctx: &Context<'_>, tenant_id: Uuid, max_ttl_seconds: i32) -> i32 {
+    let app = ctx.app();
+    match &app.public_inboxes {
+        Some(public) if public.tenant_id == tenant_id => {
+            let cap = i32::try_from(app.config.http.public_max_ttl).unwrap_or(i32::MAX);
+            max_ttl_seconds.min(cap)
+        }
+        _ => max_ttl_seconds,
+    }
 }
 
 async fn create_inbox(
@@ -244,7 +275,7 @@ async fn create_inbox(
     };
     let mut conn = app.pool.get().await?;
     let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
-    let max_ttl_seconds = limits.max_ttl_seconds;
+    let max_ttl_seconds = public_ttl_cap(ctx, tenant_id, limits.max_ttl_seconds);
     let outcome = |status, inbox| CreateInboxPayload {
         status,
         inbox,
@@ -259,6 +290,9 @@ async fn create_inbox(
         .map(LocalPart::parse)
         .transpose()
         .map_err(|e| AppError::BadUserInput(e.to_string()))?;
+    if chosen.as_ref().is_some_and(LocalPart::is_plus_address) {
+        return Ok(outcome(CreateInboxStatus::InvalidLocalPart, None));
+    }
     let ttl = match input.ttl_seconds {
         None => i64::from(app.config.inbox.default_ttl).min(i64::from(max_ttl_seconds)),
         Some(ttl) if ttl <= 0 => {
@@ -277,11 +311,15 @@ async fn create_inbox(
         .iter()
         .map(|tag| Some(tag.trim().to_lowercase()))
         .collect();
-    let usable = domain::find(&mut conn, domain_name.as_str())
+    let Some(domain) = domain::find(&mut conn, domain_name.as_str())
         .await?
-        .is_some_and(|domain| domain.usable_by(Viewer::Tenant(tenant_id)));
-    if !usable {
+        .filter(|domain| domain.usable_by(Viewer::Tenant(tenant_id)))
+    else {
         return Ok(outcome(CreateInboxStatus::DomainNotServed, None));
+    };
+    let shared = domain.tenant_id.is_none();
+    if shared && chosen.as_ref().is_some_and(LocalPart::is_role_name) {
+        return Ok(outcome(CreateInboxStatus::AddressReserved, None));
     }
     let attempts = if chosen.is_some() { 1 } else { RANDOM_ATTEMPTS };
     for _ in 0..attempts {
@@ -324,10 +362,13 @@ async fn create_inbox(
             })?;
         app.events.inboxes_deleted(&conn, &replaced).await;
         if created {
+            // Waits on the address that were waiting for its inbox find it.
+            let key = events::address_key(&address.to_string());
+            app.events.inboxes_created(&conn, &[key]).await;
             let token = issue_token(ctx, &new)?;
             return Ok(CreateInboxPayload {
                 token: Some(token),
-                ..outcome(CreateInboxStatus::Created, Some(Inbox(new)))
+                ..outcome(CreateInboxStatus::Created, Some(new.into()))
             });
         }
     }

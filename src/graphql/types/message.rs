@@ -3,15 +3,15 @@ use async_graphql::{
     dataloader::DataLoader,
     Context, ErrorExtensions, InputObject, Object, Result, ID,
 };
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::inbox::Inbox;
+use super::{inbox::Inbox, timestamp::Timestamp, StorableText};
 use crate::{
     auth::Scope,
     db::models::{attachment, inbox, message as model, Viewer},
     error::{ApiResult, AppError},
     graphql::{
+        limits::{ContentBudget, ReadWork},
         loader::{AttachmentLoader, RawSourceLoader},
         ContextExt,
     },
@@ -43,16 +43,20 @@ pub fn encode_cursor(seq: i64) -> String {
 #[graphql(name = "MessageFilter")]
 pub struct MessageFilterInput {
     /// Case-insensitive substring of the From: header (name or address).
+    #[graphql(validator(custom = "StorableText"))]
     from: Option<String>,
     /// Case-insensitive substring of To:, Cc: or the envelope recipients.
+    #[graphql(validator(custom = "StorableText"))]
     to: Option<String>,
     /// Case-insensitive substring of the subject.
+    #[graphql(validator(custom = "StorableText"))]
     subject: Option<String>,
-    received_after: Option<DateTime<Utc>>,
-    received_before: Option<DateTime<Utc>>,
+    received_after: Option<Timestamp>,
+    received_before: Option<Timestamp>,
     seen: Option<bool>,
     has_attachments: Option<bool>,
     /// The plus-address tag: mail to `local+signup@domain` carries the tag `signup`.
+    #[graphql(validator(custom = "StorableText"))]
     tag: Option<String>,
 }
 
@@ -63,8 +67,8 @@ impl From<Option<MessageFilterInput>> for model::MessageFilter {
             from: input.from,
             to: input.to,
             subject: input.subject,
-            received_after: input.received_after,
-            received_before: input.received_before,
+            received_after: input.received_after.map(|t| t.0),
+            received_before: input.received_before.map(|t| t.0),
             seen: input.seen,
             has_attachments: input.has_attachments,
             tag: input.tag,
@@ -72,11 +76,20 @@ impl From<Option<MessageFilterInput>> for model::MessageFilter {
     }
 }
 
+/// Complexity of the fields that sanitize HTML or decode the raw source, against the schema's
+/// limit: so that a page of 100 messages with their HTML passes, and the same field repeated
+/// under aliases across a page does not.
+pub const EXPENSIVE_FIELD: usize = 30;
+/// Fields that read the sanitized HTML once it is made (it is made once per message object).
+pub const DERIVED_FIELD: usize = 15;
+
 /// A received message as one inbox sees it.
 pub struct Message {
     row: model::Message,
     /// The HTML body sanitized, once per message object: `html`, `links` and `codes` all read it.
     sanitized_html: tokio::sync::OnceCell<Option<String>>,
+    /// The same without remote images, for `html(blockRemoteImages: true)`.
+    sanitized_html_blocking_images: tokio::sync::OnceCell<Option<String>>,
 }
 
 impl Message {
@@ -84,17 +97,27 @@ impl Message {
         Self {
             row,
             sanitized_html: tokio::sync::OnceCell::new(),
+            sanitized_html_blocking_images: tokio::sync::OnceCell::new(),
         }
     }
 
-    /// The stored HTML body is as sent (see [`parse::ParsedMail::html`]); these two are the
-    /// only ways the API reads it. This one is the display policy, kept for `html`, `links`
-    /// and `codes`.
-    async fn sanitized_html(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        let sanitized = self
-            .sanitized_html
-            .get_or_try_init(|| self.sanitize(ctx, Sanitizer::clean))
-            .await?;
+    /// The stored HTML body is as sent (see [`parse::ParsedMail::html`]); the API reads it
+    /// only through the display policy (kept for `html`, `links` and `codes`) or the same
+    /// without remote images, each made once per message object however often it is asked.
+    async fn sanitized_html(
+        &self,
+        ctx: &Context<'_>,
+        block_remote_images: bool,
+    ) -> Result<Option<&str>> {
+        let (cell, policy): (_, fn(&Sanitizer, &str) -> String) = if block_remote_images {
+            (
+                &self.sanitized_html_blocking_images,
+                Sanitizer::block_remote_images,
+            )
+        } else {
+            (&self.sanitized_html, Sanitizer::clean)
+        };
+        let sanitized = cell.get_or_try_init(|| self.sanitize(ctx, policy)).await?;
         Ok(sanitized.as_deref())
     }
 
@@ -108,7 +131,8 @@ impl Message {
             return Ok(None);
         };
         let app = ctx.app().clone();
-        crate::mail::cpu_bound(html.len(), move || Some(policy(&app.sanitizer, &html)))
+        ctx.data_unchecked::<ReadWork>()
+            .run(html.len(), move || Some(policy(&app.sanitizer, &html)))
             .await
             .map_err(AppError::Internal)
             .api()
@@ -142,12 +166,12 @@ impl Message {
         let found = inbox::find(&mut conn, viewer, self.row.inbox_id, app.clock.now())
             .await
             .api()?;
-        Ok(found.map(Inbox))
+        Ok(found.map(Inbox::from))
     }
 
     /// When ephemail stored it.
-    async fn received_at(&self) -> DateTime<Utc> {
-        self.row.received_at
+    async fn received_at(&self) -> Timestamp {
+        self.row.received_at.into()
     }
 
     /// Envelope sender (`MAIL FROM`); null for the null sender `<>` of bounces.
@@ -194,8 +218,8 @@ impl Message {
     }
 
     /// The `Date:` header.
-    async fn date(&self) -> Option<DateTime<Utc>> {
-        self.row.sent_at
+    async fn date(&self) -> Option<Timestamp> {
+        self.row.sent_at.map(Timestamp)
     }
 
     /// The `Message-ID:` header, without angle brackets.
@@ -209,14 +233,17 @@ impl Message {
     }
 
     /// The plain-text body; a text rendering of the HTML when the mail has no text part.
-    async fn text(&self) -> Option<&str> {
-        self.row.text_body.as_deref()
+    async fn text(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        let text = self.row.text_body.as_deref();
+        charge(ctx, text.map_or(0, str::len))?;
+        Ok(text)
     }
 
     /// The HTML body, sanitized for direct display: no scripts, event handlers, `javascript:`
     /// or `data:` links, forms, frames, objects, `<base>` or meta refresh; only safe inline
     /// styles; links open in a new tab without referrer; `cid:` images point at their
     /// attachment's download URL.
+    #[graphql(complexity = "EXPENSIVE_FIELD")]
     async fn html(
         &self,
         ctx: &Context<'_>,
@@ -226,15 +253,10 @@ impl Message {
         )]
         block_remote_images: bool,
     ) -> Result<Option<String>> {
-        // The blocking policy is the display policy without remote images: one pass.
-        let html = if block_remote_images {
-            self.sanitize(ctx, Sanitizer::block_remote_images).await?
-        } else {
-            self.sanitized_html(ctx).await?.map(str::to_owned)
-        };
-        let Some(html) = html else {
+        let Some(html) = self.sanitized_html(ctx, block_remote_images).await? else {
             return Ok(None);
         };
+        charge(ctx, html.len())?;
         let base = ctx.base_url();
         let inline: Vec<(String, String)> = self
             .attachment_rows(ctx)
@@ -243,19 +265,21 @@ impl Message {
             .filter_map(|a| Some((a.content_id?, format!("{base}/attachments/{}", a.id))))
             .collect();
         // Linked after blocking: the attachment URLs it puts in are http(s) URLs too.
-        Ok(Some(sanitize::link_inline_images(&html, &inline)))
+        Ok(Some(sanitize::link_inline_images(html, &inline)))
     }
 
     /// Links in the message: href and link text from the HTML, then URLs from the text part;
     /// de-duplicated, in document order.
+    #[graphql(complexity = "DERIVED_FIELD")]
     async fn links(&self, ctx: &Context<'_>) -> Result<Vec<Link>> {
-        let html = self.sanitized_html(ctx).await?;
+        let html = self.sanitized_html(ctx, false).await?;
         Ok(extract::links(html, self.row.text_body.as_deref()))
     }
 
     /// One-time-code candidates (verification codes, PINs), best first.
+    #[graphql(complexity = "DERIVED_FIELD")]
     async fn codes(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
-        let html = self.sanitized_html(ctx).await?;
+        let html = self.sanitized_html(ctx, false).await?;
         Ok(extract::codes(
             self.row.subject.as_deref(),
             self.row.text_body.as_deref(),
@@ -264,6 +288,7 @@ impl Message {
     }
 
     /// Header fields in order, unfolded; only those called `name` (case-insensitive) if given.
+    #[graphql(complexity = "EXPENSIVE_FIELD")]
     async fn headers(&self, ctx: &Context<'_>, name: Option<String>) -> Result<Vec<HeaderField>> {
         ctx.viewer(Scope::Read).api()?;
         let source = ctx
@@ -275,20 +300,27 @@ impl Message {
             .api()?;
         // Read from the raw source, the only stored copy.
         let size = usize::try_from(self.row.size).unwrap_or(usize::MAX);
-        let headers = crate::mail::cpu_bound(size, move || {
-            source.decode().map(|raw| parse::header_fields(&raw))
-        })
-        .await
-        .and_then(|decoded| decoded.map_err(anyhow::Error::from))
-        .map_err(AppError::Internal)
-        .api()?;
-        Ok(match name {
+        let headers = ctx
+            .data_unchecked::<ReadWork>()
+            .run(size, move || {
+                source.decode().map(|raw| parse::header_fields(&raw))
+            })
+            .await
+            .and_then(|decoded| decoded.map_err(anyhow::Error::from))
+            .map_err(AppError::Internal)
+            .api()?;
+        let headers: Vec<HeaderField> = match name {
             Some(name) => headers
                 .into_iter()
                 .filter(|header| header.name.eq_ignore_ascii_case(&name))
                 .collect(),
             None => headers,
-        })
+        };
+        charge(
+            ctx,
+            headers.iter().map(|h| h.name.len() + h.value.len()).sum(),
+        )?;
+        Ok(headers)
     }
 
     async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
@@ -364,6 +396,23 @@ impl Attachment {
     async fn url(&self, ctx: &Context<'_>) -> String {
         format!("{}/attachments/{}", ctx.base_url(), self.0.id)
     }
+}
+
+/// Takes `bytes` of message content from the request's budget (none for a subscription event).
+fn charge(ctx: &Context<'_>, bytes: usize) -> Result<()> {
+    match ctx.data_opt::<ContentBudget>() {
+        Some(budget) => budget.charge(bytes).api(),
+        None => Ok(()),
+    }
+}
+
+/// Complexity of a page of `first` messages (default [`DEFAULT_PAGE`]) whose fields cost
+/// `child_complexity` each.
+pub fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let size = first.map_or(DEFAULT_PAGE, |first| first.clamp(1, MAX_PAGE));
+    usize::try_from(size)
+        .unwrap_or_default()
+        .saturating_mul(child_complexity)
 }
 
 /// Fields of a message list beyond its edges.

@@ -237,14 +237,14 @@ class AsyncEphemail:
             raise EphemailError("NOT_FOUND", f"no message {id}", status=status)
 
     async def extend_inbox(self, *, id: str, ttl_seconds: int) -> Inbox:
-        """Makes an inbox expire ``ttl_seconds`` from now."""
+        """Makes an inbox expire ``ttl_seconds`` from now; ``token`` is a fresh inbox token until then."""
         payload = (
             await self._call(self._graphql.extend_inbox(ExtendInboxInput(id=id, ttlSeconds=ttl_seconds)))
         ).extend_inbox
         if payload.status != "EXTENDED" or payload.inbox is None:
             code = "NOT_FOUND" if payload.status == "NOT_FOUND" else "BAD_USER_INPUT"
             raise EphemailError(code, f"extend_inbox: {payload.status.value}", status=payload.status.value)
-        return Inbox.model_validate(payload.inbox.model_dump())
+        return Inbox.model_validate({**payload.inbox.model_dump(), "token": payload.token})
 
     async def subscribe(
         self,

@@ -10,6 +10,7 @@ from .delete_inbox import DeleteInbox, DeleteInboxDeleteInbox
 from .delete_message import DeleteMessage, DeleteMessageDeleteMessage
 from .domains import Domains, DomainsDomains
 from .enums import (
+    CallerKind,
     ContentLimit,
     CreateApiKeyStatus,
     CreateInboxStatus,
@@ -62,6 +63,7 @@ from .wait_for_message import WaitForMessage, WaitForMessageWaitForMessage
 __all__ = [
     "AsyncBaseClient",
     "BaseModel",
+    "CallerKind",
     "Client",
     "ContentLimit",
     "CreateApiKeyInput",

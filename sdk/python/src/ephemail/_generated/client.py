@@ -105,6 +105,7 @@ class Client(AsyncBaseClient):
               extendInbox(input: $input) {
                 status
                 maxTtlSeconds
+                token
                 inbox {
                   ...InboxFields
                 }

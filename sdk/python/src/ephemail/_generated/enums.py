@@ -1,6 +1,12 @@
 from enum import Enum
 
 
+class CallerKind(str, Enum):
+    ANONYMOUS = "ANONYMOUS"
+    API_KEY = "API_KEY"
+    INBOX_TOKEN = "INBOX_TOKEN"
+
+
 class ContentLimit(str, Enum):
     ATTACHMENTS = "ATTACHMENTS"
     HEADER_FIELDS = "HEADER_FIELDS"
@@ -15,9 +21,11 @@ class CreateApiKeyStatus(str, Enum):
 
 
 class CreateInboxStatus(str, Enum):
+    ADDRESS_RESERVED = "ADDRESS_RESERVED"
     ADDRESS_TAKEN = "ADDRESS_TAKEN"
     CREATED = "CREATED"
     DOMAIN_NOT_SERVED = "DOMAIN_NOT_SERVED"
+    INVALID_LOCAL_PART = "INVALID_LOCAL_PART"
     TTL_TOO_LONG = "TTL_TOO_LONG"
 
 
@@ -42,6 +50,7 @@ class DomainMode(str, Enum):
 
 
 class ExtendInboxStatus(str, Enum):
+    ADDRESS_RESERVED = "ADDRESS_RESERVED"
     EXTENDED = "EXTENDED"
     NOT_FOUND = "NOT_FOUND"
     TTL_TOO_LONG = "TTL_TOO_LONG"

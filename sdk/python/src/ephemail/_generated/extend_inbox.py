@@ -14,6 +14,7 @@ class ExtendInbox(BaseModel):
 class ExtendInboxExtendInbox(BaseModel):
     status: ExtendInboxStatus
     max_ttl_seconds: int = Field(alias="maxTtlSeconds")
+    token: Optional[str]
     inbox: Optional["ExtendInboxExtendInboxInbox"]
 
 
