@@ -1,5 +1,8 @@
 //! The command line: `serve`, `migrate`, `schema`, `domain add|list|remove`,
-//! `tenant create|list` and `key create|list|revoke`.
+//! `tenant create|list` and `key create|list|revoke` on the database; `wait` and `tail` against
+//! a running server ([`remote`]).
+
+mod remote;
 
 use std::sync::Arc;
 
@@ -51,6 +54,11 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Wait for the next mail to an address on a running server and print its code (--code),
+    /// a link (--link) or a summary line; fails after --timeout seconds.
+    Wait(remote::WaitCommand),
+    /// Print every mail to an address on a running server as it lands.
+    Tail(remote::TailCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +167,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domain(command) => domain_command(command).await,
         Command::Tenant(command) => tenant_command(command).await,
         Command::Key(command) => key_command(command).await,
+        Command::Wait(command) => remote::wait(command).await,
+        Command::Tail(command) => remote::tail(command).await,
     }
 }
 

@@ -190,3 +190,76 @@ async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
     }
     std::fs::remove_dir_all(&data_dir).unwrap();
 }
+
+/// `ephemail wait` and `ephemail tail` against a running server, as a shell script uses them.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_prints_the_code_or_link_and_tail_follows_an_address() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let app = crate::helpers::TestApp::spawn().await;
+    let client = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ephemail"));
+        command
+            .args(args)
+            .env("EPHEMAIL_URL", app.url(""))
+            .env("EPHEMAIL_API_KEY", &app.key)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        command.spawn().unwrap()
+    };
+    let code = client(&[
+        "wait",
+        "--address",
+        "cli+signup@localhost",
+        "--code",
+        "--timeout",
+        "20",
+    ]);
+    let tail = client(&["tail", "--address", "cli@localhost"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.send_mail(
+        "cli+signup@localhost",
+        "Welcome",
+        "Your code is 482 913. Verify at https://app.example.com/verify?t=abc",
+    )
+    .await;
+    let code = code.wait_with_output().await.unwrap();
+    assert!(code.status.success(), "{code:?}");
+    assert_eq!(String::from_utf8_lossy(&code.stdout), "482913\n");
+
+    app.send_mail(
+        "cli@localhost",
+        "Second",
+        "see https://app.example.com/verify?t=def",
+    )
+    .await;
+    let link = client(&[
+        "wait",
+        "--address",
+        "cli@localhost",
+        "--link",
+        "--match",
+        "verify",
+    ]);
+    let link = link.wait_with_output().await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&link.stdout),
+        "https://app.example.com/verify?t=def\n"
+    );
+    let timed_out = client(&["wait", "--address", "nobody@localhost", "--timeout", "1"]);
+    let timed_out = timed_out.wait_with_output().await.unwrap();
+    assert!(!timed_out.status.success(), "a timeout fails the command");
+
+    let mut tail = tail;
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    for subject in ["Welcome", "Second"] {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("a line per mail")
+            .unwrap()
+            .unwrap();
+        assert!(line.contains(subject), "{line}");
+    }
+    tail.kill().await.unwrap();
+    app.stop().await;
+}

@@ -6,7 +6,9 @@
 //! says so, and why, in an HTML comment on the line before it:
 //! `<!-- not run: the reason -->`. A block that waits for the reader's application to send a
 //! mail says so the same way, `<!-- while it runs: a sign-up mail to ADDRESS -->`, and the test
-//! plays that application. A block whose output is JSON with `errors` fails too.
+//! plays that application. A block whose output is JSON with `errors` fails too. The SDK quick
+//! starts (fences tagged `quickstart` in `docs/sdk.md`) need their packages installed from the
+//! artefacts: `scripts/test-sdk.sh` runs those.
 
 use std::{path::Path, process::Stdio};
 
