@@ -161,16 +161,12 @@ async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
             )
             .await;
         assert!(reply.starts_with("250 2.0.0"), "{reply}");
-        let response: serde_json::Value = reqwest::Client::new()
-            .post(&graphql)
-            .bearer_auth(key.as_deref().unwrap_or(&first_key))
-            .json(&serde_json::json!({ "query": r#"{ inbox(address: "readme@localhost") { messages { totalCount edges { node { subject } } } } }"# }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let response = crate::helpers::post_graphql(
+            &graphql,
+            key.as_deref().unwrap_or(&first_key),
+            serde_json::json!({ "query": r#"{ inbox(address: "readme@localhost") { messages { totalCount edges { node { subject } } } } }"# }),
+        )
+        .await;
         let messages = &response["data"]["inbox"]["messages"];
         assert_eq!(
             messages["totalCount"],

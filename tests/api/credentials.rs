@@ -7,7 +7,7 @@ use std::{process::Command, time::Duration};
 use ephemail::db::models::tenant::TenantLimits;
 use serde_json::{json, Value};
 
-use crate::helpers::{fresh_database, GraphqlWs, ServeProcess, TestApp};
+use crate::helpers::{fresh_database, post_graphql, GraphqlWs, ServeProcess, TestApp};
 
 const WATCH: &str = r#"subscription($a: String!) { messageReceived(address: $a) { id } }"#;
 
@@ -33,18 +33,7 @@ fn long_wait(app: &TestApp, credential: &str, address: &str) -> tokio::task::Joi
     let (url, credential) = (app.url("/graphql"), credential.to_owned());
     let query = json!({ "query": format!(
         r#"{{ waitForMessage(address: "{address}", timeoutMs: 60000) {{ id }} }}"#) });
-    tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(url)
-            .bearer_auth(credential)
-            .json(&query)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    })
+    tokio::spawn(async move { post_graphql(&url, &credential, query).await })
 }
 
 async fn ended_unauthenticated(wait: tokio::task::JoinHandle<Value>) {
@@ -370,16 +359,12 @@ async fn a_bootstrap_api_key_becomes_the_first_admin_key_unprinted_and_unlogged(
         server.printed_key, None,
         "the operator's key is not printed"
     );
-    let viewer: Value = reqwest::Client::new()
-        .post(&server.graphql_url)
-        .bearer_auth(&key)
-        .json(&json!({ "query": "{ viewer { tenant { name } scopes } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let viewer = post_graphql(
+        &server.graphql_url,
+        &key,
+        json!({ "query": "{ viewer { tenant { name } scopes } }" }),
+    )
+    .await;
     assert_eq!(
         viewer["data"]["viewer"]["tenant"]["name"], "dev",
         "{viewer}"

@@ -15,7 +15,7 @@ use std::{path::Path, process::Stdio};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{fresh_database, ServeProcess, SmtpConversation};
+use crate::helpers::{fresh_database, post_graphql, ServeProcess, SmtpConversation};
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// The admin key the examples' server starts with (EPHEMAIL_BOOTSTRAP_API_KEY).
@@ -147,16 +147,7 @@ async fn every_example_in_the_readme_and_docs_runs_against_a_live_server() {
 /// Runs one example; whether it succeeded, and what it printed.
 async fn run(language: &str, code: &str, http: &str, database: &str, path: &str) -> (bool, String) {
     if language == "graphql" {
-        let body: Value = reqwest::Client::new()
-            .post(format!("{http}/graphql"))
-            .bearer_auth(KEY)
-            .json(&json!({ "query": code }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = post_graphql(&format!("{http}/graphql"), KEY, json!({ "query": code })).await;
         return (body.get("errors").is_none(), body.to_string());
     }
     let (program, args): (&str, &[&str]) = match language {

@@ -246,6 +246,21 @@ impl TestApp {
     }
 }
 
+/// Posts a GraphQL request (`{"query": ..., "variables": ...}`) to `url` as `credential` and
+/// returns the whole response body: for servers other than a [`TestApp`].
+pub async fn post_graphql(url: &str, credential: &str, request: Value) -> Value {
+    reqwest::Client::new()
+        .post(url)
+        .bearer_auth(credential)
+        .json(&request)
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("JSON response")
+}
+
 /// A mail with a text part and a small PDF attachment (`a.pdf`, the bytes `%PDF-1.4\n`).
 pub const MAIL_WITH_PDF: &str = "Subject: with file\r\nMIME-Version: 1.0\r\n\
     Content-Type: multipart/mixed; boundary=b\r\n\r\n\
