@@ -19,5 +19,6 @@ mod smtp_session_input;
 mod smtp_standards;
 mod subscriptions;
 mod waits;
+mod web;
 mod websocket_limits;
 mod xss;
