@@ -77,7 +77,7 @@ pub enum Caller {
     /// Credentials were sent but are not valid (unknown, revoked, malformed).
     Invalid,
     Key(KeyHolder),
-    /// An inbox token: read access to one inbox.
+    /// An inbox token: one inbox, to read and change.
     InboxToken(inbox_token::Grant),
 }
 
@@ -98,7 +98,8 @@ impl Caller {
             Self::Anonymous | Self::Invalid => Err(AppError::Unauthenticated),
             Self::Key(key) if key.scope >= scope => Ok(Viewer::Tenant(key.tenant_id)),
             Self::Key(_) => Err(AppError::Forbidden(scope)),
-            Self::InboxToken(grant) if scope == Scope::Read => Ok(Viewer::Inbox {
+            // Its own inbox only: read it, and change it (mark, delete, extend).
+            Self::InboxToken(grant) if scope <= Scope::Write => Ok(Viewer::Inbox {
                 tenant_id: grant.tenant_id,
                 inbox_id: grant.inbox_id,
             }),

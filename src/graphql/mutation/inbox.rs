@@ -94,6 +94,9 @@ pub struct ExtendInboxPayload {
     /// The inbox with its new `expiresAt`, when extended.
     inbox: Option<Inbox>,
     max_ttl_seconds: i32,
+    /// When extended: a fresh inbox token valid until the new expiry (tokens issued before
+    /// keep their old expiry).
+    token: Option<String>,
 }
 
 #[derive(Default)]
@@ -124,6 +127,7 @@ impl InboxMutation {
             status,
             inbox,
             max_ttl_seconds,
+            token: None,
         };
         if input.ttl_seconds <= 0 {
             return Err(AppError::BadUserInput(
@@ -142,7 +146,10 @@ impl InboxMutation {
                 .await
                 .api()?
             {
-                Some(extended) => outcome(ExtendInboxStatus::Extended, Some(Inbox(extended))),
+                Some(extended) => ExtendInboxPayload {
+                    token: Some(issue_token(ctx, &extended).api()?),
+                    ..outcome(ExtendInboxStatus::Extended, Some(Inbox(extended)))
+                },
                 None => outcome(ExtendInboxStatus::NotFound, None),
             },
         )
@@ -222,7 +229,7 @@ fn issue_token(ctx: &Context<'_>, inbox: &inbox::Inbox) -> Result<String, AppErr
 /// The longest TTL the viewer's tenant may give an inbox.
 async fn max_ttl_seconds(ctx: &Context<'_>, viewer: Viewer) -> Result<i32, AppError> {
     let app = ctx.app();
-    let Viewer::Tenant(tenant_id) = viewer else {
+    let (Viewer::Tenant(tenant_id) | Viewer::Inbox { tenant_id, .. }) = viewer else {
         return Ok(i32::try_from(app.config.inbox.max_ttl).unwrap_or(i32::MAX));
     };
     let mut conn = app.pool.get().await?;
