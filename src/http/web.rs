@@ -13,12 +13,13 @@ use poem::{
 #[folder = "web/dist"]
 struct Dist;
 
-/// Scripts and styles only from our origin, no inline script. Images may be remote because the
-/// message frame (a sandboxed `srcdoc` document, which inherits this policy) shows a mail's
-/// remote images once the reader asks; its own policy allows them only then.
-const INBOX_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data: http: https:; connect-src 'self'; base-uri 'none'; \
-    form-action 'none'; frame-ancestors 'none'";
+/// Scripts only from our origin, no inline script. The message frame is a sandboxed `srcdoc`
+/// document, which inherits this policy on top of its own, so this one lets through what a mail
+/// may show: its inline styles and embedded fonts, and remote images, which the frame's own
+/// policy allows only once the reader asks (see docs/ui.md).
+const INBOX_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data: http: https:; font-src 'self' data:; \
+    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// GraphiQL's editor positions its parts with inline `style` attributes; its scripts, like
 /// the inbox's, come only from our origin.

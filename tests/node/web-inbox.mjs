@@ -185,7 +185,7 @@ await scenario('axe finds no serious or critical violation on an open message', 
 
 await scenario('a hostile HTML mail renders without running script or fetching anything', async () => {
   const hostile = [
-    '<p>Hello <b>there</b></p>',
+    '<p>Hello <b>there</b></p><p style="color: rgb(1, 2, 3)">colored line</p>',
     '<script>fetch("http://evil.test/script")</script>',
     '<img src="x" onerror="fetch(\'http://evil.test/onerror\')">',
     '<img src="http://tracker.test/pixel.gif" alt="pixel">',
@@ -201,6 +201,8 @@ await scenario('a hostile HTML mail renders without running script or fetching a
   check(!/allow-scripts|allow-same-origin/.test(sandbox), `sandbox="${sandbox}"`);
   const body = page.frameLocator('iframe.body-frame').locator('body');
   await body.getByText('there').waitFor();
+  const color = await body.getByText('colored line').evaluate((p) => getComputedStyle(p).color).catch((e) => e.message);
+  check(color === 'rgb(1, 2, 3)', `the mail's inline style is not applied: ${color}`);
   await page.frameLocator('iframe.body-frame').locator('a', { hasText: 'click' }).click({ timeout: 2000 }).catch(() => {});
   await page.waitForTimeout(500);
   check(visitor.allowed.length === 0, `remote image loaded before asking: ${visitor.allowed}`);
@@ -247,6 +249,7 @@ await scenario('switching the language changes the labels and is kept', async ()
 });
 
 await scenario('a custom address, deleting a message and extending work', async () => {
+  await page.getByText('Choose an address').click();
   await page.getByLabel('Name before the @').fill('custom-name');
   await page.getByRole('button', { name: 'Create' }).click();
   await page.locator('#address', { hasText: 'custom-name@localhost' }).waitFor();
@@ -340,6 +343,11 @@ if (setup.screenshots) {
         await shot.locator('#code').waitFor();
         await shot.waitForTimeout(300);
         await shot.screenshot({ path: `${setup.screenshots}/message-${device}-${colorScheme}.png` });
+        if (device === 'desktop') {
+          await item(shot, 'Welcome aboard').click();
+          await shot.frameLocator('iframe.body-frame').getByText('Get started').waitFor();
+          await shot.screenshot({ path: `${setup.screenshots}/html-${device}-${colorScheme}.png` });
+        }
         await context.close();
       });
     }

@@ -57,17 +57,17 @@ function App() {
   return html`
     <header class="bar">
       <a class="brand" href="/">ephemail</a>
-      <nav class="bar-actions">
+      <label class="language">
+        <span class="sr-only">${t.language}</span>
+        <select value=${language} onChange=${(e) => setLanguage(e.currentTarget.value)} aria-label=${t.language}>
+          ${Object.entries(LANGUAGES).map(([code, name]) => html`<option value=${code}>${name}</option>`)}
+        </select>
+      </label>
+      <nav class="bar-actions" aria-label="ephemail">
         ${developer
           ? html`<button type="button" class="link" onClick=${signOut}>${server?.publicInboxes ? t.visitorMode : t.signOut}</button>`
           : server?.publicInboxes && html`<${DeveloperToggle} t=${t} signIn=${signIn} />`}
         <a class="link" href="/graphql">${t.graphiql}</a>
-        <label class="language">
-          <span class="sr-only">${t.language}</span>
-          <select value=${language} onChange=${(e) => setLanguage(e.currentTarget.value)} aria-label=${t.language}>
-            ${Object.entries(LANGUAGES).map(([code, name]) => html`<option value=${code}>${name}</option>`)}
-          </select>
-        </label>
       </nav>
     </header>
     <main id="main">${body}</main>
@@ -147,21 +147,27 @@ function NewAddress({ t, domains, current, taken, create }) {
     create(domain, local.trim());
   };
   return html`
-    <form class="new-address" onSubmit=${submit}>
-      <div class="field">
-        <label for="local-part">${t.localPart}</label>
-        <input id="local-part" value=${local} onInput=${(e) => setLocal(e.currentTarget.value)}
-          autocomplete="off" spellcheck="false" aria-invalid=${taken} />
-      </div>
-      <div class="field">
-        <label for="domain">${t.domain}</label>
-        <select id="domain" value=${domain} onChange=${(e) => setDomain(e.currentTarget.value)}>
-          ${domains.map((name) => html`<option value=${name}>@${name}</option>`)}
-        </select>
-      </div>
-      <button type="submit" class="primary">${local.trim() ? t.create : t.newAddress}</button>
-      ${taken && html`<p class="error" role="alert">${t.create}: ADDRESS_TAKEN</p>`}
-    </form>
+    <div class="new-address">
+      <button type="button" onClick=${() => create(domain)}>${t.newAddress}</button>
+      <details open=${taken}>
+        <summary>${t.customAddress}</summary>
+        <form onSubmit=${submit}>
+          <div class="field">
+            <label for="local-part">${t.localPart}</label>
+            <input id="local-part" value=${local} onInput=${(e) => setLocal(e.currentTarget.value)}
+              autocomplete="off" spellcheck="false" required aria-invalid=${taken} />
+          </div>
+          <div class="field">
+            <label for="domain">${t.domain}</label>
+            <select id="domain" value=${domain} onChange=${(e) => setDomain(e.currentTarget.value)}>
+              ${domains.map((name) => html`<option value=${name}>@${name}</option>`)}
+            </select>
+          </div>
+          <button type="submit" class="primary">${t.create}</button>
+        </form>
+        ${taken && html`<p class="error" role="alert">${t.addressTaken}</p>`}
+      </details>
+    </div>
   `;
 }
 
@@ -284,11 +290,9 @@ function Developer({ t, language, credential, signOut }) {
           )}
         </ul>
         ${inboxes.length === 0 && html`<p class="muted">${t.noInboxes}</p>`}
-        <details class="create">
-          <summary>${t.newInbox}</summary>
-          <${NewAddress} t=${t} domains=${domains} current=${domains[0]} taken=${taken}
-            create=${(domain, local) => create(domain, local).catch(setFailure)} />
-        </details>
+        <h3>${t.newInbox}</h3>
+        <${NewAddress} t=${t} domains=${domains} current=${domains[0]} taken=${taken}
+          create=${(domain, local) => create(domain, local).catch(setFailure)} />
       </section>
       <div class="console-inbox">${panel ?? html`<p class="muted card">${t.selectMessage}</p>`}</div>
     </div>
