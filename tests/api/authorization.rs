@@ -564,7 +564,11 @@ async fn public_mode_lets_anonymous_callers_create_inboxes_on_shared_domains_onl
         "the shared domains: {domains}"
     );
     let viewer = app
-        .graphql_as(None, "{ viewer { kind publicInboxes tenant { name } } }", json!({}))
+        .graphql_as(
+            None,
+            "{ viewer { kind publicInboxes tenant { name } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(
         viewer["data"]["viewer"],
