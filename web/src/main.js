@@ -21,6 +21,16 @@ const stored = (key) => {
 const store = (key, value) =>
   value === undefined ? localStorage.removeItem(key) : localStorage.setItem(key, JSON.stringify(value));
 
+/** A new inbox on `domain`, at `localPart` or a random address; the `createInbox` payload. */
+async function createInbox(credential, domain, localPart) {
+  const data = await graphql(
+    credential,
+    `mutation ($input: CreateInboxInput!) { createInbox(input: $input) { status token inbox { ${INBOX_FIELDS} } } }`,
+    { input: { domain, localPart: localPart || null } },
+  );
+  return data.createInbox;
+}
+
 function App() {
   const [language, setLanguage] = useState(initialLanguage);
   const [developer, setDeveloper] = useState(() => stored(DEVELOPER));
@@ -89,12 +99,7 @@ function Visitor({ t, language }) {
   const [taken, setTaken] = useState(false);
 
   const create = async (domain, localPart) => {
-    const data = await graphql(
-      null,
-      `mutation ($input: CreateInboxInput!) { createInbox(input: $input) { status token inbox { ${INBOX_FIELDS} } } }`,
-      { input: { domain, localPart: localPart || null } },
-    );
-    const { status, token, inbox } = data.createInbox;
+    const { status, token, inbox } = await createInbox(null, domain, localPart);
     setTaken(status === 'ADDRESS_TAKEN');
     if (status !== 'CREATED') return;
     store(VISITOR, { token });
@@ -238,12 +243,7 @@ function Developer({ t, language, credential, signOut }) {
     setOpen({ inbox, downloadToken: data.createInboxToken.token });
   };
   const create = async (domain, localPart) => {
-    const data = await graphql(
-      credential,
-      `mutation ($input: CreateInboxInput!) { createInbox(input: $input) { status token inbox { ${INBOX_FIELDS} } } }`,
-      { input: { domain, localPart: localPart || null } },
-    );
-    const { status, token, inbox } = data.createInbox;
+    const { status, token, inbox } = await createInbox(credential, domain, localPart);
     setTaken(status === 'ADDRESS_TAKEN');
     if (status !== 'CREATED') return;
     setOpen({ inbox, downloadToken: token });
