@@ -413,8 +413,12 @@ async fn key_command(command: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Revoke { id, database } => {
             with_database(&database, async |db| {
                 let mut conn = db.pool.get().await?;
+                // A bus of its own: no work runs under keys here, but the servers on the
+                // database hear the revocation through it.
+                let events = crate::events::EventBus::default();
                 anyhow::ensure!(
-                    key_model::revoke(&mut conn, id, SystemClock.now()).await?,
+                    crate::service::keys::revoke(&mut conn, &events, id, SystemClock.now())
+                        .await?,
                     "no active key with id {id}"
                 );
                 println!("revoked {id}");

@@ -1,4 +1,5 @@
-//! The in-process event bus: "a message was stored in inbox X" and "inbox X was deleted".
+//! The in-process event bus: "a message was stored in inbox X", "inbox X was deleted" and
+//! "API key K was revoked".
 //! Subscriptions and waits use a stored event only as a wake-up and read the messages
 //! themselves from PostgreSQL, which stays the source of truth; so a lost or lagged event can
 //! delay a subscriber but never make it skip a message. A deletion ends them (it is an inbox's
@@ -56,9 +57,21 @@ enum InboxEvent {
     Deleted,
 }
 
+/// Revocations buffered before a slow watcher lags (and then checks its key in the database).
+const REVOCATION_BUFFER: usize = 64;
+
+/// What watchers of credentials hear: revocations are rare, so every watcher hears all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Key(Uuid),
+    /// Revocations may have been missed (the relay lost its connection): check in the database.
+    Unknown,
+}
+
 /// Per-inbox fan-out: only the listeners of an inbox are woken by its mail.
 pub struct EventBus {
     inboxes: Mutex<HashMap<Uuid, broadcast::Sender<InboxEvent>>>,
+    revocations: broadcast::Sender<Revocation>,
     /// Names this process in its notifications, which come back to it too.
     origin: Uuid,
 }
@@ -67,6 +80,7 @@ impl Default for EventBus {
     fn default() -> Self {
         Self {
             inboxes: Mutex::default(),
+            revocations: broadcast::channel(REVOCATION_BUFFER).0,
             origin: Uuid::new_v4(),
         }
     }
@@ -81,21 +95,23 @@ impl EventBus {
         for &id in ids {
             self.inbox_deleted(id);
         }
-        if let Err(error) = self.notify_others(conn, &[], ids).await {
+        if let Err(error) = self.notify_others(conn, &[], ids, &[]).await {
             tracing::warn!(%error, "could not tell other processes about deleted inboxes");
         }
     }
 
-    /// Tells the other processes on the database that mail was stored in `stored_in` and that
-    /// `deleted` are gone. Run inside the transaction that did it: PostgreSQL delivers the
-    /// notifications at its commit, and drops them with a rollback.
+    /// Tells the other processes on the database that mail was stored in `stored_in`, that
+    /// `deleted` are gone and that the API keys `revoked` no longer work. Run inside the
+    /// transaction that did it: PostgreSQL delivers the notifications at its commit, and drops
+    /// them with a rollback.
     pub async fn notify_others(
         &self,
         mut conn: &AsyncPgConnection,
         stored_in: &[Uuid],
         deleted: &[Uuid],
+        revoked: &[Uuid],
     ) -> diesel::QueryResult<()> {
-        let payloads = self.payloads(stored_in, deleted);
+        let payloads = self.payloads(stored_in, deleted, revoked);
         if payloads.is_empty() {
             return Ok(());
         }
@@ -107,10 +123,11 @@ impl EventBus {
             .map(drop)
     }
 
-    /// `origin s <inbox>,d <inbox>,...`, at most [`EVENTS_PER_NOTIFICATION`] events each.
-    fn payloads(&self, stored_in: &[Uuid], deleted: &[Uuid]) -> Vec<String> {
+    /// `origin s <inbox>,d <inbox>,k <key>,...`, at most [`EVENTS_PER_NOTIFICATION`] events each.
+    fn payloads(&self, stored_in: &[Uuid], deleted: &[Uuid], revoked: &[Uuid]) -> Vec<String> {
         let events: Vec<String> = (stored_in.iter().map(|id| format!("s {id}")))
             .chain(deleted.iter().map(|id| format!("d {id}")))
+            .chain(revoked.iter().map(|id| format!("k {id}")))
             .collect();
         events
             .chunks(EVENTS_PER_NOTIFICATION)
@@ -139,6 +156,11 @@ impl EventBus {
                         self.inbox_deleted(id);
                     }
                 }
+                Some(("k", id)) => {
+                    if let Ok(id) = id.parse() {
+                        self.key_revoked(id);
+                    }
+                }
                 _ => tracing::warn!(event, "ignoring a malformed event notification"),
             }
         }
@@ -151,6 +173,18 @@ impl EventBus {
         for sender in inboxes.values() {
             let _ = sender.send(InboxEvent::StoredElsewhere);
         }
+        let _ = self.revocations.send(Revocation::Unknown);
+    }
+
+    /// API key `key_id` was revoked (its revocation has committed): work done under it stops.
+    pub fn key_revoked(&self, key_id: Uuid) {
+        // An error only means nobody watches a key right now.
+        let _ = self.revocations.send(Revocation::Key(key_id));
+    }
+
+    /// Hears every revocation from now on.
+    pub fn revocations(&self) -> broadcast::Receiver<Revocation> {
+        self.revocations.subscribe()
     }
 
     pub fn publish(&self, event: MessageStored) {
@@ -347,12 +381,12 @@ mod tests {
         let (mut stored_listener, mut deleted_listener) =
             (here.listen(stored), here.listen(deleted));
         let many: Vec<Uuid> = (0..250).map(|_| Uuid::new_v4()).collect();
-        let payloads = there.payloads(&[stored], &[deleted]);
+        let payloads = there.payloads(&[stored], &[deleted], &[]);
         assert_eq!(payloads.len(), 1);
         assert!(payloads.iter().all(|payload| payload.len() < 8000));
-        assert_eq!(there.payloads(&many, &[]).len(), 3);
+        assert_eq!(there.payloads(&many, &[], &[]).len(), 3);
         // Our own notification comes back from PostgreSQL too: already published, skipped.
-        for payload in here.payloads(&[stored], &[deleted]) {
+        for payload in here.payloads(&[stored], &[deleted], &[]) {
             here.apply_notification(&payload);
         }
         here.apply_notification("garbage");
@@ -365,6 +399,19 @@ mod tests {
         }
         assert_eq!(stored_listener.next().await, Wake::StoredElsewhere);
         assert_eq!(deleted_listener.next().await, Wake::Deleted);
+    }
+
+    #[tokio::test]
+    async fn another_process_s_revocations_reach_watchers_and_a_resync_asks_for_a_check() {
+        let (here, there) = (Arc::new(EventBus::default()), EventBus::default());
+        let mut watcher = here.revocations();
+        let key = Uuid::new_v4();
+        for payload in there.payloads(&[], &[], &[key]) {
+            here.apply_notification(&payload);
+        }
+        assert_eq!(watcher.recv().await.unwrap(), Revocation::Key(key));
+        here.resync();
+        assert_eq!(watcher.recv().await.unwrap(), Revocation::Unknown);
     }
 
     #[test]

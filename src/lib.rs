@@ -17,5 +17,6 @@ pub mod http;
 pub mod mail;
 pub mod quota;
 pub mod retention;
+pub mod service;
 pub mod smtp;
 pub mod tls;

@@ -8,6 +8,8 @@ async fn main() -> std::process::ExitCode {
             EnvFilter::try_from_env("EPHEMAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in files, pipes and CI logs.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match ephemail::cli::run(ephemail::cli::Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

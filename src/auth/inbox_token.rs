@@ -44,6 +44,8 @@ struct Claims {
 pub struct Grant {
     pub tenant_id: Uuid,
     pub inbox_id: Uuid,
+    /// When the token stops being accepted (its `exp` plus the leeway).
+    pub valid_until: DateTime<Utc>,
 }
 
 pub struct InboxTokens {
@@ -111,11 +113,12 @@ impl InboxTokens {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()?
             .claims;
-        let now = now.timestamp();
-        let current = claims.nbf <= now + LEEWAY_SECONDS && now < claims.exp + LEEWAY_SECONDS;
+        let valid_until = DateTime::from_timestamp(claims.exp.checked_add(LEEWAY_SECONDS)?, 0)?;
+        let current = claims.nbf <= now.timestamp() + LEEWAY_SECONDS && now < valid_until;
         current.then_some(Grant {
             tenant_id: claims.tid,
             inbox_id: claims.sub,
+            valid_until,
         })
     }
 }

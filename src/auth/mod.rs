@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod inbox_token;
+pub mod liveness;
 pub mod public;
 
 use std::{fmt, str::FromStr};

@@ -7,14 +7,18 @@
 //! moment is either in that read or wakes the next one. A slow consumer whose events overflow
 //! just reads again from its cursor. When the inbox is deleted, the feed ends with `NOT_FOUND`;
 //! after a wake-up that may have hidden a deletion (a lag, or the relay of other processes'
-//! events listening again), an empty read checks that the inbox is still there.
+//! events listening again), an empty read checks that the inbox is still there. When the
+//! caller's credential dies (a revoked key, an expired token), the feed ends with
+//! `UNAUTHENTICATED`.
 
 use std::collections::VecDeque;
 
+use futures::{future::BoxFuture, FutureExt};
 use uuid::Uuid;
 
 use crate::{
     app::App,
+    auth::{liveness, Caller},
     db::models::{
         inbox,
         message::{self, Message, MessageFilter},
@@ -37,12 +41,16 @@ pub struct Feed {
     ready: VecDeque<Message>,
     /// The last wake-up was not "stored here": a deletion may have been missed.
     unsure: bool,
+    /// Resolves when the caller's credential stops working.
+    credential_ended: BoxFuture<'static, AppError>,
 }
 
 impl Feed {
-    /// `listener` must have been registered before `cursor` was read.
+    /// `listener` must have been registered before `cursor` was read. The feed serves `caller`
+    /// only while its credential works.
     pub fn new(
         app: App,
+        caller: Caller,
         viewer: Viewer,
         inbox_id: Uuid,
         filter: MessageFilter,
@@ -50,6 +58,7 @@ impl Feed {
         listener: Listener,
     ) -> Self {
         Self {
+            credential_ended: liveness::ended(&app, caller).boxed(),
             app,
             viewer,
             inbox_id,
@@ -73,7 +82,11 @@ impl Feed {
                 return Err(AppError::NotFound("inbox"));
             }
         }
-        match self.listener.next().await {
+        let wake = tokio::select! {
+            wake = self.listener.next() => wake,
+            error = &mut self.credential_ended => return Err(error),
+        };
+        match wake {
             Wake::Deleted => Err(AppError::NotFound("inbox")),
             Wake::Stored(_) => Ok(()),
             Wake::Lagged | Wake::StoredElsewhere => {
@@ -83,8 +96,14 @@ impl Feed {
         }
     }
 
+    /// `UNAUTHENTICATED` once the caller's credential has stopped working.
+    fn check_credential(&mut self) -> Result<(), AppError> {
+        (&mut self.credential_ended).now_or_never().map_or(Ok(()), Err)
+    }
+
     /// The next matching message after the cursor, in order; waits for one to be stored.
     pub async fn next(&mut self) -> Result<Message, AppError> {
+        self.check_credential()?;
         loop {
             if let Some(message) = self.ready.pop_front() {
                 self.cursor = message.seq;
@@ -115,6 +134,7 @@ impl Feed {
     /// Like [`Feed::next`], but claims the message (marks it seen) so that concurrent consumers
     /// each get a different one.
     pub async fn next_unseen(&mut self) -> Result<Message, AppError> {
+        self.check_credential()?;
         loop {
             self.listener.drain();
             let claimed = {

@@ -51,7 +51,8 @@ impl Subscription {
                 message::latest_seq(&mut conn, inbox.id).await.api()?
             }
         };
-        let feed = Feed::new(app, viewer, inbox.id, filter.into(), cursor, listener);
+        let caller = ctx.caller().clone();
+        let feed = Feed::new(app, caller, viewer, inbox.id, filter.into(), cursor, listener);
         Ok(futures::stream::unfold(Some(feed), |feed| async move {
             let mut feed = feed?;
             match feed.next().await {

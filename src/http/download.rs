@@ -90,11 +90,22 @@ pub async fn download_attachment(
 /// plain 404 later, indistinguishable from a missing one).
 async fn viewer(request: &Request, app: &App) -> Result<Viewer, Response> {
     // Browsers cannot add headers to a link or an <img>: an inbox token may come as ?token=.
+    // An API key may not: URLs end up in logs, histories and Referer headers, and a key is
+    // not limited to one inbox or its lifetime.
     let query_token = request.uri().query().and_then(|query| {
         query
             .split('&')
             .find_map(|pair| pair.strip_prefix("token="))
     });
+    if query_token.is_some_and(|token| token.starts_with(auth::api_key::PREFIX)) {
+        return Err(Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header(header::WWW_AUTHENTICATE, "Bearer")
+            .body(
+                "?token= takes an inbox token; send an API key in the Authorization header \
+                 (Bearer) or X-API-Key",
+            ));
+    }
     let credential = auth::credential(request.headers()).or(query_token);
     let caller = auth::identify(app, credential)
         .await

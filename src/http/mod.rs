@@ -7,6 +7,7 @@ mod graphql;
 mod health;
 mod listener;
 mod rate_limit;
+mod request_log;
 mod web;
 pub mod websocket;
 
@@ -16,7 +17,7 @@ use poem::{
     get,
     http::{header, HeaderMap, HeaderName, HeaderValue, Method},
     listener::TcpAcceptor,
-    middleware::{Cors, Tracing},
+    middleware::Cors,
     Endpoint, EndpointExt, Route, Server,
 };
 use tokio::net::TcpListener;
@@ -45,7 +46,7 @@ pub fn routes(app: App) -> impl poem::Endpoint {
             secure_headers(response.headers_mut(), hsts);
             Ok(response)
         })
-        .with(Tracing)
+        .with(request_log::RequestLog)
 }
 
 /// Browser pages of these origins may call the API; without any, CORS stays closed (no

@@ -20,7 +20,7 @@ use async_graphql::{
     Data, ErrorExtensions, Pos,
 };
 use async_graphql_poem::GraphQLProtocol;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use poem::{
     http::StatusCode,
     web::websocket::{Message, WebSocket, WebSocketStream},
@@ -29,9 +29,10 @@ use poem::{
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::rate_limit;
 use crate::{
     app::App,
-    auth::{self, Caller, Scope},
+    auth::{self, liveness, Caller, Scope},
     error::AppError,
     graphql::ApiSchema,
 };
@@ -137,12 +138,26 @@ struct Connection {
 
 /// What the client side of a connection has done, as the send loop needs to know it.
 struct ClientState {
-    initialized: bool,
+    /// The authenticated caller, once `connection_init` was accepted.
+    caller: Option<Caller>,
+    /// `connection_init` was refused: the protocol handler's close is a `4403 Forbidden`.
+    init_refused: bool,
     last_seen: Instant,
     /// Ids of the subscriptions running.
     running: HashSet<String>,
     credential_place: Option<Held>,
 }
+
+/// What the receiving side asks the send loop to do.
+enum Verdict {
+    /// Answer operation `id` with this `error` message instead of running it.
+    Refuse(String),
+    /// Close the connection.
+    Close(u16, &'static str),
+}
+
+/// The close code of graphql-transport-ws for a caller without (or no longer with) credentials.
+const FORBIDDEN: u16 = 4403;
 
 impl Connection {
     async fn serve(self, socket: WebSocketStream) {
@@ -156,68 +171,86 @@ impl Connection {
         } = self;
         let limits = app.config.websocket.clone();
         let client = Arc::new(Mutex::new(ClientState {
-            initialized: false,
+            caller: None,
+            init_refused: false,
             last_seen: Instant::now(),
             running: HashSet::new(),
             credential_place: None,
         }));
         let (mut sink, stream) = socket.split();
-        // Refusals of subscriptions over the cap, answered by the send loop.
-        let (refusals, mut refused) = mpsc::unbounded_channel::<String>();
+        let (verdicts, mut verdicts_out) = mpsc::unbounded_channel::<Verdict>();
         let incoming = {
             let client = Arc::clone(&client);
-            let max = limits.ws_max_subscriptions as usize;
+            let app = app.clone();
             stream
                 .take_while(|message| futures::future::ready(message.is_ok()))
                 .filter_map(move |message| {
-                    let mut client = lock(&client);
-                    client.last_seen = Instant::now();
-                    let message = match message {
-                        Ok(message @ (Message::Text(_) | Message::Binary(_))) => message,
-                        // Pings and pongs only count as activity.
-                        _ => return futures::future::ready(None),
-                    };
-                    let parsed = ClientMessage::from_bytes(message.into_bytes());
-                    let admitted = match &parsed {
-                        Ok(ClientMessage::Start { id, .. }) if !client.running.contains(id) => {
-                            if client.running.len() >= max {
-                                let _ = refusals.send(id.clone());
-                                false
-                            } else {
-                                client.running.insert(id.clone());
-                                true
+                    let (client, app, verdicts) =
+                        (Arc::clone(&client), app.clone(), verdicts.clone());
+                    async move {
+                        let message = match message {
+                            Ok(message @ (Message::Text(_) | Message::Binary(_))) => message,
+                            // Pings and pongs only count as activity.
+                            _ => {
+                                lock(&client).last_seen = Instant::now();
+                                return None;
                             }
+                        };
+                        lock(&client).last_seen = Instant::now();
+                        let parsed = ClientMessage::from_bytes(message.into_bytes());
+                        match &parsed {
+                            Ok(ClientMessage::Start { id, .. }) => {
+                                if let Err(verdict) = admit(&app, &client, id).await {
+                                    let _ = verdicts.send(verdict);
+                                    return None;
+                                }
+                            }
+                            Ok(ClientMessage::Stop { id }) => {
+                                lock(&client).running.remove(id);
+                            }
+                            _ => {}
                         }
-                        Ok(ClientMessage::Stop { id }) => {
-                            client.running.remove(id);
-                            true
-                        }
-                        _ => true,
-                    };
-                    futures::future::ready(admitted.then_some(parsed))
+                        Some(parsed)
+                    }
                 })
+                .boxed()
         };
+        let (accepted, mut accepted_callers) = mpsc::unbounded_channel::<Caller>();
         let on_init = {
             let client = Arc::clone(&client);
             let app = app.clone();
             move |payload| async move {
-                let (data, credential) = authenticate(&app, payload, header_credential).await?;
-                let place = app
-                    .websockets
-                    .per_credential
-                    .take(
-                        credential,
-                        app.config.websocket.ws_max_connections_per_credential,
-                    )
-                    .ok_or(AppError::QuotaExceeded {
-                        what: "WebSocket connections per credential",
-                        retry_after: 1,
-                    })
-                    .map_err(|error| error.extend())?;
+                let accepted_caller = async {
+                    let (data, caller, credential) =
+                        authenticate(&app, payload, header_credential).await?;
+                    let place = app
+                        .websockets
+                        .per_credential
+                        .take(
+                            credential,
+                            app.config.websocket.ws_max_connections_per_credential,
+                        )
+                        .ok_or(AppError::QuotaExceeded {
+                            what: "WebSocket connections per credential",
+                            retry_after: 1,
+                        })
+                        .map_err(|error| error.extend())?;
+                    Ok::<_, async_graphql::Error>((data, caller, place))
+                }
+                .await;
                 let mut client = lock(&client);
-                client.credential_place = Some(place);
-                client.initialized = true;
-                Ok(data)
+                match accepted_caller {
+                    Ok((data, caller, place)) => {
+                        client.credential_place = Some(place);
+                        client.caller = Some(caller.clone());
+                        let _ = accepted.send(caller);
+                        Ok(data)
+                    }
+                    Err(error) => {
+                        client.init_refused = true;
+                        Err(error)
+                    }
+                }
             }
         };
         let mut graphql = ProtocolHandler::from_message_stream(schema, incoming, protocol.0)
@@ -225,6 +258,8 @@ impl Connection {
             .on_connection_init(on_init);
         let init_deadline = tokio::time::sleep(limits.init_timeout());
         tokio::pin!(init_deadline);
+        // Resolves when the connection's credential dies (revoked, expired).
+        let mut credential_ended = std::future::pending().boxed();
         let mut pings = tokio::time::interval(limits.ping_interval());
         pings.tick().await;
         loop {
@@ -236,11 +271,25 @@ impl Connection {
                         }
                         Message::Text(text)
                     }
+                    Some(WsMessage::Close(_, reason)) if lock(&client).init_refused => {
+                        Message::close_with(FORBIDDEN, reason)
+                    }
                     Some(WsMessage::Close(code, reason)) => Message::close_with(code, reason),
                     None => break,
                 },
-                Some(id) = refused.recv() => Message::Text(too_many_subscriptions(&id, limits.ws_max_subscriptions)),
-                () = &mut init_deadline, if !lock(&client).initialized => {
+                Some(caller) = accepted_callers.recv() => {
+                    credential_ended = liveness::ended(&app, caller).boxed();
+                    continue;
+                }
+                _ = &mut credential_ended => {
+                    tracing::debug!("closing a WebSocket connection whose credential ended");
+                    Message::close_with(FORBIDDEN, "Forbidden: the credential was revoked or has expired")
+                }
+                Some(verdict) = verdicts_out.recv() => match verdict {
+                    Verdict::Refuse(text) => Message::Text(text),
+                    Verdict::Close(code, reason) => Message::close_with(code, reason),
+                },
+                () = &mut init_deadline, if lock(&client).caller.is_none() => {
                     Message::close_with(4408_u16, "Connection initialisation timeout")
                 }
                 _ = pings.tick() => {
@@ -264,6 +313,55 @@ impl Connection {
     }
 }
 
+/// Lets operation `id` start, as every operation on any transport: only while the connection's
+/// credential still works, counted against its tenant's request rate, and within the
+/// subscriptions a connection may run. Before `connection_init` the protocol handler refuses it.
+async fn admit(app: &App, client: &Mutex<ClientState>, id: &str) -> Result<(), Verdict> {
+    let Some(caller) = lock(client).caller.clone() else {
+        return Ok(());
+    };
+    let refuse = |error: AppError, message: Option<String>| {
+        Verdict::Refuse(operation_error(id, &error, message))
+    };
+    match liveness::still_valid(app, &caller).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Verdict::Close(
+                FORBIDDEN,
+                "Forbidden: the credential was revoked or has expired",
+            ))
+        }
+        Err(error) => return Err(refuse(error, None)),
+    }
+    match rate_limit::take(app, &caller).await {
+        Ok(Some(decision)) if !decision.allowed => {
+            return Err(refuse(
+                AppError::QuotaExceeded {
+                    what: "API requests per minute",
+                    retry_after: decision.retry_after,
+                },
+                None,
+            ))
+        }
+        Ok(_) => {}
+        Err(error) => return Err(refuse(error, None)),
+    }
+    let max = app.config.websocket.ws_max_subscriptions;
+    let mut client = lock(client);
+    if !client.running.contains(id) {
+        if client.running.len() >= max as usize {
+            let error = AppError::QuotaExceeded {
+                what: "subscriptions per connection",
+                retry_after: 0,
+            };
+            let message = format!("at most {max} subscriptions may run on one connection");
+            return Err(refuse(error, Some(message)));
+        }
+        client.running.insert(id.to_owned());
+    }
+    Ok(())
+}
+
 fn lock(client: &Mutex<ClientState>) -> std::sync::MutexGuard<'_, ClientState> {
     client.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -278,28 +376,37 @@ fn ended_subscription(text: &str) -> Option<String> {
     message.get("id")?.as_str().map(str::to_owned)
 }
 
-/// The `error` message (the same shape in both protocols) refusing subscription `id`.
-fn too_many_subscriptions(id: &str, max: u32) -> String {
-    let error = AppError::QuotaExceeded {
-        what: "subscriptions per connection",
-        retry_after: 0,
-    }
-    .extend()
-    .into_server_error(Pos::default());
+/// The `error` message (the same shape in both protocols) refusing operation `id`, with
+/// `message` instead of the error's own text if given.
+fn operation_error(id: &str, error: &AppError, message: Option<String>) -> String {
+    let error = error.extend().into_server_error(Pos::default());
     let mut error = serde_json::to_value(error).unwrap_or_default();
-    error["message"] = format!("at most {max} subscriptions may run on one connection").into();
+    if let Some(message) = message {
+        error["message"] = message.into();
+    }
     serde_json::json!({ "type": "error", "id": id, "payload": [error] }).to_string()
 }
 
-/// A connection's caller: the credential in the `connection_init` payload (`apiKey`, or
-/// `Authorization: Bearer ...`), else the upgrade request's. A connection without valid
-/// credentials is refused. Returns the connection's data and the credential's id.
+/// The credential fields a `connection_init` payload may carry, as clients name them.
+const PAYLOAD_CREDENTIALS: [&str; 6] = [
+    "apiKey",
+    "token",
+    "Authorization",
+    "authorization",
+    "X-API-Key",
+    "x-api-key",
+];
+
+/// A connection's caller: the credential in the `connection_init` payload (any of
+/// [`PAYLOAD_CREDENTIALS`], with or without `Bearer `), else the upgrade request's. A connection
+/// without valid credentials is refused. Returns the connection's data, its caller and the
+/// credential's id.
 async fn authenticate(
     app: &App,
     payload: serde_json::Value,
     header_credential: Option<String>,
-) -> async_graphql::Result<(Data, Uuid)> {
-    let from_payload = ["apiKey", "Authorization", "authorization"]
+) -> async_graphql::Result<(Data, Caller, Uuid)> {
+    let from_payload = PAYLOAD_CREDENTIALS
         .iter()
         .find_map(|field| payload.get(field).and_then(|value| value.as_str()))
         .map(|value| {
@@ -322,6 +429,6 @@ async fn authenticate(
         Caller::Anonymous | Caller::Invalid => return Err(AppError::Unauthenticated.extend()),
     };
     let mut data = Data::default();
-    data.insert(caller);
-    Ok((data, credential_id))
+    data.insert(caller.clone());
+    Ok((data, caller, credential_id))
 }

@@ -427,7 +427,7 @@ async fn store_in_transaction(
             Ok(())
         },
         app.events
-            .notify_others(conn, &stored_in, &inboxes.replaced),
+            .notify_others(conn, &stored_in, &inboxes.replaced, &[]),
         prepared::commit(conn),
     )?;
     stored.extend(inserted);

@@ -281,14 +281,24 @@ impl ServeProcess {
     /// Runs `ephemail serve` with `args` (and without any inherited `DATABASE_URL`) and waits
     /// until it is ready.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_logging(args, None)
+    }
+
+    /// As [`ServeProcess::spawn`], writing its log (stderr, at debug level) to `log` if given.
+    pub fn spawn_logging(args: &[&str], log: Option<&std::path::Path>) -> Self {
         use std::io::BufRead;
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => Stdio::null(),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_ephemail"))
             .arg("serve")
             .args(["--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
             .args(args)
             .env_remove("DATABASE_URL")
+            .env("EPHEMAIL_LOG", "debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawning ephemail serve");
         let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
@@ -444,8 +454,19 @@ impl GraphqlWs {
         legacy: bool,
         key: Option<&str>,
     ) -> Result<Self, String> {
+        let payload = key.map_or(json!({}), |key| json!({ "apiKey": key }));
+        Self::connect_with(app.http_addr, legacy, payload).await
+    }
+
+    /// Connects to the server at `http_addr` with `payload` in `connection_init`; `closed: CODE
+    /// REASON` if the server refuses the connection.
+    pub async fn connect_with(
+        http_addr: SocketAddr,
+        legacy: bool,
+        payload: Value,
+    ) -> Result<Self, String> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = format!("ws://{}/graphql", app.http_addr)
+        let mut request = format!("ws://{http_addr}/graphql")
             .into_client_request()
             .unwrap();
         let protocol = if legacy {
@@ -461,7 +482,6 @@ impl GraphqlWs {
             .expect("websocket");
         assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
         let mut client = Self { socket, legacy };
-        let payload = key.map_or(json!({}), |key| json!({ "apiKey": key }));
         client
             .send(json!({ "type": "connection_init", "payload": payload }))
             .await;
@@ -505,7 +525,11 @@ impl GraphqlWs {
                         _ => return Ok(value),
                     }
                 }
-                Message::Close(frame) => return Err(format!("closed: {frame:?}")),
+                Message::Close(frame) => {
+                    return Err(frame.map_or("closed: no frame".to_owned(), |frame| {
+                        format!("closed: {} {}", u16::from(frame.code), frame.reason)
+                    }))
+                }
                 _ => {}
             }
         }
@@ -540,6 +564,25 @@ impl GraphqlWs {
     /// The next protocol message as is (for error cases).
     pub async fn next_message(&mut self) -> Value {
         self.receive().await
+    }
+
+    /// Runs a query or mutation over the connection; its whole result message.
+    pub async fn execute(&mut self, id: &str, query: &str) -> Value {
+        self.subscribe(id, query, json!({})).await;
+        self.receive().await
+    }
+
+    /// The close (`closed: CODE REASON`) that ends the connection within `within`, skipping
+    /// whatever else comes first; `None` if it is still open then.
+    pub async fn closed_within(&mut self, within: std::time::Duration) -> Option<String> {
+        let closed = async {
+            loop {
+                if let Err(closed) = self.receive_or_close().await {
+                    return closed;
+                }
+            }
+        };
+        tokio::time::timeout(within, closed).await.ok()
     }
 
     pub async fn close(mut self) {

@@ -4,6 +4,7 @@
 mod authorization;
 mod cli;
 mod corpus;
+mod credentials;
 mod durability;
 mod graphql_api;
 mod graphql_limits;

@@ -76,3 +76,14 @@ pub async fn revoke(
     .await?;
     Ok(revoked > 0)
 }
+
+/// Whether the key `id` exists and is not revoked.
+pub async fn is_active(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        api_keys::table
+            .find(id)
+            .filter(api_keys::revoked_at.is_null()),
+    ))
+    .get_result(conn)
+    .await
+}

@@ -4,8 +4,9 @@ use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID
 
 use crate::{
     auth::{api_key, Scope},
-    db::models::{api_key as key_model, tenant},
+    db::models::tenant,
     error::{ApiResult, AppError},
+    service,
     graphql::{
         types::{
             parse_id,
@@ -127,7 +128,7 @@ impl AdminMutation {
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let revoked = key_model::revoke(&mut conn, id, app.clock.now())
+        let revoked = service::keys::revoke(&mut conn, &app.events, id, app.clock.now())
             .await
             .api()?;
         Ok(RevokeApiKeyPayload {

@@ -107,7 +107,16 @@ impl MessageQuery {
             let inbox = inbox::resolve(ctx, viewer, inbox_id, address, true).await?;
             // Listen before the first read (inside the feed), so nothing stored meanwhile is missed.
             let listener = app.events.listen(inbox.id);
-            let mut feed = Feed::new(app.clone(), viewer, inbox.id, filter, cursor, listener);
+            let caller = ctx.caller().clone();
+            let mut feed = Feed::new(
+                app.clone(),
+                caller,
+                viewer,
+                inbox.id,
+                filter,
+                cursor,
+                listener,
+            );
             let next = async {
                 if mark_seen {
                     feed.next_unseen().await
