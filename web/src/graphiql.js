@@ -14,6 +14,16 @@ createRoot(document.getElementById('graphiql')).render(
   createElement(GraphiQL, {
     fetcher,
     defaultEditorToolsVisibility: 'headers',
-    defaultHeaders: '{\n  "Authorization": "Bearer <API key or inbox token>"\n}',
+    defaultQuery: `# ephemail's GraphQL API (schema.graphql; docs/api.md).
+# Authenticate in the Headers tab below, for queries and subscriptions alike:
+#   {"Authorization": "Bearer <API key or inbox token>"}
+
+{
+  viewer {
+    kind
+    publicInboxes
+  }
+}
+`,
   }),
 );

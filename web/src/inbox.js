@@ -30,10 +30,22 @@ function Countdown({ t, expiresAt }) {
   return html`<span class="countdown">${t.timeLeft} <time datetime=${`PT${left}S`}>${text}</time></span>`;
 }
 
+function copyBySelection(text) {
+  const area = document.createElement('textarea');
+  area.value = text;
+  area.setAttribute('readonly', '');
+  area.className = 'sr-only';
+  document.body.append(area);
+  area.select();
+  document.execCommand('copy');
+  area.remove();
+}
+
 export function CopyButton({ t, text, label, className = '' }) {
   const [copied, setCopied] = useState(false);
   const copy = async () => {
-    await navigator.clipboard.writeText(text);
+    // The Clipboard API needs a secure context (HTTPS or localhost); elsewhere, the old way.
+    await navigator.clipboard?.writeText(text).catch(() => copyBySelection(text)) ?? copyBySelection(text);
     setCopied(true);
     setTimeout(() => setCopied(false), 1500);
   };

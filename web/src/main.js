@@ -59,7 +59,7 @@ function App() {
 
   let body;
   if (failure) body = html`<${Failure} t=${t} error=${failure} />`;
-  else if (developer) body = html`<${Developer} t=${t} language=${language} credential=${developer.credential} signOut=${signOut} />`;
+  else if (developer) body = html`<${Developer} t=${t} language=${language} credential=${developer.credential} signIn=${signIn} signOut=${signOut} />`;
   else if (!server) body = html`<p class="muted" role="status">…</p>`;
   else if (server.publicInboxes) body = html`<${Visitor} t=${t} language=${language} />`;
   else body = html`<${SignIn} t=${t} intro=${t.notPublic} signIn=${signIn} />`;
@@ -205,7 +205,7 @@ function SignIn({ t, intro, signIn, cancel }) {
 
 /** With an API key: the tenant's inboxes, searchable, each opened as in visitor mode. With an
  * inbox token: that inbox. */
-function Developer({ t, language, credential, signOut }) {
+function Developer({ t, language, credential, signIn, signOut }) {
   const [viewer, setViewer] = useState();
   const [failure, setFailure] = useState();
   const [search, setSearch] = useState('');
@@ -265,7 +265,11 @@ function Developer({ t, language, credential, signOut }) {
       credential=${credential}
       downloadToken=${open.downloadToken}
       inbox=${open.inbox}
-      onRenewed=${(inbox) => setOpen({ ...open, inbox })}
+      onRenewed=${(inbox, token) => {
+        // Signed in with the inbox's token: keep the fresh one, valid until the new expiry.
+        if (viewer.kind === 'INBOX_TOKEN' && token) signIn(token);
+        else setOpen({ ...open, inbox, downloadToken: token ?? open.downloadToken });
+      }}
       onDeleted=${() => {
         setOpen(undefined);
         if (viewer.kind === 'API_KEY') listed().catch(setFailure);
