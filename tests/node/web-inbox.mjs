@@ -331,6 +331,15 @@ await scenario('developer mode with a key lists and searches the inboxes', async
   await axeCheck(dev, 'developer mode');
   await dev.reload();
   await dev.getByRole('button', { name: 'beta-reset@localhost' }).waitFor();
+  // An inbox token instead of the key: that inbox alone.
+  const { inbox } = await api('{ inbox(address: "beta-reset@localhost") { id } }');
+  const { createInboxToken } = await api('mutation ($id: ID!) { createInboxToken(inboxId: $id) { token } }', { id: inbox.id });
+  await dev.getByRole('button', { name: 'Sign out' }).click();
+  await dev.getByLabel('API key or inbox token').fill(createInboxToken.token);
+  await dev.getByRole('button', { name: 'Sign in' }).click();
+  await dev.locator('#address', { hasText: 'beta-reset@localhost' }).waitFor();
+  await item(dev, 'Reset your password').waitFor();
+  check(!(await dev.getByLabel('Search by address').count()), 'an inbox token sees no inbox list');
   check(!developer.stray.length && !developer.violations.length, `${developer.stray} ${developer.violations}`);
   await developer.context.close();
 });

@@ -193,9 +193,9 @@ export function initialLanguage() {
   return 'en';
 }
 
-export function chooseLanguage(language) {
+/** Remembers the reader's choice over the browser's languages. */
+export function rememberLanguage(language) {
   localStorage.setItem(STORED, language);
-  document.documentElement.lang = language;
 }
 
 export const words = (language) => WORDS[language] ?? WORDS.en;

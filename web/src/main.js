@@ -5,7 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { graphql } from './api.js';
 import { html } from './html.js';
 import { Inbox, INBOX_FIELDS } from './inbox.js';
-import { chooseLanguage, initialLanguage, LANGUAGES, words } from './i18n.js';
+import { initialLanguage, LANGUAGES, rememberLanguage, words } from './i18n.js';
 import './style.css';
 
 const VISITOR = 'ephemail.visitor';
@@ -39,7 +39,7 @@ function App() {
   const t = words(language);
 
   useEffect(() => {
-    chooseLanguage(language);
+    document.documentElement.lang = language;
     document.title = `ephemail · ${t.inbox}`;
   }, [language]);
   useEffect(() => {
@@ -69,7 +69,10 @@ function App() {
       <a class="brand" href="/">ephemail</a>
       <label class="language">
         <span class="sr-only">${t.language}</span>
-        <select value=${language} onChange=${(e) => setLanguage(e.currentTarget.value)} aria-label=${t.language}>
+        <select value=${language} aria-label=${t.language} onChange=${(e) => {
+          rememberLanguage(e.currentTarget.value);
+          setLanguage(e.currentTarget.value);
+        }}>
           ${Object.entries(LANGUAGES).map(([code, name]) => html`<option value=${code}>${name}</option>`)}
         </select>
       </label>
