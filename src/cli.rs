@@ -417,8 +417,7 @@ async fn key_command(command: KeyCommand) -> anyhow::Result<()> {
                 // database hear the revocation through it.
                 let events = crate::events::EventBus::default();
                 anyhow::ensure!(
-                    crate::service::keys::revoke(&mut conn, &events, id, SystemClock.now())
-                        .await?,
+                    crate::service::keys::revoke(&mut conn, &events, id, SystemClock.now()).await?,
                     "no active key with id {id}"
                 );
                 println!("revoked {id}");

@@ -78,7 +78,7 @@ pub enum Caller {
     /// Credentials were sent but are not valid (unknown, revoked, malformed).
     Invalid,
     Key(KeyHolder),
-    /// An inbox token: one inbox, to read and change.
+    /// An inbox token: read access to one inbox.
     InboxToken(inbox_token::Grant),
 }
 
@@ -99,12 +99,23 @@ impl Caller {
             Self::Anonymous | Self::Invalid => Err(AppError::Unauthenticated),
             Self::Key(key) if key.scope >= scope => Ok(Viewer::Tenant(key.tenant_id)),
             Self::Key(_) => Err(AppError::Forbidden(scope)),
-            // Its own inbox only: read it, and change it (mark, delete, extend).
-            Self::InboxToken(grant) if scope <= Scope::Write => Ok(Viewer::Inbox {
+            Self::InboxToken(grant) if scope == Scope::Read => Ok(Viewer::Inbox {
                 tenant_id: grant.tenant_id,
                 inbox_id: grant.inbox_id,
             }),
             Self::InboxToken(_) => Err(AppError::Forbidden(scope)),
+        }
+    }
+
+    /// The viewer for changing one inbox or its messages (mark seen, delete, extend): a key
+    /// with `write`, or an inbox token, whose viewer reaches only its own inbox.
+    pub fn require_inbox_change(&self) -> Result<Viewer, AppError> {
+        match self {
+            Self::InboxToken(grant) => Ok(Viewer::Inbox {
+                tenant_id: grant.tenant_id,
+                inbox_id: grant.inbox_id,
+            }),
+            other => other.require(Scope::Write),
         }
     }
 }

@@ -98,7 +98,9 @@ impl Feed {
 
     /// `UNAUTHENTICATED` once the caller's credential has stopped working.
     fn check_credential(&mut self) -> Result<(), AppError> {
-        (&mut self.credential_ended).now_or_never().map_or(Ok(()), Err)
+        (&mut self.credential_ended)
+            .now_or_never()
+            .map_or(Ok(()), Err)
     }
 
     /// The next matching message after the cursor, in order; waits for one to be stored.

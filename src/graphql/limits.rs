@@ -1,15 +1,95 @@
 //! Per-operation limits that the schema builder's depth and complexity limits leave out: how
-//! many aliases a document may use, and how long an operation may run.
+//! many aliases a document may use (fragment spreads counted as executed), how long an
+//! operation may run, how much message content one response may carry ([`ContentBudget`]),
+//! and how much CPU work on message content runs at once ([`ReadWork`]).
 
-use std::{sync::Arc, sync::Mutex, time::Duration};
-
-use async_graphql::{
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery},
-    parser::types::{ExecutableDocument, Selection, SelectionSet},
-    ErrorExtensions, Pos, Response, ServerResult, Variables,
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
 };
 
+use async_graphql::{
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
+        NextPrepareRequest,
+    },
+    parser::types::{
+        ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet,
+    },
+    ErrorExtensions, Name, Pos, Positioned, Request, Response, ServerResult, Variables,
+};
+use tokio::sync::Semaphore;
+
 use crate::error::AppError;
+
+/// Bytes of message content (bodies and header fields) one query or mutation may return: the
+/// complexity limit cannot see how large each message is.
+pub const MAX_RESPONSE_CONTENT_BYTES: usize = 32 << 20;
+
+/// What one request may still return of message content; shared by the request's resolvers.
+#[derive(Clone)]
+pub struct ContentBudget(Arc<AtomicUsize>);
+
+impl ContentBudget {
+    fn new(bytes: usize) -> Self {
+        Self(Arc::new(AtomicUsize::new(bytes)))
+    }
+
+    /// Takes `bytes` from the budget, or refuses the field that wanted them.
+    pub fn charge(&self, bytes: usize) -> Result<(), AppError> {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(bytes)
+            })
+            .map(drop)
+            .map_err(|_| {
+                AppError::BadUserInput(format!(
+                    "the response would carry more than {} MiB of message content; ask for \
+                     fewer messages (`first`) or fields",
+                    MAX_RESPONSE_CONTENT_BYTES >> 20
+                ))
+            })
+    }
+
+    /// Each event of a subscription is its own response: only complexity bounds it.
+    fn unlimited(&self) {
+        self.0.store(usize::MAX, Ordering::Relaxed);
+    }
+}
+
+/// CPU work on stored mail for readers (sanitizing, decoding raw sources) runs on the blocking
+/// pool at most one job per core at a time. A job holds its place until it has finished, so an
+/// operation past its deadline (whose futures are dropped) starts no new work and leaves at
+/// most the jobs already running, instead of a queue of hundreds of threads.
+#[derive(Clone)]
+pub struct ReadWork(Arc<Semaphore>);
+
+impl Default for ReadWork {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self(Arc::new(Semaphore::new(cores)))
+    }
+}
+
+impl ReadWork {
+    /// Runs `work` on `bytes` of mail (see [`crate::mail::cpu_bound`]) when a place is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        bytes: usize,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let place = Arc::clone(&self.0).acquire_owned().await?;
+        crate::mail::cpu_bound(bytes, move || {
+            let _place = place;
+            work()
+        })
+        .await
+    }
+}
 
 /// The field whose long poll may hold an operation past the usual deadline.
 const WAIT_FIELD: &str = "waitForMessage";
@@ -29,6 +109,7 @@ impl ExtensionFactory for OperationLimits {
         Arc::new(Enforcer {
             limits: *self,
             deadline: Mutex::new(self.timeout),
+            budget: ContentBudget::new(MAX_RESPONSE_CONTENT_BYTES),
         })
     }
 }
@@ -37,10 +118,20 @@ impl ExtensionFactory for OperationLimits {
 struct Enforcer {
     limits: OperationLimits,
     deadline: Mutex<Duration>,
+    budget: ContentBudget,
 }
 
 #[async_trait::async_trait]
 impl Extension for Enforcer {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        next.run(ctx, request.data(self.budget.clone())).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -49,12 +140,17 @@ impl Extension for Enforcer {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let mut census = Census::default();
+        let mut census = Census {
+            fragments: &document.fragments,
+            aliases: 0,
+            waits: false,
+            spread_depth: 0,
+        };
         for (_, operation) in document.operations.iter() {
             census.visit(&operation.node.selection_set.node);
-        }
-        for fragment in document.fragments.values() {
-            census.visit(&fragment.node.selection_set.node);
+            if operation.node.ty == OperationType::Subscription {
+                self.budget.unlimited();
+            }
         }
         if census.aliases > self.limits.max_aliases {
             let error = AppError::BadUserInput(format!(
@@ -86,14 +182,22 @@ impl Extension for Enforcer {
     }
 }
 
-#[derive(Default)]
-struct Census {
+/// Spreads followed inside one another at most; validation refuses cycles later, but the
+/// census runs before it.
+const MAX_SPREAD_DEPTH: usize = 16;
+
+/// Counts what a document does as it would execute: every fragment spread counts its
+/// fragment's aliases again.
+struct Census<'a> {
+    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     aliases: usize,
     waits: bool,
+    spread_depth: usize,
 }
 
-impl Census {
-    /// The parser bounds how deeply selections nest, so recursion is safe here.
+impl Census<'_> {
+    /// The parser bounds how deeply selections nest, and spreads are followed to a bounded
+    /// depth, so recursion is safe here.
     fn visit(&mut self, selections: &SelectionSet) {
         for selection in &selections.items {
             match &selection.node {
@@ -105,7 +209,16 @@ impl Census {
                 Selection::InlineFragment(fragment) => {
                     self.visit(&fragment.node.selection_set.node);
                 }
-                Selection::FragmentSpread(_) => {}
+                Selection::FragmentSpread(spread) => {
+                    let fragment = self.fragments.get(&spread.node.fragment_name.node);
+                    if let Some(fragment) =
+                        fragment.filter(|_| self.spread_depth < MAX_SPREAD_DEPTH)
+                    {
+                        self.spread_depth += 1;
+                        self.visit(&fragment.node.selection_set.node);
+                        self.spread_depth -= 1;
+                    }
+                }
             }
         }
     }
@@ -172,5 +285,34 @@ mod tests {
             "{:?}",
             response.errors
         );
+    }
+
+    #[tokio::test]
+    async fn a_fragment_s_aliases_count_each_time_it_is_spread() {
+        let response = schema()
+            .execute(
+                "{ ...F ...F ...G } fragment F on Slow { a: slow } fragment G on Slow { ...F }",
+            )
+            .await;
+        assert!(
+            response.errors[0].message.contains("3 aliases"),
+            "{:?}",
+            response.errors
+        );
+        // A cycle (which validation refuses) does not send the census round forever.
+        let response = schema()
+            .execute("{ ...F } fragment F on Slow { a: slow ...F }")
+            .await;
+        assert!(!response.errors.is_empty());
+    }
+
+    #[test]
+    fn the_content_budget_refuses_what_it_cannot_cover() {
+        let budget = ContentBudget::new(10);
+        assert!(budget.charge(6).is_ok());
+        assert!(budget.charge(6).is_err());
+        assert!(budget.charge(4).is_ok());
+        budget.unlimited();
+        assert!(budget.charge(1 << 40).is_ok());
     }
 }

@@ -23,9 +23,11 @@ use crate::{
 
 pub type ApiSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// Deep, expensive or repetitive queries are refused before they run.
+/// Deep, expensive or repetitive queries are refused before they run. Complexity counts every
+/// field of a page once per message it may hold, and the fields that sanitize or decode mail as
+/// [`types::message::EXPENSIVE_FIELD`]s.
 const MAX_DEPTH: usize = 16;
-const MAX_COMPLEXITY: usize = 2_000;
+const MAX_COMPLEXITY: usize = 5_000;
 const MAX_ALIASES: usize = 50;
 const MAX_DIRECTIVES_PER_FIELD: usize = 4;
 
@@ -56,6 +58,7 @@ pub fn schema(app: App) -> ApiSchema {
         .data(app)
         .data(attachments)
         .data(raw_sources)
+        .data(limits::ReadWork::default())
         .finish()
 }
 
@@ -86,6 +89,10 @@ pub trait ContextExt {
     /// The viewer to scope data by, if the caller holds `scope`.
     fn viewer(&self, scope: Scope) -> Result<Viewer, AppError> {
         self.caller().require(scope)
+    }
+    /// The viewer for changing one inbox or its messages ([`Caller::require_inbox_change`]).
+    fn inbox_changer(&self) -> Result<Viewer, AppError> {
+        self.caller().require_inbox_change()
     }
 }
 

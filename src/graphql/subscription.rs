@@ -52,7 +52,15 @@ impl Subscription {
             }
         };
         let caller = ctx.caller().clone();
-        let feed = Feed::new(app, caller, viewer, inbox.id, filter.into(), cursor, listener);
+        let feed = Feed::new(
+            app,
+            caller,
+            viewer,
+            inbox.id,
+            filter.into(),
+            cursor,
+            listener,
+        );
         Ok(futures::stream::unfold(Some(feed), |feed| async move {
             let mut feed = feed?;
             match feed.next().await {

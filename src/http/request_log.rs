@@ -105,7 +105,10 @@ mod tests {
             "token=[redacted]&download=1"
         );
         assert_eq!(redacted_query("TOKEN=abc"), "TOKEN=[redacted]");
-        assert_eq!(redacted_query("x=ek_secret&api_key=1"), "x=[redacted]&api_key=[redacted]");
+        assert_eq!(
+            redacted_query("x=ek_secret&api_key=1"),
+            "x=[redacted]&api_key=[redacted]"
+        );
         assert_eq!(redacted_query("auth=Bearer%20eyJabc"), "auth=[redacted]");
         assert_eq!(redacted_query("page=2&sort"), "page=2&sort");
     }

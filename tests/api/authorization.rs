@@ -377,7 +377,7 @@ async fn an_inbox_token_reads_its_inbox_over_http_and_websocket_and_nothing_else
         .unwrap();
     ws.subscribe(
         "1",
-        "subscription($id: ID, $after: String) { messageReceived(inboxId: $id, after: $after) { id subject rawUrl } }",
+        "subscription($id: ID, $after: String) { messageReceived(inboxId: $id, after: $after) { subject rawUrl } }",
         json!({ "id": inbox, "after": start }),
     )
     .await;
@@ -423,28 +423,15 @@ async fn an_inbox_token_reads_its_inbox_over_http_and_websocket_and_nothing_else
                 json!({}),
             )
             .await;
-        // Another inbox is not found, and a change to it changes nothing.
+        // Changes to another inbox find nothing, exactly as for a missing one.
         let text = response.to_string();
-        let untouched = code(&response) == Some("NOT_FOUND")
-            || text.contains(r#""status":"NOT_FOUND""#)
-            || text.contains(r#""count":0"#);
-        assert!(untouched, "{name}: {response}");
+        assert!(
+            code(&response) == Some("NOT_FOUND")
+                || text.contains(r#""status":"NOT_FOUND""#)
+                || text.contains(r#""count":0"#),
+            "{name}: {response}"
+        );
     }
-    assert_eq!(
-        app.messages_of(&other_address).await.len(),
-        1,
-        "the other inbox keeps its message"
-    );
-    // Its own inbox it may change.
-    let own_message = streamed["id"].as_str().unwrap();
-    let marked = app
-        .graphql_as(
-            Some(&token),
-            "mutation($ids: [ID!]!) { markSeen(ids: $ids) { count } }",
-            json!({ "ids": [own_message] }),
-        )
-        .await;
-    assert_eq!(marked["data"]["markSeen"]["count"], 1, "{marked}");
     for query in [
         r#"mutation { createInbox(input: {domain: "localhost"}) { status } }"#,
         "{ domains { name } }",
@@ -555,26 +542,6 @@ async fn public_mode_lets_anonymous_callers_create_inboxes_on_shared_domains_onl
             .unwrap()
             >= 1
     );
-    let domains = app
-        .graphql_as(None, "{ domains { name } }", json!({}))
-        .await;
-    assert_eq!(
-        domains["data"]["domains"],
-        json!([{ "name": "registered.test" }]),
-        "the shared domains: {domains}"
-    );
-    let viewer = app
-        .graphql_as(
-            None,
-            "{ viewer { kind publicInboxes tenant { name } } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        viewer["data"]["viewer"],
-        json!({ "kind": "ANONYMOUS", "publicInboxes": true, "tenant": null }),
-        "{viewer}"
-    );
     let other = app
         .graphql_as(None, "{ tenants { name } }", json!({}))
         .await;
@@ -582,6 +549,141 @@ async fn public_mode_lets_anonymous_callers_create_inboxes_on_shared_domains_onl
         code(&other),
         Some("UNAUTHENTICATED"),
         "nothing else is open"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inbox_token_marks_deletes_extends_and_removes_its_own_inbox() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .data(
+            r#"mutation { createInbox(input: {domain: "localhost", localPart: "own", ttlSeconds: 60}) {
+                token inbox { id } } }"#,
+            json!({}),
+        )
+        .await;
+    let token = created["createInbox"]["token"].as_str().unwrap().to_owned();
+    let inbox = created["createInbox"]["inbox"]["id"].clone();
+    for n in 0..3 {
+        app.send_mail("own@localhost", &format!("m{n}"), "x").await;
+    }
+    let as_token = |query: &'static str| {
+        let (app, token, inbox) = (&app, token.clone(), inbox.clone());
+        async move {
+            let response = app
+                .graphql_as(Some(&token), query, json!({ "inbox": inbox }))
+                .await;
+            assert!(response.get("errors").is_none(), "{query}: {response}");
+            response["data"].clone()
+        }
+    };
+    let consumed = as_token(
+        "query($inbox: ID) { waitForMessage(inboxId: $inbox, markSeen: true, timeoutMs: 1000) { id seen } }",
+    )
+    .await;
+    let first = consumed["waitForMessage"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed =
+        as_token("query($inbox: ID!) { messages(inboxId: $inbox) { nodes { id seen } } }").await;
+    let ids: Vec<String> = listed["messages"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["id"].as_str().unwrap().to_owned())
+        .filter(|id| *id != first)
+        .collect();
+    let marked = app
+        .graphql_as(
+            Some(&token),
+            "mutation($ids: [ID!]!) { markSeen(ids: $ids) { count } }",
+            json!({ "ids": [ids[0]] }),
+        )
+        .await;
+    assert_eq!(marked["data"]["markSeen"]["count"], 1, "{marked}");
+    let deleted = app
+        .graphql_as(
+            Some(&token),
+            "mutation($id: ID!) { deleteMessage(id: $id) { status } }",
+            json!({ "id": ids[1] }),
+        )
+        .await;
+    assert_eq!(
+        deleted["data"]["deleteMessage"]["status"], "DELETED",
+        "{deleted}"
+    );
+    let emptied =
+        as_token("mutation($inbox: ID!) { deleteMessages(inboxId: $inbox) { count } }").await;
+    assert_eq!(emptied["deleteMessages"]["count"], 2);
+    let extended = as_token(
+        "mutation($inbox: ID!) { extendInbox(input: {id: $inbox, ttlSeconds: 3600}) { status token } }",
+    )
+    .await;
+    assert_eq!(extended["extendInbox"]["status"], "EXTENDED");
+    let fresh = extended["extendInbox"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Past the first token's expiry, the fresh one still works and says whose it is.
+    app.clock.advance(chrono::Duration::seconds(120));
+    let viewer = app
+        .graphql_as(
+            Some(&fresh),
+            "{ viewer { kind scopes tenant { id } inbox { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        viewer["data"]["viewer"],
+        json!({ "kind": "INBOX_TOKEN", "scopes": [], "tenant": null, "inbox": { "id": inbox } }),
+        "{viewer}"
+    );
+    let old = app
+        .graphql_as(Some(&token), "{ viewer { kind } }", json!({}))
+        .await;
+    assert_eq!(code(&old), Some("UNAUTHENTICATED"), "{old}");
+    let removed = app
+        .graphql_as(
+            Some(&fresh),
+            "mutation($inbox: ID!) { deleteInbox(id: $inbox) { status } }",
+            json!({ "inbox": inbox }),
+        )
+        .await;
+    assert_eq!(
+        removed["data"]["deleteInbox"]["status"], "DELETED",
+        "{removed}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn viewer_answers_every_caller() {
+    let app = TestApp::spawn_with(&["--public-inboxes"]).await;
+    let query =
+        "{ viewer { kind scopes publicInboxes tenant { name } inbox { id } limits { inboxes } } }";
+    let anonymous = app.graphql_as(None, query, json!({})).await;
+    assert_eq!(
+        anonymous["data"]["viewer"],
+        json!({ "kind": "ANONYMOUS", "scopes": [], "publicInboxes": true, "tenant": null,
+                "inbox": null, "limits": null }),
+        "{anonymous}"
+    );
+    let key = app.data(query, json!({})).await;
+    assert_eq!(key["viewer"]["kind"], "API_KEY");
+    assert_eq!(key["viewer"]["tenant"]["name"], "dev");
+    assert_eq!(key["viewer"]["scopes"], json!(["READ", "WRITE", "ADMIN"]));
+    let garbage = app.graphql_as(Some("ek_nope"), query, json!({})).await;
+    assert_eq!(code(&garbage), Some("UNAUTHENTICATED"));
+    // Anonymous callers in public mode see the domains they may create inboxes on.
+    let domains = app
+        .graphql_as(None, "{ domains { name } }", json!({}))
+        .await;
+    assert_eq!(
+        domains["data"]["domains"],
+        json!([{ "name": "registered.test" }]),
+        "{domains}"
     );
     app.stop().await;
 }

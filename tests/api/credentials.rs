@@ -88,7 +88,9 @@ async fn a_revoked_key_stops_open_websockets_and_long_waits_within_seconds() {
         }
         let closed = ws.closed_within(Duration::from_secs(5)).await;
         assert!(
-            closed.as_deref().is_some_and(|c| c.starts_with("closed: 4403")),
+            closed
+                .as_deref()
+                .is_some_and(|c| c.starts_with("closed: 4403")),
             "legacy {legacy}: {closed:?}"
         );
         ended_unauthenticated(wait).await;
@@ -126,7 +128,9 @@ async fn an_inbox_token_past_its_expiry_stops_on_an_open_websocket_and_in_a_wait
     app.clock.advance(chrono::Duration::seconds(70));
     let closed = ws.closed_within(Duration::from_secs(5)).await;
     assert!(
-        closed.as_deref().is_some_and(|c| c.starts_with("closed: 4403")),
+        closed
+            .as_deref()
+            .is_some_and(|c| c.starts_with("closed: 4403")),
         "{closed:?}"
     );
     ended_unauthenticated(wait).await;
@@ -134,7 +138,10 @@ async fn an_inbox_token_past_its_expiry_stops_on_an_open_websocket_and_in_a_wait
     let response = app
         .graphql_as(Some(&token), "{ viewer { scopes } }", json!({}))
         .await;
-    assert_eq!(response["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
     app.stop().await;
 }
 
@@ -227,7 +234,9 @@ async fn no_credential_ever_reaches_the_log() {
     let admin = String::from_utf8(admin.stdout).unwrap().trim().to_owned();
     let client = reqwest::Client::new();
     let post = |headers: Vec<(&'static str, String)>, query: &str| {
-        let mut request = client.post(&server.graphql_url).json(&json!({ "query": query }));
+        let mut request = client
+            .post(&server.graphql_url)
+            .json(&json!({ "query": query }));
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -239,30 +248,58 @@ async fn no_credential_ever_reaches_the_log() {
         r#"mutation { createInbox(input: {domain: "localhost", localPart: "logged"}) { token inbox { id } } }"#,
     )
     .await;
-    let token = created["data"]["createInbox"]["token"].as_str().unwrap().to_owned();
+    let token = created["data"]["createInbox"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     secrets.push(token.clone());
-    let tenant = post(vec![("X-API-Key", admin.clone())], "{ viewer { tenant { id } } }").await;
-    let tenant = tenant["data"]["viewer"]["tenant"]["id"].as_str().unwrap().to_owned();
-    let another = post(
+    let tenant = post(
         vec![("X-API-Key", admin.clone())],
-        &format!(r#"mutation {{ createApiKey(input: {{tenantId: "{tenant}", scope: READ}}) {{ key }} }}"#),
+        "{ viewer { tenant { id } } }",
     )
     .await;
-    secrets.push(another["data"]["createApiKey"]["key"].as_str().unwrap().to_owned());
+    let tenant = tenant["data"]["viewer"]["tenant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let another = post(
+        vec![("X-API-Key", admin.clone())],
+        &format!(
+            r#"mutation {{ createApiKey(input: {{tenantId: "{tenant}", scope: READ}}) {{ key }} }}"#
+        ),
+    )
+    .await;
+    secrets.push(
+        another["data"]["createApiKey"]["key"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
     let garbage = "ek_garbage-that-looks-like-a-key-000000000000000".to_owned();
-    post(vec![("Authorization", format!("Bearer {garbage}"))], "{ domains { name } }").await;
+    post(
+        vec![("Authorization", format!("Bearer {garbage}"))],
+        "{ domains { name } }",
+    )
+    .await;
     secrets.push(garbage);
 
     let mut smtp = crate::helpers::SmtpConversation::connect(server.smtp_addr).await;
     smtp.command("EHLO client.test").await;
-    smtp.deliver("a@example.com", &["logged@localhost"], "Subject: x\r\n\r\ny\r\n")
-        .await;
+    smtp.deliver(
+        "a@example.com",
+        &["logged@localhost"],
+        "Subject: x\r\n\r\ny\r\n",
+    )
+    .await;
     let listed = post(
         vec![("Authorization", format!("Bearer {token}"))],
         "{ waitForMessage(address: \"logged@localhost\", timeoutMs: 5000) { rawUrl } }",
     )
     .await;
-    let raw_url = listed["data"]["waitForMessage"]["rawUrl"].as_str().unwrap().to_owned();
+    let raw_url = listed["data"]["waitForMessage"]["rawUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for credential in [&token, &admin] {
         client
             .get(format!("{raw_url}?token={credential}"))
@@ -293,7 +330,10 @@ async fn no_credential_ever_reaches_the_log() {
     for secret in &secrets {
         assert!(!logged.contains(secret.as_str()), "{secret} is in the log");
         // Nor a recognizable part of it.
-        assert!(!logged.contains(&secret[..secret.len() / 2]), "part of {secret} is in the log");
+        assert!(
+            !logged.contains(&secret[..secret.len() / 2]),
+            "part of {secret} is in the log"
+        );
     }
 }
 

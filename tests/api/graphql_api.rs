@@ -315,7 +315,7 @@ async fn deep_queries_are_refused_before_they_run() {
     let app = TestApp::spawn().await;
     let mut query = String::from("id");
     for _ in 0..4 {
-        query = format!("messages {{ edges {{ node {{ inbox {{ {query} }} }} }} }}");
+        query = format!("messages(first: 1) {{ edges {{ node {{ inbox {{ {query} }} }} }} }}");
     }
     let response = app
         .graphql(

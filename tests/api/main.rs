@@ -1,6 +1,7 @@
 //! Integration tests: real PostgreSQL, real SMTP over TCP, real HTTP.
 #![allow(clippy::unwrap_used)]
 
+mod amplification;
 mod authorization;
 mod cli;
 mod corpus;

@@ -237,7 +237,7 @@ async fn served_html(
         let data = app
             .data(
                 r#"query($a: String!, $after: String) { inbox(address: $a) {
-                    messages(first: 100, after: $after) { pageInfo { hasNextPage endCursor }
+                    messages(first: 50, after: $after) { pageInfo { hasNextPage endCursor }
                         edges { node { subject html blocked: html(blockRemoteImages: true) } } } } }"#,
                 json!({ "a": address, "after": after }),
             )

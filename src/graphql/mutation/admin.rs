@@ -6,7 +6,6 @@ use crate::{
     auth::{api_key, Scope},
     db::models::tenant,
     error::{ApiResult, AppError},
-    service,
     graphql::{
         types::{
             parse_id,
@@ -14,6 +13,7 @@ use crate::{
         },
         ContextExt,
     },
+    service,
 };
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -94,8 +94,8 @@ pub struct ExtendInboxPayload {
     /// The inbox with its new `expiresAt`, when extended.
     inbox: Option<Inbox>,
     max_ttl_seconds: i32,
-    /// When extended: a fresh inbox token valid until the new expiry (tokens issued before
-    /// keep their old expiry).
+    /// A fresh inbox token valid until the new expiry, when extended: tokens issued before keep
+    /// the expiry they were issued with.
     token: Option<String>,
 }
 
@@ -113,13 +113,13 @@ impl InboxMutation {
         create_inbox(ctx, input).await.api()
     }
 
-    /// Sets an inbox to expire `ttlSeconds` from now.
+    /// Sets an inbox to expire `ttlSeconds` from now (a `write` key, or the inbox's token).
     async fn extend_inbox(
         &self,
         ctx: &Context<'_>,
         input: ExtendInboxInput,
     ) -> Result<ExtendInboxPayload> {
-        let viewer = ctx.viewer(Scope::Write).api()?;
+        let viewer = ctx.inbox_changer().api()?;
         let app = ctx.app();
         let id = parse_id(&input.id).api()?;
         let max_ttl_seconds = max_ttl_seconds(ctx, viewer).await.api()?;
@@ -182,9 +182,10 @@ impl InboxMutation {
         )
     }
 
-    /// Deletes an inbox with all its messages and attachments.
+    /// Deletes an inbox with all its messages and attachments (a `write` key, or the inbox's
+    /// token).
     async fn delete_inbox(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteInboxPayload> {
-        let viewer = ctx.viewer(Scope::Write).api()?;
+        let viewer = ctx.inbox_changer().api()?;
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;

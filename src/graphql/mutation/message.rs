@@ -1,7 +1,6 @@
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 
 use crate::{
-    auth::Scope,
     db::models::message,
     error::ApiResult,
     graphql::{
@@ -34,7 +33,7 @@ pub struct MessageMutation;
 impl MessageMutation {
     /// Deletes a message with its attachments.
     async fn delete_message(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteMessagePayload> {
-        let viewer = ctx.viewer(Scope::Write).api()?;
+        let viewer = ctx.inbox_changer().api()?;
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
@@ -53,7 +52,7 @@ impl MessageMutation {
         inbox_id: ID,
         filter: Option<MessageFilterInput>,
     ) -> Result<DeleteMessagesPayload> {
-        let viewer = ctx.viewer(Scope::Write).api()?;
+        let viewer = ctx.inbox_changer().api()?;
         let inbox = inbox::resolve(ctx, viewer, Some(inbox_id), None, false)
             .await
             .api()?;
@@ -75,7 +74,7 @@ impl MessageMutation {
         ids: Vec<ID>,
         #[graphql(default = true)] seen: bool,
     ) -> Result<MarkSeenPayload> {
-        let viewer = ctx.viewer(Scope::Write).api()?;
+        let viewer = ctx.inbox_changer().api()?;
         let ids = ids
             .iter()
             .map(parse_id)

@@ -12,14 +12,14 @@ pub struct DomainQuery;
 
 #[Object]
 impl DomainQuery {
-    /// The domains the caller may create inboxes on: shared ones and its own. Anonymous
-    /// callers in public mode get the shared ones.
+    /// The domains the caller may create inboxes on: shared ones and its own. In public mode an
+    /// anonymous caller gets those of the public. An inbox token is refused: it reads its inbox
+    /// and nothing else.
     async fn domains(&self, ctx: &Context<'_>) -> Result<Vec<Domain>> {
-        let public = ctx.app().public_inboxes.as_ref();
-        let viewer = match (ctx.caller(), public) {
+        let viewer = match (ctx.caller(), &ctx.app().public_inboxes) {
             (Caller::Anonymous, Some(public)) => Viewer::Tenant(public.tenant_id),
             (Caller::InboxToken(_), _) => return Err(AppError::Forbidden(Scope::Read)).api(),
-            _ => ctx.viewer(Scope::Read).api()?,
+            (caller, _) => caller.require(Scope::Read).api()?,
         };
         let mut conn = ctx.app().pool.get().await.api()?;
         let domains = domain::list(&mut conn, viewer).await.api()?;

@@ -12,7 +12,8 @@ use crate::{
         types::{
             inbox,
             message::{
-                decode_cursor, message_connection, Message, MessageConnection, MessageFilterInput,
+                decode_cursor, message_connection, page_complexity, Message, MessageConnection,
+                MessageFilterInput,
             },
             parse_id,
         },
@@ -28,6 +29,7 @@ pub struct MessageQuery;
 #[Object]
 impl MessageQuery {
     /// The matching messages of a live inbox, newest first. `NOT_FOUND` if there is no such inbox.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -102,8 +104,12 @@ impl MessageQuery {
             };
             let cap_ms = u64::from(app.config.http.max_wait) * 1000;
             let timeout_ms = timeout_ms.map_or(DEFAULT_WAIT_MS, u64::from).min(cap_ms);
-            // Consuming changes data, so it needs `write`.
-            let viewer = ctx.viewer(if mark_seen { Scope::Write } else { Scope::Read })?;
+            // Consuming changes data: a `write` key, or the inbox's own token.
+            let viewer = if mark_seen {
+                ctx.inbox_changer()?
+            } else {
+                ctx.viewer(Scope::Read)?
+            };
             let inbox = inbox::resolve(ctx, viewer, inbox_id, address, true).await?;
             // Listen before the first read (inside the feed), so nothing stored meanwhile is missed.
             let listener = app.events.listen(inbox.id);

@@ -2,7 +2,7 @@ use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 
 use crate::{
     auth::{Caller, Scope},
-    db::models::{api_key, inbox, tenant},
+    db::models::{api_key, inbox, tenant, Viewer},
     error::{ApiResult, AppError},
     graphql::{
         types::{
@@ -14,31 +14,33 @@ use crate::{
     quota::{self, Limits, Usage},
 };
 
+/// What kind of credential the caller sent.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerKind {
+    /// None: in public mode such a caller may create inboxes on the public's domains.
+    Anonymous,
+    ApiKey,
+    /// A token for one inbox.
+    InboxToken,
+}
+
 /// Who is calling.
 #[derive(SimpleObject)]
 pub struct ViewerInfo {
     kind: CallerKind,
-    /// Whether the server runs in public mode (`--public-inboxes`): anonymous callers may
-    /// create inboxes on the shared domains that `domains` lists.
-    public_inboxes: bool,
-    /// The API key's tenant; null for anonymous callers and inbox tokens.
-    tenant: Option<Tenant>,
-    /// Every scope the caller holds, lowest first (a `write` key also reads).
+    /// Every scope the key grants, lowest first (a `write` key also reads); empty for anonymous
+    /// callers and inbox tokens.
     scopes: Vec<Scope>,
-    /// The inbox token's inbox; null otherwise.
+    /// Whether the server lets anonymous callers create inboxes (`--public-inboxes`).
+    public_inboxes: bool,
+    /// The key's tenant.
+    tenant: Option<Tenant>,
+    /// The inbox of an inbox token, while it lives.
     inbox: Option<Inbox>,
-    /// Where the tenant stands against its quotas; null without an API key.
+    /// Where the key's tenant stands against its quotas.
     usage: Option<Usage>,
-    /// The tenant's quotas; null without an API key.
+    /// The key's tenant's quotas.
     limits: Option<Limits>,
-}
-
-/// What kind of credential the caller sent.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallerKind {
-    Anonymous,
-    ApiKey,
-    InboxToken,
 }
 
 #[derive(Default)]
@@ -46,46 +48,53 @@ pub struct ViewerQuery;
 
 #[Object]
 impl ViewerQuery {
-    /// Who is calling: answers every caller, with or without credentials.
+    /// Who the caller is, for every caller: an API key's tenant, scopes and quotas; an inbox
+    /// token's inbox; or nobody. Invalid credentials are `UNAUTHENTICATED`.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<ViewerInfo> {
         let app = ctx.app();
-        let mut info = ViewerInfo {
+        let nobody = ViewerInfo {
             kind: CallerKind::Anonymous,
+            scopes: Vec::new(),
             public_inboxes: app.public_inboxes.is_some(),
             tenant: None,
-            scopes: Vec::new(),
             inbox: None,
             usage: None,
             limits: None,
         };
+        let mut conn = app.pool.get().await.api()?;
+        let now = app.clock.now();
         match ctx.caller() {
-            Caller::Anonymous => {}
-            Caller::Invalid => return Err(AppError::Unauthenticated).api(),
+            Caller::Anonymous => Ok(nobody),
+            Caller::Invalid => Err(AppError::Unauthenticated).api(),
+            // Inbox tokens read their inbox, nothing about the tenant.
             Caller::InboxToken(grant) => {
-                let viewer = ctx.viewer(Scope::Write).api()?;
-                let mut conn = app.pool.get().await.api()?;
-                let found = inbox::find(&mut conn, viewer, grant.inbox_id, app.clock.now())
+                let viewer = Viewer::Inbox {
+                    tenant_id: grant.tenant_id,
+                    inbox_id: grant.inbox_id,
+                };
+                let found = inbox::find(&mut conn, viewer, grant.inbox_id, now)
                     .await
                     .api()?;
-                info.kind = CallerKind::InboxToken;
-                info.scopes = Scope::Write.granted();
-                info.inbox = found.map(Inbox);
+                Ok(ViewerInfo {
+                    kind: CallerKind::InboxToken,
+                    inbox: found.map(Inbox),
+                    ..nobody
+                })
             }
             Caller::Key(key) => {
-                let mut conn = app.pool.get().await.api()?;
                 let found = tenant::find(&mut conn, key.tenant_id).await.api()?;
                 let tenant = found.ok_or(AppError::Unauthenticated).api()?;
-                let usage = quota::usage(&mut conn, tenant.id, app.clock.now())
-                    .await
-                    .api()?;
-                info.kind = CallerKind::ApiKey;
-                info.scopes = key.scope.granted();
-                info.limits = Some(Limits::resolve(&app.config, &tenant.limits));
-                info.usage = Some(usage);
-                info.tenant = Some(Tenant(tenant));
+                let usage = quota::usage(&mut conn, tenant.id, now).await.api()?;
+                Ok(ViewerInfo {
+                    kind: CallerKind::ApiKey,
+                    scopes: key.scope.granted(),
+                    limits: Some(Limits::resolve(&app.config, &tenant.limits)),
+                    tenant: Some(Tenant(tenant)),
+                    usage: Some(usage),
+                    ..nobody
+                })
             }
         }
-        Ok(info)
     }
 
     /// Every tenant (admin scope).

@@ -2,7 +2,9 @@ use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    message::{encode_cursor, message_connection, MessageConnection, MessageFilterInput},
+    message::{
+        encode_cursor, message_connection, page_complexity, MessageConnection, MessageFilterInput,
+    },
     parse_id,
 };
 use crate::{
@@ -63,6 +65,7 @@ impl Inbox {
     }
 
     /// The inbox's messages, newest first.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,

@@ -12,6 +12,7 @@ use crate::{
     db::models::{attachment, inbox, message as model, Viewer},
     error::{ApiResult, AppError},
     graphql::{
+        limits::{ContentBudget, ReadWork},
         loader::{AttachmentLoader, RawSourceLoader},
         ContextExt,
     },
@@ -72,11 +73,20 @@ impl From<Option<MessageFilterInput>> for model::MessageFilter {
     }
 }
 
+/// Complexity of the fields that sanitize HTML or decode the raw source, against the schema's
+/// limit: so that a page of 100 messages with their HTML passes, and the same field repeated
+/// under aliases across a page does not.
+pub const EXPENSIVE_FIELD: usize = 30;
+/// Fields that read the sanitized HTML once it is made (it is made once per message object).
+pub const DERIVED_FIELD: usize = 15;
+
 /// A received message as one inbox sees it.
 pub struct Message {
     row: model::Message,
     /// The HTML body sanitized, once per message object: `html`, `links` and `codes` all read it.
     sanitized_html: tokio::sync::OnceCell<Option<String>>,
+    /// The same without remote images, for `html(blockRemoteImages: true)`.
+    sanitized_html_blocking_images: tokio::sync::OnceCell<Option<String>>,
 }
 
 impl Message {
@@ -84,17 +94,27 @@ impl Message {
         Self {
             row,
             sanitized_html: tokio::sync::OnceCell::new(),
+            sanitized_html_blocking_images: tokio::sync::OnceCell::new(),
         }
     }
 
-    /// The stored HTML body is as sent (see [`parse::ParsedMail::html`]); these two are the
-    /// only ways the API reads it. This one is the display policy, kept for `html`, `links`
-    /// and `codes`.
-    async fn sanitized_html(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        let sanitized = self
-            .sanitized_html
-            .get_or_try_init(|| self.sanitize(ctx, Sanitizer::clean))
-            .await?;
+    /// The stored HTML body is as sent (see [`parse::ParsedMail::html`]); the API reads it
+    /// only through the display policy (kept for `html`, `links` and `codes`) or the same
+    /// without remote images, each made once per message object however often it is asked.
+    async fn sanitized_html(
+        &self,
+        ctx: &Context<'_>,
+        block_remote_images: bool,
+    ) -> Result<Option<&str>> {
+        let (cell, policy): (_, fn(&Sanitizer, &str) -> String) = if block_remote_images {
+            (
+                &self.sanitized_html_blocking_images,
+                Sanitizer::block_remote_images,
+            )
+        } else {
+            (&self.sanitized_html, Sanitizer::clean)
+        };
+        let sanitized = cell.get_or_try_init(|| self.sanitize(ctx, policy)).await?;
         Ok(sanitized.as_deref())
     }
 
@@ -108,7 +128,8 @@ impl Message {
             return Ok(None);
         };
         let app = ctx.app().clone();
-        crate::mail::cpu_bound(html.len(), move || Some(policy(&app.sanitizer, &html)))
+        ctx.data_unchecked::<ReadWork>()
+            .run(html.len(), move || Some(policy(&app.sanitizer, &html)))
             .await
             .map_err(AppError::Internal)
             .api()
@@ -209,14 +230,17 @@ impl Message {
     }
 
     /// The plain-text body; a text rendering of the HTML when the mail has no text part.
-    async fn text(&self) -> Option<&str> {
-        self.row.text_body.as_deref()
+    async fn text(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        let text = self.row.text_body.as_deref();
+        charge(ctx, text.map_or(0, str::len))?;
+        Ok(text)
     }
 
     /// The HTML body, sanitized for direct display: no scripts, event handlers, `javascript:`
     /// or `data:` links, forms, frames, objects, `<base>` or meta refresh; only safe inline
     /// styles; links open in a new tab without referrer; `cid:` images point at their
     /// attachment's download URL.
+    #[graphql(complexity = "EXPENSIVE_FIELD")]
     async fn html(
         &self,
         ctx: &Context<'_>,
@@ -226,15 +250,10 @@ impl Message {
         )]
         block_remote_images: bool,
     ) -> Result<Option<String>> {
-        // The blocking policy is the display policy without remote images: one pass.
-        let html = if block_remote_images {
-            self.sanitize(ctx, Sanitizer::block_remote_images).await?
-        } else {
-            self.sanitized_html(ctx).await?.map(str::to_owned)
-        };
-        let Some(html) = html else {
+        let Some(html) = self.sanitized_html(ctx, block_remote_images).await? else {
             return Ok(None);
         };
+        charge(ctx, html.len())?;
         let base = ctx.base_url();
         let inline: Vec<(String, String)> = self
             .attachment_rows(ctx)
@@ -243,19 +262,21 @@ impl Message {
             .filter_map(|a| Some((a.content_id?, format!("{base}/attachments/{}", a.id))))
             .collect();
         // Linked after blocking: the attachment URLs it puts in are http(s) URLs too.
-        Ok(Some(sanitize::link_inline_images(&html, &inline)))
+        Ok(Some(sanitize::link_inline_images(html, &inline)))
     }
 
     /// Links in the message: href and link text from the HTML, then URLs from the text part;
     /// de-duplicated, in document order.
+    #[graphql(complexity = "DERIVED_FIELD")]
     async fn links(&self, ctx: &Context<'_>) -> Result<Vec<Link>> {
-        let html = self.sanitized_html(ctx).await?;
+        let html = self.sanitized_html(ctx, false).await?;
         Ok(extract::links(html, self.row.text_body.as_deref()))
     }
 
     /// One-time-code candidates (verification codes, PINs), best first.
+    #[graphql(complexity = "DERIVED_FIELD")]
     async fn codes(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
-        let html = self.sanitized_html(ctx).await?;
+        let html = self.sanitized_html(ctx, false).await?;
         Ok(extract::codes(
             self.row.subject.as_deref(),
             self.row.text_body.as_deref(),
@@ -264,6 +285,7 @@ impl Message {
     }
 
     /// Header fields in order, unfolded; only those called `name` (case-insensitive) if given.
+    #[graphql(complexity = "EXPENSIVE_FIELD")]
     async fn headers(&self, ctx: &Context<'_>, name: Option<String>) -> Result<Vec<HeaderField>> {
         ctx.viewer(Scope::Read).api()?;
         let source = ctx
@@ -275,20 +297,27 @@ impl Message {
             .api()?;
         // Read from the raw source, the only stored copy.
         let size = usize::try_from(self.row.size).unwrap_or(usize::MAX);
-        let headers = crate::mail::cpu_bound(size, move || {
-            source.decode().map(|raw| parse::header_fields(&raw))
-        })
-        .await
-        .and_then(|decoded| decoded.map_err(anyhow::Error::from))
-        .map_err(AppError::Internal)
-        .api()?;
-        Ok(match name {
+        let headers = ctx
+            .data_unchecked::<ReadWork>()
+            .run(size, move || {
+                source.decode().map(|raw| parse::header_fields(&raw))
+            })
+            .await
+            .and_then(|decoded| decoded.map_err(anyhow::Error::from))
+            .map_err(AppError::Internal)
+            .api()?;
+        let headers: Vec<HeaderField> = match name {
             Some(name) => headers
                 .into_iter()
                 .filter(|header| header.name.eq_ignore_ascii_case(&name))
                 .collect(),
             None => headers,
-        })
+        };
+        charge(
+            ctx,
+            headers.iter().map(|h| h.name.len() + h.value.len()).sum(),
+        )?;
+        Ok(headers)
     }
 
     async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
@@ -364,6 +393,23 @@ impl Attachment {
     async fn url(&self, ctx: &Context<'_>) -> String {
         format!("{}/attachments/{}", ctx.base_url(), self.0.id)
     }
+}
+
+/// Takes `bytes` of message content from the request's budget (none for a subscription event).
+fn charge(ctx: &Context<'_>, bytes: usize) -> Result<()> {
+    match ctx.data_opt::<ContentBudget>() {
+        Some(budget) => budget.charge(bytes).api(),
+        None => Ok(()),
+    }
+}
+
+/// Complexity of a page of `first` messages (default [`DEFAULT_PAGE`]) whose fields cost
+/// `child_complexity` each.
+pub fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let size = first.map_or(DEFAULT_PAGE, |first| first.clamp(1, MAX_PAGE));
+    usize::try_from(size)
+        .unwrap_or_default()
+        .saturating_mul(child_complexity)
 }
 
 /// Fields of a message list beyond its edges.
