@@ -374,6 +374,24 @@ if (setup.screenshots) {
   }
 }
 
+if (setup.screenshots) {
+  for (const colorScheme of ['light', 'dark']) {
+    await scenario(`screenshot developer desktop ${colorScheme}`, async () => {
+      const { context } = await newContext(setup.developer.url, { colorScheme, viewport: { width: 1280, height: 860 } });
+      const shot = await context.newPage();
+      await shot.goto(`${setup.developer.url}/`);
+      await shot.getByLabel('API key or inbox token').fill(setup.developer.key);
+      await shot.getByRole('button', { name: 'Sign in' }).click();
+      await shot.getByRole('button', { name: 'beta-reset@localhost' }).click();
+      await item(shot, 'Reset your password').click();
+      await shot.locator('#code').waitFor();
+      await shot.waitForTimeout(300);
+      await shot.screenshot({ path: `${setup.screenshots}/developer-desktop-${colorScheme}.png` });
+      await context.close();
+    });
+  }
+}
+
 await browser.close();
 publicProxy.close();
 console.log(JSON.stringify(failures, null, 2));

@@ -4,6 +4,7 @@ const WORDS = {
   en: {
     language: 'Language',
     yourAddress: 'Your temporary address',
+    address: 'Address',
     copy: 'Copy',
     copied: 'Copied',
     copyAddress: 'Copy address',
@@ -63,6 +64,7 @@ const WORDS = {
   de: {
     language: 'Sprache',
     yourAddress: 'Deine temporäre Adresse',
+    address: 'Adresse',
     copy: 'Kopieren',
     copied: 'Kopiert',
     copyAddress: 'Adresse kopieren',
@@ -122,6 +124,7 @@ const WORDS = {
   es: {
     language: 'Idioma',
     yourAddress: 'Tu dirección temporal',
+    address: 'Dirección',
     copy: 'Copiar',
     copied: 'Copiado',
     copyAddress: 'Copiar dirección',

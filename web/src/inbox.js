@@ -70,7 +70,7 @@ const merge = (list, arrived) => {
   return fresh.length ? [...fresh.reverse(), ...list] : list;
 };
 
-export function Inbox({ t, language, credential, downloadToken, inbox, onRenewed, onDeleted, children }) {
+export function Inbox({ t, language, label, credential, downloadToken, inbox, onRenewed, onDeleted, children }) {
   const [messages, setMessages] = useState();
   const [connection, setConnection] = useState('offline');
   const [openId, setOpenId] = useState();
@@ -135,7 +135,7 @@ export function Inbox({ t, language, credential, downloadToken, inbox, onRenewed
   const count = messages?.length ?? 0;
   return html`
     <section class="inbox-head card" aria-labelledby="address-label">
-      <p id="address-label" class="label">${t.yourAddress}</p>
+      <p id="address-label" class="label">${label}</p>
       <div class="address-row">
         <output class="address" id="address" aria-labelledby="address-label">${inbox.address}</output>
         <${CopyButton} t=${t} text=${inbox.address} label=${t.copyAddress} className="primary" />

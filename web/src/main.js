@@ -133,6 +133,7 @@ function Visitor({ t, language }) {
       key=${session.inbox.id}
       t=${t}
       language=${language}
+      label=${t.yourAddress}
       credential=${session.token}
       downloadToken=${session.token}
       inbox=${session.inbox}
@@ -265,6 +266,7 @@ function Developer({ t, language, credential, signIn, signOut }) {
       key=${open.inbox.id}
       t=${t}
       language=${language}
+      label=${t.address}
       credential=${credential}
       downloadToken=${open.downloadToken}
       inbox=${open.inbox}
