@@ -8,7 +8,7 @@ use std::{path::Path, process::Stdio, time::Duration};
 use ephemail::auth::Scope;
 use serde_json::{json, Value};
 
-use crate::helpers::{create_key, fresh_database, ServeProcess};
+use crate::helpers::{create_key, fresh_database, ServeProcess, TestApp};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -78,6 +78,76 @@ async fn web_inbox_works_in_chromium_in_public_and_developer_mode() {
         failures.len(),
         serde_json::to_string_pretty(&failures).unwrap()
     );
+}
+
+/// The pages and their assets come from the binary: gzip-compressed for clients that take it,
+/// revalidated by ETag, assets cached for good; unknown assets are 404.
+#[tokio::test(flavor = "multi_thread")]
+async fn web_files_are_served_compressed_cached_and_with_strict_headers() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let page = http
+        .get(app.url("/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(&page, "content-encoding"), "gzip");
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    assert_eq!(header(&page, "cache-control"), "no-cache");
+    let policy = header(&page, "content-security-policy");
+    for directive in [
+        "script-src 'self';",
+        "frame-ancestors 'none'",
+        "default-src 'none'",
+    ] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    assert_eq!(header(&page, "referrer-policy"), "no-referrer");
+    assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+    let etag = header(&page, "etag");
+    let body = page.bytes().await.unwrap();
+    assert_eq!(&body[..2], [0x1f, 0x8b], "a gzip stream");
+
+    let revalidated = http
+        .get(app.url("/"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+
+    let plain = http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(header(&plain, "content-encoding"), "");
+    let html = plain.text().await.unwrap();
+    let script = html
+        .split("src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a script in the page");
+    let asset = http.get(app.url(script)).send().await.unwrap();
+    assert_eq!(asset.status(), 200);
+    assert!(header(&asset, "content-type").contains("javascript"));
+    assert!(header(&asset, "cache-control").contains("immutable"));
+
+    let graphiql = http.get(app.url("/graphql")).send().await.unwrap();
+    assert!(header(&graphiql, "content-security-policy").contains("script-src 'self';"));
+    assert!(graphiql.text().await.unwrap().contains("/assets/graphiql-"));
+    let missing = http
+        .get(app.url("/assets/nothing.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    app.stop().await;
 }
 
 /// web/dist is checked in (so that building ephemail needs no Node.js) and must be what
