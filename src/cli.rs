@@ -178,14 +178,17 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     config.validate()?;
     let database_config = config.database.clone();
     with_database(&database_config, async |database| {
-        let first_key = match &database.embedded {
-            // A fresh embedded database gets a tenant and an admin key, so a first run just works.
-            Some(_) => {
-                let mut conn = database.pool.get().await?;
-                let tenant = &config.domain_tenant;
-                api_key::create_first(&mut conn, tenant, SystemClock.now()).await?
-            }
-            None => None,
+        // A fresh embedded database gets a tenant and an admin key, so a first run just works;
+        // any fresh database gets the operator's bootstrap key, which is not printed.
+        let bootstrap = config.bootstrap_api_key.as_ref();
+        let first_key = if database.embedded.is_some() || bootstrap.is_some() {
+            let mut conn = database.pool.get().await?;
+            let tenant = &config.domain_tenant;
+            api_key::create_first(&mut conn, tenant, bootstrap, SystemClock.now())
+                .await?
+                .filter(|_| bootstrap.is_none())
+        } else {
+            None
         };
         let app = App::build(config, database.pool.clone(), Arc::new(SystemClock)).await?;
         let server = Server::start(app).await?;

@@ -144,8 +144,9 @@ impl SmtpConfig {
 
 #[derive(Debug, Clone, Args)]
 pub struct HttpConfig {
-    /// Address the HTTP server (GraphQL, health checks) listens on (port 0 picks a free port).
-    /// It has no authentication yet: keep it on loopback.
+    /// Address the HTTP server (GraphQL, downloads, health checks) listens on (port 0 picks a
+    /// free port). Every API call needs an API key or inbox token; serve it to the internet
+    /// with TLS (--http-tls-cert) or behind a TLS-terminating proxy.
     #[arg(long, env = "EPHEMAIL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
 
@@ -385,6 +386,12 @@ pub struct ServeConfig {
     #[arg(long, env = "EPHEMAIL_DOMAIN_TENANT", default_value = "dev")]
     pub domain_tenant: String,
 
+    /// An API key (`ek_` and 43 base64url characters) that becomes the admin key of
+    /// --domain-tenant when the database has no key yet, instead of a random one printed at
+    /// start: so that automation knows the key without reading output. Never logged.
+    #[arg(long, env = "EPHEMAIL_BOOTSTRAP_API_KEY", hide_env_values = true)]
+    pub bootstrap_api_key: Option<Secret>,
+
     /// Secret (at least 32 bytes) that signs inbox tokens. Without it, the first start generates
     /// one and stores it in the database, shared by every process on it.
     #[arg(long, env = "EPHEMAIL_JWT_SECRET", hide_env_values = true)]
@@ -398,6 +405,11 @@ pub struct ServeConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(
+        "EPHEMAIL_BOOTSTRAP_API_KEY must be `ek_` followed by 43 base64url characters (A-Z, \
+         a-z, 0-9, - and _), as `ephemail key create` makes them"
+    )]
+    BootstrapApiKey,
     #[error("--default-ttl ({default}s) must not exceed --max-ttl ({max}s)")]
     DefaultTtlOverMax { default: u32, max: u32 },
     #[error("--smtp-addr and --http-addr must differ (both are {0})")]
@@ -439,6 +451,13 @@ impl ServeConfig {
         }
         if DomainName::parse(&self.smtp.hostname).is_err() {
             return Err(ConfigError::Hostname(self.smtp.hostname.clone()));
+        }
+        if self
+            .bootstrap_api_key
+            .as_ref()
+            .is_some_and(|key| !crate::auth::api_key::is_well_formed(key.expose()))
+        {
+            return Err(ConfigError::BootstrapApiKey);
         }
         Ok(())
     }

@@ -108,6 +108,18 @@ impl ErrorExtensions for AppError {
     }
 }
 
+impl AppError {
+    /// This error as a response's error that no place in the document caused (a refused
+    /// request, a limit): without `locations`, which would otherwise say line 0.
+    pub fn server_error(&self) -> async_graphql::ServerError {
+        let mut error = self
+            .extend()
+            .into_server_error(async_graphql::Pos::default());
+        error.locations.clear();
+        error
+    }
+}
+
 /// Turns any error we map into a GraphQL error with its code: `query().await.api()?`.
 /// (A bare `?` would use async-graphql's blanket conversion, which has no code and would
 /// expose the internal message.)

@@ -221,7 +221,8 @@ pub async fn usage(
         // The liveness test as in `inbox::live_at`, so that it is not answered from the
         // expiry index.
         "SELECT (SELECT count(*) FROM inboxes
-                 WHERE tenant_id = $1 AND expires_at + interval '0' > $2)::int AS live_inboxes,
+                 WHERE tenant_id = $1 AND expires_at + interval '0' > $2
+                   AND NOT created_by_mail)::int AS live_inboxes,
                 CASE WHEN u.mail_day = $3 THEN u.mails_today ELSE 0 END AS mails_today,
                 u.stored_bytes
          FROM tenant_usage u WHERE u.tenant_id = $1",
@@ -262,7 +263,9 @@ pub async fn can_receive(
 
 /// Locks the tenant's row until the end of the transaction and tells whether another live
 /// inbox fits; otherwise the seconds until the first live inbox expires (`retry_after`).
-/// Concurrent creators of one tenant queue on the lock, so the limit is never overshot.
+/// Concurrent creators of one tenant queue on the lock, so the limit is never overshot. Only
+/// the inboxes the API created count: those that mail to a catch-all domain made have a bound
+/// of their own, so mail from outside cannot lock `createInbox` out.
 pub async fn reserve_inbox(
     conn: &mut AsyncPgConnection,
     tenant_id: Uuid,
@@ -278,6 +281,7 @@ pub async fn reserve_inbox(
     let (live, first_expiry): (i64, Option<DateTime<Utc>>) = inboxes::table
         .filter(inboxes::tenant_id.eq(tenant_id))
         .filter(inbox::live_at(now))
+        .filter(inboxes::created_by_mail.eq(false))
         .select((
             diesel::dsl::count_star(),
             diesel::dsl::min(inboxes::expires_at),

@@ -27,6 +27,19 @@ pub fn hash(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
 }
 
+/// Characters after the prefix: 32 random bytes in base64url without padding.
+const RANDOM_CHARS: usize = 43;
+
+/// Whether `key` has the shape of the keys [`create`] makes.
+pub fn is_well_formed(key: &str) -> bool {
+    key.strip_prefix(PREFIX).is_some_and(|rest| {
+        rest.len() == RANDOM_CHARS
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// Creates a key for the tenant; returns the key (to show once) and the stored record.
 pub async fn create(
     conn: &mut AsyncPgConnection,
@@ -37,33 +50,61 @@ pub async fn create(
 ) -> QueryResult<(Secret, ApiKey)> {
     let mut random = [0u8; 32];
     rand::rng().fill_bytes(&mut random);
-    let key = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(random));
+    let key = Secret::from(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(random)));
+    store(conn, tenant_id, name, scope, key, now).await
+}
+
+/// Stores `key` (well formed) for the tenant.
+async fn store(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    name: &str,
+    scope: Scope,
+    key: Secret,
+    now: DateTime<Utc>,
+) -> QueryResult<(Secret, ApiKey)> {
     let record = ApiKey {
         id: Uuid::new_v4(),
         tenant_id,
         name: name.to_owned(),
-        prefix: key[..SHOWN_CHARS].to_owned(),
-        token_hash: hash(&key),
+        prefix: key.expose()[..SHOWN_CHARS].to_owned(),
+        token_hash: hash(key.expose()),
         scopes: vec![Some(scope.as_str().to_owned())],
         created_at: now,
         revoked_at: None,
     };
     api_key::insert(conn, &record).await?;
-    Ok((Secret::from(key), record))
+    Ok((key, record))
 }
 
 /// On a database without any key: creates the tenant `tenant_name` (if needed) and an admin
-/// key for it, and returns the key. Returns `None` once any key exists.
+/// key for it, `chosen` (well formed, see [`is_well_formed`]) or a random one, and returns the
+/// key. Returns `None` once any key exists.
 pub async fn create_first(
     conn: &mut AsyncPgConnection,
     tenant_name: &str,
+    chosen: Option<&Secret>,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Secret>> {
     if api_key::any(conn).await? {
         return Ok(None);
     }
     let tenant = tenant::find_or_create(conn, tenant_name, now).await?;
-    let (key, _) = create(conn, tenant.id, "first admin key", Scope::Admin, now).await?;
+    let (key, _) = match chosen {
+        Some(key) => {
+            let key = Secret::from(key.expose().to_owned());
+            store(
+                conn,
+                tenant.id,
+                "bootstrap admin key",
+                Scope::Admin,
+                key,
+                now,
+            )
+            .await?
+        }
+        None => create(conn, tenant.id, "first admin key", Scope::Admin, now).await?,
+    };
     Ok(Some(key))
 }
 
@@ -95,6 +136,23 @@ pub async fn authenticate(conn: &mut AsyncPgConnection, credential: &str) -> Que
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_keys_of_the_made_shape_are_well_formed() {
+        let made = format!("{PREFIX}{}", "a".repeat(RANDOM_CHARS));
+        assert!(is_well_formed(&made));
+        assert!(is_well_formed(&format!(
+            "{PREFIX}{}",
+            "-_9Z".repeat(10) + "abc"
+        )));
+        assert!(!is_well_formed(&made[1..]));
+        assert!(!is_well_formed(&format!("{made}x")));
+        assert!(!is_well_formed(&format!(
+            "{PREFIX}{}",
+            "a=".repeat(21) + "a"
+        )));
+        assert!(!is_well_formed("ek_"));
+    }
 
     #[test]
     fn hashes_are_stable_and_distinct() {

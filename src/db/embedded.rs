@@ -1,6 +1,8 @@
 //! The embedded default: a private PostgreSQL cluster run from the machine's own binaries under a
 //! data directory, listening only on a Unix socket inside that directory (no TCP port to collide
-//! with). It is created on first use, reused afterwards, and stopped by whoever started it.
+//! with). It is created on first use, reused afterwards, and stopped by whoever started it; a
+//! cluster whose starter died (`kill -9`) is adopted by the next ephemail that finds it, and
+//! stopped by that one.
 //!
 //! PostgreSQL refuses to run as root; when we are root the cluster belongs to the `postgres`
 //! account (created by the distribution's packages) and its commands run as that account.
@@ -25,13 +27,16 @@ const SUPERUSER: &str = "ephemail";
 const PORT: u16 = 5432;
 /// Longest Unix socket path the kernel accepts (`sun_path` minus the terminating NUL).
 const MAX_SOCKET_PATH: usize = 107;
+/// In the data directory: the process id of the ephemail that owns (and will stop) the cluster.
+const OWNER_FILE: &str = "cluster-owner.pid";
 
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
     bin_dir: PathBuf,
     pgdata: PathBuf,
     run_as: Option<(Uid, Gid)>,
-    started_here: bool,
+    /// This process started the cluster, or adopted it from one that died: it stops it.
+    owned: bool,
 }
 
 impl EmbeddedPostgres {
@@ -69,12 +74,20 @@ impl EmbeddedPostgres {
             bin_dir,
             pgdata,
             run_as,
-            started_here: false,
+            owned: false,
         };
         cluster.init(&data_dir).await?;
+        let owner_file = data_dir.join(OWNER_FILE);
         if !cluster.is_running().await? {
             cluster.run_pg_ctl_start().await?;
-            cluster.started_here = true;
+            cluster.owned = true;
+        } else if !owner_alive(&owner_file) {
+            tracing::info!(pgdata = %cluster.pgdata.display(), "adopting an embedded PostgreSQL whose ephemail is gone");
+            cluster.owned = true;
+        }
+        if cluster.owned {
+            std::fs::write(&owner_file, std::process::id().to_string())
+                .with_context(|| format!("writing {}", owner_file.display()))?;
         }
         cluster.create_database(SUPERUSER, None).await?;
         Ok(cluster)
@@ -120,9 +133,10 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
-    /// Stops the cluster if this process started it; a cluster found running is left running.
+    /// Stops the cluster if this process owns it; one that another live ephemail started is
+    /// left running.
     pub async fn stop(self) -> anyhow::Result<()> {
-        if self.started_here {
+        if self.owned {
             self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "60"])
                 .await
                 .context("stopping the embedded PostgreSQL")?;
@@ -253,6 +267,23 @@ impl EmbeddedPostgres {
 
 /// The directory holding `initdb` and `pg_ctl`: the one given, else PATH, else the newest
 /// `/usr/lib/postgresql/<version>/bin` (Debian and Ubuntu keep them off PATH).
+/// Whether the ephemail process named in `owner_file` still runs (a recycled process id that
+/// now belongs to another program does not count).
+fn owner_alive(owner_file: &Path) -> bool {
+    let Some(pid) = std::fs::read_to_string(owner_file)
+        .ok()
+        .and_then(|pid| pid.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        cmdline
+            .split(|b| *b == 0)
+            .next()
+            .is_some_and(|program| program.ends_with(b"ephemail"))
+    })
+}
+
 pub fn find_bin_dir(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
     if let Some(dir) = explicit {
@@ -311,7 +342,7 @@ mod tests {
             bin_dir: PathBuf::new(),
             pgdata: PathBuf::from("/var/lib/e mail/postgres"),
             run_as: None,
-            started_here: false,
+            owned: false,
         };
         assert_eq!(
             cluster.database_url("ephemail"),

@@ -46,6 +46,7 @@ diesel::table! {
         tags -> Array<Nullable<Text>>,
         tenant_id -> Uuid,
         purge_at -> Timestamptz,
+        created_by_mail -> Bool,
     }
 }
 

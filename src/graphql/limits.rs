@@ -20,7 +20,7 @@ use async_graphql::{
     parser::types::{
         ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet,
     },
-    ErrorExtensions, Name, Pos, Positioned, Request, Response, ServerResult, Variables,
+    Name, Positioned, Request, Response, ServerResult, Variables,
 };
 use tokio::sync::Semaphore;
 
@@ -157,7 +157,7 @@ impl Extension for Enforcer {
                 "the document uses {} aliases; at most {} are allowed",
                 census.aliases, self.limits.max_aliases
             ));
-            return Err(error.extend().into_server_error(Pos::default()));
+            return Err(error.server_error());
         }
         if census.waits {
             *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) += self.limits.max_wait;
@@ -176,7 +176,7 @@ impl Extension for Enforcer {
             Ok(response) => response,
             Err(_) => {
                 let error = AppError::OperationTimeout(deadline.as_secs());
-                Response::from_errors(vec![error.extend().into_server_error(Pos::default())])
+                Response::from_errors(vec![error.server_error()])
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod feed;
 pub mod limits;
 pub mod loader;
 pub mod mutation;
+pub mod null_propagation;
 pub mod query;
 pub mod subscription;
 pub mod types;
@@ -44,11 +45,13 @@ fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Su
 
 pub fn schema(app: App) -> ApiSchema {
     let http = &app.config.http;
-    let mut builder = builder().extension(limits::OperationLimits {
-        max_aliases: MAX_ALIASES,
-        timeout: Duration::from_secs(http.operation_timeout.into()),
-        max_wait: Duration::from_secs(http.max_wait.into()),
-    });
+    let mut builder = builder()
+        .extension(null_propagation::NullPropagation)
+        .extension(limits::OperationLimits {
+            max_aliases: MAX_ALIASES,
+            timeout: Duration::from_secs(http.operation_timeout.into()),
+            max_wait: Duration::from_secs(http.max_wait.into()),
+        });
     if !http.introspection() {
         builder = builder.disable_introspection().disable_suggestions();
     }

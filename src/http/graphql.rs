@@ -1,4 +1,3 @@
-use async_graphql::ErrorExtensions;
 use async_graphql_poem::{GraphQLProtocol, GraphQLResponse};
 use poem::{
     error::ReadBodyError,
@@ -72,14 +71,8 @@ pub async fn post(
     schema: Data<&ApiSchema>,
     app: Data<&App>,
 ) -> Response {
-    let graphql = match read_operation(request, body, &app).await {
-        Ok(graphql) => graphql,
-        Err((status, error)) => {
-            let mut response = error_response(&error);
-            response.set_status(status);
-            return response;
-        }
-    };
+    // Counted first, so that every answer to a caller with a tenant (malformed requests too)
+    // carries the rate-limit headers.
     let admitted = async {
         let caller = auth::identify(&app, auth::credential(request.headers())).await?;
         let rate = rate_limit::take(&app, &caller).await?;
@@ -92,6 +85,14 @@ pub async fn post(
     if let Some(decision) = rate.filter(|decision| !decision.allowed) {
         return rate_limit::too_many_requests(decision);
     }
+    let graphql = match read_operation(request, body, &app).await {
+        Ok(graphql) => graphql,
+        Err((status, error)) => {
+            let mut response = error_response(&error);
+            response.set_status(status);
+            return rate_limit::with_headers(response, rate);
+        }
+    };
     let mut graphql = graphql.data(base_url(request, &app)).data(caller);
     if let Some(peer) = request.remote_addr().as_socket_addr() {
         graphql = graphql.data(ClientIp(peer.ip()));
@@ -152,9 +153,7 @@ async fn read_operation(
 }
 
 fn error_response(error: &AppError) -> Response {
-    let mut response = async_graphql::Response::from_errors(vec![error
-        .extend()
-        .into_server_error(async_graphql::Pos::default())]);
+    let mut response = async_graphql::Response::from_errors(vec![error.server_error()]);
     ensure_error_codes(&mut response);
     GraphQLResponse::from(response).into_response()
 }

@@ -17,7 +17,7 @@ use std::{
 
 use async_graphql::{
     http::{ClientMessage, WebSocket as ProtocolHandler, WsMessage, ALL_WEBSOCKET_PROTOCOLS},
-    Data, ErrorExtensions, Pos,
+    Data, ErrorExtensions,
 };
 use async_graphql_poem::GraphQLProtocol;
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -379,7 +379,7 @@ fn ended_subscription(text: &str) -> Option<String> {
 /// The `error` message (the same shape in both protocols) refusing operation `id`, with
 /// `message` instead of the error's own text if given.
 fn operation_error(id: &str, error: &AppError, message: Option<String>) -> String {
-    let error = error.extend().into_server_error(Pos::default());
+    let error = error.server_error();
     let mut error = serde_json::to_value(error).unwrap_or_default();
     if let Some(message) = message {
         error["message"] = message.into();

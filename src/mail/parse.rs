@@ -130,12 +130,19 @@ pub fn header_fields(raw: &[u8]) -> Vec<HeaderField> {
     let Some(message) = MessageParser::default().parse_headers(raw) else {
         return Vec::new();
     };
-    message
-        .headers_raw()
+    // Not mail-parser's `headers_raw`, which leaves out every field whose value is not UTF-8:
+    // a hostile Subject or From must still be shown, lossily decoded.
+    message.parts[0]
+        .headers
+        .iter()
         .take(MAX_HEADER_FIELDS)
-        .map(|(name, value)| HeaderField {
-            name: name.to_owned(),
-            value: unfold(value),
+        .map(|header| {
+            let (start, end) = (header.offset_start as usize, header.offset_end as usize);
+            let value = raw.get(start..end).unwrap_or_default();
+            HeaderField {
+                name: header.name.as_str().to_owned(),
+                value: unfold(&String::from_utf8_lossy(value)),
+            }
         })
         .collect()
 }
@@ -428,5 +435,23 @@ JVBERi0xLjQK\r\n\
         let mail = parse(b"Subject: hi\r\n\r\nplain body\r\n");
         assert_eq!(mail.html, None);
         assert_eq!(mail.text.as_deref().map(str::trim), Some("plain body"));
+    }
+    #[test]
+    fn header_fields_with_nul_or_invalid_utf8_are_kept_lossily() {
+        let raw =
+            b"Subject: bad \xff\xfe byte\r\nFrom: a\x00b <a@example.com>\r\nTo: x@y\r\n\r\nbody";
+        let fields = header_fields(raw);
+        let value = |name: &str| {
+            fields
+                .iter()
+                .find(|field| field.name == name)
+                .map(|field| field.value.clone())
+        };
+        assert_eq!(
+            value("Subject").as_deref(),
+            Some("bad \u{fffd}\u{fffd} byte")
+        );
+        assert_eq!(value("From").as_deref(), Some("a\u{0}b <a@example.com>"));
+        assert_eq!(value("To").as_deref(), Some("x@y"));
     }
 }

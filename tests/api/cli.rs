@@ -105,6 +105,29 @@ fn invalid_settings_are_refused_before_starting() {
     assert!(!output.status.success());
 }
 
+/// After a `kill -9`, the next `serve` adopts the cluster the dead one started, and its clean
+/// stop leaves no PostgreSQL behind; a second command beside a live server leaves it running.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_after_kill_9_adopts_the_cluster_and_stops_it_at_exit() {
+    let data_dir = format!("/tmp/ephemail-kill-{}", uuid::Uuid::new_v4().simple());
+    let postmaster = format!("{data_dir}/postgres/postmaster.pid");
+    let killed = ServeProcess::spawn(&["--data-dir", &data_dir]);
+    killed.signal(signal::Signal::SIGKILL);
+    killed.wait().await;
+    assert!(std::path::Path::new(&postmaster).exists(), "left running");
+    let restarted = ServeProcess::spawn(&["--data-dir", &data_dir]);
+    // A command beside the live server does not take the cluster over.
+    stdout(&ephemail(&["tenant", "list", "--data-dir", &data_dir]));
+    assert!(std::path::Path::new(&postmaster).exists(), "still serving");
+    restarted.signal(signal::Signal::SIGTERM);
+    assert!(restarted.wait().await.success());
+    assert!(
+        !std::path::Path::new(&postmaster).exists(),
+        "the adopted PostgreSQL is stopped with ephemail"
+    );
+    std::fs::remove_dir_all(&data_dir).unwrap();
+}
+
 /// The README's first command: `serve` with no DATABASE_URL runs on a private cluster, receives
 /// mail, stops the cluster on SIGTERM, and reuses it on the next start.
 #[tokio::test(flavor = "multi_thread")]

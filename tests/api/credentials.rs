@@ -223,7 +223,7 @@ async fn connection_init_takes_every_documented_credential_field_and_refuses_wit
 async fn no_credential_ever_reaches_the_log() {
     let url = fresh_database().await;
     let log = std::env::temp_dir().join(format!("ephemail-log-{}.txt", uuid::Uuid::new_v4()));
-    let server = ServeProcess::spawn_logging(&["--database-url", &url], Some(&log));
+    let server = ServeProcess::spawn_logging(&["--database-url", &url], Some(&log), &[]);
     let http = server.graphql_url.trim_end_matches("/graphql").to_owned();
     let http_addr = http.trim_start_matches("http://").parse().unwrap();
     let admin = Command::new(env!("CARGO_BIN_EXE_ephemail"))
@@ -354,4 +354,54 @@ async fn an_api_key_is_refused_in_a_download_url() {
     assert_eq!(response.status(), 401);
     assert!(response.text().await.unwrap().contains("inbox token"));
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bootstrap_api_key_becomes_the_first_admin_key_unprinted_and_unlogged() {
+    let data_dir = format!("/tmp/ephemail-boot-{}", uuid::Uuid::new_v4().simple());
+    let log = std::env::temp_dir().join(format!("ephemail-boot-{}.txt", uuid::Uuid::new_v4()));
+    let key = format!("ek_{}", "Bootstrap-key_0123456789abcdefghijklmnopqrs");
+    let server = ServeProcess::spawn_logging(
+        &["--data-dir", &data_dir],
+        Some(&log),
+        &[("EPHEMAIL_BOOTSTRAP_API_KEY", &key)],
+    );
+    assert_eq!(
+        server.printed_key, None,
+        "the operator's key is not printed"
+    );
+    let viewer: Value = reqwest::Client::new()
+        .post(&server.graphql_url)
+        .bearer_auth(&key)
+        .json(&json!({ "query": "{ viewer { tenant { name } scopes } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        viewer["data"]["viewer"]["tenant"]["name"], "dev",
+        "{viewer}"
+    );
+    assert_eq!(viewer["data"]["viewer"]["scopes"][2], "ADMIN");
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(server.wait().await.success());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains(&key[3..20]), "the key is in the log");
+    // A key of another shape is refused before anything starts, without echoing it.
+    let refused = Command::new(env!("CARGO_BIN_EXE_ephemail"))
+        .args(["serve", "--data-dir", &data_dir])
+        .env("EPHEMAIL_BOOTSTRAP_API_KEY", "ek_short-secret-value")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("EPHEMAIL_BOOTSTRAP_API_KEY must be"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("short-secret-value"), "{stderr}");
+    let _ = std::fs::remove_file(&log);
+    std::fs::remove_dir_all(&data_dir).unwrap();
 }

@@ -165,3 +165,89 @@ async fn every_response_carries_security_headers_and_cors_is_closed_by_default()
             .contains_key("access-control-allow-credentials"));
     }
 }
+
+#[tokio::test]
+async fn nul_bytes_in_input_are_bad_user_input_and_hostile_headers_are_kept_lossily() {
+    let app = TestApp::spawn().await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    smtp.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<nul@localhost>\r\nDATA\r\n")
+        .await;
+    for _ in 0..3 {
+        smtp.reply().await;
+    }
+    smtp.send(b"Subject: bad \xff byte\r\nFrom: a\x00b <a@example.com>\r\n\r\nbody\r\n")
+        .await;
+    assert!(smtp.command(".").await.starts_with("250"));
+    let message = app
+        .data(
+            r#"{ waitForMessage(address: "nul@localhost", timeoutMs: 5000) {
+                headers { name value } } }"#,
+            json!({}),
+        )
+        .await;
+    let headers = message["waitForMessage"]["headers"].as_array().unwrap();
+    let value = |name: &str| {
+        headers
+            .iter()
+            .find(|header| header["name"] == name)
+            .map(|header| header["value"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(value("Subject").as_deref(), Some("bad \u{fffd} byte"));
+    assert_eq!(value("From").as_deref(), Some("a\u{0}b <a@example.com>"));
+    for query in [
+        "mutation { createInbox(input: {domain: \"localhost\", tags: [\"a\\u0000b\"]}) { status } }",
+        "{ inbox(address: \"nul@localhost\") { messages(filter: {subject: \"x\\u0000\"}) { totalCount } } }",
+        "{ waitForMessage(address: \"nul@localhost\", filter: {tag: \"\\u0000\"}, timeoutMs: 10) { id } }",
+    ] {
+        let response = app.graphql(query, json!({})).await;
+        assert_eq!(code(&response), "BAD_USER_INPUT", "{query}: {response}");
+        assert!(response.to_string().contains("NUL"), "{response}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refused_requests_carry_rate_limit_headers_and_no_line_zero_locations() {
+    let app = TestApp::spawn_with(&["--max-request-bytes", "4096"]).await;
+    let http = reqwest::Client::new();
+    let refusals = [
+        (
+            http.post(app.url("/graphql"))
+                .header("content-type", "text/plain")
+                .body("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            http.post(app.url("/graphql"))
+                .header("content-type", "application/json")
+                .body("x".repeat(5000)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            http.post(app.url("/graphql"))
+                .header("content-type", "application/json")
+                .body("not json"),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (request, status) in refusals {
+        let response = request.bearer_auth(&app.key).send().await.unwrap();
+        assert_eq!(response.status(), status);
+        assert!(
+            response.headers().contains_key("x-ratelimit-remaining"),
+            "{status}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert!(body["errors"][0].get("locations").is_none(), "{body}");
+    }
+    let get = http
+        .get(app.url("/graphql?query={__typename}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = get.json().await.unwrap();
+    assert!(body["errors"][0].get("locations").is_none(), "{body}");
+    app.stop().await;
+}

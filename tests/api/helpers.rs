@@ -281,11 +281,16 @@ impl ServeProcess {
     /// Runs `ephemail serve` with `args` (and without any inherited `DATABASE_URL`) and waits
     /// until it is ready.
     pub fn spawn(args: &[&str]) -> Self {
-        Self::spawn_logging(args, None)
+        Self::spawn_logging(args, None, &[])
     }
 
-    /// As [`ServeProcess::spawn`], writing its log (stderr, at debug level) to `log` if given.
-    pub fn spawn_logging(args: &[&str], log: Option<&std::path::Path>) -> Self {
+    /// As [`ServeProcess::spawn`], writing its log (stderr, at debug level) to `log` if given,
+    /// with the environment variables `envs`.
+    pub fn spawn_logging(
+        args: &[&str],
+        log: Option<&std::path::Path>,
+        envs: &[(&str, &str)],
+    ) -> Self {
         use std::io::BufRead;
         let stderr = match log {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
@@ -297,6 +302,7 @@ impl ServeProcess {
             .args(args)
             .env_remove("DATABASE_URL")
             .env("EPHEMAIL_LOG", "debug")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

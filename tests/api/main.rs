@@ -19,6 +19,7 @@ mod search;
 mod smtp_ingest;
 mod smtp_session_input;
 mod smtp_standards;
+mod spec_shapes;
 mod subscriptions;
 mod waits;
 mod web;

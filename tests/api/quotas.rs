@@ -294,3 +294,37 @@ async fn a_mail_over_one_tenants_quota_is_stored_for_its_other_tenant_and_up_to_
     assert_eq!(theirs["data"]["viewer"]["usage"]["mailsToday"], 1);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_to_random_catch_all_addresses_cannot_lock_create_inbox_out() {
+    let app = TestApp::spawn().await;
+    app.set_limits(
+        "dev",
+        TenantLimits {
+            max_inboxes: Some(2),
+            ..TenantLimits::default()
+        },
+    )
+    .await;
+    // Anyone on the internet can make inboxes on a catch-all domain by mailing them.
+    for n in 0..5 {
+        app.send_mail(&format!("flood{n}@localhost"), "x", "y")
+            .await;
+    }
+    assert_eq!(app.messages_of("flood4@localhost").await.len(), 1);
+    let create = r#"mutation { createInbox(input: {domain: "localhost"}) { status } }"#;
+    for _ in 0..2 {
+        let created = app.data(create, json!({})).await;
+        assert_eq!(created["createInbox"]["status"], "CREATED");
+    }
+    let over = app.graphql(create, json!({})).await;
+    assert_eq!(
+        over["errors"][0]["extensions"]["code"], "QUOTA_EXCEEDED",
+        "{over}"
+    );
+    let usage = app
+        .data("{ viewer { usage { liveInboxes } } }", json!({}))
+        .await;
+    assert_eq!(usage["viewer"]["usage"]["liveInboxes"], 2);
+    app.stop().await;
+}

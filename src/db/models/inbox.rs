@@ -190,8 +190,8 @@ pub async fn find_or_create_all(
     // for every batch.
     let insert = Prepared::new(
         "INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at, tags,
-             purge_at)
-         SELECT id, tenant_id, local_part, domain, $5, $6, '{}', $7
+             purge_at, created_by_mail)
+         SELECT id, tenant_id, local_part, domain, $5, $6, '{}', $7, true
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
            AS t(id, tenant_id, local_part, domain)
          ON CONFLICT DO NOTHING",

@@ -10,6 +10,7 @@ use crate::{
         types::{
             parse_id,
             tenant::{ApiKey, Tenant},
+            StorableText,
         },
         ContextExt,
     },
@@ -32,7 +33,7 @@ pub struct CreateTenantPayload {
 pub struct CreateApiKeyInput {
     tenant_id: ID,
     /// A label to recognize the key by.
-    #[graphql(default)]
+    #[graphql(default, validator(custom = "StorableText"))]
     name: String,
     scope: Scope,
 }
@@ -68,7 +69,11 @@ pub struct AdminMutation;
 
 #[Object]
 impl AdminMutation {
-    async fn create_tenant(&self, ctx: &Context<'_>, name: String) -> Result<CreateTenantPayload> {
+    async fn create_tenant(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(custom = "StorableText"))] name: String,
+    ) -> Result<CreateTenantPayload> {
         ctx.viewer(Scope::Admin).api()?;
         let name = name.trim().to_owned();
         if name.is_empty() {

@@ -8,7 +8,7 @@ use crate::{
     db::models::{domain, inbox, Viewer},
     error::{ApiResult, AppError},
     graphql::{
-        types::{inbox::Inbox, parse_id, DeleteStatus},
+        types::{inbox::Inbox, parse_id, DeleteStatus, StorableText},
         ClientIp, ContextExt,
     },
     mail::address::{DomainName, EmailAddress, LocalPart},
@@ -27,7 +27,7 @@ pub struct CreateInboxInput {
     /// Lifetime in seconds; the server's default when omitted, at most its maximum.
     ttl_seconds: Option<i32>,
     /// Labels to find the inbox by later.
-    #[graphql(default)]
+    #[graphql(default, validator(list, custom = "StorableText"))]
     tags: Vec<String>,
 }
 

@@ -6,7 +6,7 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::inbox::Inbox;
+use super::{inbox::Inbox, StorableText};
 use crate::{
     auth::Scope,
     db::models::{attachment, inbox, message as model, Viewer},
@@ -44,16 +44,20 @@ pub fn encode_cursor(seq: i64) -> String {
 #[graphql(name = "MessageFilter")]
 pub struct MessageFilterInput {
     /// Case-insensitive substring of the From: header (name or address).
+    #[graphql(validator(custom = "StorableText"))]
     from: Option<String>,
     /// Case-insensitive substring of To:, Cc: or the envelope recipients.
+    #[graphql(validator(custom = "StorableText"))]
     to: Option<String>,
     /// Case-insensitive substring of the subject.
+    #[graphql(validator(custom = "StorableText"))]
     subject: Option<String>,
     received_after: Option<DateTime<Utc>>,
     received_before: Option<DateTime<Utc>>,
     seen: Option<bool>,
     has_attachments: Option<bool>,
     /// The plus-address tag: mail to `local+signup@domain` carries the tag `signup`.
+    #[graphql(validator(custom = "StorableText"))]
     tag: Option<String>,
 }
 

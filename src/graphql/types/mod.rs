@@ -5,10 +5,24 @@ pub mod inbox;
 pub mod message;
 pub mod tenant;
 
-use async_graphql::ID;
+use async_graphql::{CustomValidator, InputValueError, ID};
 use uuid::Uuid;
 
 use crate::error::AppError;
+
+/// Text that PostgreSQL can store: it refuses NUL (U+0000) in text, which would otherwise come
+/// back as an `INTERNAL` error instead of a clear `BAD_USER_INPUT`.
+pub struct StorableText;
+
+impl CustomValidator<String> for StorableText {
+    fn check(&self, value: &String) -> Result<(), InputValueError<String>> {
+        if value.contains('\0') {
+            Err(InputValueError::custom("text may not contain NUL (U+0000)"))
+        } else {
+            Ok(())
+        }
+    }
+}
 
 /// Parses a GraphQL `ID` as one of our UUIDs.
 pub fn parse_id(id: &ID) -> Result<Uuid, AppError> {

@@ -1,0 +1,2 @@
+DROP INDEX inboxes_created_by_mail_idx;
+ALTER TABLE inboxes DROP COLUMN created_by_mail;
