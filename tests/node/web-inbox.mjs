@@ -29,6 +29,8 @@ async function proxy(target) {
     const upstream = net.connect(port, host);
     const pair = [client, upstream];
     pair.forEach((socket) => {
+      // Frames pass at once, as on a direct connection (no Nagle delay for small writes).
+      socket.setNoDelay(true);
       open.add(socket);
       socket.on('close', () => open.delete(socket));
       socket.on('error', () => pair.forEach((s) => s.destroy()));
@@ -237,6 +239,26 @@ await scenario('dropping and restoring the network while a mail arrives lists it
   await page.waitForTimeout(500);
   check((await item(page, 'Sent while offline').count()) === 1, 'listed more than once');
   check((await page.locator('.message-item').count()) === 4, `expected 4 messages, got ${await page.locator('.message-item').count()}`);
+});
+
+await scenario('attachments and the raw source download with the inbox token', async () => {
+  const withPdf = `From: Example App <app@example.com>\nTo: ${address}\nSubject: Your invoice\nMIME-Version: 1.0\n`
+    + 'Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsee attached\n'
+    + '--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=invoice.pdf\n'
+    + 'Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--b--\n';
+  await sendMail(setup.public.smtp, address, withPdf);
+  await item(page, 'Your invoice').click();
+  const attachment = page.locator('.attachments li', { hasText: 'invoice.pdf' });
+  await attachment.waitFor();
+  check((await attachment.textContent()).includes('application/pdf, 9 B'), `listed as ${await attachment.textContent()}`);
+  const file = await page.request.get(await attachment.locator('a').getAttribute('href'));
+  check(file.status() === 200 && (await file.text()) === '%PDF-1.4\n', `attachment download: ${file.status()}`);
+  const raw = await page.request.get(await page.getByRole('link', { name: 'Download raw (.eml)' }).getAttribute('href'));
+  check(raw.status() === 200 && (await raw.text()).includes('Subject: Your invoice'), `raw download: ${raw.status()}`);
+  await page.getByRole('button', { name: 'Headers' }).click();
+  await page.locator('.headers th', { hasText: 'Subject' }).waitFor();
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await item(page, 'Your invoice').waitFor({ state: 'detached' });
 });
 
 await scenario('a reload keeps the inbox and its messages', async () => {
