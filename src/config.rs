@@ -160,6 +160,12 @@ pub struct HttpConfig {
     #[arg(long, env = "EPHEMAIL_PUBLIC_INBOXES")]
     pub public_inboxes: bool,
 
+    /// In public mode, the longest lifetime in seconds of an anonymous caller's inbox (also when
+    /// it is extended): an address on a shared domain is held for no longer than this.
+    #[arg(long, env = "EPHEMAIL_PUBLIC_MAX_TTL", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(60..))]
+    pub public_max_ttl: u32,
+
     /// In public mode, anonymous inboxes one client IP address may create per minute.
     #[arg(long, env = "EPHEMAIL_PUBLIC_INBOXES_PER_MINUTE", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -317,10 +323,16 @@ impl WebSocketConfig {
 /// Default per-tenant quotas; `ephemail tenant quota` overrides them per tenant.
 #[derive(Debug, Clone, Args)]
 pub struct QuotaConfig {
-    /// Live inboxes a tenant may have at once.
+    /// Live inboxes a tenant may have at once (those the API created).
     #[arg(long, env = "EPHEMAIL_QUOTA_INBOXES", default_value_t = 1000,
           value_parser = clap::value_parser!(i32).range(0..))]
     pub quota_inboxes: i32,
+
+    /// Live inboxes that mail to a tenant's catch-all domains may create; past it, mail to a new
+    /// address gets `452 4.2.2` while existing inboxes still receive.
+    #[arg(long, env = "EPHEMAIL_QUOTA_CATCH_ALL_INBOXES", default_value_t = 10_000,
+          value_parser = clap::value_parser!(i32).range(0..))]
+    pub quota_catch_all_inboxes: i32,
 
     /// Mails a tenant may receive per UTC day; more get `452 4.2.2`.
     #[arg(long, env = "EPHEMAIL_QUOTA_MAILS_PER_DAY", default_value_t = 10_000,

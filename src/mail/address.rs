@@ -80,6 +80,31 @@ impl LocalPart {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A mailbox name that stands for a domain's operators (RFC 2142, and the usual senders'
+    /// names): on a domain many tenants share, nobody may hold it, or one tenant could read
+    /// mail meant for whoever runs the domain.
+    pub fn is_role_name(&self) -> bool {
+        const ROLES: [&str; 16] = [
+            "abuse",
+            "admin",
+            "administrator",
+            "hostmaster",
+            "info",
+            "mailer-daemon",
+            "marketing",
+            "no-reply",
+            "noc",
+            "noreply",
+            "postmaster",
+            "root",
+            "sales",
+            "security",
+            "support",
+            "webmaster",
+        ];
+        ROLES.contains(&self.0.as_str())
+    }
 }
 
 impl fmt::Display for LocalPart {

@@ -303,12 +303,14 @@ impl WriterConnection {
     }
 }
 
-/// A batch's live recipient inboxes, by address, which of them the batch created, and the
-/// expired inboxes it replaced at catch-all addresses.
+/// A batch's live recipient inboxes, by address, which of them the batch created, the expired
+/// inboxes it replaced at catch-all addresses, and the catch-all addresses whose tenant had no
+/// room for another inbox made by mail.
 struct BatchInboxes {
     by_address: HashMap<String, Inbox>,
     created: HashSet<Uuid>,
     replaced: Vec<Uuid>,
+    over_catch_all_quota: HashSet<String>,
 }
 
 /// One inbox's copy of one mail of a batch.
@@ -516,7 +518,14 @@ async fn resolve(
     let registered_addresses = AddressPairs::of(registered);
     let ((), (mut found, replaced), registered, tenants) = futures::try_join!(
         prepared::begin(conn),
-        inbox::find_or_create_all(conn, &catch_all, now, catch_all_ttl(app), &app.buckets),
+        inbox::find_or_create_all(
+            conn,
+            &catch_all,
+            now,
+            catch_all_ttl(app),
+            &app.buckets,
+            app.config.quota.quota_catch_all_inboxes,
+        ),
         inbox::find_all_by_address(conn, &registered_addresses, now),
         tenant::find_all_receiving(conn, &owners, &registered_addresses),
     )?;
@@ -530,14 +539,20 @@ async fn resolve(
         .filter(|(_, created)| *created)
         .map(|(inbox, _)| inbox.id)
         .collect();
-    let by_address = found
+    let by_address: HashMap<String, Inbox> = found
         .into_iter()
         .map(|(inbox, _)| (inbox.address(), inbox))
+        .collect();
+    let over_catch_all_quota = catch_all
+        .iter()
+        .map(|(address, _)| address.to_string())
+        .filter(|address| !by_address.contains_key(address))
         .collect();
     let inboxes = BatchInboxes {
         by_address,
         created,
         replaced,
+        over_catch_all_quota,
     };
     Ok((inboxes, limits))
 }
@@ -571,6 +586,10 @@ fn copies<'b>(
     for (job, Job { mail, .. }) in batch.iter().enumerate() {
         for (key, (_, delivery)) in &mail.deliveries {
             let Some(inbox) = inboxes.by_address.get(key) else {
+                // A temporary refusal: the tenant's catch-all inboxes expire and make room.
+                if inboxes.over_catch_all_quota.contains(key) {
+                    outcomes[job].0.over_quota += 1;
+                }
                 continue;
             };
             // A tenant deleted since its inbox was read has no limits, and no counters row

@@ -687,3 +687,51 @@ async fn viewer_answers_every_caller() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_domains_reserve_role_names_and_the_public_holds_addresses_briefly() {
+    let app = TestApp::spawn_with(&["--public-inboxes", "--public-max-ttl", "600"]).await;
+    let create = r#"mutation($d: String!, $l: String, $t: Int) {
+        createInbox(input: {domain: $d, localPart: $l, ttlSeconds: $t}) { status maxTtlSeconds } }"#;
+    let status = |response: Value| response["data"]["createInbox"]["status"].clone();
+    for key in [None, Some(app.key.as_str())] {
+        let reserved = app
+            .graphql_as(
+                key,
+                create,
+                json!({ "d": "registered.test", "l": "Postmaster" }),
+            )
+            .await;
+        assert_eq!(status(reserved), "ADDRESS_RESERVED");
+    }
+    // A tenant's own domain is its own business.
+    let own = app
+        .graphql_as(
+            Some(&app.key),
+            create,
+            json!({ "d": "localhost", "l": "admin" }),
+        )
+        .await;
+    assert_eq!(status(own), "CREATED");
+    let long = app
+        .graphql_as(
+            None,
+            create,
+            json!({ "d": "registered.test", "l": "mine", "t": 3600 }),
+        )
+        .await;
+    assert_eq!(
+        long["data"]["createInbox"]["status"], "TTL_TOO_LONG",
+        "{long}"
+    );
+    assert_eq!(long["data"]["createInbox"]["maxTtlSeconds"], 600);
+    let keyed = app
+        .graphql_as(
+            Some(&app.key),
+            create,
+            json!({ "d": "registered.test", "l": "ours", "t": 3600 }),
+        )
+        .await;
+    assert_eq!(status(keyed), "CREATED", "a tenant's key is not capped");
+    app.stop().await;
+}

@@ -6,6 +6,7 @@ mod authorization;
 mod cli;
 mod corpus;
 mod credentials;
+mod docs_examples;
 mod durability;
 mod graphql_api;
 mod graphql_limits;

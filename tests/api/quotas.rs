@@ -328,3 +328,44 @@ async fn mail_to_random_catch_all_addresses_cannot_lock_create_inbox_out() {
     assert_eq!(usage["viewer"]["usage"]["liveInboxes"], 2);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inboxes_made_by_mail_have_a_bound_of_their_own() {
+    let app = TestApp::spawn_with(&["--quota-catch-all-inboxes", "3"]).await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let mut replies = Vec::new();
+    for n in 0..5 {
+        let to = format!("made{n}@localhost");
+        assert!(smtp
+            .command("MAIL FROM:<a@example.com>")
+            .await
+            .starts_with("250"));
+        assert!(smtp
+            .command(&format!("RCPT TO:<{to}>"))
+            .await
+            .starts_with("250"));
+        assert!(smtp.command("DATA").await.starts_with("354"));
+        smtp.send(b"Subject: x\r\n\r\ny\r\n").await;
+        replies.push(smtp.command(".").await);
+    }
+    assert!(
+        replies[..3].iter().all(|r| r.starts_with("250")),
+        "{replies:?}"
+    );
+    assert!(
+        replies[3..].iter().all(|r| r.starts_with("452 4.2.2")),
+        "a temporary refusal past the bound: {replies:?}"
+    );
+    // Inboxes that exist still receive, and the API still creates.
+    app.send_mail("made0@localhost", "again", "z").await;
+    assert_eq!(app.messages_of("made0@localhost").await.len(), 2);
+    let created = app
+        .data(
+            r#"mutation { createInbox(input: {domain: "localhost"}) { status } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(created["createInbox"]["status"], "CREATED");
+    app.stop().await;
+}

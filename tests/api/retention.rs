@@ -420,3 +420,122 @@ async fn no_message_is_left_behind_in_a_bucket_its_inbox_moved_out_of_during_del
     assert_eq!(count(&app, "raw_sources").await, 61);
     app.stop().await;
 }
+
+/// Two tenants' copies of one mail share its raw source. One tenant deletes its copies while
+/// the other's are being stored: the raw source must survive for the copies that commit.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_one_tenants_copies_keeps_a_raw_source_another_tenant_is_storing() {
+    let app = TestApp::spawn().await;
+    let other = app.key_for("beta", ephemail::auth::Scope::Write).await;
+    for local in ["b1", "b2"] {
+        let created = app
+            .graphql_as(
+                Some(&other),
+                r#"mutation($l: String) { createInbox(input: {domain: "registered.test", localPart: $l}) { status } }"#,
+                json!({ "l": local }),
+            )
+            .await;
+        assert_eq!(
+            created["data"]["createInbox"]["status"], "CREATED",
+            "{created}"
+        );
+    }
+    // The clock stands still, so both transactions' bytes (trace header included) are equal.
+    let mail = "Subject: shared\r\n\r\nthe same bytes for everyone\r\n";
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let first = smtp
+        .deliver("a@example.com", &["a1@localhost", "a2@localhost"], mail)
+        .await;
+    assert!(first.starts_with("250"), "{first}");
+    let (a1, a2) = (
+        app.inbox_id("a1@localhost").await,
+        app.inbox_id("a2@localhost").await,
+    );
+    let delete = "mutation($i: ID!) { deleteMessages(inboxId: $i) { count } }";
+    app.data(delete, json!({ "i": a1 })).await;
+
+    // Hold the shared raw source, so that the delete and the storing line up behind it.
+    let mut holder = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    diesel::sql_query("BEGIN")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let held = diesel::sql_query("SELECT sha256 FROM raw_sources FOR UPDATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
+    let deleting = {
+        let (url, key, a2) = (app.url("/graphql"), app.key.clone(), a2.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({ "query": delete, "variables": { "i": a2 } }))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let storing = {
+        let addr = app.smtp_addr;
+        tokio::spawn(async move {
+            let mut smtp = crate::helpers::SmtpConversation::connect(addr).await;
+            smtp.command("EHLO client.test").await;
+            smtp.deliver(
+                "a@example.com",
+                &["b1@registered.test", "b2@registered.test"],
+                mail,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    diesel::sql_query("COMMIT")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let deleted = deleting.await.unwrap();
+    assert_eq!(deleted["data"]["deleteMessages"]["count"], 1, "{deleted}");
+    let stored = storing.await.unwrap();
+    assert!(stored.starts_with("250"), "{stored}");
+
+    #[derive(diesel::QueryableByName)]
+    struct Orphans {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let orphans: Orphans = diesel::sql_query(
+        "SELECT count(*) AS n FROM messages m WHERE NOT EXISTS
+             (SELECT 1 FROM raw_sources r WHERE r.sha256 = m.raw_sha256 AND r.purge_at = m.purge_at)",
+    )
+    .get_result(&mut holder)
+    .await
+    .unwrap();
+    assert_eq!(orphans.n, 0, "a message lost its raw source");
+    let b1 = app
+        .graphql_as(
+            Some(&other),
+            r#"{ inbox(address: "b1@registered.test") { messages { nodes { rawUrl } } } }"#,
+            json!({}),
+        )
+        .await;
+    let raw_url = b1["data"]["inbox"]["messages"]["nodes"][0]["rawUrl"]
+        .as_str()
+        .unwrap();
+    let raw = reqwest::Client::new()
+        .get(raw_url)
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 200);
+    app.stop().await;
+}

@@ -160,20 +160,22 @@ pub async fn find_or_create(
     buckets: &ExpiryBuckets,
 ) -> QueryResult<(Inbox, Vec<Uuid>)> {
     let (mut found, replaced) =
-        find_or_create_all(conn, &[(address, tenant_id)], now, ttl, buckets).await?;
+        find_or_create_all(conn, &[(address, tenant_id)], now, ttl, buckets, i32::MAX).await?;
     let (inbox, _) = found.pop().ok_or(diesel::result::Error::NotFound)?;
     Ok((inbox, replaced))
 }
 
 /// [`find_or_create`] for many catch-all addresses (with their domains' tenants) in three
 /// statements, whatever their number, pipelined (one round trip). Each inbox comes with whether
-/// this call created it.
+/// this call created it. A tenant with `catch_all_cap` live inboxes made by mail gets no new
+/// one (a batch may take it past by its own new addresses); its address is left out.
 pub async fn find_or_create_all(
     conn: &AsyncPgConnection,
     addresses: &[(&EmailAddress, Uuid)],
     now: DateTime<Utc>,
     ttl: chrono::Duration,
     buckets: &ExpiryBuckets,
+    catch_all_cap: i32,
 ) -> QueryResult<(Vec<(Inbox, bool)>, Vec<Uuid>)> {
     if addresses.is_empty() {
         return Ok(Default::default());
@@ -194,6 +196,14 @@ pub async fn find_or_create_all(
          SELECT id, tenant_id, local_part, domain, $5, $6, '{}', $7, true
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
            AS t(id, tenant_id, local_part, domain)
+         -- Counted only for a new address (one probe of the address index first), on the
+         -- partial index of mail-made inboxes, and no further than the cap.
+         WHERE NOT EXISTS (SELECT 1 FROM inboxes i
+                           WHERE i.domain = t.domain AND i.local_part = t.local_part)
+           AND (SELECT count(*) FROM (
+                    SELECT 1 FROM inboxes i
+                    WHERE i.tenant_id = t.tenant_id AND i.created_by_mail AND i.expires_at > $5
+                    LIMIT $8) made) < $8
          ON CONFLICT DO NOTHING",
     )
     .bind::<Array<SqlUuid>, _>(column(&fresh, |inbox| inbox.id))
@@ -202,7 +212,8 @@ pub async fn find_or_create_all(
     .bind::<Array<Text>, _>(column(&fresh, |inbox| inbox.domain.as_str()))
     .bind::<Timestamptz, _>(now)
     .bind::<Timestamptz, _>(now + ttl)
-    .bind::<Timestamptz, _>(buckets.purge_at(now + ttl));
+    .bind::<Timestamptz, _>(buckets.purge_at(now + ttl))
+    .bind::<diesel::sql_types::Integer, _>(catch_all_cap);
     let wanted = AddressPairs::of(addresses.iter().map(|&(address, _)| address));
     // Sent together, run by PostgreSQL in this order: the select sees the inserted rows.
     let (replaced, _, found) = futures::try_join!(

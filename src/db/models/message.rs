@@ -177,7 +177,9 @@ pub async fn insert_all(
              FROM unnest($34::bytea[], $35::bytea[], $36::timestamptz[])
                AS t(sha256, content, purge_at)
              WHERE (sha256, purge_at) IN (SELECT raw_sha256, purge_at FROM stored)
-             ON CONFLICT DO NOTHING),
+             -- Locks a raw source it shares until commit, without writing it: a delete of
+             -- another copy's message waits for this one (see migration 2026-12-04-100001).
+             ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256 WHERE false),
          attached AS (
              INSERT INTO attachments (id, message_id, position, filename, content_type,
                  content_id, inline, size, purge_at)

@@ -40,6 +40,9 @@ pub enum CreateInboxStatus {
     DomainNotServed,
     /// `ttlSeconds` is over the server's maximum; see `maxTtlSeconds`.
     TtlTooLong,
+    /// `localPart` names a domain's operators (`postmaster`, `abuse`, `admin`, ...; RFC 2142):
+    /// on a domain shared by every tenant, nobody may hold it.
+    AddressReserved,
 }
 
 #[derive(SimpleObject)]
@@ -86,6 +89,9 @@ pub enum ExtendInboxStatus {
     NotFound,
     /// `ttlSeconds` is over the server's maximum; see `maxTtlSeconds`.
     TtlTooLong,
+    /// `localPart` names a domain's operators (`postmaster`, `abuse`, `admin`, ...; RFC 2142):
+    /// on a domain shared by every tenant, nobody may hold it.
+    AddressReserved,
 }
 
 #[derive(SimpleObject)]
@@ -234,9 +240,21 @@ async fn max_ttl_seconds(ctx: &Context<'_>, viewer: Viewer) -> Result<i32, AppEr
         return Ok(i32::try_from(app.config.inbox.max_ttl).unwrap_or(i32::MAX));
     };
     let mut conn = app.pool.get().await?;
-    Ok(quota::limits_of(&mut conn, &app.config, tenant_id)
-        .await?
-        .max_ttl_seconds)
+    let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
+    Ok(public_ttl_cap(ctx, tenant_id, limits.max_ttl_seconds))
+}
+
+/// `max_ttl_seconds`, capped by `--public-max-ttl` for the public's inboxes: an anonymous
+/// caller holds an address on a shared domain for no longer than that.
+fn public_ttl_cap(ctx: &Context<'_>, tenant_id: Uuid, max_ttl_seconds: i32) -> i32 {
+    let app = ctx.app();
+    match &app.public_inboxes {
+        Some(public) if public.tenant_id == tenant_id => {
+            let cap = i32::try_from(app.config.http.public_max_ttl).unwrap_or(i32::MAX);
+            max_ttl_seconds.min(cap)
+        }
+        _ => max_ttl_seconds,
+    }
 }
 
 async fn create_inbox(
@@ -252,7 +270,7 @@ async fn create_inbox(
     };
     let mut conn = app.pool.get().await?;
     let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
-    let max_ttl_seconds = limits.max_ttl_seconds;
+    let max_ttl_seconds = public_ttl_cap(ctx, tenant_id, limits.max_ttl_seconds);
     let outcome = |status, inbox| CreateInboxPayload {
         status,
         inbox,
@@ -285,11 +303,15 @@ async fn create_inbox(
         .iter()
         .map(|tag| Some(tag.trim().to_lowercase()))
         .collect();
-    let usable = domain::find(&mut conn, domain_name.as_str())
+    let Some(domain) = domain::find(&mut conn, domain_name.as_str())
         .await?
-        .is_some_and(|domain| domain.usable_by(Viewer::Tenant(tenant_id)));
-    if !usable {
+        .filter(|domain| domain.usable_by(Viewer::Tenant(tenant_id)))
+    else {
         return Ok(outcome(CreateInboxStatus::DomainNotServed, None));
+    };
+    let shared = domain.tenant_id.is_none();
+    if shared && chosen.as_ref().is_some_and(LocalPart::is_role_name) {
+        return Ok(outcome(CreateInboxStatus::AddressReserved, None));
     }
     let attempts = if chosen.is_some() { 1 } else { RANDOM_ATTEMPTS };
     for _ in 0..attempts {
