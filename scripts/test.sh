@@ -4,7 +4,7 @@
 # drift test, Node.js with the graphql-ws, playwright-core and axe-core npm packages, headless
 # Chromium for the XSS rendering and web inbox tests, the web inbox's build tools for its
 # stale-bundle test, swaks and Python 3 as SMTP clients), then checks formatting and lints and
-# runs every test.
+# runs every test, the SDKs' included (scripts/test-sdk.sh, which installs their own tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -33,6 +33,10 @@ if ! command -v swaks >/dev/null || ! command -v python3 >/dev/null; then
   echo "# installing swaks and Python 3 (real SMTP clients, with and without TLS)"
   apt_install swaks libnet-ssleay-perl python3
 fi
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  echo "# installing python3-venv (the Python SDK is tested from its wheel in a fresh venv)"
+  apt_install python3-venv
+fi
 if ! command -v node >/dev/null; then
   echo "# installing Node.js (the graphql-ws client test)"
   apt_install nodejs npm
@@ -56,5 +60,6 @@ if ! cmp -s web/package-lock.json web/node_modules/.installed-lock.json; then
 fi
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
+bash scripts/test-sdk.sh

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
@@ -14,7 +14,9 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // the one place that reads the wall clock
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        // PostgreSQL stores microseconds: an instant computed from `now` (an expiry) is then
+        // the same in a mutation's answer and in every later read.
+        Utc::now().trunc_subsecs(6)
     }
 }
 

@@ -176,6 +176,12 @@ pub struct HttpConfig {
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_wait: u32,
 
+    /// How far back, in seconds, a `waitForMessage` or `messageReceived` without a cursor
+    /// looks for mail no wait has returned yet (mail that landed just before the wait began).
+    #[arg(long, env = "EPHEMAIL_WAIT_LOOKBACK", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub wait_lookback: u32,
+
     /// GraphQL introspection and "did you mean" field suggestions in errors. By default on,
     /// and off in public mode (`--public-inboxes`).
     #[arg(long, env = "EPHEMAIL_GRAPHQL_INTROSPECTION")]

@@ -1,11 +1,15 @@
-//! The in-process event bus: "a message was stored in inbox X", "inbox X was deleted" and
-//! "API key K was revoked".
+//! The in-process event bus: "a message was stored in inbox X", "inbox X was deleted", "an
+//! inbox was created at address A" and "API key K was revoked".
 //! Subscriptions and waits use a stored event only as a wake-up and read the messages
 //! themselves from PostgreSQL, which stays the source of truth; so a lost or lagged event can
 //! delay a subscriber but never make it skip a message. A deletion ends them (it is an inbox's
-//! last event, so a lag cannot drop it). [`EventBus::publish`] and [`EventBus::inbox_deleted`]
-//! are the entry points: ingest, `deleteInbox`, the sweeper and whatever replaces an expired
-//! inbox at its address call them after their commits.
+//! last event, so a lag cannot drop it). [`EventBus::publish`], [`EventBus::inbox_deleted`] and
+//! [`EventBus::inboxes_created`] are the entry points: ingest, `createInbox`, `deleteInbox`, the
+//! sweeper and whatever replaces an expired inbox at its address call them after their commits.
+//!
+//! A wait on an address that has no inbox yet (a catch-all domain's) listens under the
+//! address's key ([`address_key`]) before it looks the address up, so an inbox created at any
+//! moment is either found by that look-up or wakes it.
 //!
 //! Several ephemail processes may share one database: the same writers also send the events
 //! with `pg_notify` inside their transactions ([`EventBus::notify_others`], delivered at commit),
@@ -23,6 +27,7 @@ use diesel_async::{
     AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
 };
 use futures::StreamExt;
+use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -57,6 +62,17 @@ enum InboxEvent {
     Deleted,
 }
 
+/// The bus key of an address (`local@domain`, without a plus tag), under which waits for an
+/// inbox there listen until one is created. Derived from the address so that every process
+/// agrees on it and it travels in notifications as an inbox id does; a hash, so it never
+/// meets a (random) inbox id.
+pub fn address_key(address: &str) -> Uuid {
+    let digest = Sha256::digest(format!("address {address}"));
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::from_bytes(bytes)
+}
+
 /// Revocations buffered before a slow watcher lags (and then checks its key in the database).
 const REVOCATION_BUFFER: usize = 64;
 
@@ -66,6 +82,20 @@ pub enum Revocation {
     Key(Uuid),
     /// Revocations may have been missed (the relay lost its connection): check in the database.
     Unknown,
+}
+
+/// What a transaction tells the other processes on the database (see
+/// [`EventBus::notify_others`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Changes<'a> {
+    /// Inboxes that mail was stored in.
+    pub stored_in: &'a [Uuid],
+    /// The [`address_key`]s of addresses inboxes were created at.
+    pub created_at: &'a [Uuid],
+    /// Inboxes that are gone.
+    pub deleted: &'a [Uuid],
+    /// API keys that no longer work.
+    pub revoked: &'a [Uuid],
 }
 
 /// Per-inbox fan-out: only the listeners of an inbox are woken by its mail.
@@ -95,23 +125,50 @@ impl EventBus {
         for &id in ids {
             self.inbox_deleted(id);
         }
-        if let Err(error) = self.notify_others(conn, &[], ids, &[]).await {
-            tracing::warn!(%error, "could not tell other processes about deleted inboxes");
+        let deleted = Changes {
+            deleted: ids,
+            ..Changes::default()
+        };
+        self.tell_others(conn, deleted).await;
+    }
+
+    /// Inboxes were created (and committed) at the addresses with these [`address_key`]s: the
+    /// waits for those addresses, here and in the other processes on the database, look again.
+    /// Telling others is best effort, as in [`EventBus::inboxes_deleted`].
+    pub async fn inboxes_created(&self, conn: &AsyncPgConnection, keys: &[Uuid]) {
+        self.addresses_created(keys);
+        let created = Changes {
+            created_at: keys,
+            ..Changes::default()
+        };
+        self.tell_others(conn, created).await;
+    }
+
+    /// [`EventBus::notify_others`] outside a transaction, after the commit, best effort.
+    async fn tell_others(&self, conn: &AsyncPgConnection, changes: Changes<'_>) {
+        if let Err(error) = self.notify_others(conn, changes).await {
+            tracing::warn!(%error, ?changes, "could not tell other processes about changes");
         }
     }
 
-    /// Tells the other processes on the database that mail was stored in `stored_in`, that
-    /// `deleted` are gone and that the API keys `revoked` no longer work. Run inside the
-    /// transaction that did it: PostgreSQL delivers the notifications at its commit, and drops
-    /// them with a rollback.
+    /// [`EventBus::inboxes_created`] for this process only (ingest tells the others inside its
+    /// transaction).
+    pub fn addresses_created(&self, keys: &[Uuid]) {
+        for &key in keys {
+            // Any wake-up makes an address's listener look the address up again.
+            self.send(key, InboxEvent::StoredElsewhere);
+        }
+    }
+
+    /// Tells the other processes on the database about `changes`. Run inside the transaction
+    /// that made them: PostgreSQL delivers the notifications at its commit, and drops them with
+    /// a rollback.
     pub async fn notify_others(
         &self,
         mut conn: &AsyncPgConnection,
-        stored_in: &[Uuid],
-        deleted: &[Uuid],
-        revoked: &[Uuid],
+        changes: Changes<'_>,
     ) -> diesel::QueryResult<()> {
-        let payloads = self.payloads(stored_in, deleted, revoked);
+        let payloads = self.payloads(&changes);
         if payloads.is_empty() {
             return Ok(());
         }
@@ -123,11 +180,13 @@ impl EventBus {
             .map(drop)
     }
 
-    /// `origin s <inbox>,d <inbox>,k <key>,...`, at most [`EVENTS_PER_NOTIFICATION`] events each.
-    fn payloads(&self, stored_in: &[Uuid], deleted: &[Uuid], revoked: &[Uuid]) -> Vec<String> {
-        let events: Vec<String> = (stored_in.iter().map(|id| format!("s {id}")))
-            .chain(deleted.iter().map(|id| format!("d {id}")))
-            .chain(revoked.iter().map(|id| format!("k {id}")))
+    /// `origin s <inbox>,c <address key>,d <inbox>,k <key>,...`, at most
+    /// [`EVENTS_PER_NOTIFICATION`] events each.
+    fn payloads(&self, changes: &Changes<'_>) -> Vec<String> {
+        let events: Vec<String> = (changes.stored_in.iter().map(|id| format!("s {id}")))
+            .chain(changes.created_at.iter().map(|key| format!("c {key}")))
+            .chain(changes.deleted.iter().map(|id| format!("d {id}")))
+            .chain(changes.revoked.iter().map(|id| format!("k {id}")))
             .collect();
         events
             .chunks(EVENTS_PER_NOTIFICATION)
@@ -149,6 +208,11 @@ impl EventBus {
                 Some(("s", id)) => {
                     if let Ok(id) = id.parse() {
                         self.send(id, InboxEvent::StoredElsewhere);
+                    }
+                }
+                Some(("c", key)) => {
+                    if let Ok(key) = key.parse() {
+                        self.addresses_created(&[key]);
                     }
                 }
                 Some(("d", id)) => {
@@ -381,12 +445,24 @@ mod tests {
         let (mut stored_listener, mut deleted_listener) =
             (here.listen(stored), here.listen(deleted));
         let many: Vec<Uuid> = (0..250).map(|_| Uuid::new_v4()).collect();
-        let payloads = there.payloads(&[stored], &[deleted], &[]);
+        let awaited = address_key("new@catch-all.test");
+        let mut address_listener = here.listen(awaited);
+        let changes = Changes {
+            stored_in: &[stored],
+            created_at: &[awaited],
+            deleted: &[deleted],
+            revoked: &[],
+        };
+        let payloads = there.payloads(&changes);
         assert_eq!(payloads.len(), 1);
         assert!(payloads.iter().all(|payload| payload.len() < 8000));
-        assert_eq!(there.payloads(&many, &[], &[]).len(), 3);
+        let stored_in_many = Changes {
+            stored_in: &many,
+            ..Changes::default()
+        };
+        assert_eq!(there.payloads(&stored_in_many).len(), 3);
         // Our own notification comes back from PostgreSQL too: already published, skipped.
-        for payload in here.payloads(&[stored], &[deleted], &[]) {
+        for payload in here.payloads(&changes) {
             here.apply_notification(&payload);
         }
         here.apply_notification("garbage");
@@ -398,6 +474,7 @@ mod tests {
             here.apply_notification(&payload);
         }
         assert_eq!(stored_listener.next().await, Wake::StoredElsewhere);
+        assert_eq!(address_listener.next().await, Wake::StoredElsewhere);
         assert_eq!(deleted_listener.next().await, Wake::Deleted);
     }
 
@@ -406,7 +483,11 @@ mod tests {
         let (here, there) = (Arc::new(EventBus::default()), EventBus::default());
         let mut watcher = here.revocations();
         let key = Uuid::new_v4();
-        for payload in there.payloads(&[], &[], &[key]) {
+        let revoked = Changes {
+            revoked: &[key],
+            ..Changes::default()
+        };
+        for payload in there.payloads(&revoked) {
             here.apply_notification(&payload);
         }
         assert_eq!(watcher.recv().await.unwrap(), Revocation::Key(key));

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::{app::App, db::models::Viewer, error::AppError};
 
-/// What a key may do. Each scope includes the ones before it: `write` can read, and `admin`
-/// can also manage tenants and keys (it is the operator's scope).
+/// What a key may do: `READ`, `WRITE` (which includes `READ`) or `ADMIN` (which includes
+/// both, and is the operator's scope).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
 pub enum Scope {
     /// Queries, waits, subscriptions and downloads.

@@ -78,6 +78,7 @@ diesel::table! {
         raw_sha256 -> Bytea,
         content_limits -> Array<Nullable<Text>>,
         purge_at -> Timestamptz,
+        waited_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -21,7 +21,7 @@ use crate::{
     auth::{liveness, Caller},
     db::models::{
         inbox,
-        message::{self, Message, MessageFilter},
+        message::{self, Claim, Message, MessageFilter},
         Viewer,
     },
     error::AppError,
@@ -133,21 +133,22 @@ impl Feed {
         }
     }
 
-    /// Like [`Feed::next`], but claims the message (marks it seen) so that concurrent consumers
-    /// each get a different one.
-    pub async fn next_unseen(&mut self) -> Result<Message, AppError> {
+    /// Like [`Feed::next`], but claims the message (see [`Claim`]) so that concurrent and
+    /// successive waits each get a different one.
+    pub async fn next_claimed(&mut self, claim: Claim) -> Result<Message, AppError> {
         self.check_credential()?;
         loop {
             self.listener.drain();
             let claimed = {
                 let mut conn = self.app.pool.get().await?;
                 let now = self.app.clock.now();
-                message::consume_oldest(
+                message::claim_oldest(
                     &mut conn,
                     self.viewer,
                     self.inbox_id,
                     &self.filter,
                     self.cursor,
+                    claim,
                     now,
                 )
                 .await?

@@ -1,16 +1,17 @@
 //! Pushed messages over WebSocket (`graphql-transport-ws` and the legacy `graphql-ws`).
 
 use async_graphql::{Context, ErrorExtensions, Result, Subscription as SubscriptionRoot, ID};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use crate::{
-    auth::Scope,
-    db::models::message,
-    error::ApiResult,
+    app::App,
+    auth::{Caller, Scope},
+    db::models::{message, Viewer},
+    error::{ApiResult, AppError},
     graphql::{
         feed::Feed,
         types::{
-            inbox,
+            inbox::{self, Named, Watched},
             message::{decode_cursor, Message, MessageFilterInput},
         },
         ContextExt,
@@ -23,11 +24,14 @@ pub struct Subscription;
 impl Subscription {
     /// Every matching message stored in the inbox, in order, each exactly once. With `after`
     /// (a message's or inbox's cursor) it first replays the stored messages after it, then goes
-    /// live with no gap and no duplicate; without, it starts with the next message stored. A
+    /// live with no gap and no duplicate; without, it first sends the messages of the last
+    /// `--wait-lookback` seconds that no `waitForMessage` has returned (as a wait without a
+    /// cursor would see them, without recording anything), then goes live. A
     /// client that disconnects resumes without loss by passing the last cursor it received.
     /// When the inbox is deleted (or swept after expiry), a final `NOT_FOUND` error is sent and
     /// the stream completes.
-    /// An address on a catch-all domain may be watched before its first mail.
+    /// A plus-address (`local+tag@domain`) receives the mail sent to it. An address on a
+    /// catch-all domain may be watched before its first mail (watching does not create it).
     async fn message_received(
         &self,
         ctx: &Context<'_>,
@@ -38,36 +42,86 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<Message>>> {
         let app = ctx.app().clone();
         let viewer = ctx.viewer(Scope::Read).api()?;
-        let inbox = inbox::resolve(ctx, viewer, inbox_id, address, true)
-            .await
-            .api()?;
-        let after = after.as_deref().map(decode_cursor).transpose().api()?;
-        // Listen before reading the starting point, so nothing stored in between is missed.
-        let listener = app.events.listen(inbox.id);
-        let cursor = match after {
-            Some(cursor) => cursor,
-            None => {
-                let mut conn = app.pool.get().await.api()?;
-                message::latest_seq(&mut conn, inbox.id).await.api()?
-            }
-        };
         let caller = ctx.caller().clone();
-        let feed = Feed::new(
-            app,
-            caller,
-            viewer,
-            inbox.id,
-            filter.into(),
-            cursor,
-            listener,
-        );
-        Ok(futures::stream::unfold(Some(feed), |feed| async move {
-            let mut feed = feed?;
-            match feed.next().await {
-                Ok(message) => Some((Ok(Message::new(message)), Some(feed))),
-                // Report the failure once and end the stream; the client resumes with `after`.
-                Err(error) => Some((Err(error.extend()), None)),
+        let after = after.as_deref().map(decode_cursor).transpose().api()?;
+        let filter = message::MessageFilter::from(filter);
+        // An inbox that exists (or an error) is settled before the stream starts; an address
+        // still without an inbox is waited for by the stream itself.
+        let start = match inbox::watch(&app, viewer, inbox_id, address).await.api()? {
+            Watched::Inbox(named) => {
+                let feed = start_feed(app, caller, viewer, named, filter, after)
+                    .await
+                    .api()?;
+                futures::future::Either::Left(futures::future::ready(Ok(feed)))
             }
+            Watched::Address(awaited) => futures::future::Either::Right(async move {
+                let named = awaited.created(&app, viewer, &caller).await?;
+                // Every message of an inbox created since the watch began is new.
+                let after = Some(after.unwrap_or(0));
+                start_feed(app, caller, viewer, named, filter, after).await
+            }),
+        };
+        Ok(futures::stream::once(start).flat_map(|started| {
+            let (replay, feed) = match started {
+                Ok((replay, feed)) => (replay, Ok(feed)),
+                Err(error) => (Vec::new(), Err(error.extend())),
+            };
+            let replay = futures::stream::iter(replay.into_iter().map(|m| Ok(Message::new(m))));
+            let live = futures::stream::unfold(Some(feed), |feed| async move {
+                let mut feed = match feed? {
+                    Ok(feed) => feed,
+                    Err(error) => return Some((Err(error), None)),
+                };
+                match feed.next().await {
+                    Ok(message) => Some((Ok(Message::new(message)), Some(Ok(feed)))),
+                    // Report the failure once and end the stream; the client resumes with
+                    // `after`.
+                    Err(error) => Some((Err(error.extend()), None)),
+                }
+            });
+            replay.chain(live)
         }))
     }
+}
+
+/// The feed of `named`'s messages from `after`; without it, the messages of the last
+/// `--wait-lookback` seconds that no wait has returned come first (returned here as the
+/// replay), and the feed goes on from the newest message.
+async fn start_feed(
+    app: App,
+    caller: Caller,
+    viewer: Viewer,
+    named: Named,
+    filter: message::MessageFilter,
+    after: Option<i64>,
+) -> Result<(Vec<message::Message>, Feed), AppError> {
+    let filter = named.narrow(filter)?;
+    // Listen before reading the starting point, so nothing stored in between is missed.
+    let listener = app.events.listen(named.inbox.id);
+    let inbox_id = named.inbox.id;
+    let (replay, cursor) = match after {
+        Some(cursor) => (Vec::new(), cursor),
+        None => {
+            let mut conn = app.pool.get().await?;
+            let latest = message::latest_seq(&mut conn, inbox_id).await?;
+            let now = app.clock.now();
+            let lookback = chrono::Duration::seconds(app.config.http.wait_lookback.into());
+            // No inbox holds more messages than this, so the replay is complete.
+            let limit = app.config.retention.max_messages_per_inbox.into();
+            let replay = message::unreturned_through(
+                &mut conn,
+                viewer,
+                inbox_id,
+                &filter,
+                now - lookback,
+                latest,
+                limit,
+                now,
+            )
+            .await?;
+            (replay, latest)
+        }
+    };
+    let feed = Feed::new(app, caller, viewer, inbox_id, filter, cursor, listener);
+    Ok((replay, feed))
 }

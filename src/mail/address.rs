@@ -135,23 +135,32 @@ impl EmailAddress {
     /// Splits plus-addressing: `local+tag@domain` is the inbox `local@domain` with tag `tag`
     /// (lower-case). An address without a usable tag comes back unchanged.
     pub fn split_tag(self) -> (EmailAddress, Option<String>) {
-        let split = self.local.as_str().split_once('+');
-        match split {
-            Some((base, tag)) if !base.is_empty() => {
-                let tag = (!tag.is_empty()).then(|| tag.to_owned());
-                match LocalPart::parse(base) {
-                    Ok(local) => (
-                        EmailAddress {
-                            local,
-                            domain: self.domain,
-                        },
-                        tag,
-                    ),
-                    Err(_) => (self, None),
-                }
-            }
-            _ => (self, None),
+        match self.local.plus_split() {
+            Some((local, tag)) => (
+                EmailAddress {
+                    local,
+                    domain: self.domain,
+                },
+                tag,
+            ),
+            None => (self, None),
         }
+    }
+}
+
+impl LocalPart {
+    /// `base+tag` as the local part `base` and the tag (none when empty); `None` when mail to
+    /// this local part lands in an inbox of its own.
+    fn plus_split(&self) -> Option<(LocalPart, Option<String>)> {
+        let (base, tag) = self.0.split_once('+')?;
+        let base = LocalPart::parse(base).ok()?;
+        Some((base, (!tag.is_empty()).then(|| tag.to_owned())))
+    }
+
+    /// Whether mail to this local part is delivered to another inbox (`base+tag` to `base`),
+    /// so an inbox of this name could never receive any.
+    pub fn is_plus_address(&self) -> bool {
+        self.plus_split().is_some()
     }
 }
 
@@ -206,6 +215,11 @@ mod tests {
         assert_eq!(split("bob+@x.test"), ("bob@x.test".into(), None));
         assert_eq!(split("+only@x.test"), ("+only@x.test".into(), None));
         assert_eq!(split("plain@x.test"), ("plain@x.test".into(), None));
+        let local = |raw: &str| LocalPart::parse(raw).expect("valid");
+        assert!(local("qa+x").is_plus_address());
+        assert!(local("qa+").is_plus_address());
+        assert!(!local("+only").is_plus_address());
+        assert!(!local("qa").is_plus_address());
     }
 
     #[test]

@@ -126,9 +126,10 @@ fn trim_trailing_punctuation(url: &str) -> &str {
 /// digits with at least one of each (`X7K9P2`), standing free (not glued to a word, a number
 /// with `.,:/-`, `#`, `+`, `@`, a currency sign or `%`). Digit groups joined by single spaces
 /// or dashes (`123 456`, `1234-5678`; 2-4 groups of 2-5 digits, lengths within one of each
-/// other) are returned joined (`123456`). Dash-joined alphanumeric groups (`AB12-CD34`) are
-/// returned as shown, immediately followed by the dash-free form (`AB12CD34`). Word-plus-number
-/// tokens such as `SAVE20` or `HTML5` are not codes.
+/// other) and codes spelled out digit by digit (`4 8 2 9 1 3`, 4-10 digits; a longer chain is a
+/// list, none of it a code) are returned joined (`123456`). Dash-joined alphanumeric groups
+/// (`AB12-CD34`) are returned as shown, immediately followed by the dash-free form (`AB12CD34`).
+/// Word-plus-number tokens such as `SAVE20` or `HTML5` are not codes.
 ///
 /// Never returned: anything inside a URL or an email address, dates, times, prices, phone
 /// numbers, numbers labelled as order, invoice, reference, ticket, tracking, customer or
@@ -510,7 +511,11 @@ fn occurrences(text: &str) -> Vec<Occurrence> {
     while index < runs.len() {
         let (consumed, occurrence) = match group_at(text, &runs[index..]) {
             Some((parts, group)) => (parts, Some(group)),
-            None => (1, single(text, &runs[index])),
+            // The tail of a spelled-out list that is too long is no code either.
+            None => (
+                spaced_digit_chain_len(text, &runs[index..]).max(1),
+                single(text, &runs[index]),
+            ),
         };
         found.extend(occurrence.filter(|occurrence| is_free_standing(text, &occurrence.range)));
         index += consumed;
@@ -543,12 +548,17 @@ fn group_at(text: &str, runs: &[Range<usize>]) -> Option<(usize, Occurrence)> {
     let separator = text[first.end..]
         .chars()
         .next()
-        .filter(|&c| matches!(c, ' ' | '-' | '\u{a0}' | '\u{2009}' | '\u{202f}'))?;
+        .filter(|&c| is_group_separator(c))?;
     let mut parts = vec![&text[first.clone()]];
     for pair in runs.windows(2) {
         // One part more than a code may have already makes a list, not a code: looking no
         // further keeps this linear.
-        if parts.len() > MAX_GROUP_PARTS {
+        let max_parts = if parts.iter().all(|part| is_single_digit(part)) {
+            MAX_CODE_LEN
+        } else {
+            MAX_GROUP_PARTS
+        };
+        if parts.len() > max_parts {
             break;
         }
         let next = &text[pair[1].clone()];
@@ -567,9 +577,12 @@ fn group_at(text: &str, runs: &[Range<usize>]) -> Option<(usize, Occurrence)> {
         .iter()
         .take_while(|part| part.bytes().all(|b| b.is_ascii_digit()))
         .count();
+    let part_counts = 2..=MAX_GROUP_PARTS;
     [parts.len(), digit_parts]
         .into_iter()
-        .filter(|count| (2..=MAX_GROUP_PARTS).contains(count))
+        .filter(|&count| {
+            part_counts.contains(&count) || is_spaced_out_digits(&parts[..count.min(parts.len())])
+        })
         .find_map(|count| {
             let range = first.start..runs[count - 1].end;
             Some((
@@ -592,7 +605,8 @@ fn grouped_code(
         Shape::Digits => {
             let shortest = parts.iter().map(|part| part.len()).min().unwrap_or(0);
             let longest = parts.iter().map(|part| part.len()).max().unwrap_or(0);
-            shortest >= 2 && longest <= 5 && longest - shortest <= 1
+            (shortest >= 2 && longest <= 5 && longest - shortest <= 1)
+                || is_spaced_out_digits(parts)
         }
         Shape::Alphanumeric => {
             let all_same_length = parts.iter().all(|part| part.len() == parts[0].len());
@@ -617,6 +631,37 @@ fn grouped_code(
         display,
         shape,
     })
+}
+
+fn is_group_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '\u{a0}' | '\u{2009}' | '\u{202f}')
+}
+
+fn is_single_digit(part: &str) -> bool {
+    part.len() == 1 && part.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// How many single digits, each one separator character from the next, start at `runs[0]`.
+fn spaced_digit_chain_len(text: &str, runs: &[Range<usize>]) -> usize {
+    let single_digit = |run: &Range<usize>| is_single_digit(&text[run.clone()]);
+    if !runs.first().is_some_and(single_digit) {
+        return 0;
+    }
+    1 + runs
+        .windows(2)
+        .take_while(|pair| {
+            single_digit(&pair[1]) && {
+                let mut between = text[pair[0].end..pair[1].start].chars();
+                between.next().is_some_and(is_group_separator) && between.next().is_none()
+            }
+        })
+        .count()
+}
+
+/// `4 8 2 9 1 3`: a code spelled out digit by digit for readability.
+fn is_spaced_out_digits(parts: &[&str]) -> bool {
+    (MIN_CODE_LEN..=MAX_CODE_LEN).contains(&parts.len())
+        && parts.iter().all(|part| is_single_digit(part))
 }
 
 fn single(text: &str, run: &Range<usize>) -> Option<Occurrence> {
@@ -1998,6 +2043,49 @@ This email was generated because of a login attempt from a web or               
     fn dash_joined_alphanumeric_codes_come_with_their_dash_free_form() {
         let found = codes(None, Some("Your recovery code: AB12-CD34"), None);
         assert_eq!(found, ["AB12-CD34", "AB12CD34"]);
+    }
+
+    #[test]
+    fn codes_written_with_separators_come_back_as_one_code() {
+        for shown in ["482 913", "482-913", "4 8 2 9 1 3", "4-8-2-9-1-3"] {
+            let text = format!("Your verification code is {shown}. It expires in 10 minutes.");
+            assert_eq!(
+                codes(None, Some(&text), None).first(),
+                Some(&"482913".to_owned()),
+                "{shown}"
+            );
+            let alone = format!("Welcome!\n\n{shown}\n");
+            assert_eq!(
+                codes(Some("Your code"), Some(&alone), None).first(),
+                Some(&"482913".to_owned()),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn spaced_out_digits_that_are_not_codes_stay_out() {
+        let cases = [
+            // A list too long to be a code.
+            "Verification code steps: 1 2 3 4 5 6 7 8 9 1 2 3 4 5 6",
+            // Prices, dates, phone and order numbers with single digits around them.
+            "Your code is not the price $ 1 2 3 4 nor the total 1 2 3 4 %",
+            "Order number: 4 8 2 9 1 3, confirm nothing.",
+            "Call us on +4 8 2 9 1 3 for your verification code.",
+        ];
+        for text in cases {
+            assert!(
+                !codes(None, Some(text), None).contains(&"482913".to_owned()),
+                "{text}"
+            );
+            assert!(
+                !codes(None, Some(text), None).contains(&"123456".to_owned()),
+                "{text}"
+            );
+        }
+        // Only three digits, or dates written with spaces, are not codes.
+        assert!(codes(None, Some("Your code: 4 8 2"), None).is_empty());
+        assert!(codes(None, Some("Your code arrives on 4 8 2026"), None).is_empty());
     }
 
     #[test]

@@ -46,17 +46,17 @@ pub struct ParsedAttachment {
 /// what the parsed fields (`text`, `html`, attachments, headers) leave out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum ContentLimit {
-    /// The HTML nested deeper than [`MAX_HTML_DEPTH`] elements: the deeper tags were dropped,
-    /// their text kept.
+    // The doc comments are the schema's descriptions: numbers, not links to the constants
+    // (`content_limits_are_described_with_their_values` keeps them equal).
+    /// The HTML nested deeper than 128 elements: the deeper tags were dropped, their text kept.
     HtmlNesting,
-    /// The HTML body was longer than [`MAX_BODY_BYTES`] and was cut there.
+    /// The HTML body was longer than 2 MiB and was cut there.
     HtmlSize,
-    /// The text body was longer than [`MAX_BODY_BYTES`] and was cut there.
+    /// The text body was longer than 2 MiB and was cut there.
     TextSize,
-    /// The mail had more than [`MAX_ATTACHMENTS`] attachments; the later ones are not listed.
+    /// The mail had more than 256 attachments; the later ones are not listed.
     Attachments,
-    /// The mail had more than [`MAX_HEADER_FIELDS`] header fields; the later ones are not
-    /// listed.
+    /// The mail had more than 1000 header fields; the later ones are not listed.
     HeaderFields,
 }
 
@@ -285,6 +285,19 @@ fn unfold(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_limits_are_described_with_their_values() {
+        let sdl = crate::graphql::sdl();
+        assert_eq!(MAX_BODY_BYTES, 2 << 20, "the descriptions say 2 MiB");
+        for described in [
+            format!("deeper than {MAX_HTML_DEPTH} elements"),
+            format!("more than {MAX_ATTACHMENTS} attachments"),
+            format!("more than {MAX_HEADER_FIELDS} header fields"),
+        ] {
+            assert!(sdl.contains(&described), "{described}");
+        }
+    }
 
     const MULTIPART: &[u8] = b"From: Alice <alice@example.com>\r\n\
 To: bob@example.com, \"Carol\" <carol@example.com>\r\n\

@@ -19,7 +19,11 @@ pub async fn revoke(
         .transaction(async |conn| {
             let revoked = api_key::revoke(conn, id, now).await?;
             if revoked {
-                events.notify_others(conn, &[], &[], &[id]).await?;
+                let revoked = crate::events::Changes {
+                    revoked: &[id],
+                    ..Default::default()
+                };
+                events.notify_others(conn, revoked).await?;
             }
             Ok::<_, diesel::result::Error>(revoked)
         })

@@ -25,7 +25,7 @@ use crate::{
         tenant, Viewer,
     },
     db::prepared,
-    events::MessageStored,
+    events::{self, MessageStored},
     mail::{address::EmailAddress, parse},
     quota::{self, Counting, Limits, MailCount},
 };
@@ -348,10 +348,11 @@ async fn store_batch(
         };
     }
     match result {
-        Ok((stored, replaced)) => {
-            for id in replaced {
+        Ok((stored, changed)) => {
+            for id in changed.replaced {
                 app.events.inbox_deleted(id);
             }
+            app.events.addresses_created(&changed.created_at);
             Ok(stored)
         }
         Err(error) => {
@@ -375,13 +376,20 @@ enum Admission {
     OneByOne,
 }
 
+/// The inboxes a committed batch replaced (expired ones at catch-all addresses) and the
+/// [`events::address_key`]s of the addresses it created inboxes at: their listeners are told.
+struct InboxesChanged {
+    replaced: Vec<Uuid>,
+    created_at: Vec<Uuid>,
+}
+
 async fn store_in_transaction(
     conn: &AsyncPgConnection,
     app: &App,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
     admission: Admission,
-) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, Vec<Uuid>)> {
+) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, InboxesChanged)> {
     let (inboxes, limits) = resolve(conn, app, batch, now).await?;
     // The partitions of the inboxes' expiry buckets (made when the inbox was), checked once per
     // process and bucket: the inbox may come from another process.
@@ -420,6 +428,10 @@ async fn store_in_transaction(
     let mut stored_in: Vec<Uuid> = targets.iter().map(|target| target.inbox.id).collect();
     stored_in.sort_unstable();
     stored_in.dedup();
+    let created_at: Vec<Uuid> = (inboxes.by_address.iter())
+        .filter(|(_, inbox)| inboxes.created.contains(&inbox.id))
+        .map(|(address, _)| events::address_key(address))
+        .collect();
     let (inserted, (), (), ()) = futures::try_join!(
         insert(conn, batch, pending, true, now),
         async {
@@ -428,8 +440,15 @@ async fn store_in_transaction(
             }
             Ok(())
         },
-        app.events
-            .notify_others(conn, &stored_in, &inboxes.replaced, &[]),
+        app.events.notify_others(
+            conn,
+            events::Changes {
+                stored_in: &stored_in,
+                created_at: &created_at,
+                deleted: &inboxes.replaced,
+                revoked: &[],
+            }
+        ),
         prepared::commit(conn),
     )?;
     stored.extend(inserted);
@@ -437,7 +456,11 @@ async fn store_in_transaction(
         outcomes[job].0.stored.push(id);
         outcomes[job].1.push(event);
     }
-    Ok((outcomes, inboxes.replaced))
+    let changed = InboxesChanged {
+        replaced: inboxes.replaced,
+        created_at,
+    };
+    Ok((outcomes, changed))
 }
 
 /// The inboxes this batch may have filled past `--max-messages-per-inbox`: all it delivered

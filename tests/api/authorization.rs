@@ -185,7 +185,7 @@ async fn another_tenant_cannot_tell_our_objects_from_missing_ones() {
     assert_eq!(data["message"]["attachments"][0]["id"], attachment.as_str());
     assert_eq!(
         data["message"]["inbox"]["expiresAt"],
-        "2026-11-28T13:00:00+00:00"
+        "2026-11-28T13:00:00.000000Z"
     );
     app.stop().await;
 }

@@ -4,14 +4,16 @@
 //! by the server's; GraphQL blocks are sent as operations. A block that must not run (it starts
 //! the server itself, runs a benchmark for minutes, or is a signature rather than an operation)
 //! says so, and why, in an HTML comment on the line before it:
-//! `<!-- not run: the reason -->`. A block whose output is JSON with `errors` fails too.
+//! `<!-- not run: the reason -->`. A block that waits for the reader's application to send a
+//! mail says so the same way, `<!-- while it runs: a sign-up mail to ADDRESS -->`, and the test
+//! plays that application. A block whose output is JSON with `errors` fails too.
 
 use std::{path::Path, process::Stdio};
 
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{fresh_database, ServeProcess};
+use crate::helpers::{fresh_database, ServeProcess, SmtpConversation};
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// The admin key the examples' server starts with (EPHEMAIL_BOOTSTRAP_API_KEY).
@@ -21,6 +23,8 @@ struct Example {
     line: usize,
     language: String,
     code: String,
+    /// Where the reader's application sends a sign-up mail while the example runs.
+    mail_to: Option<String>,
 }
 
 /// The fenced blocks of `markdown` in a language we run, except those marked not to run.
@@ -40,11 +44,16 @@ fn examples(markdown: &str) -> Vec<Example> {
             }
             let runnable = matches!(language, "sh" | "bash" | "python" | "js" | "graphql");
             let marked = previous.trim_start().starts_with("<!-- not run:");
+            let mail_to = previous
+                .trim_start()
+                .strip_prefix("<!-- while it runs: a sign-up mail to ")
+                .map(|rest| rest.trim_end_matches("-->").trim().to_owned());
             if runnable && !marked {
                 found.push(Example {
                     line: number + 1,
                     language: language.to_owned(),
                     code,
+                    mail_to,
                 });
             }
         }
@@ -109,7 +118,18 @@ async fn every_example_in_the_readme_and_docs_runs_against_a_live_server() {
                 .replace("8080", &http_port)
                 .replace("2525", &smtp_port);
             let place = format!("{}:{}", path.display(), example.line);
-            let output = run(&example.language, &code, &http, &url, &path_var).await;
+            let running = run(&example.language, &code, &http, &url, &path_var);
+            let application = async {
+                if let Some(to) = &example.mail_to {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    let mut smtp = SmtpConversation::connect(server.smtp_addr).await;
+                    smtp.command("EHLO app.example.com").await;
+                    let mail = "Subject: Your code\r\n\r\nYour verification code is 482913\r\n";
+                    let reply = smtp.deliver("app@example.com", &[to.as_str()], mail).await;
+                    assert!(reply.starts_with("250"), "{place}: {reply}");
+                }
+            };
+            let (output, ()) = tokio::join!(running, application);
             assert!(output.0, "{place} failed:\n{code}\n{}", output.1);
             if let Ok(body) = serde_json::from_str::<Value>(output.1.trim()) {
                 assert!(body.get("errors").is_none(), "{place}: {body}");

@@ -28,7 +28,7 @@ async fn create_inbox_reports_expected_outcomes_as_status() {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
         "{local}"
     );
-    assert_eq!(random["inbox"]["expiresAt"], "2026-11-28T12:10:00+00:00");
+    assert_eq!(random["inbox"]["expiresAt"], "2026-11-28T12:10:00.000000Z");
 
     let chosen = create(
         &app,
@@ -192,7 +192,7 @@ async fn message_exposes_headers_and_envelope() {
     );
     assert_eq!(data["to"], json!([{ "address": "x@localhost" }]));
     assert_eq!(data["cc"], json!([{ "address": "cc@example.com" }]));
-    assert_eq!(data["date"], "2026-11-27T08:30:00+00:00");
+    assert_eq!(data["date"], "2026-11-27T08:30:00.000000Z");
     assert_eq!(data["messageId"], "abc@example.com");
     assert_eq!(data["mailFrom"], "bounce@example.com");
     assert_eq!(data["size"], raw.len());
@@ -350,5 +350,104 @@ async fn health_endpoints_and_graphiql_answer() {
         domains["domains"],
         json!([{ "name": "localhost", "mode": "CATCH_ALL" }, { "name": "registered.test", "mode": "REGISTERED" }])
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn date_times_round_trip_at_the_microsecond_precision_postgresql_stores() {
+    let app = TestApp::spawn().await;
+    // A clock with nanoseconds, as the system clock has.
+    app.clock
+        .advance(chrono::Duration::nanoseconds(123_456_789));
+    let created = app
+        .data(
+            r#"mutation { createInbox(input: {domain: "localhost", localPart: "precise", ttlSeconds: 60}) {
+                inbox { id createdAt expiresAt } } }"#,
+            json!({}),
+        )
+        .await;
+    let inbox = &created["createInbox"]["inbox"];
+    assert_eq!(inbox["expiresAt"], "2026-11-28T12:01:00.123456Z");
+    let read = app
+        .data(
+            "query($id: ID!) { inbox(id: $id) { createdAt expiresAt } }",
+            json!({ "id": inbox["id"] }),
+        )
+        .await;
+    assert_eq!(read["inbox"]["createdAt"], inbox["createdAt"]);
+    assert_eq!(read["inbox"]["expiresAt"], inbox["expiresAt"]);
+
+    app.send_mail("precise@localhost", "timed", "x").await;
+    let received = app
+        .data(
+            r#"{ inbox(address: "precise@localhost") { messages { edges { node { receivedAt } } } } }"#,
+            json!({}),
+        )
+        .await;
+    let received_at = received["inbox"]["messages"]["edges"][0]["node"]["receivedAt"].clone();
+    assert_eq!(received_at, "2026-11-28T12:00:00.123456Z");
+    // Passed back, the value is exactly the stored instant: both bounds are exclusive.
+    for bound in ["receivedAfter", "receivedBefore"] {
+        let count = app
+            .data(
+                &format!(
+                    r#"query($t: DateTime) {{ inbox(address: "precise@localhost") {{
+                        messages(filter: {{ {bound}: $t }}) {{ totalCount }} }} }}"#
+                ),
+                json!({ "t": received_at }),
+            )
+            .await;
+        assert_eq!(count["inbox"]["messages"]["totalCount"], 0, "{bound}");
+    }
+    // The same instant in another offset matches the same way.
+    let count = app
+        .data(
+            r#"{ inbox(address: "precise@localhost") {
+                messages(filter: { receivedAfter: "2026-11-28T13:00:00.123455+01:00" }) { totalCount } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(count["inbox"]["messages"]["totalCount"], 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_date_times_and_timeouts_are_refused_saying_what_is_expected() {
+    let app = TestApp::spawn().await;
+    for (query, variables) in [
+        (
+            r#"query($t: DateTime) { waitForMessage(address: "x@localhost", since: $t, timeoutMs: 10) { id } }"#,
+            json!({ "t": "2026-11-28 12:00:00" }),
+        ),
+        (
+            r#"{ waitForMessage(address: "x@localhost", since: "2026-11-28T12:00:00", timeoutMs: 10) { id } }"#,
+            json!({}),
+        ),
+    ] {
+        let response = app.graphql(query, variables).await;
+        let error = &response["errors"][0];
+        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{response}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not an RFC 3339 date-time with an offset, such as \"2026-12-04T15:54:01.123456Z\""),
+            "{response}"
+        );
+    }
+    for timeout in [-5, 0] {
+        let response = app
+            .graphql(
+                r#"query($t: Int) { waitForMessage(address: "x@localhost", timeoutMs: $t) { id } }"#,
+                json!({ "t": timeout }),
+            )
+            .await;
+        let error = &response["errors"][0];
+        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{response}");
+        assert_eq!(
+            error["message"], "`timeoutMs` must be a positive number of milliseconds",
+            "{response}"
+        );
+    }
     app.stop().await;
 }

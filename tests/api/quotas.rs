@@ -200,7 +200,7 @@ async fn a_tenant_ttl_limit_caps_its_inboxes() {
         .await;
     assert_eq!(
         default["createInbox"]["inbox"]["expiresAt"],
-        "2026-11-28T12:02:00+00:00"
+        "2026-11-28T12:02:00.000000Z"
     );
     app.stop().await;
 }

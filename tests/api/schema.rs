@@ -20,6 +20,22 @@ fn schema_graphql_matches_the_code() {
 }
 
 #[test]
+fn descriptions_are_for_clients_and_date_times_name_their_format() {
+    let sdl = ephemail::graphql::sdl();
+    // A rustdoc link (`[`NAME`]`) means nothing to a client reading the schema.
+    assert!(!sdl.contains("[`"), "a description shows a rustdoc link");
+    assert!(sdl.contains(
+        r#"scalar DateTime @specifiedBy(url: "https://datatracker.ietf.org/doc/html/rfc3339")"#
+    ));
+    let scope = &sdl[sdl.find("enum Scope").expect("Scope")..];
+    let described = &sdl[..sdl.find("enum Scope").unwrap()];
+    assert!(described.ends_with(
+        "\"\"\"\nWhat a key may do: `READ`, `WRITE` (which includes `READ`) or `ADMIN` (which includes\nboth, and is the operator's scope).\n\"\"\"\n"
+    ), "{}", &described[described.len() - 200..]);
+    assert!(scope.starts_with("enum Scope {"));
+}
+
+#[test]
 fn ephemail_schema_command_prints_the_checked_in_sdl() {
     let output = Command::new(env!("CARGO_BIN_EXE_ephemail"))
         .arg("schema")

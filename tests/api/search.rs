@@ -185,7 +185,7 @@ async fn extend_inbox_moves_its_expiry() {
     let extended = app.data(extend, json!({ "id": id, "ttl": 3600 })).await;
     assert_eq!(
         extended["extendInbox"],
-        json!({ "status": "EXTENDED", "inbox": { "expiresAt": "2026-11-28T13:00:00+00:00" } })
+        json!({ "status": "EXTENDED", "inbox": { "expiresAt": "2026-11-28T13:00:00.000000Z" } })
     );
     let too_long = app.data(extend, json!({ "id": id, "ttl": 7201 })).await;
     assert_eq!(too_long["extendInbox"]["status"], "TTL_TOO_LONG");

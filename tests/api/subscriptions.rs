@@ -126,17 +126,65 @@ async fn a_subscriber_that_stops_reading_still_gets_every_message() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn without_after_a_subscription_starts_with_the_next_message() {
-    let app = TestApp::spawn().await;
-    app.send_mail("live@localhost", "before", "old").await;
-    let mut ws = GraphqlWs::connect(&app, false).await;
-    ws.subscribe("1", SUBSCRIBE, json!({ "address": "live@localhost" }))
+/// The subject of the mail a wait without a cursor returns.
+async fn waited_subject(app: &TestApp, address: &str) -> Value {
+    let waited = app
+        .data(
+            "query($a: String!) { waitForMessage(address: $a, timeoutMs: 1000) { subject } }",
+            json!({ "a": address }),
+        )
         .await;
-    // graphql-transport-ws has no "subscribed" acknowledgement: give the server a moment.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    app.send_mail("live@localhost", "after", "new").await;
-    assert_eq!(ws.next_data().await["messageReceived"]["subject"], "after");
+    waited["waitForMessage"]["subject"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_after_a_subscription_starts_with_the_recent_mail_no_wait_has_returned() {
+    let app = TestApp::spawn().await;
+    let address = "live@localhost";
+    app.send_mail(address, "too old", "x").await;
+    app.clock.advance(chrono::Duration::seconds(301));
+    app.send_mail(address, "returned", "x").await;
+    assert_eq!(waited_subject(&app, address).await, "returned");
+    app.send_mail(address, "recent", "x").await;
+    let mut ws = GraphqlWs::connect(&app, false).await;
+    ws.subscribe("1", SUBSCRIBE, json!({ "address": address }))
+        .await;
+    assert_eq!(ws.next_data().await["messageReceived"]["subject"], "recent");
+    app.send_mail(address, "live", "x").await;
+    assert_eq!(ws.next_data().await["messageReceived"]["subject"], "live");
+    ws.close().await;
+    // The subscription recorded nothing: a wait still gets the recent mail first.
+    assert_eq!(waited_subject(&app, address).await, "recent");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plus_address_subscription_gets_only_the_mail_sent_to_it() {
+    let app = TestApp::spawn().await;
+    let mut ws = GraphqlWs::connect(&app, false).await;
+    // Before the inbox exists: watching a catch-all address creates nothing.
+    ws.subscribe("1", SUBSCRIBE, json!({ "address": "zed+t1@localhost" }))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let reader = app
+        .graphql(
+            r#"query { inbox(address: "zed@localhost") { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        reader["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{reader}"
+    );
+    app.send_mail("zed+t2@localhost", "for t2", "x").await;
+    app.send_mail("zed+t1@localhost", "for t1", "x").await;
+    app.send_mail("zed@localhost", "untagged", "x").await;
+    app.send_mail("zed+T1@localhost", "for t1 again", "x").await;
+    assert_eq!(ws.next_data().await["messageReceived"]["subject"], "for t1");
+    assert_eq!(
+        ws.next_data().await["messageReceived"]["subject"],
+        "for t1 again"
+    );
     ws.close().await;
     app.stop().await;
 }

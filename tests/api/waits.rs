@@ -1,3 +1,4 @@
+use ephemail::auth::Scope;
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
@@ -10,6 +11,23 @@ const WAIT: &str = r#"query($address: String, $after: String, $since: DateTime, 
 const VERIFICATION: &str = "Subject: Verify your account\r\nContent-Type: text/html\r\n\r\n\
     <p>Welcome! Your verification code is <b>482913</b>.</p>\
     <p><a href=\"https://app.example.com/verify?token=abc&amp;u=1\">Verify email</a></p>\r\n";
+
+/// The subject of the message `WAIT` with `variables` returns (called with `key`) while
+/// `meanwhile` runs, which starts after giving the wait a head start it must not depend on.
+async fn subject_waited_while(
+    app: &TestApp,
+    key: Option<&str>,
+    variables: Value,
+    meanwhile: impl std::future::Future<Output = ()>,
+) -> Value {
+    let waiting = app.graphql_as(key, WAIT, variables);
+    let (response, ()) = tokio::join!(waiting, async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        meanwhile.await;
+    });
+    assert!(response.get("errors").is_none(), "{response}");
+    response["data"]["waitForMessage"]["subject"].clone()
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wait_returns_the_mail_sent_after_it_started_with_its_code_and_links() {
@@ -41,21 +59,14 @@ async fn a_wait_returns_the_mail_sent_after_it_started_with_its_code_and_links()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wait_on_a_catch_all_address_works_before_its_first_mail() {
     let app = TestApp::spawn().await;
-    let waiting = app.graphql(
-        WAIT,
+    let waited = subject_waited_while(
+        &app,
+        Some(&app.key),
         json!({ "address": "later@localhost", "timeout": 30000 }),
-    );
-    let sending = async {
-        // Give the wait a head start; it must not depend on it.
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        app.send_mail("later@localhost", "first mail", "hello")
-            .await;
-    };
-    let (response, ()) = tokio::join!(waiting, sending);
-    assert_eq!(
-        response["data"]["waitForMessage"]["subject"], "first mail",
-        "{response}"
-    );
+        app.send_mail("later@localhost", "first mail", "hello"),
+    )
+    .await;
+    assert_eq!(waited, "first mail");
     app.stop().await;
 }
 
@@ -136,16 +147,20 @@ async fn consuming_waits_return_successive_messages() {
         "all consumed: {response}"
     );
 
-    // Without markSeen and without a cursor, the oldest stored message matches at once.
+    // A consuming wait records what it returned too: a plain wait passes those over.
     let response = app
         .graphql(WAIT, json!({ "address": address, "timeout": 100 }))
         .await;
-    assert_eq!(response["data"]["waitForMessage"]["subject"], "mail 1");
-    // `since` and a filter narrow it down.
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "{response}"
+    );
+    // With `since`, any stored message after it counts; a filter narrows it down.
     let response = app
         .graphql(
             WAIT,
-            json!({ "address": address, "filter": { "subject": "MAIL 3" }, "timeout": 100 }),
+            json!({ "address": address, "filter": { "subject": "MAIL 3" },
+                    "since": "2026-11-28T11:59:59.999999Z", "timeout": 100 }),
         )
         .await;
     assert_eq!(response["data"]["waitForMessage"]["subject"], "mail 3");
@@ -194,4 +209,268 @@ async fn a_wait_on_an_inbox_that_is_deleted_ends_with_not_found_at_once() {
         "the wait ended early"
     );
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_key_s_wait_on_a_new_catch_all_address_creates_nothing_yet_gets_its_first_mail() {
+    let app = TestApp::spawn().await;
+    let reader = app.key_for("dev", Scope::Read).await;
+    let timed_out = app
+        .graphql_as(
+            Some(&reader),
+            WAIT,
+            json!({ "address": "nobody-yet@localhost", "timeout": 200 }),
+        )
+        .await;
+    assert_eq!(
+        timed_out["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "{timed_out}"
+    );
+    let lookup = app
+        .graphql(
+            "query { inbox(address: \"nobody-yet@localhost\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        lookup["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "the wait created the inbox: {lookup}"
+    );
+
+    let sending = async {
+        let lookup = app
+            .graphql(
+                "query { inbox(address: \"arrives@localhost\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            lookup["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{lookup}"
+        );
+        app.send_mail("arrives@localhost", "created by mail", "hi")
+            .await;
+    };
+    let waited = subject_waited_while(
+        &app,
+        Some(&reader),
+        json!({ "address": "arrives@localhost", "timeout": 30000 }),
+        sending,
+    )
+    .await;
+    assert_eq!(waited, "created by mail");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_on_an_address_that_create_inbox_then_creates_finds_its_mail() {
+    let app = TestApp::spawn().await;
+    let creating = async {
+        app.create_inbox("made-later").await;
+        app.send_mail("made-later@localhost", "after createInbox", "hi")
+            .await;
+    };
+    let waited = subject_waited_while(
+        &app,
+        Some(&app.key),
+        json!({ "address": "made-later@localhost", "timeout": 30000 }),
+        creating,
+    )
+    .await;
+    assert_eq!(waited, "after createInbox");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plus_address_names_its_inbox_narrowed_to_its_tag_in_waits_and_lookups() {
+    let app = TestApp::spawn().await;
+    app.send_mail("zed+t2@localhost", "for t2", "x").await;
+    let waited = subject_waited_while(
+        &app,
+        Some(&app.key),
+        json!({ "address": "zed+t1@localhost", "timeout": 30000 }),
+        app.send_mail("zed+t1@localhost", "for t1", "x"),
+    )
+    .await;
+    assert_eq!(waited, "for t1");
+
+    let lookup = |address: &'static str| {
+        app.data(
+            r#"query($a: String!) { inbox(address: $a) { address
+                messages { edges { node { subject } } } } }"#,
+            json!({ "a": address }),
+        )
+    };
+    let tagged = lookup("Zed+T1@localhost").await;
+    assert_eq!(tagged["inbox"]["address"], "zed@localhost");
+    assert_eq!(
+        tagged["inbox"]["messages"]["edges"],
+        json!([{ "node": { "subject": "for t1" } }])
+    );
+    let whole = lookup("zed@localhost").await;
+    assert_eq!(
+        whole["inbox"]["messages"]["edges"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    let conflicting = app
+        .graphql(
+            WAIT,
+            json!({ "address": "zed+t1@localhost", "filter": { "tag": "t2" }, "timeout": 100 }),
+        )
+        .await;
+    assert_eq!(
+        conflicting["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{conflicting}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_inbox_refuses_a_plus_address_local_part() {
+    let app = TestApp::spawn().await;
+    let refused = app
+        .data(
+            r#"mutation { createInbox(input: {domain: "localhost", localPart: "qa+x"}) {
+                status inbox { id } token } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refused["createInbox"],
+        json!({ "status": "INVALID_LOCAL_PART", "inbox": null, "token": null })
+    );
+    app.stop().await;
+}
+
+/// A sign-up whose verification mail carries `code`.
+fn signup_mail(code: &str) -> String {
+    format!("Subject: Your code\r\n\r\nYour verification code is {code}.\r\n")
+}
+
+async fn send_signup(app: &TestApp, to: &str, code: &str) {
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO app.test").await;
+    let reply = smtp
+        .deliver("app@example.com", &[to], &signup_mail(code))
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+}
+
+async fn wait_for_code(app: &TestApp, address: &str, timeout_ms: u32) -> Value {
+    let response = app
+        .graphql(
+            "query($a: String!, $t: Int) { waitForMessage(address: $a, timeoutMs: $t) { codes } }",
+            json!({ "a": address, "t": timeout_ms }),
+        )
+        .await;
+    if response["data"]["waitForMessage"].is_null() {
+        return response["errors"][0]["extensions"]["code"].clone();
+    }
+    response["data"]["waitForMessage"]["codes"][0].clone()
+}
+
+/// The code a wait without a cursor returns when the sign-up mail with `code` lands while the
+/// wait is held.
+async fn code_sent_during_a_wait(app: &TestApp, address: &str, code: &str) -> Value {
+    let (waited, ()) = tokio::join!(wait_for_code(app, address, 30000), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        send_signup(app, address, code).await;
+    });
+    waited
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_sign_ups_in_a_row_with_one_address_get_their_own_codes_without_a_cursor() {
+    let app = TestApp::spawn().await;
+    let address = "signup@localhost";
+    // The first and second mails land before their waits are made.
+    send_signup(&app, address, "111111").await;
+    assert_eq!(wait_for_code(&app, address, 5000).await, "111111");
+    send_signup(&app, address, "222222").await;
+    assert_eq!(wait_for_code(&app, address, 5000).await, "222222");
+    // The third lands while its wait is held.
+    assert_eq!(
+        code_sent_during_a_wait(&app, address, "333333").await,
+        "333333"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_re_run_never_gets_an_earlier_run_s_mail() {
+    let app = TestApp::spawn().await;
+    let address = "rerun@localhost";
+    // The first run.
+    send_signup(&app, address, "100001").await;
+    assert_eq!(wait_for_code(&app, address, 5000).await, "100001");
+    // The re-run, moments later: its wait is made before its mail lands.
+    assert_eq!(
+        code_sent_during_a_wait(&app, address, "200002").await,
+        "200002"
+    );
+    // A run that crashed before its wait left a mail nobody waited for; once it is older than
+    // `--wait-lookback` (300 s by default), a later run's wait passes it over too.
+    send_signup(&app, address, "300003").await;
+    app.clock.advance(chrono::Duration::seconds(301));
+    assert_eq!(wait_for_code(&app, address, 200).await, "TIMEOUT");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_waits_in_a_row_get_two_different_mails_then_time_out() {
+    let app = TestApp::spawn().await;
+    let (_, address, _) = app.create_inbox("twice").await;
+    send_signup(&app, &address, "123456").await;
+    send_signup(&app, &address, "654321").await;
+    assert_eq!(wait_for_code(&app, &address, 5000).await, "123456");
+    assert_eq!(wait_for_code(&app, &address, 5000).await, "654321");
+    assert_eq!(wait_for_code(&app, &address, 200).await, "TIMEOUT");
+    // A wait by cursor returns a message already returned, as asked.
+    let response = app
+        .graphql(
+            WAIT,
+            json!({ "address": address, "after": null, "since": "2026-11-28T11:00:00Z", "timeout": 200 }),
+        )
+        .await;
+    assert_eq!(
+        response["data"]["waitForMessage"]["codes"][0], "123456",
+        "{response}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_by_cursor_records_what_it_returned() {
+    let app = TestApp::spawn().await;
+    let (_, address, start) = app.create_inbox("by-cursor").await;
+    send_signup(&app, &address, "777777").await;
+    let response = app
+        .graphql(
+            WAIT,
+            json!({ "address": address, "after": start, "timeout": 5000 }),
+        )
+        .await;
+    assert_eq!(
+        response["data"]["waitForMessage"]["codes"][0], "777777",
+        "{response}"
+    );
+    assert_eq!(wait_for_code(&app, &address, 200).await, "TIMEOUT");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_on_a_new_catch_all_address_hears_its_creation_from_another_process() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_on(first.database_url.clone(), &[]).await;
+    let waited = subject_waited_while(
+        &second,
+        Some(&second.key),
+        json!({ "address": "elsewhere@localhost", "timeout": 30000 }),
+        first.send_mail("elsewhere@localhost", "via the first", "hi"),
+    )
+    .await;
+    assert_eq!(waited, "via the first");
+    second.stop().await;
+    first.stop().await;
 }

@@ -148,26 +148,11 @@ pub async fn find_by_address(
         .optional()
 }
 
-/// The live inbox for `address` on a catch-all domain, created for the domain's tenant if it
-/// does not exist. An expired inbox at that address is replaced by a fresh, empty one; its id
-/// comes back too (its listeners must be told once this commits).
-pub async fn find_or_create(
-    conn: &mut AsyncPgConnection,
-    address: &EmailAddress,
-    tenant_id: Uuid,
-    now: DateTime<Utc>,
-    ttl: chrono::Duration,
-    buckets: &ExpiryBuckets,
-) -> QueryResult<(Inbox, Vec<Uuid>)> {
-    let (mut found, replaced) =
-        find_or_create_all(conn, &[(address, tenant_id)], now, ttl, buckets, i32::MAX).await?;
-    let (inbox, _) = found.pop().ok_or(diesel::result::Error::NotFound)?;
-    Ok((inbox, replaced))
-}
-
-/// [`find_or_create`] for many catch-all addresses (with their domains' tenants) in three
-/// statements, whatever their number, pipelined (one round trip). Each inbox comes with whether
-/// this call created it. A tenant with `catch_all_cap` live inboxes made by mail gets no new
+/// The live inboxes for catch-all addresses (with their domains' tenants), each created for the
+/// domain's tenant if it does not exist, in three statements whatever their number, pipelined
+/// (one round trip). An expired inbox at an address is replaced by a fresh, empty one; its id
+/// comes back too (its listeners must be told once this commits). Each inbox comes with
+/// whether this call created it. A tenant with `catch_all_cap` live inboxes made by mail gets no new
 /// one (a batch may take it past by its own new addresses); its address is left out.
 pub async fn find_or_create_all(
     conn: &AsyncPgConnection,

@@ -418,8 +418,16 @@ pub async fn stored_after(
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
-    matching(viewer, inbox_id, filter, now)
-        .filter(messages::seq.gt(after))
+    let query = matching(viewer, inbox_id, filter, now).filter(messages::seq.gt(after));
+    oldest_first(conn, query, limit).await
+}
+
+async fn oldest_first(
+    conn: &mut AsyncPgConnection,
+    query: messages::BoxedQuery<'static, Pg>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    query
         .order(messages::seq.asc())
         .limit(limit)
         .select(Message::as_select())
@@ -427,43 +435,103 @@ pub async fn stored_after(
         .await
 }
 
-/// Marks the oldest matching unseen message after `after` as seen and returns it. Concurrent
-/// consumers each get a different message: the update re-checks `seen` under the row lock, and
-/// a consumer that lost the race moves on to the next candidate.
-pub async fn consume_oldest(
+/// How a wait takes a message for itself, so that concurrent and successive waits each get a
+/// different one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// `markSeen`: only unseen messages count; the one taken is marked seen (and returned).
+    Seen,
+    /// The default: only messages no wait has returned count; the one taken is recorded as
+    /// returned (`waited_at`).
+    Unreturned,
+}
+
+/// Takes the oldest matching message after `after` that `claim` allows and returns it.
+/// Concurrent waits each get a different message: the update re-checks the claim under the row
+/// lock, and a wait that lost the race moves on to the next candidate.
+pub async fn claim_oldest(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
     inbox_id: Uuid,
     filter: &MessageFilter,
     after: i64,
+    claim: Claim,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Message>> {
     loop {
-        let candidate: Option<Uuid> = matching(viewer, inbox_id, filter, now)
-            .filter(messages::seq.gt(after))
-            .filter(messages::seen.eq(false))
-            .order(messages::seq.asc())
-            .select(messages::id)
-            .first(conn)
-            .await
-            .optional()?;
+        let candidates = matching(viewer, inbox_id, filter, now).filter(messages::seq.gt(after));
+        let candidate: Option<Uuid> = match claim {
+            Claim::Seen => candidates.filter(messages::seen.eq(false)),
+            Claim::Unreturned => candidates.filter(messages::waited_at.is_null()),
+        }
+        .order(messages::seq.asc())
+        .select(messages::id)
+        .first(conn)
+        .await
+        .optional()?;
         let Some(id) = candidate else {
             return Ok(None);
         };
-        let claimed = diesel::update(
-            messages::table
-                .filter(messages::id.eq(id))
-                .filter(messages::seen.eq(false)),
-        )
-        .set(messages::seen.eq(true))
-        .returning(Message::as_returning())
-        .get_result(conn)
-        .await
+        let row = messages::table.filter(messages::id.eq(id));
+        let claimed = match claim {
+            Claim::Seen => {
+                diesel::update(row.filter(messages::seen.eq(false)))
+                    .set((messages::seen.eq(true), messages::waited_at.eq(now)))
+                    .returning(Message::as_returning())
+                    .get_result(conn)
+                    .await
+            }
+            Claim::Unreturned => {
+                diesel::update(row.filter(messages::waited_at.is_null()))
+                    .set(messages::waited_at.eq(now))
+                    .returning(Message::as_returning())
+                    .get_result(conn)
+                    .await
+            }
+        }
         .optional()?;
         if claimed.is_some() {
             return Ok(claimed);
         }
     }
+}
+
+/// Records that a wait returned the message (one it found by cursor, not by claim): waits
+/// without a cursor pass it over from now on.
+pub async fn record_returned(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(
+        messages::table
+            .filter(messages::inbox_id.eq(message.inbox_id))
+            .filter(messages::id.eq(message.id)),
+    )
+    .set(messages::waited_at.eq(now))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// The matching messages up to `through` (a seq) received after `since` that no wait has
+/// returned, oldest first, at most `limit`: where a subscription without a cursor starts.
+#[allow(clippy::too_many_arguments)] // the feed's arguments and the window
+pub async fn unreturned_through(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    inbox_id: Uuid,
+    filter: &MessageFilter,
+    since: DateTime<Utc>,
+    through: i64,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Message>> {
+    let query = matching(viewer, inbox_id, filter, now)
+        .filter(messages::received_at.gt(since))
+        .filter(messages::waited_at.is_null())
+        .filter(messages::seq.le(through));
+    oldest_first(conn, query, limit).await
 }
 
 /// The `seq` of the inbox's newest message, 0 when it has none.

@@ -7,6 +7,7 @@ use crate::{
     auth::{Caller, Scope},
     db::models::{domain, inbox, Viewer},
     error::{ApiResult, AppError},
+    events,
     graphql::{
         types::{inbox::Inbox, parse_id, DeleteStatus, StorableText},
         ClientIp, ContextExt,
@@ -43,6 +44,10 @@ pub enum CreateInboxStatus {
     /// `localPart` names a domain's operators (`postmaster`, `abuse`, `admin`, ...; RFC 2142):
     /// on a domain shared by every tenant, nobody may hold it.
     AddressReserved,
+    /// `localPart` is a plus-address (`base+tag`): mail to it lands in the inbox `base`, so an
+    /// inbox of that name would never receive any. Create `base` and use `base+tag@domain`
+    /// wherever an address is accepted.
+    InvalidLocalPart,
 }
 
 #[derive(SimpleObject)]
@@ -52,9 +57,9 @@ pub struct CreateInboxPayload {
     inbox: Option<Inbox>,
     /// The longest TTL the server grants.
     max_ttl_seconds: i32,
-    /// An inbox token: read access to this inbox only, until it expires (a JWT; send it as
-    /// `Authorization: Bearer`, as `apiKey` when opening a WebSocket, or as `?token=` on a
-    /// download URL).
+    /// An inbox token for this inbox only, until it expires: it reads the inbox, marks and
+    /// deletes its messages, extends and deletes it (a JWT; send it as `Authorization: Bearer`,
+    /// as `token` when opening a WebSocket, or as `?token=` on a download URL).
     token: Option<String>,
 }
 
@@ -154,7 +159,7 @@ impl InboxMutation {
             {
                 Some(extended) => ExtendInboxPayload {
                     token: Some(issue_token(ctx, &extended).api()?),
-                    ..outcome(ExtendInboxStatus::Extended, Some(Inbox(extended)))
+                    ..outcome(ExtendInboxStatus::Extended, Some(extended.into()))
                 },
                 None => outcome(ExtendInboxStatus::NotFound, None),
             },
@@ -285,6 +290,9 @@ async fn create_inbox(
         .map(LocalPart::parse)
         .transpose()
         .map_err(|e| AppError::BadUserInput(e.to_string()))?;
+    if chosen.as_ref().is_some_and(LocalPart::is_plus_address) {
+        return Ok(outcome(CreateInboxStatus::InvalidLocalPart, None));
+    }
     let ttl = match input.ttl_seconds {
         None => i64::from(app.config.inbox.default_ttl).min(i64::from(max_ttl_seconds)),
         Some(ttl) if ttl <= 0 => {
@@ -354,10 +362,13 @@ async fn create_inbox(
             })?;
         app.events.inboxes_deleted(&conn, &replaced).await;
         if created {
+            // Waits on the address that were waiting for its inbox find it.
+            let key = events::address_key(&address.to_string());
+            app.events.inboxes_created(&conn, &[key]).await;
             let token = issue_token(ctx, &new)?;
             return Ok(CreateInboxPayload {
                 token: Some(token),
-                ..outcome(CreateInboxStatus::Created, Some(Inbox(new)))
+                ..outcome(CreateInboxStatus::Created, Some(new.into()))
             });
         }
     }

@@ -53,9 +53,10 @@ impl MessageMutation {
         filter: Option<MessageFilterInput>,
     ) -> Result<DeleteMessagesPayload> {
         let viewer = ctx.inbox_changer().api()?;
-        let inbox = inbox::resolve(ctx, viewer, Some(inbox_id), None, false)
+        let inbox = inbox::resolve(ctx.app(), viewer, Some(inbox_id), None)
             .await
-            .api()?;
+            .api()?
+            .inbox;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
         let deleted =

@@ -17,7 +17,8 @@ pub struct InboxQuery;
 impl InboxQuery {
     /// A live inbox, by `id` or by `address` (give exactly one). One that does not exist, has
     /// expired or belongs to another tenant is null with a `NOT_FOUND` error; the three are
-    /// indistinguishable.
+    /// indistinguishable. A plus-address (`local+tag@domain`) names the inbox `local@domain`,
+    /// whose `messages` are then those sent to the plus-address (tagged `tag`).
     async fn inbox(
         &self,
         ctx: &Context<'_>,
@@ -25,11 +26,9 @@ impl InboxQuery {
         address: Option<String>,
     ) -> Result<Option<Inbox>> {
         let viewer = ctx.viewer(Scope::Read).api()?;
-        let found = inbox::resolve(ctx, viewer, id, address, false)
-            .await
-            .api()?;
+        let found = inbox::resolve(ctx.app(), viewer, id, address).await.api()?;
         // Nullable, so a NOT_FOUND nulls this field and not the whole response.
-        Ok(Some(Inbox(found)))
+        Ok(Some(Inbox::from(found)))
     }
 
     /// The caller's live inboxes, newest first (an inbox token sees its own). With `search`,
@@ -56,6 +55,6 @@ impl InboxQuery {
         )
         .await
         .api()?;
-        Ok(found.into_iter().map(Inbox).collect())
+        Ok(found.into_iter().map(Inbox::from).collect())
     }
 }

@@ -1,21 +1,21 @@
 use std::time::Duration;
 
 use async_graphql::{Context, Object, Result, ID};
-use chrono::{DateTime, Utc};
 
 use crate::{
     auth::Scope,
-    db::models::message::{self, MessageFilter},
+    db::models::message::{self, Claim, MessageFilter},
     error::{ApiResult, AppError},
     graphql::{
         feed::Feed,
         types::{
-            inbox,
+            inbox::{self, Watched},
             message::{
                 decode_cursor, message_connection, page_complexity, Message, MessageConnection,
                 MessageFilterInput,
             },
             parse_id,
+            timestamp::Timestamp,
         },
         ContextExt,
     },
@@ -39,9 +39,10 @@ impl MessageQuery {
         #[graphql(desc = "Cursor of the last message of the previous page.")] after: Option<String>,
     ) -> Result<MessageConnection> {
         let viewer = ctx.viewer(Scope::Read).api()?;
-        let inbox = inbox::resolve(ctx, viewer, Some(inbox_id), None, false)
+        let inbox = inbox::resolve(ctx.app(), viewer, Some(inbox_id), None)
             .await
-            .api()?;
+            .api()?
+            .inbox;
         message_connection(ctx, viewer, inbox.id, filter.into(), first, after)
             .await
             .api()
@@ -62,13 +63,18 @@ impl MessageQuery {
         Ok(Some(Message::new(found)))
     }
 
-    /// Holds the request until a matching message is stored after `after` (a message cursor)
-    /// or newer than `since` (give at most one; with neither, any stored message counts), and
-    /// returns the oldest such message. On timeout the result is null with a `TIMEOUT` error.
-    /// With `markSeen`, only unseen messages count and the returned one is marked seen, so
-    /// successive waits return successive messages. An address on a catch-all domain may be
-    /// waited on before its first mail. If the inbox is deleted meanwhile (or swept after
-    /// expiry), the wait ends at once with a `NOT_FOUND` error.
+    /// Holds the request until a matching message exists and returns the oldest such one: with
+    /// neither `after` nor `since`, a message of the last `--wait-lookback` seconds (300 by
+    /// default) that no earlier wait has returned; with `after` (a message cursor), the next
+    /// message stored after it; with `since`, the first received after that instant (give at
+    /// most one). Every wait records that it returned its message, so two waits in a row get
+    /// two different mails and a re-run never gets an earlier run's mail. On timeout the result
+    /// is null with a `TIMEOUT` error. With `markSeen`, only unseen messages count (of any age)
+    /// and the returned one is marked seen. A plus-address (`local+tag@domain`) waits for mail
+    /// sent to it (the inbox `local@domain`, messages tagged `tag`). An address on a catch-all
+    /// domain may be waited on before its first mail: the wait does not create the inbox, the
+    /// mail that arrives does. If the inbox is deleted meanwhile (or swept after expiry), the
+    /// wait ends at once with a `NOT_FOUND` error.
     #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn wait_for_message(
         &self,
@@ -76,10 +82,12 @@ impl MessageQuery {
         inbox_id: Option<ID>,
         address: Option<String>,
         filter: Option<MessageFilterInput>,
-        since: Option<DateTime<Utc>>,
+        since: Option<Timestamp>,
         after: Option<String>,
-        #[graphql(desc = "How long to wait (default 30000); capped by the server's --max-wait.")]
-        timeout_ms: Option<u32>,
+        #[graphql(
+            desc = "How long to wait in milliseconds, a positive number (default 30000); capped by the server's --max-wait."
+        )]
+        timeout_ms: Option<i32>,
         #[graphql(
             desc = "Consume: only unseen messages count, and the one returned is marked seen (default false)."
         )]
@@ -89,48 +97,74 @@ impl MessageQuery {
         let wait = async {
             let app = ctx.app();
             let mut filter = MessageFilter::from(filter);
-            let cursor = match (since, after) {
+            // Where the wait starts, and whether it claims what it returns (see `Claim`).
+            let (cursor, claim) = match (since, after) {
                 (Some(_), Some(_)) => {
                     return Err(AppError::BadUserInput(
                         "give at most one of `since` and `after`".into(),
                     ))
                 }
                 (Some(since), None) => {
-                    filter.received_after = filter.received_after.max(Some(since));
-                    0
+                    filter.received_after = filter.received_after.max(Some(since.0));
+                    (0, None)
                 }
-                (None, Some(after)) => decode_cursor(&after)?,
-                (None, None) => 0,
+                (None, Some(after)) => (decode_cursor(&after)?, None),
+                (None, None) => {
+                    let lookback = Duration::from_secs(app.config.http.wait_lookback.into());
+                    let window = app.clock.now() - lookback;
+                    filter.received_after = filter.received_after.max(Some(window));
+                    (0, Some(Claim::Unreturned))
+                }
             };
+            let claim = if mark_seen { Some(Claim::Seen) } else { claim };
             let cap_ms = u64::from(app.config.http.max_wait) * 1000;
-            let timeout_ms = timeout_ms.map_or(DEFAULT_WAIT_MS, u64::from).min(cap_ms);
-            // Consuming changes data: a `write` key, or the inbox's own token.
+            let timeout_ms = match timeout_ms.map(u64::try_from) {
+                None => DEFAULT_WAIT_MS,
+                Some(Ok(ms)) if ms > 0 => ms,
+                Some(_) => {
+                    return Err(AppError::BadUserInput(
+                        "`timeoutMs` must be a positive number of milliseconds".into(),
+                    ))
+                }
+            }
+            .min(cap_ms);
+            // Consuming changes data: a `write` key, or the inbox's own token. Recording which
+            // message a wait returned is bookkeeping of waits, which `read` may do.
             let viewer = if mark_seen {
                 ctx.inbox_changer()?
             } else {
                 ctx.viewer(Scope::Read)?
             };
-            let inbox = inbox::resolve(ctx, viewer, inbox_id, address, true).await?;
-            // Listen before the first read (inside the feed), so nothing stored meanwhile is missed.
-            let listener = app.events.listen(inbox.id);
             let caller = ctx.caller().clone();
-            let mut feed = Feed::new(
-                app.clone(),
-                caller,
-                viewer,
-                inbox.id,
-                filter,
-                cursor,
-                listener,
-            );
-            let next = async {
-                if mark_seen {
-                    feed.next_unseen().await
-                } else {
-                    feed.next().await
+            let found = async {
+                let named = match inbox::watch(app, viewer, inbox_id, address).await? {
+                    Watched::Inbox(named) => named,
+                    Watched::Address(awaited) => awaited.created(app, viewer, &caller).await?,
+                };
+                let filter = named.narrow(filter)?;
+                // Listen before the first read (inside the feed), so nothing stored meanwhile
+                // is missed.
+                let listener = app.events.listen(named.inbox.id);
+                let mut feed = Feed::new(
+                    app.clone(),
+                    caller.clone(),
+                    viewer,
+                    named.inbox.id,
+                    filter,
+                    cursor,
+                    listener,
+                );
+                match claim {
+                    Some(claim) => feed.next_claimed(claim).await,
+                    None => {
+                        let message = feed.next().await?;
+                        let mut conn = app.pool.get().await?;
+                        message::record_returned(&mut conn, &message, app.clock.now()).await?;
+                        Ok(message)
+                    }
                 }
             };
-            tokio::time::timeout(Duration::from_millis(timeout_ms), next)
+            tokio::time::timeout(Duration::from_millis(timeout_ms), found)
                 .await
                 .map_err(|_| AppError::Timeout(timeout_ms))?
         };

@@ -77,7 +77,7 @@ impl ViewerQuery {
                     .api()?;
                 Ok(ViewerInfo {
                     kind: CallerKind::InboxToken,
-                    inbox: found.map(Inbox),
+                    inbox: found.map(Inbox::from),
                     ..nobody
                 })
             }

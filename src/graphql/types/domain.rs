@@ -1,5 +1,5 @@
+use super::timestamp::Timestamp;
 use async_graphql::{Enum, Object};
-use chrono::{DateTime, Utc};
 
 use crate::db::models::domain as model;
 
@@ -26,7 +26,7 @@ impl Domain {
         self.0.mode.into()
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
 }

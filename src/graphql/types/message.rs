@@ -3,10 +3,9 @@ use async_graphql::{
     dataloader::DataLoader,
     Context, ErrorExtensions, InputObject, Object, Result, ID,
 };
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{inbox::Inbox, StorableText};
+use super::{inbox::Inbox, timestamp::Timestamp, StorableText};
 use crate::{
     auth::Scope,
     db::models::{attachment, inbox, message as model, Viewer},
@@ -52,8 +51,8 @@ pub struct MessageFilterInput {
     /// Case-insensitive substring of the subject.
     #[graphql(validator(custom = "StorableText"))]
     subject: Option<String>,
-    received_after: Option<DateTime<Utc>>,
-    received_before: Option<DateTime<Utc>>,
+    received_after: Option<Timestamp>,
+    received_before: Option<Timestamp>,
     seen: Option<bool>,
     has_attachments: Option<bool>,
     /// The plus-address tag: mail to `local+signup@domain` carries the tag `signup`.
@@ -68,8 +67,8 @@ impl From<Option<MessageFilterInput>> for model::MessageFilter {
             from: input.from,
             to: input.to,
             subject: input.subject,
-            received_after: input.received_after,
-            received_before: input.received_before,
+            received_after: input.received_after.map(|t| t.0),
+            received_before: input.received_before.map(|t| t.0),
             seen: input.seen,
             has_attachments: input.has_attachments,
             tag: input.tag,
@@ -167,12 +166,12 @@ impl Message {
         let found = inbox::find(&mut conn, viewer, self.row.inbox_id, app.clock.now())
             .await
             .api()?;
-        Ok(found.map(Inbox))
+        Ok(found.map(Inbox::from))
     }
 
     /// When ephemail stored it.
-    async fn received_at(&self) -> DateTime<Utc> {
-        self.row.received_at
+    async fn received_at(&self) -> Timestamp {
+        self.row.received_at.into()
     }
 
     /// Envelope sender (`MAIL FROM`); null for the null sender `<>` of bounces.
@@ -219,8 +218,8 @@ impl Message {
     }
 
     /// The `Date:` header.
-    async fn date(&self) -> Option<DateTime<Utc>> {
-        self.row.sent_at
+    async fn date(&self) -> Option<Timestamp> {
+        self.row.sent_at.map(Timestamp)
     }
 
     /// The `Message-ID:` header, without angle brackets.

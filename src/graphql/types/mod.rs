@@ -4,6 +4,7 @@ pub mod domain;
 pub mod inbox;
 pub mod message;
 pub mod tenant;
+pub mod timestamp;
 
 use async_graphql::{CustomValidator, InputValueError, ID};
 use uuid::Uuid;

@@ -1,6 +1,6 @@
 use async_graphql::{Object, SimpleObject, ID};
-use chrono::{DateTime, Utc};
 
+use super::timestamp::Timestamp;
 use crate::{
     auth::{api_key::scope_of, Scope},
     db::models::{api_key, tenant},
@@ -19,8 +19,8 @@ impl Tenant {
         &self.0.name
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
 }
 
@@ -34,8 +34,8 @@ pub struct ApiKey {
     prefix: String,
     /// The highest scope granted (scopes include the lower ones).
     scope: Option<Scope>,
-    created_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
+    created_at: Timestamp,
+    revoked_at: Option<Timestamp>,
 }
 
 impl From<api_key::ApiKey> for ApiKey {
@@ -46,8 +46,8 @@ impl From<api_key::ApiKey> for ApiKey {
             scope: scope_of(&key),
             name: key.name,
             prefix: key.prefix,
-            created_at: key.created_at,
-            revoked_at: key.revoked_at,
+            created_at: key.created_at.into(),
+            revoked_at: key.revoked_at.map(Timestamp),
         }
     }
 }

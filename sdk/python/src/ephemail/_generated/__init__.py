@@ -1,0 +1,119 @@
+from .async_base_client import AsyncBaseClient
+from .base_model import BaseModel, Upload
+from .client import Client
+from .create_inbox import (
+    CreateInbox,
+    CreateInboxCreateInbox,
+    CreateInboxCreateInboxInbox,
+)
+from .delete_inbox import DeleteInbox, DeleteInboxDeleteInbox
+from .delete_message import DeleteMessage, DeleteMessageDeleteMessage
+from .domains import Domains, DomainsDomains
+from .enums import (
+    CallerKind,
+    ContentLimit,
+    CreateApiKeyStatus,
+    CreateInboxStatus,
+    CreateInboxTokenStatus,
+    CreateTenantStatus,
+    DeleteStatus,
+    DomainMode,
+    ExtendInboxStatus,
+    RevokeApiKeyStatus,
+    Scope,
+)
+from .exceptions import (
+    GraphQLClientError,
+    GraphQLClientGraphQLError,
+    GraphQLClientGraphQLMultiError,
+    GraphQLClientHttpError,
+    GraphQLClientInvalidResponseError,
+)
+from .extend_inbox import (
+    ExtendInbox,
+    ExtendInboxExtendInbox,
+    ExtendInboxExtendInboxInbox,
+)
+from .fragments import (
+    InboxFields,
+    MessageFields,
+    MessageFieldsAttachments,
+    MessageFieldsCc,
+    MessageFieldsFrom,
+    MessageFieldsLinks,
+    MessageFieldsTo,
+)
+from .inbox import Inbox, InboxInbox
+from .input_types import (
+    CreateApiKeyInput,
+    CreateInboxInput,
+    ExtendInboxInput,
+    MessageFilter,
+)
+from .message import Message, MessageMessage
+from .message_received import MessageReceived, MessageReceivedMessageReceived
+from .messages import (
+    Messages,
+    MessagesMessages,
+    MessagesMessagesNodes,
+    MessagesMessagesPageInfo,
+)
+from .wait_for_message import WaitForMessage, WaitForMessageWaitForMessage
+
+__all__ = [
+    "AsyncBaseClient",
+    "BaseModel",
+    "CallerKind",
+    "Client",
+    "ContentLimit",
+    "CreateApiKeyInput",
+    "CreateApiKeyStatus",
+    "CreateInbox",
+    "CreateInboxCreateInbox",
+    "CreateInboxCreateInboxInbox",
+    "CreateInboxInput",
+    "CreateInboxStatus",
+    "CreateInboxTokenStatus",
+    "CreateTenantStatus",
+    "DeleteInbox",
+    "DeleteInboxDeleteInbox",
+    "DeleteMessage",
+    "DeleteMessageDeleteMessage",
+    "DeleteStatus",
+    "DomainMode",
+    "Domains",
+    "DomainsDomains",
+    "ExtendInbox",
+    "ExtendInboxExtendInbox",
+    "ExtendInboxExtendInboxInbox",
+    "ExtendInboxInput",
+    "ExtendInboxStatus",
+    "GraphQLClientError",
+    "GraphQLClientGraphQLError",
+    "GraphQLClientGraphQLMultiError",
+    "GraphQLClientHttpError",
+    "GraphQLClientInvalidResponseError",
+    "Inbox",
+    "InboxFields",
+    "InboxInbox",
+    "Message",
+    "MessageFields",
+    "MessageFieldsAttachments",
+    "MessageFieldsCc",
+    "MessageFieldsFrom",
+    "MessageFieldsLinks",
+    "MessageFieldsTo",
+    "MessageFilter",
+    "MessageMessage",
+    "MessageReceived",
+    "MessageReceivedMessageReceived",
+    "Messages",
+    "MessagesMessages",
+    "MessagesMessagesNodes",
+    "MessagesMessagesPageInfo",
+    "RevokeApiKeyStatus",
+    "Scope",
+    "Upload",
+    "WaitForMessage",
+    "WaitForMessageWaitForMessage",
+]
