@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up: installs what the tests need when it is missing
 # (PostgreSQL's server binaries for the throwaway test cluster, the diesel CLI for the schema
-# drift test, Node.js with the graphql-ws and playwright-core npm packages, headless Chromium for
-# the XSS rendering test, swaks and Python 3 as SMTP clients), then checks formatting and lints
-# and runs every test, the SDKs' included (scripts/test-sdk.sh, which installs their own tools).
+# drift test, Node.js with the graphql-ws, playwright-core and axe-core npm packages, headless
+# Chromium for the XSS rendering and web inbox tests, the web inbox's build tools for its
+# stale-bundle test, swaks and Python 3 as SMTP clients), then checks formatting and lints and
+# runs every test, the SDKs' included (scripts/test-sdk.sh, which installs their own tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -44,9 +45,18 @@ if ! command -v chromium >/dev/null; then
   echo "# installing Chromium (renders the sanitized XSS corpus headless)"
   apt_install chromium
 fi
-# The public graphql-ws npm client and playwright-core (drives Chromium), exactly as locked.
-if [ ! -d tests/node/node_modules/graphql-ws ] || [ ! -d tests/node/node_modules/playwright-core ]; then
+# The public graphql-ws npm client, playwright-core (drives Chromium) and axe-core (the web
+# inbox's accessibility check), exactly as locked.
+if [ ! -d tests/node/node_modules/graphql-ws ] || [ ! -d tests/node/node_modules/playwright-core ] \
+  || [ ! -d tests/node/node_modules/axe-core ]; then
   npm ci --prefix tests/node --no-fund --no-audit
+fi
+# The web inbox's build tools (Vite, Preact, GraphiQL), for the test that rebuilds web/dist and
+# compares it with the checked-in bundle. Packages come from a cache outside the clone.
+if ! cmp -s web/package-lock.json web/node_modules/.installed-lock.json; then
+  echo "# installing the web inbox's build tools (npm ci --prefix web)"
+  npm ci --prefix web --no-fund --no-audit --loglevel=error --cache /var/cache/ephemail/npm >/dev/null
+  cp web/package-lock.json web/node_modules/.installed-lock.json
 fi
 
 cargo fmt --all -- --check

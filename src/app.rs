@@ -94,9 +94,12 @@ impl App {
         })))
     }
 
-    /// Stores the `--domain`s; with none given and none stored, serves `localhost` as catch-all
-    /// so that a first run just works. Catch-all domains belong to `--domain-tenant`; registered
-    /// ones are shared by all tenants.
+    /// Stores the `--domain`s. Without any, a first run just works: with no domain stored,
+    /// `localhost` is served as catch-all; in public mode, with no shared domain stored,
+    /// `localhost` is served as registered instead, so that anonymous visitors have a domain to
+    /// create inboxes on (a catch-all domain belongs to one tenant, and would let anyone read
+    /// mail sent to any address). Catch-all domains belong to `--domain-tenant`; registered ones
+    /// are shared by all tenants.
     async fn configure_domains(&self) -> anyhow::Result<()> {
         let mut conn = self
             .pool
@@ -110,8 +113,15 @@ impl App {
             .iter()
             .map(|spec| (spec.name.as_str(), spec.mode))
             .collect();
-        if wanted.is_empty() && domain::list(&mut conn, Viewer::System).await?.is_empty() {
-            wanted.push(("localhost", DomainMode::CatchAll));
+        if wanted.is_empty() {
+            let stored = domain::list(&mut conn, Viewer::System).await?;
+            if self.public_inboxes.is_some() {
+                if !stored.iter().any(|domain| domain.tenant_id.is_none()) {
+                    wanted.push(("localhost", DomainMode::Registered));
+                }
+            } else if stored.is_empty() {
+                wanted.push(("localhost", DomainMode::CatchAll));
+            }
         }
         for (name, mode) in wanted {
             // Catch-all domains create inboxes by themselves, so they need an owner.

@@ -213,6 +213,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         if let Some(addr) = server.smtps_addr {
             println!("smtps     {addr}");
         }
+        println!("web       http://{}/", server.http_addr);
         println!("graphql   http://{}/graphql", server.http_addr);
         println!("health    http://{}/healthz", server.http_addr);
         if let Some(key) = first_key {

@@ -394,7 +394,8 @@ pub struct ServeConfig {
 
     /// A domain to serve, `NAME[:catch_all|:registered]` (repeatable; catch_all by default).
     /// Added to the stored domains at start-up. With none given and none stored, `localhost`
-    /// is served as catch-all.
+    /// is served as catch-all; in public mode, with none given and no registered domain stored,
+    /// as registered (shared), for the anonymous visitors' inboxes.
     #[arg(long = "domain", env = "EPHEMAIL_DOMAINS", value_delimiter = ',')]
     pub domains: Vec<DomainSpec>,
 

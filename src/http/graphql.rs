@@ -1,17 +1,11 @@
-use std::sync::LazyLock;
-
-use async_graphql::http::GraphiQLSource;
 use async_graphql_poem::{GraphQLProtocol, GraphQLResponse};
 use poem::{
     error::ReadBodyError,
     handler,
     http::{header, StatusCode},
-    web::{websocket::WebSocket, Data, Html},
+    web::{websocket::WebSocket, Data},
     Body, IntoResponse, Request, Response,
 };
-
-use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
-use sha2::{Digest, Sha256};
 
 use super::{rate_limit, websocket};
 use crate::{
@@ -64,43 +58,8 @@ pub async fn get(
                 .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
             response
         }
-        _ => graphiql(),
+        _ => super::web::graphiql(request),
     }
-}
-
-/// The GraphiQL page, with a Content-Security-Policy that lets in its CDN scripts and its own
-/// inline scripts (by hash) and nothing else.
-fn graphiql() -> Response {
-    static PAGE: LazyLock<(String, String)> = LazyLock::new(|| {
-        let html = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .finish();
-        let hashes: Vec<String> = inline_scripts(&html)
-            .map(|script| format!("'sha256-{}'", BASE64.encode(Sha256::digest(script))))
-            .collect();
-        let policy = format!(
-            "default-src 'none'; script-src https://unpkg.com {}; \
-             style-src https://unpkg.com 'unsafe-inline'; font-src https://unpkg.com data:; \
-             img-src https://unpkg.com data:; connect-src 'self'; frame-ancestors 'none'; \
-             base-uri 'none'; form-action 'none'",
-            hashes.join(" ")
-        );
-        (html, policy)
-    });
-    let (html, policy) = &*PAGE;
-    Html(html.clone())
-        .with_header(header::CONTENT_SECURITY_POLICY, policy.clone())
-        .into_response()
-}
-
-/// The bodies of the `<script>` elements without `src` in `html`.
-fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
-    html.split("<script").skip(1).filter_map(|rest| {
-        let (attributes, rest) = rest.split_once('>')?;
-        let (body, _) = rest.split_once("</script>")?;
-        (!attributes.contains("src=")).then_some(body)
-    })
 }
 
 /// `POST /graphql`: one operation as `application/json`, authenticated, counted against the

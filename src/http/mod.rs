@@ -1,6 +1,6 @@
-//! The HTTP edge: GraphQL (`POST /graphql`; WebSocket subscriptions and GraphiQL on
-//! `GET /graphql`), downloads of raw messages and attachments, health checks, and the
-//! sweeper's metrics.
+//! The HTTP edge: the web inbox (`GET /`), GraphQL (`POST /graphql`; WebSocket subscriptions
+//! and GraphiQL on `GET /graphql`), downloads of raw messages and attachments, health checks,
+//! and the sweeper's metrics.
 
 mod download;
 mod graphql;
@@ -8,6 +8,7 @@ mod health;
 mod listener;
 mod rate_limit;
 mod request_log;
+mod web;
 pub mod websocket;
 
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub fn routes(app: App) -> impl poem::Endpoint {
     let cors = cors(&app.config.http.cors_origins);
     let hsts = app.config.http.tls();
     Route::new()
+        .at("/", get(web::inbox))
+        .at("/assets/:file", get(web::asset))
         .at("/graphql", get(graphql::get).post(graphql::post))
         .at("/messages/:id/raw", get(download::raw_message))
         .at("/attachments/:id", get(download::download_attachment))
@@ -62,7 +65,8 @@ fn cors(origins: &[String]) -> Option<Cors> {
 }
 
 /// Defaults for every response: nothing we serve may be sniffed into another type, framed, or
-/// run as a page with powers (JSON and downloads get an empty policy; GraphiQL sets its own).
+/// run as a page with powers (JSON and downloads get an empty policy; the web pages set their
+/// own).
 fn secure_headers(headers: &mut HeaderMap, hsts: bool) {
     const DEFAULTS: [(HeaderName, &str); 4] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

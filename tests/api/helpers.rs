@@ -268,7 +268,9 @@ pub const MAIL_WITH_PDF: &str = "Subject: with file\r\nMIME-Version: 1.0\r\n\
     --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\
     Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n";
 
-async fn create_key(database_url: &str, tenant_name: &str, scope: Scope) -> String {
+/// A new key of `scope` for the tenant called `tenant_name` (created if needed) in the database at
+/// `database_url`.
+pub async fn create_key(database_url: &str, tenant_name: &str, scope: Scope) -> String {
     use diesel_async::{AsyncConnection, AsyncPgConnection};
     let mut conn = AsyncPgConnection::establish(database_url).await.unwrap();
     let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();

@@ -109,6 +109,28 @@ pub async fn find(
         .optional()
 }
 
+/// The newest live inboxes `viewer` may see, at most `limit`; with `search`, only those whose
+/// address contains it (case-insensitive).
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    search: Option<&str>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Inbox>> {
+    let mut query = visible(viewer, now);
+    if let Some(search) = search.map(str::trim).filter(|search| !search.is_empty()) {
+        let address = inboxes::local_part.concat("@").concat(inboxes::domain);
+        query = query.filter(address.ilike(super::message::contains_pattern(search)));
+    }
+    query
+        .order((inboxes::created_at.desc(), inboxes::id))
+        .limit(limit)
+        .select(Inbox::as_select())
+        .load(conn)
+        .await
+}
+
 /// A live inbox by address.
 pub async fn find_by_address(
     conn: &mut AsyncPgConnection,

@@ -298,7 +298,7 @@ pub struct MessageFilter {
 }
 
 /// `%text%` for ILIKE, with the pattern characters in `text` taken literally.
-fn contains_pattern(text: &str) -> String {
+pub(super) fn contains_pattern(text: &str) -> String {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('%', "\\%")
