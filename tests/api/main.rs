@@ -23,6 +23,5 @@ mod smtp_standards;
 mod spec_shapes;
 mod subscriptions;
 mod waits;
-mod web;
 mod websocket_limits;
 mod xss;
