@@ -148,9 +148,9 @@ impl Extension for Enforcer {
         };
         for (_, operation) in document.operations.iter() {
             census.visit(&operation.node.selection_set.node);
-            if operation.node.ty == OperationType::Subscription {
-                self.budget.unlimited();
-            }
+        }
+        if may_subscribe(&document) {
+            self.budget.unlimited();
         }
         if census.aliases > self.limits.max_aliases {
             let error = AppError::BadUserInput(format!(
@@ -180,6 +180,15 @@ impl Extension for Enforcer {
             }
         }
     }
+}
+
+/// Whether the document has a subscription: its events are responses of their own, which do not
+/// pass through the hooks that wrap one execution.
+pub(super) fn may_subscribe(document: &ExecutableDocument) -> bool {
+    document
+        .operations
+        .iter()
+        .any(|(_, operation)| operation.node.ty == OperationType::Subscription)
 }
 
 /// Spreads followed inside one another at most; validation refuses cycles later, but the

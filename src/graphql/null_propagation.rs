@@ -17,7 +17,7 @@ use async_graphql::{
         Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve,
         ResolveInfo,
     },
-    parser::types::{ExecutableDocument, OperationType},
+    parser::types::ExecutableDocument,
     Response, ServerError, ServerResult, Value, Variables,
 };
 
@@ -65,10 +65,7 @@ impl Extension for Propagator {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        self.state().active = document
-            .operations
-            .iter()
-            .all(|(_, operation)| operation.node.ty != OperationType::Subscription);
+        self.state().active = !super::limits::may_subscribe(&document);
         Ok(document)
     }
 
