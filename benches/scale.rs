@@ -1,6 +1,6 @@
 //! Scale check (`bench/scale`): loads MESSAGES messages (default one million) across INBOXES
 //! inboxes (default ten thousand) into a private PostgreSQL through the same storage code as
-//! SMTP ingest (`smtp::ingest::deliver`: parse, group commit), then measures over the running
+//! SMTP ingest (`MailDelivery::deliver`: parse, group commit), then measures over the running
 //! server: listing an inbox's newest 20 messages over GraphQL, `waitForMessage` wake-up
 //! latency, the sweeper deleting everything, and ingest throughput with and without the sweeper
 //! running beside it.
@@ -19,12 +19,14 @@ use clap::Parser;
 use ephemail::{
     app::{App, Server},
     auth::{api_key, Scope},
-    clock::{Clock, ManualClock, SystemClock},
     config::ServeConfig,
-    db::{self, embedded::EmbeddedPostgres, models::tenant},
-    mail::address::EmailAddress,
-    retention,
-    smtp::ingest::{self, IncomingMail, Recipient},
+};
+use ephemail_mail::address::EmailAddress;
+use ephemail_store::{
+    clock::{Clock, ManualClock, SystemClock},
+    delivery::{IncomingMail, Recipient},
+    embedded::EmbeddedPostgres,
+    models::tenant,
 };
 use serde_json::{json, Value};
 
@@ -86,7 +88,7 @@ async fn load(
                 if n >= count {
                     return;
                 }
-                let delivery = ingest::deliver(&app, mail(&address(n), n)).await.unwrap();
+                let delivery = app.delivery.deliver(mail(&address(n), n)).await.unwrap();
                 assert_eq!(
                     delivery.stored.len(),
                     1,
@@ -195,8 +197,8 @@ async fn main() {
     ])
     .unwrap()
     .serve;
-    let pool = db::pool(&url, 16).unwrap();
-    db::migrate(&pool).await.unwrap();
+    let pool = ephemail_store::pool(&url, 16).unwrap();
+    ephemail_store::migrate(&pool).await.unwrap();
     let clock = ManualClock::new(SystemClock.now());
     let app = App::build(config, pool.clone(), Arc::new(clock.clone()))
         .await
@@ -256,7 +258,7 @@ async fn main() {
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         let sent = Instant::now();
-        ingest::deliver(&app, mail(&address, n)).await.unwrap();
+        app.delivery.deliver(mail(&address, n)).await.unwrap();
         let committed = Instant::now();
         let (answered, response) = waiting.await.unwrap();
         assert!(
@@ -294,7 +296,7 @@ async fn main() {
         let app = app.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let report = retention::sweep(&app).await.unwrap().unwrap();
+            let report = app.sweeper.sweep().await.unwrap().unwrap();
             (report, started.elapsed())
         })
     };

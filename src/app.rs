@@ -1,73 +1,52 @@
-//! The shared application state, and the supervised servers that run on it.
+//! The composition root: builds every part from the configuration, hands each the narrow
+//! handles it needs, and runs the servers as supervised tasks. Nothing else imports this module.
 
-use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    auth::{inbox_token::InboxTokens, public::PublicInboxes},
+use ephemail_mail::sanitize::Sanitizer;
+use ephemail_store::{
     clock::Clock,
-    config::ServeConfig,
-    db::{
-        models::{
-            domain::{self, Domain, DomainMode},
-            tenant, Viewer,
-        },
-        partitions::ExpiryBuckets,
-        Pool,
+    delivery::MailDelivery,
+    events::{self, EventBus},
+    models::{
+        domain::{self, Domain, DomainMode},
+        tenant, Viewer,
     },
-    events::EventBus,
-    mail::sanitize::Sanitizer,
-    smtp::{ingest::IngestQueue, recipients::RecipientCache},
+    partitions::ExpiryBuckets,
+    retention::Sweeper,
+    Pool,
 };
 
-/// Everything a request or SMTP session needs, built once and shared: never a global.
-pub struct AppState {
-    pub config: ServeConfig,
-    pub pool: Pool,
-    pub clock: Arc<dyn Clock>,
-    pub sanitizer: Sanitizer,
-    pub events: Arc<EventBus>,
-    pub inbox_tokens: InboxTokens,
-    /// Set in public mode.
-    pub public_inboxes: Option<PublicInboxes>,
-    /// Where SMTP sessions hand in their mails to be stored (group commit).
-    pub ingest: IngestQueue,
-    /// Recent answers for `RCPT TO`.
-    pub recipients: RecipientCache,
-    /// The expiry buckets messages are stored in, and those with partitions ready.
-    pub buckets: ExpiryBuckets,
-    /// What the sweeper has deleted so far.
-    pub sweeper: crate::retention::SweeperStats,
-    /// Subscription connections open, for their limits.
-    pub websockets: crate::http::websocket::Connections,
-}
+use crate::{
+    api::{Api, ApiHandles},
+    auth::{inbox_token::InboxTokens, public::PublicInboxes},
+    config::ServeConfig,
+    smtp::SmtpEdge,
+};
 
+/// The parts, built and wired; cheap to clone.
 #[derive(Clone)]
-pub struct App(Arc<AppState>);
-
-impl Deref for App {
-    type Target = AppState;
-    fn deref(&self) -> &AppState {
-        &self.0
-    }
-}
-
-impl From<Arc<AppState>> for App {
-    fn from(state: Arc<AppState>) -> Self {
-        Self(state)
-    }
+pub struct App {
+    pub config: Arc<ServeConfig>,
+    /// What GraphQL and HTTP work with.
+    pub api: Api,
+    /// Where the SMTP edge hands accepted mail.
+    pub delivery: MailDelivery,
+    pub sweeper: Arc<Sweeper>,
 }
 
 impl App {
-    /// Builds the state; loads (or on first start generates) the inbox-token signing secret.
+    /// Builds the parts; loads (or on first start generates) the inbox-token signing secret.
     pub async fn build(
         config: ServeConfig,
         pool: Pool,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
         let inbox_tokens =
             InboxTokens::load(&pool, config.jwt_secret.as_ref(), clock.now()).await?;
         let public_inboxes = if config.http.public_inboxes {
@@ -77,21 +56,38 @@ impl App {
         } else {
             None
         };
-        let buckets = ExpiryBuckets::new(config.retention.purge_bucket);
-        Ok(Self(Arc::new_cyclic(|state| AppState {
-            buckets,
-            config,
+        let events = Arc::new(EventBus::default());
+        let buckets = Arc::new(ExpiryBuckets::new(config.retention.purge_bucket));
+        let delivery = MailDelivery::start(
+            pool.clone(),
+            clock.clone(),
+            events.clone(),
+            buckets.clone(),
+            config.delivery_settings(),
+        );
+        let sweeper = Arc::new(Sweeper::new(
+            pool.clone(),
+            clock.clone(),
+            events.clone(),
+            config.retention_settings(),
+        ));
+        let api = Api::new(ApiHandles {
+            limits: config.server_limits(),
+            config: config.clone(),
             pool,
             clock,
+            events,
+            buckets,
             sanitizer: Sanitizer::default(),
-            events: Arc::new(EventBus::default()),
             inbox_tokens,
             public_inboxes,
-            ingest: IngestQueue::start(state),
-            recipients: RecipientCache::default(),
-            sweeper: crate::retention::SweeperStats::default(),
-            websockets: crate::http::websocket::Connections::default(),
-        })))
+        });
+        Ok(Self {
+            config,
+            api,
+            delivery,
+            sweeper,
+        })
     }
 
     /// Stores the `--domain`s. Without any, a first run just works: with no domain stored,
@@ -101,12 +97,8 @@ impl App {
     /// mail sent to any address). Catch-all domains belong to `--domain-tenant`; registered ones
     /// are shared by all tenants.
     async fn configure_domains(&self) -> anyhow::Result<()> {
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .context("connecting to the database")?;
-        let now = self.clock.now();
+        let mut conn = (self.api.pool.get().await).context("connecting to the database")?;
+        let now = self.api.clock.now();
         let mut wanted: Vec<(&str, DomainMode)> = self
             .config
             .domains
@@ -115,7 +107,7 @@ impl App {
             .collect();
         if wanted.is_empty() {
             let stored = domain::list(&mut conn, Viewer::System).await?;
-            if self.public_inboxes.is_some() {
+            if self.api.public_inboxes.is_some() {
                 if !stored.iter().any(|domain| domain.tenant_id.is_none()) {
                     wanted.push(("localhost", DomainMode::Registered));
                 }
@@ -189,24 +181,35 @@ impl Server {
         let http_addr = http.local_addr()?;
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let (smtp_app, smtp_stop) = (app.clone(), shutdown.clone());
+        let edge = SmtpEdge {
+            config: Arc::new(app.config.smtp.clone()),
+            clock: app.api.clock.clone(),
+            delivery: app.delivery.clone(),
+            shutdown_grace: app.config.shutdown_grace(),
+        };
+        let smtp_stop = shutdown.clone();
+        tasks.spawn(async move { ("smtp", crate::smtp::serve(listeners, edge, smtp_stop).await) });
+        let (sweeper, sweeper_stop) = (app.sweeper.clone(), shutdown.clone());
+        tasks.spawn(async move { ("sweeper", sweeper.run(sweeper_stop).await) });
+        let (relay_pool, relay_bus, relay_stop) = (
+            app.api.pool.clone(),
+            app.api.events.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
-            let served = crate::smtp::serve(listeners, smtp_app, smtp_stop).await;
-            ("smtp", served)
-        });
-        let (sweeper_app, sweeper_stop) = (app.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let swept = crate::retention::run(sweeper_app, sweeper_stop).await;
-            ("sweeper", swept)
-        });
-        let (relay_pool, relay_bus, relay_stop) =
-            (app.pool.clone(), app.events.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let relayed = crate::events::relay(relay_pool, relay_bus, relay_stop).await;
-            ("events", relayed)
+            (
+                "events",
+                events::relay(relay_pool, relay_bus, relay_stop).await,
+            )
         });
         let http_stop = shutdown.clone();
-        tasks.spawn(async move { ("http", crate::http::serve(http, app, http_stop).await) });
+        let (api, sweeper) = (app.api.clone(), app.sweeper.clone());
+        tasks.spawn(async move {
+            (
+                "http",
+                crate::http::serve(http, api, sweeper, http_stop).await,
+            )
+        });
         Ok(Self {
             smtp_addr,
             smtps_addr,

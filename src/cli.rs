@@ -13,17 +13,17 @@ use uuid::Uuid;
 use crate::{
     app::{App, Server},
     auth::{api_key, Scope},
-    clock::{Clock, SystemClock},
     config::{DatabaseConfig, DomainSpec, ServeConfig},
-    db::{
-        models::{
-            api_key as key_model,
-            domain::{self, Domain, DomainMode},
-            tenant::{self, Tenant, TenantLimits},
-            Viewer,
-        },
-        Database,
+};
+use ephemail_store::{
+    clock::{Clock, SystemClock},
+    models::{
+        api_key as key_model,
+        domain::{self, Domain, DomainMode},
+        tenant::{self, Tenant, TenantLimits},
+        Viewer,
     },
+    Database,
 };
 
 #[derive(Debug, Parser)]
@@ -178,7 +178,7 @@ async fn with_database(
     config: &DatabaseConfig,
     work: impl AsyncFnOnce(&Database) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let database = Database::open(config).await?;
+    let database = Database::open(&config.settings()).await?;
     let result = work(&database).await;
     let closed = database.close().await;
     result.and(closed)
@@ -428,7 +428,7 @@ async fn key_command(command: KeyCommand) -> anyhow::Result<()> {
                 let mut conn = db.pool.get().await?;
                 // A bus of its own: no work runs under keys here, but the servers on the
                 // database hear the revocation through it.
-                let events = crate::events::EventBus::default();
+                let events = ephemail_store::events::EventBus::default();
                 anyhow::ensure!(
                     crate::service::keys::revoke(&mut conn, &events, id, SystemClock.now()).await?,
                     "no active key with id {id}"

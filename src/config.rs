@@ -1,40 +1,17 @@
 //! Settings. Every one is a flag with an `EPHEMAIL_*` environment variable (`DATABASE_URL` for
 //! the database), listed in `.env.example` and the README, and validated before any port is bound.
 
-use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::Args;
 
-use crate::{db::models::domain::DomainMode, mail::address::DomainName};
+use crate::secret::Secret;
 
-/// A value that must never be printed, such as a URL with a password.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
-}
+use ephemail_mail::address::DomainName;
+use ephemail_store::{
+    delivery::DeliverySettings, models::domain::DomainMode, quota::Limits,
+    retention::RetentionSettings, DatabaseSettings,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
@@ -482,6 +459,54 @@ impl ServeConfig {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
+    }
+
+    /// Every tenant's limits unless overridden (`--quota-*`), and the server-wide maximums of
+    /// lifetime and message size.
+    pub fn server_limits(&self) -> Limits {
+        let quota = &self.quota;
+        Limits {
+            inboxes: quota.quota_inboxes,
+            mails_per_day: quota.quota_mails_per_day,
+            requests_per_minute: quota.quota_requests_per_minute,
+            stored_bytes: quota.quota_stored_bytes,
+            max_ttl_seconds: i32::try_from(self.inbox.max_ttl).unwrap_or(i32::MAX),
+            max_message_size: i64::try_from(self.smtp.max_message_size).unwrap_or(i64::MAX),
+        }
+    }
+
+    pub fn delivery_settings(&self) -> DeliverySettings {
+        DeliverySettings {
+            limits: self.server_limits(),
+            catch_all_ttl: chrono::Duration::seconds(i64::from(self.inbox.default_ttl)),
+            catch_all_inboxes: self.quota.quota_catch_all_inboxes,
+            max_messages_per_inbox: self.retention.max_messages_per_inbox,
+        }
+    }
+
+    pub fn retention_settings(&self) -> RetentionSettings {
+        let retention = &self.retention;
+        RetentionSettings {
+            interval: Duration::from_secs(u64::from(retention.sweep_interval)),
+            batch: i64::from(retention.sweep_batch),
+            max_message_age: retention
+                .max_message_age
+                .map(|age| chrono::Duration::seconds(i64::from(age))),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn settings(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            url: self
+                .database_url
+                .as_ref()
+                .map(|url| url.expose().to_owned()),
+            data_dir: self.data_dir.clone(),
+            pg_bin_dir: self.pg_bin_dir.clone(),
+            pool_size: usize::from(self.db_pool_size),
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 
 use async_graphql::ErrorExtensions;
 
-use crate::{auth::Scope, db::PoolError};
+use crate::auth::Scope;
+use ephemail_store::PoolError;
 
 /// The `extensions.code` values clients can rely on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,22 +1,21 @@
 //! ephemail: disposable email for developers.
 //!
-//! Mail arrives over SMTP ([`smtp`]), is parsed and sanitized ([`mail`]), stored in PostgreSQL
-//! ([`db`]) and read through GraphQL ([`graphql`]) served over HTTP ([`http`]). [`app`] wires
-//! them together around one shared [`app::App`] state; [`retention`] deletes what has expired.
+//! This crate is the edge and the API over two others: `ephemail-mail` (a mail's content:
+//! parsing, sanitizing, extraction) and `ephemail-store` (PostgreSQL: models, quotas, events,
+//! retention, delivery). Mail arrives over SMTP ([`smtp`]) and is handed to the store's
+//! delivery; it is read through GraphQL ([`graphql`]) served over HTTP ([`http`]), by callers
+//! that [`auth`] identifies, through the operations of [`service`] that the CLI ([`cli`]) shares.
+//! [`app`] builds the parts and wires them; nothing imports it back.
 
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
-pub mod clock;
 pub mod config;
-pub mod db;
 pub mod error;
-pub mod events;
 pub mod graphql;
 pub mod http;
-pub mod mail;
-pub mod quota;
-pub mod retention;
+pub mod secret;
 pub mod service;
 pub mod smtp;
 pub mod tls;

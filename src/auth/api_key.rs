@@ -11,12 +11,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Caller, KeyHolder, Scope};
-use crate::{
-    config::Secret,
-    db::models::{
-        api_key::{self, ApiKey},
-        tenant,
-    },
+use crate::secret::Secret;
+use ephemail_store::models::{
+    api_key::{self, ApiKey},
+    tenant,
 };
 
 pub const PREFIX: &str = "ek_";

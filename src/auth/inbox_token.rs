@@ -10,12 +10,10 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{
-    config::Secret,
-    db::{
-        models::{inbox::Inbox, server_secret},
-        Pool,
-    },
+use crate::secret::Secret;
+use ephemail_store::{
+    models::{inbox::Inbox, server_secret},
+    Pool,
 };
 
 pub const ISSUER: &str = "ephemail";

@@ -10,7 +10,10 @@ use std::{fmt, str::FromStr};
 
 use uuid::Uuid;
 
-use crate::{app::App, db::models::Viewer, error::AppError};
+use ephemail_store::{clock::Clock, models::Viewer, Pool};
+
+use crate::error::AppError;
+use inbox_token::InboxTokens;
 
 /// What a key may do: `READ`, `WRITE` (which includes `READ`) or `ADMIN` (which includes
 /// both, and is the operator's scope).
@@ -121,16 +124,20 @@ impl Caller {
 }
 
 /// Who sent `credential`: an API key (`ek_...`), an inbox token, or nothing (anonymous).
-pub async fn identify(app: &App, credential: Option<&str>) -> Result<Caller, AppError> {
+pub async fn identify(
+    pool: &Pool,
+    clock: &dyn Clock,
+    inbox_tokens: &InboxTokens,
+    credential: Option<&str>,
+) -> Result<Caller, AppError> {
     match credential {
         None => Ok(Caller::Anonymous),
         Some(key) if key.starts_with(api_key::PREFIX) => {
-            let mut conn = app.pool.get().await?;
+            let mut conn = pool.get().await?;
             Ok(api_key::authenticate(&mut conn, key).await?)
         }
-        Some(token) => Ok(app
-            .inbox_tokens
-            .verify(token, app.clock.now())
+        Some(token) => Ok(inbox_tokens
+            .verify(token, clock.now())
             .map_or(Caller::Invalid, Caller::InboxToken)),
     }
 }

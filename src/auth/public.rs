@@ -14,7 +14,7 @@ use governor::{
 };
 use uuid::Uuid;
 
-use crate::db::models::tenant;
+use ephemail_store::models::tenant;
 
 /// The tenant that owns anonymous inboxes.
 pub const TENANT: &str = "public";

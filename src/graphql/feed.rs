@@ -1,7 +1,7 @@
 //! "The next stored message after a cursor, waiting for it if needed", without loss.
 //!
 //! Messages are read from PostgreSQL in `seq` order, and `seq` order is commit order (see
-//! [`crate::db::models::message::insert_all`]), so reading `seq > cursor` never skips a
+//! [`ephemail_store::models::message::insert_all`]), so reading `seq > cursor` never skips a
 //! message. Events from the bus are only wake-ups: the listener is registered before the first
 //! read, and queued events are dropped right before each read, so a message committed at any
 //! moment is either in that read or wakes the next one. A slow consumer whose events overflow
@@ -17,22 +17,24 @@ use futures::{future::BoxFuture, FutureExt};
 use uuid::Uuid;
 
 use crate::{
-    app::App,
+    api::Api,
     auth::{liveness, Caller},
-    db::models::{
+    error::AppError,
+};
+use ephemail_store::{
+    events::{Listener, Wake},
+    models::{
         inbox,
         message::{self, Claim, Message, MessageFilter},
         Viewer,
     },
-    error::AppError,
-    events::{Listener, Wake},
 };
 
 /// Messages read from the database per round trip while catching up.
 const BATCH: i64 = 100;
 
 pub struct Feed {
-    app: App,
+    app: Api,
     viewer: Viewer,
     inbox_id: Uuid,
     filter: MessageFilter,
@@ -49,7 +51,7 @@ impl Feed {
     /// `listener` must have been registered before `cursor` was read. The feed serves `caller`
     /// only while its credential works.
     pub fn new(
-        app: App,
+        app: Api,
         caller: Caller,
         viewer: Viewer,
         inbox_id: Uuid,
@@ -58,7 +60,7 @@ impl Feed {
         listener: Listener,
     ) -> Self {
         Self {
-            credential_ended: liveness::ended(&app, caller).boxed(),
+            credential_ended: liveness::ended(&app.pool, &app.clock, &app.events, caller).boxed(),
             app,
             viewer,
             inbox_id,

@@ -76,14 +76,14 @@ impl Default for ReadWork {
 }
 
 impl ReadWork {
-    /// Runs `work` on `bytes` of mail (see [`crate::mail::cpu_bound`]) when a place is free.
+    /// Runs `work` on `bytes` of mail (see [`ephemail_mail::cpu_bound`]) when a place is free.
     pub async fn run<T: Send + 'static>(
         &self,
         bytes: usize,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let place = Arc::clone(&self.0).acquire_owned().await?;
-        crate::mail::cpu_bound(bytes, move || {
+        ephemail_mail::cpu_bound(bytes, move || {
             let _place = place;
             work()
         })

@@ -7,14 +7,11 @@ use std::{collections::HashMap, sync::Arc};
 use async_graphql::dataloader::Loader;
 use uuid::Uuid;
 
-use crate::{
-    app::App,
-    db::models::{
-        attachment::{self, Attachment},
-        message,
-        raw_source::RawSource,
-    },
-    error::AppError,
+use crate::{api::Api, error::AppError};
+use ephemail_store::models::{
+    attachment::{self, Attachment},
+    message,
+    raw_source::RawSource,
 };
 
 fn failed(error: impl Into<AppError>) -> Arc<AppError> {
@@ -22,11 +19,11 @@ fn failed(error: impl Into<AppError>) -> Arc<AppError> {
 }
 
 pub struct AttachmentLoader {
-    app: App,
+    app: Api,
 }
 
 impl AttachmentLoader {
-    pub fn new(app: App) -> Self {
+    pub fn new(app: Api) -> Self {
         Self { app }
     }
 }
@@ -54,11 +51,11 @@ impl Loader<Uuid> for AttachmentLoader {
 }
 
 pub struct RawSourceLoader {
-    app: App,
+    app: Api,
 }
 
 impl RawSourceLoader {
-    pub fn new(app: App) -> Self {
+    pub fn new(app: Api) -> Self {
         Self { app }
     }
 }

@@ -16,11 +16,11 @@ use std::time::Duration;
 use async_graphql::{dataloader::DataLoader, Context, SDLExportOptions, Schema, SchemaBuilder};
 
 use crate::{
-    app::App,
+    api::Api,
     auth::{Caller, Scope},
-    db::models::Viewer,
     error::AppError,
 };
+use ephemail_store::models::Viewer;
 
 pub type ApiSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
@@ -43,7 +43,7 @@ fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Su
     .limit_directives(MAX_DIRECTIVES_PER_FIELD)
 }
 
-pub fn schema(app: App) -> ApiSchema {
+pub fn schema(app: Api) -> ApiSchema {
     let http = &app.config.http;
     let mut builder = builder()
         .extension(null_propagation::NullPropagation)
@@ -87,7 +87,7 @@ pub struct ClientIp(pub std::net::IpAddr);
 
 /// Reaches shared state from a resolver.
 pub trait ContextExt {
-    fn app(&self) -> &App;
+    fn app(&self) -> &Api;
     fn base_url(&self) -> &str;
     fn caller(&self) -> &Caller;
     /// The viewer to scope data by, if the caller holds `scope`.
@@ -101,8 +101,8 @@ pub trait ContextExt {
 }
 
 impl ContextExt for Context<'_> {
-    fn app(&self) -> &App {
-        self.data_unchecked::<App>()
+    fn app(&self) -> &Api {
+        self.data_unchecked::<Api>()
     }
 
     fn caller(&self) -> &Caller {

@@ -4,9 +4,8 @@ use async_graphql::{Context, ErrorExtensions, Result, Subscription as Subscripti
 use futures::{Stream, StreamExt};
 
 use crate::{
-    app::App,
+    api::Api,
     auth::{Caller, Scope},
-    db::models::{message, Viewer},
     error::{ApiResult, AppError},
     graphql::{
         feed::Feed,
@@ -17,6 +16,7 @@ use crate::{
         ContextExt,
     },
 };
+use ephemail_store::models::{message, Viewer};
 
 pub struct Subscription;
 
@@ -44,7 +44,7 @@ impl Subscription {
         let viewer = ctx.viewer(Scope::Read).api()?;
         let caller = ctx.caller().clone();
         let after = after.as_deref().map(decode_cursor).transpose().api()?;
-        let filter = message::MessageFilter::from(filter);
+        let filter = MessageFilterInput::into_filter(filter);
         // An inbox that exists (or an error) is settled before the stream starts; an address
         // still without an inbox is waited for by the stream itself.
         let start = match inbox::watch(&app, viewer, inbox_id, address).await.api()? {
@@ -88,7 +88,7 @@ impl Subscription {
 /// `--wait-lookback` seconds that no wait has returned come first (returned here as the
 /// replay), and the feed goes on from the newest message.
 async fn start_feed(
-    app: App,
+    app: Api,
     caller: Caller,
     viewer: Viewer,
     named: Named,

@@ -11,16 +11,16 @@ use uuid::Uuid;
 
 use super::rate_limit;
 use crate::{
-    app::App,
+    api::Api,
     auth::{self, Scope},
-    db::models::{attachment, message, Viewer},
     error::AppError,
-    mail::parse,
 };
+use ephemail_mail::parse;
+use ephemail_store::models::{attachment, message, Viewer};
 
 /// `GET /messages/{id}/raw`: the exact bytes received.
 #[handler]
-pub async fn raw_message(request: &Request, app: Data<&App>, Path(id): Path<String>) -> Response {
+pub async fn raw_message(request: &Request, app: Data<&Api>, Path(id): Path<String>) -> Response {
     let viewer = match viewer(request, &app).await {
         Ok(viewer) => viewer,
         Err(response) => return response,
@@ -47,7 +47,7 @@ pub async fn raw_message(request: &Request, app: Data<&App>, Path(id): Path<Stri
 #[handler]
 pub async fn download_attachment(
     request: &Request,
-    app: Data<&App>,
+    app: Data<&Api>,
     Path(id): Path<String>,
 ) -> Response {
     let viewer = match viewer(request, &app).await {
@@ -88,7 +88,7 @@ pub async fn download_attachment(
 
 /// The caller's viewer, or the response refusing the request (another tenant's object is a
 /// plain 404 later, indistinguishable from a missing one).
-async fn viewer(request: &Request, app: &App) -> Result<Viewer, Response> {
+async fn viewer(request: &Request, app: &Api) -> Result<Viewer, Response> {
     // Browsers cannot add headers to a link or an <img>: an inbox token may come as ?token=.
     // An API key may not: URLs end up in logs, histories and Referer headers, and a key is
     // not limited to one inbox or its lifetime.
@@ -107,7 +107,7 @@ async fn viewer(request: &Request, app: &App) -> Result<Viewer, Response> {
             ));
     }
     let credential = auth::credential(request.headers()).or(query_token);
-    let caller = auth::identify(app, credential)
+    let caller = auth::identify(&app.pool, &*app.clock, &app.inbox_tokens, credential)
         .await
         .map_err(|error| unavailable(&error))?;
     let rate = rate_limit::take(app, &caller)

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql_poem::{GraphQLProtocol, GraphQLResponse};
 use poem::{
     error::ReadBodyError,
@@ -9,10 +11,9 @@ use poem::{
 
 use super::{rate_limit, websocket};
 use crate::{
-    app::App,
+    api::Api,
     auth,
-    error::ensure_error_codes,
-    error::AppError,
+    error::{ensure_error_codes, AppError},
     graphql::{ApiSchema, BaseUrl, ClientIp},
 };
 
@@ -22,7 +23,8 @@ use crate::{
 pub async fn get(
     request: &Request,
     schema: Data<&ApiSchema>,
-    app: Data<&App>,
+    app: Data<&Api>,
+    connections: Data<&Arc<websocket::Connections>>,
     websocket: Option<WebSocket>,
     protocol: Option<GraphQLProtocol>,
 ) -> Response {
@@ -36,6 +38,7 @@ pub async fn get(
                 protocol,
                 schema.clone(),
                 app.clone(),
+                connections.clone(),
                 data,
             )
         }
@@ -69,12 +72,18 @@ pub async fn post(
     request: &Request,
     body: Body,
     schema: Data<&ApiSchema>,
-    app: Data<&App>,
+    app: Data<&Api>,
 ) -> Response {
     // Counted first, so that every answer to a caller with a tenant (malformed requests too)
     // carries the rate-limit headers.
     let admitted = async {
-        let caller = auth::identify(&app, auth::credential(request.headers())).await?;
+        let caller = auth::identify(
+            &app.pool,
+            &*app.clock,
+            &app.inbox_tokens,
+            auth::credential(request.headers()),
+        )
+        .await?;
         let rate = rate_limit::take(&app, &caller).await?;
         Ok::<_, AppError>((caller, rate))
     };
@@ -108,7 +117,7 @@ pub async fn post(
 async fn read_operation(
     request: &Request,
     body: Body,
-    app: &App,
+    app: &Api,
 ) -> Result<async_graphql::Request, (StatusCode, AppError)> {
     let refused = |status, message: &str| (status, AppError::BadUserInput(message.to_owned()));
     let media_type = request
@@ -159,7 +168,7 @@ fn error_response(error: &AppError) -> Response {
 }
 
 /// `--public-url`, or `http://<Host header>`.
-fn base_url(request: &Request, app: &App) -> BaseUrl {
+fn base_url(request: &Request, app: &Api) -> BaseUrl {
     if let Some(public) = &app.config.http.public_url {
         return BaseUrl(public.trim_end_matches('/').to_owned());
     }

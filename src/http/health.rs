@@ -1,9 +1,10 @@
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use diesel_async::RunQueryDsl;
 use poem::{handler, http::StatusCode, web::Data};
 
-use crate::app::App;
+use ephemail_store::retention::Sweeper;
+
+use crate::api::Api;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -15,13 +16,9 @@ pub async fn healthz() -> &'static str {
 
 /// The database answers: the instance can take traffic.
 #[handler]
-pub async fn readyz(app: Data<&App>) -> (StatusCode, &'static str) {
-    let check = async {
-        let mut conn = app.pool.get().await.ok()?;
-        diesel::sql_query("SELECT 1").execute(&mut conn).await.ok()
-    };
-    match tokio::time::timeout(READY_TIMEOUT, check).await {
-        Ok(Some(_)) => (StatusCode::OK, "ready"),
+pub async fn readyz(app: Data<&Api>) -> (StatusCode, &'static str) {
+    match tokio::time::timeout(READY_TIMEOUT, ephemail_store::ping(&app.pool)).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }
 }
@@ -29,8 +26,8 @@ pub async fn readyz(app: Data<&App>) -> (StatusCode, &'static str) {
 /// Prometheus text exposition of this process's sweeper: runs, failures, the last run, and the
 /// rows it deleted.
 #[handler]
-pub async fn metrics(app: Data<&App>) -> poem::Response {
-    let totals = app.sweeper.totals();
+pub async fn metrics(sweeper: Data<&Arc<Sweeper>>) -> poem::Response {
+    let totals = sweeper.totals();
     let last_run = totals.last_run_at.map_or(0, |at| at.timestamp());
     let deleted = totals.deleted;
     let body = format!(

@@ -11,7 +11,7 @@ mod request_log;
 mod web;
 pub mod websocket;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use poem::{
     get,
@@ -23,9 +23,11 @@ use poem::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
+use ephemail_store::retention::Sweeper;
 
-pub fn routes(app: App) -> impl poem::Endpoint {
+use crate::api::Api;
+
+pub fn routes(app: Api, sweeper: Arc<Sweeper>) -> impl poem::Endpoint {
     let schema = crate::graphql::schema(app.clone());
     let cors = cors(&app.config.http.cors_origins);
     let hsts = app.config.http.tls();
@@ -40,6 +42,8 @@ pub fn routes(app: App) -> impl poem::Endpoint {
         .at("/metrics", get(health::metrics))
         .data(schema)
         .data(app)
+        .data(Arc::new(websocket::Connections::default()))
+        .data(sweeper)
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(move |endpoint, request| async move {
             let mut response = endpoint.get_response(request).await;
@@ -93,7 +97,8 @@ fn secure_headers(headers: &mut HeaderMap, hsts: bool) {
 /// Serves until `shutdown`, then lets in-flight requests finish within the grace period.
 pub async fn serve(
     listener: TcpListener,
-    app: App,
+    app: Api,
+    sweeper: Arc<Sweeper>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let grace = app.config.shutdown_grace();
@@ -108,7 +113,11 @@ pub async fn serve(
         Duration::from_secs(http.http_header_timeout.into()),
     );
     Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(routes(app), shutdown.cancelled_owned(), Some(grace))
+        .run_with_graceful_shutdown(
+            routes(app, sweeper),
+            shutdown.cancelled_owned(),
+            Some(grace),
+        )
         .await?;
     Ok(())
 }

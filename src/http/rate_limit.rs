@@ -6,16 +6,12 @@ use poem::{
     IntoResponse, Response,
 };
 
-use crate::{
-    app::App,
-    auth::Caller,
-    error::AppError,
-    quota::{self, RateDecision},
-};
+use crate::{api::Api, auth::Caller, error::AppError};
+use ephemail_store::quota::{self, RateDecision};
 
 /// Takes one request from the caller's tenant bucket; `None` for callers without a tenant
 /// (they are refused by authentication anyway).
-pub async fn take(app: &App, caller: &Caller) -> Result<Option<RateDecision>, AppError> {
+pub async fn take(app: &Api, caller: &Caller) -> Result<Option<RateDecision>, AppError> {
     let Some(tenant_id) = caller.tenant_id() else {
         return Ok(None);
     };

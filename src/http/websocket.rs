@@ -31,7 +31,7 @@ use uuid::Uuid;
 
 use super::rate_limit;
 use crate::{
-    app::App,
+    api::Api,
     auth::{self, liveness, Caller, Scope},
     error::AppError,
     graphql::ApiSchema,
@@ -89,13 +89,13 @@ pub fn upgrade(
     websocket: WebSocket,
     protocol: GraphQLProtocol,
     schema: ApiSchema,
-    app: App,
+    app: Api,
+    connections: Arc<Connections>,
     data: Data,
 ) -> Response {
     let limits = &app.config.websocket;
     let ip_place = match request.remote_addr().as_socket_addr() {
-        Some(peer) => match app
-            .websockets
+        Some(peer) => match connections
             .per_ip
             .take(peer.ip(), limits.ws_max_connections_per_ip)
         {
@@ -116,6 +116,7 @@ pub fn upgrade(
         .on_upgrade(move |socket| async move {
             let connection = Connection {
                 app,
+                connections,
                 schema,
                 protocol,
                 data,
@@ -128,7 +129,8 @@ pub fn upgrade(
 }
 
 struct Connection {
-    app: App,
+    app: Api,
+    connections: Arc<Connections>,
     schema: ApiSchema,
     protocol: GraphQLProtocol,
     data: Data,
@@ -163,6 +165,7 @@ impl Connection {
     async fn serve(self, socket: WebSocketStream) {
         let Self {
             app,
+            connections,
             schema,
             protocol,
             data,
@@ -223,8 +226,7 @@ impl Connection {
                 let accepted_caller = async {
                     let (data, caller, credential) =
                         authenticate(&app, payload, header_credential).await?;
-                    let place = app
-                        .websockets
+                    let place = connections
                         .per_credential
                         .take(
                             credential,
@@ -278,7 +280,7 @@ impl Connection {
                     None => break,
                 },
                 Some(caller) = accepted_callers.recv() => {
-                    credential_ended = liveness::ended(&app, caller).boxed();
+                    credential_ended = liveness::ended(&app.pool, &app.clock, &app.events, caller).boxed();
                     continue;
                 }
                 _ = &mut credential_ended => {
@@ -316,14 +318,14 @@ impl Connection {
 /// Lets operation `id` start, as every operation on any transport: only while the connection's
 /// credential still works, counted against its tenant's request rate, and within the
 /// subscriptions a connection may run. Before `connection_init` the protocol handler refuses it.
-async fn admit(app: &App, client: &Mutex<ClientState>, id: &str) -> Result<(), Verdict> {
+async fn admit(app: &Api, client: &Mutex<ClientState>, id: &str) -> Result<(), Verdict> {
     let Some(caller) = lock(client).caller.clone() else {
         return Ok(());
     };
     let refuse = |error: AppError, message: Option<String>| {
         Verdict::Refuse(operation_error(id, &error, message))
     };
-    match liveness::still_valid(app, &caller).await {
+    match liveness::still_valid(&app.pool, &*app.clock, &caller).await {
         Ok(true) => {}
         Ok(false) => {
             return Err(Verdict::Close(
@@ -402,7 +404,7 @@ const PAYLOAD_CREDENTIALS: [&str; 6] = [
 /// without valid credentials is refused. Returns the connection's data, its caller and the
 /// credential's id.
 async fn authenticate(
-    app: &App,
+    app: &Api,
     payload: serde_json::Value,
     header_credential: Option<String>,
 ) -> async_graphql::Result<(Data, Caller, Uuid)> {
@@ -417,9 +419,14 @@ async fn authenticate(
                 .to_owned()
         });
     let credential = from_payload.or(header_credential);
-    let caller = auth::identify(app, credential.as_deref())
-        .await
-        .map_err(|error| error.extend())?;
+    let caller = auth::identify(
+        &app.pool,
+        &*app.clock,
+        &app.inbox_tokens,
+        credential.as_deref(),
+    )
+    .await
+    .map_err(|error| error.extend())?;
     caller
         .require(Scope::Read)
         .map_err(|error| error.extend())?;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
-use crate::{db::models::api_key, events::EventBus};
+use ephemail_store::{events::EventBus, models::api_key};
 
 /// Revokes key `id`; false if it did not exist or was already revoked. Work running under the
 /// key stops in this process at once and in the other processes on the database when they hear
@@ -19,7 +19,7 @@ pub async fn revoke(
         .transaction(async |conn| {
             let revoked = api_key::revoke(conn, id, now).await?;
             if revoked {
-                let revoked = crate::events::Changes {
+                let revoked = ephemail_store::events::Changes {
                     revoked: &[id],
                     ..Default::default()
                 };

@@ -1,12 +1,10 @@
-//! The SMTP edge: [`session`] speaks the protocol through the `smtp-server` crate, [`data`]
-//! bounds and unescapes DATA, [`recipients`] answers `RCPT TO` from memory where it can,
-//! [`ingest`] turns an accepted mail into stored messages, [`tls`]
-//! serves `STARTTLS` and implicit TLS, [`trace`] writes the `Received:` header.
+//! The SMTP edge: [`session`] speaks the protocol through the `smtp-server` crate, [`admission`]
+//! limits connections and mail rates, [`data`] bounds and unescapes DATA, [`reply`] words the
+//! replies, [`trace`] writes the `Received:` header. Accepted mail goes to the store's
+//! [`MailDelivery`], which also answers `RCPT TO`.
 
 pub mod admission;
 pub mod data;
-pub mod ingest;
-pub mod recipients;
 pub mod reply;
 pub mod session;
 pub mod trace;
@@ -22,7 +20,9 @@ use tokio::{
 };
 use tokio_util::{compat::TokioAsyncReadCompatExt, sync::CancellationToken};
 
-use crate::app::App;
+use ephemail_store::{clock::Clock, delivery::MailDelivery};
+
+use crate::config::SmtpConfig;
 use admission::Admission;
 use session::{Activity, ConnectionInfo, SmtpHandler};
 
@@ -39,18 +39,28 @@ pub struct Listeners {
     pub tls: Option<TlsAcceptor>,
 }
 
+/// What the SMTP edge works with: its settings, the clock, and where accepted mail goes.
+#[derive(Clone)]
+pub struct SmtpEdge {
+    pub config: Arc<SmtpConfig>,
+    pub clock: Arc<dyn Clock>,
+    pub delivery: MailDelivery,
+    /// How long a mail transaction in progress may take to finish at shutdown.
+    pub shutdown_grace: std::time::Duration,
+}
+
 /// Accepts connections until `shutdown`. Then a session waiting for a command is closed at once
 /// with `421 4.3.2`, a session in a mail transaction may finish it (its mail is committed and
 /// acknowledged) within the shutdown grace period, and new clients meanwhile get `421 4.3.2`.
 pub async fn serve(
     listeners: Listeners,
-    app: App,
+    edge: SmtpEdge,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let grace = app.config.shutdown_grace();
-    let admission = Arc::new(Admission::new(&app.config.smtp));
+    let grace = edge.shutdown_grace;
+    let admission = Arc::new(Admission::new(&edge.config));
     let handler = Arc::new(SmtpHandler::new(
-        app,
+        edge,
         admission.clone(),
         listeners.tls.clone(),
         shutdown.clone(),

@@ -25,13 +25,13 @@ use tokio_util::sync::CancellationToken;
 use super::{
     admission::Admission,
     data::{self, Data},
-    ingest::{self, IncomingMail, Recipient, RecipientCheck},
-    reply, trace,
+    reply, trace, SmtpEdge,
 };
-use crate::{app::App, mail::address::EmailAddress};
+use ephemail_mail::address::EmailAddress;
+use ephemail_store::delivery::{IncomingMail, Recipient, RecipientCheck};
 
 pub struct SmtpHandler {
-    app: App,
+    edge: SmtpEdge,
     admission: Arc<Admission>,
     /// Offered as `STARTTLS` when a certificate is configured.
     tls: Option<TlsAcceptor>,
@@ -41,13 +41,13 @@ pub struct SmtpHandler {
 
 impl SmtpHandler {
     pub fn new(
-        app: App,
+        edge: SmtpEdge,
         admission: Arc<Admission>,
         tls: Option<TlsAcceptor>,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
-            app,
+            edge,
             admission,
             tls,
             shutdown,
@@ -157,7 +157,7 @@ impl smtp_server::Config for SmtpHandler {
     type MailUserMeta = Recipients;
 
     fn hostname(&self, _conn: &Conn) -> &str {
-        &self.app.config.smtp.hostname
+        &self.edge.config.hostname
     }
 
     fn welcome_banner(&self, _conn: &Conn) -> &str {
@@ -165,7 +165,7 @@ impl smtp_server::Config for SmtpHandler {
     }
 
     fn command_read_timeout(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.app.config.smtp.command_timeout())
+        chrono::Duration::from_std(self.edge.config.command_timeout())
             .unwrap_or(chrono::Duration::minutes(5))
     }
 
@@ -201,10 +201,10 @@ impl smtp_server::Config for SmtpHandler {
                 .map(|(MaybeUtf8::Ascii(value) | MaybeUtf8::Utf8(value))| *value);
             match (name.to_ascii_uppercase().as_str(), value) {
                 ("SIZE", Some(size)) => match size.parse::<u64>() {
-                    Ok(size) if size > self.app.config.smtp.max_message_size => {
+                    Ok(size) if size > self.edge.config.max_message_size => {
                         return Some(failed(
                             conn,
-                            reply::too_large(self.app.config.smtp.max_message_size),
+                            reply::too_large(self.edge.config.max_message_size),
                         ));
                     }
                     Ok(_) => {}
@@ -226,7 +226,7 @@ impl smtp_server::Config for SmtpHandler {
     }
 
     fn session_over(&self, conn: &mut Conn) -> Option<Reply> {
-        (conn.user.errors >= self.app.config.smtp.smtp_max_errors).then(reply::too_many_errors)
+        (conn.user.errors >= self.edge.config.smtp_max_errors).then(reply::too_many_errors)
     }
 
     // The protocol errors the crate answers itself: the same replies, counted.
@@ -286,7 +286,7 @@ impl smtp_server::Config for SmtpHandler {
     }
 
     fn max_command_line(&self) -> usize {
-        usize::from(self.app.config.smtp.smtp_max_line_length)
+        usize::from(self.edge.config.smtp_max_line_length)
     }
 
     async fn filter_hello(
@@ -295,11 +295,11 @@ impl smtp_server::Config for SmtpHandler {
         hostname: Hostname,
         conn: &mut Conn,
     ) -> Decision<HelloInfo> {
-        let mut text = vec![MaybeUtf8::Utf8(self.app.config.smtp.hostname.clone())];
+        let mut text = vec![MaybeUtf8::Utf8(self.edge.config.hostname.clone())];
         if is_extended {
             text.extend(
                 [
-                    format!("SIZE {}", self.app.config.smtp.max_message_size),
+                    format!("SIZE {}", self.edge.config.max_message_size),
                     "8BITMIME".to_owned(),
                     "ENHANCEDSTATUSCODES".to_owned(),
                     "PIPELINING".to_owned(),
@@ -348,14 +348,14 @@ impl smtp_server::Config for SmtpHandler {
     }
 
     async fn filter_to(&self, to: Email, mail: &mut Mail, conn: &mut Conn) -> Decision<Email> {
-        if mail.user.len() >= usize::from(self.app.config.smtp.max_recipients) {
+        if mail.user.len() >= usize::from(self.edge.config.max_recipients) {
             return reject(reply::too_many_recipients());
         }
         let recipient = match recipient_address(&to) {
             Ok(address) => Recipient::new(address),
             Err(reason) => return failed_with(conn, reply::bad_recipient_syntax(&reason)),
         };
-        match ingest::check_recipient(&self.app, &recipient).await {
+        match self.edge.delivery.check_recipient(&recipient).await {
             Ok(RecipientCheck::Accept) => {
                 mail.user.push(recipient);
                 accept(reply::recipient_ok(), to)
@@ -399,14 +399,14 @@ impl SmtpHandler {
         trace::received(
             helo.map_or("unknown", |hello| hello.hostname.raw()),
             conn.user.peer.ip(),
-            &self.app.config.smtp.hostname,
+            &self.edge.config.hostname,
             trace::Transport {
                 extended: helo.is_some_and(|hello| hello.is_extended),
                 tls: conn.is_encrypted,
                 utf8: conn.user.utf8,
             },
             recipient.as_deref(),
-            self.app.clock.now(),
+            self.edge.clock.now(),
         )
     }
 
@@ -419,7 +419,7 @@ impl SmtpHandler {
     where
         R: Send + Unpin + AsyncRead,
     {
-        let limits = &self.app.config.smtp;
+        let limits = &self.edge.config;
         let trace = self.trace_header(&mail, conn).into_bytes();
         let trace_len = trace.len();
         let raw = match data::read(
@@ -460,7 +460,7 @@ impl SmtpHandler {
             raw,
             trace_len,
         };
-        match ingest::deliver(&self.app, incoming).await {
+        match self.edge.delivery.deliver(incoming).await {
             // One reply for the whole mail: stored anywhere wins, then the most useful failure.
             Ok(delivery) => match delivery.stored.first() {
                 Some(first) => {

@@ -4,7 +4,7 @@
 
 use std::{process::Command, time::Duration};
 
-use ephemail::db::models::tenant::TenantLimits;
+use ephemail_store::models::tenant::TenantLimits;
 use serde_json::{json, Value};
 
 use crate::helpers::{fresh_database, post_graphql, GraphqlWs, ServeProcess, TestApp};

@@ -12,7 +12,7 @@ use std::{
 
 use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use ephemail::db::{self, embedded::EmbeddedPostgres};
+use ephemail_store::embedded::EmbeddedPostgres;
 use nix::sys::signal::Signal;
 
 use crate::helpers::{
@@ -30,8 +30,8 @@ async fn a_database_outage_answers_451_stores_nothing_and_recovers_without_resta
     remove_when_process_exits(&dir, &cluster);
     cluster.create_database("outage", None).await.unwrap();
     let url = cluster.database_url("outage");
-    let pool = db::pool(&url, 2).unwrap();
-    db::migrate(&pool).await.unwrap();
+    let pool = ephemail_store::pool(&url, 2).unwrap();
+    ephemail_store::migrate(&pool).await.unwrap();
     pool.close();
     let app = TestApp::spawn_on(url, &[]).await;
     app.send_mail("before@localhost", "before", "stored").await;
@@ -51,7 +51,7 @@ async fn a_database_outage_answers_451_stores_nothing_and_recovers_without_resta
     assert!(reply.starts_with("451 4.3.0"), "{reply}");
     // A new transaction is deferred at RCPT once the answers `RCPT TO` keeps in memory are
     // stale (until then it is deferred at the end of DATA, as above); the session stays usable.
-    tokio::time::sleep(ephemail::smtp::recipients::FRESH_FOR).await;
+    tokio::time::sleep(ephemail_store::delivery::recipients::FRESH_FOR).await;
     smtp.command("MAIL FROM:<a@example.com>").await;
     let reply = smtp.command("RCPT TO:<during@localhost>").await;
     assert!(reply.starts_with("451 4.3.0"), "{reply}");

@@ -14,10 +14,9 @@ use clap::Parser;
 use ephemail::{
     app::{App, Server},
     auth::{api_key, Scope},
-    clock::ManualClock,
     config::ServeConfig,
-    db::{self, embedded::EmbeddedPostgres, models::tenant},
 };
+use ephemail_store::{clock::ManualClock, embedded::EmbeddedPostgres, models::tenant};
 use serde_json::{json, Value};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -51,8 +50,8 @@ fn cluster() -> &'static TestCluster {
                     .create_database(TEMPLATE, None)
                     .await
                     .expect("creating the template database");
-                let pool = db::pool(&cluster.database_url(TEMPLATE), 2).expect("pool");
-                db::migrate(&pool)
+                let pool = ephemail_store::pool(&cluster.database_url(TEMPLATE), 2).expect("pool");
+                ephemail_store::migrate(&pool)
                     .await
                     .expect("migrating the template database");
                 pool.close();
@@ -148,7 +147,7 @@ impl TestApp {
         let config = TestCli::try_parse_from(args).expect("test flags").serve;
         config.validate().expect("valid test config");
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap());
-        let pool = db::pool(&database_url, 8).expect("pool");
+        let pool = ephemail_store::pool(&database_url, 8).expect("pool");
         let app = App::build(config, pool, Arc::new(clock.clone()))
             .await
             .expect("app state");
@@ -651,7 +650,7 @@ impl TestApp {
     pub async fn set_limits(
         &self,
         tenant: &str,
-        limits: ephemail::db::models::tenant::TenantLimits,
+        limits: ephemail_store::models::tenant::TenantLimits,
     ) {
         use diesel_async::{AsyncConnection, AsyncPgConnection};
         let mut conn = AsyncPgConnection::establish(&self.database_url)
@@ -666,7 +665,7 @@ impl TestApp {
     }
 
     fn clock_now(&self) -> chrono::DateTime<Utc> {
-        use ephemail::clock::Clock;
+        use ephemail_store::clock::Clock;
         self.clock.now()
     }
 }

@@ -1,6 +1,7 @@
 //! Quotas hold under concurrency: exactly the limit, never more.
 
-use ephemail::{auth::Scope, db::models::tenant::TenantLimits};
+use ephemail::auth::Scope;
+use ephemail_store::models::tenant::TenantLimits;
 use serde_json::json;
 
 use crate::helpers::{SmtpConversation, TestApp};

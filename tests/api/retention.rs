@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use ephemail::retention::{self, SweepReport};
+use ephemail_store::retention::{self, SweepReport};
 use serde_json::json;
 
 use crate::helpers::{TestApp, MAIL_WITH_PDF};
@@ -57,7 +57,7 @@ async fn expired_inboxes_vanish_at_once_and_their_bucket_is_dropped_whole_once_i
 
     // The two expired inboxes two at a time (2, then 0). Their bucket has not ended yet: their
     // messages stay, invisible, for a few minutes more.
-    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    let report = app.app.sweeper.sweep().await.unwrap().unwrap();
     assert_eq!(
         report,
         SweepReport {
@@ -72,7 +72,7 @@ async fn expired_inboxes_vanish_at_once_and_their_bucket_is_dropped_whole_once_i
     // Once it has ended (and the grace for late deliveries has passed), the bucket goes whole:
     // the six messages with their six raw sources, without a row delete.
     app.clock.advance(Duration::seconds(360));
-    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    let report = app.app.sweeper.sweep().await.unwrap().unwrap();
     assert_eq!(
         report,
         SweepReport {
@@ -109,7 +109,7 @@ async fn messages_past_the_retention_age_are_swept_from_live_inboxes_in_small_ba
     }
     app.clock.advance(Duration::seconds(601));
     app.send_mail("keep@localhost", "second", "body").await;
-    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    let report = app.app.sweeper.sweep().await.unwrap().unwrap();
     // One look for expired inboxes, then the old messages two at a time (2, 2, 1).
     assert_eq!(
         report,
@@ -158,12 +158,12 @@ async fn only_one_sweeper_runs_at_a_time_on_a_database() {
         .await
         .unwrap();
     assert!(retention::try_lock(&mut other).await.unwrap());
-    assert_eq!(retention::sweep(&app.app).await.unwrap(), None);
+    assert_eq!(app.app.sweeper.sweep().await.unwrap(), None);
     drop(other);
     // Its session is gone, and with it the lock (the server notices on its next query).
     let mut swept = None;
     for _ in 0..50 {
-        swept = retention::sweep(&app.app).await.unwrap();
+        swept = app.app.sweeper.sweep().await.unwrap();
         if swept.is_some() {
             break;
         }
@@ -223,7 +223,7 @@ async fn a_mail_to_fifty_recipients_stores_its_source_and_attachment_once() {
     }
     // The source stays while any message points at it, and goes with the last one.
     app.clock.advance(Duration::days(8));
-    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    let report = app.app.sweeper.sweep().await.unwrap().unwrap();
     assert_eq!((report.messages, report.raw_sources), (50, 1));
     assert_eq!(count(&app, "raw_sources").await, 0);
     app.stop().await;
@@ -299,7 +299,7 @@ async fn an_extended_inbox_takes_its_messages_to_its_new_bucket() {
 
     // Past the end of the old bucket and its grace: it is dropped with the short-lived copy.
     app.clock.advance(Duration::seconds(1000));
-    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    let report = app.app.sweeper.sweep().await.unwrap().unwrap();
     assert_eq!((report.inboxes, report.buckets, report.messages), (1, 1, 1));
     let kept = app.messages_of("long@localhost").await;
     assert_eq!(kept.len(), 1);
@@ -354,7 +354,7 @@ async fn a_sweep_finishes_a_bucket_an_interrupted_sweep_left_detached() {
     .unwrap();
 
     app.clock.advance(Duration::seconds(1000));
-    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    let report = app.app.sweeper.sweep().await.unwrap().unwrap();
     assert_eq!(
         (report.buckets, report.messages, report.raw_sources),
         (1, 1, 1)
@@ -413,7 +413,7 @@ async fn no_message_is_left_behind_in_a_bucket_its_inbox_moved_out_of_during_del
 
     // The short bucket has ended: dropping it must not take any of the inbox's messages.
     app.clock.advance(Duration::seconds(1000));
-    let report = retention::sweep(&app.app).await.unwrap().unwrap();
+    let report = app.app.sweeper.sweep().await.unwrap().unwrap();
     assert_eq!(report.messages, 0, "{report:?}");
     assert_eq!(app.messages_of("moving@localhost").await.len(), 61);
     assert_eq!(count(&app, "messages").await, 61);

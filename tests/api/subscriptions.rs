@@ -266,7 +266,7 @@ async fn subscribers_of_an_inbox_the_sweeper_removes_are_ended_too() {
     // graphql-transport-ws has no "subscribed" acknowledgement: give the server a moment.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     app.clock.advance(chrono::Duration::days(8));
-    let report = ephemail::retention::sweep(&app.app).await.unwrap().unwrap();
+    let report = app.app.sweeper.sweep().await.unwrap().unwrap();
     assert_eq!(report.inboxes, 1);
     assert_ends_with_not_found(&mut ws).await;
     ws.close().await;

@@ -4,7 +4,6 @@ use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID
 
 use crate::{
     auth::{api_key, Scope},
-    db::models::tenant,
     error::{ApiResult, AppError},
     graphql::{
         types::{
@@ -16,6 +15,7 @@ use crate::{
     },
     service,
 };
+use ephemail_store::models::tenant;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateTenantStatus {

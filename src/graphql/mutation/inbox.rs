@@ -5,14 +5,16 @@ use uuid::Uuid;
 
 use crate::{
     auth::{Caller, Scope},
-    db::models::{domain, inbox, Viewer},
     error::{ApiResult, AppError},
-    events,
     graphql::{
         types::{inbox::Inbox, parse_id, DeleteStatus, StorableText},
         ClientIp, ContextExt,
     },
-    mail::address::{DomainName, EmailAddress, LocalPart},
+};
+use ephemail_mail::address::{DomainName, EmailAddress, LocalPart};
+use ephemail_store::{
+    events,
+    models::{domain, inbox, Viewer},
     quota,
 };
 
@@ -245,7 +247,7 @@ async fn max_ttl_seconds(ctx: &Context<'_>, viewer: Viewer) -> Result<i32, AppEr
         return Ok(i32::try_from(app.config.inbox.max_ttl).unwrap_or(i32::MAX));
     };
     let mut conn = app.pool.get().await?;
-    let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
+    let limits = quota::limits_of(&mut conn, &app.limits, tenant_id).await?;
     Ok(public_ttl_cap(ctx, tenant_id, limits.max_ttl_seconds))
 }
 
@@ -274,7 +276,7 @@ async fn create_inbox(
         Err(error) => return Err(error),
     };
     let mut conn = app.pool.get().await?;
-    let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
+    let limits = quota::limits_of(&mut conn, &app.limits, tenant_id).await?;
     let max_ttl_seconds = public_ttl_cap(ctx, tenant_id, limits.max_ttl_seconds);
     let outcome = |status, inbox| CreateInboxPayload {
         status,

@@ -1,13 +1,13 @@
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 
 use crate::{
-    db::models::message,
     error::ApiResult,
     graphql::{
         types::{inbox, message::MessageFilterInput, parse_id, DeleteStatus},
         ContextExt,
     },
 };
+use ephemail_store::models::message;
 
 #[derive(SimpleObject)]
 pub struct DeleteMessagePayload {
@@ -59,10 +59,15 @@ impl MessageMutation {
             .inbox;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let deleted =
-            message::delete_matching(&mut conn, viewer, inbox.id, &filter.into(), app.clock.now())
-                .await
-                .api()?;
+        let deleted = message::delete_matching(
+            &mut conn,
+            viewer,
+            inbox.id,
+            &MessageFilterInput::into_filter(filter),
+            app.clock.now(),
+        )
+        .await
+        .api()?;
         Ok(DeleteMessagesPayload {
             count: deleted as u64,
         })

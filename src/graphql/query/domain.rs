@@ -2,10 +2,10 @@ use async_graphql::{Context, Object, Result};
 
 use crate::{
     auth::{Caller, Scope},
-    db::models::{domain, Viewer},
     error::{ApiResult, AppError},
     graphql::{types::domain::Domain, ContextExt},
 };
+use ephemail_store::models::{domain, Viewer};
 
 #[derive(Default)]
 pub struct DomainQuery;

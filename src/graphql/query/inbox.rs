@@ -2,13 +2,13 @@ use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
     auth::Scope,
-    db::models::inbox as model,
     error::{ApiResult, AppError},
     graphql::{
         types::inbox::{self, Inbox},
         ContextExt,
     },
 };
+use ephemail_store::models::inbox as model;
 
 #[derive(Default)]
 pub struct InboxQuery;

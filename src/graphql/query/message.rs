@@ -4,7 +4,6 @@ use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
     auth::Scope,
-    db::models::message::{self, Claim, MessageFilter},
     error::{ApiResult, AppError},
     graphql::{
         feed::Feed,
@@ -20,6 +19,7 @@ use crate::{
         ContextExt,
     },
 };
+use ephemail_store::models::message::{self, Claim};
 
 const DEFAULT_WAIT_MS: u64 = 30_000;
 
@@ -43,9 +43,16 @@ impl MessageQuery {
             .await
             .api()?
             .inbox;
-        message_connection(ctx, viewer, inbox.id, filter.into(), first, after)
-            .await
-            .api()
+        message_connection(
+            ctx,
+            viewer,
+            inbox.id,
+            MessageFilterInput::into_filter(filter),
+            first,
+            after,
+        )
+        .await
+        .api()
     }
 
     /// A message of a live inbox. One that does not exist or is not the caller's is null with
@@ -96,7 +103,7 @@ impl MessageQuery {
         let mark_seen = mark_seen.unwrap_or(false);
         let wait = async {
             let app = ctx.app();
-            let mut filter = MessageFilter::from(filter);
+            let mut filter = MessageFilterInput::into_filter(filter);
             // Where the wait starts, and whether it claims what it returns (see `Claim`).
             let (cursor, claim) = match (since, after) {
                 (Some(_), Some(_)) => {

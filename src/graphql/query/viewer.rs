@@ -2,16 +2,19 @@ use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 
 use crate::{
     auth::{Caller, Scope},
-    db::models::{api_key, inbox, tenant, Viewer},
     error::{ApiResult, AppError},
     graphql::{
         types::{
             inbox::Inbox,
+            quota::{Limits, Usage},
             tenant::{ApiKey, Tenant},
         },
         ContextExt,
     },
-    quota::{self, Limits, Usage},
+};
+use ephemail_store::{
+    models::{api_key, inbox, tenant, Viewer},
+    quota,
 };
 
 /// What kind of credential the caller sent.
@@ -88,9 +91,9 @@ impl ViewerQuery {
                 Ok(ViewerInfo {
                     kind: CallerKind::ApiKey,
                     scopes: key.scope.granted(),
-                    limits: Some(Limits::resolve(&app.config, &tenant.limits)),
+                    limits: Some(quota::Limits::resolve(&app.limits, &tenant.limits).into()),
                     tenant: Some(Tenant(tenant)),
-                    usage: Some(usage),
+                    usage: Some(usage.into()),
                     ..nobody
                 })
             }

@@ -1,11 +1,11 @@
 use super::timestamp::Timestamp;
 use async_graphql::{Enum, Object};
 
-use crate::db::models::domain as model;
+use ephemail_store::models::domain as model;
 
 /// How a domain decides which recipients exist.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::db::models::domain::DomainMode")]
+#[graphql(remote = "ephemail_store::models::domain::DomainMode")]
 pub enum DomainMode {
     /// Any local part receives mail; its inbox is created by the first mail.
     CatchAll,

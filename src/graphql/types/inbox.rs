@@ -9,18 +9,20 @@ use super::{
     timestamp::Timestamp,
 };
 use crate::{
-    app::App,
+    api::Api,
     auth::{liveness, Caller, Scope},
-    db::models::Viewer,
-    db::models::{
+    error::{ApiResult, AppError},
+    graphql::ContextExt,
+};
+use ephemail_mail::address::EmailAddress;
+use ephemail_store::{
+    events::{self, Listener},
+    models::{
         domain::{self, DomainMode},
         inbox as model,
         message::{self, MessageFilter},
+        Viewer,
     },
-    error::{ApiResult, AppError},
-    events::{self, Listener},
-    graphql::ContextExt,
-    mail::address::EmailAddress,
 };
 
 /// A disposable mailbox: one address, until it expires. Looked up by a plus-address
@@ -97,7 +99,8 @@ impl Inbox {
         #[graphql(desc = "Cursor of the last message of the previous page.")] after: Option<String>,
     ) -> Result<MessageConnection> {
         let viewer = ctx.viewer(Scope::Read).api()?;
-        let filter = narrow_to_tag(filter.into(), self.tag.as_deref()).api()?;
+        let filter =
+            narrow_to_tag(MessageFilterInput::into_filter(filter), self.tag.as_deref()).api()?;
         message_connection(ctx, viewer, self.row.id, filter, first, after)
             .await
             .api()
@@ -158,7 +161,7 @@ impl Lookup {
         }
     }
 
-    async fn find(&self, app: &App, viewer: Viewer) -> Result<Option<Named>, AppError> {
+    async fn find(&self, app: &Api, viewer: Viewer) -> Result<Option<Named>, AppError> {
         let now = app.clock.now();
         let mut conn = app.pool.get().await?;
         let (found, tag) = match self {
@@ -175,7 +178,7 @@ impl Lookup {
 /// The live inbox named by `id` or `address` (exactly one must be given) that `viewer` may see,
 /// or `NOT_FOUND`.
 pub async fn resolve(
-    app: &App,
+    app: &Api,
     viewer: Viewer,
     id: Option<ID>,
     address: Option<String>,
@@ -202,11 +205,11 @@ impl AwaitedAddress {
     /// Ends with `UNAUTHENTICATED` when `caller`'s credential stops working meanwhile.
     pub async fn created(
         mut self,
-        app: &App,
+        app: &Api,
         viewer: Viewer,
         caller: &Caller,
     ) -> Result<Named, AppError> {
-        let credential_ended = liveness::ended(app, caller.clone());
+        let credential_ended = liveness::ended(&app.pool, &app.clock, &app.events, caller.clone());
         let created = async {
             loop {
                 // Any wake-up (also a resync of the other processes' events) means: look again.
@@ -227,7 +230,7 @@ impl AwaitedAddress {
 /// As [`resolve`], but an address on a catch-all domain whose owner is the viewer's tenant
 /// names its inbox even before the inbox exists: the caller can wait for it.
 pub async fn watch(
-    app: &App,
+    app: &Api,
     viewer: Viewer,
     id: Option<ID>,
     address: Option<String>,
@@ -255,7 +258,7 @@ pub async fn watch(
     Ok(Watched::Address(AwaitedAddress { lookup, created }))
 }
 
-async fn resolve_lookup(app: &App, viewer: Viewer, lookup: Lookup) -> Result<Named, AppError> {
+async fn resolve_lookup(app: &Api, viewer: Viewer, lookup: Lookup) -> Result<Named, AppError> {
     (lookup.find(app, viewer).await?).ok_or(AppError::NotFound("inbox"))
 }
 

@@ -6,21 +6,22 @@ use async_graphql::{
 use uuid::Uuid;
 
 use super::{inbox::Inbox, timestamp::Timestamp, StorableText};
+use ephemail_mail::{
+    codes, links, parse,
+    sanitize::{self, Sanitizer},
+};
+
+use super::content::{ContentLimit, HeaderField, Link, Mailbox};
 use crate::{
     auth::Scope,
-    db::models::{attachment, inbox, message as model, Viewer},
     error::{ApiResult, AppError},
     graphql::{
         limits::{ContentBudget, ReadWork},
         loader::{AttachmentLoader, RawSourceLoader},
         ContextExt,
     },
-    mail::{
-        extract::{self, Link},
-        parse::{self, ContentLimit, HeaderField, Mailbox},
-        sanitize::{self, Sanitizer},
-    },
 };
+use ephemail_store::models::{attachment, inbox, message as model, Viewer};
 
 const DEFAULT_PAGE: i32 = 20;
 const MAX_PAGE: i32 = 100;
@@ -60,10 +61,11 @@ pub struct MessageFilterInput {
     tag: Option<String>,
 }
 
-impl From<Option<MessageFilterInput>> for model::MessageFilter {
-    fn from(input: Option<MessageFilterInput>) -> Self {
+impl MessageFilterInput {
+    /// The store's filter for an optional input (none: every message).
+    pub fn into_filter(input: Option<Self>) -> model::MessageFilter {
         let input = input.unwrap_or_default();
-        Self {
+        model::MessageFilter {
             from: input.from,
             to: input.to,
             subject: input.subject,
@@ -200,17 +202,18 @@ impl Message {
 
     /// The first `From:` mailbox.
     async fn from(&self) -> Option<Mailbox> {
-        model::Message::decode::<Mailbox>(&self.row.from_addr)
+        model::Message::decode::<parse::Mailbox>(&self.row.from_addr)
             .into_iter()
             .next()
+            .map(Mailbox::from)
     }
 
     async fn to(&self) -> Vec<Mailbox> {
-        model::Message::decode(&self.row.to_addr)
+        mailboxes(&self.row.to_addr)
     }
 
     async fn cc(&self) -> Vec<Mailbox> {
-        model::Message::decode(&self.row.cc_addr)
+        mailboxes(&self.row.cc_addr)
     }
 
     async fn subject(&self) -> Option<&str> {
@@ -273,14 +276,15 @@ impl Message {
     #[graphql(complexity = "DERIVED_FIELD")]
     async fn links(&self, ctx: &Context<'_>) -> Result<Vec<Link>> {
         let html = self.sanitized_html(ctx, false).await?;
-        Ok(extract::links(html, self.row.text_body.as_deref()))
+        let found = links::links(html, self.row.text_body.as_deref());
+        Ok(found.into_iter().map(Link::from).collect())
     }
 
     /// One-time-code candidates (verification codes, PINs), best first.
     #[graphql(complexity = "DERIVED_FIELD")]
     async fn codes(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
         let html = self.sanitized_html(ctx, false).await?;
-        Ok(extract::codes(
+        Ok(codes::codes(
             self.row.subject.as_deref(),
             self.row.text_body.as_deref(),
             html,
@@ -309,13 +313,14 @@ impl Message {
             .and_then(|decoded| decoded.map_err(anyhow::Error::from))
             .map_err(AppError::Internal)
             .api()?;
-        let headers: Vec<HeaderField> = match name {
-            Some(name) => headers
-                .into_iter()
-                .filter(|header| header.name.eq_ignore_ascii_case(&name))
-                .collect(),
-            None => headers,
-        };
+        let headers: Vec<HeaderField> = headers
+            .into_iter()
+            .filter(|header| {
+                name.as_ref()
+                    .is_none_or(|name| header.name.eq_ignore_ascii_case(name))
+            })
+            .map(HeaderField::from)
+            .collect();
         charge(
             ctx,
             headers.iter().map(|h| h.name.len() + h.value.len()).sum(),
@@ -350,7 +355,8 @@ impl Message {
             .content_limits
             .iter()
             .flatten()
-            .filter_map(|name| ContentLimit::from_stored(name))
+            .filter_map(|name| parse::ContentLimit::from_stored(name))
+            .map(ContentLimit::from)
             .collect()
     }
 
@@ -487,4 +493,9 @@ pub async fn message_connection(
             .map(|row| Edge::new(OpaqueCursor(row.seq), Message::new(row))),
     );
     Ok(connection)
+}
+
+fn mailboxes(column: &serde_json::Value) -> Vec<Mailbox> {
+    let stored = model::Message::decode::<parse::Mailbox>(column);
+    stored.into_iter().map(Mailbox::from).collect()
 }

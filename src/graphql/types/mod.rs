@@ -1,8 +1,10 @@
 //! GraphQL object types, each wrapping a stored row.
 
+pub mod content;
 pub mod domain;
 pub mod inbox;
 pub mod message;
+pub mod quota;
 pub mod tenant;
 pub mod timestamp;
 

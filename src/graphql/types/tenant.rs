@@ -1,10 +1,8 @@
 use async_graphql::{Object, SimpleObject, ID};
 
 use super::timestamp::Timestamp;
-use crate::{
-    auth::{api_key::scope_of, Scope},
-    db::models::{api_key, tenant},
-};
+use crate::auth::{api_key::scope_of, Scope};
+use ephemail_store::models::{api_key, tenant};
 
 /// An isolated customer: its own inboxes, messages and keys.
 pub struct Tenant(pub tenant::Tenant);

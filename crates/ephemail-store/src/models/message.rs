@@ -18,11 +18,9 @@ use super::{
     Viewer,
 };
 use crate::{
-    db::{
-        prepared::{column, text_array, Prepared},
-        schema::{inboxes, messages, raw_sources},
-    },
+    prepared::{column, text_array, Prepared},
     quota,
+    schema::{inboxes, messages, raw_sources},
 };
 
 /// A stored message without its raw bytes (those are loaded only for downloads).
@@ -43,7 +41,7 @@ pub struct Message {
     pub message_id: Option<String>,
     pub in_reply_to: Option<String>,
     pub text_body: Option<String>,
-    /// As sent, not sanitized (see [`crate::mail::parse::ParsedMail::html`]): the API reads it
+    /// As sent, not sanitized (see [`ephemail_mail::parse::ParsedMail::html`]): the API reads it
     /// only through `graphql::types::message::Message`, which sanitizes it.
     pub html_body: Option<String>,
     pub size: i32,
@@ -51,12 +49,12 @@ pub struct Message {
     pub tags: Vec<Option<String>>,
     pub seen: bool,
     pub has_attachments: bool,
-    /// [`crate::mail::parse::ContentLimit`] names.
+    /// [`ephemail_mail::parse::ContentLimit`] names.
     pub content_limits: Vec<Option<String>>,
 }
 
 impl Message {
-    /// Decodes one of the JSON columns written from [`crate::mail::parse::ParsedMail`].
+    /// Decodes one of the JSON columns written from [`ephemail_mail::parse::ParsedMail`].
     pub fn decode<T: DeserializeOwned>(value: &serde_json::Value) -> Vec<T> {
         serde_json::from_value(value.clone()).unwrap_or_else(|error| {
             tracing::error!(%error, "undecodable JSON column in messages");

@@ -1,266 +1,67 @@
-//! From an accepted mail to stored messages: parse (large mails off the async reactor), then one
-//! transaction for every recipient inbox, then wake the inboxes' listeners. The caller answers
-//! `250` only after that transaction committed.
+//! Group commit. Sessions hand their prepared mails to one writer task, which takes every mail
+//! waiting (up to [`MAX_BATCH`]) and stores them in one transaction of a few statements, so
+//! concurrent sessions share the statements, one commit and one disk flush instead of queueing
+//! one mail at a time. Each session is still answered only after its own mail is committed.
+//! One writer gives the largest batches: with several, each took fewer mails and the database
+//! ran more statements per mail (measured in `docs/performance.md`), and inserts are serialized
+//! by the commit-order lock anyway. Opening the next batch while one commits (on a second
+//! connection, or in the same round trip) was measured too: smaller batches, more CPU per mail,
+//! no gain.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::Duration;
 use diesel_async::{
     pooled_connection::{deadpool::Object, PoolableConnection},
     AsyncPgConnection, SimpleAsyncConnection,
 };
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use ephemail_mail::address::EmailAddress;
+
+use super::{
+    prepare::{InboxDelivery, PreparedMail},
+    Delivery, Handles,
+};
 use crate::{
-    app::App,
-    db::models::{
+    events::{self, MessageStored},
+    models::{
         attachment::NewAttachment,
         domain::{self, Domain, DomainMode},
         inbox::{self, AddressPairs, Inbox},
         message::{self, NewMessage},
-        raw_source::{self, NewRawSource},
-        tenant, Viewer,
+        raw_source::NewRawSource,
+        tenant,
     },
-    db::prepared,
-    events::{self, MessageStored},
-    mail::{address::EmailAddress, parse},
+    prepared,
     quota::{self, Counting, Limits, MailCount},
 };
 
-/// Whether a recipient can receive mail, decided at `RCPT TO`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecipientCheck {
-    Accept,
-    /// We do not serve the domain: never relay.
-    DomainNotServed,
-    /// A registered domain without a live inbox at that address.
-    NoSuchInbox,
-    /// The inbox's tenant is over its daily mail or storage quota.
-    OverQuota,
-}
-
-/// An accepted `RCPT TO`: the address as sent, and the inbox it delivers to (plus-addressing:
-/// `local+tag@domain` goes to `local@domain`, tagged `tag`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recipient {
-    pub address: EmailAddress,
-    pub inbox: EmailAddress,
-    pub tag: Option<String>,
-}
-
-impl Recipient {
-    pub fn new(address: EmailAddress) -> Self {
-        let (inbox, tag) = address.clone().split_tag();
-        Self {
-            address,
-            inbox,
-            tag,
-        }
-    }
-}
-
-pub async fn check_recipient(app: &App, recipient: &Recipient) -> anyhow::Result<RecipientCheck> {
-    let address = &recipient.inbox;
-    let now = app.clock.now();
-    let domain = match app.recipients.domain(address.domain.as_str()) {
-        Some(domain) => domain,
-        None => {
-            let mut conn = app.pool.get().await?;
-            let Some(domain) = domain::find(&mut conn, address.domain.as_str()).await? else {
-                return Ok(RecipientCheck::DomainNotServed);
-            };
-            app.recipients.served(&domain);
-            domain
-        }
-    };
-    let tenant_id = match (domain.mode, domain.tenant_id) {
-        (DomainMode::CatchAll, Some(owner)) => owner,
-        _ => {
-            let mut conn = app.pool.get().await?;
-            let (local, domain) = (&address.local, &address.domain);
-            match inbox::find_by_address(&mut conn, Viewer::System, local, domain, now).await? {
-                Some(inbox) => inbox.tenant_id,
-                None => return Ok(RecipientCheck::NoSuchInbox),
-            }
-        }
-    };
-    if app.recipients.has_room(tenant_id) {
-        return Ok(RecipientCheck::Accept);
-    }
-    let mut conn = app.pool.get().await?;
-    let limits = quota::limits_of(&mut conn, &app.config, tenant_id).await?;
-    if quota::can_receive(&mut conn, tenant_id, &limits, now).await? {
-        app.recipients.had_room(tenant_id);
-        Ok(RecipientCheck::Accept)
-    } else {
-        Ok(RecipientCheck::OverQuota)
-    }
-}
-
-/// One accepted mail: the envelope and the unescaped bytes.
-#[derive(Debug)]
-pub struct IncomingMail {
-    /// `None` for the null reverse-path `<>`.
-    pub mail_from: Option<String>,
-    pub recipients: Vec<Recipient>,
-    /// Our `Received:` header, then the client's bytes.
-    pub raw: Vec<u8>,
-    /// Length of that header: the message's size is what the client sent, as in `SIZE=`.
-    pub trace_len: usize,
-}
-
-/// The envelope recipients that deliver to one inbox, and the tags they carry.
-#[derive(Default)]
-struct InboxDelivery {
-    rcpt_to: Vec<String>,
-    tags: Vec<String>,
-}
-
-/// What happened to one mail, per recipient inbox.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Delivery {
-    /// Ids of the stored messages.
-    pub stored: Vec<Uuid>,
-    /// Inboxes whose tenant allows smaller messages.
-    pub too_large: usize,
-    /// Inboxes whose tenant is over its daily mail or storage quota.
-    pub over_quota: usize,
-}
-
-/// A mail ready to store: recipients grouped per inbox, parsed, with its derived columns.
-struct PreparedMail {
-    mail_from: Option<String>,
-    deliveries: BTreeMap<String, (EmailAddress, InboxDelivery)>,
-    parsed: parse::ParsedMail,
-    from_addr: serde_json::Value,
-    to_addr: serde_json::Value,
-    cc_addr: serde_json::Value,
-    from_text: String,
-    to_text: String,
-    size: i32,
-    attachment_sizes: Vec<i32>,
-    /// The raw source is stored once under it, however many inboxes the mail goes to.
-    raw_sha256: [u8; 32],
-    /// The raw source as stored.
-    raw_zstd: Vec<u8>,
-    content_limits: Vec<&'static str>,
-}
-
-impl PreparedMail {
-    /// Groups the recipients per inbox and parses the mail (CPU work, see [`crate::mail::cpu_bound`]).
-    fn prepare(mail: IncomingMail) -> anyhow::Result<Self> {
-        let IncomingMail {
-            mail_from,
-            recipients,
-            raw,
-            trace_len,
-        } = mail;
-        let mut deliveries: BTreeMap<String, (EmailAddress, InboxDelivery)> = BTreeMap::new();
-        for recipient in recipients {
-            let (_, delivery) = deliveries
-                .entry(recipient.inbox.to_string())
-                .or_insert_with(|| (recipient.inbox.clone(), InboxDelivery::default()));
-            let rcpt = recipient.address.to_string();
-            if !delivery.rcpt_to.contains(&rcpt) {
-                delivery.rcpt_to.push(rcpt);
-            }
-            if let Some(tag) = recipient.tag.filter(|tag| !delivery.tags.contains(tag)) {
-                delivery.tags.push(tag);
-            }
-        }
-        let parsed = parse::parse(&raw);
-        Ok(Self {
-            mail_from,
-            deliveries,
-            from_addr: serde_json::to_value(&parsed.from)?,
-            to_addr: serde_json::to_value(&parsed.to)?,
-            cc_addr: serde_json::to_value(&parsed.cc)?,
-            from_text: join(&parsed.from),
-            to_text: join(parsed.to.iter().chain(&parsed.cc)),
-            size: i32::try_from(raw.len().saturating_sub(trace_len))
-                .context("message over 2 GiB")?,
-            attachment_sizes: parsed
-                .attachments
-                .iter()
-                .map(|a| i32::try_from(a.content.len()))
-                .collect::<Result<Vec<_>, _>>()
-                .context("attachment over 2 GiB")?,
-            raw_sha256: Sha256::digest(&raw).into(),
-            raw_zstd: raw_source::compress(&raw).context("compressing the raw source")?,
-            content_limits: parsed.limits.iter().map(|limit| limit.as_str()).collect(),
-            parsed,
-        })
-    }
-}
-
-/// Stores the mail in every recipient inbox whose tenant has room for it, and returns once that
-/// is committed. A recipient inbox deleted or expired between `RCPT TO` and the end of DATA is
-/// skipped.
-pub async fn deliver(app: &App, mail: IncomingMail) -> anyhow::Result<Delivery> {
-    let prepared = crate::mail::cpu_bound(mail.raw.len(), || PreparedMail::prepare(mail)).await??;
-    app.ingest.store(prepared).await
-}
-
-/// Group commit. Sessions hand their parsed mails to one writer task, which takes every mail
-/// waiting (up to [`MAX_BATCH`]) and stores them in one transaction of a few statements, so
-/// concurrent sessions share the statements, one commit and one disk flush instead of queueing
-/// one mail at a time. Each session is still answered only after its own mail is committed.
-/// One writer gives the largest batches: with several, each took fewer mails and the database
-/// ran more statements per mail (measured in `docs/performance.md`), and inserts are serialized
-/// by the commit-order lock anyway. Opening the next batch while one commits (on a second
-/// connection, or in the same round trip) was measured too: smaller batches, more CPU per mail,
-/// no gain.
-pub struct IngestQueue {
-    jobs: mpsc::Sender<Job>,
-}
-
-struct Job {
-    mail: PreparedMail,
-    done: oneshot::Sender<anyhow::Result<Delivery>>,
+pub(super) struct Job {
+    pub(super) mail: PreparedMail,
+    pub(super) done: oneshot::Sender<anyhow::Result<Delivery>>,
 }
 
 /// Mails per transaction at most; bounds the work lost to a failed batch and its latency.
-const MAX_BATCH: usize = 64;
+pub(super) const MAX_BATCH: usize = 64;
 
-impl IngestQueue {
-    /// Starts the writer. It holds the state weakly and stops once the last `App` is gone.
-    pub fn start(app: &std::sync::Weak<crate::app::AppState>) -> Self {
-        let (jobs, receiver) = mpsc::channel(2 * MAX_BATCH);
-        tokio::spawn(write_batches(app.clone(), receiver));
-        Self { jobs }
-    }
-
-    async fn store(&self, mail: PreparedMail) -> anyhow::Result<Delivery> {
-        let (done, outcome) = oneshot::channel();
-        self.jobs
-            .send(Job { mail, done })
-            .await
-            .map_err(|_| anyhow::anyhow!("the ingest writers have stopped"))?;
-        outcome
-            .await
-            .context("the ingest writer dropped the mail")?
-    }
-}
-
-async fn write_batches(app: std::sync::Weak<crate::app::AppState>, mut jobs: mpsc::Receiver<Job>) {
+pub(super) async fn write_batches(handles: Arc<Handles>, mut jobs: mpsc::Receiver<Job>) {
     let mut connection = WriterConnection::default();
     loop {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
         }
-        let Some(app) = app.upgrade() else { return };
-        let app = App::from(app);
-        let outcomes = match store_batch(&app, &mut connection, &batch).await {
+        let outcomes = match store_batch(&handles, &mut connection, &batch).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             // Again one by one, so one mail the database refuses cannot fail the others.
             Err(_) if batch.len() > 1 => {
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for job in &batch {
-                    let alone = store_batch(&app, &mut connection, std::slice::from_ref(job)).await;
+                    let alone =
+                        store_batch(&handles, &mut connection, std::slice::from_ref(job)).await;
                     outcomes.push(alone.map(|mut outcome| outcome.remove(0)));
                 }
                 outcomes
@@ -270,7 +71,7 @@ async fn write_batches(app: std::sync::Weak<crate::app::AppState>, mut jobs: mps
         for (job, outcome) in batch.into_iter().zip(outcomes) {
             let delivery = outcome.map(|(delivery, events)| {
                 for event in events {
-                    app.events.publish(event);
+                    handles.events.publish(event);
                 }
                 delivery
             });
@@ -286,13 +87,13 @@ async fn write_batches(app: std::sync::Weak<crate::app::AppState>, mut jobs: mps
 struct WriterConnection(Option<AsyncPgConnection>);
 
 impl WriterConnection {
-    async fn get(&mut self, app: &App) -> anyhow::Result<&AsyncPgConnection> {
+    async fn get(&mut self, handles: &Handles) -> anyhow::Result<&AsyncPgConnection> {
         if let Some(mut conn) = self.0.take() {
             if !conn.is_broken() {
                 return Ok(self.0.insert(conn));
             }
         }
-        let mut conn = Object::take(app.pool.get().await?);
+        let mut conn = Object::take(handles.pool.get().await?);
         plan_for_indexes(&mut conn).await?;
         Ok(self.0.insert(conn))
     }
@@ -329,30 +130,36 @@ struct Target<'b> {
 /// `--max-messages-per-inbox` deleted, and `COMMIT`. When a tenant's mails do not all fit, that
 /// transaction rolls back and the batch is stored again one copy at a time.
 async fn store_batch(
-    app: &App,
+    handles: &Handles,
     connection: &mut WriterConnection,
     batch: &[Job],
 ) -> anyhow::Result<Vec<(Delivery, Vec<MessageStored>)>> {
-    let now = app.clock.now();
-    let conn = connection.get(app).await?;
+    let now = handles.clock.now();
+    let conn = connection.get(handles).await?;
     // The partitions for the inboxes this batch may create, before its transaction: made inside
     // it, they would keep their locks until the batch commits.
-    app.buckets
-        .ensure(conn, [app.buckets.purge_at(now + catch_all_ttl(app))])
+    handles
+        .buckets
+        .ensure(
+            conn,
+            [handles
+                .buckets
+                .purge_at(now + handles.settings.catch_all_ttl)],
+        )
         .await?;
-    let mut result = store_in_transaction(conn, app, batch, now, Admission::AllAtOnce).await;
+    let mut result = store_in_transaction(conn, handles, batch, now, QuotaCheck::AllAtOnce).await;
     if matches!(&result, Err(error) if quota::exceeded(error)) {
         result = match prepared::rollback(conn).await {
-            Ok(()) => store_in_transaction(conn, app, batch, now, Admission::OneByOne).await,
+            Ok(()) => store_in_transaction(conn, handles, batch, now, QuotaCheck::OneByOne).await,
             Err(error) => Err(error),
         };
     }
     match result {
         Ok((stored, changed)) => {
             for id in changed.replaced {
-                app.events.inbox_deleted(id);
+                handles.events.inbox_deleted(id);
             }
-            app.events.addresses_created(&changed.created_at);
+            handles.events.addresses_created(&changed.created_at);
             Ok(stored)
         }
         Err(error) => {
@@ -368,7 +175,7 @@ async fn store_batch(
 
 /// How a batch's copies are counted against their tenants' quotas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Admission {
+enum QuotaCheck {
     /// All of them by the statement that inserts them, pipelined with the commit: one round
     /// trip. A tenant without room for all of its copies aborts the transaction.
     AllAtOnce,
@@ -385,30 +192,31 @@ struct InboxesChanged {
 
 async fn store_in_transaction(
     conn: &AsyncPgConnection,
-    app: &App,
+    handles: &Handles,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
-    admission: Admission,
+    quota_check: QuotaCheck,
 ) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, InboxesChanged)> {
-    let (inboxes, limits) = resolve(conn, app, batch, now).await?;
+    let (inboxes, limits) = resolve(conn, handles, batch, now).await?;
     // The partitions of the inboxes' expiry buckets (made when the inbox was), checked once per
     // process and bucket: the inbox may come from another process.
-    app.buckets
+    handles
+        .buckets
         .ensure(
             conn,
             inboxes.by_address.values().map(|inbox| inbox.purge_at),
         )
         .await?;
-    let (mut outcomes, copies) = copies(app, batch, &inboxes, &limits);
-    let (targets, mut stored) = match admission {
-        Admission::AllAtOnce => (copies, Vec::new()),
-        Admission::OneByOne => {
+    let (mut outcomes, copies) = copies(handles, batch, &inboxes, &limits);
+    let (targets, mut stored) = match quota_check {
+        QuotaCheck::AllAtOnce => (copies, Vec::new()),
+        QuotaCheck::OneByOne => {
             let mut admitted = Vec::with_capacity(copies.len());
             let mut stored = Vec::with_capacity(copies.len());
             for target in copies {
                 let alone = insert(conn, batch, std::slice::from_ref(&target), false, now).await?;
                 if alone.is_empty() {
-                    app.recipients.out_of_room(target.inbox.tenant_id);
+                    handles.recipients.out_of_room(target.inbox.tenant_id);
                     outcomes[target.job].0.over_quota += 1;
                 } else {
                     stored.extend(alone);
@@ -419,12 +227,12 @@ async fn store_in_transaction(
         }
     };
     // The copies the pipeline below inserts: one by one, they are in already.
-    let pending = match admission {
-        Admission::AllAtOnce => targets.as_slice(),
-        Admission::OneByOne => &[],
+    let pending = match quota_check {
+        QuotaCheck::AllAtOnce => targets.as_slice(),
+        QuotaCheck::OneByOne => &[],
     };
-    let overfull = possibly_overfull(&targets, &inboxes.created, app);
-    let keep = i64::from(app.config.retention.max_messages_per_inbox);
+    let overfull = possibly_overfull(&targets, &inboxes.created, handles);
+    let keep = i64::from(handles.settings.max_messages_per_inbox);
     let mut stored_in: Vec<Uuid> = targets.iter().map(|target| target.inbox.id).collect();
     stored_in.sort_unstable();
     stored_in.dedup();
@@ -440,7 +248,7 @@ async fn store_in_transaction(
             }
             Ok(())
         },
-        app.events.notify_others(
+        handles.events.notify_others(
             conn,
             events::Changes {
                 stored_in: &stored_in,
@@ -468,7 +276,7 @@ async fn store_in_transaction(
 fn possibly_overfull(
     targets: &[Target<'_>],
     created: &HashSet<Uuid>,
-    app: &App,
+    handles: &Handles,
 ) -> Vec<(Uuid, chrono::DateTime<chrono::Utc>)> {
     let mut copies: BTreeMap<(Uuid, chrono::DateTime<chrono::Utc>), u32> = BTreeMap::new();
     for target in targets {
@@ -476,7 +284,7 @@ fn possibly_overfull(
             .entry((target.inbox.id, target.inbox.purge_at))
             .or_default() += 1;
     }
-    let cap = app.config.retention.max_messages_per_inbox;
+    let cap = handles.settings.max_messages_per_inbox;
     copies
         .into_iter()
         .filter(|((id, _), copies)| !created.contains(id) || *copies > cap)
@@ -484,17 +292,12 @@ fn possibly_overfull(
         .collect()
 }
 
-/// The lifetime of an inbox that mail to a catch-all domain creates.
-fn catch_all_ttl(app: &App) -> Duration {
-    Duration::seconds(i64::from(app.config.inbox.default_ttl))
-}
-
 /// Begins the batch's transaction, resolves (or on a catch-all domain creates) every recipient
 /// inbox of the batch and reads the limits of their tenants, in one round trip. An address
 /// without a live inbox (deleted or expired since `RCPT TO`) is left out.
 async fn resolve(
     conn: &AsyncPgConnection,
-    app: &App,
+    handles: &Handles,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
 ) -> diesel::QueryResult<(BatchInboxes, HashMap<Uuid, Limits>)> {
@@ -508,7 +311,7 @@ async fn resolve(
     let mut domains: HashMap<String, Domain> = HashMap::new();
     let mut unknown: Vec<&str> = Vec::new();
     for name in addresses.values().map(|a| a.domain.as_str()) {
-        match app.recipients.domain(name) {
+        match handles.recipients.domain(name) {
             Some(domain) => drop(domains.insert(domain.name.clone(), domain)),
             None => unknown.push(name),
         }
@@ -517,7 +320,7 @@ async fn resolve(
     unknown.dedup();
     if !unknown.is_empty() {
         for domain in domain::find_all(conn, &unknown).await? {
-            app.recipients.served(&domain);
+            handles.recipients.served(&domain);
             domains.insert(domain.name.clone(), domain);
         }
     }
@@ -545,16 +348,21 @@ async fn resolve(
             conn,
             &catch_all,
             now,
-            catch_all_ttl(app),
-            &app.buckets,
-            app.config.quota.quota_catch_all_inboxes,
+            handles.settings.catch_all_ttl,
+            &handles.buckets,
+            handles.settings.catch_all_inboxes,
         ),
         inbox::find_all_by_address(conn, &registered_addresses, now),
         tenant::find_all_receiving(conn, &owners, &registered_addresses),
     )?;
     let limits = tenants
         .into_iter()
-        .map(|tenant| (tenant.id, Limits::resolve(&app.config, &tenant.limits)))
+        .map(|tenant| {
+            (
+                tenant.id,
+                Limits::resolve(&handles.settings.limits, &tenant.limits),
+            )
+        })
         .collect();
     found.extend(registered.into_iter().map(|inbox| (inbox, false)));
     let created = found
@@ -598,7 +406,7 @@ async fn plan_for_indexes(conn: &mut AsyncPgConnection) -> diesel::QueryResult<(
 /// tenant allows the mail's size, with the tenant's limits. Also returns each mail's outcome so
 /// far, with the copies too large for their tenants counted.
 fn copies<'b>(
-    app: &App,
+    handles: &Handles,
     batch: &'b [Job],
     inboxes: &'b BatchInboxes,
     limits: &HashMap<Uuid, Limits>,
@@ -618,10 +426,9 @@ fn copies<'b>(
             // A tenant deleted since its inbox was read has no limits, and no counters row
             // either: its copies are not counted, so not stored (over quota, a temporary
             // refusal), whatever limits are used here.
-            let limits = limits
-                .get(&inbox.tenant_id)
-                .copied()
-                .unwrap_or_else(|| Limits::resolve(&app.config, &tenant::TenantLimits::default()));
+            let limits = limits.get(&inbox.tenant_id).copied().unwrap_or_else(|| {
+                Limits::resolve(&handles.settings.limits, &tenant::TenantLimits::default())
+            });
             if i64::from(mail.size) > limits.max_message_size {
                 outcomes[job].0.too_large += 1;
                 continue;
@@ -762,12 +569,4 @@ async fn insert(
             Some((target.job, id, MessageStored { inbox_id, seq }))
         })
         .collect())
-}
-
-fn join<'a>(mailboxes: impl IntoIterator<Item = &'a parse::Mailbox>) -> String {
-    mailboxes
-        .into_iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }

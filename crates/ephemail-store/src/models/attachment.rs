@@ -4,7 +4,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{message, raw_source::RawSource, Viewer};
-use crate::db::schema::{attachments, messages, raw_sources};
+use crate::schema::{attachments, messages, raw_sources};
 
 /// Attachment metadata; the bytes are loaded only for downloads.
 #[derive(Debug, Clone, Queryable, Selectable)]

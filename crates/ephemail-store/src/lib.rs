@@ -1,27 +1,37 @@
-//! PostgreSQL: the connection pool, embedded migrations, the optional private cluster, and the
-//! table models. Model functions return diesel's `QueryResult`; mapping to API errors happens in
-//! [`crate::error`].
+//! ephemail's storage: every SQL statement of the project. The connection pool, embedded
+//! migrations and the optional private cluster (here); the table models (`models`), expiry
+//! partitions, quota accounting, the event bus and its relay between processes, retention, and
+//! `delivery` (recipient checks and the group-commit writer that stores accepted mail).
+//!
+//! Parts take the narrow handles they need (pool, clock, event bus, limits); nothing here knows
+//! of SMTP, HTTP or GraphQL. Model functions return diesel's `QueryResult`; the API maps errors.
 
+pub mod clock;
+pub mod delivery;
 pub mod embedded;
+pub mod events;
 pub mod models;
 pub mod partitions;
 pub mod prepared;
+pub mod quota;
+pub mod retention;
 pub mod schema;
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 use diesel_async::{
     pooled_connection::{deadpool, AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod},
-    AsyncMigrationHarness, AsyncPgConnection,
+    AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::config::DatabaseConfig;
 use embedded::EmbeddedPostgres;
 
 pub type Pool = deadpool::Pool<AsyncPgConnection>;
 pub type PoolError = deadpool::PoolError;
 
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
 pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
     let mut config = ManagerConfig::default();
@@ -54,6 +64,24 @@ pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether the database answers a query.
+pub async fn ping(pool: &Pool) -> anyhow::Result<()> {
+    let mut conn = pool.get().await?;
+    diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+    Ok(())
+}
+
+/// Where the database is, and how many connections to keep.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// A PostgreSQL URL; without one, a private cluster under `data_dir`.
+    pub url: Option<String>,
+    pub data_dir: PathBuf,
+    /// Where `initdb` and `pg_ctl` are, when not on PATH or under /usr/lib/postgresql.
+    pub pg_bin_dir: Option<PathBuf>,
+    pub pool_size: usize,
+}
+
 /// A migrated database, and the private cluster behind it when there is one.
 pub struct Database {
     pub pool: Pool,
@@ -63,16 +91,17 @@ pub struct Database {
 
 impl Database {
     /// Connects to `DATABASE_URL`, or starts (or reuses) the embedded cluster; then migrates.
-    pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Self> {
-        let (url, embedded) = match &config.database_url {
-            Some(url) => (url.expose().to_owned(), None),
+    pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        let (url, embedded) = match &settings.url {
+            Some(url) => (url.clone(), None),
             None => {
                 let cluster =
-                    EmbeddedPostgres::start(&config.data_dir, config.pg_bin_dir.as_deref()).await?;
+                    EmbeddedPostgres::start(&settings.data_dir, settings.pg_bin_dir.as_deref())
+                        .await?;
                 (cluster.database_url("ephemail"), Some(cluster))
             }
         };
-        let pool = pool(&url, usize::from(config.db_pool_size))?;
+        let pool = pool(&url, settings.pool_size)?;
         migrate(&pool).await?;
         Ok(Self {
             pool,

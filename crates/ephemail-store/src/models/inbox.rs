@@ -10,13 +10,11 @@ use uuid::Uuid;
 
 use super::Viewer;
 use crate::{
-    db::{
-        partitions::ExpiryBuckets,
-        prepared::{column, Prepared},
-        schema::{attachments, inboxes, messages},
-    },
-    mail::address::{DomainName, EmailAddress, LocalPart},
+    partitions::ExpiryBuckets,
+    prepared::{column, Prepared},
+    schema::{attachments, inboxes, messages},
 };
+use ephemail_mail::address::{DomainName, EmailAddress, LocalPart};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = inboxes, check_for_backend(Pg))]
@@ -28,7 +26,7 @@ pub struct Inbox {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub tags: Vec<Option<String>>,
-    /// The expiry bucket its messages are stored in (see [`crate::db::partitions`]).
+    /// The expiry bucket its messages are stored in (see [`crate::partitions`]).
     pub purge_at: DateTime<Utc>,
 }
 

@@ -12,19 +12,16 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::{
-    config::ServeConfig,
-    db::{
-        models::{
-            inbox,
-            tenant::{self, TenantLimits},
-        },
-        prepared::Prepared,
-        schema::{inboxes, tenants},
+    models::{
+        inbox,
+        tenant::{self, TenantLimits},
     },
+    prepared::Prepared,
+    schema::{inboxes, tenants},
 };
 
 /// The limits in force for one tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Live (unexpired) inboxes at once.
     pub inboxes: i32,
@@ -41,29 +38,24 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The server's defaults with the tenant's overrides; lifetime and size are also capped by
-    /// the server-wide maximums.
-    pub fn resolve(config: &ServeConfig, overrides: &TenantLimits) -> Self {
-        let quota = &config.quota;
-        let server_ttl = i32::try_from(config.inbox.max_ttl).unwrap_or(i32::MAX);
-        let server_size = i64::try_from(config.smtp.max_message_size).unwrap_or(i64::MAX);
+    /// The server's limits (`server`: every tenant's defaults, whose lifetime and message size
+    /// are also server-wide maximums) with one tenant's overrides.
+    pub fn resolve(server: &Limits, overrides: &TenantLimits) -> Self {
         Self {
-            inboxes: overrides.max_inboxes.unwrap_or(quota.quota_inboxes),
-            mails_per_day: overrides
-                .max_mails_per_day
-                .unwrap_or(quota.quota_mails_per_day),
+            inboxes: overrides.max_inboxes.unwrap_or(server.inboxes),
+            mails_per_day: overrides.max_mails_per_day.unwrap_or(server.mails_per_day),
             requests_per_minute: overrides
                 .max_requests_per_minute
-                .unwrap_or(quota.quota_requests_per_minute),
-            stored_bytes: overrides
-                .max_stored_bytes
-                .unwrap_or(quota.quota_stored_bytes),
+                .unwrap_or(server.requests_per_minute),
+            stored_bytes: overrides.max_stored_bytes.unwrap_or(server.stored_bytes),
             max_ttl_seconds: overrides
                 .max_ttl_seconds
-                .map_or(server_ttl, |t| t.min(server_ttl)),
+                .map_or(server.max_ttl_seconds, |t| t.min(server.max_ttl_seconds)),
             max_message_size: overrides
                 .max_message_size
-                .map_or(server_size, |s| i64::from(s).min(server_size)),
+                .map_or(server.max_message_size, |s| {
+                    i64::from(s).min(server.max_message_size)
+                }),
         }
     }
 }
@@ -71,14 +63,14 @@ impl Limits {
 /// The limits in force for the tenant `tenant_id`.
 pub async fn limits_of(
     conn: &mut AsyncPgConnection,
-    config: &ServeConfig,
+    server: &Limits,
     tenant_id: Uuid,
 ) -> QueryResult<Limits> {
     let overrides = tenant::find(conn, tenant_id)
         .await?
         .map(|tenant| tenant.limits)
         .unwrap_or_default();
-    Ok(Limits::resolve(config, &overrides))
+    Ok(Limits::resolve(server, &overrides))
 }
 
 /// The outcome of taking one API request from a tenant's bucket.
@@ -152,7 +144,7 @@ fn decide(tokens: f64, cap: i32) -> RateDecision {
 }
 
 /// A batch's mails to one tenant's inboxes, counted against its daily and storage quotas by the
-/// statement that inserts them ([`crate::db::models::message::insert_all`]): in the transaction
+/// statement that inserts them ([`crate::models::message::insert_all`]): in the transaction
 /// that stores exactly those messages, so that a rolled-back mail is not counted.
 #[derive(Debug, Clone, Copy)]
 pub struct MailCount {
@@ -201,7 +193,7 @@ pub fn exceeded(error: &diesel::result::Error) -> bool {
 }
 
 /// Where a tenant stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
 pub struct Usage {
     #[diesel(sql_type = Integer)]
     pub live_inboxes: i32,
@@ -235,7 +227,7 @@ pub async fn usage(
 }
 
 /// Whether the tenant can still receive mail today (a cheap early check at `RCPT TO`; the
-/// binding one is [`crate::db::models::message::insert_all`]'s). Reads only the counters row:
+/// binding one is [`crate::models::message::insert_all`]'s). Reads only the counters row:
 /// unlike [`usage`], it never counts inboxes, so its cost does not grow with them.
 pub async fn can_receive(
     conn: &mut AsyncPgConnection,

@@ -32,7 +32,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::db::prepared::Prepared;
+use crate::prepared::Prepared;
 
 /// The PostgreSQL channel on which processes sharing a database tell each other their events.
 const CHANNEL: &str = "ephemail_events";

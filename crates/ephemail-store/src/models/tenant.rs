@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::inbox::AddressPairs;
-use crate::db::{
+use crate::{
     prepared::Prepared,
     schema::{tenant_usage, tenants},
 };

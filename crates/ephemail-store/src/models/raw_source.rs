@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use diesel::{pg::Pg, prelude::*};
 
-use crate::db::schema::raw_sources;
+use crate::schema::raw_sources;
 
 /// zstd's default level: about as fast as lz4 to decompress, and it entropy-codes base64.
 const ZSTD_LEVEL: i32 = 3;

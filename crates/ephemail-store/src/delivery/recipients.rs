@@ -13,7 +13,7 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::db::models::domain::Domain;
+use crate::models::domain::Domain;
 
 /// How long a positive answer is trusted.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);

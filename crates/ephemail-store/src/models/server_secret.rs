@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::schema::server_secrets;
+use crate::schema::server_secrets;
 
 /// The secret called `name`: the stored one, or `candidate` if none was stored yet. Several
 /// processes starting at once all end up with the same value.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::flatten;
 
 /// A display name and address from a header such as `From:` or `To:`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mailbox {
     pub name: Option<String>,
     pub address: Option<String>,
@@ -27,7 +27,7 @@ impl fmt::Display for Mailbox {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderField {
     pub name: String,
     pub value: String,
@@ -44,19 +44,18 @@ pub struct ParsedAttachment {
 
 /// A limit a mail's parsed parts were cut at. The raw source is always stored whole; these say
 /// what the parsed fields (`text`, `html`, attachments, headers) leave out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentLimit {
-    // The doc comments are the schema's descriptions: numbers, not links to the constants
-    // (`content_limits_are_described_with_their_values` keeps them equal).
-    /// The HTML nested deeper than 128 elements: the deeper tags were dropped, their text kept.
+    /// The HTML nested deeper than [`MAX_HTML_DEPTH`]: the deeper tags were dropped, their
+    /// text kept.
     HtmlNesting,
-    /// The HTML body was longer than 2 MiB and was cut there.
+    /// The HTML body was longer than [`MAX_BODY_BYTES`] and was cut there.
     HtmlSize,
-    /// The text body was longer than 2 MiB and was cut there.
+    /// The text body was longer than [`MAX_BODY_BYTES`] and was cut there.
     TextSize,
-    /// The mail had more than 256 attachments; the later ones are not listed.
+    /// The mail had more than [`MAX_ATTACHMENTS`] attachments; the later ones are not listed.
     Attachments,
-    /// The mail had more than 1000 header fields; the later ones are not listed.
+    /// The mail had more than [`MAX_HEADER_FIELDS`] header fields; the later ones are not listed.
     HeaderFields,
 }
 
@@ -85,7 +84,7 @@ impl ContentLimit {
     }
 }
 
-/// Deeper HTML is flattened before sanitizing (see [`crate::mail::flatten`]): sanitizing costs
+/// Deeper HTML is flattened before sanitizing (see [`crate::flatten`]): sanitizing costs
 /// time proportional to length times depth, so this bounds it for any mail.
 pub const MAX_HTML_DEPTH: usize = 128;
 /// Text and HTML bodies are cut at this many bytes (the raw source keeps everything).
@@ -108,7 +107,7 @@ pub struct ParsedMail {
     pub text: Option<String>,
     /// As sent, cut at [`MAX_BODY_BYTES`] and flattened to [`MAX_HTML_DEPTH`], but **not
     /// sanitized**: only a reader needs it safe, so it is sanitized when read (see
-    /// [`crate::mail::sanitize::Sanitizer::clean`]), not for every mail received.
+    /// [`crate::sanitize::Sanitizer::clean`]), not for every mail received.
     pub html: Option<String>,
     pub attachments: Vec<ParsedAttachment>,
     /// Set when the bytes are not a message we could make sense of; the raw source is kept anyway.
@@ -147,7 +146,7 @@ pub fn header_fields(raw: &[u8]) -> Vec<HeaderField> {
         .collect()
 }
 
-/// Parses `raw` (CPU-bound: see [`crate::mail::cpu_bound`]).
+/// Parses `raw` (CPU-bound: see [`crate::cpu_bound`]).
 pub fn parse(raw: &[u8]) -> ParsedMail {
     let Some(message) = MessageParser::default().parse(raw) else {
         return ParsedMail {
@@ -286,19 +285,6 @@ fn unfold(value: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn content_limits_are_described_with_their_values() {
-        let sdl = crate::graphql::sdl();
-        assert_eq!(MAX_BODY_BYTES, 2 << 20, "the descriptions say 2 MiB");
-        for described in [
-            format!("deeper than {MAX_HTML_DEPTH} elements"),
-            format!("more than {MAX_ATTACHMENTS} attachments"),
-            format!("more than {MAX_HEADER_FIELDS} header fields"),
-        ] {
-            assert!(sdl.contains(&described), "{described}");
-        }
-    }
-
     const MULTIPART: &[u8] = b"From: Alice <alice@example.com>\r\n\
 To: bob@example.com, \"Carol\" <carol@example.com>\r\n\
 Subject: =?utf-8?q?Caf=C3=A9?= report\r\n\
@@ -377,7 +363,7 @@ JVBERi0xLjQK\r\n\
         let started = std::time::Instant::now();
         let mail = parse(raw.as_bytes());
         let html = mail.html.expect("html");
-        let sanitized = crate::mail::sanitize::Sanitizer::default().clean(&html);
+        let sanitized = crate::sanitize::Sanitizer::default().clean(&html);
         let elapsed = started.elapsed();
         assert_eq!(mail.limits, [ContentLimit::HtmlNesting]);
         assert_eq!(

@@ -3,7 +3,7 @@ use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::schema::api_keys;
+use crate::schema::api_keys;
 
 /// A stored API key: its hash, never the key itself.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]

@@ -1,13 +1,17 @@
-//! Everything about a mail's content: validated addresses, MIME parsing, HTML sanitizing, and
-//! extraction of links and one-time codes.
+//! Everything about a mail's content: validated addresses, MIME parsing, HTML flattening and
+//! sanitizing, and extraction of links and one-time codes. Pure functions over bytes and
+//! strings: no database, no HTTP, no GraphQL (the API layer maps these types to its own).
 
 pub mod address;
-pub mod extract;
+pub mod codes;
 pub mod flatten;
+mod html_scan;
+pub mod links;
 pub mod parse;
 pub mod sanitize;
 
 use anyhow::Context;
+use regex::Regex;
 
 /// Mail work (parsing, sanitizing) on up to this many bytes runs on the calling task: tens of
 /// microseconds, less than a round trip through the blocking pool, which costs two thread
@@ -27,4 +31,9 @@ pub async fn cpu_bound<T: Send + 'static>(
             .await
             .context("a mail parsing or sanitizing task failed")
     }
+}
+
+/// Compiles one of this crate's fixed patterns.
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("the crate's patterns are valid")
 }

@@ -1,0 +1,200 @@
+//! From an accepted mail to stored messages, for the SMTP edge: [`MailDelivery::check_recipient`]
+//! answers `RCPT TO`, [`MailDelivery::deliver`] prepares a mail (`prepare`: parsed, large mails
+//! off the async reactor) and hands it to the group-commit writer (`writer`), which stores it
+//! in one transaction for every recipient inbox and then wakes the inboxes' listeners. The
+//! caller answers `250` only after that transaction committed.
+
+mod prepare;
+pub mod recipients;
+mod writer;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use ephemail_mail::address::EmailAddress;
+
+use crate::{
+    clock::Clock,
+    events::EventBus,
+    models::{
+        domain::{self, DomainMode},
+        inbox, Viewer,
+    },
+    partitions::ExpiryBuckets,
+    quota::{self, Limits},
+    Pool,
+};
+use prepare::PreparedMail;
+use recipients::RecipientCache;
+use writer::{Job, MAX_BATCH};
+
+/// Whether a recipient can receive mail, decided at `RCPT TO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientCheck {
+    Accept,
+    /// We do not serve the domain: never relay.
+    DomainNotServed,
+    /// A registered domain without a live inbox at that address.
+    NoSuchInbox,
+    /// The inbox's tenant is over its daily mail or storage quota.
+    OverQuota,
+}
+
+/// An accepted `RCPT TO`: the address as sent, and the inbox it delivers to (plus-addressing:
+/// `local+tag@domain` goes to `local@domain`, tagged `tag`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub address: EmailAddress,
+    pub inbox: EmailAddress,
+    pub tag: Option<String>,
+}
+
+impl Recipient {
+    pub fn new(address: EmailAddress) -> Self {
+        let (inbox, tag) = address.clone().split_tag();
+        Self {
+            address,
+            inbox,
+            tag,
+        }
+    }
+}
+
+/// One accepted mail: the envelope and the unescaped bytes.
+#[derive(Debug)]
+pub struct IncomingMail {
+    /// `None` for the null reverse-path `<>`.
+    pub mail_from: Option<String>,
+    pub recipients: Vec<Recipient>,
+    /// Our `Received:` header, then the client's bytes.
+    pub raw: Vec<u8>,
+    /// Length of that header: the message's size is what the client sent, as in `SIZE=`.
+    pub trace_len: usize,
+}
+
+/// What happened to one mail, per recipient inbox.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Ids of the stored messages.
+    pub stored: Vec<Uuid>,
+    /// Inboxes whose tenant allows smaller messages.
+    pub too_large: usize,
+    /// Inboxes whose tenant is over its daily mail or storage quota.
+    pub over_quota: usize,
+}
+
+/// The server's settings delivery follows.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverySettings {
+    /// Every tenant's limits unless overridden (see [`Limits::resolve`]).
+    pub limits: Limits,
+    /// The lifetime of an inbox that mail to a catch-all domain creates.
+    pub catch_all_ttl: chrono::Duration,
+    /// Live inboxes made by mail per tenant (`--quota-catch-all-inboxes`).
+    pub catch_all_inboxes: i32,
+    /// Oldest messages beyond this many per inbox are deleted (`--max-messages-per-inbox`).
+    pub max_messages_per_inbox: u32,
+}
+
+/// What the sessions' side and the writer share.
+struct Handles {
+    pool: Pool,
+    clock: Arc<dyn Clock>,
+    events: Arc<EventBus>,
+    buckets: Arc<ExpiryBuckets>,
+    recipients: RecipientCache,
+    settings: DeliverySettings,
+}
+
+/// Delivers accepted mail. Cloned into every SMTP session; the writer task stops once the last
+/// clone is gone.
+#[derive(Clone)]
+pub struct MailDelivery {
+    handles: Arc<Handles>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl MailDelivery {
+    /// Starts the writer.
+    pub fn start(
+        pool: Pool,
+        clock: Arc<dyn Clock>,
+        events: Arc<EventBus>,
+        buckets: Arc<ExpiryBuckets>,
+        settings: DeliverySettings,
+    ) -> Self {
+        let handles = Arc::new(Handles {
+            pool,
+            clock,
+            events,
+            buckets,
+            recipients: RecipientCache::default(),
+            settings,
+        });
+        let (jobs, receiver) = mpsc::channel(2 * MAX_BATCH);
+        tokio::spawn(writer::write_batches(handles.clone(), receiver));
+        Self { handles, jobs }
+    }
+
+    /// Whether `recipient` can receive mail, as `RCPT TO` answers.
+    pub async fn check_recipient(&self, recipient: &Recipient) -> anyhow::Result<RecipientCheck> {
+        let handles = &*self.handles;
+        let address = &recipient.inbox;
+        let now = handles.clock.now();
+        let domain = match handles.recipients.domain(address.domain.as_str()) {
+            Some(domain) => domain,
+            None => {
+                let mut conn = handles.pool.get().await?;
+                let Some(domain) = domain::find(&mut conn, address.domain.as_str()).await? else {
+                    return Ok(RecipientCheck::DomainNotServed);
+                };
+                handles.recipients.served(&domain);
+                domain
+            }
+        };
+        let tenant_id = match (domain.mode, domain.tenant_id) {
+            (DomainMode::CatchAll, Some(owner)) => owner,
+            _ => {
+                let mut conn = handles.pool.get().await?;
+                let (local, domain) = (&address.local, &address.domain);
+                match inbox::find_by_address(&mut conn, Viewer::System, local, domain, now).await? {
+                    Some(inbox) => inbox.tenant_id,
+                    None => return Ok(RecipientCheck::NoSuchInbox),
+                }
+            }
+        };
+        if handles.recipients.has_room(tenant_id) {
+            return Ok(RecipientCheck::Accept);
+        }
+        let mut conn = handles.pool.get().await?;
+        let limits = quota::limits_of(&mut conn, &handles.settings.limits, tenant_id).await?;
+        if quota::can_receive(&mut conn, tenant_id, &limits, now).await? {
+            handles.recipients.had_room(tenant_id);
+            Ok(RecipientCheck::Accept)
+        } else {
+            Ok(RecipientCheck::OverQuota)
+        }
+    }
+
+    /// Stores the mail in every recipient inbox whose tenant has room for it, and returns once
+    /// that is committed. A recipient inbox deleted or expired between `RCPT TO` and the end of
+    /// DATA is skipped.
+    pub async fn deliver(&self, mail: IncomingMail) -> anyhow::Result<Delivery> {
+        let prepared =
+            ephemail_mail::cpu_bound(mail.raw.len(), || PreparedMail::prepare(mail)).await??;
+        let (done, outcome) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                mail: prepared,
+                done,
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("the ingest writer has stopped"))?;
+        outcome
+            .await
+            .context("the ingest writer dropped the mail")?
+    }
+}

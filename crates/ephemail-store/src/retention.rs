@@ -1,0 +1,275 @@
+//! Retention: the sweeper deletes expired inboxes, drops the expiry buckets (partitions of
+//! messages, attachments and raw sources, see [`crate::partitions`]) whose inboxes have all
+//! expired, and deletes messages older than `--max-message-age`. Row deletes go in statements of
+//! at most `--sweep-batch` rows, paced so that a backlog never holds long locks or stalls ingest;
+//! a bucket of a million expired messages is dropped whole, without touching its rows. With
+//! several processes on one database, one sweeps at a time: a sweep runs only while it holds a
+//! PostgreSQL advisory lock. (The cap on messages per inbox is applied at ingest, where the
+//! inbox is at hand.)
+//!
+//! Readers never wait for the sweeper: an expired inbox and its messages are invisible from the
+//! moment it expires (see `inbox::visible`).
+
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use diesel::{sql_types::Bool, QueryableByName};
+use diesel_async::{pooled_connection::deadpool::Object, AsyncPgConnection, RunQueryDsl};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    clock::Clock,
+    events::EventBus,
+    models::{inbox, message},
+    partitions, Pool,
+};
+
+/// After each full batch the sweeper pauses this many times as long as the batch took: with a
+/// backlog it is busy a fifth of the time (measured in `docs/performance.md`: ingest beside an
+/// unpaced sweep of a million messages ran at half its speed).
+const PAUSE_PER_BUSY: u32 = 4;
+
+/// Arbitrary constant naming "the sweeper" among advisory locks.
+const SWEEPER_LOCK: i64 = 0x7377_6565_7065_7221;
+
+/// What one sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub inboxes: u64,
+    /// Messages in dropped buckets and messages past `--max-message-age`.
+    pub messages: u64,
+    /// Raw sources (with the attachments in them) in dropped buckets.
+    pub raw_sources: u64,
+    /// Expiry buckets dropped, each a partition of messages, attachments and raw sources.
+    pub buckets: u64,
+    /// Bounded deletes run (each a statement that commits on its own).
+    pub batches: u64,
+}
+
+/// What this process's sweeper has done, for `GET /metrics`.
+#[derive(Debug, Default)]
+struct SweeperStats(Mutex<SweeperTotals>);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweeperTotals {
+    /// Sweeps that ran (not those skipped because another process was sweeping).
+    pub runs: u64,
+    pub failures: u64,
+    /// When the last sweep that ran finished.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// Rows deleted over all runs.
+    pub deleted: SweepReport,
+}
+
+impl SweeperStats {
+    fn totals(&self) -> SweeperTotals {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, outcome: &anyhow::Result<Option<SweepReport>>, at: DateTime<Utc>) {
+        let mut totals = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Ok(Some(report)) => {
+                totals.runs += 1;
+                totals.last_run_at = Some(at);
+                totals.deleted.inboxes += report.inboxes;
+                totals.deleted.messages += report.messages;
+                totals.deleted.raw_sources += report.raw_sources;
+                totals.deleted.buckets += report.buckets;
+                totals.deleted.batches += report.batches;
+            }
+            Ok(None) => {}
+            Err(_) => totals.failures += 1,
+        }
+    }
+}
+
+/// How the sweeper works: when, how much per statement, and what else it deletes.
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionSettings {
+    /// Between sweeps (`--sweep-interval`).
+    pub interval: Duration,
+    /// Rows per delete statement (`--sweep-batch`).
+    pub batch: i64,
+    /// Messages older than this are deleted whatever their inbox (`--max-message-age`).
+    pub max_message_age: Option<chrono::Duration>,
+}
+
+/// The sweeper, with the handles it works with.
+pub struct Sweeper {
+    pool: Pool,
+    clock: Arc<dyn Clock>,
+    events: Arc<EventBus>,
+    settings: RetentionSettings,
+    stats: SweeperStats,
+}
+
+impl Sweeper {
+    pub fn new(
+        pool: Pool,
+        clock: Arc<dyn Clock>,
+        events: Arc<EventBus>,
+        settings: RetentionSettings,
+    ) -> Self {
+        Self {
+            pool,
+            clock,
+            events,
+            settings,
+            stats: SweeperStats::default(),
+        }
+    }
+
+    /// What the background task's sweeps have done so far.
+    pub fn totals(&self) -> SweeperTotals {
+        self.stats.totals()
+    }
+
+    /// Sweeps every `--sweep-interval` until `shutdown`.
+    pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(self.settings.interval) => {}
+            }
+            let outcome = self.sweep().await;
+            self.stats.record(&outcome, self.clock.now());
+            match outcome {
+                Ok(Some(report)) => tracing::info!(
+                    inboxes = report.inboxes,
+                    messages = report.messages,
+                    raw_sources = report.raw_sources,
+                    buckets = report.buckets,
+                    batches = report.batches,
+                    "swept expired mail"
+                ),
+                Ok(None) => tracing::debug!("another process is sweeping"),
+                Err(error) => tracing::error!(error = format!("{error:#}"), "sweeping failed"),
+            }
+        }
+    }
+
+    /// One sweep at the injected clock's now; `None` when another process is sweeping. (The
+    /// background task records its sweeps in [`Sweeper::totals`]; a direct call is not recorded.)
+    pub async fn sweep(&self) -> anyhow::Result<Option<SweepReport>> {
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .context("connecting to the database")?;
+        if !try_lock(&mut conn).await? {
+            return Ok(None);
+        }
+        // The sweeper's commits need not wait for their WAL to reach the disk: one lost in a
+        // crash is redone by the next sweep. Not waiting keeps its many small commits from
+        // queueing behind, and adding flushes to, the commits of ingest, whose `250` depends
+        // on them.
+        let swept = match diesel::sql_query("SET synchronous_commit = off")
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => self.sweep_locked(&mut conn).await,
+            Err(error) => Err(error.into()),
+        };
+        let restored = diesel::sql_query("RESET synchronous_commit")
+            .execute(&mut conn)
+            .await;
+        if restored.is_err() || unlock(&mut conn).await.is_err() {
+            // Closing the connection releases the lock; it must not go back to the pool
+            // holding it.
+            drop(Object::take(conn));
+        }
+        swept.map(Some)
+    }
+
+    async fn sweep_locked(&self, conn: &mut AsyncPgConnection) -> anyhow::Result<SweepReport> {
+        let now = self.clock.now();
+        let limit = self.settings.batch;
+        let mut report = SweepReport::default();
+        // Expired inboxes: their rows in batches, their listeners told. Their messages are
+        // invisible already and stay in their expiry bucket until it is dropped below.
+        loop {
+            let started = Instant::now();
+            let deleted = inbox::delete_expired(conn, now, limit)
+                .await
+                .context("deleting expired inboxes")?;
+            report.batches += 1;
+            report.inboxes += deleted.len() as u64;
+            self.events.inboxes_deleted(conn, &deleted).await;
+            if !more_after_pause(started, deleted.len(), limit).await {
+                break;
+            }
+        }
+        // Buckets whose inboxes have all expired, whole; a grace period for a delivery that
+        // found its inbox live just before the end of its bucket and is still inserting into it.
+        let cutoff = now - chrono::Duration::seconds(DROP_GRACE_SECONDS);
+        for bucket in partitions::drop_ended(conn, cutoff)
+            .await
+            .context("dropping expired buckets")?
+        {
+            report.buckets += 1;
+            report.messages += bucket.messages;
+            report.raw_sources += bucket.raw_sources;
+        }
+        if let Some(age) = self.settings.max_message_age {
+            let cutoff = now - age;
+            loop {
+                let started = Instant::now();
+                let deleted = message::delete_received_before(conn, cutoff, limit)
+                    .await
+                    .context("deleting messages past the retention age")?;
+                report.batches += 1;
+                report.messages += deleted as u64;
+                if !more_after_pause(started, deleted, limit).await {
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// See `sweep_locked`: longer than any delivery takes from reading its inbox to its commit.
+const DROP_GRACE_SECONDS: i64 = 300;
+
+/// After a bounded delete that commits on its own (started at `started`): whether it was full,
+/// so there may be more. If so it first pauses, so that a backlog is worked off at a fraction of
+/// the database's time and ingest beside it keeps most of its speed.
+async fn more_after_pause(started: Instant, deleted: usize, limit: i64) -> bool {
+    if (deleted as i64) < limit {
+        return false;
+    }
+    tokio::time::sleep(started.elapsed() * PAUSE_PER_BUSY).await;
+    true
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+/// Takes the sweeper lock for this connection's session, if no other session holds it.
+pub async fn try_lock(conn: &mut AsyncPgConnection) -> diesel::QueryResult<bool> {
+    let row: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+        .bind::<diesel::sql_types::BigInt, _>(SWEEPER_LOCK)
+        .get_result(conn)
+        .await?;
+    Ok(row.locked)
+}
+
+async fn unlock(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+    let row: Locked = diesel::sql_query("SELECT pg_advisory_unlock($1) AS locked")
+        .bind::<diesel::sql_types::BigInt, _>(SWEEPER_LOCK)
+        .get_result(conn)
+        .await?;
+    if row.locked {
+        Ok(())
+    } else {
+        Err(diesel::result::Error::NotFound)
+    }
+}

@@ -1,0 +1,47 @@
+//! The handles the API works with (GraphQL resolvers, HTTP routes): built once by `app`, the
+//! composition root, and shared by every request. Nothing here is SMTP's or the sweeper's.
+
+use std::{ops::Deref, sync::Arc};
+
+use ephemail_mail::sanitize::Sanitizer;
+use ephemail_store::{
+    clock::Clock, events::EventBus, partitions::ExpiryBuckets, quota::Limits, Pool,
+};
+
+use crate::{
+    auth::{inbox_token::InboxTokens, public::PublicInboxes},
+    config::ServeConfig,
+};
+
+pub struct ApiHandles {
+    pub config: Arc<ServeConfig>,
+    pub pool: Pool,
+    pub clock: Arc<dyn Clock>,
+    pub events: Arc<EventBus>,
+    /// The expiry buckets messages are stored in, and those with partitions ready (shared with
+    /// delivery, which creates inboxes too).
+    pub buckets: Arc<ExpiryBuckets>,
+    /// Every tenant's limits unless overridden.
+    pub limits: Limits,
+    pub sanitizer: Sanitizer,
+    pub inbox_tokens: InboxTokens,
+    /// Set in public mode.
+    pub public_inboxes: Option<PublicInboxes>,
+}
+
+/// Cheap to clone: one per request, subscription and loader.
+#[derive(Clone)]
+pub struct Api(Arc<ApiHandles>);
+
+impl Api {
+    pub fn new(handles: ApiHandles) -> Self {
+        Self(Arc::new(handles))
+    }
+}
+
+impl Deref for Api {
+    type Target = ApiHandles;
+    fn deref(&self) -> &ApiHandles {
+        &self.0
+    }
+}
