@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     models::{
-        inbox,
+        filters,
         tenant::{self, TenantLimits},
     },
     prepared::Prepared,
@@ -272,7 +272,7 @@ pub async fn reserve_inbox(
         .await?;
     let (live, first_expiry): (i64, Option<DateTime<Utc>>) = inboxes::table
         .filter(inboxes::tenant_id.eq(tenant_id))
-        .filter(inbox::live_at(now))
+        .filter(filters::live_at(now))
         .filter(inboxes::created_by_mail.eq(false))
         .select((
             diesel::dsl::count_star(),

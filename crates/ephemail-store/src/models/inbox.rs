@@ -8,7 +8,10 @@ use diesel::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::Viewer;
+use super::{
+    filters::{contains_pattern, visible},
+    Viewer,
+};
 use crate::{
     partitions::ExpiryBuckets,
     prepared::{column, Prepared},
@@ -65,33 +68,6 @@ pub async fn insert(conn: &mut AsyncPgConnection, inbox: &Inbox) -> QueryResult<
     Ok(inserted > 0)
 }
 
-/// `expires_at > now`, in a form PostgreSQL cannot answer from the expiry index. With
-/// statistics from before a wave of expiries (or a clock jump) it estimates that hardly any
-/// inbox is live and walks that index through every live one, instead of finding the inbox by
-/// its id, address or tenant.
-pub fn live_at(
-    now: DateTime<Utc>,
-) -> Box<dyn BoxableExpression<inboxes::table, Pg, SqlType = diesel::sql_types::Bool>> {
-    let no_time = diesel::pg::data_types::PgInterval::from_microseconds(0);
-    Box::new((inboxes::expires_at + no_time).gt(now))
-}
-
-/// The live inboxes `viewer` may see: expired inboxes are invisible even before they are
-/// deleted, and a tenant sees only its own.
-pub fn visible(viewer: Viewer, now: DateTime<Utc>) -> inboxes::BoxedQuery<'static, Pg> {
-    let query = inboxes::table.filter(live_at(now)).into_boxed();
-    match viewer {
-        Viewer::System => query,
-        Viewer::Tenant(tenant_id) => query.filter(inboxes::tenant_id.eq(tenant_id)),
-        Viewer::Inbox {
-            tenant_id,
-            inbox_id,
-        } => query
-            .filter(inboxes::tenant_id.eq(tenant_id))
-            .filter(inboxes::id.eq(inbox_id)),
-    }
-}
-
 /// A live inbox by id.
 pub async fn find(
     conn: &mut AsyncPgConnection,
@@ -119,7 +95,7 @@ pub async fn list(
     let mut query = visible(viewer, now);
     if let Some(search) = search.map(str::trim).filter(|search| !search.is_empty()) {
         let address = inboxes::local_part.concat("@").concat(inboxes::domain);
-        query = query.filter(address.ilike(super::message::contains_pattern(search)));
+        query = query.filter(address.ilike(contains_pattern(search)));
     }
     query
         .order((inboxes::created_at.desc(), inboxes::id))

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     attachment::NewAttachment,
-    inbox,
+    filters::{contains_pattern, in_visible_inbox, source_of_message},
     raw_source::{NewRawSource, RawSource},
     Viewer,
 };
@@ -295,24 +295,6 @@ pub struct MessageFilter {
     pub tag: Option<String>,
 }
 
-/// `%text%` for ILIKE, with the pattern characters in `text` taken literally.
-pub(super) fn contains_pattern(text: &str) -> String {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-/// The condition that a message's inbox is live and `viewer` may see it: a message disappears
-/// with its inbox.
-pub fn in_visible_inbox(
-    viewer: Viewer,
-    now: DateTime<Utc>,
-) -> diesel::dsl::EqAny<messages::inbox_id, inboxes::BoxedQuery<'static, Pg, SqlUuid>> {
-    messages::inbox_id.eq_any(inbox::visible(viewer, now).select(inboxes::id))
-}
-
 /// Messages of the live inboxes `viewer` may see.
 fn live(viewer: Viewer, now: DateTime<Utc>) -> messages::BoxedQuery<'static, Pg> {
     messages::table
@@ -554,16 +536,6 @@ pub async fn count(
         .await
 }
 
-/// Join condition: a message's raw source, stored in the message's bucket.
-pub fn source_of_message() -> diesel::dsl::And<
-    diesel::dsl::Eq<raw_sources::sha256, messages::raw_sha256>,
-    diesel::dsl::Eq<raw_sources::purge_at, messages::purge_at>,
-> {
-    raw_sources::sha256
-        .eq(messages::raw_sha256)
-        .and(raw_sources::purge_at.eq(messages::purge_at))
-}
-
 /// The stored raw source of a live message (decode it for the exact bytes received).
 pub async fn raw(
     conn: &mut AsyncPgConnection,
@@ -640,14 +612,4 @@ pub async fn delete_matching(
     diesel::delete(messages::table.filter(messages::id.eq_any(ids)))
         .execute(conn)
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_match_literally() {
-        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-    }
 }

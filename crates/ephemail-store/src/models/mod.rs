@@ -3,6 +3,7 @@
 pub mod api_key;
 pub mod attachment;
 pub mod domain;
+pub mod filters;
 pub mod inbox;
 pub mod message;
 pub mod raw_source;
