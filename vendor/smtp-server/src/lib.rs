@@ -746,7 +746,11 @@ where
             }) => {
                 if conn_meta.hello.is_none() {
                     send_reply!(io, cfg.mail_before_hello(&mut conn_meta)).await?;
-                } else if let (None, Some(reply)) = (&mail_meta, cfg.filter_mail_params(&params, &mut conn_meta)) {
+                } else if let Some(reply) = mail_meta
+                    .is_none()
+                    .then(|| cfg.filter_mail_params(&params, &mut conn_meta))
+                    .flatten()
+                {
                     send_reply!(io, reply).await?;
                 } else {
                     match mail_meta {
