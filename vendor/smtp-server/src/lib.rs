@@ -933,7 +933,10 @@ where
             return Ok(());
         }
         let timed_out = inner.is_some_and(|inner| inner.is::<CommandTimeout>());
-        if let Some(reply) = timed_out.then(|| cfg.command_timeout_reply(&mut conn_meta)).flatten() {
+        if let Some(reply) = timed_out
+            .then(|| cfg.command_timeout_reply(&mut conn_meta))
+            .flatten()
+        {
             send_reply!(io, reply).await?;
         }
     }
