@@ -2,6 +2,7 @@
 
 pub mod protocol;
 
+// ephemail patch 5: `Future`, for `Config::closing`.
 use std::{cmp, future::Future, io, ops::Range, pin::Pin, sync::Arc};
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use futures::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     StreamExt,
 };
+// ephemail patch 8: futures-lite's `or`, upstream took it from smol (no longer a dependency).
 use futures_lite::future::FutureExt;
 use smtp_message::{
     next_crlf, nom, Command, Email, EscapedDataReader, Hostname, MaybeUtf8, NextCrLfState, Reply,
@@ -22,7 +24,7 @@ pub use protocol::{Protocol, ProtocolName};
 pub const RDBUF_SIZE: usize = 16 * 1024;
 const MINIMUM_FREE_BUFSPACE: usize = 128;
 
-/// ephemail patch: marks the error of a command read timeout, so it can be answered.
+/// ephemail patch 2: marks the error of a command read timeout, so it can be answered.
 #[derive(Debug)]
 struct CommandTimeout;
 
@@ -34,7 +36,7 @@ impl std::fmt::Display for CommandTimeout {
 
 impl std::error::Error for CommandTimeout {}
 
-/// ephemail patch: marks the end of a session that [`Config::closing`] closed.
+/// ephemail patch 5: marks the end of a session that [`Config::closing`] closed.
 #[derive(Debug)]
 struct Closing(Reply);
 
@@ -351,8 +353,8 @@ pub trait Config: Send + Sync {
         reply::command_unrecognized().convert()
     }
 
-    /// A known command (`verb`, upper case) whose arguments do not parse (ephemail patch: RFC
-    /// 5321 4.2.3 tells this `501` apart from the `500` of an unknown command).
+    /// ephemail patch 6: a known command (`verb`, upper case) whose arguments do not parse
+    /// (RFC 5321 4.2.3 tells this `501` apart from the `500` of an unknown command).
     #[allow(unused_variables)]
     fn bad_arguments(
         &self,
@@ -375,7 +377,7 @@ pub trait Config: Send + Sync {
         reply::line_too_long().convert()
     }
 
-    /// ephemail patch: the longest command line accepted, CRLF included, at most
+    /// ephemail patch 4: the longest command line accepted, CRLF included, at most
     /// [`RDBUF_SIZE`] (upstream's only limit). A longer one gets `line_too_long`.
     fn max_command_line(&self) -> usize {
         RDBUF_SIZE
@@ -393,7 +395,7 @@ pub trait Config: Send + Sync {
         chrono::Duration::minutes(5)
     }
 
-    /// ephemail patch: sees the ESMTP parameters of `MAIL FROM` (`SIZE=`, `BODY=`,
+    /// ephemail patch 1: sees the ESMTP parameters of `MAIL FROM` (`SIZE=`, `BODY=`,
     /// `SMTPUTF8`), which upstream parses and drops. `Some(reply)` refuses the command.
     #[allow(unused_variables)]
     fn filter_mail_params(
@@ -404,7 +406,7 @@ pub trait Config: Send + Sync {
         None
     }
 
-    /// ephemail patch: the reply sent before closing a session that sent no command within
+    /// ephemail patch 2: the reply sent before closing a session that sent no command within
     /// `command_read_timeout` (upstream closes silently).
     #[allow(unused_variables)]
     fn command_timeout_reply(
@@ -414,7 +416,7 @@ pub trait Config: Send + Sync {
         None
     }
 
-    /// ephemail patch: asked before each command; `Some(reply)` sends it and ends the session
+    /// ephemail patch 3: asked before each command; `Some(reply)` sends it and ends the session
     /// (for instance after too many errors).
     #[allow(unused_variables)]
     fn session_over(
@@ -428,7 +430,7 @@ pub trait Config: Send + Sync {
         chrono::Duration::minutes(5)
     }
 
-    /// ephemail patch: asked once per session, then raced with every wait for a command; once
+    /// ephemail patch 5: asked once per session, then raced with every wait for a command; once
     /// it resolves, its reply is sent (inside TLS when the session is encrypted) and the session
     /// ends cleanly. Upstream has no way to close a session from outside. Never resolves by
     /// default.
@@ -441,8 +443,8 @@ pub trait Config: Send + Sync {
     }
 }
 
-/// The command of a line that did not parse, when it is one whose arguments can be wrong
-/// (ephemail patch).
+/// ephemail patch 6: the command of a line that did not parse, when it is one whose arguments
+/// can be wrong.
 fn verb_taking_arguments(line: &[u8]) -> Option<&'static str> {
     const VERBS: [&str; 7] = ["MAIL", "RCPT", "EHLO", "HELO", "LHLO", "VRFY", "EXPN"];
     let end = line
@@ -466,7 +468,8 @@ fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
     bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
-/// Skips to the end of the line; returns its length, CRLF included (an ephemail patch).
+/// Skips to the end of the line; returns its length, CRLF included (ephemail patch 4: upstream
+/// returned nothing).
 async fn advance_until_crlf<R>(
     r: &mut R,
     buf: &mut [u8],
@@ -518,6 +521,7 @@ where
     );
 
     let rdbuf = &mut [0; RDBUF_SIZE];
+    // ephemail patch 4: the configured line limit, never over the read buffer.
     let max_line = cmp::min(cfg.max_command_line(), RDBUF_SIZE);
     let mut unhandled = 0..0;
     // TODO: should have a wrslices: Vec<IoSlice> here, so that we don't allocate
@@ -536,6 +540,8 @@ where
 
     let mut waiting_for_command_since = Utc::now();
 
+    // ephemail patch 5: upstream's `read_for_command!`, renamed: the wait with the command timeout
+    // only, still used as is while DATA is skipped (`Config::closing` does not cut a message).
     macro_rules! read_with_timeout {
         ($e:expr) => {
             $e.or(async {
@@ -543,15 +549,16 @@ where
                     (waiting_for_command_since + cfg.command_read_timeout() - Utc::now())
                         .to_std()
                         .unwrap_or(std::time::Duration::from_secs(0));
-                // ephemail patch: tokio's timer, not smol's (async-io's reactor thread is woken
+                // ephemail patch 8: tokio's timer, not smol's (async-io's reactor thread is woken
                 // to register every timer: a thread switch per command).
                 tokio::time::sleep(max_delay).await;
+                // ephemail patch 2: the error says it is a command timeout (`CommandTimeout`).
                 Err(io::Error::new(io::ErrorKind::TimedOut, CommandTimeout))
             })
         };
     }
 
-    // ephemail patch: a wait for a command also ends when `Config::closing` resolves. One
+    // ephemail patch 5: a wait for a command also ends when `Config::closing` resolves. One
     // future per session, polled again by every wait (a wait that lost to a command leaves it
     // pending, ready to be polled by the next).
     let mut closing = cfg.closing(&conn_meta);
@@ -564,9 +571,10 @@ where
 
     macro_rules! send_reply {
         ($writer:expr, $reply:expr) => {
+            // ephemail patch 8: futures-lite's `or`, not smol's.
             futures_lite::future::or(
                 async {
-                    // ephemail patch: one write per reply. Upstream's vectored write becomes one
+                    // ephemail patch 7: one write per reply. Upstream's vectored write becomes one
                     // small write per slice on most streams, and Nagle's algorithm then holds
                     // each reply's tail for the peer's delayed ACK (about 40 ms a reply).
                     let mut bytes = Vec::with_capacity(256);
@@ -578,6 +586,7 @@ where
                     Ok(())
                 },
                 async {
+                    // ephemail patch 8: tokio's timer, not smol's.
                     tokio::time::sleep(
                         cfg.reply_write_timeout()
                             .to_std()
@@ -634,7 +643,10 @@ where
 
     send_reply!(io, cfg.welcome_banner_reply(&mut conn_meta)).await?;
 
+    // ephemail patch 2 (used by patch 5 too): the loop runs in an async block, so that the error
+    // that ends it can still be answered below, on the same stream.
     let outcome: io::Result<()> = async { loop {
+        // ephemail patch 3: the session may be over before the next command.
         if let Some(reply) = cfg.session_over(&mut conn_meta) {
             send_reply!(io, reply).await?;
             return Ok(());
@@ -661,6 +673,7 @@ where
                         unhandled.start = 0;
                     }
                 }
+                // ephemail patch 4: `|| unhandled.len() >= max_line`.
                 if unhandled.end == rdbuf.len() || unhandled.len() >= max_line {
                     // If we reach here, it means that unhandled is already
                     // basically the full buffer (or the configured maximum). Which means that we
@@ -681,6 +694,8 @@ where
             }
             Err(_) => {
                 // Syntax error
+                // ephemail patch 6: a known verb gets `bad_arguments`, and patch 4: an over-long
+                // line `line_too_long`; upstream answered `command_unrecognized` to all.
                 let verb = verb_taking_arguments(&rdbuf[unhandled.clone()]);
                 let line =
                     read_for_command!(advance_until_crlf(&mut io, rdbuf, &mut unhandled)).await?;
@@ -695,6 +710,7 @@ where
             }
             Ok((rem, cmd)) => {
                 // Got a command
+                // ephemail patch 4: a command over the limit is not run.
                 let line = unhandled.len() - rem.len();
                 unhandled.start = unhandled.end - rem.len();
                 if line > max_line {
@@ -742,11 +758,17 @@ where
             Some(Command::Mail {
                 path: _path,
                 email,
+                // ephemail patch 1: kept (upstream bound `_params`), for `filter_mail_params`.
                 params,
             }) => {
                 if conn_meta.hello.is_none() {
                     send_reply!(io, cfg.mail_before_hello(&mut conn_meta)).await?;
-                } else if let (None, Some(reply)) = (&mail_meta, cfg.filter_mail_params(&params, &mut conn_meta)) {
+                } else if let Some(reply) = mail_meta
+                    // ephemail patch 1: the parameters, asked about outside a transaction only.
+                    .is_none()
+                    .then(|| cfg.filter_mail_params(&params, &mut conn_meta))
+                    .flatten()
+                {
                     send_reply!(io, reply).await?;
                 } else {
                     match mail_meta {
@@ -854,6 +876,8 @@ where
                                 // timeout here... giving as much time for sending the whole DATA
                                 // message may be a bit too little? but then it only happens when
                                 // handle_mail breaks anyway, so...
+                                // ephemail patch 5: `read_with_timeout!` (upstream's
+                                // `read_for_command!`): `Config::closing` does not cut this.
                                 while read_with_timeout!(reader.read(ignore_buf)).await? != 0 {}
                                 if !reader.is_finished() {
                                     // Stream cut mid-connection
@@ -893,7 +917,7 @@ where
                         cfg.handle_starttls(&mut conn_meta).await,
                         Accept(reply, ()) => {
                             send_reply!(io, reply).await?;
-                            // ephemail patch: swapped out, as the loop now borrows `io`.
+                            // ephemail patch 2: swapped out, as the async block borrows `io`.
                             let plain = std::mem::replace(&mut io, duplexify::Duplex::new(
                                 Box::pin(futures::io::empty()) as Pin<Box<dyn Send + AsyncRead>>,
                                 Box::pin(futures::io::sink()) as Pin<Box<dyn Send + AsyncWrite>>,
@@ -922,6 +946,8 @@ where
             Some(Command::Quit) => simple_handler!(cfg.handle_quit(&mut conn_meta).await),
         }
     } }.await;
+    // ephemail patch 5: a session `Config::closing` ended gets its reply and ends cleanly; patch 2:
+    // one that timed out waiting for a command gets `command_timeout_reply`.
     if let Err(error) = &outcome {
         let inner = error.get_ref();
         if let Some(Closing(reply)) = inner.and_then(|inner| inner.downcast_ref::<Closing>()) {
@@ -929,9 +955,15 @@ where
             return Ok(());
         }
         let timed_out = inner.is_some_and(|inner| inner.is::<CommandTimeout>());
-        if let Some(reply) = timed_out.then(|| cfg.command_timeout_reply(&mut conn_meta)).flatten() {
+        if let Some(reply) = timed_out
+            .then(|| cfg.command_timeout_reply(&mut conn_meta))
+            .flatten()
+        {
             send_reply!(io, reply).await?;
         }
     }
     outcome
 }
+
+// ephemail: upstream's unit tests (`mod tests`, which need the nightly `negative_impls`
+// feature) are removed; tests/patches.rs tests the patches. See PATCHES.md.
