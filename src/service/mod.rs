@@ -4,5 +4,7 @@
 //! their input and output. Never the whole `App`: that is wired together in `app`, which
 //! nothing here depends on.
 
+pub mod domain;
 pub mod inbox;
 pub mod keys;
+pub mod tenant;

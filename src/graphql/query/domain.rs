@@ -2,9 +2,10 @@ use async_graphql::{Context, Object, Result};
 
 use crate::{
     auth::{Caller, Scope},
-    db::models::{domain, Viewer},
+    db::models::Viewer,
     error::{ApiResult, AppError},
     graphql::{types::domain::Domain, ContextExt},
+    service,
 };
 
 #[derive(Default)]
@@ -22,7 +23,7 @@ impl DomainQuery {
             (caller, _) => caller.require(Scope::Read).api()?,
         };
         let mut conn = ctx.app().pool.get().await.api()?;
-        let domains = domain::list(&mut conn, viewer).await.api()?;
+        let domains = service::domain::list(&mut conn, viewer).await.api()?;
         Ok(domains.into_iter().map(Domain).collect())
     }
 }

@@ -2,7 +2,7 @@ use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 
 use crate::{
     auth::{Caller, Scope},
-    db::models::{api_key, inbox, tenant, Viewer},
+    db::models::{inbox, tenant, Viewer},
     error::{ApiResult, AppError},
     graphql::{
         types::{
@@ -12,6 +12,7 @@ use crate::{
         ContextExt,
     },
     quota::{self, Limits, Usage},
+    service,
 };
 
 /// What kind of credential the caller sent.
@@ -101,7 +102,7 @@ impl ViewerQuery {
     async fn tenants(&self, ctx: &Context<'_>) -> Result<Vec<Tenant>> {
         ctx.viewer(Scope::Admin).api()?;
         let mut conn = ctx.app().pool.get().await.api()?;
-        let tenants = tenant::list(&mut conn).await.api()?;
+        let tenants = service::tenant::list(&mut conn).await.api()?;
         Ok(tenants.into_iter().map(Tenant).collect())
     }
 
@@ -109,7 +110,7 @@ impl ViewerQuery {
     async fn api_keys(&self, ctx: &Context<'_>) -> Result<Vec<ApiKey>> {
         ctx.viewer(Scope::Admin).api()?;
         let mut conn = ctx.app().pool.get().await.api()?;
-        let keys = api_key::list(&mut conn, None).await.api()?;
+        let keys = service::keys::list(&mut conn, None).await.api()?;
         Ok(keys.into_iter().map(ApiKey::from).collect())
     }
 }
