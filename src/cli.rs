@@ -4,7 +4,7 @@
 
 mod remote;
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -14,12 +14,13 @@ use crate::{
     app::{App, Server},
     auth::{api_key, Scope},
     config::{DatabaseConfig, DomainSpec, ServeConfig},
+    service,
 };
 use ephemail_store::{
     clock::{Clock, SystemClock},
+    events::EventBus,
     models::{
-        api_key as key_model,
-        domain::{self, Domain, DomainMode},
+        domain::Domain,
         tenant::{self, Tenant, TenantLimits},
         Viewer,
     },
@@ -264,30 +265,42 @@ async fn domain_command(command: DomainCommand) -> anyhow::Result<()> {
         } => {
             with_database(&database, async |db| {
                 let mut conn = db.pool.get().await?;
-                let tenant_id = match tenant {
-                    Some(name) => Some(find_tenant(&mut conn, &name).await?.id),
-                    None if spec.mode == DomainMode::CatchAll => {
-                        bail!("a catch-all domain creates inboxes by itself, so it belongs to a tenant: give --tenant")
-                    }
+                let owner = match tenant {
+                    Some(name) => Some(find_tenant(&mut conn, &name).await?),
                     None => None,
                 };
-                let row = Domain {
-                    name: spec.name.as_str().to_owned(),
-                    mode: spec.mode,
-                    created_at: SystemClock.now(),
-                    tenant_id,
-                };
-                domain::upsert(&mut conn, &row).await?;
-                println!("{}", describe(&mut conn, &row).await?);
-                Ok(())
+                let owner_id = owner.as_ref().map(|owner| owner.id);
+                let now = SystemClock.now();
+                match service::domain::add(&mut conn, &spec.name, spec.mode, owner_id, now).await? {
+                    service::domain::AddOutcome::Added(added) => {
+                        let owner_name = owner.map(|owner| owner.name);
+                        println!("{}", describe(&added, owner_name.as_deref()));
+                        Ok(())
+                    }
+                    service::domain::AddOutcome::CatchAllNeedsTenant => bail!(
+                        "a catch-all domain creates inboxes by itself, so it belongs to a tenant: give --tenant"
+                    ),
+                }
             })
             .await
         }
         DomainCommand::List { database } => {
             with_database(&database, async |db| {
                 let mut conn = db.pool.get().await?;
-                for row in domain::list(&mut conn, Viewer::System).await? {
-                    println!("{}", describe(&mut conn, &row).await?);
+                let tenant_names: HashMap<Uuid, String> = service::tenant::list(&mut conn)
+                    .await?
+                    .into_iter()
+                    .map(|tenant| (tenant.id, tenant.name))
+                    .collect();
+                for domain in service::domain::list(&mut conn, Viewer::System).await? {
+                    // A tenant created since the tenants were read shows as its id.
+                    let owner = domain.tenant_id.map(|id| {
+                        tenant_names
+                            .get(&id)
+                            .cloned()
+                            .unwrap_or_else(|| id.to_string())
+                    });
+                    println!("{}", describe(&domain, owner.as_deref()));
                 }
                 Ok(())
             })
@@ -295,8 +308,8 @@ async fn domain_command(command: DomainCommand) -> anyhow::Result<()> {
         }
         DomainCommand::Remove { name, database } => with_database(&database, async |db| {
             let mut conn = db.pool.get().await?;
+            let removed = service::domain::remove(&mut conn, &name).await?;
             let name = name.to_ascii_lowercase();
-            let removed = domain::delete(&mut conn, &name).await?;
             anyhow::ensure!(removed, "domain {name} is not served");
             println!("removed {name}");
             Ok(())
@@ -307,17 +320,9 @@ async fn domain_command(command: DomainCommand) -> anyhow::Result<()> {
 }
 
 /// `name mode owner`, the owner being a tenant's name or `shared`.
-async fn describe(
-    conn: &mut diesel_async::AsyncPgConnection,
-    domain: &Domain,
-) -> anyhow::Result<String> {
-    let owner = match domain.tenant_id {
-        Some(id) => tenant::find(conn, id)
-            .await?
-            .map_or_else(|| id.to_string(), |t| t.name),
-        None => "shared".to_owned(),
-    };
-    Ok(format!("{} {} {owner}", domain.name, domain.mode))
+fn describe(domain: &Domain, owner: Option<&str>) -> String {
+    let owner = owner.unwrap_or("shared");
+    format!("{} {} {owner}", domain.name, domain.mode)
 }
 
 async fn tenant_command(command: TenantCommand) -> anyhow::Result<()> {
@@ -325,14 +330,15 @@ async fn tenant_command(command: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Create { name, database } => {
             with_database(&database, async |db| {
                 let mut conn = db.pool.get().await?;
-                let row = Tenant::new(&name, SystemClock.now());
-                anyhow::ensure!(!name.trim().is_empty(), "a tenant needs a name");
-                anyhow::ensure!(
-                    tenant::insert(&mut conn, &row).await?,
-                    "a tenant named {name} exists already"
-                );
-                println!("{} {}", row.id, row.name);
-                Ok(())
+                match service::tenant::create(&mut conn, &name, SystemClock.now()).await? {
+                    service::tenant::CreateOutcome::Created(created) => {
+                        println!("{} {}", created.id, created.name);
+                        Ok(())
+                    }
+                    service::tenant::CreateOutcome::NameTaken => {
+                        bail!("a tenant named {} exists already", name.trim())
+                    }
+                }
             })
             .await
         }
@@ -357,7 +363,7 @@ async fn tenant_command(command: TenantCommand) -> anyhow::Result<()> {
                     max_ttl_seconds: max_ttl,
                     max_message_size,
                 };
-                tenant::set_limits(&mut conn, tenant.id, &limits)
+                service::tenant::set_limits(&mut conn, tenant.id, &limits)
                     .await
                     .context("setting the limits (they must not be negative)")?;
                 println!("{name} {limits:?}");
@@ -368,7 +374,7 @@ async fn tenant_command(command: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::List { database } => {
             with_database(&database, async |db| {
                 let mut conn = db.pool.get().await?;
-                for row in tenant::list(&mut conn).await? {
+                for row in service::tenant::list(&mut conn).await? {
                     println!("{} {}", row.id, row.name);
                 }
                 Ok(())
@@ -389,14 +395,20 @@ async fn key_command(command: KeyCommand) -> anyhow::Result<()> {
             with_database(&database, async |db| {
                 let mut conn = db.pool.get().await?;
                 let tenant = find_tenant(&mut conn, &tenant).await?;
-                let (key, record) =
-                    api_key::create(&mut conn, tenant.id, &name, scopes, SystemClock.now()).await?;
-                eprintln!(
-                    "created key {} ({scopes}) for tenant {}; it is shown only now:",
-                    record.id, tenant.name
-                );
-                println!("{}", key.expose());
-                Ok(())
+                let now = SystemClock.now();
+                match service::keys::create(&mut conn, tenant.id, &name, scopes, now).await? {
+                    service::keys::CreateOutcome::Created { key, record } => {
+                        eprintln!(
+                            "created key {} ({scopes}) for tenant {}; it is shown only now:",
+                            record.id, tenant.name
+                        );
+                        println!("{}", key.expose());
+                        Ok(())
+                    }
+                    service::keys::CreateOutcome::TenantNotFound => {
+                        bail!("no tenant named {}", tenant.name)
+                    }
+                }
             })
             .await
         }
@@ -407,7 +419,7 @@ async fn key_command(command: KeyCommand) -> anyhow::Result<()> {
                     Some(name) => Some(find_tenant(&mut conn, &name).await?.id),
                     None => None,
                 };
-                for key in key_model::list(&mut conn, tenant_id).await? {
+                for key in service::keys::list(&mut conn, tenant_id).await? {
                     let scope = api_key::scope_of(&key).map_or("none", Scope::as_str);
                     let state = if key.revoked_at.is_some() {
                         "revoked"
@@ -428,9 +440,9 @@ async fn key_command(command: KeyCommand) -> anyhow::Result<()> {
                 let mut conn = db.pool.get().await?;
                 // A bus of its own: no work runs under keys here, but the servers on the
                 // database hear the revocation through it.
-                let events = ephemail_store::events::EventBus::default();
+                let events = EventBus::default();
                 anyhow::ensure!(
-                    crate::service::keys::revoke(&mut conn, &events, id, SystemClock.now()).await?,
+                    service::keys::revoke(&mut conn, &events, id, SystemClock.now()).await?,
                     "no active key with id {id}"
                 );
                 println!("revoked {id}");

@@ -3,8 +3,9 @@
 use std::{process::Command, time::Duration};
 
 use nix::sys::signal;
+use serde_json::json;
 
-use crate::helpers::{fresh_database, ServeProcess, SmtpConversation};
+use crate::helpers::{fresh_database, ServeProcess, SmtpConversation, TestApp};
 
 fn ephemail(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ephemail"))
@@ -23,16 +24,24 @@ fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// What `ephemail ARGS` printed on the database at `url`; the test fails if the command does.
+fn run_on(url: &str, args: &[&str]) -> String {
+    stdout(&ephemail(&[args, &["--database-url", url]].concat()))
+}
+
+/// The error `ephemail ARGS` printed on the database at `url`; the test fails if the command
+/// succeeds.
+fn failure_on(url: &str, args: &[&str]) -> String {
+    let output = ephemail(&[args, &["--database-url", url]].concat());
+    assert!(!output.status.success(), "{args:?} should fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn domain_tenant_and_key_commands_manage_the_service() {
     let url = fresh_database().await;
-    let db = ["--database-url", url.as_str()];
-    let run = |args: &[&str]| stdout(&ephemail(&[args, &db[..]].concat()));
-    let fails = |args: &[&str]| {
-        let output = ephemail(&[args, &db[..]].concat());
-        assert!(!output.status.success(), "{args:?} should fail");
-        String::from_utf8_lossy(&output.stderr).into_owned()
-    };
+    let run = |args: &[&str]| run_on(&url, args);
+    let fails = |args: &[&str]| failure_on(&url, args);
 
     assert!(run(&["tenant", "create", "acme"]).ends_with(" acme\n"));
     assert!(fails(&["tenant", "create", "acme"]).contains("exists already"));
@@ -89,6 +98,55 @@ async fn domain_tenant_and_key_commands_manage_the_service() {
     let id = listed.split_whitespace().next().unwrap();
     assert_eq!(run(&["key", "revoke", id]), format!("revoked {id}\n"));
     assert!(run(&["key", "list"]).contains(" read revoked "));
+}
+
+/// The CLI and the API call the same operations: each sees what the other made, and both apply
+/// the same rules to a tenant's name (trimmed, not empty).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_and_the_api_share_tenant_key_and_domain_operations() {
+    let app = TestApp::spawn().await;
+    let url = app.database_url.as_str();
+    let create_tenant =
+        "mutation($name: String!) { createTenant(name: $name) { status tenant { id name } } }";
+
+    assert!(run_on(url, &["tenant", "create", "  acme "]).ends_with(" acme\n"));
+    let taken = app.data(create_tenant, json!({ "name": "acme" })).await;
+    assert_eq!(taken["createTenant"]["status"], "NAME_TAKEN");
+    let created = app.data(create_tenant, json!({ "name": " beta  " })).await;
+    let beta = &created["createTenant"]["tenant"];
+    assert_eq!(beta["name"], "beta");
+    assert!(failure_on(url, &["tenant", "create", "beta"]).contains("a tenant named beta exists"));
+    let unnamed = app.graphql(create_tenant, json!({ "name": "  " })).await;
+    assert_eq!(unnamed["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(unnamed["errors"][0]["message"], "a tenant needs a name");
+    assert!(failure_on(url, &["tenant", "create", "  "]).contains("a tenant needs a name"));
+
+    let key = run_on(url, &["key", "create", "--tenant", "beta", "--name", "cli"]);
+    let listed = app
+        .data("{ apiKeys { name scope tenantId } }", json!({}))
+        .await;
+    assert!(
+        listed["apiKeys"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "name": "cli", "scope": "WRITE", "tenantId": beta["id"] })),
+        "{listed:#}"
+    );
+    run_on(url, &["domain", "add", "shared.example:registered"]);
+    let inbox = app
+        .graphql_as(
+            Some(key.trim()),
+            r#"mutation { createInbox(input: { domain: "shared.example", localPart: "ci" }) {
+                status inbox { address } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        inbox["data"]["createInbox"],
+        json!({ "status": "CREATED", "inbox": { "address": "ci@shared.example" } }),
+        "{inbox:#}"
+    );
+    app.stop().await;
 }
 
 #[test]

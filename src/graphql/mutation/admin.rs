@@ -3,8 +3,8 @@
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 
 use crate::{
-    auth::{api_key, Scope},
-    error::{ApiResult, AppError},
+    auth::Scope,
+    error::ApiResult,
     graphql::{
         types::{
             parse_id,
@@ -13,9 +13,8 @@ use crate::{
         },
         ContextExt,
     },
-    service,
+    service::{keys, tenant},
 };
-use ephemail_store::models::tenant;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateTenantStatus {
@@ -75,24 +74,23 @@ impl AdminMutation {
         #[graphql(validator(custom = "StorableText"))] name: String,
     ) -> Result<CreateTenantPayload> {
         ctx.viewer(Scope::Admin).api()?;
-        let name = name.trim().to_owned();
-        if name.is_empty() {
-            return Err(AppError::BadUserInput("a tenant needs a name".into())).api();
-        }
         let app = ctx.app();
-        let row = tenant::Tenant::new(&name, app.clock.now());
         let mut conn = app.pool.get().await.api()?;
-        Ok(if tenant::insert(&mut conn, &row).await.api()? {
-            CreateTenantPayload {
-                status: CreateTenantStatus::Created,
-                tenant: Some(Tenant(row)),
-            }
-        } else {
-            CreateTenantPayload {
-                status: CreateTenantStatus::NameTaken,
-                tenant: None,
-            }
-        })
+        Ok(
+            match tenant::create(&mut conn, &name, app.clock.now())
+                .await
+                .api()?
+            {
+                tenant::CreateOutcome::Created(created) => CreateTenantPayload {
+                    status: CreateTenantStatus::Created,
+                    tenant: Some(Tenant(created)),
+                },
+                tenant::CreateOutcome::NameTaken => CreateTenantPayload {
+                    status: CreateTenantStatus::NameTaken,
+                    tenant: None,
+                },
+            },
+        )
     }
 
     async fn create_api_key(
@@ -104,27 +102,24 @@ impl AdminMutation {
         let tenant_id = parse_id(&input.tenant_id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        if tenant::find(&mut conn, tenant_id).await.api()?.is_none() {
-            return Ok(CreateApiKeyPayload {
-                status: CreateApiKeyStatus::TenantNotFound,
-                key: None,
-                api_key: None,
-            });
-        }
-        let (key, record) = api_key::create(
-            &mut conn,
-            tenant_id,
-            &input.name,
-            input.scope,
-            app.clock.now(),
+        let now = app.clock.now();
+        Ok(
+            match keys::create(&mut conn, tenant_id, &input.name, input.scope, now)
+                .await
+                .api()?
+            {
+                keys::CreateOutcome::Created { key, record } => CreateApiKeyPayload {
+                    status: CreateApiKeyStatus::Created,
+                    key: Some(key.expose().to_owned()),
+                    api_key: Some(record.into()),
+                },
+                keys::CreateOutcome::TenantNotFound => CreateApiKeyPayload {
+                    status: CreateApiKeyStatus::TenantNotFound,
+                    key: None,
+                    api_key: None,
+                },
+            },
         )
-        .await
-        .api()?;
-        Ok(CreateApiKeyPayload {
-            status: CreateApiKeyStatus::Created,
-            key: Some(key.expose().to_owned()),
-            api_key: Some(record.into()),
-        })
     }
 
     /// Revokes a key: it stops working at once.
@@ -133,7 +128,7 @@ impl AdminMutation {
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let revoked = service::keys::revoke(&mut conn, &app.events, id, app.clock.now())
+        let revoked = keys::revoke(&mut conn, &app.events, id, app.clock.now())
             .await
             .api()?;
         Ok(RevokeApiKeyPayload {

@@ -1,6 +1,4 @@
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::Duration;
-use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use crate::{
@@ -10,16 +8,12 @@ use crate::{
         types::{inbox::Inbox, parse_id, DeleteStatus, StorableText},
         ClientIp, ContextExt,
     },
+    service::inbox::{
+        self as service, CreateOutcome, ExtendInbox, ExtendOutcome, InboxRules, IssuedInbox,
+        NewInbox,
+    },
 };
-use ephemail_mail::address::{DomainName, EmailAddress, LocalPart};
-use ephemail_store::{
-    events,
-    models::{domain, inbox, Viewer},
-    quota,
-};
-
-/// Random local parts are 10 characters from a CSPRNG; a clash is astronomically rare, but retry.
-const RANDOM_ATTEMPTS: usize = 5;
+use ephemail_store::models::Viewer;
 
 #[derive(InputObject)]
 pub struct CreateInboxInput {
@@ -133,39 +127,35 @@ impl InboxMutation {
         input: ExtendInboxInput,
     ) -> Result<ExtendInboxPayload> {
         let viewer = ctx.inbox_changer().api()?;
+        let extension = ExtendInbox {
+            id: parse_id(&input.id).api()?,
+            ttl_seconds: input.ttl_seconds,
+        };
         let app = ctx.app();
-        let id = parse_id(&input.id).api()?;
-        let max_ttl_seconds = max_ttl_seconds(ctx, viewer).await.api()?;
-        let outcome = |status, inbox| ExtendInboxPayload {
+        let mut conn = app.pool.get().await.api()?;
+        let extended = service::extend(
+            &mut conn,
+            inbox_rules(ctx),
+            &app.buckets,
+            &app.inbox_tokens,
+            viewer,
+            extension,
+            app.clock.now(),
+        )
+        .await
+        .api()?;
+        let (status, issued) = match extended.outcome {
+            ExtendOutcome::Extended(issued) => (ExtendInboxStatus::Extended, Some(issued)),
+            ExtendOutcome::NotFound => (ExtendInboxStatus::NotFound, None),
+            ExtendOutcome::TtlTooLong => (ExtendInboxStatus::TtlTooLong, None),
+        };
+        let (inbox, token) = split(issued);
+        Ok(ExtendInboxPayload {
             status,
             inbox,
-            max_ttl_seconds,
-            token: None,
-        };
-        if input.ttl_seconds <= 0 {
-            return Err(AppError::BadUserInput(
-                "`ttlSeconds` must be positive".into(),
-            ))
-            .api();
-        }
-        if input.ttl_seconds > max_ttl_seconds {
-            return Ok(outcome(ExtendInboxStatus::TtlTooLong, None));
-        }
-        let now = app.clock.now();
-        let expires_at = now + Duration::seconds(i64::from(input.ttl_seconds));
-        let mut conn = app.pool.get().await.api()?;
-        Ok(
-            match inbox::set_expiry(&mut conn, viewer, id, expires_at, now, &app.buckets)
-                .await
-                .api()?
-            {
-                Some(extended) => ExtendInboxPayload {
-                    token: Some(issue_token(ctx, &extended).api()?),
-                    ..outcome(ExtendInboxStatus::Extended, Some(extended.into()))
-                },
-                None => outcome(ExtendInboxStatus::NotFound, None),
-            },
-        )
+            max_ttl_seconds: extended.max_ttl_seconds,
+            token,
+        })
     }
 
     /// A new inbox token for an existing inbox (e.g. one a catch-all domain created).
@@ -175,24 +165,19 @@ impl InboxMutation {
         inbox_id: ID,
     ) -> Result<CreateInboxTokenPayload> {
         let viewer = ctx.viewer(Scope::Write).api()?;
-        let app = ctx.app();
         let id = parse_id(&inbox_id).api()?;
+        let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        Ok(
-            match inbox::find(&mut conn, viewer, id, app.clock.now())
-                .await
-                .api()?
-            {
-                Some(found) => CreateInboxTokenPayload {
-                    status: CreateInboxTokenStatus::Created,
-                    token: Some(issue_token(ctx, &found).api()?),
-                },
-                None => CreateInboxTokenPayload {
-                    status: CreateInboxTokenStatus::NotFound,
-                    token: None,
-                },
+        let token = service::token(&mut conn, &app.inbox_tokens, viewer, id, app.clock.now())
+            .await
+            .api()?;
+        Ok(CreateInboxTokenPayload {
+            status: match token {
+                Some(_) => CreateInboxTokenStatus::Created,
+                None => CreateInboxTokenStatus::NotFound,
             },
-        )
+            token,
+        })
     }
 
     /// Deletes an inbox with all its messages and attachments (a `write` key, or the inbox's
@@ -202,16 +187,59 @@ impl InboxMutation {
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let deleted = inbox::delete(&mut conn, viewer, id, app.clock.now())
+        let deleted = service::delete(&mut conn, &app.events, viewer, id, app.clock.now())
             .await
             .api()?;
-        if deleted {
-            app.events.inboxes_deleted(&conn, &[id]).await;
-        }
         Ok(DeleteInboxPayload {
             status: deleted.into(),
         })
     }
+}
+
+async fn create_inbox(
+    ctx: &Context<'_>,
+    input: CreateInboxInput,
+) -> Result<CreateInboxPayload, AppError> {
+    let tenant_id = match ctx.viewer(Scope::Write) {
+        Ok(Viewer::Tenant(tenant_id)) => tenant_id,
+        Ok(_) => return Err(AppError::Forbidden(Scope::Write)),
+        Err(AppError::Unauthenticated) if *ctx.caller() == Caller::Anonymous => public_tenant(ctx)?,
+        Err(error) => return Err(error),
+    };
+    let new = NewInbox {
+        tenant_id,
+        domain: &input.domain,
+        local_part: input.local_part.as_deref(),
+        ttl_seconds: input.ttl_seconds,
+        tags: &input.tags,
+    };
+    let app = ctx.app();
+    let mut conn = app.pool.get().await?;
+    let created = service::create(
+        &mut conn,
+        inbox_rules(ctx),
+        &app.buckets,
+        &app.events,
+        &app.inbox_tokens,
+        new,
+        app.clock.now(),
+    )
+    .await?;
+    let (status, issued) = match created.outcome {
+        CreateOutcome::Created(issued) => (CreateInboxStatus::Created, Some(issued)),
+        CreateOutcome::AddressTaken => (CreateInboxStatus::AddressTaken, None),
+        CreateOutcome::DomainNotServed => (CreateInboxStatus::DomainNotServed, None),
+        CreateOutcome::TtlTooLong => (CreateInboxStatus::TtlTooLong, None),
+        CreateOutcome::AddressReserved => (CreateInboxStatus::AddressReserved, None),
+        CreateOutcome::InvalidLocalPart => (CreateInboxStatus::InvalidLocalPart, None),
+    };
+    let (inbox, token) = split(issued);
+    Ok(CreateInboxPayload {
+        status,
+        inbox,
+        max_ttl_seconds: created.max_ttl_seconds,
+        token,
+    })
 }
 
 /// In public mode, the tenant of an anonymous caller's inbox, within its per-address allowance.
@@ -233,146 +261,19 @@ fn public_tenant(ctx: &Context<'_>) -> Result<Uuid, AppError> {
     Ok(public.tenant_id)
 }
 
-fn issue_token(ctx: &Context<'_>, inbox: &inbox::Inbox) -> Result<String, AppError> {
+fn inbox_rules<'a>(ctx: &'a Context<'_>) -> InboxRules<'a> {
     let app = ctx.app();
-    app.inbox_tokens
-        .issue(inbox, app.clock.now())
-        .map_err(|error| AppError::Internal(error.into()))
-}
-
-/// The longest TTL the viewer's tenant may give an inbox.
-async fn max_ttl_seconds(ctx: &Context<'_>, viewer: Viewer) -> Result<i32, AppError> {
-    let app = ctx.app();
-    let (Viewer::Tenant(tenant_id) | Viewer::Inbox { tenant_id, .. }) = viewer else {
-        return Ok(i32::try_from(app.config.inbox.max_ttl).unwrap_or(i32::MAX));
-    };
-    let mut conn = app.pool.get().await?;
-    let limits = quota::limits_of(&mut conn, &app.limits, tenant_id).await?;
-    Ok(public_ttl_cap(ctx, tenant_id, limits.max_ttl_seconds))
-}
-
-/// `max_ttl_seconds`, capped by `--public-max-ttl` for the public's inboxes: an anonymous
-/// caller holds an address on a shared domain for no longer than that.
-fn public_ttl_cap(ctx: &Context<'_>, tenant_id: Uuid, max_ttl_seconds: i32) -> i32 {
-    let app = ctx.app();
-    match &app.public_inboxes {
-        Some(public) if public.tenant_id == tenant_id => {
-            let cap = i32::try_from(app.config.http.public_max_ttl).unwrap_or(i32::MAX);
-            max_ttl_seconds.min(cap)
-        }
-        _ => max_ttl_seconds,
+    InboxRules {
+        limits: &app.limits,
+        default_ttl_seconds: app.config.inbox.default_ttl,
+        public_tenant: app.public_inboxes.as_ref().map(|public| public.tenant_id),
+        public_max_ttl_seconds: app.config.http.public_max_ttl,
     }
 }
 
-async fn create_inbox(
-    ctx: &Context<'_>,
-    input: CreateInboxInput,
-) -> Result<CreateInboxPayload, AppError> {
-    let app = ctx.app();
-    let tenant_id = match ctx.viewer(Scope::Write) {
-        Ok(Viewer::Tenant(tenant_id)) => tenant_id,
-        Ok(_) => return Err(AppError::Forbidden(Scope::Write)),
-        Err(AppError::Unauthenticated) if *ctx.caller() == Caller::Anonymous => public_tenant(ctx)?,
-        Err(error) => return Err(error),
-    };
-    let mut conn = app.pool.get().await?;
-    let limits = quota::limits_of(&mut conn, &app.limits, tenant_id).await?;
-    let max_ttl_seconds = public_ttl_cap(ctx, tenant_id, limits.max_ttl_seconds);
-    let outcome = |status, inbox| CreateInboxPayload {
-        status,
-        inbox,
-        max_ttl_seconds,
-        token: None,
-    };
-    let domain_name =
-        DomainName::parse(&input.domain).map_err(|e| AppError::BadUserInput(e.to_string()))?;
-    let chosen = input
-        .local_part
-        .as_deref()
-        .map(LocalPart::parse)
-        .transpose()
-        .map_err(|e| AppError::BadUserInput(e.to_string()))?;
-    if chosen.as_ref().is_some_and(LocalPart::is_plus_address) {
-        return Ok(outcome(CreateInboxStatus::InvalidLocalPart, None));
-    }
-    let ttl = match input.ttl_seconds {
-        None => i64::from(app.config.inbox.default_ttl).min(i64::from(max_ttl_seconds)),
-        Some(ttl) if ttl <= 0 => {
-            return Err(AppError::BadUserInput(
-                "`ttlSeconds` must be positive".into(),
-            ))
-        }
-        Some(ttl) if ttl > max_ttl_seconds => {
-            return Ok(outcome(CreateInboxStatus::TtlTooLong, None))
-        }
-        Some(ttl) => i64::from(ttl),
-    };
-
-    let tags: Vec<Option<String>> = input
-        .tags
-        .iter()
-        .map(|tag| Some(tag.trim().to_lowercase()))
-        .collect();
-    let Some(domain) = domain::find(&mut conn, domain_name.as_str())
-        .await?
-        .filter(|domain| domain.usable_by(Viewer::Tenant(tenant_id)))
-    else {
-        return Ok(outcome(CreateInboxStatus::DomainNotServed, None));
-    };
-    let shared = domain.tenant_id.is_none();
-    if shared && chosen.as_ref().is_some_and(LocalPart::is_role_name) {
-        return Ok(outcome(CreateInboxStatus::AddressReserved, None));
-    }
-    let attempts = if chosen.is_some() { 1 } else { RANDOM_ATTEMPTS };
-    for _ in 0..attempts {
-        let local = chosen
-            .clone()
-            .unwrap_or_else(|| LocalPart::random(&mut rand::rng()));
-        let address = EmailAddress {
-            local,
-            domain: domain_name.clone(),
-        };
-        let new = inbox::Inbox {
-            tags: tags.clone(),
-            ..inbox::Inbox::new(
-                &address,
-                tenant_id,
-                app.clock.now(),
-                Duration::seconds(ttl),
-                &app.buckets,
-            )
-        };
-        // The partitions its messages will be stored in, so that delivery need not make them.
-        app.buckets.ensure(&conn, [new.purge_at]).await?;
-        // Creating must also succeed over an expired inbox at the same address.
-        let (created, replaced) = conn
-            .transaction(async |conn| {
-                let now = new.created_at;
-                if let Err(retry_after) =
-                    quota::reserve_inbox(conn, tenant_id, &limits, now).await?
-                {
-                    return Ok(Err(retry_after));
-                }
-                let replaced = inbox::delete_expired_at(conn, &address, now).await?;
-                let created = inbox::insert(conn, &new).await?;
-                Ok::<_, diesel::result::Error>(Ok((created, replaced)))
-            })
-            .await?
-            .map_err(|retry_after| AppError::QuotaExceeded {
-                what: "live inboxes",
-                retry_after,
-            })?;
-        app.events.inboxes_deleted(&conn, &replaced).await;
-        if created {
-            // Waits on the address that were waiting for its inbox find it.
-            let key = events::address_key(&address.to_string());
-            app.events.inboxes_created(&conn, &[key]).await;
-            let token = issue_token(ctx, &new)?;
-            return Ok(CreateInboxPayload {
-                token: Some(token),
-                ..outcome(CreateInboxStatus::Created, Some(new.into()))
-            });
-        }
-    }
-    Ok(outcome(CreateInboxStatus::AddressTaken, None))
+/// The payload fields of an issued inbox.
+fn split(issued: Option<IssuedInbox>) -> (Option<Inbox>, Option<String>) {
+    issued
+        .map(|issued| (issued.inbox.into(), issued.token))
+        .unzip()
 }

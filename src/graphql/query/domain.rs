@@ -4,8 +4,9 @@ use crate::{
     auth::{Caller, Scope},
     error::{ApiResult, AppError},
     graphql::{types::domain::Domain, ContextExt},
+    service,
 };
-use ephemail_store::models::{domain, Viewer};
+use ephemail_store::models::Viewer;
 
 #[derive(Default)]
 pub struct DomainQuery;
@@ -22,7 +23,7 @@ impl DomainQuery {
             (caller, _) => caller.require(Scope::Read).api()?,
         };
         let mut conn = ctx.app().pool.get().await.api()?;
-        let domains = domain::list(&mut conn, viewer).await.api()?;
+        let domains = service::domain::list(&mut conn, viewer).await.api()?;
         Ok(domains.into_iter().map(Domain).collect())
     }
 }

@@ -11,9 +11,10 @@ use crate::{
         },
         ContextExt,
     },
+    service,
 };
 use ephemail_store::{
-    models::{api_key, inbox, tenant, Viewer},
+    models::{inbox, tenant, Viewer},
     quota,
 };
 
@@ -104,7 +105,7 @@ impl ViewerQuery {
     async fn tenants(&self, ctx: &Context<'_>) -> Result<Vec<Tenant>> {
         ctx.viewer(Scope::Admin).api()?;
         let mut conn = ctx.app().pool.get().await.api()?;
-        let tenants = tenant::list(&mut conn).await.api()?;
+        let tenants = service::tenant::list(&mut conn).await.api()?;
         Ok(tenants.into_iter().map(Tenant).collect())
     }
 
@@ -112,7 +113,7 @@ impl ViewerQuery {
     async fn api_keys(&self, ctx: &Context<'_>) -> Result<Vec<ApiKey>> {
         ctx.viewer(Scope::Admin).api()?;
         let mut conn = ctx.app().pool.get().await.api()?;
-        let keys = api_key::list(&mut conn, None).await.api()?;
+        let keys = service::keys::list(&mut conn, None).await.api()?;
         Ok(keys.into_iter().map(ApiKey::from).collect())
     }
 }
