@@ -18,8 +18,9 @@ use std::{
 use clap::Parser;
 use ephemail::{
     app::{App, Server},
-    auth::{api_key, Scope},
+    auth::api_key,
     config::ServeConfig,
+    scope::Scope,
 };
 use ephemail_mail::address::EmailAddress;
 use ephemail_store::{

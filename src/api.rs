@@ -5,7 +5,7 @@ use std::{ops::Deref, sync::Arc};
 
 use ephemail_mail::sanitize::Sanitizer;
 use ephemail_store::{
-    clock::Clock, events::EventBus, partitions::ExpiryBuckets, quota::Limits, Pool,
+    clock::Clock, events::EventBus, models::quota::Limits, partitions::ExpiryBuckets, Pool,
 };
 
 use crate::{

@@ -25,7 +25,7 @@ use crate::{
     api::{Api, ApiHandles},
     auth::{inbox_token::InboxTokens, public::PublicInboxes},
     config::ServeConfig,
-    smtp::SmtpEdge,
+    smtp::session::SmtpEdge,
 };
 
 /// The parts, built and wired; cheap to clone.

@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use crate::{
     app::{App, Server},
-    auth::{api_key, Scope},
+    auth::api_key,
     config::{DatabaseConfig, DomainSpec, ServeConfig},
+    scope::Scope,
     service,
 };
 use ephemail_store::{
@@ -162,7 +163,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(config) => serve(*config).await,
         Command::Migrate(database) => with_database(&database, async |_| Ok(())).await,
         Command::Schema => {
-            print!("{}", crate::graphql::sdl());
+            print!("{}", crate::graphql::schema::sdl());
             Ok(())
         }
         Command::Domain(command) => domain_command(command).await,

@@ -9,8 +9,10 @@ use crate::secret::Secret;
 
 use ephemail_mail::address::DomainName;
 use ephemail_store::{
-    delivery::DeliverySettings, models::domain::DomainMode, quota::Limits,
-    retention::RetentionSettings, DatabaseSettings,
+    delivery::DeliverySettings,
+    models::{domain::DomainMode, quota::Limits},
+    retention::RetentionSettings,
+    DatabaseSettings,
 };
 
 #[derive(Debug, Clone, Args)]

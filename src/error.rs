@@ -5,7 +5,7 @@
 
 use async_graphql::ErrorExtensions;
 
-use crate::auth::Scope;
+use crate::scope::Scope;
 use ephemail_store::PoolError;
 
 /// The `extensions.code` values clients can rely on.

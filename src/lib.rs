@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod scope;
 pub mod secret;
 pub mod service;
 pub mod smtp;

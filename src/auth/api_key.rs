@@ -10,7 +10,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Caller, KeyHolder, Scope};
+use super::{Caller, KeyHolder};
+use crate::scope::Scope;
 use crate::secret::Secret;
 use ephemail_store::models::{
     api_key::{self, ApiKey},

@@ -2,67 +2,16 @@
 //! [`Caller::require`] turns a caller into the [`Viewer`] that every data query is scoped by.
 
 pub mod api_key;
+pub mod credential;
 pub mod inbox_token;
 pub mod liveness;
 pub mod public;
 
-use std::{fmt, str::FromStr};
-
 use uuid::Uuid;
 
-use ephemail_store::{clock::Clock, models::Viewer, Pool};
+use ephemail_store::models::Viewer;
 
-use crate::error::AppError;
-use inbox_token::InboxTokens;
-
-/// What a key may do: `READ`, `WRITE` (which includes `READ`) or `ADMIN` (which includes
-/// both, and is the operator's scope).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
-pub enum Scope {
-    /// Queries, waits, subscriptions and downloads.
-    Read,
-    /// Creating and deleting inboxes and messages, marking messages seen.
-    Write,
-    /// Managing tenants and API keys.
-    Admin,
-}
-
-impl Scope {
-    const ALL: [Scope; 3] = [Self::Read, Self::Write, Self::Admin];
-
-    /// This scope and every scope it includes, lowest first.
-    pub fn granted(self) -> Vec<Scope> {
-        Self::ALL.into_iter().filter(|s| *s <= self).collect()
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "read" => Ok(Self::Read),
-            "write" => Ok(Self::Write),
-            "admin" => Ok(Self::Admin),
-            other => Err(format!(
-                "unknown scope `{other}` (expected read, write or admin)"
-            )),
-        }
-    }
-}
+use crate::{error::AppError, scope::Scope};
 
 /// An authenticated API key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,40 +70,6 @@ impl Caller {
             other => other.require(Scope::Write),
         }
     }
-}
-
-/// Who sent `credential`: an API key (`ek_...`), an inbox token, or nothing (anonymous).
-pub async fn identify(
-    pool: &Pool,
-    clock: &dyn Clock,
-    inbox_tokens: &InboxTokens,
-    credential: Option<&str>,
-) -> Result<Caller, AppError> {
-    match credential {
-        None => Ok(Caller::Anonymous),
-        Some(key) if key.starts_with(api_key::PREFIX) => {
-            let mut conn = pool.get().await?;
-            Ok(api_key::authenticate(&mut conn, key).await?)
-        }
-        Some(token) => Ok(inbox_tokens
-            .verify(token, clock.now())
-            .map_or(Caller::Invalid, Caller::InboxToken)),
-    }
-}
-
-/// The credential of an HTTP request: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
-pub fn credential(headers: &poem::http::HeaderMap) -> Option<&str> {
-    let bearer = headers
-        .get(poem::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    bearer
-        .or_else(|| {
-            headers
-                .get("x-api-key")
-                .and_then(|value| value.to_str().ok())
-        })
-        .map(str::trim)
 }
 
 #[cfg(test)]

@@ -5,16 +5,15 @@ use futures::{Stream, StreamExt};
 
 use crate::{
     api::Api,
-    auth::{Caller, Scope},
+    auth::Caller,
     error::{ApiResult, AppError},
     graphql::{
+        context::ContextExt,
         feed::Feed,
-        types::{
-            inbox::{self, Named, Watched},
-            message::{decode_cursor, Message, MessageFilterInput},
-        },
-        ContextExt,
+        lookup::{self, Named, Watched},
+        types::mail::{decode_cursor, Message, MessageFilterInput},
     },
+    scope::Scope,
 };
 use ephemail_store::models::{message, Viewer};
 
@@ -47,7 +46,7 @@ impl Subscription {
         let filter = MessageFilterInput::into_filter(filter);
         // An inbox that exists (or an error) is settled before the stream starts; an address
         // still without an inbox is waited for by the stream itself.
-        let start = match inbox::watch(&app, viewer, inbox_id, address).await.api()? {
+        let start = match lookup::watch(&app, viewer, inbox_id, address).await.api()? {
             Watched::Inbox(named) => {
                 let feed = start_feed(app, caller, viewer, named, filter, after)
                     .await

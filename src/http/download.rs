@@ -12,8 +12,9 @@ use uuid::Uuid;
 use super::rate_limit;
 use crate::{
     api::Api,
-    auth::{self, Scope},
+    auth::{self},
     error::AppError,
+    scope::Scope,
 };
 use ephemail_mail::parse;
 use ephemail_store::models::{attachment, message, Viewer};
@@ -106,8 +107,8 @@ async fn viewer(request: &Request, app: &Api) -> Result<Viewer, Response> {
                  (Bearer) or X-API-Key",
             ));
     }
-    let credential = auth::credential(request.headers()).or(query_token);
-    let caller = auth::identify(&app.pool, &*app.clock, &app.inbox_tokens, credential)
+    let credential = auth::credential::from_headers(request.headers()).or(query_token);
+    let caller = auth::credential::identify(&app.pool, &*app.clock, &app.inbox_tokens, credential)
         .await
         .map_err(|error| unavailable(&error))?;
     let rate = rate_limit::take(app, &caller)

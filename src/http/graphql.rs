@@ -14,7 +14,10 @@ use crate::{
     api::Api,
     auth,
     error::{ensure_error_codes, AppError},
-    graphql::{ApiSchema, BaseUrl, ClientIp},
+    graphql::{
+        context::{BaseUrl, ClientIp},
+        schema::ApiSchema,
+    },
 };
 
 /// `GET /graphql`: a WebSocket upgrade starts a subscription session (graphql-transport-ws or
@@ -77,11 +80,11 @@ pub async fn post(
     // Counted first, so that every answer to a caller with a tenant (malformed requests too)
     // carries the rate-limit headers.
     let admitted = async {
-        let caller = auth::identify(
+        let caller = auth::credential::identify(
             &app.pool,
             &*app.clock,
             &app.inbox_tokens,
-            auth::credential(request.headers()),
+            auth::credential::from_headers(request.headers()),
         )
         .await?;
         let rate = rate_limit::take(&app, &caller).await?;

@@ -28,7 +28,7 @@ use ephemail_store::retention::Sweeper;
 use crate::api::Api;
 
 pub fn routes(app: Api, sweeper: Arc<Sweeper>) -> impl poem::Endpoint {
-    let schema = crate::graphql::schema(app.clone());
+    let schema = crate::graphql::schema::build(app.clone());
     let cors = cors(&app.config.http.cors_origins);
     let hsts = app.config.http.tls();
     Route::new()

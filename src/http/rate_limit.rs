@@ -7,7 +7,7 @@ use poem::{
 };
 
 use crate::{api::Api, auth::Caller, error::AppError};
-use ephemail_store::quota::{self, RateDecision};
+use ephemail_store::models::quota::{self, RateDecision};
 
 /// Takes one request from the caller's tenant bucket; `None` for callers without a tenant
 /// (they are refused by authentication anyway).

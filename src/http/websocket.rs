@@ -32,9 +32,10 @@ use uuid::Uuid;
 use super::rate_limit;
 use crate::{
     api::Api,
-    auth::{self, liveness, Caller, Scope},
+    auth::{self, liveness, Caller},
     error::AppError,
-    graphql::ApiSchema,
+    graphql::schema::ApiSchema,
+    scope::Scope,
 };
 
 /// WebSocket connections open at once, per client IP address and per credential.
@@ -110,7 +111,7 @@ pub fn upgrade(
         },
         None => None,
     };
-    let header_credential = auth::credential(request.headers()).map(str::to_owned);
+    let header_credential = auth::credential::from_headers(request.headers()).map(str::to_owned);
     websocket
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
@@ -419,7 +420,7 @@ async fn authenticate(
                 .to_owned()
         });
     let credential = from_payload.or(header_credential);
-    let caller = auth::identify(
+    let caller = auth::credential::identify(
         &app.pool,
         &*app.clock,
         &app.inbox_tokens,

@@ -11,10 +11,10 @@ use ephemail_store::{
     models::{
         domain,
         inbox::{self, Inbox},
+        quota::{self, Limits},
         Viewer,
     },
     partitions::ExpiryBuckets,
-    quota::{self, Limits},
 };
 
 /// Random local parts are 10 characters from a CSPRNG; a clash is astronomically rare, but retry.

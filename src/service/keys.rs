@@ -5,7 +5,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::{
-    auth::{self, Scope},
+    auth::{self},
+    scope::Scope,
     secret::Secret,
 };
 use ephemail_store::{

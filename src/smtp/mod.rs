@@ -20,11 +20,8 @@ use tokio::{
 };
 use tokio_util::{compat::TokioAsyncReadCompatExt, sync::CancellationToken};
 
-use ephemail_store::{clock::Clock, delivery::MailDelivery};
-
-use crate::config::SmtpConfig;
 use admission::Admission;
-use session::{Activity, ConnectionInfo, SmtpHandler};
+use session::{Activity, ConnectionInfo, SmtpEdge, SmtpHandler};
 
 /// How long a refused client gets to read its `421`.
 const REFUSAL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -37,16 +34,6 @@ pub struct Listeners {
     pub plain: TcpListener,
     pub implicit_tls: Option<TcpListener>,
     pub tls: Option<TlsAcceptor>,
-}
-
-/// What the SMTP edge works with: its settings, the clock, and where accepted mail goes.
-#[derive(Clone)]
-pub struct SmtpEdge {
-    pub config: Arc<SmtpConfig>,
-    pub clock: Arc<dyn Clock>,
-    pub delivery: MailDelivery,
-    /// How long a mail transaction in progress may take to finish at shutdown.
-    pub shutdown_grace: std::time::Duration,
 }
 
 /// Accepts connections until `shutdown`. Then a session waiting for a command is closed at once

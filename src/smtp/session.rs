@@ -25,10 +25,25 @@ use tokio_util::sync::CancellationToken;
 use super::{
     admission::Admission,
     data::{self, Data},
-    reply, trace, SmtpEdge,
+    reply, trace,
 };
 use ephemail_mail::address::EmailAddress;
-use ephemail_store::delivery::{IncomingMail, Recipient, RecipientCheck};
+use ephemail_store::{
+    clock::Clock,
+    delivery::{IncomingMail, MailDelivery, Recipient, RecipientCheck},
+};
+
+use crate::config::SmtpConfig;
+
+/// What the SMTP edge works with: its settings, the clock, and where accepted mail goes.
+#[derive(Clone)]
+pub struct SmtpEdge {
+    pub config: Arc<SmtpConfig>,
+    pub clock: Arc<dyn Clock>,
+    pub delivery: MailDelivery,
+    /// How long a mail transaction in progress may take to finish at shutdown.
+    pub shutdown_grace: std::time::Duration,
+}
 
 pub struct SmtpHandler {
     edge: SmtpEdge,

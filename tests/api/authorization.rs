@@ -1,6 +1,6 @@
 //! The authorization matrix: every operation on tenant A's objects, tried by someone else.
 
-use ephemail::auth::Scope;
+use ephemail::scope::Scope;
 use serde_json::{json, Value};
 
 use crate::helpers::{GraphqlWs, TestApp};

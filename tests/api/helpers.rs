@@ -13,8 +13,9 @@ use chrono::{TimeZone, Utc};
 use clap::Parser;
 use ephemail::{
     app::{App, Server},
-    auth::{api_key, Scope},
+    auth::api_key,
     config::ServeConfig,
+    scope::Scope,
 };
 use ephemail_store::{clock::ManualClock, embedded::EmbeddedPostgres, models::tenant};
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! Quotas hold under concurrency: exactly the limit, never more.
 
-use ephemail::auth::Scope;
+use ephemail::scope::Scope;
 use ephemail_store::models::tenant::TenantLimits;
 use serde_json::json;
 

@@ -426,7 +426,7 @@ async fn no_message_is_left_behind_in_a_bucket_its_inbox_moved_out_of_during_del
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_one_tenants_copies_keeps_a_raw_source_another_tenant_is_storing() {
     let app = TestApp::spawn().await;
-    let other = app.key_for("beta", ephemail::auth::Scope::Write).await;
+    let other = app.key_for("beta", ephemail::scope::Scope::Write).await;
     for local in ["b1", "b2"] {
         let created = app
             .graphql_as(

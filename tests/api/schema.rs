@@ -14,14 +14,14 @@ fn schema_graphql_matches_the_code() {
     let checked_in = std::fs::read_to_string(format!("{MANIFEST_DIR}/schema.graphql"))
         .expect("schema.graphql at the top level");
     assert!(
-        checked_in == ephemail::graphql::sdl(),
+        checked_in == ephemail::graphql::schema::sdl(),
         "schema.graphql is out of date: run `cargo run -- schema > schema.graphql`"
     );
 }
 
 #[test]
 fn descriptions_are_for_clients_and_date_times_name_their_format() {
-    let sdl = ephemail::graphql::sdl();
+    let sdl = ephemail::graphql::schema::sdl();
     // A rustdoc link (`[`NAME`]`) means nothing to a client reading the schema.
     assert!(!sdl.contains("[`"), "a description shows a rustdoc link");
     assert!(sdl.contains(

@@ -1,4 +1,4 @@
-use ephemail::auth::Scope;
+use ephemail::scope::Scope;
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;

@@ -88,7 +88,7 @@ async fn connections_per_credential_and_per_address_are_capped() {
     let reason = refused.err().expect("third connection refused");
     assert!(reason.contains("connections per credential"), "{reason}");
     // Another key of the tenant has its own share.
-    let other = app.key_for("dev", ephemail::auth::Scope::Read).await;
+    let other = app.key_for("dev", ephemail::scope::Scope::Read).await;
     GraphqlWs::connect_as(&app, false, Some(&other))
         .await
         .expect("another key connects");

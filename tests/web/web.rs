@@ -5,7 +5,7 @@
 
 use std::{path::Path, process::Stdio, time::Duration};
 
-use ephemail::auth::Scope;
+use ephemail::scope::Scope;
 use serde_json::{json, Value};
 
 use crate::helpers::{create_key, fresh_database, ServeProcess, TestApp};

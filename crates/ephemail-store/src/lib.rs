@@ -13,7 +13,7 @@ pub mod events;
 pub mod models;
 pub mod partitions;
 pub mod prepared;
-pub mod quota;
+
 pub mod retention;
 pub mod schema;
 

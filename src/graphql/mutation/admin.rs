@@ -3,16 +3,16 @@
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 
 use crate::{
-    auth::Scope,
     error::ApiResult,
     graphql::{
+        context::ContextExt,
         types::{
             parse_id,
             tenant::{ApiKey, Tenant},
             StorableText,
         },
-        ContextExt,
     },
+    scope::Scope,
     service::{keys, tenant},
 };
 

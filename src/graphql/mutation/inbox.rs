@@ -2,12 +2,13 @@ use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID
 use uuid::Uuid;
 
 use crate::{
-    auth::{Caller, Scope},
+    auth::Caller,
     error::{ApiResult, AppError},
     graphql::{
-        types::{inbox::Inbox, parse_id, DeleteStatus, StorableText},
-        ClientIp, ContextExt,
+        context::{ClientIp, ContextExt},
+        types::{mail::Inbox, parse_id, DeleteStatus, StorableText},
     },
+    scope::Scope,
     service::inbox::{
         self as service, CreateOutcome, ExtendInbox, ExtendOutcome, InboxRules, IssuedInbox,
         NewInbox,

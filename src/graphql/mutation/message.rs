@@ -3,8 +3,9 @@ use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use crate::{
     error::ApiResult,
     graphql::{
-        types::{inbox, message::MessageFilterInput, parse_id, DeleteStatus},
-        ContextExt,
+        context::ContextExt,
+        lookup,
+        types::{mail::MessageFilterInput, parse_id, DeleteStatus},
     },
 };
 use ephemail_store::models::message;
@@ -53,7 +54,7 @@ impl MessageMutation {
         filter: Option<MessageFilterInput>,
     ) -> Result<DeleteMessagesPayload> {
         let viewer = ctx.inbox_changer().api()?;
-        let inbox = inbox::resolve(ctx.app(), viewer, Some(inbox_id), None)
+        let inbox = lookup::resolve(ctx.app(), viewer, Some(inbox_id), None)
             .await
             .api()?
             .inbox;

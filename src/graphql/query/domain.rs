@@ -1,9 +1,10 @@
 use async_graphql::{Context, Object, Result};
 
 use crate::{
-    auth::{Caller, Scope},
+    auth::Caller,
     error::{ApiResult, AppError},
-    graphql::{types::domain::Domain, ContextExt},
+    graphql::{context::ContextExt, types::domain::Domain},
+    scope::Scope,
     service,
 };
 use ephemail_store::models::Viewer;

@@ -1,12 +1,13 @@
 use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
-    auth::Scope,
     error::{ApiResult, AppError},
     graphql::{
-        types::inbox::{self, Inbox},
-        ContextExt,
+        context::ContextExt,
+        lookup::{self},
+        types::mail::Inbox,
     },
+    scope::Scope,
 };
 use ephemail_store::models::inbox as model;
 
@@ -26,7 +27,9 @@ impl InboxQuery {
         address: Option<String>,
     ) -> Result<Option<Inbox>> {
         let viewer = ctx.viewer(Scope::Read).api()?;
-        let found = inbox::resolve(ctx.app(), viewer, id, address).await.api()?;
+        let found = lookup::resolve(ctx.app(), viewer, id, address)
+            .await
+            .api()?;
         // Nullable, so a NOT_FOUND nulls this field and not the whole response.
         Ok(Some(Inbox::from(found)))
     }

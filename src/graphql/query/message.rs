@@ -3,21 +3,21 @@ use std::time::Duration;
 use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
-    auth::Scope,
     error::{ApiResult, AppError},
     graphql::{
+        context::ContextExt,
         feed::Feed,
+        lookup::{self, Watched},
         types::{
-            inbox::{self, Watched},
-            message::{
+            mail::{
                 decode_cursor, message_connection, page_complexity, Message, MessageConnection,
                 MessageFilterInput,
             },
             parse_id,
             timestamp::Timestamp,
         },
-        ContextExt,
     },
+    scope::Scope,
 };
 use ephemail_store::models::message::{self, Claim};
 
@@ -39,7 +39,7 @@ impl MessageQuery {
         #[graphql(desc = "Cursor of the last message of the previous page.")] after: Option<String>,
     ) -> Result<MessageConnection> {
         let viewer = ctx.viewer(Scope::Read).api()?;
-        let inbox = inbox::resolve(ctx.app(), viewer, Some(inbox_id), None)
+        let inbox = lookup::resolve(ctx.app(), viewer, Some(inbox_id), None)
             .await
             .api()?
             .inbox;
@@ -144,7 +144,7 @@ impl MessageQuery {
             };
             let caller = ctx.caller().clone();
             let found = async {
-                let named = match inbox::watch(app, viewer, inbox_id, address).await? {
+                let named = match lookup::watch(app, viewer, inbox_id, address).await? {
                     Watched::Inbox(named) => named,
                     Watched::Address(awaited) => awaited.created(app, viewer, &caller).await?,
                 };

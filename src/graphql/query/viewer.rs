@@ -1,22 +1,20 @@
 use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 
 use crate::{
-    auth::{Caller, Scope},
+    auth::Caller,
     error::{ApiResult, AppError},
     graphql::{
+        context::ContextExt,
         types::{
-            inbox::Inbox,
+            mail::Inbox,
             quota::{Limits, Usage},
             tenant::{ApiKey, Tenant},
         },
-        ContextExt,
     },
+    scope::Scope,
     service,
 };
-use ephemail_store::{
-    models::{inbox, tenant, Viewer},
-    quota,
-};
+use ephemail_store::models::{inbox, quota, tenant, Viewer};
 
 /// What kind of credential the caller sent.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn content_limits_are_described_with_their_values() {
-        let sdl = crate::graphql::sdl();
+        let sdl = crate::graphql::schema::sdl();
         assert_eq!(MAX_BODY_BYTES, 2 << 20, "the descriptions say 2 MiB");
         for described in [
             format!("deeper than {MAX_HTML_DEPTH} elements"),

@@ -2,8 +2,7 @@
 
 pub mod content;
 pub mod domain;
-pub mod inbox;
-pub mod message;
+pub mod mail;
 pub mod quota;
 pub mod tenant;
 pub mod timestamp;

@@ -2,7 +2,7 @@
 
 use async_graphql::SimpleObject;
 
-use ephemail_store::quota;
+use ephemail_store::models::quota;
 
 /// The limits in force for one tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, SimpleObject)]

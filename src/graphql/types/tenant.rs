@@ -1,7 +1,7 @@
 use async_graphql::{Object, SimpleObject, ID};
 
 use super::timestamp::Timestamp;
-use crate::auth::{api_key::scope_of, Scope};
+use crate::{auth::api_key::scope_of, scope::Scope};
 use ephemail_store::models::{api_key, tenant};
 
 /// An isolated customer: its own inboxes, messages and keys.

@@ -4,6 +4,8 @@
 //! in one transaction for every recipient inbox and then wakes the inboxes' listeners. The
 //! caller answers `250` only after that transaction committed.
 
+mod envelope;
+mod handles;
 mod prepare;
 pub mod recipients;
 mod writer;
@@ -12,102 +14,23 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
-
-use ephemail_mail::address::EmailAddress;
 
 use crate::{
     clock::Clock,
     events::EventBus,
     models::{
         domain::{self, DomainMode},
-        inbox, Viewer,
+        inbox, quota, Viewer,
     },
     partitions::ExpiryBuckets,
-    quota::{self, Limits},
     Pool,
 };
+pub use envelope::{Delivery, IncomingMail, Recipient, RecipientCheck};
+pub use handles::DeliverySettings;
+use handles::Handles;
 use prepare::PreparedMail;
 use recipients::RecipientCache;
 use writer::{Job, MAX_BATCH};
-
-/// Whether a recipient can receive mail, decided at `RCPT TO`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecipientCheck {
-    Accept,
-    /// We do not serve the domain: never relay.
-    DomainNotServed,
-    /// A registered domain without a live inbox at that address.
-    NoSuchInbox,
-    /// The inbox's tenant is over its daily mail or storage quota.
-    OverQuota,
-}
-
-/// An accepted `RCPT TO`: the address as sent, and the inbox it delivers to (plus-addressing:
-/// `local+tag@domain` goes to `local@domain`, tagged `tag`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recipient {
-    pub address: EmailAddress,
-    pub inbox: EmailAddress,
-    pub tag: Option<String>,
-}
-
-impl Recipient {
-    pub fn new(address: EmailAddress) -> Self {
-        let (inbox, tag) = address.clone().split_tag();
-        Self {
-            address,
-            inbox,
-            tag,
-        }
-    }
-}
-
-/// One accepted mail: the envelope and the unescaped bytes.
-#[derive(Debug)]
-pub struct IncomingMail {
-    /// `None` for the null reverse-path `<>`.
-    pub mail_from: Option<String>,
-    pub recipients: Vec<Recipient>,
-    /// Our `Received:` header, then the client's bytes.
-    pub raw: Vec<u8>,
-    /// Length of that header: the message's size is what the client sent, as in `SIZE=`.
-    pub trace_len: usize,
-}
-
-/// What happened to one mail, per recipient inbox.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Delivery {
-    /// Ids of the stored messages.
-    pub stored: Vec<Uuid>,
-    /// Inboxes whose tenant allows smaller messages.
-    pub too_large: usize,
-    /// Inboxes whose tenant is over its daily mail or storage quota.
-    pub over_quota: usize,
-}
-
-/// The server's settings delivery follows.
-#[derive(Debug, Clone, Copy)]
-pub struct DeliverySettings {
-    /// Every tenant's limits unless overridden (see [`Limits::resolve`]).
-    pub limits: Limits,
-    /// The lifetime of an inbox that mail to a catch-all domain creates.
-    pub catch_all_ttl: chrono::Duration,
-    /// Live inboxes made by mail per tenant (`--quota-catch-all-inboxes`).
-    pub catch_all_inboxes: i32,
-    /// Oldest messages beyond this many per inbox are deleted (`--max-messages-per-inbox`).
-    pub max_messages_per_inbox: u32,
-}
-
-/// What the sessions' side and the writer share.
-struct Handles {
-    pool: Pool,
-    clock: Arc<dyn Clock>,
-    events: Arc<EventBus>,
-    buckets: Arc<ExpiryBuckets>,
-    recipients: RecipientCache,
-    settings: DeliverySettings,
-}
 
 /// Delivers accepted mail. Cloned into every SMTP session; the writer task stops once the last
 /// clone is gone.

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use ephemail_mail::{address::EmailAddress, parse};
 
-use super::IncomingMail;
+use super::envelope::IncomingMail;
 use crate::models::raw_source;
 
 /// The envelope recipients that deliver to one inbox, and the tags they carry.

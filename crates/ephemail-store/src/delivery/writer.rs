@@ -22,8 +22,9 @@ use uuid::Uuid;
 use ephemail_mail::address::EmailAddress;
 
 use super::{
+    envelope::Delivery,
+    handles::Handles,
     prepare::{InboxDelivery, PreparedMail},
-    Delivery, Handles,
 };
 use crate::{
     events::{self, MessageStored},
@@ -31,12 +32,12 @@ use crate::{
         attachment::NewAttachment,
         domain::{self, Domain, DomainMode},
         inbox::{self, AddressPairs, Inbox},
-        message::{self, NewMessage},
+        message::{self, Counting, MailCount, NewMessage},
+        quota::Limits,
         raw_source::NewRawSource,
         tenant,
     },
     prepared,
-    quota::{self, Counting, Limits, MailCount},
 };
 
 pub(super) struct Job {
@@ -148,7 +149,7 @@ async fn store_batch(
         )
         .await?;
     let mut result = store_in_transaction(conn, handles, batch, now, QuotaCheck::AllAtOnce).await;
-    if matches!(&result, Err(error) if quota::exceeded(error)) {
+    if matches!(&result, Err(error) if message::exceeded(error)) {
         result = match prepared::rollback(conn).await {
             Ok(()) => store_in_transaction(conn, handles, batch, now, QuotaCheck::OneByOne).await,
             Err(error) => Err(error),

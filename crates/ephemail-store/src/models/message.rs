@@ -1,4 +1,4 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::{
     pg::Pg,
     prelude::*,
@@ -14,12 +14,12 @@ use uuid::Uuid;
 use super::{
     attachment::NewAttachment,
     filters::{contains_pattern, in_visible_inbox, source_of_message},
+    quota::Limits,
     raw_source::{NewRawSource, RawSource},
     Viewer,
 };
 use crate::{
     prepared::{column, text_array, Prepared},
-    quota,
     schema::{inboxes, messages, raw_sources},
 };
 
@@ -94,11 +94,60 @@ pub struct NewMessage<'a> {
     pub purge_at: DateTime<Utc>,
 }
 
+/// A batch's mails to one tenant's inboxes, counted against its daily and storage quotas by the
+/// statement that inserts them ([`insert_all`]): in the transaction
+/// that stores exactly those messages, so that a rolled-back mail is not counted.
+#[derive(Debug, Clone, Copy)]
+pub struct MailCount {
+    pub tenant_id: Uuid,
+    pub mails: i32,
+    pub bytes: i64,
+    pub limits: Limits,
+}
+
+/// A batch's mails counted per tenant, in one order for every writer (their counters rows are
+/// locked in that order).
+pub struct Counting {
+    pub tenants: Vec<MailCount>,
+    /// The UTC day the mails count for.
+    pub day: NaiveDate,
+    /// One tenant whose mails do not all fit fails the statement, and with it the transaction
+    /// ([`exceeded`] tells that error). Otherwise only the mails of the tenants that have room
+    /// are stored.
+    pub all_or_nothing: bool,
+}
+
+impl Counting {
+    pub fn new(
+        tenants: impl IntoIterator<Item = MailCount>,
+        now: DateTime<Utc>,
+        all_or_nothing: bool,
+    ) -> Self {
+        let mut tenants: Vec<MailCount> = tenants.into_iter().collect();
+        tenants.sort_unstable_by_key(|count| count.tenant_id);
+        Self {
+            tenants,
+            day: now.date_naive(),
+            all_or_nothing,
+        }
+    }
+}
+
+/// Whether `error` is the one an all-or-nothing [`Counting`] raises (migration 15's
+/// `raise_quota_exceeded`).
+pub fn exceeded(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(_, info)
+            if info.message() == "ephemail: a tenant's quota would be exceeded"
+    )
+}
+
 /// Counts the mails against their tenants' quotas and inserts the messages of the tenants that
 /// have room for theirs, with their raw sources and attachments, in one prepared statement
 /// whatever their number (the rows go in as one array per column); returns each stored
 /// message's `(id, seq)`. A raw source already stored in its bucket is kept. With
-/// `all_or_nothing`, a tenant without room fails the statement ([`quota::exceeded`]).
+/// `all_or_nothing`, a tenant without room fails the statement ([`exceeded`]).
 ///
 /// The messages are inserted after taking the commit-order lock, which orders this
 /// transaction's message inserts after every other transaction's, across all processes on the
@@ -107,7 +156,7 @@ pub struct NewMessage<'a> {
 /// committed late. Every writer locks its tenants' counters rows first, then takes that lock.
 pub async fn insert_all(
     mut conn: &AsyncPgConnection,
-    counting: &quota::Counting,
+    counting: &Counting,
     sources: &mut [NewRawSource<'_>],
     rows: &[NewMessage<'_>],
     attachments: &[NewAttachment<'_>],

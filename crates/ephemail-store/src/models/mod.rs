@@ -1,4 +1,5 @@
-//! One file per table: its row types and its queries.
+//! One file per table: its row types and its queries (`quota`: the tenants' limits and their
+//! `tenant_usage` counters; `filters`: query fragments several tables share).
 
 pub mod api_key;
 pub mod attachment;
@@ -6,6 +7,7 @@ pub mod domain;
 pub mod filters;
 pub mod inbox;
 pub mod message;
+pub mod quota;
 pub mod raw_source;
 pub mod server_secret;
 pub mod tenant;

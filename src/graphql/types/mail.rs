@@ -1,3 +1,7 @@
+//! The objects mail is read through: an `Inbox`, its `Message`s with their `Attachment`s, and
+//! pages of messages. Inbox and Message name each other (`Inbox.messages`, `Message.inbox`), so
+//! they live together.
+
 use async_graphql::{
     connection::{Connection, CursorType, Edge, EmptyFields, OpaqueCursor},
     dataloader::DataLoader,
@@ -5,7 +9,7 @@ use async_graphql::{
 };
 use uuid::Uuid;
 
-use super::{inbox::Inbox, timestamp::Timestamp, StorableText};
+use super::{timestamp::Timestamp, StorableText};
 use ephemail_mail::{
     codes, links, parse,
     sanitize::{self, Sanitizer},
@@ -13,13 +17,14 @@ use ephemail_mail::{
 
 use super::content::{ContentLimit, HeaderField, Link, Mailbox};
 use crate::{
-    auth::Scope,
     error::{ApiResult, AppError},
     graphql::{
+        context::ContextExt,
         limits::{ContentBudget, ReadWork},
         loader::{AttachmentLoader, RawSourceLoader},
-        ContextExt,
+        lookup::Named,
     },
+    scope::Scope,
 };
 use ephemail_store::models::{attachment, inbox, message as model, Viewer};
 
@@ -84,6 +89,90 @@ impl MessageFilterInput {
 pub const EXPENSIVE_FIELD: usize = 30;
 /// Fields that read the sanitized HTML once it is made (it is made once per message object).
 pub const DERIVED_FIELD: usize = 15;
+
+/// A disposable mailbox: one address, until it expires. Looked up by a plus-address
+/// (`local+tag@domain`), its `messages` are those tagged `tag`.
+pub struct Inbox(Named);
+
+impl From<inbox::Inbox> for Inbox {
+    fn from(inbox: inbox::Inbox) -> Self {
+        Self(Named { inbox, tag: None })
+    }
+}
+
+impl From<Named> for Inbox {
+    fn from(named: Named) -> Self {
+        Self(named)
+    }
+}
+
+#[Object]
+impl Inbox {
+    async fn id(&self) -> ID {
+        ID(self.0.inbox.id.to_string())
+    }
+
+    /// The full address, lower-case.
+    async fn address(&self) -> String {
+        self.0.inbox.address()
+    }
+
+    async fn local_part(&self) -> &str {
+        &self.0.inbox.local_part
+    }
+
+    async fn domain(&self) -> &str {
+        &self.0.inbox.domain
+    }
+
+    /// Labels given at creation.
+    async fn tags(&self) -> Vec<&str> {
+        self.0
+            .inbox
+            .tags
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
+    async fn created_at(&self) -> Timestamp {
+        self.0.inbox.created_at.into()
+    }
+
+    /// After this instant the inbox is gone: it receives nothing and is no longer visible.
+    async fn expires_at(&self) -> Timestamp {
+        self.0.inbox.expires_at.into()
+    }
+
+    /// Cursor of the newest message (of the empty inbox, if none): pass it as `after` to
+    /// `messageReceived` or `waitForMessage` to get exactly the messages stored from now on.
+    async fn latest_cursor(&self, ctx: &Context<'_>) -> Result<String> {
+        ctx.viewer(Scope::Read).api()?;
+        let mut conn = ctx.app().pool.get().await.api()?;
+        let seq = model::latest_seq(&mut conn, self.0.inbox.id).await.api()?;
+        Ok(encode_cursor(seq))
+    }
+
+    /// The inbox's messages, newest first.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<MessageFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last message of the previous page.")] after: Option<String>,
+    ) -> Result<MessageConnection> {
+        let viewer = ctx.viewer(Scope::Read).api()?;
+        let filter = self
+            .0
+            .narrow(MessageFilterInput::into_filter(filter))
+            .api()?;
+        message_connection(ctx, viewer, self.0.inbox.id, filter, first, after)
+            .await
+            .api()
+    }
+}
 
 /// A received message as one inbox sees it.
 pub struct Message {

@@ -2,7 +2,7 @@
 //! with per-tenant overrides, enforced by single conditional statements in PostgreSQL so that
 //! they hold under concurrency and across several ephemail processes (no overshoot).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use diesel::{
     prelude::*,
     sql_types::{BigInt, Date, Double, Integer, Timestamptz, Uuid as SqlUuid},
@@ -141,55 +141,6 @@ fn decide(tokens: f64, cap: i32) -> RateDecision {
             seconds(1.0 - tokens).max(1)
         },
     }
-}
-
-/// A batch's mails to one tenant's inboxes, counted against its daily and storage quotas by the
-/// statement that inserts them ([`crate::models::message::insert_all`]): in the transaction
-/// that stores exactly those messages, so that a rolled-back mail is not counted.
-#[derive(Debug, Clone, Copy)]
-pub struct MailCount {
-    pub tenant_id: Uuid,
-    pub mails: i32,
-    pub bytes: i64,
-    pub limits: Limits,
-}
-
-/// A batch's mails counted per tenant, in one order for every writer (their counters rows are
-/// locked in that order).
-pub struct Counting {
-    pub tenants: Vec<MailCount>,
-    /// The UTC day the mails count for.
-    pub day: NaiveDate,
-    /// One tenant whose mails do not all fit fails the statement, and with it the transaction
-    /// ([`exceeded`] tells that error). Otherwise only the mails of the tenants that have room
-    /// are stored.
-    pub all_or_nothing: bool,
-}
-
-impl Counting {
-    pub fn new(
-        tenants: impl IntoIterator<Item = MailCount>,
-        now: DateTime<Utc>,
-        all_or_nothing: bool,
-    ) -> Self {
-        let mut tenants: Vec<MailCount> = tenants.into_iter().collect();
-        tenants.sort_unstable_by_key(|count| count.tenant_id);
-        Self {
-            tenants,
-            day: now.date_naive(),
-            all_or_nothing,
-        }
-    }
-}
-
-/// Whether `error` is the one an all-or-nothing [`Counting`] raises (migration 15's
-/// `raise_quota_exceeded`).
-pub fn exceeded(error: &diesel::result::Error) -> bool {
-    matches!(
-        error,
-        diesel::result::Error::DatabaseError(_, info)
-            if info.message() == "ephemail: a tenant's quota would be exceeded"
-    )
 }
 
 /// Where a tenant stands.

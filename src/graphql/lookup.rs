@@ -1,18 +1,14 @@
-use async_graphql::{Context, Object, Result, ID};
+//! Finding the inbox an id or an address names (plus-addresses included), and waiting for an
+//! address that has no inbox yet.
+
+use async_graphql::ID;
 use diesel_async::AsyncPgConnection;
 
-use super::{
-    message::{
-        encode_cursor, message_connection, page_complexity, MessageConnection, MessageFilterInput,
-    },
-    parse_id,
-    timestamp::Timestamp,
-};
 use crate::{
     api::Api,
-    auth::{liveness, Caller, Scope},
-    error::{ApiResult, AppError},
-    graphql::ContextExt,
+    auth::{liveness, Caller},
+    error::AppError,
+    graphql::types::parse_id,
 };
 use ephemail_mail::address::EmailAddress;
 use ephemail_store::{
@@ -20,92 +16,10 @@ use ephemail_store::{
     models::{
         domain::{self, DomainMode},
         inbox as model,
-        message::{self, MessageFilter},
+        message::MessageFilter,
         Viewer,
     },
 };
-
-/// A disposable mailbox: one address, until it expires. Looked up by a plus-address
-/// (`local+tag@domain`), its `messages` are those tagged `tag`.
-pub struct Inbox {
-    row: model::Inbox,
-    tag: Option<String>,
-}
-
-impl From<model::Inbox> for Inbox {
-    fn from(row: model::Inbox) -> Self {
-        Self { row, tag: None }
-    }
-}
-
-impl From<Named> for Inbox {
-    fn from(named: Named) -> Self {
-        Self {
-            row: named.inbox,
-            tag: named.tag,
-        }
-    }
-}
-
-#[Object]
-impl Inbox {
-    async fn id(&self) -> ID {
-        ID(self.row.id.to_string())
-    }
-
-    /// The full address, lower-case.
-    async fn address(&self) -> String {
-        self.row.address()
-    }
-
-    async fn local_part(&self) -> &str {
-        &self.row.local_part
-    }
-
-    async fn domain(&self) -> &str {
-        &self.row.domain
-    }
-
-    /// Labels given at creation.
-    async fn tags(&self) -> Vec<&str> {
-        self.row.tags.iter().flatten().map(String::as_str).collect()
-    }
-
-    async fn created_at(&self) -> Timestamp {
-        self.row.created_at.into()
-    }
-
-    /// After this instant the inbox is gone: it receives nothing and is no longer visible.
-    async fn expires_at(&self) -> Timestamp {
-        self.row.expires_at.into()
-    }
-
-    /// Cursor of the newest message (of the empty inbox, if none): pass it as `after` to
-    /// `messageReceived` or `waitForMessage` to get exactly the messages stored from now on.
-    async fn latest_cursor(&self, ctx: &Context<'_>) -> Result<String> {
-        ctx.viewer(Scope::Read).api()?;
-        let mut conn = ctx.app().pool.get().await.api()?;
-        let seq = message::latest_seq(&mut conn, self.row.id).await.api()?;
-        Ok(encode_cursor(seq))
-    }
-
-    /// The inbox's messages, newest first.
-    #[graphql(complexity = "page_complexity(first, child_complexity)")]
-    async fn messages(
-        &self,
-        ctx: &Context<'_>,
-        filter: Option<MessageFilterInput>,
-        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last message of the previous page.")] after: Option<String>,
-    ) -> Result<MessageConnection> {
-        let viewer = ctx.viewer(Scope::Read).api()?;
-        let filter =
-            narrow_to_tag(MessageFilterInput::into_filter(filter), self.tag.as_deref()).api()?;
-        message_connection(ctx, viewer, self.row.id, filter, first, after)
-            .await
-            .api()
-    }
-}
 
 /// A live inbox as an id or an address names it: `local+tag@domain` names the inbox
 /// `local@domain` (where mail to it lands) and, with it, the tag `tag` that such mail carries.
