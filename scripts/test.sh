@@ -24,7 +24,7 @@ if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v in
   apt_install postgresql
 fi
 if ! command -v diesel >/dev/null; then
-  echo "# installing the diesel CLI (checks src/db/schema.rs against the migrations)"
+  echo "# installing the diesel CLI (checks crates/ephemail-store/src/schema.rs against the migrations)"
   [ -e /usr/include/postgresql/libpq-fe.h ] || apt_install libpq-dev
   cargo install diesel_cli --version '^2.3' --no-default-features --features postgres --locked
 fi
@@ -61,5 +61,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The layering of docs/architecture.md: no import cycles, no overlong files.
+python3 scripts/check-layers.py src crates/ephemail-store/src crates/ephemail-mail/src
 cargo test --workspace --locked
 bash scripts/test-sdk.sh

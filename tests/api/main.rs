@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod amplification;
+mod architecture;
 mod authorization;
 mod cli;
 mod corpus;

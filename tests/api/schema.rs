@@ -57,7 +57,7 @@ async fn diesel_schema_rs_matches_the_migrations() {
         .current_dir(MANIFEST_DIR)
         .output()
         .expect(
-            "the diesel CLI is needed to check src/db/schema.rs: \
+            "the diesel CLI is needed to check crates/ephemail-store/src/schema.rs: \
              cargo install diesel_cli --no-default-features --features postgres",
         );
     assert!(
@@ -65,10 +65,13 @@ async fn diesel_schema_rs_matches_the_migrations() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let checked_in = std::fs::read(format!("{MANIFEST_DIR}/src/db/schema.rs")).unwrap();
+    let checked_in = std::fs::read(format!(
+        "{MANIFEST_DIR}/crates/ephemail-store/src/schema.rs"
+    ))
+    .unwrap();
     assert!(
         output.stdout == checked_in,
-        "src/db/schema.rs is out of date: run `diesel print-schema > src/db/schema.rs` against a migrated database"
+        "crates/ephemail-store/src/schema.rs is out of date: run `diesel print-schema > crates/ephemail-store/src/schema.rs` against a migrated database"
     );
 }
 
