@@ -701,7 +701,7 @@ mod tests {
     fn xss_corpus_yields_only_allowed_markup() {
         let corpus = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/corpora/xss/vectors.jsonl"
+            "/../../../shared/corpora/xss/vectors.jsonl"
         ))
         .expect("the team's XSS corpus, ../shared/corpora beside this checkout (see README)");
         let sanitizer = Sanitizer::default();
