@@ -14,6 +14,7 @@ pub(crate) const MAX_LINKS: usize = 200;
 
 /// A link found in a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct Link {
     /// The URL, with HTML entities decoded.
     pub href: String,

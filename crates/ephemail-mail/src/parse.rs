@@ -11,6 +11,7 @@ use super::flatten;
 
 /// A display name and address from a header such as `From:` or `To:`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct Mailbox {
     pub name: Option<String>,
     pub address: Option<String>,
@@ -28,6 +29,7 @@ impl fmt::Display for Mailbox {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct HeaderField {
     pub name: String,
     pub value: String,
@@ -45,17 +47,19 @@ pub struct ParsedAttachment {
 /// A limit a mail's parsed parts were cut at. The raw source is always stored whole; these say
 /// what the parsed fields (`text`, `html`, attachments, headers) leave out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 pub enum ContentLimit {
-    /// The HTML nested deeper than [`MAX_HTML_DEPTH`]: the deeper tags were dropped, their
-    /// text kept.
+    // The doc comments are the schema's descriptions: numbers, not links to the constants
+    // (`content_limits_are_described_with_their_values` keeps them equal).
+    /// The HTML nested deeper than 128 elements: the deeper tags were dropped, their text kept.
     HtmlNesting,
-    /// The HTML body was longer than [`MAX_BODY_BYTES`] and was cut there.
+    /// The HTML body was longer than 2 MiB and was cut there.
     HtmlSize,
-    /// The text body was longer than [`MAX_BODY_BYTES`] and was cut there.
+    /// The text body was longer than 2 MiB and was cut there.
     TextSize,
-    /// The mail had more than [`MAX_ATTACHMENTS`] attachments; the later ones are not listed.
+    /// The mail had more than 256 attachments; the later ones are not listed.
     Attachments,
-    /// The mail had more than [`MAX_HEADER_FIELDS`] header fields; the later ones are not listed.
+    /// The mail had more than 1000 header fields; the later ones are not listed.
     HeaderFields,
 }
 

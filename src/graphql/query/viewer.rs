@@ -7,14 +7,17 @@ use crate::{
         context::ContextExt,
         types::{
             mail::Inbox,
-            quota::{Limits, Usage},
             tenant::{ApiKey, Tenant},
         },
     },
     scope::Scope,
     service,
 };
-use ephemail_store::models::{inbox, quota, tenant, Viewer};
+use ephemail_store::models::{
+    inbox,
+    quota::{self, Limits, Usage},
+    tenant, Viewer,
+};
 
 /// What kind of credential the caller sent.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,9 +93,9 @@ impl ViewerQuery {
                 Ok(ViewerInfo {
                     kind: CallerKind::ApiKey,
                     scopes: key.scope.granted(),
-                    limits: Some(quota::Limits::resolve(&app.limits, &tenant.limits).into()),
+                    limits: Some(quota::Limits::resolve(&app.limits, &tenant.limits)),
                     tenant: Some(Tenant(tenant)),
-                    usage: Some(usage.into()),
+                    usage: Some(usage),
                     ..nobody
                 })
             }

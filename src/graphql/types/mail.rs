@@ -11,11 +11,12 @@ use uuid::Uuid;
 
 use super::{timestamp::Timestamp, StorableText};
 use ephemail_mail::{
-    codes, links, parse,
+    codes,
+    links::{self, Link},
+    parse::{self, ContentLimit, HeaderField, Mailbox},
     sanitize::{self, Sanitizer},
 };
 
-use super::content::{ContentLimit, HeaderField, Link, Mailbox};
 use crate::{
     error::{ApiResult, AppError},
     graphql::{
@@ -291,18 +292,17 @@ impl Message {
 
     /// The first `From:` mailbox.
     async fn from(&self) -> Option<Mailbox> {
-        model::Message::decode::<parse::Mailbox>(&self.row.from_addr)
+        model::Message::decode::<Mailbox>(&self.row.from_addr)
             .into_iter()
             .next()
-            .map(Mailbox::from)
     }
 
     async fn to(&self) -> Vec<Mailbox> {
-        mailboxes(&self.row.to_addr)
+        model::Message::decode(&self.row.to_addr)
     }
 
     async fn cc(&self) -> Vec<Mailbox> {
-        mailboxes(&self.row.cc_addr)
+        model::Message::decode(&self.row.cc_addr)
     }
 
     async fn subject(&self) -> Option<&str> {
@@ -365,8 +365,7 @@ impl Message {
     #[graphql(complexity = "DERIVED_FIELD")]
     async fn links(&self, ctx: &Context<'_>) -> Result<Vec<Link>> {
         let html = self.sanitized_html(ctx, false).await?;
-        let found = links::links(html, self.row.text_body.as_deref());
-        Ok(found.into_iter().map(Link::from).collect())
+        Ok(links::links(html, self.row.text_body.as_deref()))
     }
 
     /// One-time-code candidates (verification codes, PINs), best first.
@@ -408,7 +407,6 @@ impl Message {
                 name.as_ref()
                     .is_none_or(|name| header.name.eq_ignore_ascii_case(name))
             })
-            .map(HeaderField::from)
             .collect();
         charge(
             ctx,
@@ -444,8 +442,7 @@ impl Message {
             .content_limits
             .iter()
             .flatten()
-            .filter_map(|name| parse::ContentLimit::from_stored(name))
-            .map(ContentLimit::from)
+            .filter_map(|name| ContentLimit::from_stored(name))
             .collect()
     }
 
@@ -584,7 +581,22 @@ pub async fn message_connection(
     Ok(connection)
 }
 
-fn mailboxes(column: &serde_json::Value) -> Vec<Mailbox> {
-    let stored = model::Message::decode::<parse::Mailbox>(column);
-    stored.into_iter().map(Mailbox::from).collect()
+#[cfg(test)]
+mod tests {
+    use ephemail_mail::parse::{
+        MAX_ATTACHMENTS, MAX_BODY_BYTES, MAX_HEADER_FIELDS, MAX_HTML_DEPTH,
+    };
+
+    #[test]
+    fn content_limits_are_described_with_their_values() {
+        let sdl = crate::graphql::schema::sdl();
+        assert_eq!(MAX_BODY_BYTES, 2 << 20, "the descriptions say 2 MiB");
+        for described in [
+            format!("deeper than {MAX_HTML_DEPTH} elements"),
+            format!("more than {MAX_ATTACHMENTS} attachments"),
+            format!("more than {MAX_HEADER_FIELDS} header fields"),
+        ] {
+            assert!(sdl.contains(&described), "{described}");
+        }
+    }
 }

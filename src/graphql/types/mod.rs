@@ -1,9 +1,7 @@
 //! GraphQL object types, each wrapping a stored row.
 
-pub mod content;
 pub mod domain;
 pub mod mail;
-pub mod quota;
 pub mod tenant;
 pub mod timestamp;
 

@@ -22,6 +22,7 @@ use crate::{
 
 /// The limits in force for one tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct Limits {
     /// Live (unexpired) inboxes at once.
     pub inboxes: i32,
@@ -145,6 +146,7 @@ fn decide(tokens: f64, cap: i32) -> RateDecision {
 
 /// Where a tenant stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct Usage {
     #[diesel(sql_type = Integer)]
     pub live_inboxes: i32,
