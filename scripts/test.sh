@@ -4,7 +4,8 @@
 # drift test, Node.js with the graphql-ws, playwright-core and axe-core npm packages, headless
 # Chromium for the XSS rendering and web inbox tests, the web inbox's build tools for its
 # stale-bundle test, swaks and Python 3 as SMTP clients), then checks formatting and lints and
-# runs every test, the SDKs' included (scripts/test-sdk.sh, which installs their own tools).
+# runs every test, then fuzzes the mail crate briefly (scripts/fuzz.sh, which installs
+# cargo-fuzz), then the SDKs' tests (scripts/test-sdk.sh, which installs their own tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -64,4 +65,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The layering of docs/architecture.md: no import cycles, no overlong files.
 python3 scripts/check-layers.py src crates/ephemail-store/src crates/ephemail-mail/src
 cargo test --workspace --locked
+echo "# fuzzing ephemail-mail briefly (scripts/fuzz.sh, FUZZ_SECONDS per target)"
+bash scripts/fuzz.sh
 bash scripts/test-sdk.sh
