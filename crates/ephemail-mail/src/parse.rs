@@ -289,6 +289,16 @@ fn unfold(value: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A mail the fuzzer found, on which mail-parser's debug assertions fired (the workspace's
+    /// dev profile turns them off for it, as release builds have them off).
+    #[test]
+    fn a_broken_attached_message_parses_without_panicking() {
+        let raw = include_bytes!("../fuzz/seeds/mail_pipeline/mail-parser-debug-assert.eml");
+        let parsed = parse(raw);
+        assert_eq!(parsed.subject.as_deref(), Some("fwd"));
+        assert_eq!(parsed.parse_error, None);
+    }
+
     const MULTIPART: &[u8] = b"From: Alice <alice@example.com>\r\n\
 To: bob@example.com, \"Carol\" <carol@example.com>\r\n\
 Subject: =?utf-8?q?Caf=C3=A9?= report\r\n\
