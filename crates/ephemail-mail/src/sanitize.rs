@@ -1,10 +1,9 @@
 //! HTML sanitizing for display: ammonia [`Builder`]s built once at start-up and shared.
 //!
-//! Mail HTML is cleaned once, at ingest ([`Sanitizer::clean`]), and the result is stored. Two
-//! read-time steps work on that stored, ammonia-serialized HTML, in this order:
-//! [`Sanitizer::block_remote_images`] (a second ammonia pass with the same policy, minus remote
-//! images), then [`link_inline_images`] (a linear rewrite of `cid:` image URLs to attachment
-//! download URLs).
+//! Mail HTML is stored as sent (depth-flattened) and sanitized when it is read, once per message
+//! and policy: [`Sanitizer::clean`], or [`Sanitizer::block_remote_images`] (the same policy,
+//! minus remote images); then [`link_inline_images`] rewrites `cid:` image URLs of that
+//! ammonia-serialized output to attachment download URLs (a linear pass).
 //!
 //! The policy is an explicit allow-list, so that a new ammonia default cannot widen it:
 //! mail-typical tags and presentational attributes, inline `style` limited to layout and
