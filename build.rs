@@ -1,7 +1,5 @@
-//! `embed_migrations!` reads `migrations/` at compile time, but cargo does not know that: a new
-//! migration directory alone would leave a binary that lacks it. The same goes for web/dist.
+//! `rust-embed` compiles the web build (web/dist) into the binary at compile time, but cargo does
+//! not know that: a rebuilt bundle alone would leave a binary serving the old one.
 fn main() {
-    println!("cargo:rerun-if-changed=migrations");
-    // Likewise the web build that `rust-embed` compiles into the binary.
     println!("cargo:rerun-if-changed=web/dist");
 }
