@@ -191,6 +191,9 @@ async fn main() {
         "1000000000000000",
         "--quota-inboxes",
         "2000000000",
+        // The measured rounds create an inbox per mail, past the default's 10,000 made by mail.
+        "--quota-catch-all-inboxes",
+        "2000000000",
         "--quota-requests-per-minute",
         "100000000",
         "--sweep-interval",
