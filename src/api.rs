@@ -1,7 +1,7 @@
 //! The handles the API works with (GraphQL resolvers, HTTP routes): built once by `app`, the
 //! composition root, and shared by every request. Nothing here is SMTP's or the sweeper's.
 
-use std::{ops::Deref, sync::Arc};
+use std::{future::Future, ops::Deref, sync::Arc};
 
 use ephemail_mail::sanitize::Sanitizer;
 use ephemail_store::{
@@ -9,8 +9,9 @@ use ephemail_store::{
 };
 
 use crate::{
-    auth::{inbox_token::InboxTokens, public::PublicInboxes},
+    auth::{credential, inbox_token::InboxTokens, liveness, public::PublicInboxes, Caller},
     config::ServeConfig,
+    error::AppError,
 };
 
 pub struct ApiHandles {
@@ -36,6 +37,24 @@ pub struct Api(Arc<ApiHandles>);
 impl Api {
     pub fn new(handles: ApiHandles) -> Self {
         Self(Arc::new(handles))
+    }
+
+    /// Who sent `credential` ([`credential::identify`] with these handles).
+    pub async fn identify(&self, credential: Option<&str>) -> Result<Caller, AppError> {
+        credential::identify(&self.pool, &*self.clock, &self.inbox_tokens, credential).await
+    }
+
+    /// Whether `caller`'s credential still works ([`liveness::still_valid`]).
+    pub async fn still_valid(&self, caller: &Caller) -> Result<bool, AppError> {
+        liveness::still_valid(&self.pool, &*self.clock, caller).await
+    }
+
+    /// Resolves when `caller`'s credential stops working ([`liveness::ended`]).
+    pub fn credential_ended(
+        &self,
+        caller: Caller,
+    ) -> impl Future<Output = AppError> + Send + 'static {
+        liveness::ended(&self.pool, &self.clock, &self.events, caller)
     }
 }
 

@@ -16,11 +16,7 @@ use std::collections::VecDeque;
 use futures::{future::BoxFuture, FutureExt};
 use uuid::Uuid;
 
-use crate::{
-    api::Api,
-    auth::{liveness, Caller},
-    error::AppError,
-};
+use crate::{api::Api, auth::Caller, error::AppError};
 use ephemail_store::{
     events::{Listener, Wake},
     models::{
@@ -60,7 +56,7 @@ impl Feed {
         listener: Listener,
     ) -> Self {
         Self {
-            credential_ended: liveness::ended(&app.pool, &app.clock, &app.events, caller).boxed(),
+            credential_ended: app.credential_ended(caller).boxed(),
             app,
             viewer,
             inbox_id,

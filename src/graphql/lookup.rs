@@ -4,12 +4,7 @@
 use async_graphql::ID;
 use diesel_async::AsyncPgConnection;
 
-use crate::{
-    api::Api,
-    auth::{liveness, Caller},
-    error::AppError,
-    graphql::types::parse_id,
-};
+use crate::{api::Api, auth::Caller, error::AppError, graphql::types::parse_id};
 use ephemail_mail::address::EmailAddress;
 use ephemail_store::{
     events::{self, Listener},
@@ -123,7 +118,7 @@ impl AwaitedAddress {
         viewer: Viewer,
         caller: &Caller,
     ) -> Result<Named, AppError> {
-        let credential_ended = liveness::ended(&app.pool, &app.clock, &app.events, caller.clone());
+        let credential_ended = app.credential_ended(caller.clone());
         let created = async {
             loop {
                 // Any wake-up (also a resync of the other processes' events) means: look again.

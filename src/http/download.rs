@@ -10,12 +10,7 @@ use poem::{
 use uuid::Uuid;
 
 use super::rate_limit;
-use crate::{
-    api::Api,
-    auth::{self},
-    error::AppError,
-    scope::Scope,
-};
+use crate::{api::Api, auth, error::AppError, scope::Scope};
 use ephemail_mail::parse;
 use ephemail_store::models::{attachment, message, Viewer};
 
@@ -108,7 +103,8 @@ async fn viewer(request: &Request, app: &Api) -> Result<Viewer, Response> {
             ));
     }
     let credential = auth::credential::from_headers(request.headers()).or(query_token);
-    let caller = auth::credential::identify(&app.pool, &*app.clock, &app.inbox_tokens, credential)
+    let caller = app
+        .identify(credential)
         .await
         .map_err(|error| unavailable(&error))?;
     let rate = rate_limit::take(app, &caller)

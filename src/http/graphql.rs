@@ -80,13 +80,9 @@ pub async fn post(
     // Counted first, so that every answer to a caller with a tenant (malformed requests too)
     // carries the rate-limit headers.
     let admitted = async {
-        let caller = auth::credential::identify(
-            &app.pool,
-            &*app.clock,
-            &app.inbox_tokens,
-            auth::credential::from_headers(request.headers()),
-        )
-        .await?;
+        let caller = app
+            .identify(auth::credential::from_headers(request.headers()))
+            .await?;
         let rate = rate_limit::take(&app, &caller).await?;
         Ok::<_, AppError>((caller, rate))
     };

@@ -32,7 +32,7 @@ use uuid::Uuid;
 use super::rate_limit;
 use crate::{
     api::Api,
-    auth::{self, liveness, Caller},
+    auth::{self, Caller},
     error::AppError,
     graphql::schema::ApiSchema,
     scope::Scope,
@@ -281,7 +281,7 @@ impl Connection {
                     None => break,
                 },
                 Some(caller) = accepted_callers.recv() => {
-                    credential_ended = liveness::ended(&app.pool, &app.clock, &app.events, caller).boxed();
+                    credential_ended = app.credential_ended(caller).boxed();
                     continue;
                 }
                 _ = &mut credential_ended => {
@@ -326,7 +326,7 @@ async fn admit(app: &Api, client: &Mutex<ClientState>, id: &str) -> Result<(), V
     let refuse = |error: AppError, message: Option<String>| {
         Verdict::Refuse(operation_error(id, &error, message))
     };
-    match liveness::still_valid(&app.pool, &*app.clock, &caller).await {
+    match app.still_valid(&caller).await {
         Ok(true) => {}
         Ok(false) => {
             return Err(Verdict::Close(
@@ -420,14 +420,10 @@ async fn authenticate(
                 .to_owned()
         });
     let credential = from_payload.or(header_credential);
-    let caller = auth::credential::identify(
-        &app.pool,
-        &*app.clock,
-        &app.inbox_tokens,
-        credential.as_deref(),
-    )
-    .await
-    .map_err(|error| error.extend())?;
+    let caller = app
+        .identify(credential.as_deref())
+        .await
+        .map_err(|error| error.extend())?;
     caller
         .require(Scope::Read)
         .map_err(|error| error.extend())?;

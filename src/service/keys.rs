@@ -4,11 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
-use crate::{
-    auth::{self},
-    scope::Scope,
-    secret::Secret,
-};
+use crate::{auth, scope::Scope, secret::Secret};
 use ephemail_store::{
     events::{Changes, EventBus},
     models::{

@@ -2,11 +2,7 @@ use async_graphql::{Context, Object, Result, ID};
 
 use crate::{
     error::{ApiResult, AppError},
-    graphql::{
-        context::ContextExt,
-        lookup::{self},
-        types::mail::Inbox,
-    },
+    graphql::{context::ContextExt, lookup, types::mail::Inbox},
     scope::Scope,
 };
 use ephemail_store::models::inbox as model;
