@@ -26,10 +26,13 @@ def ephemail_binary() -> str:
     return os.environ.get("EPHEMAIL_BIN", str(target / "debug" / "ephemail"))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def two_free_ports() -> tuple[int, int]:
+    # Held open together while they are picked: a probe closed before the next one opens can
+    # be handed the same port twice.
+    with socket.socket() as first, socket.socket() as second:
+        first.bind(("127.0.0.1", 0))
+        second.bind(("127.0.0.1", 0))
+        return first.getsockname()[1], second.getsockname()[1]
 
 
 class EphemailServer:
@@ -37,7 +40,7 @@ class EphemailServer:
         # Under /tmp and world-readable: as root, the cluster runs as the `postgres` user.
         self.data_dir = tempfile.mkdtemp(prefix="ephemail-sdk-py-", dir="/tmp")
         os.chmod(self.data_dir, 0o755)
-        self.smtp_port, self.http_port = free_port(), free_port()
+        self.smtp_port, self.http_port = two_free_ports()
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.extra_args = extra_args
         self.api_key: Optional[str] = None

@@ -15,12 +15,14 @@ export function ephemailBinary() {
   return process.env.EPHEMAIL_BIN ?? path.join(target, "debug", "ephemail");
 }
 
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+// Two free ports, held open together while they are picked: one probe closed before the next
+// opens can be handed the same port twice.
+async function twoFreePorts() {
+  const probes = [net.createServer(), net.createServer()];
+  await Promise.all(probes.map((probe) => new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve))));
+  const ports = probes.map((probe) => probe.address().port);
+  await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))));
+  return ports;
 }
 
 export class EphemailServer {
@@ -28,7 +30,7 @@ export class EphemailServer {
     // Under /tmp and world-readable: as root, the cluster runs as the `postgres` user.
     const dataDir = mkdtempSync("/tmp/ephemail-sdk-ts-");
     chmodSync(dataDir, 0o755);
-    const server = new EphemailServer(dataDir, await freePort(), await freePort(), extraArgs);
+    const server = new EphemailServer(dataDir, ...(await twoFreePorts()), extraArgs);
     await server.run();
     return server;
   }

@@ -35,9 +35,13 @@ fn binary() -> PathBuf {
     target.join("debug/ephemail")
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a probe");
-    listener.local_addr().expect("probe address").port()
+/// Two free ports, held open together while they are picked: a probe closed before the next
+/// one opens can be handed the same port twice.
+fn two_free_ports() -> (u16, u16) {
+    let probe = || TcpListener::bind("127.0.0.1:0").expect("binding a probe");
+    let (first, second) = (probe(), probe());
+    let port = |listener: &TcpListener| listener.local_addr().expect("probe address").port();
+    (port(&first), port(&second))
 }
 
 impl Server {
@@ -46,12 +50,12 @@ impl Server {
         let data_dir = std::env::temp_dir().join(format!(
             "ephemail-sdk-rs-{}-{}",
             std::process::id(),
-            free_port()
+            two_free_ports().0
         ));
         std::fs::create_dir_all(&data_dir).expect("data dir");
         let permissions = std::os::unix::fs::PermissionsExt::from_mode(0o755);
         std::fs::set_permissions(&data_dir, permissions).expect("data dir mode");
-        let (smtp_port, http_port) = (free_port(), free_port());
+        let (smtp_port, http_port) = two_free_ports();
         let extra_args: Vec<String> = extra_args.iter().map(ToString::to_string).collect();
         let (process, api_key) = run(&data_dir, smtp_port, http_port, &extra_args);
         Self {
