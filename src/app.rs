@@ -4,6 +4,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
+use prometheus_client::registry::Registry;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +27,7 @@ use crate::{
     auth::{inbox_token::InboxTokens, public::PublicInboxes},
     config::ServeConfig,
     smtp::session::SmtpEdge,
+    telemetry::metrics::Exposition,
 };
 
 /// The parts, built and wired; cheap to clone.
@@ -37,6 +39,8 @@ pub struct App {
     /// Where the SMTP edge hands accepted mail.
     pub delivery: MailDelivery,
     pub sweeper: Arc<Sweeper>,
+    /// Every part's Prometheus series, for `GET /metrics`.
+    pub metrics: Exposition,
 }
 
 impl App {
@@ -56,6 +60,8 @@ impl App {
         } else {
             None
         };
+        let mut registry = Registry::default();
+        crate::telemetry::metrics::register_build_info(&mut registry);
         let events = Arc::new(EventBus::default());
         let buckets = Arc::new(ExpiryBuckets::new(config.retention.purge_bucket));
         let delivery = MailDelivery::start(
@@ -70,6 +76,7 @@ impl App {
             clock.clone(),
             events.clone(),
             config.retention_settings(),
+            &mut registry,
         ));
         let api = Api::new(ApiHandles {
             limits: config.server_limits(),
@@ -87,6 +94,7 @@ impl App {
             api,
             delivery,
             sweeper,
+            metrics: Exposition::new(registry),
         })
     }
 
@@ -203,11 +211,11 @@ impl Server {
             )
         });
         let http_stop = shutdown.clone();
-        let (api, sweeper) = (app.api.clone(), app.sweeper.clone());
+        let (api, metrics) = (app.api.clone(), app.metrics.clone());
         tasks.spawn(async move {
             (
                 "http",
-                crate::http::serve(http, api, sweeper, http_stop).await,
+                crate::http::serve(http, api, metrics, http_stop).await,
             )
         });
         Ok(Self {

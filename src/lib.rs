@@ -19,4 +19,5 @@ pub mod scope;
 pub mod secret;
 pub mod service;
 pub mod smtp;
+pub mod telemetry;
 pub mod tls;

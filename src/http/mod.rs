@@ -1,6 +1,6 @@
 //! The HTTP edge: the web inbox (`GET /`), GraphQL (`POST /graphql`; WebSocket subscriptions
 //! and GraphiQL on `GET /graphql`), downloads of raw messages and attachments, health checks,
-//! and the sweeper's metrics.
+//! and Prometheus metrics.
 
 mod download;
 mod graphql;
@@ -23,11 +23,9 @@ use poem::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use ephemail_store::retention::Sweeper;
+use crate::{api::Api, telemetry::metrics::Exposition};
 
-use crate::api::Api;
-
-pub fn routes(app: Api, sweeper: Arc<Sweeper>) -> impl poem::Endpoint {
+pub fn routes(app: Api, metrics: Exposition) -> impl poem::Endpoint {
     let schema = crate::graphql::schema::build(app.clone());
     let cors = cors(&app.config.http.cors_origins);
     let hsts = app.config.http.tls();
@@ -39,11 +37,11 @@ pub fn routes(app: Api, sweeper: Arc<Sweeper>) -> impl poem::Endpoint {
         .at("/attachments/:id", get(download::download_attachment))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
-        .at("/metrics", get(health::metrics))
+        .at("/metrics", get(crate::telemetry::metrics::scrape))
         .data(schema)
         .data(app)
         .data(Arc::new(websocket::Connections::default()))
-        .data(sweeper)
+        .data(metrics)
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(move |endpoint, request| async move {
             let mut response = endpoint.get_response(request).await;
@@ -98,7 +96,7 @@ fn secure_headers(headers: &mut HeaderMap, hsts: bool) {
 pub async fn serve(
     listener: TcpListener,
     app: Api,
-    sweeper: Arc<Sweeper>,
+    metrics: Exposition,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let grace = app.config.shutdown_grace();
@@ -114,7 +112,7 @@ pub async fn serve(
     );
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
-            routes(app, sweeper),
+            routes(app, metrics),
             shutdown.cancelled_owned(),
             Some(grace),
         )

@@ -700,3 +700,39 @@ impl Drop for TestCertificate {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Scrapes a `/metrics` endpoint and parses it as Prometheus text, as a scraper would.
+pub async fn scrape_metrics(url: &str) -> prometheus_parse::Scrape {
+    let response = reqwest::get(url).await.expect("scraping /metrics");
+    assert_eq!(response.status(), 200, "GET {url}");
+    let text = response.text().await.expect("metrics body");
+    prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
+        .expect("the exposition parses")
+}
+
+/// The value of the sample `metric` whose labels include `labels`, if there is one (a counter's
+/// or a gauge's value; a histogram's count).
+pub fn metric_value(
+    scrape: &prometheus_parse::Scrape,
+    metric: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|sample| {
+            sample.metric == metric
+                && labels
+                    .iter()
+                    .all(|(name, value)| sample.labels.get(name) == Some(value))
+        })
+        .map(|sample| match &sample.value {
+            prometheus_parse::Value::Counter(value)
+            | prometheus_parse::Value::Gauge(value)
+            | prometheus_parse::Value::Untyped(value) => *value,
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.last().map_or(0.0, |bucket| bucket.count)
+            }
+            prometheus_parse::Value::Summary(_) => f64::NAN,
+        })
+}

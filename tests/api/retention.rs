@@ -6,7 +6,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use ephemail_store::retention::{self, SweepReport};
 use serde_json::json;
 
-use crate::helpers::{TestApp, MAIL_WITH_PDF};
+use crate::helpers::{metric_value, scrape_metrics, TestApp, MAIL_WITH_PDF};
 
 /// Rows in `table` and the `dev` tenant's stored bytes, read directly from the database.
 async fn count(app: &TestApp, table: &str) -> i64 {
@@ -234,42 +234,23 @@ async fn the_background_sweeper_reports_what_it_deleted_in_metrics() {
     let app = TestApp::spawn_with(&["--sweep-interval", "1"]).await;
     app.send_mail("brief@localhost", "soon gone", "body").await;
     app.clock.advance(Duration::days(8));
-    let metrics = || async {
-        reqwest::get(app.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+    let deleted = |scrape: &prometheus_parse::Scrape, kind| {
+        metric_value(scrape, "ephemail_sweeper_deleted_total", &[("kind", kind)])
     };
-    let mut text = String::new();
+    let mut scrape = scrape_metrics(&app.url("/metrics")).await;
     for _ in 0..50 {
-        text = metrics().await;
-        if text.contains("ephemail_sweeper_deleted_total{kind=\"message\"} 1\n") {
+        if deleted(&scrape, "message") == Some(1.0) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        scrape = scrape_metrics(&app.url("/metrics")).await;
     }
-    assert!(
-        text.contains("ephemail_sweeper_deleted_total{kind=\"message\"} 1\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("ephemail_sweeper_deleted_total{kind=\"inbox\"} 1\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("ephemail_sweeper_buckets_dropped_total 1\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("ephemail_sweeper_failures_total 0\n"),
-        "{text}"
-    );
-    assert!(
-        !text.contains("ephemail_sweeper_last_run_timestamp_seconds 0\n"),
-        "{text}"
-    );
+    assert_eq!(deleted(&scrape, "message"), Some(1.0));
+    assert_eq!(deleted(&scrape, "inbox"), Some(1.0));
+    let value = |metric| metric_value(&scrape, metric, &[]);
+    assert_eq!(value("ephemail_sweeper_buckets_dropped_total"), Some(1.0));
+    assert_eq!(value("ephemail_sweeper_failures_total"), Some(0.0));
+    assert!(value("ephemail_sweeper_last_run_timestamp_seconds") > Some(0.0));
     assert_eq!(count(&app, "messages").await, 0);
     app.stop().await;
 }

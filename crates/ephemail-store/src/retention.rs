@@ -11,7 +11,7 @@
 //! moment it expires (see `inbox::visible`).
 
 use std::{
-    sync::{Arc, Mutex, PoisonError},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -19,6 +19,11 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use diesel::{sql_types::Bool, QueryableByName};
 use diesel_async::{pooled_connection::deadpool::Object, AsyncPgConnection, RunQueryDsl};
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -50,40 +55,74 @@ pub struct SweepReport {
     pub batches: u64,
 }
 
-/// What this process's sweeper has done, for `GET /metrics`.
-#[derive(Debug, Default)]
-struct SweeperStats(Mutex<SweeperTotals>);
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SweeperTotals {
+/// What this process's sweeper has done, as Prometheus series (`ephemail_sweeper_*`).
+#[derive(Debug, Clone, Default)]
+struct SweeperMetrics {
     /// Sweeps that ran (not those skipped because another process was sweeping).
-    pub runs: u64,
-    pub failures: u64,
-    /// When the last sweep that ran finished.
-    pub last_run_at: Option<DateTime<Utc>>,
-    /// Rows deleted over all runs.
-    pub deleted: SweepReport,
+    runs: Counter,
+    failures: Counter,
+    /// When the last sweep that ran finished, in Unix seconds.
+    last_run: Gauge,
+    deleted: Family<DeletedKind, Counter>,
+    buckets_dropped: Counter,
 }
 
-impl SweeperStats {
-    fn totals(&self) -> SweeperTotals {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeletedKind {
+    kind: &'static str,
+}
+
+impl SweeperMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "ephemail_sweeper_runs",
+            "Sweeps this process ran (not those skipped while another process held the sweeper lock)",
+            metrics.runs.clone(),
+        );
+        registry.register(
+            "ephemail_sweeper_failures",
+            "Sweeps that failed",
+            metrics.failures.clone(),
+        );
+        registry.register(
+            "ephemail_sweeper_last_run_timestamp_seconds",
+            "When the last sweep finished (0: never)",
+            metrics.last_run.clone(),
+        );
+        registry.register(
+            "ephemail_sweeper_deleted",
+            "Rows the sweeper deleted, by kind",
+            metrics.deleted.clone(),
+        );
+        registry.register(
+            "ephemail_sweeper_buckets_dropped",
+            "Expiry buckets (partitions) the sweeper dropped whole",
+            metrics.buckets_dropped.clone(),
+        );
+        metrics
     }
 
     fn record(&self, outcome: &anyhow::Result<Option<SweepReport>>, at: DateTime<Utc>) {
-        let mut totals = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
             Ok(Some(report)) => {
-                totals.runs += 1;
-                totals.last_run_at = Some(at);
-                totals.deleted.inboxes += report.inboxes;
-                totals.deleted.messages += report.messages;
-                totals.deleted.raw_sources += report.raw_sources;
-                totals.deleted.buckets += report.buckets;
-                totals.deleted.batches += report.batches;
+                self.runs.inc();
+                self.last_run.set(at.timestamp());
+                for (kind, rows) in [
+                    ("inbox", report.inboxes),
+                    ("message", report.messages),
+                    ("raw_source", report.raw_sources),
+                ] {
+                    self.deleted
+                        .get_or_create(&DeletedKind { kind })
+                        .inc_by(rows);
+                }
+                self.buckets_dropped.inc_by(report.buckets);
             }
             Ok(None) => {}
-            Err(_) => totals.failures += 1,
+            Err(_) => {
+                self.failures.inc();
+            }
         }
     }
 }
@@ -105,7 +144,7 @@ pub struct Sweeper {
     clock: Arc<dyn Clock>,
     events: Arc<EventBus>,
     settings: RetentionSettings,
-    stats: SweeperStats,
+    metrics: SweeperMetrics,
 }
 
 impl Sweeper {
@@ -114,19 +153,15 @@ impl Sweeper {
         clock: Arc<dyn Clock>,
         events: Arc<EventBus>,
         settings: RetentionSettings,
+        registry: &mut Registry,
     ) -> Self {
         Self {
             pool,
             clock,
             events,
             settings,
-            stats: SweeperStats::default(),
+            metrics: SweeperMetrics::register(registry),
         }
-    }
-
-    /// What the background task's sweeps have done so far.
-    pub fn totals(&self) -> SweeperTotals {
-        self.stats.totals()
     }
 
     /// Sweeps every `--sweep-interval` until `shutdown`.
@@ -137,7 +172,7 @@ impl Sweeper {
                 () = tokio::time::sleep(self.settings.interval) => {}
             }
             let outcome = self.sweep().await;
-            self.stats.record(&outcome, self.clock.now());
+            self.metrics.record(&outcome, self.clock.now());
             match outcome {
                 Ok(Some(report)) => tracing::info!(
                     inboxes = report.inboxes,
@@ -154,7 +189,7 @@ impl Sweeper {
     }
 
     /// One sweep at the injected clock's now; `None` when another process is sweeping. (The
-    /// background task records its sweeps in [`Sweeper::totals`]; a direct call is not recorded.)
+    /// background task's sweeps are counted in its metrics; a direct call is not.)
     pub async fn sweep(&self) -> anyhow::Result<Option<SweepReport>> {
         let mut conn = self
             .pool

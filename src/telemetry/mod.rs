@@ -1,0 +1,3 @@
+//! What an operator sees of a running process: Prometheus metrics and logs.
+
+pub mod metrics;
