@@ -220,7 +220,7 @@ async fn main() {
     };
     let api = Api {
         http: reqwest::Client::new(),
-        url: format!("http://{}/graphql", server.http_addr),
+        url: format!("http://{}/graphql", server.http_addr.expect("serving HTTP")),
         key,
     };
 

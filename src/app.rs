@@ -26,6 +26,7 @@ use crate::{
     api::{Api, ApiHandles},
     auth::{inbox_token::InboxTokens, public::PublicInboxes},
     config::ServeConfig,
+    http::Readiness,
     smtp::session::SmtpEdge,
     telemetry::metrics::Exposition,
 };
@@ -147,84 +148,96 @@ impl App {
     }
 }
 
-/// The SMTP and HTTP servers and the sweeper, running as supervised tasks under one cancellation token.
+/// The servers of this process's roles (SMTP, HTTP, the sweeper, and the metrics listener),
+/// running as supervised tasks under one cancellation token.
 pub struct Server {
-    pub smtp_addr: SocketAddr,
-    /// The implicit-TLS SMTP port, when configured.
+    /// The SMTP address, unless `--no-smtp`.
+    pub smtp_addr: Option<SocketAddr>,
+    /// The implicit-TLS SMTP port, when configured (and SMTP is served).
     pub smtps_addr: Option<SocketAddr>,
-    pub http_addr: SocketAddr,
+    /// The HTTP address, unless `--no-http`.
+    pub http_addr: Option<SocketAddr>,
+    /// The `--metrics-addr` listener's address.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
 }
 
 impl Server {
-    /// Binds both listeners (port 0 picks a free port) and starts serving.
+    /// Binds the listeners of the configured roles (port 0 picks a free port) and starts
+    /// serving. Every listener is bound before any task starts, so that a taken port fails
+    /// the start rather than a half-started process.
     pub async fn start(app: App) -> anyhow::Result<Self> {
         app.configure_domains().await?;
-        let smtp = TcpListener::bind(app.config.smtp.smtp_addr)
-            .await
-            .with_context(|| format!("binding SMTP to {}", app.config.smtp.smtp_addr))?;
-        let http = TcpListener::bind(app.config.http.http_addr)
-            .await
-            .with_context(|| format!("binding HTTP to {}", app.config.http.http_addr))?;
-        let tls = match (&app.config.smtp.tls_cert, &app.config.smtp.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
-            _ => None,
+        let config = &app.config;
+        let roles = config.roles;
+        let smtp = match roles.smtp() {
+            true => Some(bind_smtp(&app).await?),
+            false => None,
         };
-        let smtps = match app.config.smtp.smtps_addr {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding SMTPS to {addr}"))?,
-            ),
+        let http = match roles.http() {
+            true => Some(bind("HTTP", config.http.http_addr).await?),
+            false => None,
+        };
+        let metrics = match config.telemetry.metrics_addr {
+            Some(addr) => Some(bind("metrics", addr).await?),
             None => None,
         };
-        let smtp_addr = smtp.local_addr()?;
-        let smtps_addr = smtps.as_ref().map(TcpListener::local_addr).transpose()?;
-        let listeners = crate::smtp::Listeners {
-            plain: smtp,
-            implicit_tls: smtps,
-            tls,
+        let mut server = Self {
+            smtp_addr: smtp.as_ref().map(|l| l.plain.local_addr()).transpose()?,
+            smtps_addr: (smtp.as_ref().and_then(|l| l.implicit_tls.as_ref()))
+                .map(TcpListener::local_addr)
+                .transpose()?,
+            http_addr: http.as_ref().map(TcpListener::local_addr).transpose()?,
+            metrics_addr: metrics.as_ref().map(TcpListener::local_addr).transpose()?,
+            shutdown: CancellationToken::new(),
+            tasks: JoinSet::new(),
         };
-        let http_addr = http.local_addr()?;
-        let shutdown = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let edge = SmtpEdge {
-            config: Arc::new(app.config.smtp.clone()),
-            clock: app.api.clock.clone(),
-            delivery: app.delivery.clone(),
-            shutdown_grace: app.config.shutdown_grace(),
+        let readiness = Readiness {
+            pool: app.api.pool.clone(),
+            events: app.api.events.clone(),
+            roles,
         };
-        let smtp_stop = shutdown.clone();
-        tasks.spawn(async move { ("smtp", crate::smtp::serve(listeners, edge, smtp_stop).await) });
-        let (sweeper, sweeper_stop) = (app.sweeper.clone(), shutdown.clone());
-        tasks.spawn(async move { ("sweeper", sweeper.run(sweeper_stop).await) });
-        let (relay_pool, relay_bus, relay_stop) = (
-            app.api.pool.clone(),
-            app.api.events.clone(),
-            shutdown.clone(),
-        );
-        tasks.spawn(async move {
-            (
-                "events",
-                events::relay(relay_pool, relay_bus, relay_stop).await,
-            )
-        });
-        let http_stop = shutdown.clone();
-        let (api, metrics) = (app.api.clone(), app.metrics.clone());
-        tasks.spawn(async move {
-            (
-                "http",
-                crate::http::serve(http, api, metrics, http_stop).await,
-            )
-        });
-        Ok(Self {
-            smtp_addr,
-            smtps_addr,
-            http_addr,
-            shutdown,
-            tasks,
-        })
+        if let Some(listeners) = smtp {
+            let edge = SmtpEdge {
+                config: Arc::new(config.smtp.clone()),
+                clock: app.api.clock.clone(),
+                delivery: app.delivery.clone(),
+                shutdown_grace: config.shutdown_grace(),
+            };
+            server.spawn("smtp", |stop| crate::smtp::serve(listeners, edge, stop));
+        }
+        if roles.sweeper() {
+            let sweeper = app.sweeper.clone();
+            server.spawn("sweeper", |stop| async move { sweeper.run(stop).await });
+        }
+        if let Some(listener) = http {
+            // The API's waits and subscriptions learn of mail stored by other processes
+            // through the relay; a process without the API has nobody to tell.
+            let (pool, bus) = (app.api.pool.clone(), app.api.events.clone());
+            server.spawn("events", |stop| events::relay(pool, bus, stop));
+            let (api, metrics, readiness) =
+                (app.api.clone(), app.metrics.clone(), readiness.clone());
+            server.spawn("http", |stop| {
+                crate::http::serve(listener, api, metrics, readiness, stop)
+            });
+        }
+        if let Some(listener) = metrics {
+            let metrics = app.metrics.clone();
+            server.spawn("metrics", |stop| {
+                crate::http::serve_operations(listener, metrics, readiness, stop)
+            });
+        }
+        tracing::info!(roles = ?roles.names(), "serving");
+        Ok(server)
+    }
+
+    fn spawn<F>(&mut self, name: &'static str, task: impl FnOnce(CancellationToken) -> F)
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let running = task(self.shutdown.clone());
+        self.tasks.spawn(async move { (name, running.await) });
     }
 
     /// Runs until `stop` resolves or a server dies, then shuts both down gracefully. Fails if
@@ -251,6 +264,30 @@ impl Server {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.run_until(std::future::ready(())).await
     }
+}
+
+async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {what} to {addr}"))
+}
+
+/// The SMTP listener, and the implicit-TLS one when configured, with the TLS acceptor.
+async fn bind_smtp(app: &App) -> anyhow::Result<crate::smtp::Listeners> {
+    let smtp = &app.config.smtp;
+    let tls = match (&smtp.tls_cert, &smtp.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let implicit_tls = match smtp.smtps_addr {
+        Some(addr) => Some(bind("SMTPS", addr).await?),
+        None => None,
+    };
+    Ok(crate::smtp::Listeners {
+        plain: bind("SMTP", smtp.smtp_addr).await?,
+        implicit_tls,
+        tls,
+    })
 }
 
 fn task_outcome(

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `schema`, `domain add|list|remove`,
+//! The command line: `serve` and `config print`, `migrate`, `schema`, `domain add|list|remove`,
 //! `tenant create|list` and `key create|list|revoke` on the database; `wait` and `tail` against
 //! a running server ([`remote`]).
 
@@ -7,13 +7,13 @@ mod remote;
 use std::{collections::HashMap, sync::Arc};
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use uuid::Uuid;
 
 use crate::{
     app::{App, Server},
     auth::api_key,
-    config::{DatabaseConfig, DomainSpec, ServeConfig},
+    config::{file::ConfigFile, DatabaseConfig, DomainSpec, LogFormat, ServeConfig},
     scope::Scope,
     service,
 };
@@ -43,6 +43,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the SMTP and HTTP servers (on a private PostgreSQL unless DATABASE_URL is set).
     Serve(Box<ServeConfig>),
+    /// Show the settings `serve` would run with.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseConfig),
     /// Print the GraphQL schema (SDL), as checked in at schema.graphql.
@@ -61,6 +64,13 @@ pub enum Command {
     Wait(remote::WaitCommand),
     /// Print every mail to an address on a running server as it lands.
     Tail(remote::TailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective settings (flags over environment over --config file over defaults)
+    /// as a configuration file, each with where it came from; secrets are redacted.
+    Print(Box<ServeConfig>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,9 +168,64 @@ pub enum KeyCommand {
     },
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// The parsed command line, with the configuration file it named, if any.
+pub struct Invocation {
+    pub cli: Cli,
+    matches: ArgMatches,
+    file: Option<ConfigFile>,
+}
+
+impl Invocation {
+    /// Parses `args` over the `--config` file's settings. On a bad command line or file it
+    /// prints the problem and exits, as clap does.
+    pub fn parse(args: Vec<std::ffi::OsString>) -> Self {
+        let file = ConfigFile::find(&args).unwrap_or_else(|error| exit_with(&error));
+        let command = match &file {
+            Some(file) => file
+                .apply_to_all(Cli::command())
+                .unwrap_or_else(|error| exit_with(&error)),
+            None => Cli::command(),
+        };
+        let matches = command.get_matches_from(args);
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+        Self { cli, matches, file }
+    }
+
+    /// How `serve` logs; other commands print for a person.
+    pub fn log_format(&self) -> LogFormat {
+        match &self.cli.command {
+            Command::Serve(config) => config.telemetry.log_format,
+            _ => LogFormat::Pretty,
+        }
+    }
+}
+
+/// Reports a bad configuration file as clap reports a bad flag, and exits with its code.
+fn exit_with(error: &crate::config::file::FileError) -> ! {
+    clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{error}\n")).exit()
+}
+
+pub async fn run(invocation: Invocation) -> anyhow::Result<()> {
+    let Invocation { cli, matches, file } = invocation;
     match cli.command {
         Command::Serve(config) => serve(*config).await,
+        Command::Config(ConfigCommand::Print(config)) => {
+            config.validate()?;
+            let print = Cli::command()
+                .find_subcommand("config")
+                .and_then(|config| config.find_subcommand("print"))
+                .cloned()
+                .context("the config print command")?;
+            let print_matches = matches
+                .subcommand_matches("config")
+                .and_then(|config| config.subcommand_matches("print"))
+                .context("config print's arguments")?;
+            print!(
+                "{}",
+                crate::config::file::render(&print, print_matches, file.as_ref())
+            );
+            Ok(())
+        }
         Command::Migrate(database) => with_database(&database, async |_| Ok(())).await,
         Command::Schema => {
             print!("{}", crate::graphql::schema::sdl());
@@ -202,6 +267,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         } else {
             None
         };
+        let config_roles = config.roles;
         let app = App::build(config, database.pool.clone(), Arc::new(SystemClock)).await?;
         let server = Server::start(app).await?;
         match &database.embedded {
@@ -211,13 +277,21 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             ),
             None => println!("database  DATABASE_URL"),
         }
-        println!("smtp      {}", server.smtp_addr);
+        println!("roles     {}", config_roles.names().join(", "));
+        if let Some(addr) = server.smtp_addr {
+            println!("smtp      {addr}");
+        }
         if let Some(addr) = server.smtps_addr {
             println!("smtps     {addr}");
         }
-        println!("web       http://{}/", server.http_addr);
-        println!("graphql   http://{}/graphql", server.http_addr);
-        println!("health    http://{}/healthz", server.http_addr);
+        if let Some(addr) = server.http_addr {
+            println!("web       http://{addr}/");
+            println!("graphql   http://{addr}/graphql");
+            println!("health    http://{addr}/healthz");
+        }
+        if let Some(addr) = server.metrics_addr {
+            println!("metrics   http://{addr}/metrics");
+        }
         if let Some(key) = first_key {
             println!(
                 "api key   {}  (admin key of tenant \"dev\"; shown only now)",

@@ -1,17 +1,10 @@
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use ephemail::cli::Invocation;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("EPHEMAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in files, pipes and CI logs.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match ephemail::cli::run(ephemail::cli::Cli::parse()).await {
+    let invocation = Invocation::parse(std::env::args_os().collect());
+    ephemail::telemetry::logs::init(invocation.log_format());
+    match ephemail::cli::run(invocation).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -25,21 +25,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{api::Api, telemetry::metrics::Exposition};
 
-pub fn routes(app: Api, metrics: Exposition) -> impl poem::Endpoint {
+pub use health::Readiness;
+
+pub fn routes(app: Api, metrics: Exposition, readiness: Readiness) -> impl poem::Endpoint {
     let schema = crate::graphql::schema::build(app.clone());
     let cors = cors(&app.config.http.cors_origins);
     let hsts = app.config.http.tls();
-    Route::new()
+    health::routes(Route::new())
         .at("/", get(web::inbox))
         .at("/assets/:file", get(web::asset))
         .at("/graphql", get(graphql::get).post(graphql::post))
         .at("/messages/:id/raw", get(download::raw_message))
         .at("/attachments/:id", get(download::download_attachment))
-        .at("/healthz", get(health::healthz))
-        .at("/readyz", get(health::readyz))
-        .at("/metrics", get(crate::telemetry::metrics::scrape))
         .data(schema)
         .data(app)
+        .data(readiness)
         .data(Arc::new(websocket::Connections::default()))
         .data(metrics)
         .with_if(cors.is_some(), cors.unwrap_or_default())
@@ -97,6 +97,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Api,
     metrics: Exposition,
+    readiness: Readiness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let grace = app.config.shutdown_grace();
@@ -112,10 +113,28 @@ pub async fn serve(
     );
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
-            routes(app, metrics),
+            routes(app, metrics, readiness),
             shutdown.cancelled_owned(),
             Some(grace),
         )
+        .await?;
+    Ok(())
+}
+
+/// The `--metrics-addr` listener: only `/metrics`, `/healthz` and `/readyz`, plain HTTP (keep it
+/// on a private network), until `shutdown`.
+pub async fn serve_operations(
+    listener: TcpListener,
+    metrics: Exposition,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let routes = health::routes(Route::new())
+        .data(metrics)
+        .data(readiness)
+        .with(request_log::RequestLog);
+    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+        .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), None)
         .await?;
     Ok(())
 }

@@ -43,7 +43,7 @@ async fn amplification_queries_are_refused_or_cut_off_on_time_and_memory_comes_b
         .output()
         .unwrap();
     let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
-    let mut smtp = SmtpConversation::connect(server.smtp_addr).await;
+    let mut smtp = SmtpConversation::connect(server.smtp_addr()).await;
     smtp.command("EHLO client.test").await;
     for n in 0..MAILS {
         let reply = smtp
@@ -54,7 +54,7 @@ async fn amplification_queries_are_refused_or_cut_off_on_time_and_memory_comes_b
     let client = reqwest::Client::new();
     let run = |query: String| {
         let request = client
-            .post(&server.graphql_url)
+            .post(server.graphql_url())
             .bearer_auth(&key)
             .json(&json!({ "query": query }));
         async move {

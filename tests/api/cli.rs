@@ -197,8 +197,8 @@ async fn serve_runs_on_the_embedded_postgres_and_stops_it_on_sigterm() {
     for round in 0..2 {
         let server = ServeProcess::spawn(&["--data-dir", &data_dir]);
         let (smtp, graphql, key) = (
-            server.smtp_addr,
-            server.graphql_url.clone(),
+            server.smtp_addr(),
+            server.graphql_url().to_owned(),
             server.printed_key.clone(),
         );
         match (round, &key) {

@@ -213,7 +213,7 @@ async fn no_credential_ever_reaches_the_log() {
     let url = fresh_database().await;
     let log = std::env::temp_dir().join(format!("ephemail-log-{}.txt", uuid::Uuid::new_v4()));
     let server = ServeProcess::spawn_logging(&["--database-url", &url], Some(&log), &[]);
-    let http = server.graphql_url.trim_end_matches("/graphql").to_owned();
+    let http = server.graphql_url().trim_end_matches("/graphql").to_owned();
     let http_addr = http.trim_start_matches("http://").parse().unwrap();
     let admin = Command::new(env!("CARGO_BIN_EXE_ephemail"))
         .args(["key", "create", "--tenant", "dev", "--scopes", "admin"])
@@ -224,7 +224,7 @@ async fn no_credential_ever_reaches_the_log() {
     let client = reqwest::Client::new();
     let post = |headers: Vec<(&'static str, String)>, query: &str| {
         let mut request = client
-            .post(&server.graphql_url)
+            .post(server.graphql_url())
             .json(&json!({ "query": query }));
         for (name, value) in headers {
             request = request.header(name, value);
@@ -272,7 +272,7 @@ async fn no_credential_ever_reaches_the_log() {
     .await;
     secrets.push(garbage);
 
-    let mut smtp = crate::helpers::SmtpConversation::connect(server.smtp_addr).await;
+    let mut smtp = crate::helpers::SmtpConversation::connect(server.smtp_addr()).await;
     smtp.command("EHLO client.test").await;
     smtp.deliver(
         "a@example.com",
@@ -360,7 +360,7 @@ async fn a_bootstrap_api_key_becomes_the_first_admin_key_unprinted_and_unlogged(
         "the operator's key is not printed"
     );
     let viewer = post_graphql(
-        &server.graphql_url,
+        server.graphql_url(),
         &key,
         json!({ "query": "{ viewer { tenant { name } scopes } }" }),
     )

@@ -111,9 +111,9 @@ async fn every_example_in_the_readme_and_docs_runs_against_a_live_server() {
             None,
             &[("EPHEMAIL_BOOTSTRAP_API_KEY", KEY)],
         );
-        let http = server.graphql_url.trim_end_matches("/graphql").to_owned();
+        let http = server.graphql_url().trim_end_matches("/graphql").to_owned();
         let http_port = http.rsplit(':').next().unwrap().to_owned();
-        let smtp_port = server.smtp_addr.port().to_string();
+        let smtp_port = server.smtp_addr().port().to_string();
         for example in examples {
             let code = example
                 .code
@@ -124,7 +124,7 @@ async fn every_example_in_the_readme_and_docs_runs_against_a_live_server() {
             let application = async {
                 if let Some(to) = &example.mail_to {
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    let mut smtp = SmtpConversation::connect(server.smtp_addr).await;
+                    let mut smtp = SmtpConversation::connect(server.smtp_addr()).await;
                     smtp.command("EHLO app.example.com").await;
                     let mail = "Subject: Your code\r\n\r\nYour verification code is 482913\r\n";
                     let reply = smtp.deliver("app@example.com", &[to.as_str()], mail).await;

@@ -190,7 +190,7 @@ async fn every_message_acknowledged_before_a_sigkill_is_stored() {
     let url = fresh_database().await;
     let flags = load_flags(&url);
     let server = ServeProcess::spawn(&flags);
-    let load = Load::start(server.smtp_addr);
+    let load = Load::start(server.smtp_addr());
     // Kill mid-load: once a good number of mails are acknowledged, with many more in flight.
     load.until_acknowledged(1000).await;
     server.signal(Signal::SIGKILL);
@@ -201,7 +201,7 @@ async fn every_message_acknowledged_before_a_sigkill_is_stored() {
 
     // A restart comes up on the same database and finds every acknowledged message.
     let restarted = ServeProcess::spawn(&flags);
-    let mut smtp = SmtpConversation::connect(restarted.smtp_addr).await;
+    let mut smtp = SmtpConversation::connect(restarted.smtp_addr()).await;
     smtp.command("EHLO client.test").await;
     assert_eq!(
         stored_among(&url, &acked).await,
@@ -233,9 +233,9 @@ async fn stored_among(url: &str, ids: &[uuid::Uuid]) -> usize {
 async fn sigterm_under_load_refuses_new_clients_finishes_data_and_loses_nothing() {
     let url = fresh_database().await;
     let server = ServeProcess::spawn(&load_flags(&url));
-    let load = Load::start(server.smtp_addr);
+    let load = Load::start(server.smtp_addr());
     // A session in the middle of its DATA when the signal comes.
-    let mut late = SmtpConversation::connect(server.smtp_addr).await;
+    let mut late = SmtpConversation::connect(server.smtp_addr()).await;
     late.command("EHLO late.test").await;
     late.command("MAIL FROM:<a@example.com>").await;
     late.command("RCPT TO:<late@localhost>").await;
@@ -247,7 +247,7 @@ async fn sigterm_under_load_refuses_new_clients_finishes_data_and_loses_nothing(
     // New clients are told to come back later while that session finishes.
     let refused = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            let fresh = SmtpConversation::connect(server.smtp_addr).await;
+            let fresh = SmtpConversation::connect(server.smtp_addr()).await;
             if fresh.greeting.starts_with("421") {
                 return fresh.greeting;
             }

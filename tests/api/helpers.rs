@@ -157,9 +157,9 @@ impl TestApp {
         Self {
             clock,
             key,
-            smtp_addr: server.smtp_addr,
+            smtp_addr: server.smtp_addr.expect("serving SMTP"),
             smtps_addr: server.smtps_addr,
-            http_addr: server.http_addr,
+            http_addr: server.http_addr.expect("serving HTTP"),
             database_url,
             app,
             server,
@@ -286,8 +286,12 @@ pub async fn create_key(database_url: &str, tenant_name: &str, scope: Scope) -> 
 /// `ephemail serve` as a child process, with what it printed at start-up.
 pub struct ServeProcess {
     pub child: std::process::Child,
-    pub smtp_addr: SocketAddr,
-    pub graphql_url: String,
+    /// The SMTP address, unless it runs with `--no-smtp`.
+    pub smtp: Option<SocketAddr>,
+    /// The GraphQL URL, unless it runs with `--no-http`.
+    pub graphql: Option<String>,
+    /// The `--metrics-addr` listener's `/metrics` URL.
+    pub metrics: Option<String>,
     /// The admin key printed on the first start of an empty embedded database.
     pub printed_key: Option<String>,
 }
@@ -323,14 +327,17 @@ impl ServeProcess {
             .spawn()
             .expect("spawning ephemail serve");
         let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-        let (mut smtp_addr, mut graphql_url, mut printed_key) = (None, None, None);
+        let (mut smtp, mut graphql, mut metrics, mut printed_key) = (None, None, None, None);
         for line in stdout.lines() {
             let line = line.expect("reading serve's output");
             if let Some(addr) = line.strip_prefix("smtp      ") {
-                smtp_addr = Some(addr.parse().expect("smtp address"));
+                smtp = Some(addr.parse().expect("smtp address"));
             }
             if let Some(url) = line.strip_prefix("graphql   ") {
-                graphql_url = Some(url.to_owned());
+                graphql = Some(url.to_owned());
+            }
+            if let Some(url) = line.strip_prefix("metrics   ") {
+                metrics = Some(url.to_owned());
             }
             if let Some(printed) = line.strip_prefix("api key   ") {
                 printed_key = printed.split_whitespace().next().map(str::to_owned);
@@ -341,10 +348,19 @@ impl ServeProcess {
         }
         Self {
             child,
-            smtp_addr: smtp_addr.expect("smtp address printed"),
-            graphql_url: graphql_url.expect("graphql url printed"),
+            smtp,
+            graphql,
+            metrics,
             printed_key,
         }
+    }
+
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.smtp.expect("the process serves SMTP")
+    }
+
+    pub fn graphql_url(&self) -> &str {
+        self.graphql.as_deref().expect("the process serves HTTP")
     }
 
     pub fn signal(&self, signal: nix::sys::signal::Signal) {

@@ -16,6 +16,7 @@ mod http_transport;
 mod node_client;
 mod quotas;
 mod retention;
+mod roles;
 mod schema;
 mod search;
 mod smtp_ingest;

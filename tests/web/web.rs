@@ -19,7 +19,7 @@ async fn serve(extra: &[&str]) -> (ServeProcess, String, String) {
     args.extend_from_slice(extra);
     let server = ServeProcess::spawn(&args);
     let base = server
-        .graphql_url
+        .graphql_url()
         .strip_suffix("/graphql")
         .expect("a /graphql URL")
         .to_owned();
@@ -44,8 +44,8 @@ async fn web_inbox_works_in_chromium_in_public_and_developer_mode() {
     let (developer, developer_url, database_url) = serve(&[]).await;
     let key = create_key(&database_url, "dev", Scope::Write).await;
     let mut setup = json!({
-        "public": { "url": public_url, "smtp": public.smtp_addr.to_string() },
-        "developer": { "url": developer_url, "smtp": developer.smtp_addr.to_string(), "key": key },
+        "public": { "url": public_url, "smtp": public.smtp_addr().to_string() },
+        "developer": { "url": developer_url, "smtp": developer.smtp_addr().to_string(), "key": key },
     });
     // `EPHEMAIL_SCREENSHOTS=docs/screenshots` renews the screenshots docs/ui.md shows.
     if let Ok(dir) = std::env::var("EPHEMAIL_SCREENSHOTS") {

@@ -17,7 +17,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, PoisonError,
+    },
     time::Duration,
 };
 
@@ -104,6 +107,9 @@ pub struct EventBus {
     revocations: broadcast::Sender<Revocation>,
     /// Names this process in its notifications, which come back to it too.
     origin: Uuid,
+    /// Whether [`relay`] is listening: while it is not, mail stored by other processes does not
+    /// wake this one's waits (they catch up when it listens again).
+    relaying: AtomicBool,
 }
 
 impl Default for EventBus {
@@ -112,11 +118,18 @@ impl Default for EventBus {
             inboxes: Mutex::default(),
             revocations: broadcast::channel(REVOCATION_BUFFER).0,
             origin: Uuid::new_v4(),
+            relaying: AtomicBool::new(false),
         }
     }
 }
 
 impl EventBus {
+    /// Whether the other processes' events reach this one now (for readiness).
+    pub fn is_relaying(&self) -> bool {
+        // Not `.load()`: diesel's `RunQueryDsl::load` is in scope.
+        AtomicBool::load(&self.relaying, Ordering::Relaxed)
+    }
+
     /// The inboxes `ids`, whose deletion has committed, are gone: their listeners here stop, and
     /// those of the other processes on the database are told. Telling others is best effort
     /// (the deletion stands either way): a failure is logged, and their feeds notice the inbox
@@ -376,6 +389,7 @@ pub async fn relay(
             () = shutdown.cancelled() => return Ok(()),
             listened = listen(&pool, &bus) => listened,
         };
+        bus.relaying.store(false, Ordering::Relaxed);
         if let Err(error) = listened {
             tracing::warn!(%error, "lost the event notifications; listening again");
         }
@@ -389,6 +403,7 @@ pub async fn relay(
 async fn listen(pool: &Pool<AsyncPgConnection>, bus: &EventBus) -> anyhow::Result<()> {
     let mut conn = Object::take(pool.get().await?);
     conn.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    bus.relaying.store(true, Ordering::Relaxed);
     bus.resync();
     let mut notifications = std::pin::pin!(conn.notifications_stream());
     while let Some(notification) = notifications.next().await {

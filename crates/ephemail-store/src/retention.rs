@@ -3,8 +3,8 @@
 //! expired, and deletes messages older than `--max-message-age`. Row deletes go in statements of
 //! at most `--sweep-batch` rows, paced so that a backlog never holds long locks or stalls ingest;
 //! a bucket of a million expired messages is dropped whole, without touching its rows. With
-//! several processes on one database, one sweeps at a time: a sweep runs only while it holds a
-//! PostgreSQL advisory lock. (The cap on messages per inbox is applied at ingest, where the
+//! several processes on one database, one sweeps: the one holding a PostgreSQL advisory lock,
+//! which another takes over when it stops. (The cap on messages per inbox is applied at ingest, where the
 //! inbox is at hand.)
 //!
 //! Readers never wait for the sweeper: an expired inbox and its messages are invisible from the
@@ -58,8 +58,10 @@ pub struct SweepReport {
 /// What this process's sweeper has done, as Prometheus series (`ephemail_sweeper_*`).
 #[derive(Debug, Clone, Default)]
 struct SweeperMetrics {
-    /// Sweeps that ran (not those skipped because another process was sweeping).
+    /// Sweeps this process ran (only the process holding the sweeper lock sweeps).
     runs: Counter,
+    /// 1 while this process holds the sweeper lock.
+    leader: Gauge,
     failures: Counter,
     /// When the last sweep that ran finished, in Unix seconds.
     last_run: Gauge,
@@ -77,8 +79,13 @@ impl SweeperMetrics {
         let metrics = Self::default();
         registry.register(
             "ephemail_sweeper_runs",
-            "Sweeps this process ran (not those skipped while another process held the sweeper lock)",
+            "Sweeps this process ran (only the process holding the sweeper lock sweeps)",
             metrics.runs.clone(),
+        );
+        registry.register(
+            "ephemail_sweeper_leader",
+            "1 while this process is the one sweeping (holds the sweeper lock), else 0",
+            metrics.leader.clone(),
         );
         registry.register(
             "ephemail_sweeper_failures",
@@ -103,9 +110,9 @@ impl SweeperMetrics {
         metrics
     }
 
-    fn record(&self, outcome: &anyhow::Result<Option<SweepReport>>, at: DateTime<Utc>) {
+    fn record(&self, outcome: &anyhow::Result<SweepReport>, at: DateTime<Utc>) {
         match outcome {
-            Ok(Some(report)) => {
+            Ok(report) => {
                 self.runs.inc();
                 self.last_run.set(at.timestamp());
                 for (kind, rows) in [
@@ -119,7 +126,6 @@ impl SweeperMetrics {
                 }
                 self.buckets_dropped.inc_by(report.buckets);
             }
-            Ok(None) => {}
             Err(_) => {
                 self.failures.inc();
             }
@@ -164,17 +170,27 @@ impl Sweeper {
         }
     }
 
-    /// Sweeps every `--sweep-interval` until `shutdown`.
+    /// Sweeps every `--sweep-interval` until `shutdown`, while this process is the sweeper: it
+    /// holds the sweeper lock on a connection of its own for as long as it can, so that of
+    /// several processes on the database one sweeps, and another takes over within an interval
+    /// of its stopping or losing its connection (which releases the lock).
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut lead: Option<AsyncPgConnection> = None;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 () = tokio::time::sleep(self.settings.interval) => {}
             }
-            let outcome = self.sweep().await;
-            self.metrics.record(&outcome, self.clock.now());
-            match outcome {
-                Ok(Some(report)) => tracing::info!(
+            if lead.is_none() {
+                lead = self.take_lead().await;
+                self.metrics.leader.set(i64::from(lead.is_some()));
+            }
+            let Some(conn) = lead.as_mut() else {
+                continue;
+            };
+            let outcome = self.sweep_locked(conn).await;
+            match &outcome {
+                Ok(report) => tracing::info!(
                     inboxes = report.inboxes,
                     messages = report.messages,
                     raw_sources = report.raw_sources,
@@ -182,14 +198,48 @@ impl Sweeper {
                     batches = report.batches,
                     "swept expired mail"
                 ),
-                Ok(None) => tracing::debug!("another process is sweeping"),
-                Err(error) => tracing::error!(error = format!("{error:#}"), "sweeping failed"),
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "sweeping failed");
+                    // The connection may be the trouble: drop it (and the lock with it) and
+                    // compete for the lead again.
+                    lead = None;
+                    self.metrics.leader.set(0);
+                }
+            }
+            self.metrics.record(&outcome, self.clock.now());
+        }
+    }
+
+    /// A connection of its own (out of the pool) holding the sweeper lock, or `None` when
+    /// another process holds it or the database cannot be reached.
+    async fn take_lead(&self) -> Option<AsyncPgConnection> {
+        let taken = async {
+            let mut conn = Object::take(self.pool.get().await?);
+            if !try_lock(&mut conn).await? {
+                return anyhow::Ok(None);
+            }
+            // See `sweep`: the sweeper's commits need not wait for the disk.
+            diesel::sql_query("SET synchronous_commit = off")
+                .execute(&mut conn)
+                .await?;
+            tracing::info!("this process is the sweeper now");
+            Ok(Some(conn))
+        };
+        match taken.await {
+            Ok(lead) => lead,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot compete for the sweeper lock"
+                );
+                None
             }
         }
     }
 
-    /// One sweep at the injected clock's now; `None` when another process is sweeping. (The
-    /// background task's sweeps are counted in its metrics; a direct call is not.)
+    /// One sweep at the injected clock's now, under the sweeper lock for its duration; `None`
+    /// when another process (or this one's background task) holds the lock. (The background
+    /// task's sweeps are counted in its metrics; a direct call is not.)
     pub async fn sweep(&self) -> anyhow::Result<Option<SweepReport>> {
         let mut conn = self
             .pool

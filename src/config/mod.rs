@@ -1,5 +1,8 @@
 //! Settings. Every one is a flag with an `EPHEMAIL_*` environment variable (`DATABASE_URL` for
-//! the database), listed in `.env.example` and the README, and validated before any port is bound.
+//! the database), listed in `.env.example` and the README, and a key of the `--config` file
+//! ([`file`]); all are validated before any port is bound.
+
+pub mod file;
 
 use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
@@ -17,6 +20,11 @@ use ephemail_store::{
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
+    /// A TOML file of settings: its keys are `serve`'s flags' long names
+    /// (`smtp-addr = "0.0.0.0:25"`). Flags and environment variables override it.
+    #[arg(long, env = "EPHEMAIL_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// PostgreSQL URL. Without it, ephemail runs a private PostgreSQL cluster under --data-dir.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
@@ -354,8 +362,77 @@ impl FromStr for DomainSpec {
     }
 }
 
+/// What this process serves. By default everything; processes with different roles can share
+/// one database (`DATABASE_URL`), so that the SMTP edge and the API scale and sit apart.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RoleConfig {
+    /// Do not receive mail: no SMTP listener (an API-only process).
+    #[arg(long, env = "EPHEMAIL_NO_SMTP")]
+    pub no_smtp: bool,
+
+    /// Do not serve the API: no HTTP listener at all (an SMTP-only process; scrape it on
+    /// --metrics-addr).
+    #[arg(long, env = "EPHEMAIL_NO_HTTP")]
+    pub no_http: bool,
+
+    /// Do not sweep expired mail here. Any number of processes may sweep: one at a time does
+    /// (a PostgreSQL advisory lock), so this only keeps the work off this process.
+    #[arg(long, env = "EPHEMAIL_NO_SWEEPER")]
+    pub no_sweeper: bool,
+}
+
+impl RoleConfig {
+    pub fn smtp(&self) -> bool {
+        !self.no_smtp
+    }
+
+    pub fn http(&self) -> bool {
+        !self.no_http
+    }
+
+    pub fn sweeper(&self) -> bool {
+        !self.no_sweeper
+    }
+
+    /// The roles served, by name, for logs and `/readyz`.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.smtp(), "smtp"),
+            (self.http(), "http"),
+            (self.sweeper(), "sweeper"),
+        ]
+        .into_iter()
+        .filter_map(|(served, name)| served.then_some(name))
+        .collect()
+    }
+}
+
+/// What an operator sees of the process: metrics and logs.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryConfig {
+    /// Address of a listener of its own for `/metrics`, `/healthz` and `/readyz` (also served on
+    /// --http-addr when HTTP is): so that a process without HTTP can be scraped.
+    #[arg(long, env = "EPHEMAIL_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// `pretty` (text lines) or `json` (one JSON object per line, with the fields of the
+    /// enclosing spans). The level and filters come from `EPHEMAIL_LOG` (default `info`).
+    #[arg(long, env = "EPHEMAIL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
+    #[command(flatten)]
+    pub roles: RoleConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
     #[command(flatten)]
     pub database: DatabaseConfig,
     #[command(flatten)]
@@ -409,8 +486,10 @@ pub enum ConfigError {
     BootstrapApiKey,
     #[error("--default-ttl ({default}s) must not exceed --max-ttl ({max}s)")]
     DefaultTtlOverMax { default: u32, max: u32 },
-    #[error("--smtp-addr and --http-addr must differ (both are {0})")]
-    SameAddress(SocketAddr),
+    #[error("{0} and {1} must differ (both are {2})")]
+    SameAddress(&'static str, &'static str, SocketAddr),
+    #[error("{0} and {1} go together: give both or neither")]
+    HalfTls(&'static str, &'static str),
     #[error("--hostname `{0}` is not a valid host name")]
     Hostname(String),
     #[error(
@@ -431,8 +510,12 @@ impl ServeConfig {
                 max: self.inbox.max_ttl,
             });
         }
-        if self.smtp.smtp_addr == self.http.http_addr && self.smtp.smtp_addr.port() != 0 {
-            return Err(ConfigError::SameAddress(self.smtp.smtp_addr));
+        self.check_addresses_differ()?;
+        if self.smtp.tls_cert.is_some() != self.smtp.tls_key.is_some() {
+            return Err(ConfigError::HalfTls("--tls-cert", "--tls-key"));
+        }
+        if self.http.http_tls_cert.is_some() != self.http.http_tls_key.is_some() {
+            return Err(ConfigError::HalfTls("--http-tls-cert", "--http-tls-key"));
         }
         if let Some(url) = &self.http.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -455,6 +538,28 @@ impl ServeConfig {
             .is_some_and(|key| !crate::auth::api_key::is_well_formed(key.expose()))
         {
             return Err(ConfigError::BootstrapApiKey);
+        }
+        Ok(())
+    }
+
+    /// The listeners this process opens must not share a fixed address (port 0 picks a free one).
+    fn check_addresses_differ(&self) -> Result<(), ConfigError> {
+        let roles = &self.roles;
+        let listeners = [
+            (roles.smtp(), "--smtp-addr", Some(self.smtp.smtp_addr)),
+            (roles.smtp(), "--smtps-addr", self.smtp.smtps_addr),
+            (roles.http(), "--http-addr", Some(self.http.http_addr)),
+            (true, "--metrics-addr", self.telemetry.metrics_addr),
+        ];
+        let open: Vec<(&'static str, SocketAddr)> = listeners
+            .into_iter()
+            .filter_map(|(served, flag, addr)| addr.filter(|_| served).map(|addr| (flag, addr)))
+            .filter(|(_, addr)| addr.port() != 0)
+            .collect();
+        for (index, (flag, addr)) in open.iter().enumerate() {
+            if let Some((other, _)) = open[index + 1..].iter().find(|(_, a)| a == addr) {
+                return Err(ConfigError::SameAddress(flag, other, *addr));
+            }
         }
         Ok(())
     }
