@@ -171,7 +171,7 @@ fn scalar(value: &toml::Value) -> Option<String> {
 
 /// The effective settings of `command` as parsed into `matches`, as a configuration file: one
 /// `key = value` line per flag that has a value, with where it came from; secrets (the flags
-/// whose environment values are hidden) show as `[redacted]`.
+/// whose environment values are hidden) show as `[redacted]`, commented out.
 pub fn render(command: &Command, matches: &ArgMatches, file: Option<&ConfigFile>) -> String {
     let mut out = String::new();
     if let Some(file) = file {
@@ -191,11 +191,6 @@ pub fn render(command: &Command, matches: &ArgMatches, file: Option<&ConfigFile>
         let values: Vec<String> = raw
             .map(|value| value.to_string_lossy().into_owned())
             .collect();
-        let value = if arg.is_hide_env_values_set() {
-            toml::Value::String("[redacted]".to_owned())
-        } else {
-            toml_value(arg, values)
-        };
         let source = match matches.value_source(id) {
             Some(ValueSource::CommandLine) => "flag".to_owned(),
             Some(ValueSource::EnvVariable) => {
@@ -206,7 +201,13 @@ pub fn render(command: &Command, matches: &ArgMatches, file: Option<&ConfigFile>
             _ if file.is_some_and(|file| file.sets(long)) => "file".to_owned(),
             _ => "default".to_owned(),
         };
-        let _ = writeln!(out, "{long} = {value}  # {source}");
+        if arg.is_hide_env_values_set() {
+            // Commented out, so that the printout stays a usable file: the secret is given
+            // again where it came from.
+            let _ = writeln!(out, "# {long} = [redacted]  # {source}");
+        } else {
+            let _ = writeln!(out, "{long} = {}  # {source}", toml_value(arg, values));
+        }
     }
     out
 }

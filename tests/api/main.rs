@@ -5,6 +5,7 @@ mod amplification;
 mod architecture;
 mod authorization;
 mod cli;
+mod configuration;
 mod corpus;
 mod credentials;
 mod docs_examples;
