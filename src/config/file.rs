@@ -185,7 +185,7 @@ pub fn render(command: &Command, matches: &ArgMatches, file: Option<&ConfigFile>
         };
         let id = arg.get_id().as_str();
         let Some(raw) = matches.get_raw(id) else {
-            let _ = writeln!(out, "# {long} =  (not set)");
+            let _ = writeln!(out, "# {long}  (not set)");
             continue;
         };
         let values: Vec<String> = raw
