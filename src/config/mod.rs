@@ -488,6 +488,8 @@ pub enum ConfigError {
     DefaultTtlOverMax { default: u32, max: u32 },
     #[error("{0} and {1} must differ (both are {2})")]
     SameAddress(&'static str, &'static str, SocketAddr),
+    #[error("--no-smtp, --no-http and --no-sweeper together leave this process nothing to do")]
+    NothingToServe,
     #[error("{0} and {1} go together: give both or neither")]
     HalfTls(&'static str, &'static str),
     #[error("--hostname `{0}` is not a valid host name")]
@@ -509,6 +511,9 @@ impl ServeConfig {
                 default: self.inbox.default_ttl,
                 max: self.inbox.max_ttl,
             });
+        }
+        if self.roles.names().is_empty() {
+            return Err(ConfigError::NothingToServe);
         }
         self.check_addresses_differ()?;
         if self.smtp.tls_cert.is_some() != self.smtp.tls_key.is_some() {

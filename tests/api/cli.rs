@@ -161,6 +161,42 @@ fn invalid_settings_are_refused_before_starting() {
     );
     let output = ephemail(&["serve", "--smtp-addr", "not-an-address"]);
     assert!(!output.status.success());
+    for (args, error) in [
+        (
+            &["--no-smtp", "--no-http", "--no-sweeper"][..],
+            "leave this process nothing to do",
+        ),
+        (
+            &[
+                "--smtp-addr",
+                "127.0.0.1:9999",
+                "--metrics-addr",
+                "127.0.0.1:9999",
+            ],
+            "--smtp-addr and --metrics-addr must differ",
+        ),
+        (&["--tls-cert", "cert.pem"], "--tls-key"),
+    ] {
+        let output = ephemail(&[&["serve"], args].concat());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(error),
+            "{args:?}: {stderr}"
+        );
+    }
+    // A role left out frees its address for another listener.
+    let output = ephemail(&[
+        "config",
+        "print",
+        "--no-http",
+        "--metrics-addr",
+        "127.0.0.1:8080",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// After a `kill -9`, the next `serve` adopts the cluster the dead one started, and its clean

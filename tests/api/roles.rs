@@ -238,3 +238,64 @@ fn listening_ports(process: &ServeProcess) -> HashSet<u16> {
     }
     ports
 }
+
+/// docs/deployment.md's walk-through, the block tagged `bash two-roles`, run word for word but
+/// for its ports (free ones instead of 2525, 8080 and 9091) on a fresh database.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deployment_guides_two_process_walk_through_runs() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deployment.md"))
+        .unwrap();
+    let block: String = guide
+        .split("```bash two-roles\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("docs/deployment.md has a ```bash two-roles block")
+        .to_owned();
+    let url = fresh_database().await;
+    let ports = free_ports::<3>();
+    let script = block
+        .replace("2525", &ports[0].to_string())
+        .replace("8080", &ports[1].to_string())
+        .replace("9091", &ports[2].to_string());
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_ephemail"))
+        .parent()
+        .unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let dir = std::env::temp_dir().join(format!("ephemail-two-roles-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(&dir)
+            .env("PATH", path)
+            .env("DATABASE_URL", &url)
+            .env("EPHEMAIL_API_KEY", KEY)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the walk-through finishes within two minutes")
+    .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the walk-through failed:\n{script}\n{printed}"
+    );
+    assert!(
+        printed.contains("ephemail_smtp_mails_stored_total"),
+        "{printed}"
+    );
+}
+
+/// `N` distinct free ports, all held open while picking so that no two are the same.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|index| held[index].local_addr().unwrap().port())
+}
