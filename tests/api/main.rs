@@ -8,6 +8,7 @@ mod cli;
 mod configuration;
 mod corpus;
 mod credentials;
+mod deploy;
 mod docs_examples;
 mod durability;
 mod graphql_api;
