@@ -3,9 +3,10 @@
 # (PostgreSQL's server binaries for the throwaway test cluster, the diesel CLI for the schema
 # drift test, Node.js with the graphql-ws, playwright-core and axe-core npm packages, headless
 # Chromium for the XSS rendering and web inbox tests, the web inbox's build tools for its
-# stale-bundle test, swaks and Python 3 as SMTP clients), then checks formatting and lints and
-# runs every test, then fuzzes the mail crate briefly (scripts/fuzz.sh, which installs
-# cargo-fuzz), then the SDKs' tests (scripts/test-sdk.sh, which installs their own tools).
+# stale-bundle test, swaks and Python 3 as SMTP clients, systemd-analyze for the systemd
+# unit's check), then checks formatting and lints and runs every test, then fuzzes the mail
+# crate briefly (scripts/fuzz.sh, which installs cargo-fuzz), then the SDKs' tests
+# (scripts/test-sdk.sh, which installs their own tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -33,6 +34,10 @@ fi
 if ! command -v swaks >/dev/null || ! command -v python3 >/dev/null; then
   echo "# installing swaks and Python 3 (real SMTP clients, with and without TLS)"
   apt_install swaks libnet-ssleay-perl python3
+fi
+if ! command -v systemd-analyze >/dev/null; then
+  echo "# installing systemd's tools (systemd-analyze verifies deploy/ephemail.service)"
+  apt_install systemd
 fi
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   echo "# installing python3-venv (the Python SDK is tested from its wheel in a fresh venv)"
