@@ -86,10 +86,19 @@ pub fn remove_when_process_exits(dir: &std::path::Path, cluster: &EmbeddedPostgr
 
 /// A fresh, migrated database; returns its URL.
 pub async fn fresh_database() -> String {
+    new_database(Some(TEMPLATE)).await
+}
+
+/// A fresh database without any tables; returns its URL.
+pub async fn empty_database() -> String {
+    new_database(None).await
+}
+
+async fn new_database(template: Option<&str>) -> String {
     let cluster = &cluster().cluster;
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
     cluster
-        .create_database(&name, Some(TEMPLATE))
+        .create_database(&name, template)
         .await
         .expect("creating a test database");
     cluster.database_url(&name)

@@ -299,3 +299,25 @@ fn free_ports<const N: usize>() -> [u16; N] {
         .collect();
     std::array::from_fn(|index| held[index].local_addr().unwrap().port())
 }
+
+/// Processes started together on an empty database take turns at its migrations: all of them
+/// start, none fails on a table another just created.
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_migrating_an_empty_database_at_once_take_turns() {
+    let url = crate::helpers::empty_database().await;
+    let migrations: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_ephemail"))
+                .args(["migrate", "--database-url", &url])
+                .output()
+        })
+        .collect();
+    for output in futures::future::join_all(migrations).await {
+        let output = output.unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -53,16 +53,44 @@ pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
 /// Applies pending migrations. Needs the multi-threaded tokio runtime (diesel's migration
 /// harness is synchronous and runs under `block_in_place`).
 pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
-    let conn = pool.get().await.context("connecting to the database")?;
+    let mut conn = pool.get().await.context("connecting to the database")?;
+    // Processes starting together on one database take turns: the first applies what is
+    // pending, the others then find nothing to do (rather than racing to create the same
+    // tables). The lock is the session's, so it goes with the connection if anything fails.
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await
+        .context("waiting for other processes' migrations")?;
     let mut harness = AsyncMigrationHarness::new(conn);
     let applied = harness
         .run_pending_migrations(MIGRATIONS)
-        .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+        .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .map_err(|error| error.to_string());
+    let mut conn = harness.into_inner();
+    let applied = match applied {
+        Ok(applied) => applied,
+        Err(error) => {
+            // Closed rather than pooled: it holds the lock.
+            drop(diesel_async::pooled_connection::deadpool::Object::take(
+                conn,
+            ));
+            anyhow::bail!("running migrations: {error}");
+        }
+    };
     for version in applied {
         tracing::info!(%version, "applied migration");
     }
+    diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await
+        .context("ending the migrations")?;
     Ok(())
 }
+
+/// Arbitrary constant naming "migrations" among advisory locks.
+const MIGRATION_LOCK: i64 = 0x6d69_6772_6174_6521;
 
 /// Whether the database answers a query.
 pub async fn ping(pool: &Pool) -> anyhow::Result<()> {
