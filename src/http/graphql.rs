@@ -180,5 +180,8 @@ fn base_url(request: &Request, app: &Api) -> BaseUrl {
                 .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         })
         .map_or_else(|| app.config.http.http_addr.to_string(), str::to_owned);
-    BaseUrl(format!("http://{host}"))
+    // Served over TLS itself, its links are HTTPS; behind a TLS-terminating proxy only
+    // --public-url can say so.
+    let scheme = if app.config.http.tls() { "https" } else { "http" };
+    BaseUrl(format!("{scheme}://{host}"))
 }

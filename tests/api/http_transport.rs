@@ -30,7 +30,14 @@ async fn https_serves_the_api_with_hsts_when_a_certificate_is_configured() {
         request = urllib.request.Request(base + '/graphql', data=body, headers={\n\
             'Content-Type': 'application/json', 'Authorization': 'Bearer ' + sys.argv[3]})\n\
         answer = json.load(urllib.request.urlopen(request, context=ctx))\n\
-        assert answer == {'data': {'__typename': 'Query'}}, answer\n";
+        assert answer == {'data': {'__typename': 'Query'}}, answer\n\
+        wait = '{ waitForMessage(address: \"tls@localhost\", timeoutMs: 5000) { rawUrl } }'\n\
+        request.data = json.dumps({'query': wait}).encode()\n\
+        answer = json.load(urllib.request.urlopen(request, context=ctx))\n\
+        raw = answer['data']['waitForMessage']['rawUrl']\n\
+        assert raw.startswith(base + '/messages/'), raw\n";
+    // Its download links are HTTPS too.
+    app.send_mail("tls@localhost", "over TLS", "body").await;
     let port = app.http_addr.port().to_string();
     let output = Command::new("python3")
         .args(["-c", script, &cert, &port, &app.key])
