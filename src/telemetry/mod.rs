@@ -1,3 +1,4 @@
 //! What an operator sees of a running process: Prometheus metrics and logs.
 
+pub mod api;
 pub mod metrics;
