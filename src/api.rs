@@ -12,6 +12,7 @@ use crate::{
     auth::{credential, inbox_token::InboxTokens, liveness, public::PublicInboxes, Caller},
     config::ServeConfig,
     error::AppError,
+    telemetry::api::ApiMetrics,
 };
 
 pub struct ApiHandles {
@@ -28,6 +29,7 @@ pub struct ApiHandles {
     pub inbox_tokens: InboxTokens,
     /// Set in public mode.
     pub public_inboxes: Option<PublicInboxes>,
+    pub metrics: ApiMetrics,
 }
 
 /// Cheap to clone: one per request, subscription and loader.

@@ -28,7 +28,7 @@ use crate::{
     config::ServeConfig,
     http::Readiness,
     smtp::session::SmtpEdge,
-    telemetry::metrics::Exposition,
+    telemetry::{api::ApiMetrics, metrics::Exposition},
 };
 
 /// The parts, built and wired; cheap to clone.
@@ -63,6 +63,7 @@ impl App {
         };
         let mut registry = Registry::default();
         crate::telemetry::metrics::register_build_info(&mut registry);
+        ephemail_store::register_pool_metrics(&mut registry, &pool);
         let events = Arc::new(EventBus::default());
         let buckets = Arc::new(ExpiryBuckets::new(config.retention.purge_bucket));
         let delivery = MailDelivery::start(
@@ -89,6 +90,7 @@ impl App {
             sanitizer: Sanitizer::default(),
             inbox_tokens,
             public_inboxes,
+            metrics: ApiMetrics::register(&mut registry),
         });
         Ok(Self {
             config,

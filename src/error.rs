@@ -28,6 +28,29 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    const ALL: [Self; 7] = [
+        Self::BadUserInput,
+        Self::NotFound,
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::QuotaExceeded,
+        Self::Timeout,
+        Self::Internal,
+    ];
+
+    /// The code of an error in a response: errors raised by async-graphql itself have none and
+    /// are `BAD_USER_INPUT` (see [`ensure_error_codes`]); a code not in the list would be a bug.
+    pub fn of(error: &async_graphql::ServerError) -> Self {
+        match error.extensions.as_ref().and_then(|ext| ext.get("code")) {
+            None => Self::BadUserInput,
+            Some(async_graphql::Value::String(code)) => Self::ALL
+                .into_iter()
+                .find(|known| known.as_str() == code)
+                .unwrap_or(Self::Internal),
+            Some(_) => Self::Internal,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BadUserInput => "BAD_USER_INPUT",

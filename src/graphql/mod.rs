@@ -2,7 +2,7 @@
 //! object [`types`] they return; resolvers find the API's handles and the caller through
 //! [`context`]. [`feed`] is the lossless "next message after a cursor" reader shared by
 //! subscriptions and `waitForMessage`; [`lookup`] finds (or waits for) the inbox an id or
-//! address names.
+//! address names. [`observe`] counts, times and traces every operation.
 
 pub mod context;
 pub mod feed;
@@ -11,6 +11,7 @@ pub mod loader;
 pub mod lookup;
 pub mod mutation;
 pub mod null_propagation;
+pub mod observe;
 pub mod query;
 pub mod schema;
 pub mod subscription;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_graphql::{dataloader::DataLoader, SDLExportOptions, Schema, SchemaBuilder};
 
-use super::{limits, loader, mutation, null_propagation, query, subscription};
+use super::{limits, loader, mutation, null_propagation, observe, query, subscription};
 use crate::api::Api;
 
 pub type ApiSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
@@ -32,6 +32,7 @@ fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Su
 pub fn build(app: Api) -> ApiSchema {
     let http = &app.config.http;
     let mut builder = builder()
+        .extension(observe::ObserveOperations::new(app.metrics.clone()))
         .extension(null_propagation::NullPropagation)
         .extension(limits::OperationLimits {
             max_aliases: MAX_ALIASES,

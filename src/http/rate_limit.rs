@@ -6,20 +6,23 @@ use poem::{
     IntoResponse, Response,
 };
 
-use crate::{api::Api, auth::Caller, error::AppError};
+use crate::{api::Api, auth::Caller, error::AppError, telemetry::api::RateLimit};
 use ephemail_store::models::quota::{self, RateDecision};
 
-/// Takes one request from the caller's tenant bucket; `None` for callers without a tenant
-/// (they are refused by authentication anyway).
+/// Takes one request from the caller's tenant bucket (a refusal is counted); `None` for callers
+/// without a tenant (they are refused by authentication anyway).
 pub async fn take(app: &Api, caller: &Caller) -> Result<Option<RateDecision>, AppError> {
     let Some(tenant_id) = caller.tenant_id() else {
         return Ok(None);
     };
     let mut conn = app.pool.get().await?;
     let default_limit = app.config.quota.quota_requests_per_minute;
-    Ok(Some(
-        quota::take_request(&mut conn, tenant_id, default_limit, app.clock.now()).await?,
-    ))
+    let decision =
+        quota::take_request(&mut conn, tenant_id, default_limit, app.clock.now()).await?;
+    if !decision.allowed {
+        app.metrics.rate_limited(RateLimit::ApiRequests);
+    }
+    Ok(Some(decision))
 }
 
 /// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` (seconds until the bucket is full).

@@ -27,6 +27,7 @@ use poem::{
     IntoResponse, Request, Response,
 };
 use tokio::sync::mpsc;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::rate_limit;
@@ -36,6 +37,7 @@ use crate::{
     error::AppError,
     graphql::schema::ApiSchema,
     scope::Scope,
+    telemetry::{api::RateLimit, metrics::GaugeHold},
 };
 
 /// WebSocket connections open at once, per client IP address and per credential.
@@ -102,19 +104,24 @@ pub fn upgrade(
         {
             Some(place) => Some(place),
             None => {
+                app.metrics
+                    .rate_limited(RateLimit::WebsocketConnectionsPerIp);
                 return (
                     StatusCode::TOO_MANY_REQUESTS,
                     "too many WebSocket connections from your address",
                 )
-                    .into_response()
+                    .into_response();
             }
         },
         None => None,
     };
     let header_credential = auth::credential::from_headers(request.headers()).map(str::to_owned);
+    // The connection's log lines carry the upgrade request's id.
+    let request_span = tracing::Span::current();
     websocket
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
+        .on_upgrade(move |socket| {
+            let open = GaugeHold::new(&app.metrics.websocket_connections);
             let connection = Connection {
                 app,
                 connections,
@@ -124,7 +131,11 @@ pub fn upgrade(
                 header_credential,
                 _ip_place: ip_place,
             };
-            connection.serve(socket).await;
+            async move {
+                let _open = open;
+                connection.serve(socket).await;
+            }
+            .instrument(request_span)
         })
         .into_response()
 }
@@ -233,11 +244,15 @@ impl Connection {
                             credential,
                             app.config.websocket.ws_max_connections_per_credential,
                         )
-                        .ok_or(AppError::QuotaExceeded {
-                            what: "WebSocket connections per credential",
-                            retry_after: 1,
-                        })
-                        .map_err(|error| error.extend())?;
+                        .ok_or_else(|| {
+                            app.metrics
+                                .rate_limited(RateLimit::WebsocketConnectionsPerCredential);
+                            AppError::QuotaExceeded {
+                                what: "WebSocket connections per credential",
+                                retry_after: 1,
+                            }
+                            .extend()
+                        })?;
                     Ok::<_, async_graphql::Error>((data, caller, place))
                 }
                 .await;
@@ -353,6 +368,8 @@ async fn admit(app: &Api, client: &Mutex<ClientState>, id: &str) -> Result<(), V
     let mut client = lock(client);
     if !client.running.contains(id) {
         if client.running.len() >= max as usize {
+            app.metrics
+                .rate_limited(RateLimit::SubscriptionsPerConnection);
             let error = AppError::QuotaExceeded {
                 what: "subscriptions per connection",
                 retry_after: 0,

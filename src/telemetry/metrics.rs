@@ -14,6 +14,23 @@ use prometheus_client::{
     registry::Registry,
 };
 
+/// One unit of a gauge for as long as it is held (an open connection, a running subscription):
+/// the gauge goes down again when it is dropped, however its holder ends.
+pub struct GaugeHold(Gauge);
+
+impl GaugeHold {
+    pub fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for GaugeHold {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The registry once every part has registered into it.
 #[derive(Debug, Clone)]
 pub struct Exposition(Arc<Registry>);

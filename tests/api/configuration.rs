@@ -169,6 +169,12 @@ async fn json_logs_are_one_object_per_line_with_the_span_fields() {
         .unwrap_or_else(|| panic!("no logged GraphQL response in\n{text}"));
     assert_eq!(response["span"]["name"], "request");
     assert_eq!(response["span"]["method"], "POST");
+    assert!(
+        response["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() >= 16),
+        "{response}"
+    );
     assert!(response["spans"]
         .as_array()
         .is_some_and(|spans| !spans.is_empty()));

@@ -15,6 +15,7 @@ mod graphql_api;
 mod graphql_limits;
 mod helpers;
 mod http_transport;
+mod metrics_api;
 mod node_client;
 mod quotas;
 mod retention;

@@ -25,6 +25,12 @@ use diesel_async::{
     AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric},
+    metrics::{gauge::ConstGauge, TypedMetric},
+    registry::Registry,
+};
 
 use embedded::EmbeddedPostgres;
 
@@ -48,6 +54,57 @@ pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
         .queue_mode(::deadpool::managed::QueueMode::Lifo)
         .build()
         .context("building the database pool")
+}
+
+/// The pool's state as Prometheus gauges, read at every scrape: `ephemail_db_pool_connections`
+/// by `state` (`idle`, `in_use`), `ephemail_db_pool_max_connections`, and
+/// `ephemail_db_pool_waiting` (callers waiting for a connection). The connections that the
+/// ingest writer and the event relay took out of the pool for good are not in it.
+pub fn register_pool_metrics(registry: &mut Registry, pool: &Pool) {
+    registry.register_collector(Box::new(PoolCollector(pool.clone())));
+}
+
+struct PoolCollector(Pool);
+
+/// Not derived: the pool's manager holds the database URL, password included.
+impl std::fmt::Debug for PoolCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolCollector")
+    }
+}
+
+impl Collector for PoolCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let status = self.0.status();
+        let mut connections = encoder.encode_descriptor(
+            "ephemail_db_pool_connections",
+            "Database connections in the pool, by state.",
+            None,
+            ConstGauge::<usize>::TYPE,
+        )?;
+        for (state, count) in [
+            ("idle", status.available),
+            ("in_use", status.size.saturating_sub(status.available)),
+        ] {
+            ConstGauge::new(count).encode(connections.encode_family(&[("state", state)])?)?;
+        }
+        for (name, help, value) in [
+            (
+                "ephemail_db_pool_max_connections",
+                "The most connections the pool opens (--db-pool-size).",
+                status.max_size,
+            ),
+            (
+                "ephemail_db_pool_waiting",
+                "Callers waiting for a database connection.",
+                status.waiting,
+            ),
+        ] {
+            let gauge = encoder.encode_descriptor(name, help, None, ConstGauge::<usize>::TYPE)?;
+            ConstGauge::new(value).encode(gauge)?;
+        }
+        Ok(())
+    }
 }
 
 /// Applies pending migrations. Needs the multi-threaded tokio runtime (diesel's migration

@@ -13,6 +13,7 @@ use crate::{
         self as service, CreateOutcome, ExtendInbox, ExtendOutcome, InboxRules, IssuedInbox,
         NewInbox,
     },
+    telemetry::api::RateLimit,
 };
 use ephemail_store::models::Viewer;
 
@@ -253,12 +254,13 @@ fn public_tenant(ctx: &Context<'_>) -> Result<Uuid, AppError> {
     let ip = ctx
         .data_opt::<ClientIp>()
         .ok_or(AppError::Unauthenticated)?;
-    public
-        .admit(ip.0)
-        .map_err(|retry_after| AppError::QuotaExceeded {
+    public.admit(ip.0).map_err(|retry_after| {
+        ctx.app().metrics.rate_limited(RateLimit::PublicInboxes);
+        AppError::QuotaExceeded {
             what: "anonymous inboxes per minute",
             retry_after,
-        })?;
+        }
+    })?;
     Ok(public.tenant_id)
 }
 

@@ -18,6 +18,7 @@ use crate::{
         },
     },
     scope::Scope,
+    telemetry::metrics::GaugeHold,
 };
 use ephemail_store::models::message::{self, Claim};
 
@@ -171,6 +172,7 @@ impl MessageQuery {
                     }
                 }
             };
+            let _waiting = GaugeHold::new(&app.metrics.waits);
             tokio::time::timeout(Duration::from_millis(timeout_ms), found)
                 .await
                 .map_err(|_| AppError::Timeout(timeout_ms))?

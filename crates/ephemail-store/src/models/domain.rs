@@ -102,6 +102,7 @@ pub async fn upsert(conn: &mut AsyncPgConnection, domain: &Domain) -> QueryResul
         .map(drop)
 }
 
+#[tracing::instrument(name = "db.domain.find", level = "debug", skip_all)]
 pub async fn find(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Option<Domain>> {
     domains::table
         .find(name)

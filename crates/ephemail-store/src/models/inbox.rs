@@ -69,6 +69,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, inbox: &Inbox) -> QueryResult<
 }
 
 /// A live inbox by id.
+#[tracing::instrument(name = "db.inbox.find", level = "debug", skip_all, fields(inbox_id = %id))]
 pub async fn find(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
@@ -106,6 +107,7 @@ pub async fn list(
 }
 
 /// A live inbox by address.
+#[tracing::instrument(name = "db.inbox.find_by_address", level = "debug", skip_all)]
 pub async fn find_by_address(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,

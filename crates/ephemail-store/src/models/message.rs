@@ -438,6 +438,7 @@ pub async fn page(
 }
 
 /// Oldest first: up to `limit` matching messages newer than the `after` cursor.
+#[tracing::instrument(name = "db.message.stored_after", level = "debug", skip_all, fields(inbox_id = %inbox_id, after = after))]
 pub async fn stored_after(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
@@ -478,6 +479,7 @@ pub enum Claim {
 /// Takes the oldest matching message after `after` that `claim` allows and returns it.
 /// Concurrent waits each get a different message: the update re-checks the claim under the row
 /// lock, and a wait that lost the race moves on to the next candidate.
+#[tracing::instrument(name = "db.message.claim_oldest", level = "debug", skip_all, fields(inbox_id = %inbox_id, after = after, claim = ?claim))]
 pub async fn claim_oldest(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
@@ -527,6 +529,7 @@ pub async fn claim_oldest(
 
 /// Records that a wait returned the message (one it found by cursor, not by claim): waits
 /// without a cursor pass it over from now on.
+#[tracing::instrument(name = "db.message.record_returned", level = "debug", skip_all, fields(inbox_id = %message.inbox_id))]
 pub async fn record_returned(
     conn: &mut AsyncPgConnection,
     message: &Message,
@@ -546,6 +549,7 @@ pub async fn record_returned(
 /// The matching messages up to `through` (a seq) received after `since` that no wait has
 /// returned, oldest first, at most `limit`: where a subscription without a cursor starts.
 #[allow(clippy::too_many_arguments)] // the feed's arguments and the window
+#[tracing::instrument(name = "db.message.unreturned_through", level = "debug", skip_all, fields(inbox_id = %inbox_id, through = through))]
 pub async fn unreturned_through(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
@@ -564,6 +568,7 @@ pub async fn unreturned_through(
 }
 
 /// The `seq` of the inbox's newest message, 0 when it has none.
+#[tracing::instrument(name = "db.message.latest_seq", level = "debug", skip_all, fields(inbox_id = %inbox_id))]
 pub async fn latest_seq(conn: &mut AsyncPgConnection, inbox_id: Uuid) -> QueryResult<i64> {
     of_inbox(messages::table.into_boxed(), inbox_id)
         .select(diesel::dsl::max(messages::seq))
