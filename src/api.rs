@@ -5,7 +5,11 @@ use std::{future::Future, ops::Deref, sync::Arc};
 
 use ephemail_mail::sanitize::Sanitizer;
 use ephemail_store::{
-    clock::Clock, events::EventBus, models::quota::Limits, partitions::ExpiryBuckets, Pool,
+    clock::Clock,
+    events::EventBus,
+    models::quota::{Limits, QuotaRefusals},
+    partitions::ExpiryBuckets,
+    Pool,
 };
 
 use crate::{
@@ -28,6 +32,8 @@ pub struct ApiHandles {
     pub inbox_tokens: InboxTokens,
     /// Set in public mode.
     pub public_inboxes: Option<PublicInboxes>,
+    /// `ephemail_quota_refusals_total`, shared with delivery.
+    pub quota_refusals: QuotaRefusals,
 }
 
 /// Cheap to clone: one per request, subscription and loader.

@@ -11,10 +11,11 @@ use tokio_util::sync::CancellationToken;
 use ephemail_mail::sanitize::Sanitizer;
 use ephemail_store::{
     clock::Clock,
-    delivery::MailDelivery,
-    events::{self, EventBus},
+    delivery::{DeliveryMetrics, MailDelivery},
+    events::{self, EventBus, RelayMetrics},
     models::{
         domain::{self, Domain, DomainMode},
+        quota::QuotaRefusals,
         tenant, Viewer,
     },
     partitions::ExpiryBuckets,
@@ -26,7 +27,7 @@ use crate::{
     api::{Api, ApiHandles},
     auth::{inbox_token::InboxTokens, public::PublicInboxes},
     config::ServeConfig,
-    smtp::session::SmtpEdge,
+    smtp::{metrics::SmtpMetrics, session::SmtpEdge},
     telemetry::metrics::Exposition,
 };
 
@@ -41,6 +42,9 @@ pub struct App {
     pub sweeper: Arc<Sweeper>,
     /// Every part's Prometheus series, for `GET /metrics`.
     pub metrics: Exposition,
+    /// The series of the parts `Server` starts (registered here, with the others).
+    smtp_metrics: SmtpMetrics,
+    relay_metrics: RelayMetrics,
 }
 
 impl App {
@@ -64,12 +68,15 @@ impl App {
         crate::telemetry::metrics::register_build_info(&mut registry);
         let events = Arc::new(EventBus::default());
         let buckets = Arc::new(ExpiryBuckets::new(config.retention.purge_bucket));
+        // One series for the quota refusals of mail and of the API.
+        let quota_refusals = QuotaRefusals::register(&mut registry);
         let delivery = MailDelivery::start(
             pool.clone(),
             clock.clone(),
             events.clone(),
             buckets.clone(),
             config.delivery_settings(),
+            DeliveryMetrics::register(&mut registry, quota_refusals.clone()),
         );
         let sweeper = Arc::new(Sweeper::new(
             pool.clone(),
@@ -88,13 +95,18 @@ impl App {
             sanitizer: Sanitizer::default(),
             inbox_tokens,
             public_inboxes,
+            quota_refusals,
         });
+        let smtp_metrics = SmtpMetrics::register(&mut registry);
+        let relay_metrics = RelayMetrics::register(&mut registry);
         Ok(Self {
             config,
             api,
             delivery,
             sweeper,
             metrics: Exposition::new(registry),
+            smtp_metrics,
+            relay_metrics,
         })
     }
 
@@ -194,21 +206,21 @@ impl Server {
             clock: app.api.clock.clone(),
             delivery: app.delivery.clone(),
             shutdown_grace: app.config.shutdown_grace(),
+            metrics: app.smtp_metrics.clone(),
         };
         let smtp_stop = shutdown.clone();
         tasks.spawn(async move { ("smtp", crate::smtp::serve(listeners, edge, smtp_stop).await) });
         let (sweeper, sweeper_stop) = (app.sweeper.clone(), shutdown.clone());
         tasks.spawn(async move { ("sweeper", sweeper.run(sweeper_stop).await) });
-        let (relay_pool, relay_bus, relay_stop) = (
+        let (relay_pool, relay_bus, relay_metrics, relay_stop) = (
             app.api.pool.clone(),
             app.api.events.clone(),
+            app.relay_metrics.clone(),
             shutdown.clone(),
         );
         tasks.spawn(async move {
-            (
-                "events",
-                events::relay(relay_pool, relay_bus, relay_stop).await,
-            )
+            let relayed = events::relay(relay_pool, relay_bus, relay_metrics, relay_stop);
+            ("events", relayed.await)
         });
         let http_stop = shutdown.clone();
         let (api, metrics) = (app.api.clone(), app.metrics.clone());

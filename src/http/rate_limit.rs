@@ -7,7 +7,7 @@ use poem::{
 };
 
 use crate::{api::Api, auth::Caller, error::AppError};
-use ephemail_store::models::quota::{self, RateDecision};
+use ephemail_store::models::quota::{self, QuotaKind, RateDecision};
 
 /// Takes one request from the caller's tenant bucket; `None` for callers without a tenant
 /// (they are refused by authentication anyway).
@@ -17,9 +17,12 @@ pub async fn take(app: &Api, caller: &Caller) -> Result<Option<RateDecision>, Ap
     };
     let mut conn = app.pool.get().await?;
     let default_limit = app.config.quota.quota_requests_per_minute;
-    Ok(Some(
-        quota::take_request(&mut conn, tenant_id, default_limit, app.clock.now()).await?,
-    ))
+    let decision =
+        quota::take_request(&mut conn, tenant_id, default_limit, app.clock.now()).await?;
+    if !decision.allowed {
+        app.quota_refusals.refused(QuotaKind::RequestsPerMinute);
+    }
+    Ok(Some(decision))
 }
 
 /// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` (seconds until the bucket is full).

@@ -13,6 +13,7 @@ mod graphql_api;
 mod graphql_limits;
 mod helpers;
 mod http_transport;
+mod metrics_smtp;
 mod node_client;
 mod quotas;
 mod retention;

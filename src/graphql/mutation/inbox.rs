@@ -14,7 +14,7 @@ use crate::{
         NewInbox,
     },
 };
-use ephemail_store::models::Viewer;
+use ephemail_store::models::{quota::QuotaKind, Viewer};
 
 #[derive(InputObject)]
 pub struct CreateInboxInput {
@@ -225,7 +225,13 @@ async fn create_inbox(
         new,
         app.clock.now(),
     )
-    .await?;
+    .await
+    // Creating refuses for one quota only: live inboxes.
+    .inspect_err(|error| {
+        if matches!(error, AppError::QuotaExceeded { .. }) {
+            app.quota_refusals.refused(QuotaKind::Inboxes);
+        }
+    })?;
     let (status, issued) = match created.outcome {
         CreateOutcome::Created(issued) => (CreateInboxStatus::Created, Some(issued)),
         CreateOutcome::AddressTaken => (CreateInboxStatus::AddressTaken, None),
@@ -253,12 +259,13 @@ fn public_tenant(ctx: &Context<'_>) -> Result<Uuid, AppError> {
     let ip = ctx
         .data_opt::<ClientIp>()
         .ok_or(AppError::Unauthenticated)?;
-    public
-        .admit(ip.0)
-        .map_err(|retry_after| AppError::QuotaExceeded {
+    public.admit(ip.0).map_err(|retry_after| {
+        (ctx.app().quota_refusals).refused(QuotaKind::PublicInboxesPerMinute);
+        AppError::QuotaExceeded {
             what: "anonymous inboxes per minute",
             retry_after,
-        })?;
+        }
+    })?;
     Ok(public.tenant_id)
 }
 
