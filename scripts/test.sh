@@ -4,9 +4,9 @@
 # drift test, Node.js with the graphql-ws, playwright-core and axe-core npm packages, headless
 # Chromium for the XSS rendering and web inbox tests, the web inbox's build tools for its
 # stale-bundle test, swaks and Python 3 as SMTP clients, systemd-analyze for the systemd
-# unit's check), then checks formatting and lints and runs every test, then fuzzes the mail
-# crate briefly (scripts/fuzz.sh, which installs cargo-fuzz), then the SDKs' tests
-# (scripts/test-sdk.sh, which installs their own tools).
+# unit's check, promtool to lint the /metrics exposition), then checks formatting and lints and
+# runs every test, then fuzzes the mail crate briefly (scripts/fuzz.sh, which installs
+# cargo-fuzz), then the SDKs' tests (scripts/test-sdk.sh, which installs their own tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -38,6 +38,19 @@ fi
 if ! command -v systemd-analyze >/dev/null; then
   echo "# installing systemd's tools (systemd-analyze verifies deploy/ephemail.service)"
   apt_install systemd
+fi
+# Prometheus's own linter for the /metrics test (tests/api/metrics_smtp.rs looks for it here,
+# then on PATH): unpacked from Debian's prometheus package, whose server is neither installed
+# nor started.
+PROMTOOL_DIR=/var/cache/ephemail/promtool
+if ! command -v promtool >/dev/null && [ ! -x "$PROMTOOL_DIR/usr/bin/promtool" ]; then
+  echo "# unpacking promtool from the prometheus package into $PROMTOOL_DIR"
+  [ -n "${APT_UPDATED:-}" ] || { as_root apt-get update -qq; APT_UPDATED=1; }
+  download="$(mktemp -d)"
+  (cd "$download" && apt-get download -qq prometheus)
+  mkdir -p "$PROMTOOL_DIR"
+  dpkg-deb -x "$download"/prometheus_*.deb "$PROMTOOL_DIR"
+  rm -rf "$download"
 fi
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   echo "# installing python3-venv (the Python SDK is tested from its wheel in a fresh venv)"

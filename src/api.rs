@@ -5,7 +5,11 @@ use std::{future::Future, ops::Deref, sync::Arc};
 
 use ephemail_mail::sanitize::Sanitizer;
 use ephemail_store::{
-    clock::Clock, events::EventBus, models::quota::Limits, partitions::ExpiryBuckets, Pool,
+    clock::Clock,
+    events::EventBus,
+    models::quota::{Limits, QuotaRefusals},
+    partitions::ExpiryBuckets,
+    Pool,
 };
 
 use crate::{
@@ -30,6 +34,8 @@ pub struct ApiHandles {
     /// Set in public mode.
     pub public_inboxes: Option<PublicInboxes>,
     pub metrics: ApiMetrics,
+    /// `ephemail_quota_refusals_total`, shared with delivery.
+    pub quota_refusals: QuotaRefusals,
 }
 
 /// Cheap to clone: one per request, subscription and loader.

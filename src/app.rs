@@ -11,10 +11,11 @@ use tokio_util::sync::CancellationToken;
 use ephemail_mail::sanitize::Sanitizer;
 use ephemail_store::{
     clock::Clock,
-    delivery::MailDelivery,
-    events::{self, EventBus},
+    delivery::{DeliveryMetrics, MailDelivery},
+    events::{self, EventBus, RelayMetrics},
     models::{
         domain::{self, Domain, DomainMode},
+        quota::QuotaRefusals,
         tenant, Viewer,
     },
     partitions::ExpiryBuckets,
@@ -27,7 +28,7 @@ use crate::{
     auth::{inbox_token::InboxTokens, public::PublicInboxes},
     config::ServeConfig,
     http::Readiness,
-    smtp::session::SmtpEdge,
+    smtp::{metrics::SmtpMetrics, session::SmtpEdge},
     telemetry::{api::ApiMetrics, metrics::Exposition},
 };
 
@@ -42,6 +43,9 @@ pub struct App {
     pub sweeper: Arc<Sweeper>,
     /// Every part's Prometheus series, for `GET /metrics`.
     pub metrics: Exposition,
+    /// The series of the parts `Server` starts (registered here, with the others).
+    smtp_metrics: SmtpMetrics,
+    relay_metrics: RelayMetrics,
 }
 
 impl App {
@@ -66,12 +70,15 @@ impl App {
         ephemail_store::register_pool_metrics(&mut registry, &pool);
         let events = Arc::new(EventBus::default());
         let buckets = Arc::new(ExpiryBuckets::new(config.retention.purge_bucket));
+        // One series for the quota refusals of mail and of the API.
+        let quota_refusals = QuotaRefusals::register(&mut registry);
         let delivery = MailDelivery::start(
             pool.clone(),
             clock.clone(),
             events.clone(),
             buckets.clone(),
             config.delivery_settings(),
+            DeliveryMetrics::register(&mut registry, quota_refusals.clone()),
         );
         let sweeper = Arc::new(Sweeper::new(
             pool.clone(),
@@ -91,13 +98,18 @@ impl App {
             inbox_tokens,
             public_inboxes,
             metrics: ApiMetrics::register(&mut registry),
+            quota_refusals,
         });
+        let smtp_metrics = SmtpMetrics::register(&mut registry);
+        let relay_metrics = RelayMetrics::register(&mut registry);
         Ok(Self {
             config,
             api,
             delivery,
             sweeper,
             metrics: Exposition::new(registry),
+            smtp_metrics,
+            relay_metrics,
         })
     }
 
@@ -206,6 +218,7 @@ impl Server {
                 clock: app.api.clock.clone(),
                 delivery: app.delivery.clone(),
                 shutdown_grace: config.shutdown_grace(),
+                metrics: app.smtp_metrics.clone(),
             };
             server.spawn("smtp", |stop| crate::smtp::serve(listeners, edge, stop));
         }
@@ -217,7 +230,10 @@ impl Server {
             // The API's waits and subscriptions learn of mail stored by other processes
             // through the relay; a process without the API has nobody to tell.
             let (pool, bus) = (app.api.pool.clone(), app.api.events.clone());
-            server.spawn("events", |stop| events::relay(pool, bus, stop));
+            let relay_metrics = app.relay_metrics.clone();
+            server.spawn("events", |stop| {
+                events::relay(pool, bus, relay_metrics, stop)
+            });
             let (api, metrics, readiness) =
                 (app.api.clone(), app.metrics.clone(), readiness.clone());
             server.spawn("http", |stop| {

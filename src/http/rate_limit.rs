@@ -7,7 +7,7 @@ use poem::{
 };
 
 use crate::{api::Api, auth::Caller, error::AppError, telemetry::api::RateLimit};
-use ephemail_store::models::quota::{self, RateDecision};
+use ephemail_store::models::quota::{self, QuotaKind, RateDecision};
 
 /// Takes one request from the caller's tenant bucket (a refusal is counted); `None` for callers
 /// without a tenant (they are refused by authentication anyway).
@@ -21,6 +21,7 @@ pub async fn take(app: &Api, caller: &Caller) -> Result<Option<RateDecision>, Ap
         quota::take_request(&mut conn, tenant_id, default_limit, app.clock.now()).await?;
     if !decision.allowed {
         app.metrics.rate_limited(RateLimit::ApiRequests);
+        app.quota_refusals.refused(QuotaKind::RequestsPerMinute);
     }
     Ok(Some(decision))
 }

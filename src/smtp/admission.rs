@@ -10,6 +10,7 @@ use std::{
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::metrics::ReplyReason;
 use crate::config::SmtpConfig;
 
 pub struct Admission {
@@ -44,6 +45,13 @@ impl Refusal {
             Self::TooManyConnectionsFromIp => {
                 b"421 4.7.0 Connecting too often from your address; try again later\r\n"
             }
+        }
+    }
+
+    pub fn reason(self) -> ReplyReason {
+        match self {
+            Self::TooManySessions | Self::TooManySessionsFromIp => ReplyReason::ConnectionLimit,
+            Self::TooManyConnectionsFromIp => ReplyReason::RateLimit,
         }
     }
 }

@@ -7,8 +7,9 @@ use std::{
     pin::Pin,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, Mutex, OnceLock, PoisonError,
     },
+    time::Instant,
 };
 
 use async_trait::async_trait;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     admission::Admission,
     data::{self, Data},
+    metrics::{ReplyReason, SmtpMetrics},
     reply, trace,
 };
 use ephemail_mail::address::EmailAddress;
@@ -35,7 +37,8 @@ use ephemail_store::{
 
 use crate::config::SmtpConfig;
 
-/// What the SMTP edge works with: its settings, the clock, and where accepted mail goes.
+/// What the SMTP edge works with: its settings, the clock, where accepted mail goes, and its
+/// series for `/metrics`.
 #[derive(Clone)]
 pub struct SmtpEdge {
     pub config: Arc<SmtpConfig>,
@@ -43,6 +46,7 @@ pub struct SmtpEdge {
     pub delivery: MailDelivery,
     /// How long a mail transaction in progress may take to finish at shutdown.
     pub shutdown_grace: std::time::Duration,
+    pub metrics: SmtpMetrics,
 }
 
 pub struct SmtpHandler {
@@ -68,12 +72,16 @@ impl SmtpHandler {
             shutdown,
         }
     }
+
+    pub fn metrics(&self) -> &SmtpMetrics {
+        &self.edge.metrics
+    }
 }
 
 /// What we know about a connection.
 pub struct ConnectionInfo {
     pub peer: SocketAddr,
-    pub activity: Arc<Activity>,
+    pub state: Arc<SessionState>,
     /// Failed commands so far; past `--smtp-max-errors` the session is closed.
     errors: u16,
     /// The current transaction's `MAIL FROM` carried `SMTPUTF8`.
@@ -81,25 +89,74 @@ pub struct ConnectionInfo {
 }
 
 impl ConnectionInfo {
-    pub fn new(peer: SocketAddr, activity: Arc<Activity>) -> Self {
+    pub fn new(peer: SocketAddr, state: Arc<SessionState>) -> Self {
         Self {
             peer,
-            activity,
+            state,
             errors: 0,
             utf8: false,
         }
     }
 }
 
-/// Whether a session is inside a mail transaction (from `MAIL FROM` to the reply after DATA, or
-/// `RSET`), so that shutdown closes idle sessions at once but lets a transaction finish.
+/// What a session's hooks share with the task running it: whether a mail transaction is in
+/// progress (from `MAIL FROM` to the reply after DATA, or `RSET`), so that shutdown closes idle
+/// sessions at once but lets a transaction finish; what the next reply is for, which the hook
+/// that makes it (or `closing`'s future, outside any hook) says; and how the session went.
 #[derive(Default)]
-pub struct Activity {
+pub struct SessionState {
     in_transaction: AtomicBool,
     idle: Notify,
+    next_reply: Mutex<NextReply>,
+    /// Set by the reply that ends the session (`221`, `421`) or a failed `STARTTLS`.
+    outcome: OnceLock<&'static str>,
+    /// `STARTTLS` succeeded.
+    starttls: AtomicBool,
 }
 
-impl Activity {
+/// What [`SmtpHandler::reply_sent`] learns about the reply it is told of.
+#[derive(Default)]
+struct NextReply {
+    /// Unset for positive replies (and `EXPN`'s, the crate's own).
+    reason: Option<ReplyReason>,
+    /// For the reply to a DATA that was received whole: when its final dot arrived.
+    data_ended: Option<Instant>,
+}
+
+impl SessionState {
+    fn next_reply(&self) -> std::sync::MutexGuard<'_, NextReply> {
+        self.next_reply
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next reply refuses for `reason`.
+    fn refusing(&self, reason: ReplyReason) {
+        self.next_reply().reason = Some(reason);
+    }
+
+    /// The session ended this way; the first to say so is right.
+    fn ended(&self, outcome: &'static str) {
+        let _ = self.outcome.set(outcome);
+    }
+
+    /// The TLS handshake failed with `error` (`STARTTLS`, or on the implicit-TLS port): the
+    /// session ends with it.
+    pub fn tls_failed(&self, error: io::Error) -> io::Error {
+        self.ended("tls_failed");
+        error
+    }
+
+    /// How the session ended, if a reply or the TLS handshake told: `quit`, `timeout`,
+    /// `too_many_errors`, `shutdown` or `tls_failed`.
+    pub fn outcome(&self) -> Option<&'static str> {
+        self.outcome.get().copied()
+    }
+
+    pub fn upgraded_to_tls(&self) -> bool {
+        self.starttls.load(Ordering::Relaxed)
+    }
+
     fn begin(&self) {
         self.in_transaction.store(true, Ordering::SeqCst);
     }
@@ -132,18 +189,34 @@ fn accept<T>(reply: Reply, res: T) -> Decision<T> {
     Decision::Accept { reply, res }
 }
 
-fn reject<T>(reply: Reply) -> Decision<T> {
-    Decision::Reject { reply }
-}
-
-/// A refusal that counts towards the session's error limit.
-fn failed(conn: &mut Conn, reply: Reply) -> Reply {
-    conn.user.errors = conn.user.errors.saturating_add(1);
+/// `reply`, a refusal for `reason` (counted by `reply_sent`).
+fn refusal(conn: &Conn, reason: ReplyReason, reply: Reply) -> Reply {
+    conn.user.state.refusing(reason);
     reply
 }
 
-fn failed_with<T>(conn: &mut Conn, reply: Reply) -> Decision<T> {
-    reject(failed(conn, reply))
+fn refuse<T>(conn: &Conn, reason: ReplyReason, reply: Reply) -> Decision<T> {
+    Decision::Reject {
+        reply: refusal(conn, reason, reply),
+    }
+}
+
+/// A refusal that counts towards the session's error limit.
+fn failed(conn: &mut Conn, reason: ReplyReason, reply: Reply) -> Reply {
+    conn.user.errors = conn.user.errors.saturating_add(1);
+    refusal(conn, reason, reply)
+}
+
+fn failed_with<T>(conn: &mut Conn, reason: ReplyReason, reply: Reply) -> Decision<T> {
+    Decision::Reject {
+        reply: failed(conn, reason, reply),
+    }
+}
+
+/// The crate's `503` to a command out of sequence, counted.
+fn out_of_sequence(conn: &mut Conn) -> Reply {
+    let refused = default_reply::bad_sequence().convert();
+    failed(conn, ReplyReason::Sequence, refused)
 }
 
 /// The recipient as a validated address; quoted local parts and address literals are refused.
@@ -191,7 +264,7 @@ impl smtp_server::Config for SmtpHandler {
     async fn tls_accept<IO>(
         &self,
         io: IO,
-        _conn: &mut Conn,
+        conn: &mut Conn,
     ) -> io::Result<
         duplexify::Duplex<Pin<Box<dyn Send + AsyncRead>>, Pin<Box<dyn Send + AsyncWrite>>>,
     >
@@ -204,7 +277,10 @@ impl smtp_server::Config for SmtpHandler {
                 "STARTTLS is not configured",
             ));
         };
-        let (read, write) = futures::AsyncReadExt::split(acceptor.accept(io).await?);
+        let encrypted =
+            (acceptor.accept(io).await).map_err(|error| conn.user.state.tls_failed(error))?;
+        conn.user.state.starttls.store(true, Ordering::Relaxed);
+        let (read, write) = futures::AsyncReadExt::split(encrypted);
         Ok(duplexify::Duplex::new(Box::pin(read), Box::pin(write)))
     }
 
@@ -219,85 +295,119 @@ impl smtp_server::Config for SmtpHandler {
                     Ok(size) if size > self.edge.config.max_message_size => {
                         return Some(failed(
                             conn,
+                            ReplyReason::Size,
                             reply::too_large(self.edge.config.max_message_size),
                         ));
                     }
                     Ok(_) => {}
-                    Err(_) => return Some(failed(conn, reply::bad_parameter("SIZE"))),
+                    Err(_) => {
+                        let refused = reply::bad_parameter("SIZE");
+                        return Some(failed(conn, ReplyReason::Syntax, refused));
+                    }
                 },
                 ("BODY", Some(body))
                     if body.eq_ignore_ascii_case("7BIT")
                         || body.eq_ignore_ascii_case("8BITMIME") => {}
                 ("SMTPUTF8", None) => utf8 = true,
-                (other, _) => return Some(failed(conn, reply::bad_parameter(other))),
+                (other, _) => {
+                    let refused = reply::bad_parameter(other);
+                    return Some(failed(conn, ReplyReason::Syntax, refused));
+                }
             }
         }
         conn.user.utf8 = utf8;
         None
     }
 
-    fn command_timeout_reply(&self, _conn: &mut Conn) -> Option<Reply> {
-        Some(reply::command_timeout())
+    fn command_timeout_reply(&self, conn: &mut Conn) -> Option<Reply> {
+        Some(refusal(
+            conn,
+            ReplyReason::Timeout,
+            reply::command_timeout(),
+        ))
     }
 
     fn session_over(&self, conn: &mut Conn) -> Option<Reply> {
-        (conn.user.errors >= self.edge.config.smtp_max_errors).then(reply::too_many_errors)
+        (conn.user.errors >= self.edge.config.smtp_max_errors)
+            .then(|| refusal(conn, ReplyReason::TooManyErrors, reply::too_many_errors()))
     }
 
     // The protocol errors the crate answers itself: the same replies, counted.
     fn already_did_hello(&self, conn: &mut Conn) -> Reply {
-        failed(conn, default_reply::bad_sequence().convert())
+        out_of_sequence(conn)
     }
 
     fn mail_before_hello(&self, conn: &mut Conn) -> Reply {
-        failed(conn, default_reply::bad_sequence().convert())
+        out_of_sequence(conn)
     }
 
     fn already_in_mail(&self, conn: &mut Conn) -> Reply {
-        failed(conn, default_reply::bad_sequence().convert())
+        out_of_sequence(conn)
     }
 
     fn rcpt_before_mail(&self, conn: &mut Conn) -> Reply {
-        failed(conn, default_reply::bad_sequence().convert())
+        out_of_sequence(conn)
     }
 
     fn data_before_rcpt(&self, conn: &mut Conn) -> Reply {
-        failed(conn, default_reply::bad_sequence().convert())
+        out_of_sequence(conn)
     }
 
     fn data_before_mail(&self, conn: &mut Conn) -> Reply {
-        failed(conn, default_reply::bad_sequence().convert())
+        out_of_sequence(conn)
     }
 
     fn starttls_unsupported(&self, conn: &mut Conn) -> Reply {
-        failed(conn, default_reply::command_not_supported().convert())
+        let refused = default_reply::command_not_supported().convert();
+        failed(conn, ReplyReason::Tls, refused)
     }
 
     fn command_unrecognized(&self, conn: &mut Conn) -> Reply {
-        failed(conn, default_reply::command_unrecognized().convert())
+        let refused = default_reply::command_unrecognized().convert();
+        failed(conn, ReplyReason::Syntax, refused)
     }
 
     fn bad_arguments(&self, verb: &str, conn: &mut Conn) -> Reply {
-        failed(conn, reply::bad_arguments(verb))
+        failed(conn, ReplyReason::Syntax, reply::bad_arguments(verb))
     }
 
     fn pipeline_forbidden_after_starttls(&self, conn: &mut Conn) -> Reply {
-        failed(
-            conn,
-            default_reply::pipeline_forbidden_after_starttls().convert(),
-        )
+        let refused = default_reply::pipeline_forbidden_after_starttls().convert();
+        failed(conn, ReplyReason::Tls, refused)
     }
 
     fn line_too_long(&self, conn: &mut Conn) -> Reply {
-        failed(conn, reply::line_too_long())
+        failed(conn, ReplyReason::Syntax, reply::line_too_long())
     }
 
     fn closing(&self, conn: &Conn) -> Pin<Box<dyn Send + Future<Output = Reply>>> {
-        let (activity, shutdown) = (conn.user.activity.clone(), self.shutdown.clone());
+        let (state, shutdown) = (conn.user.state.clone(), self.shutdown.clone());
         Box::pin(async move {
-            activity.idle_after(&shutdown).await;
+            state.idle_after(&shutdown).await;
+            state.refusing(ReplyReason::Shutdown);
             reply::shutting_down()
         })
+    }
+
+    /// Counts every reply once it is written, with the reason its hook gave; ends the
+    /// ingest latency of a mail at its `250`, and notes how the session ended.
+    fn reply_sent(&self, reply: &Reply, conn: &mut Conn) {
+        let code = &reply.code.0;
+        let state = &conn.user.state;
+        let next = std::mem::take(&mut *state.next_reply());
+        let reason = next.reason.unwrap_or_else(|| ReplyReason::unlabelled(code));
+        self.edge.metrics.reply_sent(code, reason);
+        match code {
+            b"221" => state.ended("quit"),
+            // Every 421 closes the session.
+            b"421" => state.ended(reason.as_str()),
+            [b'2', ..] => {
+                if let Some(data_ended) = next.data_ended {
+                    self.edge.metrics.ingest_latency(data_ended.elapsed());
+                }
+            }
+            _ => {}
+        }
     }
 
     fn max_command_line(&self) -> usize {
@@ -326,7 +436,7 @@ impl smtp_server::Config for SmtpHandler {
                 text.push(MaybeUtf8::Ascii("STARTTLS".to_owned()));
             }
         }
-        tracing::debug!(peer = %conn.user.peer, helo = %hostname.raw(), "hello");
+        tracing::debug!(helo = %hostname.raw(), "hello");
         accept(
             Reply {
                 code: ReplyCode::OKAY,
@@ -351,24 +461,28 @@ impl smtp_server::Config for SmtpHandler {
         conn: &mut Conn,
     ) -> Decision<Option<Email>> {
         if !self.admission.allow_message(conn.user.peer.ip()) {
-            return reject(reply::too_many_messages());
+            return refuse(conn, ReplyReason::RateLimit, reply::too_many_messages());
         }
-        conn.user.activity.begin();
+        conn.user.state.begin();
         accept(reply::sender_ok(), from)
     }
 
     async fn handle_rset(&self, _mail: &mut Option<Mail>, conn: &mut Conn) -> Decision<()> {
-        conn.user.activity.end();
+        conn.user.state.end();
         accept(reply::reset(), ())
     }
 
     async fn filter_to(&self, to: Email, mail: &mut Mail, conn: &mut Conn) -> Decision<Email> {
         if mail.user.len() >= usize::from(self.edge.config.max_recipients) {
-            return reject(reply::too_many_recipients());
+            let refused = reply::too_many_recipients();
+            return refuse(conn, ReplyReason::TooManyRecipients, refused);
         }
         let recipient = match recipient_address(&to) {
             Ok(address) => Recipient::new(address),
-            Err(reason) => return failed_with(conn, reply::bad_recipient_syntax(&reason)),
+            Err(reason) => {
+                let refused = reply::bad_recipient_syntax(&reason);
+                return failed_with(conn, ReplyReason::Syntax, refused);
+            }
         };
         match self.edge.delivery.check_recipient(&recipient).await {
             Ok(RecipientCheck::Accept) => {
@@ -376,14 +490,16 @@ impl smtp_server::Config for SmtpHandler {
                 accept(reply::recipient_ok(), to)
             }
             Ok(RecipientCheck::DomainNotServed) => {
-                tracing::info!(peer = %conn.user.peer, domain = %recipient.inbox.domain, "relaying denied");
-                failed_with(conn, reply::relay_denied())
+                tracing::info!(domain = %recipient.inbox.domain, "relaying denied");
+                failed_with(conn, ReplyReason::RelayRefused, reply::relay_denied())
             }
-            Ok(RecipientCheck::NoSuchInbox) => failed_with(conn, reply::no_such_mailbox()),
-            Ok(RecipientCheck::OverQuota) => reject(reply::over_quota()),
+            Ok(RecipientCheck::NoSuchInbox) => {
+                failed_with(conn, ReplyReason::UnknownInbox, reply::no_such_mailbox())
+            }
+            Ok(RecipientCheck::OverQuota) => refuse(conn, ReplyReason::Quota, reply::over_quota()),
             Err(error) => {
                 tracing::error!(error = format!("{error:#}"), "checking a recipient failed");
-                reject(reply::local_error())
+                refuse(conn, ReplyReason::LocalError, reply::local_error())
             }
         }
     }
@@ -399,7 +515,7 @@ impl smtp_server::Config for SmtpHandler {
         Self: 'resp,
     {
         let decision = self.receive(stream, mail, conn).await;
-        conn.user.activity.end();
+        conn.user.state.end();
         decision
     }
 }
@@ -446,10 +562,13 @@ impl SmtpHandler {
         .await
         {
             Data::Complete(raw) => raw,
-            Data::TooLarge => return reject(reply::too_large(limits.max_message_size)),
+            Data::TooLarge => {
+                let refused = reply::too_large(limits.max_message_size);
+                return refuse(conn, ReplyReason::Size, refused);
+            }
             Data::TimedOut => {
                 return Decision::Kill {
-                    reply: Some(reply::data_timeout()),
+                    reply: Some(refusal(conn, ReplyReason::Timeout, reply::data_timeout())),
                     res: Err(io::Error::new(io::ErrorKind::TimedOut, "DATA timed out")),
                 }
             }
@@ -463,6 +582,8 @@ impl SmtpHandler {
                 }
             }
         };
+        conn.user.state.next_reply().data_ended = Some(Instant::now());
+        let bytes = raw.len() - trace_len;
         let incoming = IncomingMail {
             mail_from: mail.from.as_ref().map(|from| {
                 let rendered = from.to_string();
@@ -480,16 +601,21 @@ impl SmtpHandler {
             Ok(delivery) => match delivery.stored.first() {
                 Some(first) => {
                     let messages = delivery.stored.len();
-                    tracing::info!(peer = %conn.user.peer, messages, "mail stored");
+                    tracing::info!(messages, "mail stored");
+                    self.edge.metrics.mail_accepted(messages, bytes);
                     accept(reply::stored(&first.to_string()), ())
                 }
-                None if delivery.too_large > 0 => reject(reply::too_large_for_recipient()),
-                None if delivery.over_quota > 0 => reject(reply::over_quota()),
-                None => reject(reply::no_such_mailbox()),
+                None if delivery.too_large > 0 => {
+                    refuse(conn, ReplyReason::Size, reply::too_large_for_recipient())
+                }
+                None if delivery.over_quota > 0 => {
+                    refuse(conn, ReplyReason::Quota, reply::over_quota())
+                }
+                None => refuse(conn, ReplyReason::UnknownInbox, reply::no_such_mailbox()),
             },
             Err(error) => {
                 tracing::error!(error = format!("{error:#}"), "storing a mail failed");
-                reject(reply::local_error())
+                refuse(conn, ReplyReason::LocalError, reply::local_error())
             }
         }
     }

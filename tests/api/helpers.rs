@@ -730,7 +730,11 @@ impl Drop for TestCertificate {
 pub async fn scrape_metrics(url: &str) -> prometheus_parse::Scrape {
     let response = reqwest::get(url).await.expect("scraping /metrics");
     assert_eq!(response.status(), 200, "GET {url}");
-    let text = response.text().await.expect("metrics body");
+    parse_metrics(&response.text().await.expect("metrics body"))
+}
+
+/// Parses a Prometheus text exposition.
+pub fn parse_metrics(text: &str) -> prometheus_parse::Scrape {
     prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
         .expect("the exposition parses")
 }

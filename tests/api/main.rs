@@ -16,6 +16,7 @@ mod graphql_limits;
 mod helpers;
 mod http_transport;
 mod metrics_api;
+mod metrics_smtp;
 mod node_client;
 mod quotas;
 mod retention;

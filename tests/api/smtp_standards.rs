@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::helpers::{without_trace_header, TestApp, TestCertificate};
+use crate::helpers::{metric_value, parse_metrics, without_trace_header, TestApp, TestCertificate};
 
 /// The raw source of the newest message of `address`.
 async fn raw_of(app: &TestApp, address: &str) -> Vec<u8> {
@@ -376,6 +376,7 @@ async fn shutdown_says_421_inside_tls_to_idle_encrypted_sessions() {
         sessions.push(stream);
     }
 
+    let exposition = app.app.metrics.clone();
     let stopping = tokio::spawn(app.stop());
     for mut session in sessions {
         assert_eq!(
@@ -384,6 +385,22 @@ async fn shutdown_says_421_inside_tls_to_idle_encrypted_sessions() {
         );
     }
     stopping.await.unwrap();
+    // Counted per listener, and each `421` as the shutdown's.
+    let scrape = parse_metrics(&exposition.encode());
+    for listener in ["smtp", "smtps"] {
+        let listener = [("listener", listener)];
+        let sessions = metric_value(&scrape, "ephemail_smtp_sessions_total", &listener);
+        assert_eq!(sessions, Some(1.0));
+        let open = metric_value(&scrape, "ephemail_smtp_sessions_open", &listener);
+        assert_eq!(open, Some(0.0));
+    }
+    let replies = |class, reason| {
+        let labels = [("class", class), ("reason", reason)];
+        metric_value(&scrape, "ephemail_smtp_replies_total", &labels)
+    };
+    // Two banners, `220` to STARTTLS, two EHLOs.
+    assert_eq!(replies("2xx", "ok"), Some(5.0));
+    assert_eq!(replies("4xx", "shutdown"), Some(2.0));
 }
 
 #[tokio::test(flavor = "multi_thread")]

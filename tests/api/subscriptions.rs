@@ -315,12 +315,14 @@ async fn a_deletion_missed_while_the_event_relay_reconnects_still_ends_the_subsc
     let (mut ws, address) = watch_new_inbox(&second, "missed", false).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     // Both processes lose their LISTEN sessions; the deletion's notification reaches nobody.
+    // (Only this test's database: other tests' relays go on listening.)
     let mut conn = diesel_async::AsyncPgConnection::establish(&first.database_url)
         .await
         .unwrap();
     diesel::sql_query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()",
+         WHERE datname = current_database() AND query LIKE 'LISTEN %' \
+           AND pid <> pg_backend_pid()",
     )
     .execute(&mut conn)
     .await

@@ -30,6 +30,7 @@ use diesel_async::{
     AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
 };
 use futures::StreamExt;
+use prometheus_client::{metrics::counter::Counter, registry::Registry};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -376,18 +377,45 @@ impl Drop for Listener {
     }
 }
 
+/// What the relay tells `/metrics` (`ephemail_events_*`).
+#[derive(Debug, Clone, Default)]
+pub struct RelayMetrics {
+    notifications: Counter,
+    reconnects: Counter,
+}
+
+impl RelayMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "ephemail_events_notifications",
+            "Notifications the event relay received from the database, this process's own \
+             included (each carries up to 100 events)",
+            metrics.notifications.clone(),
+        );
+        registry.register(
+            "ephemail_events_relay_reconnects",
+            "Times the event relay listened again after losing its connection",
+            metrics.reconnects.clone(),
+        );
+        metrics
+    }
+}
+
 /// Listens for the other processes' events on a connection of its own, taken out of the pool
 /// for good (LISTEN belongs to a session), and hands them to `bus` until `shutdown`. A lost
 /// connection is replaced after [`RELAY_RETRY`], and every listener is then told to read again.
 pub async fn relay(
     pool: Pool<AsyncPgConnection>,
     bus: Arc<EventBus>,
+    metrics: RelayMetrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let mut listened_before = false;
     loop {
         let listened = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            listened = listen(&pool, &bus) => listened,
+            listened = listen(&pool, &bus, &metrics, &mut listened_before) => listened,
         };
         bus.relaying.store(false, Ordering::Relaxed);
         if let Err(error) = listened {
@@ -400,14 +428,26 @@ pub async fn relay(
     }
 }
 
-async fn listen(pool: &Pool<AsyncPgConnection>, bus: &EventBus) -> anyhow::Result<()> {
+/// Listens until the connection is lost; `listened_before` tells a reconnection from the
+/// first LISTEN.
+async fn listen(
+    pool: &Pool<AsyncPgConnection>,
+    bus: &EventBus,
+    metrics: &RelayMetrics,
+    listened_before: &mut bool,
+) -> anyhow::Result<()> {
     let mut conn = Object::take(pool.get().await?);
     conn.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
     bus.relaying.store(true, Ordering::Relaxed);
+    if std::mem::replace(listened_before, true) {
+        metrics.reconnects.inc();
+    }
     bus.resync();
     let mut notifications = std::pin::pin!(conn.notifications_stream());
     while let Some(notification) = notifications.next().await {
-        bus.apply_notification(&notification?.payload);
+        let payload = notification?.payload;
+        metrics.notifications.inc();
+        bus.apply_notification(&payload);
     }
     anyhow::bail!("the notification stream ended")
 }

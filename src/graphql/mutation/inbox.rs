@@ -15,7 +15,7 @@ use crate::{
     },
     telemetry::api::RateLimit,
 };
-use ephemail_store::models::Viewer;
+use ephemail_store::models::{quota::QuotaKind, Viewer};
 
 #[derive(InputObject)]
 pub struct CreateInboxInput {
@@ -226,7 +226,13 @@ async fn create_inbox(
         new,
         app.clock.now(),
     )
-    .await?;
+    .await
+    // Creating refuses for one quota only: live inboxes.
+    .inspect_err(|error| {
+        if matches!(error, AppError::QuotaExceeded { .. }) {
+            app.quota_refusals.refused(QuotaKind::Inboxes);
+        }
+    })?;
     let (status, issued) = match created.outcome {
         CreateOutcome::Created(issued) => (CreateInboxStatus::Created, Some(issued)),
         CreateOutcome::AddressTaken => (CreateInboxStatus::AddressTaken, None),
@@ -256,6 +262,7 @@ fn public_tenant(ctx: &Context<'_>) -> Result<Uuid, AppError> {
         .ok_or(AppError::Unauthenticated)?;
     public.admit(ip.0).map_err(|retry_after| {
         ctx.app().metrics.rate_limited(RateLimit::PublicInboxes);
+        (ctx.app().quota_refusals).refused(QuotaKind::PublicInboxesPerMinute);
         AppError::QuotaExceeded {
             what: "anonymous inboxes per minute",
             retry_after,

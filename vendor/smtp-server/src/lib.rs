@@ -441,6 +441,17 @@ pub trait Config: Send + Sync {
     ) -> Pin<Box<dyn Send + Future<Output = Reply>>> {
         Box::pin(std::future::pending())
     }
+
+    /// ephemail patch 9: told of every reply once it is written, whichever hook or default made
+    /// it (the banner, the closing and timeout replies included), for counting them. Does
+    /// nothing by default.
+    #[allow(unused_variables)]
+    fn reply_sent(
+        &self,
+        reply: &Reply,
+        conn_meta: &mut ConnectionMetadata<Self::ConnectionUserMeta>,
+    ) {
+    }
 }
 
 /// ephemail patch 6: the command of a line that did not parse, when it is one whose arguments
@@ -574,15 +585,19 @@ where
             // ephemail patch 8: futures-lite's `or`, not smol's.
             futures_lite::future::or(
                 async {
+                    // ephemail patch 9: the reply is kept for `Config::reply_sent`.
+                    let reply = $reply;
                     // ephemail patch 7: one write per reply. Upstream's vectored write becomes one
                     // small write per slice on most streams, and Nagle's algorithm then holds
                     // each reply's tail for the peer's delayed ACK (about 40 ms a reply).
                     let mut bytes = Vec::with_capacity(256);
-                    for slice in $reply.as_io_slices() {
+                    for slice in reply.as_io_slices() {
                         bytes.extend_from_slice(&slice);
                     }
                     $writer.write_all(&bytes).await?;
                     waiting_for_command_since = Utc::now();
+                    // ephemail patch 9: every reply written is reported, once.
+                    cfg.reply_sent(&reply, &mut conn_meta);
                     Ok(())
                 },
                 async {
@@ -858,15 +873,22 @@ where
                                 // long, non-RFC5322-compliant, etc.).
                                 // Couldn't find the RFC reference
                                 // anywhere, though.
-                                let mut n_decisions = 0;
+                                // ephemail patch 9: the decisions are taken before their replies are
+                                // sent, and the stream (which borrows the connection's metadata)
+                                // dropped, since `reply_sent` is given that metadata. SMTP has one
+                                // decision; LMTP's replies now go out once all are decided.
+                                let mut decisions = Vec::with_capacity(expected_n_decisions);
                                 while let Some(decision) = decision_stream.next().await {
-                                    n_decisions += 1;
-                                    if n_decisions > expected_n_decisions {
+                                    if decisions.len() == expected_n_decisions {
                                         panic!("got more decisions in handle_mail return than the expected {}", expected_n_decisions);
                                     }
+                                    decisions.push(decision);
+                                }
+                                drop(decision_stream);
+                                assert_eq!(decisions.len(), expected_n_decisions, "got {} decisions in handle_mail return, expected {}", decisions.len(), expected_n_decisions);
+                                for decision in decisions {
                                     simple_handler!(decision);
                                 }
-                                assert_eq!(n_decisions, expected_n_decisions, "got {} decisions in handle_mail return, expected {}", n_decisions, expected_n_decisions);
                             } else {
                                 // handle_mail did not call complete, let's read until the end and
                                 // then return an error

@@ -69,6 +69,8 @@ struct Hooks {
     closing_calls: AtomicUsize,
     /// Patch 6: `501` for a known command with bad arguments.
     bad_arguments: bool,
+    /// Patch 9: the code of every reply `reply_sent` was told of, in order.
+    replies_sent: Mutex<Vec<String>>,
 }
 
 /// The connection's own state: the errors counted for patch 3.
@@ -224,6 +226,11 @@ impl smtp_server::Config for Hooks {
         } else {
             self.command_unrecognized(conn)
         }
+    }
+
+    fn reply_sent(&self, reply: &Reply, _conn: &mut Conn) {
+        let code = String::from_utf8_lossy(&reply.code.0).into_owned();
+        self.replies_sent.lock().unwrap().push(code);
     }
 }
 
@@ -585,6 +592,57 @@ async fn patch_7_send_reply_one_write() {
         .map(|write| String::from_utf8_lossy(write))
         .collect::<Vec<_>>();
     assert_eq!(writes, replies, "one write per reply");
+}
+
+/// Patch 9: `reply_sent` is told of every reply once it is written, in order, whichever hook or
+/// default made it: the banner, `354`, the reply after DATA, an unrecognized command's, the
+/// reply of a session that `closing` ends after the command loop; and of the command timeout's
+/// reply the same way.
+#[tokio::test]
+async fn patch_9_reply_sent() {
+    let (close, closing) = oneshot::channel();
+    let (mut client, server, hooks) = session(Hooks {
+        closing: Mutex::new(Some(closing)),
+        ..Hooks::default()
+    })
+    .await;
+    assert!(client.command("EHLO client.test").await.starts_with("250"));
+    assert!(client
+        .command("MAIL FROM:<a@client.test>")
+        .await
+        .starts_with("250"));
+    assert!(client
+        .command("RCPT TO:<b@mx.test>")
+        .await
+        .starts_with("250"));
+    assert!(client.command("DATA").await.starts_with("354"));
+    assert!(client
+        .command("Subject: x\r\n\r\nbody\r\n.")
+        .await
+        .starts_with("250"));
+    assert!(client.command("XYZZY").await.starts_with("500"));
+    close.send(()).unwrap();
+    assert_eq!(client.reply().await, "421 closing\r\n");
+    client.closed().await;
+    outcome(server).await.unwrap();
+    assert_eq!(
+        *hooks.replies_sent.lock().unwrap(),
+        ["220", "250", "250", "250", "354", "250", "500", "421"]
+    );
+
+    let (mut client, server, hooks) = session(Hooks {
+        command_timeout: Some(chrono::Duration::milliseconds(200)),
+        timeout_reply: true,
+        ..Hooks::default()
+    })
+    .await;
+    assert_eq!(
+        client.reply().await,
+        "421 timed out waiting for a command\r\n"
+    );
+    client.closed().await;
+    assert!(outcome(server).await.is_err());
+    assert_eq!(*hooks.replies_sent.lock().unwrap(), ["220", "421"]);
 }
 
 /// Patch 8: the command-read timeout sleeps on tokio's timer (here a current-thread runtime's),

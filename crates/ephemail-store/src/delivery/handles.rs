@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::recipients::RecipientCache;
+use super::{metrics::DeliveryMetrics, recipients::RecipientCache};
 use crate::{
     clock::Clock, events::EventBus, models::quota::Limits, partitions::ExpiryBuckets, Pool,
 };
@@ -28,4 +28,5 @@ pub(super) struct Handles {
     pub(super) buckets: Arc<ExpiryBuckets>,
     pub(super) recipients: RecipientCache,
     pub(super) settings: DeliverySettings,
+    pub(super) metrics: DeliveryMetrics,
 }

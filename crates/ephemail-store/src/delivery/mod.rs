@@ -6,6 +6,7 @@
 
 mod envelope;
 mod handles;
+mod metrics;
 mod prepare;
 pub mod recipients;
 mod writer;
@@ -28,6 +29,7 @@ use crate::{
 pub use envelope::{Delivery, IncomingMail, Recipient, RecipientCheck};
 pub use handles::DeliverySettings;
 use handles::Handles;
+pub use metrics::DeliveryMetrics;
 use prepare::PreparedMail;
 use recipients::RecipientCache;
 use writer::{Job, MAX_BATCH};
@@ -48,6 +50,7 @@ impl MailDelivery {
         events: Arc<EventBus>,
         buckets: Arc<ExpiryBuckets>,
         settings: DeliverySettings,
+        metrics: DeliveryMetrics,
     ) -> Self {
         let handles = Arc::new(Handles {
             pool,
@@ -56,6 +59,7 @@ impl MailDelivery {
             buckets,
             recipients: RecipientCache::default(),
             settings,
+            metrics,
         });
         let (jobs, receiver) = mpsc::channel(2 * MAX_BATCH);
         tokio::spawn(writer::write_batches(handles.clone(), receiver));
@@ -94,11 +98,16 @@ impl MailDelivery {
         }
         let mut conn = handles.pool.get().await?;
         let limits = quota::limits_of(&mut conn, &handles.settings.limits, tenant_id).await?;
-        if quota::can_receive(&mut conn, tenant_id, &limits, now).await? {
-            handles.recipients.had_room(tenant_id);
-            Ok(RecipientCheck::Accept)
-        } else {
-            Ok(RecipientCheck::OverQuota)
+        // The size is not known yet: room for one byte.
+        match quota::exhausted(&conn, tenant_id, &limits, 1, now).await? {
+            None => {
+                handles.recipients.had_room(tenant_id);
+                Ok(RecipientCheck::Accept)
+            }
+            Some(kind) => {
+                handles.metrics.refused(kind);
+                Ok(RecipientCheck::OverQuota)
+            }
         }
     }
 
@@ -109,13 +118,16 @@ impl MailDelivery {
         let prepared =
             ephemail_mail::cpu_bound(mail.raw.len(), || PreparedMail::prepare(mail)).await??;
         let (done, outcome) = oneshot::channel();
+        let queued = self.handles.metrics.queued();
+        let job = Job {
+            mail: prepared,
+            done,
+        };
         self.jobs
-            .send(Job {
-                mail: prepared,
-                done,
-            })
+            .send(job)
             .await
             .map_err(|_| anyhow::anyhow!("the ingest writer has stopped"))?;
+        queued.taken_by_writer();
         outcome
             .await
             .context("the ingest writer dropped the mail")?

@@ -9,7 +9,9 @@
 //! no gain.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 use diesel_async::{
@@ -17,6 +19,7 @@ use diesel_async::{
     AsyncPgConnection, SimpleAsyncConnection,
 };
 use tokio::sync::{mpsc, oneshot};
+use tracing::{field, instrument::Instrumented, Instrument};
 use uuid::Uuid;
 
 use ephemail_mail::address::EmailAddress;
@@ -33,7 +36,7 @@ use crate::{
         domain::{self, Domain, DomainMode},
         inbox::{self, AddressPairs, Inbox},
         message::{self, Counting, MailCount, NewMessage},
-        quota::Limits,
+        quota::{self, Limits, QuotaKind},
         raw_source::NewRawSource,
         tenant,
     },
@@ -48,6 +51,15 @@ pub(super) struct Job {
 /// Mails per transaction at most; bounds the work lost to a failed batch and its latency.
 pub(super) const MAX_BATCH: usize = 64;
 
+/// What became of one mail of a committed batch: the session's answer, the events to publish,
+/// and the quotas of the copies refused.
+#[derive(Default)]
+struct Outcome {
+    delivery: Delivery,
+    events: Vec<MessageStored>,
+    refused: Vec<QuotaKind>,
+}
+
 pub(super) async fn write_batches(handles: Arc<Handles>, mut jobs: mpsc::Receiver<Job>) {
     let mut connection = WriterConnection::default();
     loop {
@@ -55,30 +67,65 @@ pub(super) async fn write_batches(handles: Arc<Handles>, mut jobs: mpsc::Receive
         if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
         }
-        let outcomes = match store_batch(&handles, &mut connection, &batch).await {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            // Again one by one, so one mail the database refuses cannot fail the others.
-            Err(_) if batch.len() > 1 => {
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for job in &batch {
-                    let alone =
-                        store_batch(&handles, &mut connection, std::slice::from_ref(job)).await;
-                    outcomes.push(alone.map(|mut outcome| outcome.remove(0)));
-                }
-                outcomes
-            }
-            Err(error) => vec![Err(error)],
-        };
+        handles.metrics.taken(batch.len());
+        handles.metrics.batch(batch.len());
+        let span = tracing::info_span!(
+            "ingest.batch",
+            size = batch.len(),
+            stored = field::Empty,
+            duration_ms = field::Empty,
+        );
+        let started = Instant::now();
+        let outcomes = write_batch(&handles, &mut connection, &batch)
+            .instrument(span.clone())
+            .await;
+        let mut stored = 0;
         for (job, outcome) in batch.into_iter().zip(outcomes) {
-            let delivery = outcome.map(|(delivery, events)| {
-                for event in events {
+            let delivery = outcome.map(|outcome| {
+                for event in outcome.events {
                     handles.events.publish(event);
                 }
-                delivery
+                for kind in outcome.refused {
+                    handles.metrics.refused(kind);
+                }
+                outcome.delivery
             });
+            stored += delivery
+                .as_ref()
+                .map_or(0, |delivery| delivery.stored.len());
             let _ = job.done.send(delivery);
         }
+        span.record("stored", stored);
+        span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.in_scope(|| tracing::debug!("ingest batch written"));
     }
+}
+
+/// Stores the batch in one transaction, or if that fails each mail in one of its own, so that
+/// one mail the database refuses cannot fail the others.
+async fn write_batch(
+    handles: &Handles,
+    connection: &mut WriterConnection,
+    batch: &[Job],
+) -> Vec<anyhow::Result<Outcome>> {
+    match store_batch(handles, connection, batch).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(_) if batch.len() > 1 => {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for job in batch {
+                let alone = store_batch(handles, connection, std::slice::from_ref(job)).await;
+                outcomes.push(alone.map(|mut outcome| outcome.remove(0)));
+            }
+            outcomes
+        }
+        Err(error) => vec![Err(error)],
+    }
+}
+
+/// A span for one of the writer's database statements (or pipelined round trips), at debug
+/// level: there are a few per batch, on the hot path.
+fn statement<F: Future>(name: &'static str, future: F) -> Instrumented<F> {
+    future.instrument(tracing::debug_span!("db.statement", statement = name))
 }
 
 /// The writer's own connection, taken out of the pool for good: its session is set up once for
@@ -134,7 +181,7 @@ async fn store_batch(
     handles: &Handles,
     connection: &mut WriterConnection,
     batch: &[Job],
-) -> anyhow::Result<Vec<(Delivery, Vec<MessageStored>)>> {
+) -> anyhow::Result<Vec<Outcome>> {
     let now = handles.clock.now();
     let conn = connection.get(handles).await?;
     // The partitions for the inboxes this batch may create, before its transaction: made inside
@@ -150,7 +197,7 @@ async fn store_batch(
         .await?;
     let mut result = store_in_transaction(conn, handles, batch, now, QuotaCheck::AllAtOnce).await;
     if matches!(&result, Err(error) if message::exceeded(error)) {
-        result = match prepared::rollback(conn).await {
+        result = match statement("rollback", prepared::rollback(conn)).await {
             Ok(()) => store_in_transaction(conn, handles, batch, now, QuotaCheck::OneByOne).await,
             Err(error) => Err(error),
         };
@@ -166,7 +213,10 @@ async fn store_batch(
         Err(error) => {
             // The pipeline may have stopped before its COMMIT: a connection that cannot even
             // roll back is not used again.
-            if prepared::rollback(conn).await.is_err() {
+            if statement("rollback", prepared::rollback(conn))
+                .await
+                .is_err()
+            {
                 connection.discard();
             }
             Err(error).context("storing the message")
@@ -197,7 +247,7 @@ async fn store_in_transaction(
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
     quota_check: QuotaCheck,
-) -> diesel::QueryResult<(Vec<(Delivery, Vec<MessageStored>)>, InboxesChanged)> {
+) -> diesel::QueryResult<(Vec<Outcome>, InboxesChanged)> {
     let (inboxes, limits) = resolve(conn, handles, batch, now).await?;
     // The partitions of the inboxes' expiry buckets (made when the inbox was), checked once per
     // process and bucket: the inbox may come from another process.
@@ -217,8 +267,17 @@ async fn store_in_transaction(
             for target in copies {
                 let alone = insert(conn, batch, std::slice::from_ref(&target), false, now).await?;
                 if alone.is_empty() {
-                    handles.recipients.out_of_room(target.inbox.tenant_id);
-                    outcomes[target.job].0.over_quota += 1;
+                    let tenant_id = target.inbox.tenant_id;
+                    handles.recipients.out_of_room(tenant_id);
+                    let outcome = &mut outcomes[target.job];
+                    outcome.delivery.over_quota += 1;
+                    let size = i64::from(batch[target.job].mail.size);
+                    let exhausted = quota::exhausted(conn, tenant_id, &target.limits, size, now);
+                    // None: the tenant was deleted meanwhile; its copies are not stored, but
+                    // not for a quota.
+                    outcome
+                        .refused
+                        .extend(statement("quota.exhausted", exhausted).await?);
                 } else {
                     stored.extend(alone);
                     admitted.push(target);
@@ -245,25 +304,29 @@ async fn store_in_transaction(
         insert(conn, batch, pending, true, now),
         async {
             if !overfull.is_empty() {
-                message::keep_newest(conn, &overfull, keep).await?;
+                let keep_newest = message::keep_newest(conn, &overfull, keep);
+                statement("message.keep_newest", keep_newest).await?;
             }
             Ok(())
         },
-        handles.events.notify_others(
-            conn,
-            events::Changes {
-                stored_in: &stored_in,
-                created_at: &created_at,
-                deleted: &inboxes.replaced,
-                revoked: &[],
-            }
+        statement(
+            "events.notify_others",
+            handles.events.notify_others(
+                conn,
+                events::Changes {
+                    stored_in: &stored_in,
+                    created_at: &created_at,
+                    deleted: &inboxes.replaced,
+                    revoked: &[],
+                }
+            )
         ),
-        prepared::commit(conn),
+        statement("commit", prepared::commit(conn)),
     )?;
     stored.extend(inserted);
     for (job, id, event) in stored {
-        outcomes[job].0.stored.push(id);
-        outcomes[job].1.push(event);
+        outcomes[job].delivery.stored.push(id);
+        outcomes[job].events.push(event);
     }
     let changed = InboxesChanged {
         replaced: inboxes.replaced,
@@ -320,7 +383,7 @@ async fn resolve(
     unknown.sort_unstable();
     unknown.dedup();
     if !unknown.is_empty() {
-        for domain in domain::find_all(conn, &unknown).await? {
+        for domain in statement("domain.find_all", domain::find_all(conn, &unknown)).await? {
             handles.recipients.served(&domain);
             domains.insert(domain.name.clone(), domain);
         }
@@ -344,17 +407,26 @@ async fn resolve(
     let owners: Vec<Uuid> = catch_all.iter().map(|&(_, owner)| owner).collect();
     let registered_addresses = AddressPairs::of(registered);
     let ((), (mut found, replaced), registered, tenants) = futures::try_join!(
-        prepared::begin(conn),
-        inbox::find_or_create_all(
-            conn,
-            &catch_all,
-            now,
-            handles.settings.catch_all_ttl,
-            &handles.buckets,
-            handles.settings.catch_all_inboxes,
+        statement("begin", prepared::begin(conn)),
+        statement(
+            "inbox.find_or_create_all",
+            inbox::find_or_create_all(
+                conn,
+                &catch_all,
+                now,
+                handles.settings.catch_all_ttl,
+                &handles.buckets,
+                handles.settings.catch_all_inboxes,
+            )
         ),
-        inbox::find_all_by_address(conn, &registered_addresses, now),
-        tenant::find_all_receiving(conn, &owners, &registered_addresses),
+        statement(
+            "inbox.find_all_by_address",
+            inbox::find_all_by_address(conn, &registered_addresses, now)
+        ),
+        statement(
+            "tenant.find_all_receiving",
+            tenant::find_all_receiving(conn, &owners, &registered_addresses)
+        ),
     )?;
     let limits = tenants
         .into_iter()
@@ -411,16 +483,16 @@ fn copies<'b>(
     batch: &'b [Job],
     inboxes: &'b BatchInboxes,
     limits: &HashMap<Uuid, Limits>,
-) -> (Vec<(Delivery, Vec<MessageStored>)>, Vec<Target<'b>>) {
-    let mut outcomes: Vec<(Delivery, Vec<MessageStored>)> =
-        batch.iter().map(|_| Default::default()).collect();
+) -> (Vec<Outcome>, Vec<Target<'b>>) {
+    let mut outcomes: Vec<Outcome> = batch.iter().map(|_| Outcome::default()).collect();
     let mut copies = Vec::new();
     for (job, Job { mail, .. }) in batch.iter().enumerate() {
         for (key, (_, delivery)) in &mail.deliveries {
             let Some(inbox) = inboxes.by_address.get(key) else {
                 // A temporary refusal: the tenant's catch-all inboxes expire and make room.
                 if inboxes.over_catch_all_quota.contains(key) {
-                    outcomes[job].0.over_quota += 1;
+                    outcomes[job].delivery.over_quota += 1;
+                    outcomes[job].refused.push(QuotaKind::CatchAllInboxes);
                 }
                 continue;
             };
@@ -431,7 +503,8 @@ fn copies<'b>(
                 Limits::resolve(&handles.settings.limits, &tenant::TenantLimits::default())
             });
             if i64::from(mail.size) > limits.max_message_size {
-                outcomes[job].0.too_large += 1;
+                outcomes[job].delivery.too_large += 1;
+                outcomes[job].refused.push(QuotaKind::MessageSize);
                 continue;
             }
             copies.push(Target {
@@ -558,7 +631,8 @@ async fn insert(
                 })
         })
         .collect();
-    let stored = message::insert_all(conn, &counting, &mut sources, &rows, &attachments).await?;
+    let insert_all = message::insert_all(conn, &counting, &mut sources, &rows, &attachments);
+    let stored = statement("message.insert_all", insert_all).await?;
     let seqs: HashMap<Uuid, i64> = stored.into_iter().collect();
     // The copies of tenants without room are missing.
     Ok(targets

@@ -1,6 +1,7 @@
 //! Per-tenant quotas: the server's defaults (`--quota-*`, `--max-ttl`, `--max-message-size`)
 //! with per-tenant overrides, enforced by single conditional statements in PostgreSQL so that
-//! they hold under concurrency and across several ephemail processes (no overshoot).
+//! they hold under concurrency and across several ephemail processes (no overshoot). Refusals
+//! are counted by kind for `/metrics` ([`QuotaRefusals`]), wherever they happen.
 
 use chrono::{DateTime, Utc};
 use diesel::{
@@ -9,6 +10,11 @@ use diesel::{
     QueryableByName,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family},
+    registry::Registry,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -58,6 +64,68 @@ impl Limits {
                     i64::from(s).min(server.max_message_size)
                 }),
         }
+    }
+}
+
+/// What a refusal was for: a tenant's limit, or the allowance of anonymous callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuotaKind {
+    /// Live inboxes made by the API (`createInbox`).
+    Inboxes,
+    /// Inboxes made by mail to a catch-all domain (`--quota-catch-all-inboxes`).
+    CatchAllInboxes,
+    MailsPerDay,
+    StoredBytes,
+    /// A tenant's own message size limit, below the server's (which the SMTP edge applies to
+    /// everyone, as a protocol limit, not a quota).
+    MessageSize,
+    RequestsPerMinute,
+    /// Inboxes anonymous callers may create per minute from one address (public mode).
+    PublicInboxesPerMinute,
+}
+
+impl QuotaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inboxes => "inboxes",
+            Self::CatchAllInboxes => "catch_all_inboxes",
+            Self::MailsPerDay => "mails_per_day",
+            Self::StoredBytes => "stored_bytes",
+            Self::MessageSize => "message_size",
+            Self::RequestsPerMinute => "requests_per_minute",
+            Self::PublicInboxesPerMinute => "public_inboxes_per_minute",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+/// `ephemail_quota_refusals_total{kind}`: one series for every part that refuses for a quota
+/// (delivery, per recipient; the API, per request), each holding a clone.
+#[derive(Debug, Clone, Default)]
+pub struct QuotaRefusals(Family<KindLabel, Counter>);
+
+impl QuotaRefusals {
+    pub fn register(registry: &mut Registry) -> Self {
+        let refusals = Self::default();
+        registry.register(
+            "ephemail_quota_refusals",
+            "Refusals for a quota, by kind: per recipient for mail (at RCPT TO or after DATA), \
+             per request for the API",
+            refusals.0.clone(),
+        );
+        refusals
+    }
+
+    pub fn refused(&self, kind: QuotaKind) {
+        self.0
+            .get_or_create(&KindLabel {
+                kind: kind.as_str(),
+            })
+            .inc();
     }
 }
 
@@ -179,31 +247,46 @@ pub async fn usage(
     .await
 }
 
-/// Whether the tenant can still receive mail today (a cheap early check at `RCPT TO`; the
-/// binding one is [`crate::models::message::insert_all`]'s). Reads only the counters row:
-/// unlike [`usage`], it never counts inboxes, so its cost does not grow with them.
-pub async fn can_receive(
-    conn: &mut AsyncPgConnection,
+/// Which limit keeps the tenant from receiving one more mail of `bytes` bytes today, if any:
+/// mails per day first, then stored bytes (a cheap early check at `RCPT TO`, where the size is
+/// not known and one byte stands for it, and the reason for a copy the binding check,
+/// [`crate::models::message::insert_all`]'s, refused). Reads only the counters row: unlike
+/// [`usage`], it never counts inboxes, so its cost does not grow with them. A tenant without a
+/// counters row (deleted meanwhile) is over no limit.
+pub async fn exhausted(
+    mut conn: &AsyncPgConnection,
     tenant_id: Uuid,
     limits: &Limits,
+    bytes: i64,
     now: DateTime<Utc>,
-) -> QueryResult<bool> {
+) -> QueryResult<Option<QuotaKind>> {
     #[derive(QueryableByName)]
     struct Room {
         #[diesel(sql_type = diesel::sql_types::Bool)]
-        room: bool,
+        out_of_mails: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        out_of_bytes: bool,
     }
-    let found: Room = Prepared::new(
-        "SELECT (mail_day <> $2 OR mails_today < $3) AND stored_bytes < $4 AS room
+    let found: Option<Room> = Prepared::new(
+        "SELECT CASE WHEN mail_day = $2 THEN mails_today ELSE 0 END >= $3 AS out_of_mails,
+                stored_bytes + $5 > $4 AS out_of_bytes
          FROM tenant_usage WHERE tenant_id = $1",
     )
     .bind::<SqlUuid, _>(tenant_id)
     .bind::<Date, _>(now.date_naive())
     .bind::<Integer, _>(limits.mails_per_day)
     .bind::<BigInt, _>(limits.stored_bytes)
-    .get_result(conn)
-    .await?;
-    Ok(found.room)
+    .bind::<BigInt, _>(bytes)
+    .get_result(&mut conn)
+    .await
+    .optional()?;
+    Ok(found.and_then(|room| {
+        if room.out_of_mails {
+            Some(QuotaKind::MailsPerDay)
+        } else {
+            room.out_of_bytes.then_some(QuotaKind::StoredBytes)
+        }
+    }))
 }
 
 /// Locks the tenant's row until the end of the transaction and tells whether another live
