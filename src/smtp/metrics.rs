@@ -164,6 +164,14 @@ impl SmtpMetrics {
              per mail accepted",
             metrics.ingest_latency.clone(),
         );
+        // From zero, so that the first session shows in `rate()`.
+        for listener in [Listener::Smtp, Listener::Smtps] {
+            let label = ListenerLabel {
+                listener: listener.as_str(),
+            };
+            metrics.sessions.get_or_create(&label).inc_by(0);
+            metrics.sessions_open.get_or_create(&label).set(0);
+        }
         metrics
     }
 

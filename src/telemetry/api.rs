@@ -53,6 +53,14 @@ pub enum RateLimit {
 }
 
 impl RateLimit {
+    const ALL: [Self; 5] = [
+        Self::ApiRequests,
+        Self::WebsocketConnectionsPerIp,
+        Self::WebsocketConnectionsPerCredential,
+        Self::SubscriptionsPerConnection,
+        Self::PublicInboxes,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             Self::ApiRequests => "api_requests",
@@ -121,6 +129,15 @@ impl ApiMetrics {
             "waitForMessage calls waiting",
             metrics.waits.clone(),
         );
+        // Every limit from zero, so that its first refusal shows in `rate()` and alerts.
+        for limit in RateLimit::ALL {
+            metrics
+                .rate_limited
+                .get_or_create(&LimitLabel {
+                    limit: limit.as_str(),
+                })
+                .inc_by(0);
+        }
         metrics
     }
 

@@ -230,12 +230,12 @@ async fn known_smtp_traffic_gives_exact_series_that_promtool_accepts() {
     .await;
     assert_eq!(
         series(&scrape, "ephemail_smtp_sessions_total", &["listener"]),
-        expected(&[("smtp", 2.0)]),
+        expected(&[("smtp", 2.0), ("smtps", 0.0)]),
         "the connection turned away is no session"
     );
     assert_eq!(
         series(&scrape, "ephemail_smtp_sessions_open", &["listener"]),
-        expected(&[("smtp", 0.0)])
+        expected(&[("smtp", 0.0), ("smtps", 0.0)])
     );
     assert_eq!(
         series(&scrape, "ephemail_smtp_replies_total", &["class", "reason"]),
@@ -272,9 +272,13 @@ async fn known_smtp_traffic_gives_exact_series_that_promtool_accepts() {
     assert_eq!(
         series(&scrape, "ephemail_quota_refusals_total", &["kind"]),
         expected(&[
+            ("catch_all_inboxes", 0.0),
             ("inboxes", 1.0),
             ("mails_per_day", 1.0),
             ("message_size", 1.0),
+            ("public_inboxes_per_minute", 0.0),
+            ("requests_per_minute", 0.0),
+            ("stored_bytes", 0.0),
         ])
     );
 

@@ -69,6 +69,9 @@ struct SweeperMetrics {
     buckets_dropped: Counter,
 }
 
+/// The `kind`s of `ephemail_sweeper_deleted_total`, each from zero.
+const DELETED_KINDS: [&str; 3] = ["inbox", "message", "raw_source"];
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeletedKind {
     kind: &'static str,
@@ -107,6 +110,12 @@ impl SweeperMetrics {
             "Expiry buckets (partitions) the sweeper dropped whole",
             metrics.buckets_dropped.clone(),
         );
+        for kind in DELETED_KINDS {
+            metrics
+                .deleted
+                .get_or_create(&DeletedKind { kind })
+                .inc_by(0);
+        }
         metrics
     }
 
@@ -115,11 +124,11 @@ impl SweeperMetrics {
             Ok(report) => {
                 self.runs.inc();
                 self.last_run.set(at.timestamp());
-                for (kind, rows) in [
-                    ("inbox", report.inboxes),
-                    ("message", report.messages),
-                    ("raw_source", report.raw_sources),
-                ] {
+                for (kind, rows) in DELETED_KINDS.into_iter().zip([
+                    report.inboxes,
+                    report.messages,
+                    report.raw_sources,
+                ]) {
                     self.deleted
                         .get_or_create(&DeletedKind { kind })
                         .inc_by(rows);

@@ -85,6 +85,16 @@ pub enum QuotaKind {
 }
 
 impl QuotaKind {
+    const ALL: [Self; 7] = [
+        Self::Inboxes,
+        Self::CatchAllInboxes,
+        Self::MailsPerDay,
+        Self::StoredBytes,
+        Self::MessageSize,
+        Self::RequestsPerMinute,
+        Self::PublicInboxesPerMinute,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Inboxes => "inboxes",
@@ -117,6 +127,16 @@ impl QuotaRefusals {
              per request for the API",
             refusals.0.clone(),
         );
+        // Every kind from zero: a series that appears only with its first refusal hides that
+        // refusal from `rate()` and from alerts.
+        for kind in QuotaKind::ALL {
+            refusals
+                .0
+                .get_or_create(&KindLabel {
+                    kind: kind.as_str(),
+                })
+                .inc_by(0);
+        }
         refusals
     }
 
