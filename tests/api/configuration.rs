@@ -149,6 +149,17 @@ async fn json_logs_are_one_object_per_line_with_the_span_fields() {
         Some(&log),
         &[("EPHEMAIL_BOOTSTRAP_API_KEY", key)],
     );
+    let mut smtp = SmtpConversation::connect(server.smtp_addr()).await;
+    smtp.command("EHLO client.test").await;
+    let reply = smtp
+        .deliver(
+            "app@example.com",
+            &["logged@localhost"],
+            "Subject: logged\r\n\r\nhi\r\n",
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    smtp.command("QUIT").await;
     let request = json!({ "query": "{ domains { name } }" });
     let body = post_graphql(server.graphql_url(), key, request).await;
     assert!(body.get("errors").is_none(), "{body}");
@@ -179,4 +190,18 @@ async fn json_logs_are_one_object_per_line_with_the_span_fields() {
         .as_array()
         .is_some_and(|spans| !spans.is_empty()));
     assert!(!text.contains(key), "the key reached the log");
+    let session = lines
+        .iter()
+        .find_map(|line| {
+            let spans = line["spans"].as_array()?;
+            spans
+                .iter()
+                .find(|span| span["name"] == "smtp.session")
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no line inside an SMTP session span in\n{text}"));
+    assert!(session["peer"]
+        .as_str()
+        .is_some_and(|peer| peer.starts_with("127.0.0.1:")));
+    assert_eq!(session["listener"], "smtp");
 }

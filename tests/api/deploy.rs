@@ -120,8 +120,10 @@ async fn every_metric_the_dashboard_queries_is_exposed() {
 
     // A server with some traffic, as a dashboard watches: a mail, and a query.
     let app = TestApp::spawn().await;
-    app.send_mail("dashboard@localhost", "watched", "body").await;
-    app.data("{ domains { name } }", serde_json::json!({})).await;
+    app.send_mail("dashboard@localhost", "watched", "body")
+        .await;
+    app.data("{ domains { name } }", serde_json::json!({}))
+        .await;
     let scrape = scrape_metrics(&app.url("/metrics")).await;
     app.stop().await;
     // Every registered family has a HELP line, samples or not; a counter's lacks `_total`.

@@ -136,6 +136,11 @@ async fn an_smtp_process_and_an_api_process_on_one_database_pass_mail_between_th
     .await
     .unwrap_or_else(|_| panic!("acknowledged {acknowledged:?}, received {received:?}"));
 
+    // The replacement's own count: the ten mails it stored.
+    let scrape = scrape_metrics(replacement.metrics.as_deref().unwrap()).await;
+    let stored = metric_value(&scrape, "ephemail_smtp_mails_stored_total", &[]);
+    assert_eq!(stored, Some(10.0));
+
     // One process sweeps: the API process, which took the lock first; when it stops, the
     // SMTP process takes over.
     let sweeping = |process: &ServeProcess| {
