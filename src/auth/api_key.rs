@@ -5,7 +5,7 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -85,26 +85,23 @@ pub async fn create_first(
     chosen: Option<&Secret>,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Secret>> {
-    if api_key::any(conn).await? {
-        return Ok(None);
-    }
-    let tenant = tenant::find_or_create(conn, tenant_name, now).await?;
-    let (key, _) = match chosen {
-        Some(key) => {
-            let key = Secret::from(key.expose().to_owned());
-            store(
-                conn,
-                tenant.id,
-                "bootstrap admin key",
-                Scope::Admin,
-                key,
-                now,
-            )
-            .await?
+    conn.transaction(async |conn| {
+        api_key::lock_first_key(conn).await?;
+        if api_key::any(conn).await? {
+            return Ok(None);
         }
-        None => create(conn, tenant.id, "first admin key", Scope::Admin, now).await?,
-    };
-    Ok(Some(key))
+        let tenant = tenant::find_or_create(conn, tenant_name, now).await?;
+        let (key, _) = match chosen {
+            Some(key) => {
+                let key = Secret::from(key.expose().to_owned());
+                let name = "bootstrap admin key";
+                store(conn, tenant.id, name, Scope::Admin, key, now).await?
+            }
+            None => create(conn, tenant.id, "first admin key", Scope::Admin, now).await?,
+        };
+        Ok(Some(key))
+    })
+    .await
 }
 
 /// The highest scope a stored key grants.

@@ -305,24 +305,34 @@ fn free_ports<const N: usize>() -> [u16; N] {
     std::array::from_fn(|index| held[index].local_addr().unwrap().port())
 }
 
-/// Processes started together on an empty database take turns at its migrations: all of them
-/// start, none fails on a table another just created.
+/// A fleet started together on an empty database, every process with the same bootstrap key
+/// (as replicas of one deployment are): they take turns at the migrations and at the first
+/// key, so all of them start and there is one key.
 #[tokio::test(flavor = "multi_thread")]
-async fn processes_migrating_an_empty_database_at_once_take_turns() {
+async fn a_fleet_started_together_on_an_empty_database_migrates_once_and_makes_one_key() {
     let url = crate::helpers::empty_database().await;
-    let migrations: Vec<_> = (0..4)
+    let starting: Vec<_> = (0..3)
         .map(|_| {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_ephemail"))
-                .args(["migrate", "--database-url", &url])
-                .output()
+            let url = url.clone();
+            std::thread::spawn(move || spawn(&url, &["--no-smtp", "--no-sweeper"]))
         })
         .collect();
-    for output in futures::future::join_all(migrations).await {
-        let output = output.unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+    let fleet: Vec<ServeProcess> = starting.into_iter().map(|s| s.join().unwrap()).collect();
+    for process in &fleet {
+        let body = post_graphql(
+            process.graphql_url(),
+            KEY,
+            json!({ "query": "{ apiKeys { name } }" }),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["apiKeys"],
+            json!([{ "name": "bootstrap admin key" }]),
+            "{body}"
         );
+    }
+    for process in fleet {
+        process.signal(Signal::SIGTERM);
+        assert!(process.wait().await.success());
     }
 }

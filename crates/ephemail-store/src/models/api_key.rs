@@ -27,6 +27,18 @@ pub async fn insert(conn: &mut AsyncPgConnection, key: &ApiKey) -> QueryResult<(
         .map(drop)
 }
 
+/// Until the end of the current transaction, no other process runs what follows this call
+/// for the first key: processes starting together on an empty database create one between them.
+pub async fn lock_first_key(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    /// Arbitrary constant naming "the first key" among advisory locks.
+    const FIRST_KEY_LOCK: i64 = 0x6669_7273_745f_6b65;
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(FIRST_KEY_LOCK)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Whether any key was ever created.
 pub async fn any(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(api_keys::table.select(api_keys::id)))
