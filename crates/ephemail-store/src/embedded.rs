@@ -98,10 +98,12 @@ impl EmbeddedPostgres {
         &self.pgdata
     }
 
-    /// URL of `database` over the cluster's Unix socket.
+    /// URL of `database` over the cluster's Unix socket. No host before the path: tokio-postgres
+    /// would try it first (libpq lets `host=` replace it), so a PostgreSQL on localhost:5432
+    /// that knows the role would be used instead of this cluster.
     pub fn database_url(&self, database: &str) -> String {
         format!(
-            "postgres://{SUPERUSER}@localhost:{PORT}/{database}?host={}",
+            "postgres://{SUPERUSER}@/{database}?host={}&port={PORT}",
             percent_encode(&self.pgdata.to_string_lossy())
         )
     }
@@ -346,7 +348,7 @@ mod tests {
         };
         assert_eq!(
             cluster.database_url("ephemail"),
-            "postgres://ephemail@localhost:5432/ephemail?host=%2Fvar%2Flib%2Fe%20mail%2Fpostgres"
+            "postgres://ephemail@/ephemail?host=%2Fvar%2Flib%2Fe%20mail%2Fpostgres&port=5432"
         );
     }
 
