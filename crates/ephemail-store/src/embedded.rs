@@ -18,8 +18,10 @@ use diesel::{
     sql_types::{Bool, Text},
     QueryableByName,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use nix::unistd::{Gid, Uid, User};
+
+use crate::connect::ConnectionSettings;
 
 /// Superuser created by `initdb`, and the user ephemail connects as.
 const SUPERUSER: &str = "ephemail";
@@ -115,7 +117,8 @@ impl EmbeddedPostgres {
             #[diesel(sql_type = Bool)]
             exists: bool,
         }
-        let mut conn = AsyncPgConnection::establish(&self.database_url("postgres"))
+        let mut conn = ConnectionSettings::parse(&self.database_url("postgres"))?
+            .connect()
             .await
             .context("connecting to the embedded PostgreSQL")?;
         let found: Exists =
