@@ -8,6 +8,7 @@ mod cli;
 mod configuration;
 mod corpus;
 mod credentials;
+mod database_tls;
 mod deploy;
 mod docs_examples;
 mod durability;

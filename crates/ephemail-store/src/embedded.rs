@@ -18,8 +18,10 @@ use diesel::{
     sql_types::{Bool, Text},
     QueryableByName,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use nix::unistd::{Gid, Uid, User};
+
+use crate::connect::ConnectionSettings;
 
 /// Superuser created by `initdb`, and the user ephemail connects as.
 const SUPERUSER: &str = "ephemail";
@@ -98,10 +100,12 @@ impl EmbeddedPostgres {
         &self.pgdata
     }
 
-    /// URL of `database` over the cluster's Unix socket.
+    /// URL of `database` over the cluster's Unix socket. No host before the path: tokio-postgres
+    /// would try it first (libpq lets `host=` replace it), so a PostgreSQL on localhost:5432
+    /// that knows the role would be used instead of this cluster.
     pub fn database_url(&self, database: &str) -> String {
         format!(
-            "postgres://{SUPERUSER}@localhost:{PORT}/{database}?host={}",
+            "postgres://{SUPERUSER}@/{database}?host={}&port={PORT}",
             percent_encode(&self.pgdata.to_string_lossy())
         )
     }
@@ -113,7 +117,8 @@ impl EmbeddedPostgres {
             #[diesel(sql_type = Bool)]
             exists: bool,
         }
-        let mut conn = AsyncPgConnection::establish(&self.database_url("postgres"))
+        let mut conn = ConnectionSettings::parse(&self.database_url("postgres"))?
+            .connect()
             .await
             .context("connecting to the embedded PostgreSQL")?;
         let found: Exists =
@@ -346,7 +351,7 @@ mod tests {
         };
         assert_eq!(
             cluster.database_url("ephemail"),
-            "postgres://ephemail@localhost:5432/ephemail?host=%2Fvar%2Flib%2Fe%20mail%2Fpostgres"
+            "postgres://ephemail@/ephemail?host=%2Fvar%2Flib%2Fe%20mail%2Fpostgres&port=5432"
         );
     }
 

@@ -7,6 +7,7 @@
 //! of SMTP, HTTP or GraphQL. Model functions return diesel's `QueryResult`; the API maps errors.
 
 pub mod clock;
+pub mod connect;
 pub mod delivery;
 pub mod embedded;
 pub mod events;
@@ -17,7 +18,7 @@ pub mod prepared;
 pub mod retention;
 pub mod schema;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use diesel_async::{
@@ -25,6 +26,7 @@ use diesel_async::{
     AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use futures::FutureExt;
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric},
@@ -32,6 +34,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use connect::ConnectionSettings;
 use embedded::EmbeddedPostgres;
 
 pub type Pool = deadpool::Pool<AsyncPgConnection>;
@@ -39,8 +42,19 @@ pub type PoolError = deadpool::PoolError;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
+/// A pool of connections to `url`, over TLS as its `sslmode` asks ([`connect`]); a malformed
+/// URL or TLS setting is an error here, before anything connects.
 pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
+    let settings = Arc::new(ConnectionSettings::parse(url)?);
+    tracing::info!(sslmode = %settings.ssl_mode(), max_connections = size, "database pool");
     let mut config = ManagerConfig::default();
+    // Every connection, the ones taken out of the pool for good included (the ingest writer's,
+    // the event relay's, the sweeper's), is made from the settings parsed once above; the URL
+    // the manager is given is not read again.
+    config.custom_setup = Box::new(move |_url| {
+        let settings = settings.clone();
+        async move { settings.connect().await }.boxed()
+    });
     // No test query on every checkout (a round trip per use, two per mail on ingest): the pool
     // still drops connections whose socket has closed, and a failure on a connection that died
     // in between is a failed query like any other (SMTP answers 451, GraphQL INTERNAL).
