@@ -112,10 +112,11 @@ fn queried_metrics(node: &Value, found: &mut BTreeSet<String>) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_metric_the_dashboard_queries_is_exposed() {
+async fn every_metric_the_dashboard_and_the_alerts_query_is_exposed() {
     let dashboard: Value = serde_json::from_str(&read("grafana-dashboard.json")).unwrap();
     let mut queried = BTreeSet::new();
     queried_metrics(&dashboard, &mut queried);
+    queried_metrics(&Value::String(guide_alert_rules()), &mut queried);
     assert!(queried.contains("ephemail_smtp_mails_stored_total"));
 
     // A server with some traffic, as a dashboard watches: a mail, and a query.
@@ -212,4 +213,39 @@ fn compose_and_the_dockerfile_use_only_what_ephemail_knows() {
             "Dockerfile: serve reads no {variable}"
         );
     }
+}
+
+/// The alert rules of docs/deployment.md: its `yaml` block that starts with `groups:`.
+fn guide_alert_rules() -> String {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deployment.md"))
+        .unwrap();
+    guide
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .find(|block| block.starts_with("groups:"))
+        .expect("docs/deployment.md has alert rules")
+        .to_owned()
+}
+
+/// The guide's alert rules are valid Prometheus rules (the series they watch are checked with
+/// the dashboard's).
+#[test]
+fn the_guides_alert_rules_pass_promtool() {
+    let rules = guide_alert_rules();
+    let dir = std::env::temp_dir().join(format!("ephemail-rules-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ephemail.rules.yaml");
+    std::fs::write(&path, rules).unwrap();
+    let checked = std::process::Command::new(crate::helpers::promtool())
+        .args(["check", "rules"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }

@@ -765,3 +765,21 @@ pub fn metric_value(
             prometheus_parse::Value::Summary(_) => f64::NAN,
         })
 }
+
+/// Where promtool is: `$PROMTOOL`, else where scripts/test.sh unpacks it, else on `PATH`.
+pub fn promtool() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("PROMTOOL") {
+        return path.into();
+    }
+    let unpacked = std::path::PathBuf::from("/var/cache/ephemail/promtool/usr/bin/promtool");
+    if unpacked.exists() {
+        return unpacked;
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("promtool"))
+                .find(|path| path.exists())
+        })
+        .expect("promtool is missing: scripts/test.sh unpacks it (or set PROMTOOL)")
+}

@@ -6,7 +6,6 @@
 use std::{
     collections::BTreeMap,
     io::Write,
-    path::PathBuf,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -17,25 +16,7 @@ use ephemail_store::models::tenant::TenantLimits;
 use prometheus_parse::Scrape;
 use serde_json::json;
 
-use crate::helpers::{metric_value, scrape_metrics, SmtpConversation, TestApp};
-
-/// Where promtool is: `$PROMTOOL`, else where scripts/test.sh unpacks it, else on `PATH`.
-fn promtool() -> PathBuf {
-    if let Some(path) = std::env::var_os("PROMTOOL") {
-        return path.into();
-    }
-    let unpacked = PathBuf::from("/var/cache/ephemail/promtool/usr/bin/promtool");
-    if unpacked.exists() {
-        return unpacked;
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join("promtool"))
-                .find(|path| path.exists())
-        })
-        .expect("promtool is missing: scripts/test.sh unpacks it (or set PROMTOOL)")
-}
+use crate::helpers::{metric_value, promtool, scrape_metrics, SmtpConversation, TestApp};
 
 /// `promtool check metrics` on `exposition`: it parses, and has no lint problem.
 fn assert_promtool_accepts(exposition: &str) {
