@@ -200,6 +200,13 @@ pub struct HttpConfig {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub http_header_timeout: u32,
 
+    /// Addresses or networks (CIDR) of the reverse proxies in front of the HTTP server, repeat
+    /// or separate with commas. A request from one of them is taken to come from the address
+    /// its `X-Forwarded-For` names (the last one not itself a trusted proxy), for the limits
+    /// per client address and the logs; from anyone else the header is ignored.
+    #[arg(long, env = "EPHEMAIL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Origins (scheme://host[:port]) whose web pages may call the API from a browser (CORS);
     /// repeat or separate with commas. Without it no cross-origin page may.
     #[arg(long, env = "EPHEMAIL_CORS_ORIGINS", value_delimiter = ',')]
@@ -341,6 +348,14 @@ pub struct QuotaConfig {
     #[arg(long, env = "EPHEMAIL_QUOTA_STORED_BYTES", default_value_t = 1 << 30,
           value_parser = clap::value_parser!(i64).range(0..))]
     pub quota_stored_bytes: i64,
+}
+
+/// A network in CIDR notation, or one address (a network of one).
+fn parse_network(value: &str) -> Result<ipnet::IpNet, String> {
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{value}` is neither an IP address nor a network like 10.0.0.0/8"))
 }
 
 /// `NAME[:catch_all|:registered]`, as given to `--domain`.

@@ -102,8 +102,8 @@ pub async fn post(
         }
     };
     let mut graphql = graphql.data(base_url(request, &app)).data(caller);
-    if let Some(peer) = request.remote_addr().as_socket_addr() {
-        graphql = graphql.data(ClientIp(peer.ip()));
+    if let Some(ip) = super::client_ip::client_ip(request, &app.config.http.trusted_proxies) {
+        graphql = graphql.data(ClientIp(ip));
     }
     let mut response = schema.execute(graphql).await;
     ensure_error_codes(&mut response);

@@ -2,6 +2,7 @@
 //! and GraphiQL on `GET /graphql`), downloads of raw messages and attachments, health checks,
 //! and Prometheus metrics.
 
+mod client_ip;
 mod download;
 mod graphql;
 mod health;
@@ -31,6 +32,7 @@ pub fn routes(app: Api, metrics: Exposition, readiness: Readiness) -> impl poem:
     let schema = crate::graphql::schema::build(app.clone());
     let cors = cors(&app.config.http.cors_origins);
     let hsts = app.config.http.tls();
+    let trusted_proxies = Arc::from(app.config.http.trusted_proxies.as_slice());
     health::routes(Route::new())
         .at("/", get(web::inbox))
         .at("/assets/:file", get(web::asset))
@@ -48,7 +50,7 @@ pub fn routes(app: Api, metrics: Exposition, readiness: Readiness) -> impl poem:
             secure_headers(response.headers_mut(), hsts);
             Ok(response)
         })
-        .with(request_log::RequestLog)
+        .with(request_log::RequestLog(trusted_proxies))
 }
 
 /// Browser pages of these origins may call the API; without any, CORS stays closed (no
@@ -132,7 +134,8 @@ pub async fn serve_operations(
     let routes = health::routes(Route::new())
         .data(metrics)
         .data(readiness)
-        .with(request_log::RequestLog);
+        // Not behind the API's proxies: scrapers and probes connect directly.
+        .with(request_log::RequestLog(Arc::from([])));
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
         .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), None)
         .await?;

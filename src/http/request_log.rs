@@ -7,8 +7,9 @@
 //! while it is served: a proxy's id when the request came with one that is a short token (so
 //! one id follows a request through both logs), else a new one.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
+use ipnet::IpNet;
 use poem::{http::HeaderValue, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -28,18 +29,23 @@ const CREDENTIAL_PARAMETERS: [&str; 6] = [
     "authorization",
 ];
 
-pub struct RequestLog;
+/// With the `--trusted-proxies`, to log the client's address behind them.
+pub struct RequestLog(pub Arc<[IpNet]>);
 
 impl<E: Endpoint> Middleware<E> for RequestLog {
     type Output = RequestLogEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        RequestLogEndpoint { inner }
+        RequestLogEndpoint {
+            inner,
+            trusted_proxies: self.0.clone(),
+        }
     }
 }
 
 pub struct RequestLogEndpoint<E> {
     inner: E,
+    trusted_proxies: Arc<[IpNet]>,
 }
 
 impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
@@ -51,6 +57,9 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             "request",
             request_id = %request_id,
             remote_addr = %request.remote_addr(),
+            client_ip = super::client_ip::client_ip(&request, &self.trusted_proxies)
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
             method = %request.method(),
             path = %request.uri().path(),
             query = request.uri().query().map(redacted_query).unwrap_or_default(),

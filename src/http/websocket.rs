@@ -97,10 +97,10 @@ pub fn upgrade(
     data: Data,
 ) -> Response {
     let limits = &app.config.websocket;
-    let ip_place = match request.remote_addr().as_socket_addr() {
-        Some(peer) => match connections
+    let ip_place = match super::client_ip::client_ip(request, &app.config.http.trusted_proxies) {
+        Some(ip) => match connections
             .per_ip
-            .take(peer.ip(), limits.ws_max_connections_per_ip)
+            .take(ip, limits.ws_max_connections_per_ip)
         {
             Some(place) => Some(place),
             None => {

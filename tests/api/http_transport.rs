@@ -96,3 +96,53 @@ async fn a_client_trickling_its_headers_is_cut_off_and_long_requests_are_not() {
     );
     app.stop().await;
 }
+
+/// Behind `--trusted-proxies`, the limits per client address count the address the proxy
+/// names in `X-Forwarded-For`; from anyone else that header is ignored, so a client cannot
+/// escape its limit by inventing addresses.
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_per_address_count_the_client_a_trusted_proxy_names() {
+    const CREATE: &str =
+        r#"mutation { createInbox(input: {domain: "registered.test"}) { status } }"#;
+    let create_from = |app: &TestApp, forwarded_for: &'static str| {
+        let request = reqwest::Client::new()
+            .post(app.url("/graphql"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&serde_json::json!({ "query": CREATE }));
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            match body["data"]["createInbox"]["status"].as_str() {
+                Some(status) => status.to_owned(),
+                None => body["errors"][0]["extensions"]["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            }
+        }
+    };
+    let public = ["--public-inboxes", "--public-inboxes-per-minute", "1"];
+
+    let direct = TestApp::spawn_with(&public).await;
+    assert_eq!(create_from(&direct, "198.51.100.1").await, "CREATED");
+    assert_eq!(
+        create_from(&direct, "198.51.100.2").await,
+        "QUOTA_EXCEEDED",
+        "an untrusted peer's X-Forwarded-For is ignored"
+    );
+    direct.stop().await;
+
+    let proxied =
+        TestApp::spawn_with(&[&public[..], &["--trusted-proxies", "127.0.0.0/8"]].concat()).await;
+    assert_eq!(create_from(&proxied, "198.51.100.1").await, "CREATED");
+    assert_eq!(create_from(&proxied, "198.51.100.2").await, "CREATED");
+    assert_eq!(
+        create_from(&proxied, "198.51.100.1").await,
+        "QUOTA_EXCEEDED"
+    );
+    // A client that writes its own header gets the address the proxy appended.
+    assert_eq!(
+        create_from(&proxied, "203.0.113.50, 198.51.100.2").await,
+        "QUOTA_EXCEEDED"
+    );
+    proxied.stop().await;
+}
