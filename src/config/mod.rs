@@ -390,8 +390,9 @@ pub struct RoleConfig {
     #[arg(long, env = "EPHEMAIL_NO_HTTP")]
     pub no_http: bool,
 
-    /// Do not sweep expired mail here. Any number of processes may sweep: one at a time does
-    /// (a PostgreSQL advisory lock), so this only keeps the work off this process.
+    /// Do not sweep expired mail here. Of the processes that may, one sweeps (the holder of a
+    /// PostgreSQL advisory lock) and another takes over when it stops: this only keeps the work
+    /// off this process.
     #[arg(long, env = "EPHEMAIL_NO_SWEEPER")]
     pub no_sweeper: bool,
 }
