@@ -426,8 +426,9 @@ impl RoleConfig {
 /// What an operator sees of the process: metrics and logs.
 #[derive(Debug, Clone, Args)]
 pub struct TelemetryConfig {
-    /// Address of a listener of its own for `/metrics`, `/healthz` and `/readyz` (also served on
-    /// --http-addr when HTTP is): so that a process without HTTP can be scraped.
+    /// Address of a listener of its own for `/metrics`, `/healthz` and `/readyz`, so that a
+    /// process without HTTP can be scraped. With it, --http-addr serves the health checks but
+    /// not `/metrics`, which then stays off the listener that faces clients.
     #[arg(long, env = "EPHEMAIL_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 

@@ -27,13 +27,17 @@ pub struct Readiness {
     pub roles: RoleConfig,
 }
 
-/// `/healthz`, `/readyz` and `/metrics` added to `route`; their data (`Readiness`, the metrics'
-/// `Exposition`) comes from the caller.
-pub fn routes(route: Route) -> Route {
-    route
+/// `/healthz` and `/readyz` added to `route`, and `/metrics` with `scrape`; their data
+/// (`Readiness`, the metrics' `Exposition`) comes from the caller.
+pub fn routes(route: Route, scrape: bool) -> Route {
+    let route = route
         .at("/healthz", get(healthz))
-        .at("/readyz", get(readyz))
-        .at("/metrics", get(metrics::scrape))
+        .at("/readyz", get(readyz));
+    if scrape {
+        route.at("/metrics", get(metrics::scrape))
+    } else {
+        route
+    }
 }
 
 /// The process is up.

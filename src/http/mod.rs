@@ -33,7 +33,9 @@ pub fn routes(app: Api, metrics: Exposition, readiness: Readiness) -> impl poem:
     let cors = cors(&app.config.http.cors_origins);
     let hsts = app.config.http.tls();
     let trusted_proxies = Arc::from(app.config.http.trusted_proxies.as_slice());
-    health::routes(Route::new())
+    // With a listener of their own, the metrics stay off the one that faces clients.
+    let scrape = app.config.telemetry.metrics_addr.is_none();
+    health::routes(Route::new(), scrape)
         .at("/", get(web::inbox))
         .at("/assets/:file", get(web::asset))
         .at("/graphql", get(graphql::get).post(graphql::post))
@@ -131,7 +133,7 @@ pub async fn serve_operations(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let routes = health::routes(Route::new())
+    let routes = health::routes(Route::new(), true)
         .data(metrics)
         .data(readiness)
         // Not behind the API's proxies: scrapers and probes connect directly.

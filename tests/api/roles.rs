@@ -66,6 +66,14 @@ async fn an_smtp_process_and_an_api_process_on_one_database_pass_mail_between_th
         listening_ports(&api),
         HashSet::from([api_http.port(), metrics_port(&api)])
     );
+    // With a metrics listener of its own, the listener that faces clients keeps the health
+    // checks but not the metrics.
+    let public = |path: &str| format!("http://{api_http}{path}");
+    assert_eq!(
+        reqwest::get(public("/metrics")).await.unwrap().status(),
+        404
+    );
+    assert_eq!(reqwest::get(public("/readyz")).await.unwrap().status(), 200);
     for process in [&api, &smtp] {
         let metrics = process.metrics.as_deref().unwrap();
         let readyz = reqwest::get(metrics.replace("/metrics", "/readyz"))
