@@ -211,18 +211,15 @@ pub async fn run(invocation: Invocation) -> anyhow::Result<()> {
         Command::Serve(config) => serve(*config).await,
         Command::Config(ConfigCommand::Print(config)) => {
             config.validate()?;
-            let print = Cli::command()
-                .find_subcommand("config")
-                .and_then(|config| config.find_subcommand("print"))
-                .cloned()
-                .context("the config print command")?;
+            // The settings' names, actions and variables, for the values in the matches.
+            let settings = <ServeConfig as clap::Args>::augment_args(clap::Command::new("print"));
             let print_matches = matches
                 .subcommand_matches("config")
                 .and_then(|config| config.subcommand_matches("print"))
                 .context("config print's arguments")?;
             print!(
                 "{}",
-                crate::config::file::render(&print, print_matches, file.as_ref())
+                crate::config::file::render(&settings, print_matches, file.as_ref())
             );
             Ok(())
         }
