@@ -16,6 +16,7 @@ use crate::{
     auth::{credential, inbox_token::InboxTokens, liveness, public::PublicInboxes, Caller},
     config::ServeConfig,
     error::AppError,
+    service::webhook::WebhookRules,
     telemetry::api::ApiMetrics,
 };
 
@@ -36,6 +37,7 @@ pub struct ApiHandles {
     pub metrics: ApiMetrics,
     /// `ephemail_quota_refusals_total`, shared with delivery.
     pub quota_refusals: QuotaRefusals,
+    pub webhooks: WebhookRules,
 }
 
 /// Cheap to clone: one per request, subscription and loader.

@@ -5,7 +5,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use prometheus_client::registry::Registry;
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::{net::TcpListener, sync::Notify, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use ephemail_mail::sanitize::Sanitizer;
@@ -28,8 +28,10 @@ use crate::{
     auth::{inbox_token::InboxTokens, public::PublicInboxes},
     config::ServeConfig,
     http::Readiness,
+    service::webhook::WebhookRules,
     smtp::{metrics::SmtpMetrics, session::SmtpEdge},
     telemetry::{api::ApiMetrics, metrics::Exposition},
+    webhooks::{metrics::WebhookMetrics, Dispatcher},
 };
 
 /// The parts, built and wired; cheap to clone.
@@ -41,6 +43,8 @@ pub struct App {
     /// Where the SMTP edge hands accepted mail.
     pub delivery: MailDelivery,
     pub sweeper: Arc<Sweeper>,
+    /// Sends webhook deliveries.
+    pub dispatcher: Dispatcher,
     /// Every part's Prometheus series, for `GET /metrics`.
     pub metrics: Exposition,
     /// The series of the parts `Server` starts (registered here, with the others).
@@ -70,6 +74,8 @@ impl App {
         ephemail_store::register_pool_metrics(&mut registry, &pool);
         let events = Arc::new(EventBus::default());
         let buckets = Arc::new(ExpiryBuckets::new(config.retention.purge_bucket));
+        // Ingest, the API and the dispatcher share it: deliveries recorded go out at once.
+        let webhooks_due = Arc::new(Notify::new());
         // One series for the quota refusals of mail and of the API.
         let quota_refusals = QuotaRefusals::register(&mut registry);
         let delivery = MailDelivery::start(
@@ -79,7 +85,15 @@ impl App {
             buckets.clone(),
             config.delivery_settings(),
             DeliveryMetrics::register(&mut registry, quota_refusals.clone()),
+            webhooks_due.clone(),
         );
+        let dispatcher = Dispatcher::new(
+            pool.clone(),
+            clock.clone(),
+            config.webhook_settings(),
+            webhooks_due.clone(),
+            WebhookMetrics::register(&mut registry),
+        )?;
         let sweeper = Arc::new(Sweeper::new(
             pool.clone(),
             clock.clone(),
@@ -99,6 +113,11 @@ impl App {
             public_inboxes,
             metrics: ApiMetrics::register(&mut registry),
             quota_refusals,
+            webhooks: WebhookRules {
+                guard: config.webhook_guard(),
+                per_tenant: i64::from(config.webhooks.webhooks_per_tenant),
+                due: webhooks_due,
+            },
         });
         let smtp_metrics = SmtpMetrics::register(&mut registry);
         let relay_metrics = RelayMetrics::register(&mut registry);
@@ -107,6 +126,7 @@ impl App {
             api,
             delivery,
             sweeper,
+            dispatcher,
             metrics: Exposition::new(registry),
             smtp_metrics,
             relay_metrics,
@@ -162,7 +182,7 @@ impl App {
     }
 }
 
-/// The servers of this process's roles (SMTP, HTTP, the sweeper, and the metrics listener),
+/// The servers of this process's roles (SMTP, HTTP, the sweeper, webhooks, and the metrics listener),
 /// running as supervised tasks under one cancellation token.
 pub struct Server {
     /// The SMTP address, unless `--no-smtp`.
@@ -225,6 +245,10 @@ impl Server {
         if roles.sweeper() {
             let sweeper = app.sweeper.clone();
             server.spawn("sweeper", |stop| async move { sweeper.run(stop).await });
+        }
+        if roles.webhooks() {
+            let dispatcher = app.dispatcher.clone();
+            server.spawn("webhooks", |stop| dispatcher.run(stop));
         }
         if let Some(listener) = http {
             // The API's waits and subscriptions learn of mail stored by other processes

@@ -4,7 +4,8 @@
 //! parsing, sanitizing, extraction) and `ephemail-store` (PostgreSQL: models, quotas, events,
 //! retention, delivery). Mail arrives over SMTP ([`smtp`]) and is handed to the store's
 //! delivery; it is read through GraphQL ([`graphql`]) served over HTTP ([`http`]), by callers
-//! that [`auth`] identifies, through the operations of [`service`] that the CLI ([`cli`]) shares.
+//! that [`auth`] identifies, through the operations of [`service`] that the CLI ([`cli`]) shares;
+//! [`webhooks`] sends events to partners' endpoints.
 //! [`app`] builds the parts and wires them; nothing imports it back.
 
 pub mod api;
@@ -21,3 +22,4 @@ pub mod service;
 pub mod smtp;
 pub mod telemetry;
 pub mod tls;
+pub mod webhooks;

@@ -8,7 +8,10 @@ use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::Args;
 
-use crate::secret::Secret;
+use crate::{
+    secret::Secret,
+    webhooks::{target::TargetGuard, WebhookSettings},
+};
 
 use ephemail_mail::address::DomainName;
 use ephemail_store::{
@@ -218,6 +221,25 @@ impl HttpConfig {
         self.http_tls_cert.is_some()
     }
 
+    /// `http`, or `https` when served over TLS itself (behind a TLS-terminating proxy only
+    /// --public-url can say so).
+    pub fn scheme(&self) -> &'static str {
+        if self.tls() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Where clients reach the server, for links made outside a request (webhook payloads):
+    /// --public-url, or this listener's address.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(public) => public.trim_end_matches('/').to_owned(),
+            None => format!("{}://{}", self.scheme(), self.http_addr),
+        }
+    }
+
     pub fn introspection(&self) -> bool {
         self.graphql_introspection.unwrap_or(!self.public_inboxes)
     }
@@ -395,6 +417,11 @@ pub struct RoleConfig {
     /// off this process.
     #[arg(long, env = "EPHEMAIL_NO_SWEEPER")]
     pub no_sweeper: bool,
+
+    /// Do not send webhook deliveries from this process. Every process that sends them claims
+    /// due deliveries from the database, so any number may, and none sends one twice at once.
+    #[arg(long, env = "EPHEMAIL_NO_WEBHOOKS")]
+    pub no_webhooks: bool,
 }
 
 impl RoleConfig {
@@ -410,17 +437,67 @@ impl RoleConfig {
         !self.no_sweeper
     }
 
+    pub fn webhooks(&self) -> bool {
+        !self.no_webhooks
+    }
+
     /// The roles served, by name, for logs and `/readyz`.
     pub fn names(&self) -> Vec<&'static str> {
         [
             (self.smtp(), "smtp"),
             (self.http(), "http"),
             (self.sweeper(), "sweeper"),
+            (self.webhooks(), "webhooks"),
         ]
         .into_iter()
         .filter_map(|(served, name)| served.then_some(name))
         .collect()
     }
+}
+
+/// Webhook deliveries: how they are sent and retried (docs/webhooks.md).
+#[derive(Debug, Clone, Args)]
+pub struct WebhookConfig {
+    /// Let webhooks target loopback, private-network and link-local addresses. Without it,
+    /// such URLs are refused, and so is a name that resolves to such an address when a
+    /// delivery is sent (a name that changes its answer cannot reach inside either).
+    #[arg(long, env = "EPHEMAIL_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+
+    /// Seconds an endpoint has to answer a delivery; then the attempt failed.
+    #[arg(long, env = "EPHEMAIL_WEBHOOK_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=120))]
+    pub webhook_timeout: u32,
+
+    /// Deliveries sent to one endpoint at once, per process.
+    #[arg(long, env = "EPHEMAIL_WEBHOOK_CONCURRENCY", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub webhook_concurrency: u32,
+
+    /// Seconds before each retry of a failed delivery, comma-separated (each with up to a fifth
+    /// of random jitter); after the last, the delivery is dead. A 429 or 503 answer's
+    /// Retry-After is honoured instead, up to a day. The default spreads ten attempts over
+    /// about a day.
+    #[arg(long, env = "EPHEMAIL_WEBHOOK_RETRIES", value_delimiter = ',',
+          default_value = "5,30,120,600,1800,3600,10800,21600,43200",
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub webhook_retries: Vec<u32>,
+
+    /// Seconds an endpoint may fail every attempt before it is disabled (its events are then
+    /// not recorded until `enableWebhook`).
+    #[arg(long, env = "EPHEMAIL_WEBHOOK_DISABLE_AFTER", default_value_t = 5 * 86_400,
+          value_parser = clap::value_parser!(u32).range(60..))]
+    pub webhook_disable_after: u32,
+
+    /// Seconds finished deliveries (and their attempts' log) are kept.
+    #[arg(long, env = "EPHEMAIL_WEBHOOK_LOG_RETENTION", default_value_t = 7 * 86_400,
+          value_parser = clap::value_parser!(u32).range(60..))]
+    pub webhook_log_retention: u32,
+
+    /// Webhooks a tenant may have.
+    #[arg(long, env = "EPHEMAIL_WEBHOOKS_PER_TENANT", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub webhooks_per_tenant: u32,
 }
 
 /// What an operator sees of the process: metrics and logs.
@@ -464,6 +541,8 @@ pub struct ServeConfig {
     pub retention: RetentionConfig,
     #[command(flatten)]
     pub websocket: WebSocketConfig,
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
 
     /// A domain to serve, `NAME[:catch_all|:registered]` (repeatable; catch_all by default).
     /// Added to the stored domains at start-up. With none given and none stored, `localhost`
@@ -613,6 +692,27 @@ impl ServeConfig {
         }
     }
 
+    pub fn webhook_settings(&self) -> WebhookSettings {
+        let webhooks = &self.webhooks;
+        WebhookSettings {
+            guard: self.webhook_guard(),
+            timeout: Duration::from_secs(u64::from(webhooks.webhook_timeout)),
+            per_endpoint: webhooks.webhook_concurrency,
+            retries: (webhooks.webhook_retries.iter())
+                .map(|&seconds| Duration::from_secs(u64::from(seconds)))
+                .collect(),
+            disable_after: chrono::Duration::seconds(i64::from(webhooks.webhook_disable_after)),
+            poll: Duration::from_secs(1),
+            base_url: self.http.base_url(),
+        }
+    }
+
+    pub fn webhook_guard(&self) -> TargetGuard {
+        TargetGuard {
+            allow_private: self.webhooks.webhook_allow_private,
+        }
+    }
+
     pub fn retention_settings(&self) -> RetentionSettings {
         let retention = &self.retention;
         RetentionSettings {
@@ -621,6 +721,9 @@ impl ServeConfig {
             max_message_age: retention
                 .max_message_age
                 .map(|age| chrono::Duration::seconds(i64::from(age))),
+            webhook_log_retention: chrono::Duration::seconds(i64::from(
+                self.webhooks.webhook_log_retention,
+            )),
         }
     }
 }

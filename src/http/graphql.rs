@@ -180,12 +180,5 @@ fn base_url(request: &Request, app: &Api) -> BaseUrl {
                 .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         })
         .map_or_else(|| app.config.http.http_addr.to_string(), str::to_owned);
-    // Served over TLS itself, its links are HTTPS; behind a TLS-terminating proxy only
-    // --public-url can say so.
-    let scheme = if app.config.http.tls() {
-        "https"
-    } else {
-        "http"
-    };
-    BaseUrl(format!("{scheme}://{host}"))
+    BaseUrl(format!("{}://{host}", app.config.http.scheme()))
 }

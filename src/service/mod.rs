@@ -8,3 +8,4 @@ pub mod domain;
 pub mod inbox;
 pub mod keys;
 pub mod tenant;
+pub mod webhook;

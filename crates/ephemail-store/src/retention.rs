@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     clock::Clock,
     events::EventBus,
-    models::{inbox, message},
+    models::{inbox, message, webhook},
     partitions, Pool,
 };
 
@@ -51,6 +51,8 @@ pub struct SweepReport {
     pub raw_sources: u64,
     /// Expiry buckets dropped, each a partition of messages, attachments and raw sources.
     pub buckets: u64,
+    /// Finished webhook deliveries past `--webhook-log-retention`.
+    pub webhook_deliveries: u64,
     /// Bounded deletes run (each a statement that commits on its own).
     pub batches: u64,
 }
@@ -151,6 +153,8 @@ pub struct RetentionSettings {
     pub batch: i64,
     /// Messages older than this are deleted whatever their inbox (`--max-message-age`).
     pub max_message_age: Option<chrono::Duration>,
+    /// Finished webhook deliveries are kept this long (`--webhook-log-retention`).
+    pub webhook_log_retention: chrono::Duration,
 }
 
 /// The sweeper, with the handles it works with.
@@ -204,6 +208,7 @@ impl Sweeper {
                     messages = report.messages,
                     raw_sources = report.raw_sources,
                     buckets = report.buckets,
+                    webhook_deliveries = report.webhook_deliveries,
                     batches = report.batches,
                     "swept expired mail"
                 ),
@@ -321,6 +326,18 @@ impl Sweeper {
                 if !more_after_pause(started, deleted, limit).await {
                     break;
                 }
+            }
+        }
+        let cutoff = now - self.settings.webhook_log_retention;
+        loop {
+            let started = Instant::now();
+            let deleted = webhook::prune(conn, cutoff, limit)
+                .await
+                .context("deleting old webhook deliveries")?;
+            report.batches += 1;
+            report.webhook_deliveries += deleted as u64;
+            if !more_after_pause(started, deleted, limit).await {
+                break;
             }
         }
         Ok(report)

@@ -124,11 +124,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        webhook_id -> Uuid,
+        event -> Text,
+        inbox_id -> Nullable<Uuid>,
+        message_id -> Nullable<Uuid>,
+        data -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+        state -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        log -> Jsonb,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        inbox_id -> Nullable<Uuid>,
+        url -> Text,
+        events -> Array<Nullable<Text>>,
+        secret -> Text,
+        created_at -> Timestamptz,
+        failing_since -> Nullable<Timestamptz>,
+        disabled_at -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(domains -> tenants (tenant_id));
 diesel::joinable!(inboxes -> domains (domain));
 diesel::joinable!(inboxes -> tenants (tenant_id));
 diesel::joinable!(tenant_usage -> tenants (tenant_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::joinable!(webhooks -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
@@ -140,4 +174,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     server_secrets,
     tenant_usage,
     tenants,
+    webhook_deliveries,
+    webhooks,
 );

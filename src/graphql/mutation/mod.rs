@@ -4,10 +4,12 @@
 mod admin;
 mod inbox;
 mod message;
+mod webhook;
 
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     inbox::InboxMutation,
     message::MessageMutation,
     admin::AdminMutation,
+    webhook::WebhookMutation,
 );

@@ -4,6 +4,7 @@ mod domain;
 mod inbox;
 mod message;
 mod viewer;
+mod webhook;
 
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
@@ -11,4 +12,5 @@ pub struct Query(
     message::MessageQuery,
     domain::DomainQuery,
     viewer::ViewerQuery,
+    webhook::WebhookQuery,
 );

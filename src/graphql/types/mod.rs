@@ -4,6 +4,7 @@ pub mod domain;
 pub mod mail;
 pub mod tenant;
 pub mod timestamp;
+pub mod webhook;
 
 use async_graphql::{CustomValidator, InputValueError, ID};
 use uuid::Uuid;

@@ -29,4 +29,6 @@ pub(super) struct Handles {
     pub(super) recipients: RecipientCache,
     pub(super) settings: DeliverySettings,
     pub(super) metrics: DeliveryMetrics,
+    /// Woken when a batch recorded webhook deliveries, so they go out at once.
+    pub(super) webhooks_due: Arc<tokio::sync::Notify>,
 }

@@ -43,7 +43,7 @@ pub struct MailDelivery {
 }
 
 impl MailDelivery {
-    /// Starts the writer.
+    /// Starts the writer. `webhooks_due` is woken when a batch recorded webhook deliveries.
     pub fn start(
         pool: Pool,
         clock: Arc<dyn Clock>,
@@ -51,6 +51,7 @@ impl MailDelivery {
         buckets: Arc<ExpiryBuckets>,
         settings: DeliverySettings,
         metrics: DeliveryMetrics,
+        webhooks_due: Arc<tokio::sync::Notify>,
     ) -> Self {
         let handles = Arc::new(Handles {
             pool,
@@ -60,6 +61,7 @@ impl MailDelivery {
             recipients: RecipientCache::default(),
             settings,
             metrics,
+            webhooks_due,
         });
         let (jobs, receiver) = mpsc::channel(2 * MAX_BATCH);
         tokio::spawn(writer::write_batches(handles.clone(), receiver));

@@ -162,6 +162,15 @@ struct BatchInboxes {
     over_catch_all_quota: HashSet<String>,
 }
 
+/// What [`insert`] stored.
+#[derive(Default)]
+struct Inserted {
+    /// Per stored copy: its mail's index in the batch, the new message's id and its event.
+    stored: Vec<(usize, Uuid, MessageStored)>,
+    /// Webhook deliveries recorded for them.
+    webhook_deliveries: i64,
+}
+
 /// One inbox's copy of one mail of a batch.
 struct Target<'b> {
     job: usize,
@@ -208,6 +217,9 @@ async fn store_batch(
                 handles.events.inbox_deleted(id);
             }
             handles.events.addresses_created(&changed.created_at);
+            if changed.webhook_deliveries > 0 {
+                handles.webhooks_due.notify_one();
+            }
             Ok(stored)
         }
         Err(error) => {
@@ -239,6 +251,8 @@ enum QuotaCheck {
 struct InboxesChanged {
     replaced: Vec<Uuid>,
     created_at: Vec<Uuid>,
+    /// Webhook deliveries recorded of the stored messages.
+    webhook_deliveries: i64,
 }
 
 async fn store_in_transaction(
@@ -259,6 +273,7 @@ async fn store_in_transaction(
         )
         .await?;
     let (mut outcomes, copies) = copies(handles, batch, &inboxes, &limits);
+    let mut webhook_deliveries = 0;
     let (targets, mut stored) = match quota_check {
         QuotaCheck::AllAtOnce => (copies, Vec::new()),
         QuotaCheck::OneByOne => {
@@ -266,7 +281,8 @@ async fn store_in_transaction(
             let mut stored = Vec::with_capacity(copies.len());
             for target in copies {
                 let alone = insert(conn, batch, std::slice::from_ref(&target), false, now).await?;
-                if alone.is_empty() {
+                webhook_deliveries += alone.webhook_deliveries;
+                if alone.stored.is_empty() {
                     let tenant_id = target.inbox.tenant_id;
                     handles.recipients.out_of_room(tenant_id);
                     let outcome = &mut outcomes[target.job];
@@ -279,7 +295,7 @@ async fn store_in_transaction(
                         .refused
                         .extend(statement("quota.exhausted", exhausted).await?);
                 } else {
-                    stored.extend(alone);
+                    stored.extend(alone.stored);
                     admitted.push(target);
                 }
             }
@@ -323,7 +339,8 @@ async fn store_in_transaction(
         ),
         statement("commit", prepared::commit(conn)),
     )?;
-    stored.extend(inserted);
+    stored.extend(inserted.stored);
+    webhook_deliveries += inserted.webhook_deliveries;
     for (job, id, event) in stored {
         outcomes[job].delivery.stored.push(id);
         outcomes[job].events.push(event);
@@ -331,6 +348,7 @@ async fn store_in_transaction(
     let changed = InboxesChanged {
         replaced: inboxes.replaced,
         created_at,
+        webhook_deliveries,
     };
     Ok((outcomes, changed))
 }
@@ -520,17 +538,16 @@ fn copies<'b>(
 
 /// Counts the copies against their tenants' quotas and inserts those whose tenants have room
 /// for theirs (all of them, or an error, when `all_or_nothing`), with their raw sources and
-/// attachments, in one statement; returns per stored copy its mail's index in the batch, the new
-/// message's id and its event.
+/// attachments and the webhook deliveries of their events, in one statement.
 async fn insert(
     conn: &AsyncPgConnection,
     batch: &[Job],
     targets: &[Target<'_>],
     all_or_nothing: bool,
     now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<Vec<(usize, Uuid, MessageStored)>> {
+) -> diesel::QueryResult<Inserted> {
     if targets.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Inserted::default());
     }
     let mut per_tenant: HashMap<Uuid, MailCount> = HashMap::new();
     for target in targets {
@@ -632,10 +649,10 @@ async fn insert(
         })
         .collect();
     let insert_all = message::insert_all(conn, &counting, &mut sources, &rows, &attachments);
-    let stored = statement("message.insert_all", insert_all).await?;
-    let seqs: HashMap<Uuid, i64> = stored.into_iter().collect();
+    let inserted = statement("message.insert_all", insert_all).await?;
+    let seqs: HashMap<Uuid, i64> = inserted.messages.into_iter().collect();
     // The copies of tenants without room are missing.
-    Ok(targets
+    let stored = targets
         .iter()
         .zip(ids)
         .filter_map(|(target, id)| {
@@ -643,5 +660,9 @@ async fn insert(
             let inbox_id = target.inbox.id;
             Some((target.job, id, MessageStored { inbox_id, seq }))
         })
-        .collect())
+        .collect();
+    Ok(Inserted {
+        stored,
+        webhook_deliveries: inserted.webhook_deliveries,
+    })
 }

@@ -84,6 +84,20 @@ pub async fn find(
         .optional()
 }
 
+/// The live inboxes among `ids` that `viewer` may see, in no order.
+pub async fn find_all(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Inbox>> {
+    visible(viewer, now)
+        .filter(inboxes::id.eq_any(ids.to_vec()))
+        .select(Inbox::as_select())
+        .load(conn)
+        .await
+}
+
 /// The newest live inboxes `viewer` may see, at most `limit`; with `search`, only those whose
 /// address contains it (case-insensitive).
 pub async fn list(
@@ -371,12 +385,15 @@ async fn delete_all_expired_at(
         #[diesel(sql_type = SqlUuid)]
         id: Uuid,
     }
-    let deleted: Vec<Deleted> = Prepared::new(
-        "DELETE FROM inboxes USING unnest($1::text[], $2::text[]) AS wanted(domain, local_part)
-         WHERE inboxes.domain = wanted.domain AND inboxes.local_part = wanted.local_part
-           AND inboxes.expires_at <= $3
-         RETURNING inboxes.id",
-    )
+    let deleted: Vec<Deleted> = Prepared::new(concat!(
+        "WITH deleted AS (
+             DELETE FROM inboxes USING unnest($1::text[], $2::text[]) AS wanted(domain, local_part)
+             WHERE inboxes.domain = wanted.domain AND inboxes.local_part = wanted.local_part
+               AND inboxes.expires_at <= $3
+             RETURNING inboxes.*), ",
+        super::webhook::inbox_expired_deliveries!("$3"),
+        " SELECT id FROM deleted"
+    ))
     .bind::<Array<Text>, _>(addresses.domains.as_slice())
     .bind::<Array<Text>, _>(addresses.locals.as_slice())
     .bind::<Timestamptz, _>(now)
@@ -385,8 +402,8 @@ async fn delete_all_expired_at(
     Ok(deleted.into_iter().map(|row| row.id).collect())
 }
 
-/// Deletes at most `limit` inboxes expired at `now`, those expired longest first; returns their
-/// ids. Their messages stay, invisible, in their expiry bucket until the sweeper drops it.
+/// Deletes at most `limit` inboxes expired at `now`, those expired longest first, with a
+/// delivery of their `INBOX_EXPIRED` events per matching webhook; returns their ids. Their messages stay, invisible, in their expiry bucket until the sweeper drops it.
 pub async fn delete_expired(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
@@ -397,11 +414,14 @@ pub async fn delete_expired(
         #[diesel(sql_type = SqlUuid)]
         id: Uuid,
     }
-    let deleted: Vec<Deleted> = Prepared::new(
-        "DELETE FROM inboxes WHERE expires_at <= $1 AND id IN (
-             SELECT id FROM inboxes WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)
-         RETURNING id",
-    )
+    let deleted: Vec<Deleted> = Prepared::new(concat!(
+        "WITH deleted AS (
+             DELETE FROM inboxes WHERE expires_at <= $1 AND id IN (
+                 SELECT id FROM inboxes WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)
+             RETURNING *), ",
+        super::webhook::inbox_expired_deliveries!("$1"),
+        " SELECT id FROM deleted"
+    ))
     .bind::<Timestamptz, _>(now)
     .bind::<BigInt, _>(limit)
     .load(&mut &*conn)

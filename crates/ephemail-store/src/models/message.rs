@@ -143,10 +143,20 @@ pub fn exceeded(error: &diesel::result::Error) -> bool {
     )
 }
 
+/// What [`insert_all`] stored.
+#[derive(Debug, Default)]
+pub struct Inserted {
+    /// Each stored message's `(id, seq)`.
+    pub messages: Vec<(Uuid, i64)>,
+    /// How many webhook deliveries of their `MESSAGE_RECEIVED` events it recorded.
+    pub webhook_deliveries: i64,
+}
+
 /// Counts the mails against their tenants' quotas and inserts the messages of the tenants that
 /// have room for theirs, with their raw sources and attachments, in one prepared statement
-/// whatever their number (the rows go in as one array per column); returns each stored
-/// message's `(id, seq)`. A raw source already stored in its bucket is kept. With
+/// whatever their number (the rows go in as one array per column), with a delivery of its
+/// `MESSAGE_RECEIVED` event per matching webhook (the transactional outbox of
+/// [`super::webhook`]). A raw source already stored in its bucket is kept. With
 /// `all_or_nothing`, a tenant without room fails the statement ([`exceeded`]).
 ///
 /// The messages are inserted after taking the commit-order lock, which orders this
@@ -160,18 +170,20 @@ pub async fn insert_all(
     sources: &mut [NewRawSource<'_>],
     rows: &[NewMessage<'_>],
     attachments: &[NewAttachment<'_>],
-) -> QueryResult<Vec<(Uuid, i64)>> {
+) -> QueryResult<Inserted> {
     #[derive(QueryableByName)]
     struct Stored {
         #[diesel(sql_type = SqlUuid)]
         id: Uuid,
         #[diesel(sql_type = BigInt)]
         seq: i64,
+        #[diesel(sql_type = BigInt)]
+        webhook_deliveries: i64,
     }
     // Arbitrary constant naming "message insert order" among advisory locks.
     const MESSAGE_ORDER_LOCK: i64 = 0x6570_6865_6d61_696c;
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Inserted::default());
     }
     // One order for every writer, so that concurrent inserts of one source cannot deadlock.
     sources.sort_unstable_by(|a, b| (a.sha256, a.purge_at).cmp(&(b.sha256, b.purge_at)));
@@ -217,7 +229,7 @@ pub async fn insert_all(
                  text_body, html_body, size, raw_sha256, parse_error, tags, has_attachments,
                  content_limits, purge_at)
              WHERE t.tenant_id = ANY(in_commit_order.tenants)
-             RETURNING id, seq, raw_sha256, purge_at),
+             RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at),
          sources AS (
              INSERT INTO raw_sources (sha256, encoding, content, purge_at)
              SELECT sha256, 'zstd', content, purge_at
@@ -234,8 +246,17 @@ pub async fn insert_all(
                  $41::text[], $42::text[], $43::bool[], $44::int4[], $45::timestamptz[])
                AS t(id, message_id, position, filename, content_type, content_id, inline, size,
                  purge_at)
-             WHERE message_id IN (SELECT id FROM stored))
-         SELECT id, seq FROM stored",
+             WHERE message_id IN (SELECT id FROM stored)),
+         hooked AS (
+             INSERT INTO webhook_deliveries (id, webhook_id, event, inbox_id, message_id,
+                 created_at, next_attempt_at)
+             SELECT gen_random_uuid(), w.id, 'MESSAGE_RECEIVED', s.inbox_id, s.id,
+                 s.received_at, s.received_at
+             FROM stored s JOIN webhooks w ON w.tenant_id = s.tenant_id
+             WHERE (w.inbox_id IS NULL OR w.inbox_id = s.inbox_id)
+               AND 'MESSAGE_RECEIVED' = ANY(w.events) AND w.disabled_at IS NULL
+             RETURNING 1)
+         SELECT id, seq, (SELECT count(*) FROM hooked) AS webhook_deliveries FROM stored",
     )
     .bind::<Date, _>(counting.day)
     .bind::<Array<SqlUuid>, _>(column(tenants, |count| count.tenant_id))
@@ -284,7 +305,10 @@ pub async fn insert_all(
     .bind::<Array<Timestamptz>, _>(column(attachments, |a| a.purge_at))
     .load(&mut conn)
     .await?;
-    Ok(stored.into_iter().map(|row| (row.id, row.seq)).collect())
+    Ok(Inserted {
+        webhook_deliveries: stored.as_slice().first().map_or(0, |row| row.webhook_deliveries),
+        messages: stored.into_iter().map(|row| (row.id, row.seq)).collect(),
+    })
 }
 
 /// Deletes the oldest messages of each of `inboxes` (ids with their expiry buckets) past the
@@ -413,6 +437,20 @@ pub async fn find(
         .first(conn)
         .await
         .optional()
+}
+
+/// The live messages among `ids` that `viewer` may see, in no order.
+pub async fn find_all(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Message>> {
+    live(viewer, now)
+        .filter(messages::id.eq_any(ids.to_vec()))
+        .select(Message::as_select())
+        .load(conn)
+        .await
 }
 
 /// Newest first: up to `limit` matching messages older than the `before` cursor.

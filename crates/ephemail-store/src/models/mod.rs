@@ -11,6 +11,7 @@ pub mod quota;
 pub mod raw_source;
 pub mod server_secret;
 pub mod tenant;
+pub mod webhook;
 
 use uuid::Uuid;
 

@@ -1,0 +1,34 @@
+use async_graphql::{Context, Object, Result, ID};
+
+use crate::{
+    error::ApiResult,
+    graphql::{
+        context::ContextExt,
+        types::{parse_id, webhook::Webhook},
+    },
+    scope::Scope,
+    service,
+};
+
+#[derive(Default)]
+pub struct WebhookQuery;
+
+#[Object]
+impl WebhookQuery {
+    /// The tenant's webhooks, oldest first (API keys only).
+    async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<Webhook>> {
+        let viewer = ctx.viewer(Scope::Read).api()?;
+        let mut conn = ctx.app().pool.get().await.api()?;
+        let webhooks = service::webhook::list(&mut conn, viewer).await.api()?;
+        Ok(webhooks.into_iter().map(Webhook::from).collect())
+    }
+
+    /// One of the tenant's webhooks, with its delivery log.
+    async fn webhook(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Webhook>> {
+        let viewer = ctx.viewer(Scope::Read).api()?;
+        let id = parse_id(&id).api()?;
+        let mut conn = ctx.app().pool.get().await.api()?;
+        let webhook = service::webhook::find(&mut conn, viewer, id).await.api()?;
+        Ok(webhook.map(Webhook::from))
+    }
+}
