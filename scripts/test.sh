@@ -3,7 +3,7 @@
 # (PostgreSQL's server binaries for the throwaway test cluster, the diesel CLI for the schema
 # drift test, Node.js with the graphql-ws, playwright-core and axe-core npm packages, headless
 # Chromium for the XSS rendering and web inbox tests, the web inbox's build tools for its
-# stale-bundle test, swaks and Python 3 as SMTP clients, systemd-analyze for the systemd
+# stale-bundle test, swaks and Python 3 as SMTP clients, the standardwebhooks package for the webhook tests, systemd-analyze for the systemd
 # unit's check, promtool to lint the /metrics exposition), then checks formatting and lints and
 # runs every test, then fuzzes the mail crate briefly (scripts/fuzz.sh, which installs
 # cargo-fuzz), then the SDKs' tests (scripts/test-sdk.sh, which installs their own tools).
@@ -55,6 +55,14 @@ fi
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   echo "# installing python3-venv (the Python SDK is tested from its wheel in a fresh venv)"
   apt_install python3-venv
+fi
+# The Standard Webhooks specification's own Python library, which checks our signatures in
+# tests/api/webhooks.rs and runs the receiver of docs/webhooks.md.
+WEBHOOK_VENV=/var/cache/ephemail/webhook-venv
+if [ ! -x "$WEBHOOK_VENV/bin/python" ] || ! "$WEBHOOK_VENV/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+  echo "# installing the standardwebhooks Python package into $WEBHOOK_VENV"
+  python3 -m venv "$WEBHOOK_VENV"
+  "$WEBHOOK_VENV/bin/pip" install -q --disable-pip-version-check 'standardwebhooks==1.3.0'
 fi
 if ! command -v node >/dev/null; then
   echo "# installing Node.js (the graphql-ws client test)"

@@ -248,7 +248,8 @@ impl Server {
         }
         if roles.webhooks() {
             let dispatcher = app.dispatcher.clone();
-            server.spawn("webhooks", |stop| dispatcher.run(stop));
+            let base_url = config.http.base_url(server.http_addr);
+            server.spawn("webhooks", |stop| dispatcher.run(base_url, stop));
         }
         if let Some(listener) = http {
             // The API's waits and subscriptions learn of mail stored by other processes

@@ -232,11 +232,11 @@ impl HttpConfig {
     }
 
     /// Where clients reach the server, for links made outside a request (webhook payloads):
-    /// --public-url, or this listener's address.
-    pub fn base_url(&self) -> String {
+    /// --public-url, or the address the HTTP listener got (`bound`), or was given.
+    pub fn base_url(&self, bound: Option<SocketAddr>) -> String {
         match &self.public_url {
             Some(public) => public.trim_end_matches('/').to_owned(),
-            None => format!("{}://{}", self.scheme(), self.http_addr),
+            None => format!("{}://{}", self.scheme(), bound.unwrap_or(self.http_addr)),
         }
     }
 
@@ -703,7 +703,6 @@ impl ServeConfig {
                 .collect(),
             disable_after: chrono::Duration::seconds(i64::from(webhooks.webhook_disable_after)),
             poll: Duration::from_secs(1),
-            base_url: self.http.base_url(),
         }
     }
 

@@ -12,7 +12,11 @@ use crate::{
     error::AppError,
     scope::Scope,
     secret::Secret,
-    webhooks::{payload::TEST_EVENT, signing, target::TargetGuard},
+    webhooks::{
+        payload::{EVENT_TYPES, TEST_EVENT},
+        signing,
+        target::TargetGuard,
+    },
 };
 use ephemail_store::models::{
     inbox,
@@ -30,9 +34,6 @@ pub struct WebhookRules {
     pub due: Arc<Notify>,
 }
 
-/// The events a webhook can subscribe to.
-pub const EVENTS: [&str; 2] = ["MESSAGE_RECEIVED", "INBOX_EXPIRED"];
-
 /// The tenant whose webhooks `viewer` manages.
 fn tenant_of(viewer: Viewer) -> Result<Uuid, AppError> {
     match viewer {
@@ -43,7 +44,7 @@ fn tenant_of(viewer: Viewer) -> Result<Uuid, AppError> {
 
 pub struct NewWebhookInput<'a> {
     pub url: &'a str,
-    /// Names from [`EVENTS`].
+    /// Event names, as [`EVENT_TYPES`] lists them.
     pub events: Vec<&'a str>,
     /// One inbox's events only.
     pub inbox_id: Option<Uuid>,
@@ -51,7 +52,10 @@ pub struct NewWebhookInput<'a> {
 
 pub enum CreateOutcome {
     /// `secret` is shown only now.
-    Created { webhook: Webhook, secret: Secret },
+    Created {
+        webhook: Webhook,
+        secret: Secret,
+    },
     InboxNotFound,
     /// The tenant has `--webhooks-per-tenant` already.
     LimitReached,
@@ -66,7 +70,7 @@ pub async fn create(
 ) -> Result<CreateOutcome, AppError> {
     let tenant_id = tenant_of(viewer)?;
     let mut events = input.events;
-    events.sort_unstable();
+    events.sort_unstable_by_key(|event| EVENT_TYPES.iter().position(|(name, _)| name == event));
     events.dedup();
     if events.is_empty() {
         return Err(AppError::BadUserInput(
@@ -118,7 +122,11 @@ pub async fn find(
 }
 
 /// Deletes the webhook and its deliveries, sent or not; whether it existed.
-pub async fn delete(conn: &mut AsyncPgConnection, viewer: Viewer, id: Uuid) -> Result<bool, AppError> {
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    id: Uuid,
+) -> Result<bool, AppError> {
     tenant_of(viewer)?;
     Ok(webhook::delete(conn, viewer, id).await?)
 }

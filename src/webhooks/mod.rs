@@ -56,8 +56,6 @@ pub struct WebhookSettings {
     /// How often to look for due deliveries without being woken (retries come due, other
     /// processes record deliveries).
     pub poll: Duration,
-    /// Download URLs in the payloads start with this (`--public-url`).
-    pub base_url: String,
 }
 
 impl WebhookSettings {
@@ -118,8 +116,8 @@ impl Dispatcher {
     }
 
     /// Claims and sends deliveries until `stop`; then lets the attempts in flight finish (for
-    /// up to their timeout) and records them.
-    pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
+    /// up to their timeout) and records them. Download URLs in payloads start with `base_url`.
+    pub async fn run(self, base_url: String, stop: CancellationToken) -> anyhow::Result<()> {
         let (outcomes, received) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(self.clone().record_outcomes(received));
         let in_flight = InFlight::default();
@@ -135,7 +133,7 @@ impl Dispatcher {
             };
             let full = claimed.len() == CLAIM_BATCH as usize;
             if !claimed.is_empty() {
-                let bodies = self.bodies(&claimed).await;
+                let bodies = self.bodies(&claimed, &base_url).await;
                 for delivery in claimed {
                     let body = match &bodies {
                         Ok(bodies) => bodies.get(&delivery.id).cloned(),
@@ -189,9 +187,10 @@ impl Dispatcher {
     async fn bodies(
         &self,
         claimed: &[Claimed],
+        base_url: &str,
     ) -> anyhow::Result<HashMap<Uuid, Result<Vec<u8>, String>>> {
         let mut conn = self.pool.get().await?;
-        let (base_url, now) = (&self.settings.base_url, self.clock.now());
+        let now = self.clock.now();
         payload::bodies(&mut conn, claimed, base_url, &self.sanitizer, now).await
     }
 
@@ -203,7 +202,10 @@ impl Dispatcher {
         let result = match body {
             Some(Ok(body)) => self.send(delivery, body).await,
             Some(Err(gone)) => Err(Failure::permanent(gone)),
-            None => Err(Failure::new(None, "the event could not be read; see the server log")),
+            None => Err(Failure::new(
+                None,
+                "the event could not be read; see the server log",
+            )),
         };
         let elapsed = started.elapsed();
         let log = Attempt {
@@ -363,7 +365,9 @@ fn retry_after(headers: &header::HeaderMap, now: DateTime<Utc>) -> Option<Durati
     let wait = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
         Err(_) => {
-            let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+            let at = DateTime::parse_from_rfc2822(value)
+                .ok()?
+                .with_timezone(&Utc);
             (at - now).to_std().unwrap_or_default()
         }
     };
@@ -445,10 +449,16 @@ mod tests {
         let mut headers = header::HeaderMap::new();
         headers.insert(header::RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
-        headers.insert(header::RETRY_AFTER, "Sat, 05 Dec 2026 10:01:00 GMT".parse().unwrap());
+        headers.insert(
+            header::RETRY_AFTER,
+            "Sat, 05 Dec 2026 10:01:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(60)));
         headers.insert(header::RETRY_AFTER, "999999".parse().unwrap());
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(86_400)));
+        assert_eq!(
+            retry_after(&headers, now),
+            Some(Duration::from_secs(86_400))
+        );
         headers.insert(header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers, now), None);
     }

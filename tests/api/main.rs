@@ -30,5 +30,6 @@ mod smtp_standards;
 mod spec_shapes;
 mod subscriptions;
 mod waits;
+mod webhooks;
 mod websocket_limits;
 mod xss;
