@@ -584,7 +584,10 @@ pub enum ConfigError {
     DefaultTtlOverMax { default: u32, max: u32 },
     #[error("{0} and {1} must differ (both are {2})")]
     SameAddress(&'static str, &'static str, SocketAddr),
-    #[error("--no-smtp, --no-http and --no-sweeper together leave this process nothing to do")]
+    #[error(
+        "--no-smtp, --no-http, --no-sweeper and --no-webhooks together leave this process \
+         nothing to do"
+    )]
     NothingToServe,
     #[error("{0} and {1} go together: give both or neither")]
     HalfTls(&'static str, &'static str),

@@ -163,7 +163,7 @@ fn invalid_settings_are_refused_before_starting() {
     assert!(!output.status.success());
     for (args, error) in [
         (
-            &["--no-smtp", "--no-http", "--no-sweeper"][..],
+            &["--no-smtp", "--no-http", "--no-sweeper", "--no-webhooks"][..],
             "leave this process nothing to do",
         ),
         (

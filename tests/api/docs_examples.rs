@@ -6,7 +6,9 @@
 //! says so, and why, in an HTML comment on the line before it:
 //! `<!-- not run: the reason -->`. A block that waits for the reader's application to send a
 //! mail says so the same way, `<!-- while it runs: a sign-up mail to ADDRESS -->`, and the test
-//! plays that application. A block whose output is JSON with `errors` fails too. The SDK quick
+//! plays that application. A block whose output is JSON with `errors` fails too. A document
+//! whose examples need a server flag says so once, `<!-- examples serve with: --flag -->`.
+//! TypeScript blocks run in Node with their types stripped (`tests/node/run-ts.mjs`). The SDK quick
 //! starts (fences tagged `quickstart` in `docs/sdk.md`) need their packages installed from the
 //! artefacts: `scripts/test-sdk.sh` runs those.
 
@@ -44,7 +46,7 @@ fn examples(markdown: &str) -> Vec<Example> {
                 code.push_str(body);
                 code.push('\n');
             }
-            let runnable = matches!(language, "sh" | "bash" | "python" | "js" | "graphql");
+            let runnable = matches!(language, "sh" | "bash" | "python" | "js" | "ts" | "graphql");
             let marked = previous.trim_start().starts_with("<!-- not run:");
             let mail_to = previous
                 .trim_start()
@@ -106,11 +108,10 @@ async fn every_example_in_the_readme_and_docs_runs_against_a_live_server() {
             continue;
         }
         let url = fresh_database().await;
-        let server = ServeProcess::spawn_logging(
-            &["--database-url", &url],
-            None,
-            &[("EPHEMAIL_BOOTSTRAP_API_KEY", KEY)],
-        );
+        let mut args = vec!["--database-url", url.as_str()];
+        args.extend(serve_flags(&text));
+        let server =
+            ServeProcess::spawn_logging(&args, None, &[("EPHEMAIL_BOOTSTRAP_API_KEY", KEY)]);
         let http = server.graphql_url().trim_end_matches("/graphql").to_owned();
         let http_port = http.rsplit(':').next().unwrap().to_owned();
         let smtp_port = server.smtp_addr().port().to_string();
@@ -144,6 +145,15 @@ async fn every_example_in_the_readme_and_docs_runs_against_a_live_server() {
     assert!(ran >= 5, "only {ran} examples ran");
 }
 
+/// The server flags a document's examples need (`<!-- examples serve with: ... -->`).
+fn serve_flags(markdown: &str) -> Vec<&str> {
+    markdown
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("<!-- examples serve with:"))
+        .flat_map(|rest| rest.trim_end_matches("-->").split_whitespace())
+        .collect()
+}
+
 /// Runs one example; whether it succeeded, and what it printed.
 async fn run(language: &str, code: &str, http: &str, database: &str, path: &str) -> (bool, String) {
     if language == "graphql" {
@@ -153,11 +163,13 @@ async fn run(language: &str, code: &str, http: &str, database: &str, path: &str)
     let (program, args): (&str, &[&str]) = match language {
         "python" => ("python3", &["-"]),
         "js" => ("node", &["--input-type=module", "-"]),
+        "ts" => ("node", &["run-ts.mjs"]),
         _ => ("bash", &["-euo", "pipefail", "-s"]),
     };
-    // Node resolves the examples' packages (graphql-ws, ws) from the test tools' folder; the
-    // others run where what they write (`ephemail schema > schema.graphql`) harms nothing.
-    let dir = if language == "js" {
+    // Node resolves the examples' packages (graphql-ws, ws, standardwebhooks) from the test
+    // tools' folder; the others run where what they write (`ephemail schema > schema.graphql`)
+    // harms nothing.
+    let dir = if matches!(language, "js" | "ts") {
         Path::new(MANIFEST_DIR).join("tests/node")
     } else {
         std::env::temp_dir()

@@ -55,14 +55,15 @@ async fn expired_inboxes_vanish_at_once_and_their_bucket_is_dropped_whole_once_i
     assert_eq!(gone["errors"][0]["extensions"]["code"], "NOT_FOUND");
     assert_eq!(count(&app, "messages").await, 7);
 
-    // The two expired inboxes two at a time (2, then 0). Their bucket has not ended yet: their
-    // messages stay, invisible, for a few minutes more.
+    // The two expired inboxes two at a time (2, then 0), then one look for finished webhook
+    // deliveries to prune. Their bucket has not ended yet: their messages stay, invisible, for
+    // a few minutes more.
     let report = app.app.sweeper.sweep().await.unwrap().unwrap();
     assert_eq!(
         report,
         SweepReport {
             inboxes: 2,
-            batches: 2,
+            batches: 3,
             ..SweepReport::default()
         }
     );
@@ -70,7 +71,8 @@ async fn expired_inboxes_vanish_at_once_and_their_bucket_is_dropped_whole_once_i
     assert_eq!(count(&app, "messages").await, 7);
 
     // Once it has ended (and the grace for late deliveries has passed), the bucket goes whole:
-    // the six messages with their six raw sources, without a row delete.
+    // the six messages with their six raw sources, without a row delete (the other batches: the
+    // looks for expired inboxes and finished webhook deliveries).
     app.clock.advance(Duration::seconds(360));
     let report = app.app.sweeper.sweep().await.unwrap().unwrap();
     assert_eq!(
@@ -79,7 +81,7 @@ async fn expired_inboxes_vanish_at_once_and_their_bucket_is_dropped_whole_once_i
             messages: 6,
             raw_sources: 6,
             buckets: 1,
-            batches: 1,
+            batches: 2,
             ..SweepReport::default()
         }
     );
@@ -110,12 +112,13 @@ async fn messages_past_the_retention_age_are_swept_from_live_inboxes_in_small_ba
     app.clock.advance(Duration::seconds(601));
     app.send_mail("keep@localhost", "second", "body").await;
     let report = app.app.sweeper.sweep().await.unwrap().unwrap();
-    // One look for expired inboxes, then the old messages two at a time (2, 2, 1).
+    // One look for expired inboxes, the old messages two at a time (2, 2, 1), and one look for
+    // finished webhook deliveries.
     assert_eq!(
         report,
         SweepReport {
             messages: 5,
-            batches: 4,
+            batches: 5,
             ..SweepReport::default()
         }
     );

@@ -17,7 +17,8 @@ use tokio::{
 };
 
 use crate::helpers::{
-    create_key, fresh_database, post_graphql, ServeProcess, SmtpConversation, TestApp,
+    create_key, fresh_database, metric_value, post_graphql, scrape_metrics, ServeProcess,
+    SmtpConversation, TestApp,
 };
 use ephemail::scope::Scope;
 
@@ -172,8 +173,8 @@ async fn create_webhook(app: &TestApp, url: &str) -> (String, String) {
 
 /// The server's clock at the real time: receivers check `webhook-timestamp` against theirs.
 fn clock_at_real_time(app: &TestApp) {
-    use ephemail_store::clock::Clock;
-    app.clock.advance(chrono::Utc::now() - app.clock.now());
+    use ephemail_store::clock::{Clock, SystemClock};
+    app.clock.advance(SystemClock.now() - app.clock.now());
 }
 
 /// Verifies each request with the `standardwebhooks` Python package (the specification's own
@@ -270,6 +271,17 @@ async fn a_receiver_that_fails_twice_gets_three_attempts_of_one_signed_delivery(
     assert_eq!(codes, [&json!(500), &json!(500), &json!(200)], "{log:#}");
     assert_eq!(log["webhook"]["deliveries"].as_array().unwrap().len(), 1);
     assert!(log["webhook"]["failingSince"].is_null(), "{log:#}");
+    let metrics = scrape_metrics(&app.url("/metrics")).await;
+    let attempts = |outcome| {
+        metric_value(
+            &metrics,
+            "ephemail_webhook_attempts_total",
+            &[("outcome", outcome)],
+        )
+    };
+    assert_eq!(attempts("succeeded"), Some(1.0));
+    assert_eq!(attempts("retried"), Some(2.0));
+    assert_eq!(attempts("dead"), Some(0.0));
     app.stop().await;
 }
 
@@ -321,10 +333,11 @@ async fn a_receiver_that_never_answers_times_out_and_is_retried() {
 }
 
 #[tokio::test]
-async fn retry_after_is_honoured_the_last_failure_is_dead_and_a_redrive_delivers() {
+async fn retry_after_is_honoured_redirects_fail_the_last_failure_is_dead_and_a_redrive_delivers() {
     let receiver = Receiver::start(vec![
         Reply::Status(503, &[("retry-after", "120")]),
-        Reply::Status(500, &[]),
+        // Redirects are not followed: a failure like any other answer but 2xx.
+        Reply::Status(302, &[("location", "http://127.0.0.1:1/elsewhere")]),
     ])
     .await;
     let app = TestApp::spawn_with(&["--webhook-allow-private", "--webhook-retries", "1"]).await;
@@ -353,10 +366,13 @@ async fn retry_after_is_honoured_the_last_failure_is_dead_and_a_redrive_delivers
     receiver.wait_for(2).await;
     // That was the last retry.
     let log = poll_deliveries(&app, &id, |d| d[0]["state"] == "DEAD").await;
-    assert_eq!(
-        log["webhook"]["deliveries"][0]["attempts"][1]["statusCode"],
-        500
+    let attempt = &log["webhook"]["deliveries"][0]["attempts"][1];
+    assert_eq!(attempt["statusCode"], 302, "{log:#}");
+    assert!(
+        attempt["error"].as_str().unwrap().contains("302"),
+        "{log:#}"
     );
+    assert_eq!(receiver.received().len(), 2);
 
     let redriven = app
         .data(
@@ -717,4 +733,146 @@ async fn an_endpoint_failing_for_longer_than_allowed_is_disabled_and_can_be_enab
         "{log:#}"
     );
     app.stop().await;
+}
+
+const RECEIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webhooks/receiver.py");
+
+#[test]
+fn the_guide_shows_the_receiver_that_is_tested() {
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/webhooks.md")).unwrap();
+    let receiver = std::fs::read_to_string(RECEIVER).unwrap();
+    assert!(
+        guide.contains(&format!("```python\n{receiver}```")),
+        "docs/webhooks.md's Python receiver differs from examples/webhooks/receiver.py"
+    );
+}
+
+/// The guide's Python receiver, as its reader runs it.
+struct PythonReceiver {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl PythonReceiver {
+    async fn start(port: u16, secret: &str) -> Self {
+        let python = std::env::var("EPHEMAIL_WEBHOOK_PYTHON")
+            .unwrap_or_else(|_| "/var/cache/ephemail/webhook-venv/bin/python".to_owned());
+        let mut child = tokio::process::Command::new(python)
+            .arg(RECEIVER)
+            .env("PORT", port.to_string())
+            .env("WEBHOOK_SECRET", secret)
+            .stdout(std::process::Stdio::piped())
+            // http.server's access log.
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Listening once it accepts a connection.
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, lines }
+    }
+
+    async fn printed(&mut self) -> String {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line());
+        line.await
+            .expect("the receiver printed within 30 s")
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_guides_python_receiver_prints_every_code_though_killed_and_restarted() {
+    let database_url = fresh_database().await;
+    let key = create_key(&database_url, "dev", Scope::Admin).await;
+    let server = ServeProcess::spawn(&[
+        "--database-url",
+        &database_url,
+        "--webhook-allow-private",
+        "--webhook-retries",
+        "1,1,1,1,1,1,1,1,1,1",
+    ]);
+    let port = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().port()
+    };
+    let gql = |query: &'static str, variables: Value| {
+        let (url, key) = (server.graphql_url().to_owned(), key.clone());
+        async move {
+            let body = post_graphql(
+                &url,
+                &key,
+                json!({ "query": query, "variables": variables }),
+            )
+            .await;
+            assert!(body.get("errors").is_none(), "{body}");
+            body["data"].clone()
+        }
+    };
+    let inbox = gql(
+        r#"mutation { createInbox(input: {domain: "localhost", localPart: "pushed"}) { inbox { id } } }"#,
+        json!({}),
+    )
+    .await;
+    let created = gql(
+        CREATE,
+        json!({ "url": format!("http://127.0.0.1:{port}/webhook"), "events": ["MESSAGE_RECEIVED"],
+                "inbox": inbox["createInbox"]["inbox"]["id"] }),
+    )
+    .await;
+    let secret = created["createWebhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send = |code: &'static str| {
+        let smtp_addr = server.smtp_addr();
+        async move {
+            let mut smtp = SmtpConversation::connect(smtp_addr).await;
+            smtp.command("EHLO app.example.com").await;
+            let mail = format!("Subject: Your code\r\n\r\nYour verification code is {code}\r\n");
+            let reply = smtp
+                .deliver("app@example.com", &["pushed@localhost"], &mail)
+                .await;
+            assert!(reply.starts_with("250"), "{reply}");
+        }
+    };
+
+    let mut receiver = PythonReceiver::start(port, &secret).await;
+    send("482913").await;
+    assert_eq!(
+        receiver.printed().await,
+        "pushed@localhost Your code ['482913']"
+    );
+    // Down while two mails arrive: both come once it is back.
+    receiver.kill().await;
+    send("550123").await;
+    send("661234").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut receiver = PythonReceiver::start(port, &secret).await;
+    let mut printed = vec![receiver.printed().await, receiver.printed().await];
+    printed.sort();
+    assert_eq!(
+        printed,
+        [
+            "pushed@localhost Your code ['550123']",
+            "pushed@localhost Your code ['661234']"
+        ]
+    );
+    receiver.kill().await;
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    server.wait().await;
 }

@@ -17,8 +17,9 @@ use std::{
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use diesel::{sql_types::Bool, QueryableByName};
+use diesel::{sql_types::Bool, QueryResult, QueryableByName};
 use diesel_async::{pooled_connection::deadpool::Object, AsyncPgConnection, RunQueryDsl};
+use futures::future::BoxFuture;
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge},
@@ -316,36 +317,47 @@ impl Sweeper {
         }
         if let Some(age) = self.settings.max_message_age {
             let cutoff = now - age;
-            loop {
-                let started = Instant::now();
-                let deleted = message::delete_received_before(conn, cutoff, limit)
-                    .await
-                    .context("deleting messages past the retention age")?;
-                report.batches += 1;
-                report.messages += deleted as u64;
-                if !more_after_pause(started, deleted, limit).await {
-                    break;
-                }
-            }
+            let deleted = in_paced_batches(conn, limit, &mut report.batches, |conn| {
+                Box::pin(message::delete_received_before(conn, cutoff, limit))
+            });
+            report.messages += deleted
+                .await
+                .context("deleting messages past the retention age")?;
         }
         let cutoff = now - self.settings.webhook_log_retention;
-        loop {
-            let started = Instant::now();
-            let deleted = webhook::prune(conn, cutoff, limit)
-                .await
-                .context("deleting old webhook deliveries")?;
-            report.batches += 1;
-            report.webhook_deliveries += deleted as u64;
-            if !more_after_pause(started, deleted, limit).await {
-                break;
-            }
-        }
+        let pruned = in_paced_batches(conn, limit, &mut report.batches, |conn| {
+            Box::pin(webhook::prune(conn, cutoff, limit))
+        });
+        report.webhook_deliveries += pruned.await.context("deleting old webhook deliveries")?;
+        webhook::delete_orphans(conn)
+            .await
+            .context("deleting the webhooks of deleted inboxes")?;
         Ok(report)
     }
 }
 
 /// See `sweep_locked`: longer than any delivery takes from reading its inbox to its commit.
 const DROP_GRACE_SECONDS: i64 = 300;
+
+/// Runs `delete`, a bounded delete of up to `limit` rows that commits on its own, until one is
+/// not full ([`more_after_pause`] between them), each counted in `batches`; how many rows in all.
+async fn in_paced_batches(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    batches: &mut u64,
+    mut delete: impl for<'c> FnMut(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<usize>>,
+) -> QueryResult<u64> {
+    let mut deleted = 0;
+    loop {
+        let started = Instant::now();
+        let batch = delete(conn).await?;
+        *batches += 1;
+        deleted += batch as u64;
+        if !more_after_pause(started, batch, limit).await {
+            return Ok(deleted);
+        }
+    }
+}
 
 /// After a bounded delete that commits on its own (started at `started`): whether it was full,
 /// so there may be more. If so it first pauses, so that a backlog is worked off at a fraction of

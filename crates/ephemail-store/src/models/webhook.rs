@@ -459,15 +459,13 @@ pub async fn record(
     .map(drop)
 }
 
-/// Deletes up to `limit` finished deliveries that finished before `cutoff`, and the webhooks of
-/// inboxes that no longer exist once their last delivery is gone too (their log stays readable
-/// as long as any other's); how many deliveries.
+/// Deletes up to `limit` deliveries that finished before `cutoff`; how many.
 pub async fn prune(
     conn: &mut AsyncPgConnection,
     cutoff: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<usize> {
-    let pruned = Prepared::new(
+    Prepared::new(
         "DELETE FROM webhook_deliveries WHERE id IN (
              SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1
              LIMIT $2)",
@@ -475,7 +473,12 @@ pub async fn prune(
     .bind::<Timestamptz, _>(cutoff)
     .bind::<diesel::sql_types::BigInt, _>(limit)
     .execute(&mut &*conn)
-    .await?;
+    .await
+}
+
+/// Deletes the webhooks of inboxes that no longer exist once their last delivery is pruned too:
+/// their log stays readable as long as any other's.
+pub async fn delete_orphans(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
     Prepared::new(
         "DELETE FROM webhooks w
          WHERE w.inbox_id IS NOT NULL
@@ -483,6 +486,5 @@ pub async fn prune(
            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.webhook_id = w.id)",
     )
     .execute(&mut &*conn)
-    .await?;
-    Ok(pruned)
+    .await
 }

@@ -16,11 +16,15 @@ from .enums import (
     CreateInboxStatus,
     CreateInboxTokenStatus,
     CreateTenantStatus,
+    CreateWebhookStatus,
     DeleteStatus,
     DomainMode,
     ExtendInboxStatus,
     RevokeApiKeyStatus,
     Scope,
+    WebhookChangeStatus,
+    WebhookDeliveryState,
+    WebhookEvent,
 )
 from .exceptions import (
     GraphQLClientError,
@@ -47,6 +51,7 @@ from .inbox import Inbox, InboxInbox
 from .input_types import (
     CreateApiKeyInput,
     CreateInboxInput,
+    CreateWebhookInput,
     ExtendInboxInput,
     MessageFilter,
 )
@@ -75,6 +80,8 @@ __all__ = [
     "CreateInboxStatus",
     "CreateInboxTokenStatus",
     "CreateTenantStatus",
+    "CreateWebhookInput",
+    "CreateWebhookStatus",
     "DeleteInbox",
     "DeleteInboxDeleteInbox",
     "DeleteMessage",
@@ -116,4 +123,7 @@ __all__ = [
     "Upload",
     "WaitForMessage",
     "WaitForMessageWaitForMessage",
+    "WebhookChangeStatus",
+    "WebhookDeliveryState",
+    "WebhookEvent",
 ]

@@ -39,6 +39,12 @@ class CreateTenantStatus(str, Enum):
     NAME_TAKEN = "NAME_TAKEN"
 
 
+class CreateWebhookStatus(str, Enum):
+    CREATED = "CREATED"
+    INBOX_NOT_FOUND = "INBOX_NOT_FOUND"
+    LIMIT_REACHED = "LIMIT_REACHED"
+
+
 class DeleteStatus(str, Enum):
     DELETED = "DELETED"
     NOT_FOUND = "NOT_FOUND"
@@ -65,3 +71,19 @@ class Scope(str, Enum):
     ADMIN = "ADMIN"
     READ = "READ"
     WRITE = "WRITE"
+
+
+class WebhookChangeStatus(str, Enum):
+    DONE = "DONE"
+    NOT_FOUND = "NOT_FOUND"
+
+
+class WebhookDeliveryState(str, Enum):
+    DEAD = "DEAD"
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+
+
+class WebhookEvent(str, Enum):
+    INBOX_EXPIRED = "INBOX_EXPIRED"
+    MESSAGE_RECEIVED = "MESSAGE_RECEIVED"

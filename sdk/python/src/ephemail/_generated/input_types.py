@@ -4,7 +4,7 @@ from typing import Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import Scope
+from .enums import Scope, WebhookEvent
 
 
 class CreateApiKeyInput(BaseModel):
@@ -23,6 +23,14 @@ class CreateInboxInput(BaseModel):
     "Labels to find the inbox by later."
     ttl_seconds: Optional[int] = Field(alias="ttlSeconds", default=None)
     "Lifetime in seconds; the server's default when omitted, at most its maximum."
+
+
+class CreateWebhookInput(BaseModel):
+    events: list[WebhookEvent]
+    inbox_id: Optional[str] = Field(alias="inboxId", default=None)
+    "Only this inbox's events; without it, every inbox of the tenant."
+    url: str
+    "An `http` or `https` URL; it must reach a public address unless the server runs with\n`--webhook-allow-private`. Redirects are not followed."
 
 
 class ExtendInboxInput(BaseModel):
