@@ -555,6 +555,14 @@ async fn a_tenants_webhook_never_fires_for_another_tenants_mail() {
         .graphql_as(Some(&other), "{ webhooks { id } }", json!({}))
         .await;
     assert_eq!(theirs["data"]["webhooks"], json!([]), "{theirs}");
+    let theirs = app
+        .graphql_as(Some(&other), DELIVERIES, json!({ "id": id }))
+        .await;
+    assert_eq!(theirs["data"]["webhook"], Value::Null, "{theirs}");
+    assert_eq!(
+        theirs["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{theirs}"
+    );
     let deleted = app
         .graphql_as(
             Some(&other),
