@@ -884,3 +884,39 @@ async fn the_guides_python_receiver_prints_every_code_though_killed_and_restarte
     server.signal(nix::sys::signal::Signal::SIGTERM);
     server.wait().await;
 }
+
+/// A name that resolved to a public address when its webhook was created and resolves inside
+/// now (DNS rebinding) is refused when the delivery connects. Played by a webhook row stored
+/// with a `localhost` URL behind the API's back.
+#[tokio::test]
+async fn a_name_resolving_inside_when_a_delivery_is_sent_is_refused() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    let receiver = Receiver::start(Vec::new()).await;
+    let app = TestApp::spawn().await;
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let url = format!("http://localhost:{}/hook", receiver.addr.port());
+    diesel::sql_query(
+        "INSERT INTO webhooks (id, tenant_id, url, events, secret, created_at)
+         SELECT gen_random_uuid(), id, $1, '{MESSAGE_RECEIVED}', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', now()
+         FROM tenants WHERE name = 'dev'",
+    )
+    .bind::<diesel::sql_types::Text, _>(&url)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let listed = app.data("{ webhooks { id url } }", json!({})).await;
+    let id = listed["webhooks"][0]["id"].as_str().unwrap().to_owned();
+    app.send_mail("rebound@localhost", "hello", "hi").await;
+    let log = poll_deliveries(&app, &id, |d| {
+        d[0]["attempts"].as_array().unwrap().len() == 1
+    })
+    .await;
+    let error = log["webhook"]["deliveries"][0]["attempts"][0]["error"]
+        .as_str()
+        .unwrap();
+    assert!(error.contains("--webhook-allow-private"), "{log:#}");
+    assert!(receiver.received().is_empty());
+    app.stop().await;
+}
