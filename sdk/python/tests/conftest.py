@@ -100,7 +100,8 @@ class EphemailServer:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[EphemailServer]:
-    started = EphemailServer()
+    # Private targets allowed: the webhook test's receiver is on 127.0.0.1.
+    started = EphemailServer("--webhook-allow-private")
     # What the plugin's `ephemail` fixture and the clients read by default.
     os.environ["EPHEMAIL_URL"] = started.url
     os.environ["EPHEMAIL_API_KEY"] = started.api_key or ""

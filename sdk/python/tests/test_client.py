@@ -145,3 +145,55 @@ async def test_async_subscription_cut_by_a_server_restart_resumes_without_loss_o
 def test_the_plugin_fixture_gives_a_fresh_inbox(server, ephemail_inbox, ephemail):
     server.send(ephemail_inbox.address, "Your code", "Your code is 123456")
     assert ephemail.wait_for_code(inbox_id=ephemail_inbox.id) == "123456"
+
+
+def test_a_webhook_gets_a_test_event_and_each_new_mails_codes_then_is_deleted(server, mail):
+    import json
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    deliveries: list[tuple[str, dict]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            deliveries.append((self.headers["webhook-id"], json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+
+    def arrived(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while len(deliveries) < n:
+            assert time.monotonic() < deadline, deliveries
+            time.sleep(0.05)
+
+    try:
+        inbox = mail.create_inbox()
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+        webhook, secret = mail.create_webhook(url=url, inbox_id=inbox.id)
+        assert secret.startswith("whsec_")
+        assert webhook.inbox_id == inbox.id and webhook.enabled
+        assert [event.value for event in webhook.events] == ["MESSAGE_RECEIVED"]
+        assert webhook.id in [listed.id for listed in mail.webhooks()]
+
+        delivery_id = mail.test_webhook(webhook.id)
+        arrived(1)
+        assert deliveries[0][0] == delivery_id
+        assert deliveries[0][1]["type"] == "webhook.test"
+        server.send(inbox.address, "Your code", "Your code is 482913")
+        arrived(2)
+        assert deliveries[1][1]["type"] == "message.received"
+        assert deliveries[1][1]["data"]["codes"] == ["482913"]
+
+        mail.delete_webhook(webhook.id)
+        for gone in (lambda: mail.delete_webhook(webhook.id), lambda: mail.test_webhook(webhook.id)):
+            with pytest.raises(EphemailError) as error:
+                gone()
+            assert error.value.code == "NOT_FOUND"
+    finally:
+        receiver.shutdown()

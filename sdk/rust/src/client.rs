@@ -403,7 +403,7 @@ impl Client {
     }
 }
 
-fn deleted(status: DeleteStatus, message: &str) -> Result<()> {
+pub(crate) fn deleted(status: DeleteStatus, message: &str) -> Result<()> {
     match status {
         DeleteStatus::Deleted => Ok(()),
         DeleteStatus::NotFound => Err(Error::new(ErrorCode::NotFound, message).with_status(status)),

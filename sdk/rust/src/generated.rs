@@ -61,6 +61,69 @@ pub struct MessageReceivedVariables<'a> {
     pub filter: Option<MessageFilter<'a>>,
 }
 
+#[derive(cynic::QueryVariables, Debug)]
+pub struct CreateWebhookVariables<'a> {
+    pub input: CreateWebhookInput<'a>,
+}
+
+#[derive(cynic::QueryVariables, Debug)]
+pub struct DeleteWebhookVariables<'a> {
+    pub id: &'a cynic::Id,
+}
+
+#[derive(cynic::QueryVariables, Debug)]
+pub struct TestWebhookVariables<'a> {
+    pub id: &'a cynic::Id,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone)]
+#[cynic(graphql_type = "Mutation", variables = "TestWebhookVariables", schema = "ephemail")]
+pub struct TestWebhook {
+    #[arguments(id: $id)]
+    pub test_webhook: TestWebhookPayload,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone)]
+#[cynic(schema = "ephemail")]
+pub struct TestWebhookPayload {
+    pub status: WebhookChangeStatus,
+    pub delivery_id: Option<String>,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone)]
+#[cynic(graphql_type = "Mutation", variables = "DeleteWebhookVariables", schema = "ephemail")]
+pub struct DeleteWebhook {
+    #[arguments(id: $id)]
+    pub delete_webhook: DeleteWebhookPayload,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone)]
+#[cynic(schema = "ephemail")]
+pub struct DeleteWebhookPayload {
+    pub status: DeleteStatus,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone)]
+#[cynic(graphql_type = "Query", schema = "ephemail")]
+pub struct Webhooks {
+    pub webhooks: Vec<WebhookFields>,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone)]
+#[cynic(graphql_type = "Mutation", variables = "CreateWebhookVariables", schema = "ephemail")]
+pub struct CreateWebhook {
+    #[arguments(input: $input)]
+    pub create_webhook: CreateWebhookPayload,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone)]
+#[cynic(schema = "ephemail")]
+pub struct CreateWebhookPayload {
+    pub status: CreateWebhookStatus,
+    pub secret: Option<String>,
+    pub webhook: Option<WebhookFields>,
+}
+
 #[derive(cynic::QueryFragment, Debug, Clone)]
 #[cynic(graphql_type = "Subscription", variables = "MessageReceivedVariables", schema = "ephemail")]
 pub struct MessageReceived {
@@ -183,6 +246,19 @@ pub struct Domain {
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone)]
+#[cynic(graphql_type = "Webhook", schema = "ephemail")]
+pub struct WebhookFields {
+    pub id: cynic::Id,
+    pub url: String,
+    pub events: Vec<WebhookEvent>,
+    pub inbox_id: Option<cynic::Id>,
+    pub created_at: DateTime,
+    pub enabled: bool,
+    pub failing_since: Option<DateTime>,
+    pub disabled_reason: Option<String>,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone)]
 #[cynic(graphql_type = "Message", schema = "ephemail")]
 pub struct MessageFields {
     pub id: cynic::Id,
@@ -272,6 +348,14 @@ pub enum CreateInboxStatus {
 
 #[derive(cynic::Enum, Clone, Copy, Debug)]
 #[cynic(schema = "ephemail")]
+pub enum CreateWebhookStatus {
+    Created,
+    InboxNotFound,
+    LimitReached,
+}
+
+#[derive(cynic::Enum, Clone, Copy, Debug)]
+#[cynic(schema = "ephemail")]
 pub enum DeleteStatus {
     Deleted,
     NotFound,
@@ -291,6 +375,28 @@ pub enum ExtendInboxStatus {
     Extended,
     NotFound,
     TtlTooLong,
+}
+
+#[derive(cynic::Enum, Clone, Copy, Debug)]
+#[cynic(schema = "ephemail")]
+pub enum WebhookChangeStatus {
+    Done,
+    NotFound,
+}
+
+#[derive(cynic::Enum, Clone, Copy, Debug)]
+#[cynic(schema = "ephemail")]
+pub enum WebhookEvent {
+    InboxExpired,
+    MessageReceived,
+}
+
+#[derive(cynic::InputObject, Debug)]
+#[cynic(schema = "ephemail")]
+pub struct CreateWebhookInput<'a> {
+    pub events: Vec<WebhookEvent>,
+    pub inbox_id: Option<&'a cynic::Id>,
+    pub url: &'a str,
 }
 
 #[derive(cynic::InputObject, Debug)]

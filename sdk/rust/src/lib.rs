@@ -1,6 +1,6 @@
 //! Client for [ephemail](https://github.com/ephemail/ephemail), the self-hosted disposable-email
 //! service: create inboxes, wait for mail, read verification codes and links, follow an inbox
-//! live.
+//! live, have events pushed to a webhook.
 //!
 //! ```no_run
 //! # async fn example() -> ephemail_client::Result<()> {
@@ -18,8 +18,10 @@ pub mod generated;
 mod guard;
 mod options;
 mod subscribe;
+mod webhook;
 
 pub use client::{Client, Inbox, Message};
 pub use error::{Error, ErrorCode, Result};
 pub use guard::InboxGuard;
 pub use options::{CreateInbox, Filter, Subscribe, Wait};
+pub use webhook::{CreateWebhook, Webhook};

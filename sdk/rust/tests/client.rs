@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ephemail_client::{Client, CreateInbox, ErrorCode, Filter, Subscribe, Wait};
+use ephemail_client::{Client, CreateInbox, CreateWebhook, ErrorCode, Filter, Subscribe, Wait};
 use futures::{StreamExt, TryStreamExt};
 use regex::Regex;
 use support::Server;
@@ -22,8 +22,10 @@ fn client(server: &Server) -> Client {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_client_against_a_real_server() {
-    let mut server = Server::start(&[]);
+    // Private targets allowed: the webhook test's receiver is on 127.0.0.1.
+    let mut server = Server::start(&["--webhook-allow-private"]);
     create_extend_and_delete(&server).await;
+    webhooks(&server).await;
     wait_started_before_the_mail_code_and_link(&server).await;
     two_waits_in_a_row_and_the_guard(&server).await;
     pagination(&server).await;
@@ -48,6 +50,68 @@ async fn create_extend_and_delete(server: &Server) {
     client.delete_inbox(&inbox.id).await.expect("deleted");
     let again = client.delete_inbox(&inbox.id).await.expect_err("already deleted");
     assert_eq!(again.code, ErrorCode::NotFound);
+}
+
+/// A webhook gets a test event and a new mail's codes (read off the raw HTTP request by a
+/// receiver of a few lines), then is deleted.
+async fn webhooks(server: &Server) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let client = client(server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (requests, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let length = Regex::new(r"(?i)content-length: (\d+)").unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (requests, length) = (requests.clone(), length.clone());
+            tokio::spawn(async move {
+                // One request per connection: answered with `Connection: close`.
+                let mut request = Vec::new();
+                let mut buffer = [0; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buffer).await {
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let wanted: usize = length.captures(head).unwrap()[1].parse().unwrap();
+                        if body.len() >= wanted {
+                            let _ = requests.send(text.into_owned());
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                                .await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(30), received.recv()).await.unwrap().unwrap()
+    };
+
+    let inbox = client.create_inbox(CreateInbox::default()).await.expect("inbox");
+    let (webhook, secret) =
+        client.create_webhook(CreateWebhook::to(&url).inbox(&inbox.id)).await.expect("webhook");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert!(webhook.enabled);
+    assert_eq!(webhook.inbox_id.as_ref().map(|id| id.inner()), Some(inbox.id.as_str()));
+    let listed = client.webhooks().await.expect("listed");
+    assert!(listed.iter().any(|listed| listed.id == webhook.id));
+
+    let delivery_id = client.test_webhook(webhook.id.inner()).await.expect("test event");
+    let request = next().await;
+    assert!(request.contains(&format!("webhook-id: {delivery_id}")), "{request}");
+    assert!(request.contains(r#""type":"webhook.test""#), "{request}");
+    server.send(&inbox.address, "Your code", "Your code is 482913").await;
+    let request = next().await;
+    assert!(request.contains(r#""type":"message.received""#), "{request}");
+    assert!(request.contains(r#""codes":["482913"]"#), "{request}");
+
+    client.delete_webhook(webhook.id.inner()).await.expect("deleted");
+    let gone = client.delete_webhook(webhook.id.inner()).await.unwrap_err();
+    assert_eq!(gone.code, ErrorCode::NotFound);
+    let gone = client.test_webhook(webhook.id.inner()).await.unwrap_err();
+    assert_eq!(gone.code, ErrorCode::NotFound);
 }
 
 async fn wait_started_before_the_mail_code_and_link(server: &Server) {

@@ -1,18 +1,23 @@
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { print } from "graphql";
 
-import { type Inbox, type Message, type WireOf, inboxFromWire, messageFromWire } from "./convert.js";
+import { type Inbox, type Message, type Webhook, type WireOf, inboxFromWire, messageFromWire, webhookFromWire } from "./convert.js";
 import { EphemailError } from "./errors.js";
 import {
   CreateInboxDocument,
+  CreateWebhookDocument,
   DeleteInboxDocument,
   DeleteMessageDocument,
+  DeleteWebhookDocument,
   DomainsDocument,
   ExtendInboxDocument,
   type MessageFilter,
   MessageDocument,
   MessagesDocument,
+  TestWebhookDocument,
   WaitForMessageDocument,
+  type WebhookEvent,
+  WebhooksDocument,
 } from "./generated/graphql.js";
 import { type SubscribeOptions, subscribeToMessages } from "./subscribe.js";
 
@@ -33,6 +38,15 @@ export interface CreateInboxOptions {
   localPart?: string;
   ttlSeconds?: number;
   tags?: string[];
+}
+
+export interface CreateWebhookOptions {
+  /** An http(s) URL reaching a public address (unless the server allows private ones). */
+  url: string;
+  /** `MESSAGE_RECEIVED` when omitted. */
+  events?: WebhookEvent[];
+  /** Only this inbox's events; every inbox of the tenant when omitted. */
+  inboxId?: string;
 }
 
 /** Which inbox: by id, or by address (a catch-all address may be waited on before it exists). */
@@ -291,6 +305,45 @@ export class Ephemail {
     if (deleteMessage.status !== "DELETED") {
       throw new EphemailError("NOT_FOUND", `no message ${id}`, { status: deleteMessage.status });
     }
+  }
+
+  /**
+   * Has ephemail POST the tenant's events (or one inbox's) to `url`, signed as the Standard
+   * Webhooks specification says: verify them with its `standardwebhooks` package and `secret`,
+   * which is shown only now. Any status but `CREATED` is an error carrying that `status`.
+   */
+  async createWebhook(options: CreateWebhookOptions): Promise<{ webhook: Webhook; secret: string }> {
+    const { createWebhook } = await this.request(CreateWebhookDocument, {
+      input: { url: options.url, events: options.events ?? ["MESSAGE_RECEIVED"], inboxId: options.inboxId },
+    });
+    if (createWebhook.status !== "CREATED" || !createWebhook.webhook || !createWebhook.secret) {
+      const code = createWebhook.status === "INBOX_NOT_FOUND" ? "NOT_FOUND" : "QUOTA_EXCEEDED";
+      throw new EphemailError(code, `createWebhook: ${createWebhook.status}`, { status: createWebhook.status });
+    }
+    return { webhook: webhookFromWire(createWebhook.webhook), secret: createWebhook.secret };
+  }
+
+  /** The tenant's webhooks, oldest first. */
+  async webhooks(): Promise<Webhook[]> {
+    const { webhooks } = await this.request(WebhooksDocument, {});
+    return webhooks.map(webhookFromWire);
+  }
+
+  /** Deletes a webhook with its deliveries; `NOT_FOUND` if there is none. */
+  async deleteWebhook(id: string): Promise<void> {
+    const { deleteWebhook } = await this.request(DeleteWebhookDocument, { id });
+    if (deleteWebhook.status !== "DELETED") {
+      throw new EphemailError("NOT_FOUND", `no webhook ${id}`, { status: deleteWebhook.status });
+    }
+  }
+
+  /** Sends a `webhook.test` event to the webhook now; returns its `webhook-id`. */
+  async testWebhook(id: string): Promise<string> {
+    const { testWebhook } = await this.request(TestWebhookDocument, { id });
+    if (testWebhook.status !== "DONE" || !testWebhook.deliveryId) {
+      throw new EphemailError("NOT_FOUND", `no webhook ${id}`, { status: testWebhook.status });
+    }
+    return testWebhook.deliveryId;
   }
 
   /** Makes an inbox expire `ttlSeconds` from now; `token` is a fresh inbox token until then. */

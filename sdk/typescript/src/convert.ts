@@ -1,4 +1,4 @@
-import type { InboxFieldsFragment, MessageFieldsFragment } from "./generated/graphql.js";
+import type { InboxFieldsFragment, MessageFieldsFragment, WebhookFieldsFragment } from "./generated/graphql.js";
 
 // The wire carries DateTime as RFC 3339 strings; the generated types promise Dates, so every
 // object the client returns goes through one of these first.
@@ -8,6 +8,8 @@ export type Inbox = InboxFieldsFragment & {
   token: string | null;
 };
 export type Message = MessageFieldsFragment;
+/** An endpoint that receives the tenant's events, signed (see docs/webhooks.md). */
+export type Webhook = WebhookFieldsFragment;
 
 export function inboxFromWire(inbox: WireOf<InboxFieldsFragment>, token: string | null = null): Inbox {
   return {
@@ -23,6 +25,14 @@ export function messageFromWire(message: WireOf<MessageFieldsFragment>): Message
     ...message,
     date: message.date === null ? null : new Date(message.date),
     receivedAt: new Date(message.receivedAt),
+  };
+}
+
+export function webhookFromWire(webhook: WireOf<WebhookFieldsFragment>): Webhook {
+  return {
+    ...webhook,
+    createdAt: new Date(webhook.createdAt),
+    failingSince: webhook.failingSince === null ? null : new Date(webhook.failingSince),
   };
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { createServer } from "node:http";
 import { parse } from "graphql";
 
 import { Ephemail, EphemailError } from "../dist/index.js";
@@ -9,7 +10,8 @@ let server;
 let mail;
 
 before(async () => {
-  server = await EphemailServer.start();
+  // Private targets allowed: the webhook test's receiver is on 127.0.0.1.
+  server = await EphemailServer.start(["--webhook-allow-private"]);
   mail = new Ephemail({ url: server.url, apiKey: server.apiKey });
 });
 after(() => server.stop());
@@ -148,4 +150,47 @@ test("a subscription cut by a server restart resumes with no loss and no duplica
   await reading;
   assert.equal(failed, undefined);
   assert.deepEqual(received, ["live 1", "live 2", "live 3", "live 4"]);
+});
+
+test("a webhook gets a test event and each new mail's codes, then is deleted", async () => {
+  const deliveries = [];
+  const receiver = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => { body += chunk; });
+    request.on("end", () => {
+      deliveries.push({ id: request.headers["webhook-id"], signature: request.headers["webhook-signature"], event: JSON.parse(body) });
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const arrived = async (n) => {
+    while (deliveries.length < n) await new Promise((resolve) => setTimeout(resolve, 50));
+  };
+  try {
+    const inbox = await mail.createInbox();
+    const url = `http://127.0.0.1:${receiver.address().port}/hook`;
+    const { webhook, secret } = await mail.createWebhook({ url, inboxId: inbox.id });
+    assert.match(secret, /^whsec_/);
+    assert.deepEqual(webhook.events, ["MESSAGE_RECEIVED"]);
+    assert.equal(webhook.inboxId, inbox.id);
+    assert.ok(webhook.createdAt instanceof Date && webhook.enabled);
+    assert.ok((await mail.webhooks()).some((listed) => listed.id === webhook.id));
+
+    const id = await mail.testWebhook(webhook.id);
+    await arrived(1);
+    assert.equal(deliveries[0].id, id);
+    assert.equal(deliveries[0].event.type, "webhook.test");
+    assert.match(deliveries[0].signature, /^v1,/);
+    await server.send({ to: inbox.address, subject: "Your code", text: "Your code is 482913" });
+    await arrived(2);
+    assert.equal(deliveries[1].event.type, "message.received");
+    assert.deepEqual(deliveries[1].event.data.codes, ["482913"]);
+
+    await mail.deleteWebhook(webhook.id);
+    await rejectsWith(mail.deleteWebhook(webhook.id), "NOT_FOUND");
+    await rejectsWith(mail.testWebhook(webhook.id), "NOT_FOUND");
+    await rejectsWith(mail.createWebhook({ url, inboxId: "00000000-0000-4000-8000-000000000000" }), "NOT_FOUND");
+  } finally {
+    receiver.close();
+  }
 });

@@ -7,8 +7,8 @@
 """
 
 from ._generated.input_types import MessageFilter
-from .client import AsyncEphemail, Inbox, Message
+from .client import AsyncEphemail, Inbox, Message, Webhook
 from .errors import EphemailError
 from .sync import Ephemail
 
-__all__ = ["AsyncEphemail", "Ephemail", "EphemailError", "Inbox", "Message", "MessageFilter"]
+__all__ = ["AsyncEphemail", "Ephemail", "EphemailError", "Inbox", "Message", "MessageFilter", "Webhook"]

@@ -15,12 +15,15 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ._generated.client import Client
 from ._generated.exceptions import GraphQLClientError
-from ._generated.fragments import InboxFields, MessageFields
-from ._generated.input_types import CreateInboxInput, ExtendInboxInput, MessageFilter
+from ._generated.enums import WebhookEvent
+from ._generated.fragments import InboxFields, MessageFields, WebhookFields
+from ._generated.input_types import CreateInboxInput, CreateWebhookInput, ExtendInboxInput, MessageFilter
 from ._transport import RetryOn429
 from .errors import EphemailError, translated
 
 Message = MessageFields
+# An endpoint that receives the tenant's events, signed (see docs/webhooks.md).
+Webhook = WebhookFields
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_MS = 30_000
@@ -245,6 +248,46 @@ class AsyncEphemail:
             code = "NOT_FOUND" if payload.status == "NOT_FOUND" else "BAD_USER_INPUT"
             raise EphemailError(code, f"extend_inbox: {payload.status.value}", status=payload.status.value)
         return Inbox.model_validate({**payload.inbox.model_dump(), "token": payload.token})
+
+    async def create_webhook(
+        self,
+        *,
+        url: str,
+        events: Optional[list[Union[WebhookEvent, str]]] = None,
+        inbox_id: Optional[str] = None,
+    ) -> tuple[Webhook, str]:
+        """Has ephemail POST the tenant's events (or one inbox's) to ``url``; returns the webhook
+        and its signing secret, shown only now: verify deliveries with the ``standardwebhooks``
+        package and it. ``events`` defaults to ``MESSAGE_RECEIVED``; any status but ``CREATED``
+        raises an error carrying that ``status``."""
+        wanted = [WebhookEvent(event) for event in events or [WebhookEvent.MESSAGE_RECEIVED]]
+        payload = (
+            await self._call(
+                self._graphql.create_webhook(CreateWebhookInput(url=url, events=wanted, inboxId=inbox_id))
+            )
+        ).create_webhook
+        if payload.status != "CREATED" or payload.webhook is None or payload.secret is None:
+            code = "NOT_FOUND" if payload.status == "INBOX_NOT_FOUND" else "QUOTA_EXCEEDED"
+            raise EphemailError(code, f"create_webhook: {payload.status.value}", status=payload.status.value)
+        return Webhook.model_validate(payload.webhook.model_dump()), payload.secret
+
+    async def webhooks(self) -> list[Webhook]:
+        """The tenant's webhooks, oldest first."""
+        listed = (await self._call(self._graphql.webhooks())).webhooks
+        return [Webhook.model_validate(webhook.model_dump()) for webhook in listed]
+
+    async def delete_webhook(self, id: str) -> None:
+        """Deletes a webhook with its deliveries; ``NOT_FOUND`` if there is none."""
+        status = (await self._call(self._graphql.delete_webhook(id))).delete_webhook.status.value
+        if status != "DELETED":
+            raise EphemailError("NOT_FOUND", f"no webhook {id}", status=status)
+
+    async def test_webhook(self, id: str) -> str:
+        """Sends a ``webhook.test`` event to the webhook now; returns its ``webhook-id``."""
+        payload = (await self._call(self._graphql.test_webhook(id))).test_webhook
+        if payload.status != "DONE" or payload.delivery_id is None:
+            raise EphemailError("NOT_FOUND", f"no webhook {id}", status=payload.status.value)
+        return payload.delivery_id
 
     async def subscribe(
         self,

@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, AsyncIterator, Awaitable, Iterator, Optional, TypeVar
 
-from .client import AsyncEphemail, Inbox, Message
+from .client import AsyncEphemail, Inbox, Message, Webhook
 from .errors import EphemailError
 
 T = TypeVar("T")
@@ -97,6 +97,19 @@ class Ephemail:
 
     def extend_inbox(self, *, id: str, ttl_seconds: int) -> Inbox:
         return self._run(self._client.extend_inbox(id=id, ttl_seconds=ttl_seconds))
+
+    def create_webhook(self, **options: Any) -> tuple[Webhook, str]:
+        """``create_webhook(url=, events=, inbox_id=)``: the webhook and its secret."""
+        return self._run(self._client.create_webhook(**options))
+
+    def webhooks(self) -> list[Webhook]:
+        return self._run(self._client.webhooks())
+
+    def delete_webhook(self, id: str) -> None:
+        self._run(self._client.delete_webhook(id))
+
+    def test_webhook(self, id: str) -> str:
+        return self._run(self._client.test_webhook(id))
 
     def subscribe(self, **options: Any) -> Iterator[Message]:
         """``subscribe(inbox_id= | address=, after=, filter=)``: messages as they arrive."""

@@ -6,8 +6,14 @@ from .create_inbox import (
     CreateInboxCreateInbox,
     CreateInboxCreateInboxInbox,
 )
+from .create_webhook import (
+    CreateWebhook,
+    CreateWebhookCreateWebhook,
+    CreateWebhookCreateWebhookWebhook,
+)
 from .delete_inbox import DeleteInbox, DeleteInboxDeleteInbox
 from .delete_message import DeleteMessage, DeleteMessageDeleteMessage
+from .delete_webhook import DeleteWebhook, DeleteWebhookDeleteWebhook
 from .domains import Domains, DomainsDomains
 from .enums import (
     CallerKind,
@@ -46,6 +52,7 @@ from .fragments import (
     MessageFieldsFrom,
     MessageFieldsLinks,
     MessageFieldsTo,
+    WebhookFields,
 )
 from .inbox import Inbox, InboxInbox
 from .input_types import (
@@ -63,7 +70,9 @@ from .messages import (
     MessagesMessagesNodes,
     MessagesMessagesPageInfo,
 )
+from .test_webhook import TestWebhook, TestWebhookTestWebhook
 from .wait_for_message import WaitForMessage, WaitForMessageWaitForMessage
+from .webhooks import Webhooks, WebhooksWebhooks
 
 __all__ = [
     "AsyncBaseClient",
@@ -80,6 +89,9 @@ __all__ = [
     "CreateInboxStatus",
     "CreateInboxTokenStatus",
     "CreateTenantStatus",
+    "CreateWebhook",
+    "CreateWebhookCreateWebhook",
+    "CreateWebhookCreateWebhookWebhook",
     "CreateWebhookInput",
     "CreateWebhookStatus",
     "DeleteInbox",
@@ -87,6 +99,8 @@ __all__ = [
     "DeleteMessage",
     "DeleteMessageDeleteMessage",
     "DeleteStatus",
+    "DeleteWebhook",
+    "DeleteWebhookDeleteWebhook",
     "DomainMode",
     "Domains",
     "DomainsDomains",
@@ -120,10 +134,15 @@ __all__ = [
     "MessagesMessagesPageInfo",
     "RevokeApiKeyStatus",
     "Scope",
+    "TestWebhook",
+    "TestWebhookTestWebhook",
     "Upload",
     "WaitForMessage",
     "WaitForMessageWaitForMessage",
     "WebhookChangeStatus",
     "WebhookDeliveryState",
     "WebhookEvent",
+    "WebhookFields",
+    "Webhooks",
+    "WebhooksWebhooks",
 ]

@@ -4,16 +4,25 @@ from typing import Any, Optional, Union
 from .async_base_client import AsyncBaseClient
 from .base_model import UNSET, UnsetType
 from .create_inbox import CreateInbox
+from .create_webhook import CreateWebhook
 from .delete_inbox import DeleteInbox
 from .delete_message import DeleteMessage
+from .delete_webhook import DeleteWebhook
 from .domains import Domains
 from .extend_inbox import ExtendInbox
 from .inbox import Inbox
-from .input_types import CreateInboxInput, ExtendInboxInput, MessageFilter
+from .input_types import (
+    CreateInboxInput,
+    CreateWebhookInput,
+    ExtendInboxInput,
+    MessageFilter,
+)
 from .message import Message
 from .message_received import MessageReceived
 from .messages import Messages
+from .test_webhook import TestWebhook
 from .wait_for_message import WaitForMessage
+from .webhooks import Webhooks
 
 
 def gql(q: str) -> str:
@@ -461,3 +470,92 @@ class Client(AsyncBaseClient):
             query=query, operation_name="MessageReceived", variables=variables, **kwargs
         ):
             yield MessageReceived.model_validate(data)
+
+    async def create_webhook(
+        self, input: CreateWebhookInput, **kwargs: Any
+    ) -> CreateWebhook:
+        query = gql("""
+            mutation CreateWebhook($input: CreateWebhookInput!) {
+              createWebhook(input: $input) {
+                status
+                secret
+                webhook {
+                  ...WebhookFields
+                }
+              }
+            }
+
+            fragment WebhookFields on Webhook {
+              id
+              url
+              events
+              inboxId
+              createdAt
+              enabled
+              failingSince
+              disabledReason
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="CreateWebhook", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return CreateWebhook.model_validate(data)
+
+    async def webhooks(self, **kwargs: Any) -> Webhooks:
+        query = gql("""
+            query Webhooks {
+              webhooks {
+                ...WebhookFields
+              }
+            }
+
+            fragment WebhookFields on Webhook {
+              id
+              url
+              events
+              inboxId
+              createdAt
+              enabled
+              failingSince
+              disabledReason
+            }
+            """)
+        variables: dict[str, object] = {}
+        response = await self.execute(
+            query=query, operation_name="Webhooks", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Webhooks.model_validate(data)
+
+    async def delete_webhook(self, id: str, **kwargs: Any) -> DeleteWebhook:
+        query = gql("""
+            mutation DeleteWebhook($id: ID!) {
+              deleteWebhook(id: $id) {
+                status
+              }
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="DeleteWebhook", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return DeleteWebhook.model_validate(data)
+
+    async def test_webhook(self, id: str, **kwargs: Any) -> TestWebhook:
+        query = gql("""
+            mutation TestWebhook($id: ID!) {
+              testWebhook(id: $id) {
+                status
+                deliveryId
+              }
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="TestWebhook", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return TestWebhook.model_validate(data)

@@ -4,7 +4,7 @@ from typing import Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import ContentLimit
+from .enums import ContentLimit, WebhookEvent
 
 
 class InboxFields(BaseModel):
@@ -74,5 +74,17 @@ class MessageFieldsAttachments(BaseModel):
     url: str
 
 
+class WebhookFields(BaseModel):
+    id: str
+    url: str
+    events: list[WebhookEvent]
+    inbox_id: Optional[str] = Field(alias="inboxId")
+    created_at: datetime = Field(alias="createdAt")
+    enabled: bool
+    failing_since: Optional[datetime] = Field(alias="failingSince")
+    disabled_reason: Optional[str] = Field(alias="disabledReason")
+
+
 InboxFields.model_rebuild()
 MessageFields.model_rebuild()
+WebhookFields.model_rebuild()
