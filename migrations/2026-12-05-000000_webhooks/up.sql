@@ -13,6 +13,10 @@ CREATE TABLE webhooks (
     events text[] NOT NULL,
     -- The Standard Webhooks signing secret, 'whsec_' and base64.
     secret text NOT NULL,
+    -- The secret before the last rotation: deliveries carry its signature too until then, so
+    -- receivers switch over without refusing any.
+    previous_secret text,
+    previous_secret_until timestamptz,
     created_at timestamptz NOT NULL,
     -- Since when every attempt has failed (null: the last one succeeded).
     failing_since timestamptz,

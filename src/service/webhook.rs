@@ -131,16 +131,21 @@ pub async fn delete(
     Ok(webhook::delete(conn, viewer, id).await?)
 }
 
-/// A new secret, effective for every attempt from now on (those in flight still carry the old
-/// signature).
+/// How long deliveries carry the old secret's signature beside the new one's after a rotation.
+const ROTATION_OVERLAP: chrono::Duration = chrono::Duration::days(1);
+
+/// A new secret, signing every attempt from now on; for [`ROTATION_OVERLAP`] the old one signs
+/// too, so a receiver that still verifies with it refuses nothing while it switches over.
 pub async fn rotate_secret(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
     id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<Option<(Webhook, Secret)>, AppError> {
     tenant_of(viewer)?;
     let secret = signing::generate_secret(&mut rand::rng());
-    let rotated = webhook::set_secret(conn, viewer, id, secret.expose()).await?;
+    let rotated =
+        webhook::set_secret(conn, viewer, id, secret.expose(), now + ROTATION_OVERLAP).await?;
     Ok(rotated.map(|webhook| (webhook, secret)))
 }
 

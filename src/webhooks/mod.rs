@@ -257,8 +257,14 @@ impl Dispatcher {
             .map_err(|error| Failure::new(None, error.to_string()))?;
         let id = format!("msg_{}", delivery.id.simple());
         let timestamp = self.clock.now().timestamp();
-        let signature = signing::sign(&delivery.secret, &id, timestamp, &body)
-            .map_err(|error| Failure::new(None, error.to_string()))?;
+        // Signed by each live secret, space-separated: a receiver verifying with either
+        // accepts it.
+        let signature = std::iter::once(&delivery.secret)
+            .chain(&delivery.previous_secret)
+            .map(|secret| signing::sign(secret, &id, timestamp, &body))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(|error| Failure::new(None, error.to_string()))?
+            .join(" ");
         let response = self
             .client
             .post(url)

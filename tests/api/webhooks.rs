@@ -627,8 +627,14 @@ async fn one_inbox_webhooks_tests_rotation_expiry_and_scopes() {
         received[0].header("webhook-id"),
         tested["testWebhook"]["deliveryId"].as_str().unwrap()
     );
+    // Signed by the new secret and, for a day, by the old one too.
     assert_eq!(
         verify_with_standardwebhooks(secret, &received),
+        "webhook.test\n"
+    );
+    let old_secret = data["createWebhook"]["secret"].as_str().unwrap();
+    assert_eq!(
+        verify_with_standardwebhooks(old_secret, &received),
         "webhook.test\n"
     );
 

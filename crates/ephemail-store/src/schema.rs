@@ -149,6 +149,8 @@ diesel::table! {
         url -> Text,
         events -> Array<Nullable<Text>>,
         secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         failing_since -> Nullable<Timestamptz>,
         disabled_at -> Nullable<Timestamptz>,

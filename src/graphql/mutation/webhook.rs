@@ -61,7 +61,7 @@ pub enum WebhookChangeStatus {
 pub struct RotateWebhookSecretPayload {
     status: WebhookChangeStatus,
     webhook: Option<Webhook>,
-    /// The new secret, shown only now; the old one stops signing at once.
+    /// The new secret, shown only now; the old one signs too for a day.
     secret: Option<String>,
 }
 
@@ -147,7 +147,8 @@ impl WebhookMutation {
         })
     }
 
-    /// Replaces the signing secret.
+    /// Replaces the signing secret. For a day, deliveries carry a signature by the old secret
+    /// beside the new one's, so receivers can switch over without refusing any.
     async fn rotate_webhook_secret(
         &self,
         ctx: &Context<'_>,
@@ -156,7 +157,9 @@ impl WebhookMutation {
         let viewer = ctx.viewer(Scope::Write).api()?;
         let id = parse_id(&id).api()?;
         let mut conn = ctx.app().pool.get().await.api()?;
-        let rotated = webhook::rotate_secret(&mut conn, viewer, id).await.api()?;
+        let rotated = webhook::rotate_secret(&mut conn, viewer, id, ctx.app().clock.now())
+            .await
+            .api()?;
         Ok(RotateWebhookSecretPayload {
             status: found(rotated.is_some()),
             secret: rotated.as_ref().map(|(_, s)| s.expose().to_owned()),

@@ -134,18 +134,24 @@ pub async fn delete(conn: &mut AsyncPgConnection, viewer: Viewer, id: Uuid) -> Q
     Ok(deleted > 0)
 }
 
-/// Replaces the signing secret; the webhook, if `viewer` manages it.
+/// Replaces the signing secret; the old one keeps signing too until `old_until`. The webhook,
+/// if `viewer` manages it.
 pub async fn set_secret(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
     id: Uuid,
     secret: &str,
+    old_until: DateTime<Utc>,
 ) -> QueryResult<Option<Webhook>> {
     let ids = managed_by(viewer)
         .filter(webhooks::id.eq(id))
         .select(webhooks::id);
     diesel::update(webhooks::table.filter(webhooks::id.eq_any(ids)))
-        .set(webhooks::secret.eq(secret))
+        .set((
+            webhooks::previous_secret.eq(webhooks::secret.nullable()),
+            webhooks::previous_secret_until.eq(old_until),
+            webhooks::secret.eq(secret),
+        ))
         .returning(Webhook::as_returning())
         .get_result(conn)
         .await
@@ -339,6 +345,9 @@ pub struct Claimed {
     pub url: String,
     #[diesel(sql_type = Text)]
     pub secret: String,
+    /// The secret before the last rotation, while it still signs too.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub previous_secret: Option<String>,
 }
 
 /// What a worker may take.
@@ -375,7 +384,8 @@ pub async fn claim(conn: &mut AsyncPgConnection, claim: &Claim<'_>) -> QueryResu
          FROM due, webhooks w
          WHERE d.id = due.id AND w.id = d.webhook_id
          RETURNING d.id, d.webhook_id, d.event, d.inbox_id, d.message_id, d.data, d.created_at,
-             d.attempts AS attempt, w.url, w.secret",
+             d.attempts AS attempt, w.url, w.secret,
+             CASE WHEN w.previous_secret_until > $1 THEN w.previous_secret END AS previous_secret",
     )
     .bind::<Timestamptz, _>(claim.now)
     .bind::<Interval, _>(pg_interval(claim.lease))
