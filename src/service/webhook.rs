@@ -51,7 +51,10 @@ pub struct NewWebhookInput<'a> {
 
 pub enum CreateOutcome {
     /// `secret` is shown only now.
-    Created { webhook: Webhook, secret: Secret },
+    Created {
+        webhook: Webhook,
+        secret: Secret,
+    },
     InboxNotFound,
     /// The tenant has `--webhooks-per-tenant` already.
     LimitReached,
@@ -118,7 +121,11 @@ pub async fn find(
 }
 
 /// Deletes the webhook and its deliveries, sent or not; whether it existed.
-pub async fn delete(conn: &mut AsyncPgConnection, viewer: Viewer, id: Uuid) -> Result<bool, AppError> {
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    id: Uuid,
+) -> Result<bool, AppError> {
     tenant_of(viewer)?;
     Ok(webhook::delete(conn, viewer, id).await?)
 }

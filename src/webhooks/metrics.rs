@@ -41,7 +41,11 @@ impl WebhookMetrics {
             in_flight: Gauge::default(),
         };
         // Every outcome shows from the start, at zero.
-        for outcome in [AttemptOutcome::succeeded, AttemptOutcome::retried, AttemptOutcome::dead] {
+        for outcome in [
+            AttemptOutcome::succeeded,
+            AttemptOutcome::retried,
+            AttemptOutcome::dead,
+        ] {
             drop(metrics.attempts.get_or_create(&OutcomeLabel { outcome }));
         }
         registry.register(

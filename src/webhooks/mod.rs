@@ -203,7 +203,10 @@ impl Dispatcher {
         let result = match body {
             Some(Ok(body)) => self.send(delivery, body).await,
             Some(Err(gone)) => Err(Failure::permanent(gone)),
-            None => Err(Failure::new(None, "the event could not be read; see the server log")),
+            None => Err(Failure::new(
+                None,
+                "the event could not be read; see the server log",
+            )),
         };
         let elapsed = started.elapsed();
         let log = Attempt {
@@ -363,7 +366,9 @@ fn retry_after(headers: &header::HeaderMap, now: DateTime<Utc>) -> Option<Durati
     let wait = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
         Err(_) => {
-            let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+            let at = DateTime::parse_from_rfc2822(value)
+                .ok()?
+                .with_timezone(&Utc);
             (at - now).to_std().unwrap_or_default()
         }
     };
@@ -445,10 +450,16 @@ mod tests {
         let mut headers = header::HeaderMap::new();
         headers.insert(header::RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
-        headers.insert(header::RETRY_AFTER, "Sat, 05 Dec 2026 10:01:00 GMT".parse().unwrap());
+        headers.insert(
+            header::RETRY_AFTER,
+            "Sat, 05 Dec 2026 10:01:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(60)));
         headers.insert(header::RETRY_AFTER, "999999".parse().unwrap());
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(86_400)));
+        assert_eq!(
+            retry_after(&headers, now),
+            Some(Duration::from_secs(86_400))
+        );
         headers.insert(header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers, now), None);
     }

@@ -48,18 +48,18 @@ pub async fn bodies(
         let data = match (delivery.message_id, &delivery.data) {
             (Some(id), _) => match messages.get(&id) {
                 Some(facts) => Ok(message_data(facts, base_url, sanitizer).await?),
-                None => Err("the message was deleted (or its inbox expired) before it could be \
+                None => Err(
+                    "the message was deleted (or its inbox expired) before it could be \
                              delivered"
-                    .to_owned()),
+                        .to_owned(),
+                ),
             },
             (None, Some(data)) => Ok(data.clone()),
             (None, None) => Err("the delivery has no data".to_owned()),
         };
         let body = data.map(|mut data| {
             if let (Some(inbox_id), Some(object)) = (delivery.inbox_id, data.as_object_mut()) {
-                object
-                    .entry("inboxId")
-                    .or_insert_with(|| json!(inbox_id));
+                object.entry("inboxId").or_insert_with(|| json!(inbox_id));
             }
             let body = json!({
                 "type": event_type(&delivery.event),
@@ -152,7 +152,9 @@ async fn message_data(
         (codes, links::links(html.as_deref(), text.as_deref()))
     })
     .await?;
-    let from = Message::decode::<Mailbox>(&message.from_addr).into_iter().next();
+    let from = Message::decode::<Mailbox>(&message.from_addr)
+        .into_iter()
+        .next();
     let attachments: Vec<Value> = facts
         .attachments
         .iter()

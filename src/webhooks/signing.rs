@@ -28,7 +28,10 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> anyhow::Resu
     let mut mac = Hmac::<Sha256>::new_from_slice(&key)?;
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 #[cfg(test)]

@@ -175,22 +175,45 @@ mod tests {
     #[test]
     fn inside_addresses_are_not_public() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
-            "100.64.0.1", "0.0.0.0", "255.255.255.255", "224.0.0.1", "::1", "::",
-            "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "2002:7f00:1::",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "2002:7f00:1::",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:1.1.1.1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }
 
     #[test]
     fn urls_are_checked_for_form_and_address() {
-        assert_eq!(STRICT.check_form("ftp://example.com/").unwrap_err(), TargetError::Scheme);
         assert_eq!(
-            STRICT.check_form("https://user:pw@example.com/").unwrap_err(),
+            STRICT.check_form("ftp://example.com/").unwrap_err(),
+            TargetError::Scheme
+        );
+        assert_eq!(
+            STRICT
+                .check_form("https://user:pw@example.com/")
+                .unwrap_err(),
             TargetError::Credentials
         );
         assert!(matches!(

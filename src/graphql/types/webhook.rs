@@ -4,10 +4,7 @@ use async_graphql::{ComplexObject, Context, Enum, Result, SimpleObject, ID};
 
 use super::timestamp::Timestamp;
 use crate::{
-    error::ApiResult,
-    graphql::context::ContextExt,
-    service,
-    webhooks::payload::event_type,
+    error::ApiResult, graphql::context::ContextExt, service, webhooks::payload::event_type,
 };
 use ephemail_store::models::webhook as model;
 

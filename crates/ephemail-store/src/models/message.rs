@@ -306,7 +306,10 @@ pub async fn insert_all(
     .load(&mut conn)
     .await?;
     Ok(Inserted {
-        webhook_deliveries: stored.as_slice().first().map_or(0, |row| row.webhook_deliveries),
+        webhook_deliveries: stored
+            .as_slice()
+            .first()
+            .map_or(0, |row| row.webhook_deliveries),
         messages: stored.into_iter().map(|row| (row.id, row.seq)).collect(),
     })
 }

@@ -82,7 +82,10 @@ fn managed_by(viewer: Viewer) -> webhooks::BoxedQuery<'static, Pg> {
     }
 }
 
-pub async fn insert(conn: &mut AsyncPgConnection, webhook: &NewWebhook<'_>) -> QueryResult<Webhook> {
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    webhook: &NewWebhook<'_>,
+) -> QueryResult<Webhook> {
     diesel::insert_into(webhooks::table)
         .values(webhook)
         .returning(Webhook::as_returning())
@@ -107,7 +110,11 @@ pub async fn count(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> QueryResult
         .await
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, viewer: Viewer, id: Uuid) -> QueryResult<Option<Webhook>> {
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    id: Uuid,
+) -> QueryResult<Option<Webhook>> {
     managed_by(viewer)
         .filter(webhooks::id.eq(id))
         .select(Webhook::as_select())
@@ -118,7 +125,9 @@ pub async fn find(conn: &mut AsyncPgConnection, viewer: Viewer, id: Uuid) -> Que
 
 /// Deletes the webhook with its deliveries; whether it existed.
 pub async fn delete(conn: &mut AsyncPgConnection, viewer: Viewer, id: Uuid) -> QueryResult<bool> {
-    let ids = managed_by(viewer).filter(webhooks::id.eq(id)).select(webhooks::id);
+    let ids = managed_by(viewer)
+        .filter(webhooks::id.eq(id))
+        .select(webhooks::id);
     let deleted = diesel::delete(webhooks::table.filter(webhooks::id.eq_any(ids)))
         .execute(conn)
         .await?;
@@ -132,7 +141,9 @@ pub async fn set_secret(
     id: Uuid,
     secret: &str,
 ) -> QueryResult<Option<Webhook>> {
-    let ids = managed_by(viewer).filter(webhooks::id.eq(id)).select(webhooks::id);
+    let ids = managed_by(viewer)
+        .filter(webhooks::id.eq(id))
+        .select(webhooks::id);
     diesel::update(webhooks::table.filter(webhooks::id.eq_any(ids)))
         .set(webhooks::secret.eq(secret))
         .returning(Webhook::as_returning())
@@ -142,8 +153,14 @@ pub async fn set_secret(
 }
 
 /// Enables a disabled webhook again, as if it had never failed.
-pub async fn enable(conn: &mut AsyncPgConnection, viewer: Viewer, id: Uuid) -> QueryResult<Option<Webhook>> {
-    let ids = managed_by(viewer).filter(webhooks::id.eq(id)).select(webhooks::id);
+pub async fn enable(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    id: Uuid,
+) -> QueryResult<Option<Webhook>> {
+    let ids = managed_by(viewer)
+        .filter(webhooks::id.eq(id))
+        .select(webhooks::id);
     diesel::update(webhooks::table.filter(webhooks::id.eq_any(ids)))
         .set((
             webhooks::disabled_at.eq(None::<DateTime<Utc>>),
@@ -288,7 +305,10 @@ pub async fn deliveries(
         query = query.filter(webhook_deliveries::state.eq(state.as_str()));
     }
     query
-        .order((webhook_deliveries::created_at.desc(), webhook_deliveries::id.desc()))
+        .order((
+            webhook_deliveries::created_at.desc(),
+            webhook_deliveries::id.desc(),
+        ))
         .limit(limit)
         .select(DeliveryRow::as_select())
         .load(conn)
@@ -441,7 +461,11 @@ pub async fn record(
 
 /// Deletes up to `limit` finished deliveries that finished before `cutoff`, and the webhooks of
 /// inboxes that no longer exist once they have nothing left to deliver; how many deliveries.
-pub async fn prune(conn: &mut AsyncPgConnection, cutoff: DateTime<Utc>, limit: i64) -> QueryResult<usize> {
+pub async fn prune(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
     let pruned = Prepared::new(
         "DELETE FROM webhook_deliveries WHERE id IN (
              SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1
