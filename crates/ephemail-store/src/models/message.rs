@@ -456,6 +456,20 @@ pub async fn find_all(
         .await
 }
 
+/// The messages among `ids`, whatever their inbox: for a caller that reads their inboxes by id
+/// and drops the messages of those no longer live (the webhook payloads). Each is an index probe;
+/// [`find_all`] for `Viewer::System` may instead hash every live inbox, once per call.
+pub async fn find_all_by_id(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<Message>> {
+    messages::table
+        .filter(messages::id.eq_any(ids.to_vec()))
+        .select(Message::as_select())
+        .load(conn)
+        .await
+}
+
 /// Newest first: up to `limit` matching messages older than the `before` cursor.
 pub async fn page(
     conn: &mut AsyncPgConnection,
