@@ -43,6 +43,9 @@ const MAX_IN_FLIGHT: i32 = 256;
 const CLAIM_BATCH: i32 = 64;
 /// Outcomes recorded in one statement at most.
 const RECORD_BATCH: usize = 256;
+/// How long the recorder waits for more outcomes before recording those it has. A delivery
+/// stays claimed until then, so this delays nothing but the delivery log.
+const RECORD_LINGER: Duration = Duration::from_millis(20);
 
 /// How deliveries are sent and retried (`--webhook-*`).
 #[derive(Debug, Clone)]
@@ -292,11 +295,27 @@ impl Dispatcher {
         Err(failure)
     }
 
-    /// Records outcomes as they come, all that are waiting in one statement. An outcome that
-    /// cannot be recorded is lost, and its delivery is claimed again once its lease lapses.
+    /// Records outcomes as they come: all that are waiting, and those that come within
+    /// [`RECORD_LINGER`], in one statement. An outcome that cannot be recorded is lost, and its
+    /// delivery is claimed again once its lease lapses.
     async fn record_outcomes(self, mut outcomes: mpsc::UnboundedReceiver<Outcome>) {
         let mut batch = Vec::with_capacity(RECORD_BATCH);
         while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            // Under load, attempts end one at a time: without waiting, each statement would
+            // record one or two of them, and planning it costs more than recording them.
+            let linger = tokio::time::sleep(RECORD_LINGER);
+            tokio::pin!(linger);
+            while batch.len() < RECORD_BATCH {
+                let room = RECORD_BATCH - batch.len();
+                tokio::select! {
+                    received = outcomes.recv_many(&mut batch, room) => {
+                        if received == 0 {
+                            break;
+                        }
+                    }
+                    () = &mut linger => break,
+                }
+            }
             let recorded = async {
                 let mut conn = self.pool.get().await?;
                 let (now, disable_after) = (self.clock.now(), self.settings.disable_after);

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use crate::{html_scan, regex};
 
@@ -265,12 +265,7 @@ impl Gap {
 impl<'d> Context<'d> {
     fn new(document: &'d Document<'_>, announced_by_subject: bool) -> Self {
         let text: &str = &document.text;
-        let excluded = merged(
-            EXCLUDED
-                .iter()
-                .flat_map(|pattern| pattern.find_iter(text).map(|found| found.range()))
-                .collect(),
-        );
+        let excluded = merged(excluded(text));
         let not_otp: Vec<Range<usize>> = NOT_AN_OTP_CODE
             .find_iter(text)
             .map(|found| found.range())
@@ -371,6 +366,23 @@ impl<'d> Context<'d> {
             .unwrap_or(self.text.len());
         let line = self.text[line_start..line_end].trim_matches(is_decoration);
         line == &self.text[range.clone()]
+    }
+}
+
+/// Where the [`EXCLUDED`] patterns match. In ASCII text, one pass of [`EXCLUDED_ANY`] first
+/// tells which of them match at all (most mails match none or few), so only those search for
+/// their places, rather than each of them passing over the whole text (a third less time for
+/// the benchmark mail). Not in other text: there `\b` keeps the set off the lazy DFA, and the
+/// pass costs more than it saves.
+fn excluded(text: &str) -> Vec<Range<usize>> {
+    let find =
+        |pattern: &Regex| (pattern.find_iter(text).map(|found| found.range())).collect::<Vec<_>>();
+    if text.is_ascii() {
+        (EXCLUDED_ANY.matches(text).into_iter())
+            .flat_map(|index| find(&EXCLUDED[index]))
+            .collect()
+    } else {
+        EXCLUDED.iter().flat_map(find).collect()
     }
 }
 
@@ -705,6 +717,11 @@ static EXCLUDED: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     .into_iter()
     .map(regex)
     .collect()
+});
+
+/// The [`EXCLUDED`] patterns as one set, to learn in one pass which of them match.
+static EXCLUDED_ANY: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new(EXCLUDED.iter().map(Regex::as_str)).expect("the crate's patterns are valid")
 });
 
 #[cfg(test)]

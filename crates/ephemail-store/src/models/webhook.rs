@@ -453,7 +453,12 @@ pub async fn record(
                  THEN 'every attempt failed since ' || to_char(w.failing_since AT TIME ZONE 'UTC',
                                                            'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
                  ELSE w.disabled_reason END
-         FROM health h WHERE w.id = h.webhook_id",
+         FROM health h
+         WHERE w.id = h.webhook_id
+           -- Only an endpoint whose health changes: rewriting the row of every healthy endpoint
+           -- on every batch makes a new version of a row that every ingest statement reads.
+           AND CASE WHEN h.ok THEN w.failing_since IS NOT NULL
+                    ELSE w.failing_since IS NULL OR w.failing_since < $8 - $9 END",
     )
     .bind::<Array<SqlUuid>, _>(column(outcomes, |o| o.delivery_id))
     .bind::<Array<SqlUuid>, _>(column(outcomes, |o| o.webhook_id))
