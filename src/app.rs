@@ -249,7 +249,9 @@ impl Server {
         if roles.webhooks() {
             let dispatcher = app.dispatcher.clone();
             let base_url = config.http.base_url(server.http_addr);
-            server.spawn("webhooks", |stop| dispatcher.run(base_url, stop));
+            server.spawn("webhooks", |stop| {
+                dispatcher.run_in_background(base_url, stop)
+            });
         }
         if let Some(listener) = http {
             // The API's waits and subscriptions learn of mail stored by other processes

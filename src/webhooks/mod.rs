@@ -19,7 +19,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
+use diesel_async::{pooled_connection::deadpool::Object, AsyncPgConnection};
 use rand::Rng;
 use reqwest::{header, StatusCode};
 use tokio::sync::{mpsc, Notify};
@@ -81,6 +83,8 @@ impl WebhookSettings {
 #[derive(Clone)]
 pub struct Dispatcher {
     pool: Pool,
+    /// The runtime that made the pool's other connections (see [`Dispatcher::connection`]).
+    main: tokio::runtime::Handle,
     clock: Arc<dyn Clock>,
     settings: Arc<WebhookSettings>,
     client: reqwest::Client,
@@ -109,6 +113,7 @@ impl Dispatcher {
             .build()?;
         Ok(Self {
             pool,
+            main: tokio::runtime::Handle::current(),
             clock,
             settings: Arc::new(settings),
             client,
@@ -118,9 +123,42 @@ impl Dispatcher {
         })
     }
 
+    /// [`Self::run`] on a thread of its own at the lowest CPU priority (nice 19), with its
+    /// blocking work: sending deliveries takes only the CPU that ingest and the API leave, so
+    /// that under a load that saturates the machine they wait (and catch up after) rather than
+    /// slow every `250`. With CPU to spare they go out at once.
+    pub async fn run_in_background(
+        self,
+        base_url: String,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let (finished, result) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("webhooks".to_owned())
+            .spawn(move || {
+                lower_priority();
+                let outcome = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .on_thread_start(lower_priority)
+                    .build()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|runtime| runtime.block_on(self.run(base_url, stop)));
+                let _ = finished.send(outcome);
+            })?;
+        result.await.context("the webhook thread stopped")?
+    }
+
+    /// A connection from the pool, taken on the main runtime: a connection's I/O is driven by a
+    /// task of the runtime that opened it, and the pool hands it to ingest and the API next,
+    /// whose work must not wait for this low-priority thread.
+    async fn connection(&self) -> anyhow::Result<Object<AsyncPgConnection>> {
+        let pool = self.pool.clone();
+        Ok(self.main.spawn(async move { pool.get().await }).await??)
+    }
+
     /// Claims and sends deliveries until `stop`; then lets the attempts in flight finish (for
     /// up to their timeout) and records them. Download URLs in payloads start with `base_url`.
-    pub async fn run(self, base_url: String, stop: CancellationToken) -> anyhow::Result<()> {
+    async fn run(self, base_url: String, stop: CancellationToken) -> anyhow::Result<()> {
         let (outcomes, received) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(self.clone().record_outcomes(received));
         let in_flight = InFlight::default();
@@ -176,7 +214,7 @@ impl Dispatcher {
         if room <= 0 {
             return Ok(Vec::new());
         }
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.connection().await?;
         let claim = Claim {
             now: self.clock.now(),
             lease: self.settings.lease(),
@@ -192,7 +230,7 @@ impl Dispatcher {
         claimed: &[Claimed],
         base_url: &str,
     ) -> anyhow::Result<HashMap<Uuid, Result<Vec<u8>, String>>> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.connection().await?;
         let now = self.clock.now();
         payload::bodies(&mut conn, claimed, base_url, &self.sanitizer, now).await
     }
@@ -202,6 +240,7 @@ impl Dispatcher {
     async fn attempt(&self, delivery: &Claimed, body: Option<Result<Vec<u8>, String>>) -> Outcome {
         let at = self.clock.now();
         let started = Instant::now();
+        let endpoint_called = matches!(body, Some(Ok(_)));
         let result = match body {
             Some(Ok(body)) => self.send(delivery, body).await,
             Some(Err(gone)) => Err(Failure::permanent(gone)),
@@ -232,6 +271,7 @@ impl Dispatcher {
             log,
             state,
             next_attempt_at,
+            endpoint_called,
         }
     }
 
@@ -317,7 +357,7 @@ impl Dispatcher {
                 }
             }
             let recorded = async {
-                let mut conn = self.pool.get().await?;
+                let mut conn = self.connection().await?;
                 let (now, disable_after) = (self.clock.now(), self.settings.disable_after);
                 webhook::record(&mut conn, &batch, now, disable_after).await?;
                 anyhow::Ok(())
@@ -331,6 +371,15 @@ impl Dispatcher {
             }
             batch.clear();
         }
+    }
+}
+
+/// Makes the calling thread yield the CPU to every other (nice 19). Where that is refused, it
+/// runs at normal priority, and says so.
+fn lower_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), 19) {
+        tracing::warn!(%error, "webhook deliveries run at normal CPU priority");
     }
 }
 

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use diesel::{
     pg::Pg,
     prelude::*,
-    sql_types::{Array, Integer, Interval, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid},
+    sql_types::{
+        Array, Bool, Integer, Interval, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+    },
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -414,6 +416,9 @@ pub struct Outcome {
     /// Pending (with its next attempt's time), succeeded or dead.
     pub state: DeliveryState,
     pub next_attempt_at: DateTime<Utc>,
+    /// Whether it tells of the endpoint's health: not when the endpoint was not called
+    /// (the event could not be read, its message is gone).
+    pub endpoint_called: bool,
 }
 
 /// Records attempts' outcomes in one statement: each delivery's state and log, and each
@@ -432,8 +437,8 @@ pub async fn record(
     Prepared::new(
         "WITH outcome AS (
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::jsonb[], $5::text[],
-                 $6::timestamptz[], $7::timestamptz[])
-               AS t(id, webhook_id, attempt, entry, state, next_attempt_at, at)),
+                 $6::timestamptz[], $7::timestamptz[], $10::bool[])
+               AS t(id, webhook_id, attempt, entry, state, next_attempt_at, at, endpoint_called)),
          delivered AS (
              UPDATE webhook_deliveries d
              SET state = o.state, next_attempt_at = o.next_attempt_at,
@@ -443,7 +448,7 @@ pub async fn record(
              WHERE d.id = o.id AND d.attempts = o.attempt),
          health AS (
              SELECT webhook_id, bool_or(state = 'succeeded') AS ok, min(at) AS first_failure
-             FROM outcome GROUP BY webhook_id)
+             FROM outcome WHERE endpoint_called GROUP BY webhook_id)
          UPDATE webhooks w
          SET failing_since = CASE WHEN h.ok THEN NULL
                                   ELSE coalesce(w.failing_since, h.first_failure) END,
@@ -469,6 +474,7 @@ pub async fn record(
     .bind::<Array<Timestamptz>, _>(column(outcomes, |o| o.log.at))
     .bind::<Timestamptz, _>(now)
     .bind::<Interval, _>(pg_interval(disable_after))
+    .bind::<Array<Bool>, _>(column(outcomes, |o| o.endpoint_called))
     .execute(&mut &*conn)
     .await
     .map(drop)
