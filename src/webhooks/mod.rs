@@ -8,6 +8,7 @@
 //! Several processes may run it on one database: a claim is a lease, so a delivery whose worker
 //! died is taken again once the lease lapses (at least once, with the same `webhook-id`).
 
+mod in_flight;
 pub mod metrics;
 pub mod payload;
 pub mod signing;
@@ -15,7 +16,7 @@ pub mod target;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -34,6 +35,7 @@ use ephemail_store::{
     models::webhook::{self, Attempt, Claim, Claimed, DeliveryState, Outcome},
     Pool,
 };
+use in_flight::{InFlight, CLAIM_AHEAD};
 use metrics::{AttemptOutcome, WebhookMetrics};
 use target::TargetGuard;
 
@@ -64,9 +66,10 @@ pub struct WebhookSettings {
 }
 
 impl WebhookSettings {
-    /// A claim lapses after this: the attempt's timeout, with room for recording its outcome.
+    /// A claim lapses after this: the timeouts of the attempts queued before it for its
+    /// endpoint's send slots and its own, with room for recording its outcome.
     fn lease(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.timeout * 2 + Duration::from_secs(30))
+        chrono::Duration::from_std(self.timeout * (CLAIM_AHEAD + 1) + Duration::from_secs(30))
             .unwrap_or(chrono::Duration::MAX)
     }
 
@@ -161,7 +164,7 @@ impl Dispatcher {
     async fn run(self, base_url: String, stop: CancellationToken) -> anyhow::Result<()> {
         let (outcomes, received) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(self.clone().record_outcomes(received));
-        let in_flight = InFlight::default();
+        let in_flight = InFlight::new(self.settings.per_endpoint, self.metrics.clone());
         let mut attempts = tokio::task::JoinSet::new();
         loop {
             while attempts.try_join_next().is_some() {}
@@ -180,11 +183,12 @@ impl Dispatcher {
                         Ok(bodies) => bodies.get(&delivery.id).cloned(),
                         Err(_) => None,
                     };
-                    let guard = in_flight.start(delivery.webhook_id, &self.metrics);
+                    let claimed = in_flight.claimed(delivery.webhook_id);
                     let (this, outcomes) = (self.clone(), outcomes.clone());
                     attempts.spawn(async move {
+                        let slot = claimed.send_slot().await;
                         let outcome = this.attempt(&delivery, body).await;
-                        drop(guard);
+                        drop((slot, claimed));
                         let _ = outcomes.send(outcome);
                     });
                 }
@@ -218,7 +222,8 @@ impl Dispatcher {
         let claim = Claim {
             now: self.clock.now(),
             lease: self.settings.lease(),
-            per_endpoint: i32::try_from(self.settings.per_endpoint).unwrap_or(i32::MAX),
+            per_endpoint: i32::try_from(self.settings.per_endpoint * CLAIM_AHEAD)
+                .unwrap_or(i32::MAX),
             in_flight: &busy,
             limit: room,
         };
@@ -459,56 +464,6 @@ async fn read_start(mut response: reqwest::Response) -> String {
     }
     start.truncate(MAX_RESPONSE_BYTES);
     String::from_utf8_lossy(&start).trim().to_owned()
-}
-
-/// This process's attempts in flight, per endpoint.
-#[derive(Default)]
-struct InFlight {
-    per_endpoint: Arc<Mutex<HashMap<Uuid, i32>>>,
-    /// Woken when an attempt ends, so that its endpoint's next deliveries are claimed.
-    freed: Arc<Notify>,
-}
-
-impl InFlight {
-    fn snapshot(&self) -> (Vec<(Uuid, i32)>, i32) {
-        let per_endpoint = self.per_endpoint.lock().unwrap_or_else(|e| e.into_inner());
-        let busy: Vec<(Uuid, i32)> = per_endpoint.iter().map(|(&id, &n)| (id, n)).collect();
-        let total = busy.iter().map(|&(_, n)| n).sum();
-        (busy, total)
-    }
-
-    fn start(&self, webhook_id: Uuid, metrics: &WebhookMetrics) -> InFlightGuard {
-        let mut per_endpoint = self.per_endpoint.lock().unwrap_or_else(|e| e.into_inner());
-        *per_endpoint.entry(webhook_id).or_default() += 1;
-        metrics.in_flight().inc();
-        InFlightGuard {
-            webhook_id,
-            per_endpoint: self.per_endpoint.clone(),
-            freed: self.freed.clone(),
-            metrics: metrics.clone(),
-        }
-    }
-}
-
-struct InFlightGuard {
-    webhook_id: Uuid,
-    per_endpoint: Arc<Mutex<HashMap<Uuid, i32>>>,
-    freed: Arc<Notify>,
-    metrics: WebhookMetrics,
-}
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        let mut per_endpoint = self.per_endpoint.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = per_endpoint.get_mut(&self.webhook_id) {
-            *n -= 1;
-            if *n <= 0 {
-                per_endpoint.remove(&self.webhook_id);
-            }
-        }
-        self.metrics.in_flight().dec();
-        self.freed.notify_one();
-    }
 }
 
 #[cfg(test)]

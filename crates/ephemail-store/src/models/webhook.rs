@@ -357,9 +357,9 @@ pub struct Claim<'a> {
     pub now: DateTime<Utc>,
     /// A claimed delivery is due again after this, unless its outcome is recorded first.
     pub lease: chrono::Duration,
-    /// Deliveries per endpoint in flight at once, in this process.
+    /// Deliveries per endpoint claimed at once, in this process.
     pub per_endpoint: i32,
-    /// This process's deliveries in flight, per endpoint.
+    /// This process's deliveries claimed and not finished, per endpoint.
     pub in_flight: &'a [(Uuid, i32)],
     pub limit: i32,
 }
