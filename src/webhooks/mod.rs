@@ -160,7 +160,7 @@ impl Dispatcher {
     }
 
     /// Claims and sends deliveries until `stop`; then lets the attempts in flight finish (for
-    /// up to their timeout) and records them. Download URLs in payloads start with `base_url`.
+    /// up to one timeout) and records them. Download URLs in payloads start with `base_url`.
     async fn run(self, base_url: String, stop: CancellationToken) -> anyhow::Result<()> {
         let (outcomes, received) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(self.clone().record_outcomes(received));
@@ -184,9 +184,14 @@ impl Dispatcher {
                         Err(_) => None,
                     };
                     let claimed = in_flight.claimed(delivery.webhook_id);
-                    let (this, outcomes) = (self.clone(), outcomes.clone());
+                    let (this, outcomes, stop) = (self.clone(), outcomes.clone(), stop.clone());
                     attempts.spawn(async move {
-                        let slot = claimed.send_slot().await;
+                        // Once stopping, none starts: its claim lapses for another process.
+                        let slot = tokio::select! {
+                            biased;
+                            () = stop.cancelled() => return,
+                            slot = claimed.send_slot() => slot,
+                        };
                         let outcome = this.attempt(&delivery, body).await;
                         drop((slot, claimed));
                         let _ = outcomes.send(outcome);
@@ -206,7 +211,15 @@ impl Dispatcher {
                 () = tokio::time::sleep(self.settings.poll) => {}
             }
         }
-        while attempts.join_next().await.is_some() {}
+        // The attempts under way may finish (those still queued for a send slot have ended
+        // unsent); one that outlasts its timeout is dropped, and its claim lapses too.
+        let finishing = async { while attempts.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.settings.timeout, finishing)
+            .await
+            .is_err()
+        {
+            attempts.abort_all();
+        }
         drop(outcomes);
         recorder.await?;
         Ok(())

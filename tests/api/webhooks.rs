@@ -926,3 +926,33 @@ async fn a_name_resolving_inside_when_a_delivery_is_sent_is_refused() {
     assert!(receiver.received().is_empty());
     app.stop().await;
 }
+
+/// A process stopping does not wait for every claimed delivery: the attempts under way get one
+/// timeout, those queued behind them are left for their claims to lapse.
+#[tokio::test]
+async fn shutting_down_waits_one_timeout_at_most_for_deliveries() {
+    let receiver = Receiver::start(vec![Reply::Hang; 3]).await;
+    let app = TestApp::spawn_with(&[
+        "--webhook-allow-private",
+        "--webhook-concurrency",
+        "1",
+        "--webhook-timeout",
+        "3",
+    ])
+    .await;
+    create_webhook(&app, &receiver.url()).await;
+    for n in 0..3 {
+        app.send_mail(&format!("queued{n}@localhost"), "hello", "hi")
+            .await;
+    }
+    receiver.wait_for(1).await;
+    let started = std::time::Instant::now();
+    app.stop().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "stopping took {took:?}");
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "the queued ones were not sent"
+    );
+}
