@@ -93,6 +93,7 @@ impl App {
             config.webhook_settings(),
             webhooks_due.clone(),
             WebhookMetrics::register(&mut registry),
+            delivery.load(),
         )?;
         let sweeper = Arc::new(Sweeper::new(
             pool.clone(),

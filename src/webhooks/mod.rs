@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod payload;
 pub mod signing;
 pub mod target;
+mod yielding;
 
 use std::{
     collections::HashMap,
@@ -32,12 +33,14 @@ use uuid::Uuid;
 use ephemail_mail::sanitize::Sanitizer;
 use ephemail_store::{
     clock::Clock,
+    delivery::IngestLoad,
     models::webhook::{self, Attempt, Claim, Claimed, DeliveryState, Outcome},
     Pool,
 };
 use in_flight::{InFlight, CLAIM_AHEAD};
 use metrics::{AttemptOutcome, WebhookMetrics};
 use target::TargetGuard;
+use yielding::YieldToIngest;
 
 /// Of an endpoint's answer, what is kept for the delivery log.
 pub const MAX_RESPONSE_BYTES: usize = 1024;
@@ -95,6 +98,8 @@ pub struct Dispatcher {
     due: Arc<Notify>,
     sanitizer: Arc<Sanitizer>,
     metrics: WebhookMetrics,
+    /// This process's ingest, which deliveries yield to ([`yielding`]).
+    ingest: Arc<IngestLoad>,
 }
 
 impl Dispatcher {
@@ -104,6 +109,7 @@ impl Dispatcher {
         settings: WebhookSettings,
         due: Arc<Notify>,
         metrics: WebhookMetrics,
+        ingest: Arc<IngestLoad>,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -123,6 +129,7 @@ impl Dispatcher {
             due,
             sanitizer: Arc::new(Sanitizer::default()),
             metrics,
+            ingest,
         })
     }
 
@@ -166,8 +173,13 @@ impl Dispatcher {
         let recorder = tokio::spawn(self.clone().record_outcomes(received));
         let in_flight = InFlight::new(self.settings.per_endpoint, self.metrics.clone());
         let mut attempts = tokio::task::JoinSet::new();
+        let mut yielding = YieldToIngest::new(self.ingest.clone());
         loop {
             while attempts.try_join_next().is_some() {}
+            yielding.wait(&stop).await;
+            if stop.is_cancelled() {
+                break;
+            }
             let claimed = match self.claim(&in_flight).await {
                 Ok(claimed) => claimed,
                 Err(error) => {

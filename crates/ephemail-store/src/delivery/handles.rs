@@ -31,4 +31,5 @@ pub(super) struct Handles {
     pub(super) metrics: DeliveryMetrics,
     /// Woken when a batch recorded webhook deliveries, so they go out at once.
     pub(super) webhooks_due: Arc<tokio::sync::Notify>,
+    pub(super) load: Arc<super::IngestLoad>,
 }

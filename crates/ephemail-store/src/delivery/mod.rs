@@ -6,6 +6,7 @@
 
 mod envelope;
 mod handles;
+mod load;
 mod metrics;
 mod prepare;
 pub mod recipients;
@@ -29,6 +30,7 @@ use crate::{
 pub use envelope::{Delivery, IncomingMail, Recipient, RecipientCheck};
 pub use handles::DeliverySettings;
 use handles::Handles;
+pub use load::IngestLoad;
 pub use metrics::DeliveryMetrics;
 use prepare::PreparedMail;
 use recipients::RecipientCache;
@@ -62,10 +64,16 @@ impl MailDelivery {
             settings,
             metrics,
             webhooks_due,
+            load: Arc::default(),
         });
         let (jobs, receiver) = mpsc::channel(2 * MAX_BATCH);
         tokio::spawn(writer::write_batches(handles.clone(), receiver));
         Self { handles, jobs }
+    }
+
+    /// How busy the writer is.
+    pub fn load(&self) -> Arc<IngestLoad> {
+        self.handles.load.clone()
     }
 
     /// Whether `recipient` can receive mail, as `RCPT TO` answers.

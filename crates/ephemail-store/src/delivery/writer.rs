@@ -95,6 +95,7 @@ pub(super) async fn write_batches(handles: Arc<Handles>, mut jobs: mpsc::Receive
                 .map_or(0, |delivery| delivery.stored.len());
             let _ = job.done.send(delivery);
         }
+        handles.load.busy_for(started.elapsed());
         span.record("stored", stored);
         span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
         span.in_scope(|| tracing::debug!("ingest batch written"));
