@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{metrics::DeliveryMetrics, recipients::RecipientCache};
+use super::{load::IngestLoad, metrics::DeliveryMetrics, recipients::RecipientCache};
 use crate::{
     clock::Clock, events::EventBus, models::quota::Limits, partitions::ExpiryBuckets, Pool,
 };
@@ -31,5 +31,5 @@ pub(super) struct Handles {
     pub(super) metrics: DeliveryMetrics,
     /// Woken when a batch recorded webhook deliveries, so they go out at once.
     pub(super) webhooks_due: Arc<tokio::sync::Notify>,
-    pub(super) load: Arc<super::IngestLoad>,
+    pub(super) load: Arc<IngestLoad>,
 }
