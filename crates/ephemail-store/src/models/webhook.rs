@@ -84,6 +84,19 @@ fn managed_by(viewer: Viewer) -> webhooks::BoxedQuery<'static, Pg> {
     }
 }
 
+/// The webhook `id` if `viewer` manages it, to update or delete.
+fn managed(viewer: Viewer, id: Uuid) -> Managed {
+    let ids = managed_by(viewer)
+        .filter(webhooks::id.eq(id))
+        .select(webhooks::id);
+    webhooks::table.filter(webhooks::id.eq_any(ids))
+}
+
+type Managed = diesel::dsl::Filter<
+    webhooks::table,
+    diesel::dsl::EqAny<webhooks::id, webhooks::BoxedQuery<'static, Pg, SqlUuid>>,
+>;
+
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     webhook: &NewWebhook<'_>,
@@ -127,12 +140,7 @@ pub async fn find(
 
 /// Deletes the webhook with its deliveries; whether it existed.
 pub async fn delete(conn: &mut AsyncPgConnection, viewer: Viewer, id: Uuid) -> QueryResult<bool> {
-    let ids = managed_by(viewer)
-        .filter(webhooks::id.eq(id))
-        .select(webhooks::id);
-    let deleted = diesel::delete(webhooks::table.filter(webhooks::id.eq_any(ids)))
-        .execute(conn)
-        .await?;
+    let deleted = diesel::delete(managed(viewer, id)).execute(conn).await?;
     Ok(deleted > 0)
 }
 
@@ -145,10 +153,7 @@ pub async fn set_secret(
     secret: &str,
     old_until: DateTime<Utc>,
 ) -> QueryResult<Option<Webhook>> {
-    let ids = managed_by(viewer)
-        .filter(webhooks::id.eq(id))
-        .select(webhooks::id);
-    diesel::update(webhooks::table.filter(webhooks::id.eq_any(ids)))
+    diesel::update(managed(viewer, id))
         .set((
             webhooks::previous_secret.eq(webhooks::secret.nullable()),
             webhooks::previous_secret_until.eq(old_until),
@@ -166,10 +171,7 @@ pub async fn enable(
     viewer: Viewer,
     id: Uuid,
 ) -> QueryResult<Option<Webhook>> {
-    let ids = managed_by(viewer)
-        .filter(webhooks::id.eq(id))
-        .select(webhooks::id);
-    diesel::update(webhooks::table.filter(webhooks::id.eq_any(ids)))
+    diesel::update(managed(viewer, id))
         .set((
             webhooks::disabled_at.eq(None::<DateTime<Utc>>),
             webhooks::disabled_reason.eq(None::<String>),
