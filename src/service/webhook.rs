@@ -87,23 +87,19 @@ pub async fn create(
             return Ok(CreateOutcome::InboxNotFound);
         }
     }
-    if webhook::count(conn, tenant_id).await? >= rules.per_tenant {
-        return Ok(CreateOutcome::LimitReached);
-    }
     let secret = signing::generate_secret(&mut rand::rng());
-    let webhook = webhook::insert(
-        conn,
-        &NewWebhook {
-            id: Uuid::new_v4(),
-            tenant_id,
-            inbox_id: input.inbox_id,
-            url: url.as_str(),
-            events,
-            secret: secret.expose(),
-            created_at: now,
-        },
-    )
-    .await?;
+    let new = NewWebhook {
+        id: Uuid::new_v4(),
+        tenant_id,
+        inbox_id: input.inbox_id,
+        url: url.as_str(),
+        events,
+        secret: secret.expose(),
+        created_at: now,
+    };
+    let Some(webhook) = webhook::insert_within(conn, &new, rules.per_tenant).await? else {
+        return Ok(CreateOutcome::LimitReached);
+    };
     Ok(CreateOutcome::Created { webhook, secret })
 }
 

@@ -966,3 +966,30 @@ async fn shutting_down_waits_one_timeout_at_most_for_deliveries() {
         "the queued ones were not sent"
     );
 }
+
+#[tokio::test]
+async fn twenty_concurrent_creations_under_a_limit_of_three_create_exactly_three() {
+    let app = TestApp::spawn_with(&["--webhook-allow-private", "--webhooks-per-tenant", "3"]).await;
+    let created = futures::future::join_all((0..20).map(|n| {
+        let url = format!("http://127.0.0.1:9/hook{n}");
+        let app = &app;
+        async move {
+            app.data(
+                CREATE,
+                json!({ "url": url, "events": ["MESSAGE_RECEIVED"] }),
+            )
+            .await["createWebhook"]["status"]
+                .clone()
+        }
+    }))
+    .await;
+    let count = |status: &str| created.iter().filter(|s| *s == status).count();
+    assert_eq!(
+        (count("CREATED"), count("LIMIT_REACHED")),
+        (3, 17),
+        "{created:?}"
+    );
+    let listed = app.data("{ webhooks { id } }", json!({})).await;
+    assert_eq!(listed["webhooks"].as_array().unwrap().len(), 3);
+    app.stop().await;
+}

@@ -13,13 +13,13 @@ use diesel::{
         Array, Bool, Integer, Interval, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
     },
 };
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::Viewer;
 use crate::{
     prepared::{column, Prepared},
-    schema::{webhook_deliveries, webhooks},
+    schema::{tenants, webhook_deliveries, webhooks},
 };
 
 /// The SQL that records an `INBOX_EXPIRED` delivery per matching webhook of every inbox in a
@@ -97,15 +97,38 @@ type Managed = diesel::dsl::Filter<
     diesel::dsl::EqAny<webhooks::id, webhooks::BoxedQuery<'static, Pg, SqlUuid>>,
 >;
 
-pub async fn insert(
+/// Inserts the webhook unless its tenant has `limit` webhooks already (then `None`). They are
+/// counted under a lock of the tenant's row, so that creations at once cannot pass the limit
+/// together; `FOR NO KEY UPDATE`, which ingest (sharing the key for its foreign keys) never
+/// waits for.
+pub async fn insert_within(
     conn: &mut AsyncPgConnection,
     webhook: &NewWebhook<'_>,
-) -> QueryResult<Webhook> {
-    diesel::insert_into(webhooks::table)
-        .values(webhook)
-        .returning(Webhook::as_returning())
-        .get_result(conn)
-        .await
+    limit: i64,
+) -> QueryResult<Option<Webhook>> {
+    conn.transaction(async |conn| {
+        tenants::table
+            .find(webhook.tenant_id)
+            .select(tenants::id)
+            .for_no_key_update()
+            .first::<Uuid>(conn)
+            .await?;
+        let existing: i64 = webhooks::table
+            .filter(webhooks::tenant_id.eq(webhook.tenant_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        if existing >= limit {
+            return Ok(None);
+        }
+        diesel::insert_into(webhooks::table)
+            .values(webhook)
+            .returning(Webhook::as_returning())
+            .get_result(conn)
+            .await
+            .map(Some)
+    })
+    .await
 }
 
 /// The tenant's webhooks, oldest first.
@@ -114,14 +137,6 @@ pub async fn list(conn: &mut AsyncPgConnection, viewer: Viewer) -> QueryResult<V
         .order((webhooks::created_at, webhooks::id))
         .select(Webhook::as_select())
         .load(conn)
-        .await
-}
-
-pub async fn count(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> QueryResult<i64> {
-    webhooks::table
-        .filter(webhooks::tenant_id.eq(tenant_id))
-        .count()
-        .get_result(conn)
         .await
 }
 
