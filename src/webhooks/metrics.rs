@@ -61,7 +61,7 @@ impl WebhookMetrics {
         );
         registry.register(
             "ephemail_webhook_in_flight",
-            "Webhook deliveries this process is sending",
+            "Webhook deliveries this process has claimed: being sent, or waiting for a send slot",
             metrics.in_flight.clone(),
         );
         metrics

@@ -328,7 +328,7 @@ impl Dispatcher {
         // An address in the URL is connected to without the resolver, which checks names.
         let url = (self.settings.guard.check_form(&delivery.url))
             .map_err(|error| Failure::new(None, error.to_string()))?;
-        let id = format!("msg_{}", delivery.id.simple());
+        let id = signing::webhook_id(delivery.id);
         let timestamp = self.clock.now().timestamp();
         // Signed by each live secret, space-separated: a receiver verifying with either
         // accepts it.

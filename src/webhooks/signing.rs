@@ -13,6 +13,11 @@ const PREFIX: &str = "whsec_";
 /// 24 random bytes, as the specification's reference implementations generate.
 const SECRET_BYTES: usize = 24;
 
+/// A delivery's `webhook-id`: the same on every attempt, and what the delivery log shows.
+pub fn webhook_id(delivery: uuid::Uuid) -> String {
+    format!("msg_{}", delivery.simple())
+}
+
 /// A new signing secret, `whsec_` and base64.
 pub fn generate_secret(rng: &mut impl RngCore) -> Secret {
     let mut key = [0u8; SECRET_BYTES];

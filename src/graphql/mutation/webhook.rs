@@ -15,6 +15,7 @@ use crate::{
     },
     scope::Scope,
     service::webhook::{self, CreateOutcome, NewWebhookInput},
+    webhooks::signing,
 };
 
 #[derive(InputObject)]
@@ -193,7 +194,7 @@ impl WebhookMutation {
             .api()?;
         Ok(TestWebhookPayload {
             status: found(sent.is_some()),
-            delivery_id: sent.map(|id| format!("msg_{}", id.simple())),
+            delivery_id: sent.map(signing::webhook_id),
         })
     }
 

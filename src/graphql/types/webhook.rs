@@ -4,9 +4,13 @@ use async_graphql::{ComplexObject, Context, Enum, Result, SimpleObject, ID};
 
 use super::timestamp::Timestamp;
 use crate::{
-    error::ApiResult, graphql::context::ContextExt, service, webhooks::payload::event_type,
+    error::ApiResult,
+    graphql::context::ContextExt,
+    service,
+    webhooks::{payload::event_type, signing},
 };
 use ephemail_store::models::webhook as model;
+use uuid::Uuid;
 
 /// What a webhook can be told.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +42,8 @@ impl WebhookEvent {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct Webhook {
+    #[graphql(skip)]
+    row_id: Uuid,
     id: ID,
     url: String,
     events: Vec<WebhookEvent>,
@@ -56,6 +62,7 @@ pub struct Webhook {
 impl From<model::Webhook> for Webhook {
     fn from(row: model::Webhook) -> Self {
         Self {
+            row_id: row.id,
             id: row.id.into(),
             url: row.url,
             events: (row.events.iter().flatten())
@@ -80,9 +87,9 @@ impl Webhook {
         state: Option<WebhookDeliveryState>,
         #[graphql(default = 20, validator(minimum = 1, maximum = 100))] first: i32,
     ) -> Result<Vec<WebhookDelivery>> {
-        let id = crate::graphql::types::parse_id(&self.id).api()?;
         let mut conn = ctx.app().pool.get().await.api()?;
-        let rows = service::webhook::deliveries(&mut conn, id, state.map(Into::into), first.into())
+        let (id, state) = (self.row_id, state.map(Into::into));
+        let rows = service::webhook::deliveries(&mut conn, id, state, first.into())
             .await
             .api()?;
         Ok(rows.into_iter().map(WebhookDelivery::from).collect())
@@ -121,7 +128,7 @@ impl From<model::DeliveryRow> for WebhookDelivery {
     fn from(row: model::DeliveryRow) -> Self {
         let state = row.state();
         Self {
-            id: format!("msg_{}", row.id.simple()),
+            id: signing::webhook_id(row.id),
             event_type: event_type(&row.event).to_owned(),
             state: state.into(),
             message_id: row.message_id.map(ID::from),
