@@ -15,6 +15,7 @@ use ephemail_store::{
 use crate::{
     auth::{credential, inbox_token::InboxTokens, liveness, public::PublicInboxes, Caller},
     config::ServeConfig,
+    content::Contents,
     error::AppError,
     service::webhook::WebhookRules,
     telemetry::api::ApiMetrics,
@@ -31,6 +32,9 @@ pub struct ApiHandles {
     /// Every tenant's limits unless overridden.
     pub limits: Limits,
     pub sanitizer: Sanitizer,
+    /// Messages' bodies and header fields, derived from their raw sources (shared with the
+    /// webhook dispatcher).
+    pub contents: Contents,
     pub inbox_tokens: InboxTokens,
     /// Set in public mode.
     pub public_inboxes: Option<PublicInboxes>,

@@ -27,6 +27,7 @@ use crate::{
     api::{Api, ApiHandles},
     auth::{inbox_token::InboxTokens, public::PublicInboxes},
     config::ServeConfig,
+    content::Contents,
     http::Readiness,
     service::webhook::WebhookRules,
     smtp::{metrics::SmtpMetrics, session::SmtpEdge},
@@ -87,9 +88,12 @@ impl App {
             DeliveryMetrics::register(&mut registry, quota_refusals.clone()),
             webhooks_due.clone(),
         );
+        // One cache of derived message contents for the API and the webhook payloads.
+        let contents = Contents::default();
         let dispatcher = Dispatcher::new(
             pool.clone(),
             clock.clone(),
+            contents.clone(),
             config.webhook_settings(),
             webhooks_due.clone(),
             WebhookMetrics::register(&mut registry),
@@ -110,6 +114,7 @@ impl App {
             events,
             buckets,
             sanitizer: Sanitizer::default(),
+            contents,
             inbox_tokens,
             public_inboxes,
             metrics: ApiMetrics::register(&mut registry),

@@ -1,7 +1,8 @@
 //! Per-operation limits that the schema builder's depth and complexity limits leave out: how
 //! many aliases a document may use (fragment spreads counted as executed), how long an
-//! operation may run, how much message content one response may carry ([`ContentBudget`]),
-//! and how much CPU work on message content runs at once ([`ReadWork`]).
+//! operation may run, and how much message content one response may carry
+//! ([`ContentBudget`]). How much CPU work on message content runs at once is
+//! [`crate::content::ReadWork`]'s.
 
 use std::{
     collections::HashMap,
@@ -22,7 +23,6 @@ use async_graphql::{
     },
     Name, Positioned, Request, Response, ServerResult, Variables,
 };
-use tokio::sync::Semaphore;
 
 use crate::error::AppError;
 
@@ -58,36 +58,6 @@ impl ContentBudget {
     /// Each event of a subscription is its own response: only complexity bounds it.
     fn unlimited(&self) {
         self.0.store(usize::MAX, Ordering::Relaxed);
-    }
-}
-
-/// CPU work on stored mail for readers (sanitizing, decoding raw sources) runs on the blocking
-/// pool at most one job per core at a time. A job holds its place until it has finished, so an
-/// operation past its deadline (whose futures are dropped) starts no new work and leaves at
-/// most the jobs already running, instead of a queue of hundreds of threads.
-#[derive(Clone)]
-pub struct ReadWork(Arc<Semaphore>);
-
-impl Default for ReadWork {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Self(Arc::new(Semaphore::new(cores)))
-    }
-}
-
-impl ReadWork {
-    /// Runs `work` on `bytes` of mail (see [`ephemail_mail::cpu_bound`]) when a place is free.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        bytes: usize,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let place = Arc::clone(&self.0).acquire_owned().await?;
-        ephemail_mail::cpu_bound(bytes, move || {
-            let _place = place;
-            work()
-        })
-        .await
     }
 }
 

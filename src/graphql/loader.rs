@@ -1,6 +1,6 @@
-//! Batched loading, so that listing messages with their attachments or header fields costs one
-//! query for the page, not one per message. Both are keyed by message id, of messages the
-//! request has already been allowed to see.
+//! Batched loading, so that listing messages with their attachments or contents (bodies,
+//! header fields) costs one query for the page, not one per message. Both are keyed by message
+//! id, of messages the request has already been allowed to see.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -8,11 +8,8 @@ use async_graphql::dataloader::Loader;
 use uuid::Uuid;
 
 use crate::{api::Api, error::AppError};
-use ephemail_store::models::{
-    attachment::{self, Attachment},
-    message,
-    raw_source::RawSource,
-};
+use ephemail_mail::parse::MailContent;
+use ephemail_store::models::attachment::{self, Attachment};
 
 fn failed(error: impl Into<AppError>) -> Arc<AppError> {
     Arc::new(error.into())
@@ -50,26 +47,30 @@ impl Loader<Uuid> for AttachmentLoader {
     }
 }
 
-pub struct RawSourceLoader {
+pub struct ContentLoader {
     app: Api,
 }
 
-impl RawSourceLoader {
+impl ContentLoader {
     pub fn new(app: Api) -> Self {
         Self { app }
     }
 }
 
-/// A message deleted meanwhile has no entry.
-impl Loader<Uuid> for RawSourceLoader {
-    type Value = RawSource;
+/// Derived from raw sources ([`crate::content`]); a message deleted meanwhile has no entry.
+impl Loader<Uuid> for ContentLoader {
+    type Value = Arc<MailContent>;
     type Error = Arc<AppError>;
 
-    async fn load(&self, message_ids: &[Uuid]) -> Result<HashMap<Uuid, RawSource>, Self::Error> {
+    async fn load(
+        &self,
+        message_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Arc<MailContent>>, Self::Error> {
         let mut conn = self.app.pool.get().await.map_err(failed)?;
-        let rows = message::raw_of(&mut conn, message_ids)
+        self.app
+            .contents
+            .load(&mut conn, message_ids)
             .await
-            .map_err(failed)?;
-        Ok(rows.into_iter().collect())
+            .map_err(|error| failed(AppError::Internal(error)))
     }
 }

@@ -43,12 +43,13 @@ pub fn build(app: Api) -> ApiSchema {
         builder = builder.disable_introspection().disable_suggestions();
     }
     let attachments = DataLoader::new(loader::AttachmentLoader::new(app.clone()), tokio::spawn);
-    let raw_sources = DataLoader::new(loader::RawSourceLoader::new(app.clone()), tokio::spawn);
+    let contents = DataLoader::new(loader::ContentLoader::new(app.clone()), tokio::spawn);
+    let read_work = app.contents.work().clone();
     builder
         .data(app)
         .data(attachments)
-        .data(raw_sources)
-        .data(limits::ReadWork::default())
+        .data(contents)
+        .data(read_work)
         .finish()
 }
 

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::content::Contents;
 use ephemail_mail::sanitize::Sanitizer;
 use ephemail_store::{
     clock::Clock,
@@ -97,6 +98,7 @@ pub struct Dispatcher {
     /// Woken when deliveries were recorded (by ingest, `testWebhook`, a redrive).
     due: Arc<Notify>,
     sanitizer: Arc<Sanitizer>,
+    contents: Contents,
     metrics: WebhookMetrics,
     /// This process's ingest, which deliveries yield to ([`yielding`]).
     ingest: Arc<IngestLoad>,
@@ -106,6 +108,7 @@ impl Dispatcher {
     pub fn new(
         pool: Pool,
         clock: Arc<dyn Clock>,
+        contents: Contents,
         settings: WebhookSettings,
         due: Arc<Notify>,
         metrics: WebhookMetrics,
@@ -128,6 +131,7 @@ impl Dispatcher {
             client,
             due,
             sanitizer: Arc::new(Sanitizer::default()),
+            contents,
             metrics,
             ingest,
         })
@@ -262,7 +266,15 @@ impl Dispatcher {
     ) -> anyhow::Result<HashMap<Uuid, Result<Vec<u8>, String>>> {
         let mut conn = self.connection().await?;
         let now = self.clock.now();
-        payload::bodies(&mut conn, claimed, base_url, &self.sanitizer, now).await
+        payload::bodies(
+            &mut conn,
+            claimed,
+            base_url,
+            &self.sanitizer,
+            &self.contents,
+            now,
+        )
+        .await
     }
 
     /// Sends one delivery (`body`: none when its event could not be read, so it is tried again

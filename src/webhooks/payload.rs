@@ -10,7 +10,11 @@ use diesel_async::AsyncPgConnection;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use ephemail_mail::{codes, links, parse::Mailbox, sanitize::Sanitizer};
+use ephemail_mail::{
+    codes, links,
+    parse::{MailContent, Mailbox},
+    sanitize::Sanitizer,
+};
 use ephemail_store::models::{
     attachment::{self, Attachment},
     inbox,
@@ -18,6 +22,8 @@ use ephemail_store::models::{
     webhook::Claimed,
     Viewer,
 };
+
+use crate::content::Contents;
 
 /// The event names stored in deliveries and webhooks, and the `type` each sends.
 pub const EVENT_TYPES: [(&str, &str); 3] = [
@@ -35,13 +41,14 @@ pub async fn bodies(
     claimed: &[Claimed],
     base_url: &str,
     sanitizer: &Arc<Sanitizer>,
+    contents: &Contents,
     now: DateTime<Utc>,
 ) -> anyhow::Result<HashMap<Uuid, Result<Vec<u8>, String>>> {
     let message_ids: Vec<Uuid> = claimed.iter().filter_map(|d| d.message_id).collect();
     let messages = if message_ids.is_empty() {
         HashMap::new()
     } else {
-        message_facts(conn, &message_ids, now).await?
+        message_facts(conn, &message_ids, contents, now).await?
     };
     let mut bodies = HashMap::with_capacity(claimed.len());
     for delivery in claimed {
@@ -88,6 +95,7 @@ fn timestamp(at: DateTime<Utc>) -> String {
 /// A message with what its event tells besides.
 struct MessageFacts {
     message: Message,
+    content: Arc<MailContent>,
     address: String,
     attachments: Vec<Attachment>,
 }
@@ -98,6 +106,7 @@ struct MessageFacts {
 async fn message_facts(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
+    contents: &Contents,
     now: DateTime<Utc>,
 ) -> anyhow::Result<HashMap<Uuid, MessageFacts>> {
     let messages = message::find_all_by_id(conn, ids).await?;
@@ -110,6 +119,7 @@ async fn message_facts(
         .map(|inbox| (inbox.id, inbox.address()))
         .collect();
     let found: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
+    let mut content = contents.load(conn, &found).await?;
     let mut attachments: HashMap<Uuid, Vec<Attachment>> = HashMap::new();
     for attachment in attachment::for_messages(conn, &found).await? {
         attachments
@@ -121,11 +131,13 @@ async fn message_facts(
         .into_iter()
         .filter_map(|message| {
             let address = addresses.get(&message.inbox_id)?.clone();
+            let content = content.remove(&message.id)?;
             let attachments = attachments.remove(&message.id).unwrap_or_default();
             Some((
                 message.id,
                 MessageFacts {
                     message,
+                    content,
                     address,
                     attachments,
                 },
@@ -141,16 +153,16 @@ async fn message_data(
     sanitizer: &Arc<Sanitizer>,
 ) -> anyhow::Result<Value> {
     let message = &facts.message;
-    let html = message.html_body.clone();
-    let text = message.text_body.clone();
+    let content = facts.content.clone();
     let subject = message.subject.clone();
     let sanitizer = sanitizer.clone();
-    let size = html.as_ref().map_or(0, String::len);
+    let size = content.html.as_ref().map_or(0, String::len);
     // The same derivation as the API's `codes` and `links` fields.
     let (codes, links) = ephemail_mail::cpu_bound(size, move || {
-        let html = html.map(|html| sanitizer.clean(&html));
-        let codes = codes::codes(subject.as_deref(), text.as_deref(), html.as_deref());
-        (codes, links::links(html.as_deref(), text.as_deref()))
+        let html = content.html.as_deref().map(|html| sanitizer.clean(html));
+        let text = content.text.as_deref();
+        let codes = codes::codes(subject.as_deref(), text, html.as_deref());
+        (codes, links::links(html.as_deref(), text))
     })
     .await?;
     let from = Message::decode::<Mailbox>(&message.from_addr)

@@ -87,9 +87,11 @@ mod tests {
         let writer = tokio::spawn({
             let load = load.clone();
             async move {
+                // Busy for all the time that passed, however late a loaded machine wakes it.
                 loop {
+                    let slept = Instant::now();
                     tokio::time::sleep(Duration::from_millis(10)).await;
-                    load.busy_for(Duration::from_millis(10));
+                    load.busy_for(slept.elapsed());
                 }
             }
         });

@@ -29,6 +29,7 @@ mod smtp_session_input;
 mod smtp_standards;
 mod spec_shapes;
 mod subscriptions;
+mod upgrade;
 mod waits;
 mod webhooks;
 mod websocket_limits;

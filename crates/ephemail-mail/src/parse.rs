@@ -130,9 +130,14 @@ pub fn attachment_content(raw: &[u8], position: usize) -> Option<Vec<u8>> {
 /// The header fields of `raw` in order, unfolded. Derived from the raw source when asked for
 /// rather than stored a second time (CPU-bound: call it off the async reactor).
 pub fn header_fields(raw: &[u8]) -> Vec<HeaderField> {
-    let Some(message) = MessageParser::default().parse_headers(raw) else {
-        return Vec::new();
-    };
+    MessageParser::default()
+        .parse_headers(raw)
+        .map(|message| fields_of(&message, raw))
+        .unwrap_or_default()
+}
+
+/// The header fields of `message`, parsed from `raw`.
+fn fields_of(message: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<HeaderField> {
     // Not mail-parser's `headers_raw`, which leaves out every field whose value is not UTF-8:
     // a hostile Subject or From must still be shown, lossily decoded.
     message.parts[0]
@@ -150,6 +155,47 @@ pub fn header_fields(raw: &[u8]) -> Vec<HeaderField> {
         .collect()
 }
 
+/// What a message shows that is read from its raw source rather than stored beside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailContent {
+    /// As [`ParsedMail::text`].
+    pub text: Option<String>,
+    /// As [`ParsedMail::html`]: not sanitized.
+    pub html: Option<String>,
+    /// As [`header_fields`].
+    pub headers: Vec<HeaderField>,
+}
+
+impl MailContent {
+    /// Bytes held, roughly: what a cache of contents counts.
+    pub fn weight(&self) -> usize {
+        let body = |body: &Option<String>| body.as_ref().map_or(0, String::len);
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len() + std::mem::size_of::<HeaderField>())
+            .sum();
+        std::mem::size_of::<Self>() + body(&self.text) + body(&self.html) + headers
+    }
+}
+
+/// The bodies and header fields of `raw`, computed as [`parse`] and [`header_fields`] compute
+/// them (CPU-bound: see [`crate::cpu_bound`]).
+pub fn content(raw: &[u8]) -> MailContent {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return MailContent {
+            headers: header_fields(raw),
+            ..MailContent::default()
+        };
+    };
+    let Bodies { text, html } = bodies(&message, &mut Vec::new());
+    MailContent {
+        text,
+        html,
+        headers: fields_of(&message, raw),
+    }
+}
+
 /// Parses `raw` (CPU-bound: see [`crate::cpu_bound`]).
 pub fn parse(raw: &[u8]) -> ParsedMail {
     let Some(message) = MessageParser::default().parse(raw) else {
@@ -159,29 +205,12 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
         };
     };
     let mut limits = Vec::new();
+    let Bodies { text, html } = bodies(&message, &mut limits);
     let mut limit = |exceeded: bool, limit: ContentLimit| {
         if exceeded {
             limits.push(limit);
         }
-        exceeded
     };
-    let text = message.body_text(0).map(|text| {
-        let (text, cut) = truncate(&text, MAX_BODY_BYTES);
-        limit(cut, ContentLimit::TextSize);
-        storable(text)
-    });
-    // mail-parser renders a text part as HTML when there is no HTML part; we only want real HTML.
-    let html = message
-        .html_part(0)
-        .filter(|part| part.is_text_html())
-        .and_then(|part| part.text_contents())
-        .map(|html| {
-            let (html, cut) = truncate(html, MAX_BODY_BYTES);
-            limit(cut, ContentLimit::HtmlSize);
-            let flattened = flatten::flatten(html, MAX_HTML_DEPTH);
-            limit(flattened.is_some(), ContentLimit::HtmlNesting);
-            storable(flattened.as_deref().unwrap_or(html))
-        });
     limit(
         message.attachments().nth(MAX_ATTACHMENTS).is_some(),
         ContentLimit::Attachments,
@@ -226,6 +255,40 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
         parse_error: None,
         limits,
     }
+}
+
+/// A message's bodies as [`parse`] keeps them.
+struct Bodies {
+    text: Option<String>,
+    html: Option<String>,
+}
+
+/// The text and HTML bodies of `message`, cut and flattened, with the limits that cut them.
+fn bodies(message: &mail_parser::Message<'_>, limits: &mut Vec<ContentLimit>) -> Bodies {
+    let mut limit = |exceeded: bool, limit: ContentLimit| {
+        if exceeded {
+            limits.push(limit);
+        }
+        exceeded
+    };
+    let text = message.body_text(0).map(|text| {
+        let (text, cut) = truncate(&text, MAX_BODY_BYTES);
+        limit(cut, ContentLimit::TextSize);
+        storable(text)
+    });
+    // mail-parser renders a text part as HTML when there is no HTML part; we only want real HTML.
+    let html = message
+        .html_part(0)
+        .filter(|part| part.is_text_html())
+        .and_then(|part| part.text_contents())
+        .map(|html| {
+            let (html, cut) = truncate(html, MAX_BODY_BYTES);
+            limit(cut, ContentLimit::HtmlSize);
+            let flattened = flatten::flatten(html, MAX_HTML_DEPTH);
+            limit(flattened.is_some(), ContentLimit::HtmlNesting);
+            storable(flattened.as_deref().unwrap_or(html))
+        });
+    Bodies { text, html }
 }
 
 /// PostgreSQL's `text` and `jsonb` cannot hold NUL, which mail may carry: it becomes U+FFFD, so
@@ -327,6 +390,33 @@ Content-Transfer-Encoding: base64\r\n\
 \r\n\
 JVBERi0xLjQK\r\n\
 --b1--\r\n";
+
+    /// Bodies and header fields read back from the raw source are those ingest parsed, for
+    /// ordinary, deeply nested, oversized and unparsable mail.
+    #[test]
+    fn content_read_from_the_raw_source_equals_what_parse_keeps() {
+        let nested = format!(
+            "Content-Type: text/html\r\n\r\n{}x",
+            "<div>".repeat(MAX_HTML_DEPTH + 10)
+        );
+        let oversized = format!("Subject: big\r\n\r\n{}", "a".repeat(MAX_BODY_BYTES + 10));
+        let broken = include_bytes!("../fuzz/seeds/mail_pipeline/mail-parser-debug-assert.eml");
+        for raw in [
+            MULTIPART,
+            nested.as_bytes(),
+            oversized.as_bytes(),
+            broken.as_slice(),
+            b"",
+            b"\r\n\r\n",
+        ] {
+            let parsed = parse(raw);
+            let content = content(raw);
+            assert_eq!(content.text, parsed.text);
+            assert_eq!(content.html, parsed.html);
+            assert_eq!(content.headers, header_fields(raw));
+            assert!(content.weight() >= content.text.as_ref().map_or(0, String::len));
+        }
+    }
 
     #[test]
     fn multipart_mail_is_parsed_into_owned_fields() {

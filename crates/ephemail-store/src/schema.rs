@@ -64,8 +64,6 @@ diesel::table! {
         subject -> Nullable<Text>,
         sent_at -> Nullable<Timestamptz>,
         message_id -> Nullable<Text>,
-        text_body -> Nullable<Text>,
-        html_body -> Nullable<Text>,
         size -> Int4,
         parse_error -> Nullable<Text>,
         tags -> Array<Nullable<Text>>,

@@ -13,16 +13,18 @@ use super::{timestamp::Timestamp, StorableText};
 use ephemail_mail::{
     codes,
     links::{self, Link},
-    parse::{self, ContentLimit, HeaderField, Mailbox},
+    parse::{ContentLimit, HeaderField, MailContent, Mailbox},
     sanitize::{self, Sanitizer},
 };
+use std::sync::Arc;
 
 use crate::{
+    content::ReadWork,
     error::{ApiResult, AppError},
     graphql::{
         context::ContextExt,
-        limits::{ContentBudget, ReadWork},
-        loader::{AttachmentLoader, RawSourceLoader},
+        limits::ContentBudget,
+        loader::{AttachmentLoader, ContentLoader},
         lookup::Named,
     },
     scope::Scope,
@@ -178,6 +180,8 @@ impl Inbox {
 /// A received message as one inbox sees it.
 pub struct Message {
     row: model::Message,
+    /// Its bodies and header fields, read from its raw source once per message object.
+    content: tokio::sync::OnceCell<Arc<MailContent>>,
     /// The HTML body sanitized, once per message object: `html`, `links` and `codes` all read it.
     sanitized_html: tokio::sync::OnceCell<Option<String>>,
     /// The same without remote images, for `html(blockRemoteImages: true)`.
@@ -188,12 +192,29 @@ impl Message {
     pub fn new(row: model::Message) -> Self {
         Self {
             row,
+            content: tokio::sync::OnceCell::new(),
             sanitized_html: tokio::sync::OnceCell::new(),
             sanitized_html_blocking_images: tokio::sync::OnceCell::new(),
         }
     }
 
-    /// The stored HTML body is as sent (see [`parse::ParsedMail::html`]); the API reads it
+    /// The bodies and header fields ([`crate::content`]).
+    async fn content(&self, ctx: &Context<'_>) -> Result<&MailContent> {
+        let content = self
+            .content
+            .get_or_try_init(|| async {
+                ctx.data_unchecked::<DataLoader<ContentLoader>>()
+                    .load_one(self.row.id)
+                    .await
+                    .map_err(|error| error.extend())?
+                    .ok_or(AppError::NotFound("message"))
+                    .api()
+            })
+            .await?;
+        Ok(content)
+    }
+
+    /// The HTML body is as sent (see [`ephemail_mail::parse::ParsedMail::html`]); the API reads it
     /// only through the display policy (kept for `html`, `links` and `codes`) or the same
     /// without remote images, each made once per message object however often it is asked.
     async fn sanitized_html(
@@ -219,7 +240,7 @@ impl Message {
         ctx: &Context<'_>,
         policy: fn(&Sanitizer, &str) -> String,
     ) -> Result<Option<String>> {
-        let Some(html) = self.row.html_body.clone() else {
+        let Some(html) = self.content(ctx).await?.html.clone() else {
             return Ok(None);
         };
         let app = ctx.app().clone();
@@ -326,7 +347,7 @@ impl Message {
 
     /// The plain-text body; a text rendering of the HTML when the mail has no text part.
     async fn text(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        let text = self.row.text_body.as_deref();
+        let text = self.content(ctx).await?.text.as_deref();
         charge(ctx, text.map_or(0, str::len))?;
         Ok(text)
     }
@@ -365,7 +386,8 @@ impl Message {
     #[graphql(complexity = "DERIVED_FIELD")]
     async fn links(&self, ctx: &Context<'_>) -> Result<Vec<Link>> {
         let html = self.sanitized_html(ctx, false).await?;
-        Ok(links::links(html, self.row.text_body.as_deref()))
+        let text = self.content(ctx).await?.text.as_deref();
+        Ok(links::links(html, text))
     }
 
     /// One-time-code candidates (verification codes, PINs), best first.
@@ -374,7 +396,7 @@ impl Message {
         let html = self.sanitized_html(ctx, false).await?;
         Ok(codes::codes(
             self.row.subject.as_deref(),
-            self.row.text_body.as_deref(),
+            self.content(ctx).await?.text.as_deref(),
             html,
         ))
     }
@@ -383,30 +405,14 @@ impl Message {
     #[graphql(complexity = "EXPENSIVE_FIELD")]
     async fn headers(&self, ctx: &Context<'_>, name: Option<String>) -> Result<Vec<HeaderField>> {
         ctx.viewer(Scope::Read).api()?;
-        let source = ctx
-            .data_unchecked::<DataLoader<RawSourceLoader>>()
-            .load_one(self.row.id)
-            .await
-            .map_err(|error| error.extend())?
-            .ok_or(AppError::NotFound("message"))
-            .api()?;
-        // Read from the raw source, the only stored copy.
-        let size = usize::try_from(self.row.size).unwrap_or(usize::MAX);
-        let headers = ctx
-            .data_unchecked::<ReadWork>()
-            .run(size, move || {
-                source.decode().map(|raw| parse::header_fields(&raw))
-            })
-            .await
-            .and_then(|decoded| decoded.map_err(anyhow::Error::from))
-            .map_err(AppError::Internal)
-            .api()?;
+        let headers = &self.content(ctx).await?.headers;
         let headers: Vec<HeaderField> = headers
-            .into_iter()
+            .iter()
             .filter(|header| {
                 name.as_ref()
                     .is_none_or(|name| header.name.eq_ignore_ascii_case(name))
             })
+            .cloned()
             .collect();
         charge(
             ctx,

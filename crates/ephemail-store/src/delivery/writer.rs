@@ -598,8 +598,6 @@ async fn insert(
                 sent_at: parsed.sent_at,
                 message_id: parsed.message_id.as_deref(),
                 in_reply_to: parsed.in_reply_to.as_deref(),
-                text_body: parsed.text.as_deref(),
-                html_body: parsed.html.as_deref(),
                 size: mail.size,
                 raw_sha256: &mail.raw_sha256,
                 parse_error: parsed.parse_error.as_deref(),

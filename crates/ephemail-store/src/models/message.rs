@@ -40,10 +40,6 @@ pub struct Message {
     pub sent_at: Option<DateTime<Utc>>,
     pub message_id: Option<String>,
     pub in_reply_to: Option<String>,
-    pub text_body: Option<String>,
-    /// As sent, not sanitized (see [`ephemail_mail::parse::ParsedMail::html`]): the API reads it
-    /// only through `graphql::types::message::Message`, which sanitizes it.
-    pub html_body: Option<String>,
     pub size: i32,
     pub parse_error: Option<String>,
     pub tags: Vec<Option<String>>,
@@ -81,8 +77,6 @@ pub struct NewMessage<'a> {
     pub sent_at: Option<DateTime<Utc>>,
     pub message_id: Option<&'a str>,
     pub in_reply_to: Option<&'a str>,
-    pub text_body: Option<&'a str>,
-    pub html_body: Option<&'a str>,
     pub size: i32,
     /// The raw source, stored once per mail (see [`super::raw_source`]).
     pub raw_sha256: &'a [u8],
@@ -213,27 +207,26 @@ pub async fn insert_all(
          stored AS (
              INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to,
                  from_addr, to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id,
-                 in_reply_to, text_body, html_body, size, raw_sha256, parse_error, tags,
-                 has_attachments, content_limits, purge_at)
+                 in_reply_to, size, raw_sha256, parse_error, tags, has_attachments,
+                 content_limits, purge_at)
              SELECT id, inbox_id, tenant_id, received_at, mail_from, rcpt_to::text[], from_addr,
                  to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
-                 text_body, html_body, size, raw_sha256, parse_error, tags::text[],
-                 has_attachments, content_limits::text[], purge_at
+                 size, raw_sha256, parse_error, tags::text[], has_attachments,
+                 content_limits::text[], purge_at
              FROM in_commit_order, unnest($10::uuid[], $11::uuid[], $12::uuid[],
                  $13::timestamptz[], $14::text[], $15::text[], $16::jsonb[], $17::jsonb[],
                  $18::jsonb[], $19::text[], $20::text[], $21::text[], $22::timestamptz[],
-                 $23::text[], $24::text[], $25::text[], $26::text[], $27::int4[], $28::bytea[],
-                 $29::text[], $30::text[], $31::bool[], $32::text[], $33::timestamptz[])
+                 $23::text[], $24::text[], $25::int4[], $26::bytea[], $27::text[], $28::text[],
+                 $29::bool[], $30::text[], $31::timestamptz[])
                AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
-                 cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
-                 text_body, html_body, size, raw_sha256, parse_error, tags, has_attachments,
-                 content_limits, purge_at)
+                 cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to, size,
+                 raw_sha256, parse_error, tags, has_attachments, content_limits, purge_at)
              WHERE t.tenant_id = ANY(in_commit_order.tenants)
              RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at),
          sources AS (
              INSERT INTO raw_sources (sha256, encoding, content, purge_at)
              SELECT sha256, 'zstd', content, purge_at
-             FROM unnest($34::bytea[], $35::bytea[], $36::timestamptz[])
+             FROM unnest($32::bytea[], $33::bytea[], $34::timestamptz[])
                AS t(sha256, content, purge_at)
              WHERE (sha256, purge_at) IN (SELECT raw_sha256, purge_at FROM stored)
              -- Locks a raw source it shares until commit, without writing it: a delete of
@@ -242,8 +235,8 @@ pub async fn insert_all(
          attached AS (
              INSERT INTO attachments (id, message_id, position, filename, content_type,
                  content_id, inline, size, purge_at)
-             SELECT * FROM unnest($37::uuid[], $38::uuid[], $39::int4[], $40::text[],
-                 $41::text[], $42::text[], $43::bool[], $44::int4[], $45::timestamptz[])
+             SELECT * FROM unnest($35::uuid[], $36::uuid[], $37::int4[], $38::text[],
+                 $39::text[], $40::text[], $41::bool[], $42::int4[], $43::timestamptz[])
                AS t(id, message_id, position, filename, content_type, content_id, inline, size,
                  purge_at)
              WHERE message_id IN (SELECT id FROM stored)),
@@ -282,8 +275,6 @@ pub async fn insert_all(
     .bind::<Array<Nullable<Timestamptz>>, _>(column(rows, |r| r.sent_at))
     .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.message_id))
     .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.in_reply_to))
-    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.text_body))
-    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.html_body))
     .bind::<Array<Integer>, _>(column(rows, |r| r.size))
     .bind::<Array<Bytea>, _>(column(rows, |r| r.raw_sha256))
     .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.parse_error))

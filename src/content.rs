@@ -1,0 +1,173 @@
+//! What a message shows beyond its row (its text and HTML bodies and its header fields),
+//! derived from its raw source when read: the raw source is the only stored copy of a mail's
+//! content. Derived with the code that parsed the mail at ingest
+//! ([`ephemail_mail::parse::content`]), so answers are those the bodies once stored gave, and
+//! kept in a bounded cache, so that a hot message (the one a test waits for, then reads the
+//! code and link of) is decoded once.
+
+use std::{collections::HashMap, sync::Arc};
+
+use diesel_async::AsyncPgConnection;
+use futures::future::try_join_all;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use ephemail_mail::parse::{self, MailContent};
+use ephemail_store::models::message;
+
+/// Bytes of derived contents kept: about 2,000 verification mails.
+const CACHE_BYTES: u64 = 32 << 20;
+/// What a cached content costs beyond its bytes (entry, key, allocations), so that many tiny
+/// contents cannot outgrow [`CACHE_BYTES`] by far.
+const ENTRY_OVERHEAD: u64 = 256;
+
+/// CPU work on stored mail for readers (decoding raw sources, sanitizing) runs on the blocking
+/// pool at most one job per core at a time. A job holds its place until it has finished, so an
+/// operation past its deadline (whose futures are dropped) starts no new work and leaves at
+/// most the jobs already running, instead of a queue of hundreds of threads.
+#[derive(Clone)]
+pub struct ReadWork(Arc<Semaphore>);
+
+impl Default for ReadWork {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self(Arc::new(Semaphore::new(cores)))
+    }
+}
+
+impl ReadWork {
+    /// Runs `work` on `bytes` of mail (see [`ephemail_mail::cpu_bound`]) when a place is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        bytes: usize,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let place = Arc::clone(&self.0).acquire_owned().await?;
+        ephemail_mail::cpu_bound(bytes, move || {
+            let _place = place;
+            work()
+        })
+        .await
+    }
+}
+
+#[derive(Clone)]
+struct Cached {
+    content: Arc<MailContent>,
+    weight: u64,
+}
+
+#[derive(Clone)]
+struct ByWeight;
+
+impl quick_cache::Weighter<Uuid, Cached> for ByWeight {
+    fn weight(&self, _: &Uuid, cached: &Cached) -> u64 {
+        cached.weight
+    }
+}
+
+/// Messages' derived contents, by message id (a message's content never changes). Cheap to
+/// clone: the API and the webhook dispatcher share one.
+#[derive(Clone)]
+pub struct Contents {
+    cache: Arc<quick_cache::sync::Cache<Uuid, Cached, ByWeight>>,
+    work: ReadWork,
+}
+
+impl Default for Contents {
+    fn default() -> Self {
+        Self::new(CACHE_BYTES)
+    }
+}
+
+impl Contents {
+    pub fn new(cache_bytes: u64) -> Self {
+        let estimated_items = usize::try_from(cache_bytes / 8192).unwrap_or(1).max(1);
+        Self {
+            cache: Arc::new(quick_cache::sync::Cache::with_weighter(
+                estimated_items,
+                cache_bytes,
+                ByWeight,
+            )),
+            work: ReadWork::default(),
+        }
+    }
+
+    /// The places for readers' CPU work, which deriving contents takes too.
+    pub fn work(&self) -> &ReadWork {
+        &self.work
+    }
+
+    /// The contents of the messages `ids`, which the caller has been allowed to see: from the
+    /// cache, else from their raw sources in one query. A message deleted meanwhile has no entry.
+    pub async fn load(
+        &self,
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> anyhow::Result<HashMap<Uuid, Arc<MailContent>>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for &id in ids {
+            match self.cache.get(&id) {
+                Some(cached) => {
+                    found.insert(id, cached.content);
+                }
+                None => missing.push(id),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let sources = message::raw_of(conn, &missing).await?;
+        let derived = try_join_all(sources.into_iter().map(|(id, source)| {
+            // Decoded, a source is about four times its compressed size.
+            let bytes = source.content.len().saturating_mul(4);
+            let derive = self.work.run(bytes, move || {
+                source.decode().map(|raw| parse::content(&raw))
+            });
+            async move { anyhow::Ok((id, derive.await??)) }
+        }))
+        .await?;
+        for (id, content) in derived {
+            let content = Arc::new(content);
+            let weight = u64::try_from(content.weight())
+                .unwrap_or(u64::MAX)
+                .saturating_add(ENTRY_OVERHEAD);
+            self.cache.insert(
+                id,
+                Cached {
+                    content: content.clone(),
+                    weight,
+                },
+            );
+            found.insert(id, content);
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_keeps_what_its_byte_budget_allows() {
+        let contents = Contents::new(64 << 10);
+        let content = Arc::new(MailContent {
+            text: Some("x".repeat(8 << 10)),
+            ..MailContent::default()
+        });
+        for _ in 0..100 {
+            let weight = u64::try_from(content.weight()).unwrap_or(u64::MAX);
+            contents.cache.insert(
+                Uuid::new_v4(),
+                Cached {
+                    content: content.clone(),
+                    weight,
+                },
+            );
+        }
+        assert!(contents.cache.weight() <= 64 << 10);
+        assert!(contents.cache.len() >= 4, "{}", contents.cache.len());
+    }
+}
