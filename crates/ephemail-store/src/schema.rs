@@ -105,6 +105,7 @@ diesel::table! {
         stored_bytes -> Int8,
         request_tokens -> Float8,
         tokens_updated_at -> Timestamptz,
+        mail_inboxes -> Int4,
     }
 }
 

@@ -171,14 +171,18 @@ pub async fn find_or_create_all(
          SELECT id, tenant_id, local_part, domain, $5, $6, '{}', $7, true
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
            AS t(id, tenant_id, local_part, domain)
-         -- Counted only for a new address (one probe of the address index first), on the
-         -- partial index of mail-made inboxes, and no further than the cap.
+         -- Only for a new address (one probe of the address index first). The tenant's
+         -- counter of inboxes made by mail, never below the live ones, admits without counting
+         -- while under the cap; at the cap the live ones are counted, on the partial index of
+         -- mail-made inboxes and no further than the cap (migration catch_all_inboxes_counted).
          WHERE NOT EXISTS (SELECT 1 FROM inboxes i
                            WHERE i.domain = t.domain AND i.local_part = t.local_part)
-           AND (SELECT count(*) FROM (
-                    SELECT 1 FROM inboxes i
-                    WHERE i.tenant_id = t.tenant_id AND i.created_by_mail AND i.expires_at > $5
-                    LIMIT $8) made) < $8
+           AND ((SELECT u.mail_inboxes FROM tenant_usage u WHERE u.tenant_id = t.tenant_id) < $8
+                OR (SELECT count(*) FROM (
+                        SELECT 1 FROM inboxes i
+                        WHERE i.tenant_id = t.tenant_id AND i.created_by_mail
+                          AND i.expires_at > $5
+                        LIMIT $8) made) < $8)
          ON CONFLICT DO NOTHING",
     )
     .bind::<Array<SqlUuid>, _>(column(&fresh, |inbox| inbox.id))
