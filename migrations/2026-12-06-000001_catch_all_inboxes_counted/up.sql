@@ -45,3 +45,10 @@ CREATE TRIGGER inboxes_made_by_mail_counted AFTER INSERT ON inboxes
 CREATE TRIGGER inboxes_made_by_mail_uncounted AFTER DELETE ON inboxes
     REFERENCING OLD TABLE AS old_inboxes
     FOR EACH STATEMENT EXECUTE FUNCTION uncount_inboxes_made_by_mail();
+
+-- One index per tenant where there were two (every inbox made by mail updated both): by
+-- tenant, whether made by mail, and expiry, it serves what each served (a tenant's inboxes, its
+-- live ones made by mail or through the API, and the cascade when a tenant goes).
+CREATE INDEX inboxes_tenant_made_by_mail_expiry_idx ON inboxes (tenant_id, created_by_mail, expires_at);
+DROP INDEX inboxes_tenant_idx;
+DROP INDEX inboxes_created_by_mail_idx;

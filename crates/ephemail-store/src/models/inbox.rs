@@ -173,8 +173,9 @@ pub async fn find_or_create_all(
            AS t(id, tenant_id, local_part, domain)
          -- Only for a new address (one probe of the address index first). The tenant's
          -- counter of inboxes made by mail, never below the live ones, admits without counting
-         -- while under the cap; at the cap the live ones are counted, on the partial index of
-         -- mail-made inboxes and no further than the cap (migration catch_all_inboxes_counted).
+         -- while under the cap; at the cap the live ones are counted, on the tenant index (by
+         -- whether made by mail, then expiry) and no further than the cap (migration
+         -- catch_all_inboxes_counted).
          WHERE NOT EXISTS (SELECT 1 FROM inboxes i
                            WHERE i.domain = t.domain AND i.local_part = t.local_part)
            AND ((SELECT u.mail_inboxes FROM tenant_usage u WHERE u.tenant_id = t.tenant_id) < $8
