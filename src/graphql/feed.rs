@@ -10,6 +10,10 @@
 //! events listening again), an empty read checks that the inbox is still there. When the
 //! caller's credential dies (a revoked key, an expired token), the feed ends with
 //! `UNAUTHENTICATED`.
+//!
+//! A feed spends its life waiting, and a future is as large as its largest state: so each
+//! database round trip runs boxed ([`Box::pin`]), allocated only while it runs, and a waiting
+//! feed (one per subscription, thousands of them) holds little more than its listener.
 
 use std::collections::VecDeque;
 
@@ -70,15 +74,8 @@ impl Feed {
 
     /// Waits for the next event after an empty read; `NOT_FOUND` once the inbox is gone.
     async fn wait(&mut self) -> Result<(), AppError> {
-        if std::mem::take(&mut self.unsure) {
-            let mut conn = self.app.pool.get().await?;
-            let now = self.app.clock.now();
-            if inbox::find(&mut conn, self.viewer, self.inbox_id, now)
-                .await?
-                .is_none()
-            {
-                return Err(AppError::NotFound("inbox"));
-            }
+        if std::mem::take(&mut self.unsure) && Box::pin(self.inbox_gone()).await? {
+            return Err(AppError::NotFound("inbox"));
         }
         let wake = tokio::select! {
             wake = self.listener.next() => wake,
@@ -92,6 +89,47 @@ impl Feed {
                 Ok(())
             }
         }
+    }
+
+    async fn inbox_gone(&mut self) -> Result<bool, AppError> {
+        let mut conn = self.app.pool.get().await?;
+        let now = self.app.clock.now();
+        Ok(inbox::find(&mut conn, self.viewer, self.inbox_id, now)
+            .await?
+            .is_none())
+    }
+
+    /// The next matching messages after the cursor, up to [`BATCH`]. (The round trips take
+    /// `&mut self`: a feed is `Send` but not `Sync`.)
+    async fn read(&mut self) -> Result<Vec<Message>, AppError> {
+        let mut conn = self.app.pool.get().await?;
+        let now = self.app.clock.now();
+        Ok(message::stored_after(
+            &mut conn,
+            self.viewer,
+            self.inbox_id,
+            &self.filter,
+            self.cursor,
+            BATCH,
+            now,
+        )
+        .await?)
+    }
+
+    /// The oldest matching message after the cursor that `claim` allows, claimed.
+    async fn claim(&mut self, claim: Claim) -> Result<Option<Message>, AppError> {
+        let mut conn = self.app.pool.get().await?;
+        let now = self.app.clock.now();
+        Ok(message::claim_oldest(
+            &mut conn,
+            self.viewer,
+            self.inbox_id,
+            &self.filter,
+            self.cursor,
+            claim,
+            now,
+        )
+        .await?)
     }
 
     /// `UNAUTHENTICATED` once the caller's credential has stopped working.
@@ -110,20 +148,7 @@ impl Feed {
                 return Ok(message);
             }
             self.listener.drain();
-            let batch = {
-                let mut conn = self.app.pool.get().await?;
-                let now = self.app.clock.now();
-                message::stored_after(
-                    &mut conn,
-                    self.viewer,
-                    self.inbox_id,
-                    &self.filter,
-                    self.cursor,
-                    BATCH,
-                    now,
-                )
-                .await?
-            };
+            let batch = Box::pin(self.read()).await?;
             if batch.is_empty() {
                 self.wait().await?;
             }
@@ -137,21 +162,7 @@ impl Feed {
         self.check_credential()?;
         loop {
             self.listener.drain();
-            let claimed = {
-                let mut conn = self.app.pool.get().await?;
-                let now = self.app.clock.now();
-                message::claim_oldest(
-                    &mut conn,
-                    self.viewer,
-                    self.inbox_id,
-                    &self.filter,
-                    self.cursor,
-                    claim,
-                    now,
-                )
-                .await?
-            };
-            match claimed {
+            match Box::pin(self.claim(claim)).await? {
                 Some(message) => return Ok(message),
                 None => self.wait().await?,
             }
