@@ -43,6 +43,9 @@ pub struct Feed {
     ready: VecDeque<Message>,
     /// The last wake-up was not "stored here": a deletion may have been missed.
     unsure: bool,
+    /// The last read returned fewer than [`BATCH`] messages: nothing more is stored until the
+    /// listener wakes.
+    caught_up: bool,
     /// Resolves when the caller's credential stops working.
     credential_ended: BoxFuture<'static, AppError>,
 }
@@ -69,6 +72,7 @@ impl Feed {
             listener,
             ready: VecDeque::new(),
             unsure: false,
+            caught_up: false,
         }
     }
 
@@ -147,11 +151,16 @@ impl Feed {
                 self.cursor = message.seq;
                 return Ok(message);
             }
-            self.listener.drain();
-            let batch = Box::pin(self.read()).await?;
-            if batch.is_empty() {
+            // A read that came back short had every message committed before it, and the
+            // listener, drained right before it, holds a wake-up for every later one: so wait
+            // before reading again (rather than read once more to find nothing, which doubled
+            // the database's work per message for a live subscriber).
+            if self.caught_up {
                 self.wait().await?;
             }
+            self.listener.drain();
+            let batch = Box::pin(self.read()).await?;
+            self.caught_up = batch.len() < BATCH as usize;
             self.ready.extend(batch);
         }
     }
