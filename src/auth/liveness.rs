@@ -65,7 +65,9 @@ pub fn ended(
                     // Revocations may have been missed: ask the database. An error there keeps
                     // the key until the next revocation or resync checks again.
                     Ok(Revocation::Unknown) | Err(RecvError::Lagged(_)) => {
-                        match key_is_active(&pool, holder.key_id).await {
+                        // Boxed: this future lives as long as the work it watches, and the
+                        // rare check in the database would make it several times larger.
+                        match Box::pin(key_is_active(&pool, holder.key_id)).await {
                             Ok(false) => return AppError::Unauthenticated,
                             Ok(true) => {}
                             Err(error) => tracing::warn!(%error, "could not check an API key"),

@@ -10,6 +10,10 @@
 //! events listening again), an empty read checks that the inbox is still there. When the
 //! caller's credential dies (a revoked key, an expired token), the feed ends with
 //! `UNAUTHENTICATED`.
+//!
+//! A feed spends its life waiting, and a future is as large as its largest state: so each
+//! database round trip runs boxed ([`Box::pin`]), allocated only while it runs, and a waiting
+//! feed (one per subscription, thousands of them) holds little more than its listener.
 
 use std::collections::VecDeque;
 
@@ -39,6 +43,9 @@ pub struct Feed {
     ready: VecDeque<Message>,
     /// The last wake-up was not "stored here": a deletion may have been missed.
     unsure: bool,
+    /// The last read returned fewer than [`BATCH`] messages: nothing more is stored until the
+    /// listener wakes.
+    caught_up: bool,
     /// Resolves when the caller's credential stops working.
     credential_ended: BoxFuture<'static, AppError>,
 }
@@ -65,20 +72,14 @@ impl Feed {
             listener,
             ready: VecDeque::new(),
             unsure: false,
+            caught_up: false,
         }
     }
 
     /// Waits for the next event after an empty read; `NOT_FOUND` once the inbox is gone.
     async fn wait(&mut self) -> Result<(), AppError> {
-        if std::mem::take(&mut self.unsure) {
-            let mut conn = self.app.pool.get().await?;
-            let now = self.app.clock.now();
-            if inbox::find(&mut conn, self.viewer, self.inbox_id, now)
-                .await?
-                .is_none()
-            {
-                return Err(AppError::NotFound("inbox"));
-            }
+        if std::mem::take(&mut self.unsure) && Box::pin(self.inbox_gone()).await? {
+            return Err(AppError::NotFound("inbox"));
         }
         let wake = tokio::select! {
             wake = self.listener.next() => wake,
@@ -92,6 +93,47 @@ impl Feed {
                 Ok(())
             }
         }
+    }
+
+    async fn inbox_gone(&mut self) -> Result<bool, AppError> {
+        let mut conn = self.app.pool.get().await?;
+        let now = self.app.clock.now();
+        Ok(inbox::find(&mut conn, self.viewer, self.inbox_id, now)
+            .await?
+            .is_none())
+    }
+
+    /// The next matching messages after the cursor, up to [`BATCH`]. (The round trips take
+    /// `&mut self`: a feed is `Send` but not `Sync`.)
+    async fn read(&mut self) -> Result<Vec<Message>, AppError> {
+        let mut conn = self.app.pool.get().await?;
+        let now = self.app.clock.now();
+        Ok(message::stored_after(
+            &mut conn,
+            self.viewer,
+            self.inbox_id,
+            &self.filter,
+            self.cursor,
+            BATCH,
+            now,
+        )
+        .await?)
+    }
+
+    /// The oldest matching message after the cursor that `claim` allows, claimed.
+    async fn claim(&mut self, claim: Claim) -> Result<Option<Message>, AppError> {
+        let mut conn = self.app.pool.get().await?;
+        let now = self.app.clock.now();
+        Ok(message::claim_oldest(
+            &mut conn,
+            self.viewer,
+            self.inbox_id,
+            &self.filter,
+            self.cursor,
+            claim,
+            now,
+        )
+        .await?)
     }
 
     /// `UNAUTHENTICATED` once the caller's credential has stopped working.
@@ -109,24 +151,16 @@ impl Feed {
                 self.cursor = message.seq;
                 return Ok(message);
             }
-            self.listener.drain();
-            let batch = {
-                let mut conn = self.app.pool.get().await?;
-                let now = self.app.clock.now();
-                message::stored_after(
-                    &mut conn,
-                    self.viewer,
-                    self.inbox_id,
-                    &self.filter,
-                    self.cursor,
-                    BATCH,
-                    now,
-                )
-                .await?
-            };
-            if batch.is_empty() {
+            // A read that came back short had every message committed before it, and the
+            // listener, drained right before it, holds a wake-up for every later one: so wait
+            // before reading again (rather than read once more to find nothing, which doubled
+            // the database's work per message for a live subscriber).
+            if self.caught_up {
                 self.wait().await?;
             }
+            self.listener.drain();
+            let batch = Box::pin(self.read()).await?;
+            self.caught_up = batch.len() < BATCH as usize;
             self.ready.extend(batch);
         }
     }
@@ -137,21 +171,7 @@ impl Feed {
         self.check_credential()?;
         loop {
             self.listener.drain();
-            let claimed = {
-                let mut conn = self.app.pool.get().await?;
-                let now = self.app.clock.now();
-                message::claim_oldest(
-                    &mut conn,
-                    self.viewer,
-                    self.inbox_id,
-                    &self.filter,
-                    self.cursor,
-                    claim,
-                    now,
-                )
-                .await?
-            };
-            match claimed {
+            match Box::pin(self.claim(claim)).await? {
                 Some(message) => return Ok(message),
                 None => self.wait().await?,
             }

@@ -124,7 +124,8 @@ impl AwaitedAddress {
                 // Any wake-up (also a resync of the other processes' events) means: look again.
                 self.created.next().await;
                 self.created.drain();
-                if let Some(found) = self.lookup.find(app, viewer).await? {
+                // Boxed, as a feed's reads: the wait holds this future for as long as it waits.
+                if let Some(found) = Box::pin(self.lookup.find(app, viewer)).await? {
                     return Ok(found);
                 }
             }

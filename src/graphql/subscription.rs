@@ -1,7 +1,7 @@
 //! Pushed messages over WebSocket (`graphql-transport-ws` and the legacy `graphql-ws`).
 
 use async_graphql::{Context, ErrorExtensions, Result, Subscription as SubscriptionRoot, ID};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 
 use crate::{
     api::Api,
@@ -46,9 +46,12 @@ impl Subscription {
         let filter = MessageFilterInput::into_filter(filter);
         // An inbox that exists (or an error) is settled before the stream starts; an address
         // still without an inbox is waited for by the stream itself.
-        let start = match lookup::watch(&app, viewer, inbox_id, address).await.api()? {
+        // The round trips are boxed: async-graphql keeps this future's room (a future is as
+        // large as its largest state) in every subscription's stream for as long as it runs.
+        let watched = Box::pin(lookup::watch(&app, viewer, inbox_id, address));
+        let start = match watched.await.api()? {
             Watched::Inbox(named) => {
-                let feed = start_feed(app, caller, viewer, named, filter, after)
+                let feed = Box::pin(start_feed(app, caller, viewer, named, filter, after))
                     .await
                     .api()?;
                 futures::future::Either::Left(futures::future::ready(Ok(feed)))
@@ -57,10 +60,13 @@ impl Subscription {
                 let named = awaited.created(&app, viewer, &caller).await?;
                 // Every message of an inbox created since the watch began is new.
                 let after = Some(after.unwrap_or(0));
-                start_feed(app, caller, viewer, named, filter, after).await
+                // Boxed: the stream holds this future while it waits for the inbox, and a
+                // future is as large as its largest state (see `Feed`).
+                Box::pin(start_feed(app, caller, viewer, named, filter, after)).await
             }),
         };
-        Ok(futures::stream::once(start).flat_map(|started| {
+        // Boxed, so that it is freed once the feed has started.
+        Ok(futures::stream::once(start.boxed()).flat_map(|started| {
             let (replay, feed) = match started {
                 Ok((replay, feed)) => (replay, Ok(feed)),
                 Err(error) => (Vec::new(), Err(error.extend())),
@@ -78,7 +84,9 @@ impl Subscription {
                     Err(error) => Some((Err(error.extend()), None)),
                 }
             });
-            replay.chain(live)
+            // Boxed: the stream would otherwise hold this room from the start, also while it
+            // waits for an address's inbox.
+            replay.chain(live).boxed()
         }))
     }
 }

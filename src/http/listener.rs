@@ -162,7 +162,10 @@ pub struct Deadlines<T> {
     inner: T,
     phase: Phase,
     head_timeout: Duration,
-    deadline: Pin<Box<Sleep>>,
+    /// Gone once the connection is upgraded: a timer that is never polled again would keep the
+    /// waker of the task that served the HTTP request, and with it that task's memory, for as
+    /// long as the upgraded connection lives.
+    deadline: Option<Pin<Box<Sleep>>>,
     /// The last bytes of the head read so far, to find its end across reads.
     tail: [u8; 3],
 }
@@ -173,13 +176,21 @@ impl<T> Deadlines<T> {
             inner,
             phase: Phase::Head,
             head_timeout,
-            deadline: Box::pin(tokio::time::sleep(head_timeout)),
+            deadline: Some(Box::pin(tokio::time::sleep(head_timeout))),
             tail: [0; 3],
         }
     }
 
     fn arm(&mut self, after: Duration) {
-        self.deadline.as_mut().reset(Instant::now() + after);
+        // Only an upgraded connection has none, and it is never armed again.
+        if let Some(deadline) = &mut self.deadline {
+            deadline.as_mut().reset(Instant::now() + after);
+        }
+    }
+
+    fn upgraded(&mut self) {
+        self.phase = Phase::Upgraded;
+        self.deadline = None;
     }
 
     /// Follows the request heads in `bytes`, just read.
@@ -196,7 +207,7 @@ impl<T> Deadlines<T> {
             return;
         }
         if bytes.starts_with(b"PRI * HTTP/2.0") {
-            self.phase = Phase::Upgraded;
+            self.upgraded();
             return;
         }
         let mut window = self.tail.to_vec();
@@ -223,14 +234,16 @@ impl<T: AsyncRead + Unpin> AsyncRead for Deadlines<T> {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let read = buf.filled()[before..].to_vec();
-                this.saw(&read);
+                this.saw(&buf.filled()[before..]);
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
             Poll::Pending => {
                 let watched = matches!(this.phase, Phase::Head | Phase::Idle);
-                if watched && this.deadline.as_mut().poll(cx).is_ready() {
+                if watched
+                    && (this.deadline.as_mut())
+                        .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
+                {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "no complete request in time",
@@ -252,7 +265,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Deadlines<T> {
         let written = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
         if matches!(this.phase, Phase::Request | Phase::Idle) {
             if buf.starts_with(b"HTTP/1.1 101") {
-                this.phase = Phase::Upgraded;
+                this.upgraded();
             } else {
                 this.phase = Phase::Idle;
                 this.arm(KEEP_ALIVE);

@@ -20,13 +20,13 @@ use async_graphql::{
     Data, ErrorExtensions,
 };
 use async_graphql_poem::GraphQLProtocol;
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{channel::mpsc, FutureExt, SinkExt, StreamExt};
 use poem::{
     http::StatusCode,
-    web::websocket::{Message, WebSocket, WebSocketStream},
+    web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream},
     IntoResponse, Request, Response,
 };
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -118,8 +118,10 @@ pub fn upgrade(
     let header_credential = auth::credential::from_headers(request.headers()).map(str::to_owned);
     // The connection's log lines carry the upgrade request's id.
     let request_span = tracing::Span::current();
+    let max_message = usize::try_from(app.config.http.max_request_bytes).unwrap_or(usize::MAX);
     websocket
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .config(protocol_config(max_message))
         .on_upgrade(move |socket| {
             let open = GaugeHold::new(&app.metrics.websocket_connections);
             let connection = Connection {
@@ -138,6 +140,24 @@ pub fn upgrade(
             .instrument(request_span)
         })
         .into_response()
+}
+
+/// Bytes a connection's read buffer holds before it grows for a larger frame. Clients send
+/// `connection_init`, `subscribe` and pongs, mostly under a kilobyte; a larger message takes a
+/// few more reads.
+const READ_BUFFER: usize = 1024;
+
+/// The WebSocket protocol settings of a subscription connection. tungstenite's defaults suit a
+/// few busy connections: its read buffer of 128 KiB, allocated and filled for every connection
+/// at its first read, was most of the 175 KB each of 10,000 idle subscribers held
+/// (`docs/performance.md`). Clients only send small operations, so a small buffer (that grows
+/// for a larger frame) is enough; and a client's message may be as large as a request body
+/// (`--max-request-bytes`), not 64 MiB.
+fn protocol_config(max_message: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
 }
 
 struct Connection {
@@ -193,7 +213,9 @@ impl Connection {
             credential_place: None,
         }));
         let (mut sink, stream) = socket.split();
-        let (verdicts, mut verdicts_out) = mpsc::unbounded_channel::<Verdict>();
+        // A connection holds its channels as long as it lives: these two allocate little when
+        // empty (tokio's mpsc allocates a block of 32 messages up front).
+        let (verdicts, mut verdicts_out) = mpsc::unbounded::<Verdict>();
         let incoming = {
             let client = Arc::clone(&client);
             let app = app.clone();
@@ -215,8 +237,10 @@ impl Connection {
                         let parsed = ClientMessage::from_bytes(message.into_bytes());
                         match &parsed {
                             Ok(ClientMessage::Start { id, .. }) => {
-                                if let Err(verdict) = admit(&app, &client, id).await {
-                                    let _ = verdicts.send(verdict);
+                                // Boxed: the stream holds this future as long as it runs, and
+                                // only for so long.
+                                if let Err(verdict) = Box::pin(admit(&app, &client, id)).await {
+                                    let _ = verdicts.unbounded_send(verdict);
                                     return None;
                                 }
                             }
@@ -230,7 +254,8 @@ impl Connection {
                 })
                 .boxed()
         };
-        let (accepted, mut accepted_callers) = mpsc::unbounded_channel::<Caller>();
+        let (accepted, accepted_caller) = oneshot::channel::<Caller>();
+        let mut accepted_caller = accepted_caller.fuse();
         let on_init = {
             let client = Arc::clone(&client);
             let app = app.clone();
@@ -295,7 +320,7 @@ impl Connection {
                     Some(WsMessage::Close(code, reason)) => Message::close_with(code, reason),
                     None => break,
                 },
-                Some(caller) = accepted_callers.recv() => {
+                Ok(caller) = &mut accepted_caller => {
                     credential_ended = app.credential_ended(caller).boxed();
                     continue;
                 }
@@ -303,7 +328,7 @@ impl Connection {
                     tracing::debug!("closing a WebSocket connection whose credential ended");
                     Message::close_with(FORBIDDEN, "Forbidden: the credential was revoked or has expired")
                 }
-                Some(verdict) = verdicts_out.recv() => match verdict {
+                Some(verdict) = verdicts_out.next() => match verdict {
                     Verdict::Refuse(text) => Message::Text(text),
                     Verdict::Close(code, reason) => Message::close_with(code, reason),
                 },
@@ -452,4 +477,17 @@ async fn authenticate(
     let mut data = Data::default();
     data.insert(caller.clone());
     Ok((data, caller, credential_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_reads_into_a_small_buffer_and_refuses_messages_larger_than_a_request() {
+        let config = protocol_config(256 * 1024);
+        assert!(config.read_buffer_size <= 1024, "{config:?}");
+        assert_eq!(config.max_message_size, Some(256 * 1024));
+        assert_eq!(config.max_frame_size, Some(256 * 1024));
+    }
 }
