@@ -14,37 +14,27 @@ SET mail_inboxes = (SELECT count(*) FROM inboxes i
 -- the sweeper, a removed domain or tenant). Counters rows are locked in tenant order, as every
 -- writer of them locks them.
 CREATE FUNCTION count_inboxes_made_by_mail() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    -- +1 for each inbox inserted, -1 for each deleted; both triggers name their rows `changed`.
+    delta CONSTANT integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
 BEGIN
     WITH made AS (
-        SELECT tenant_id, count(*) AS n FROM new_inboxes WHERE created_by_mail GROUP BY tenant_id),
+        SELECT tenant_id, count(*) AS n FROM changed WHERE created_by_mail GROUP BY tenant_id),
     locked AS (
         SELECT u.tenant_id FROM tenant_usage u JOIN made USING (tenant_id)
         ORDER BY u.tenant_id FOR NO KEY UPDATE OF u)
-    UPDATE tenant_usage u SET mail_inboxes = u.mail_inboxes + made.n
+    UPDATE tenant_usage u SET mail_inboxes = u.mail_inboxes + delta * made.n
     FROM made JOIN locked USING (tenant_id)
     WHERE u.tenant_id = made.tenant_id;
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION uncount_inboxes_made_by_mail() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    WITH gone AS (
-        SELECT tenant_id, count(*) AS n FROM old_inboxes WHERE created_by_mail GROUP BY tenant_id),
-    locked AS (
-        SELECT u.tenant_id FROM tenant_usage u JOIN gone USING (tenant_id)
-        ORDER BY u.tenant_id FOR NO KEY UPDATE OF u)
-    UPDATE tenant_usage u SET mail_inboxes = u.mail_inboxes - gone.n
-    FROM gone JOIN locked USING (tenant_id)
-    WHERE u.tenant_id = gone.tenant_id;
-    RETURN NULL;
-END $$;
-
 CREATE TRIGGER inboxes_made_by_mail_counted AFTER INSERT ON inboxes
-    REFERENCING NEW TABLE AS new_inboxes
+    REFERENCING NEW TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION count_inboxes_made_by_mail();
 CREATE TRIGGER inboxes_made_by_mail_uncounted AFTER DELETE ON inboxes
-    REFERENCING OLD TABLE AS old_inboxes
-    FOR EACH STATEMENT EXECUTE FUNCTION uncount_inboxes_made_by_mail();
+    REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION count_inboxes_made_by_mail();
 
 -- One index per tenant where there were two (every inbox made by mail updated both): by
 -- tenant, whether made by mail, and expiry, it serves what each served (a tenant's inboxes, its
