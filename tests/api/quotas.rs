@@ -4,7 +4,7 @@ use ephemail::scope::Scope;
 use ephemail_store::models::tenant::TenantLimits;
 use serde_json::json;
 
-use crate::helpers::{SmtpConversation, TestApp};
+use crate::helpers::{count, SmtpConversation, TestApp};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_concurrent_creations_under_a_limit_of_ten_create_exactly_ten() {
@@ -368,37 +368,16 @@ async fn inboxes_made_by_mail_have_a_bound_of_their_own() {
         )
         .await;
     assert_eq!(created["createInbox"]["status"], "CREATED");
-    assert_eq!(mail_inboxes_counted(&app).await, 3);
+    assert_eq!(count(&app, "mail_inboxes").await, 3);
 
     // Expired but not yet swept, the three still count in the tenant's counter; the live count
     // it falls back to at the bound admits a new address all the same.
     app.clock.advance(chrono::Duration::seconds(3601));
     app.send_mail("made5@localhost", "after expiry", "z").await;
     assert_eq!(app.messages_of("made5@localhost").await.len(), 1);
-    assert_eq!(mail_inboxes_counted(&app).await, 4);
+    assert_eq!(count(&app, "mail_inboxes").await, 4);
     // The sweeper's deletes take the expired ones off the counter.
     app.app.sweeper.sweep().await.unwrap();
-    assert_eq!(mail_inboxes_counted(&app).await, 1);
+    assert_eq!(count(&app, "mail_inboxes").await, 1);
     app.stop().await;
-}
-
-/// `tenant_usage.mail_inboxes` of tenant `dev`.
-async fn mail_inboxes_counted(app: &TestApp) -> i32 {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    #[derive(diesel::QueryableByName)]
-    struct Counted {
-        #[diesel(sql_type = diesel::sql_types::Integer)]
-        mail_inboxes: i32,
-    }
-    let mut conn = AsyncPgConnection::establish(&app.database_url)
-        .await
-        .unwrap();
-    let counted: Counted = diesel::sql_query(
-        "SELECT u.mail_inboxes FROM tenant_usage u JOIN tenants t ON t.id = u.tenant_id
-         WHERE t.name = 'dev'",
-    )
-    .get_result(&mut conn)
-    .await
-    .unwrap();
-    counted.mail_inboxes
 }

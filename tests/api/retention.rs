@@ -6,27 +6,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use ephemail_store::retention::{self, SweepReport};
 use serde_json::json;
 
-use crate::helpers::{metric_value, scrape_metrics, TestApp, MAIL_WITH_PDF};
-
-/// Rows in `table` and the `dev` tenant's stored bytes, read directly from the database.
-async fn count(app: &TestApp, table: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = AsyncPgConnection::establish(&app.database_url)
-        .await
-        .unwrap();
-    let sql = match table {
-        "stored_bytes" => "SELECT stored_bytes AS n FROM tenant_usage u JOIN tenants t \
-                           ON t.id = u.tenant_id WHERE t.name = 'dev'"
-            .to_owned(),
-        table => format!("SELECT count(*) AS n FROM {table}"),
-    };
-    let row: Count = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
-    row.n
-}
+use crate::helpers::{count, metric_value, scrape_metrics, TestApp, MAIL_WITH_PDF};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_inboxes_vanish_at_once_and_their_bucket_is_dropped_whole_once_it_ends() {
