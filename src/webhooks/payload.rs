@@ -100,9 +100,10 @@ struct MessageFacts {
     attachments: Vec<Attachment>,
 }
 
-/// The live messages among `ids`, with their inboxes' addresses and their attachments, in three
-/// queries whatever their number. A message is live while its inbox is: the messages are read by
-/// id, and those whose inbox is not among the live ones read next are dropped.
+/// The live messages among `ids`, with their inboxes' addresses, their attachments and their
+/// contents (derived from their raw sources, or cached), in at most four queries whatever their
+/// number. A message is live while its inbox is: the messages are read by id, and those whose
+/// inbox is not among the live ones read next are dropped.
 async fn message_facts(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
