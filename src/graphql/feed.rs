@@ -1,7 +1,7 @@
 //! "The next stored message after a cursor, waiting for it if needed", without loss.
 //!
 //! Messages are read from PostgreSQL in `seq` order, and `seq` order is commit order (see
-//! [`ephemail_store::models::message::insert_all`]), so reading `seq > cursor` never skips a
+//! [`ephemail_store::models::message_insert::insert_all`]), so reading `seq > cursor` never skips a
 //! message. Events from the bus are only wake-ups: the listener is registered before the first
 //! read, and queued events are dropped right before each read, so a message committed at any
 //! moment is either in that read or wakes the next one. A slow consumer whose events overflow
@@ -10,6 +10,11 @@
 //! events listening again), an empty read checks that the inbox is still there. When the
 //! caller's credential dies (a revoked key, an expired token), the feed ends with
 //! `UNAUTHENTICATED`.
+//!
+//! A live feed mostly reads nothing: an event of mail stored by this process carries the message
+//! and its inbox's previous `seq` ([`MessageStored::follows`]), and when that is the cursor and
+//! no filter applies, the message is taken from the event (in order: everything up to the
+//! cursor was delivered).
 //!
 //! A feed spends its life waiting, and a future is as large as its largest state: so each
 //! database round trip runs boxed ([`Box::pin`]), allocated only while it runs, and a waiting
@@ -20,9 +25,9 @@ use std::collections::VecDeque;
 use futures::{future::BoxFuture, FutureExt};
 use uuid::Uuid;
 
-use crate::{api::Api, auth::Caller, error::AppError};
+use crate::{api::Api, auth::Caller, error::AppError, telemetry::api::FeedSource};
 use ephemail_store::{
-    events::{Listener, Wake},
+    events::{Listener, MessageStored, Wake},
     models::{
         inbox,
         message::{self, Claim, Message, MessageFilter},
@@ -76,23 +81,40 @@ impl Feed {
         }
     }
 
-    /// Waits for the next event after an empty read; `NOT_FOUND` once the inbox is gone.
-    async fn wait(&mut self) -> Result<(), AppError> {
+    /// Waits for the next event after a short read: the event's message when it is the next
+    /// one (see [`Feed::following`]), else `None` (read the database); `NOT_FOUND` once the
+    /// inbox is gone.
+    async fn wait(&mut self) -> Result<Option<Message>, AppError> {
         if std::mem::take(&mut self.unsure) && Box::pin(self.inbox_gone()).await? {
             return Err(AppError::NotFound("inbox"));
         }
-        let wake = tokio::select! {
-            wake = self.listener.next() => wake,
-            error = &mut self.credential_ended => return Err(error),
-        };
-        match wake {
-            Wake::Deleted => Err(AppError::NotFound("inbox")),
-            Wake::Stored(_) => Ok(()),
-            Wake::Lagged | Wake::StoredElsewhere => {
-                self.unsure = true;
-                Ok(())
-            }
+        loop {
+            let wake = tokio::select! {
+                wake = self.listener.next() => wake,
+                error = &mut self.credential_ended => return Err(error),
+            };
+            return match wake {
+                Wake::Deleted => Err(AppError::NotFound("inbox")),
+                // A message the last read already had.
+                Wake::Stored(event) if event.seq <= self.cursor => continue,
+                Wake::Stored(event) => Ok(self.following(&event)),
+                Wake::Lagged | Wake::StoredElsewhere => {
+                    self.unsure = true;
+                    Ok(None)
+                }
+            };
         }
+    }
+
+    /// The event's message, when it is the inbox's next one after the cursor and every
+    /// message matches (a filter is the database's to apply).
+    fn following(&self, event: &MessageStored) -> Option<Message> {
+        if !self.filter.is_empty() {
+            return None;
+        }
+        event
+            .follows(self.cursor)
+            .map(|message| Message::clone(message))
     }
 
     async fn inbox_gone(&mut self) -> Result<bool, AppError> {
@@ -156,10 +178,18 @@ impl Feed {
             // before reading again (rather than read once more to find nothing, which doubled
             // the database's work per message for a live subscriber).
             if self.caught_up {
-                self.wait().await?;
+                if let Some(message) = self.wait().await? {
+                    // The listener's later events stay queued: nothing was read.
+                    self.app.metrics.feed_messages(FeedSource::Event, 1);
+                    self.ready.push_back(message);
+                    continue;
+                }
             }
             self.listener.drain();
             let batch = Box::pin(self.read()).await?;
+            self.app
+                .metrics
+                .feed_messages(FeedSource::Database, batch.len());
             self.caught_up = batch.len() < BATCH as usize;
             self.ready.extend(batch);
         }
@@ -173,7 +203,8 @@ impl Feed {
             self.listener.drain();
             match Box::pin(self.claim(claim)).await? {
                 Some(message) => return Ok(message),
-                None => self.wait().await?,
+                // Claiming reads the database whatever the event carries.
+                None => drop(self.wait().await?),
             }
         }
     }

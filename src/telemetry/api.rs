@@ -33,6 +33,29 @@ struct OperationName {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
+}
+
+/// Where a subscription or wait got a message from (`ephemail_feed_messages_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedSource {
+    /// The event of mail this process stored, which carried it.
+    Event,
+    /// A read from the database.
+    Database,
+}
+
+impl FeedSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Database => "database",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabel {
     limit: &'static str,
 }
@@ -78,6 +101,7 @@ pub struct ApiMetrics {
     operations: Family<OperationOutcome, Counter>,
     durations: Family<OperationName, Histogram, fn() -> Histogram>,
     rate_limited: Family<LimitLabel, Counter>,
+    feed_messages: Family<SourceLabel, Counter>,
     /// WebSocket connections being served.
     pub websocket_connections: Gauge,
     /// GraphQL subscriptions running.
@@ -92,6 +116,7 @@ impl ApiMetrics {
             operations: Family::default(),
             durations: Family::new_with_constructor(duration_histogram),
             rate_limited: Family::default(),
+            feed_messages: Family::default(),
             websocket_connections: Gauge::default(),
             subscriptions: Gauge::default(),
             waits: Gauge::default(),
@@ -129,6 +154,12 @@ impl ApiMetrics {
             "waitForMessage calls waiting",
             metrics.waits.clone(),
         );
+        registry.register(
+            "ephemail_feed_messages",
+            "Messages handed to subscriptions and waits, by where they came from: `event` (the \
+             event of mail this process stored carried it) or `database` (read)",
+            metrics.feed_messages.clone(),
+        );
         // Every limit from zero, so that its first refusal shows in `rate()` and alerts.
         for limit in RateLimit::ALL {
             metrics
@@ -159,6 +190,14 @@ impl ApiMetrics {
         self.operations
             .get_or_create(&OperationOutcome { operation, outcome })
             .inc();
+    }
+
+    pub fn feed_messages(&self, source: FeedSource, count: usize) {
+        self.feed_messages
+            .get_or_create(&SourceLabel {
+                source: source.as_str(),
+            })
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     pub fn rate_limited(&self, limit: RateLimit) {

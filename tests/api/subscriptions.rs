@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{GraphqlWs, TestApp};
+use crate::helpers::{metric_value, scrape_metrics, GraphqlWs, TestApp};
 
 const SUBSCRIBE: &str = r#"subscription($address: String, $after: String) {
     messageReceived(address: $address, after: $after) { id cursor subject } }"#;
@@ -124,6 +124,84 @@ async fn a_subscriber_that_stops_reading_still_gets_every_message() {
     assert_in_cursor_order(&received);
     ws.close().await;
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pushed_message_reads_as_the_same_message_queried_afterwards() {
+    let app = TestApp::spawn().await;
+    const FIELDS: &str = "id cursor subject from { name address } to { address } cc { address }
+        date messageId inReplyTo mailFrom rcptTo receivedAt seen size tags parseError
+        contentLimits attachments { filename contentType size } text codes";
+    let (_, address, start) = app.create_inbox("pushed").await;
+    let mut ws = GraphqlWs::connect(&app, false).await;
+    let subscribe = format!(
+        "subscription($address: String, $after: String) {{
+            messageReceived(address: $address, after: $after) {{ {FIELDS} }} }}"
+    );
+    ws.subscribe(
+        "1",
+        &subscribe,
+        json!({ "address": address, "after": start }),
+    )
+    .await;
+    let query = format!("query($id: ID!) {{ message(id: $id) {{ {FIELDS} }} }}");
+    for n in 0..2 {
+        let mut smtp = app.smtp().await;
+        smtp.command("EHLO pushed.test").await;
+        let body = format!(
+            "From: Sender <sender@example.com>\r\nTo: {address}\r\nCc: cc@example.com\r\n\
+             Subject: code {n}\r\nMessage-ID: <m{n}@example.com>\r\n\
+             In-Reply-To: <earlier@example.com>\r\nDate: Fri, 4 Dec 2026 10:00:00 +0000\r\n\
+             \r\nYour code is 12345{n}\r\n"
+        );
+        let reply = smtp.deliver("bounce@example.com", &[&address], &body).await;
+        assert!(reply.starts_with("250"), "{reply}");
+        let pushed = ws.next_data().await["messageReceived"].clone();
+        let read = app.graphql(&query, json!({ "id": pushed["id"] })).await;
+        assert_eq!(read["data"]["message"], pushed, "{read}");
+    }
+    // The second mail came while the subscriber was live, right after the first: its event
+    // carried it.
+    let scrape = scrape_metrics(&app.url("/metrics")).await;
+    let from_events = metric_value(
+        &scrape,
+        "ephemail_feed_messages_total",
+        &[("source", "event")],
+    );
+    assert!(from_events >= Some(1.0), "{from_events:?}");
+    ws.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_stored_by_two_processes_at_once_reaches_a_subscriber_in_order_without_loss() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_on(first.database_url.clone(), &[]).await;
+    let (mut ws, address) = watch_new_inbox(&second, "both", false).await;
+    // The second process's own events are immediate, the first's come through the database: a
+    // message of the first must not be passed over for a later one of the second's.
+    let sending = async {
+        tokio::join!(
+            burst(&first, &address, 150, 5),
+            burst(&second, &address, 150, 5)
+        )
+    };
+    let receiving = async {
+        let mut received = Vec::new();
+        while received.len() < 300 {
+            received.push(ws.next_data().await["messageReceived"].clone());
+        }
+        received
+    };
+    let (_, received) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        tokio::join!(sending, receiving)
+    })
+    .await
+    .expect("every message reaches the subscriber");
+    assert_in_cursor_order(&received);
+    ws.close().await;
+    second.stop().await;
+    first.stop().await;
 }
 
 /// The subject of the mail a wait without a cursor returns.

@@ -36,7 +36,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::prepared::Prepared;
+use crate::{models::message::Message, prepared::Prepared};
 
 /// The PostgreSQL channel on which processes sharing a database tell each other their events.
 const CHANNEL: &str = "ephemail_events";
@@ -54,14 +54,31 @@ const RELAY_RETRY: Duration = Duration::from_secs(1);
 /// comes in while one read or send is under way.
 const PER_INBOX_BUFFER: usize = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MessageStored {
     pub inbox_id: Uuid,
     /// The message's position in commit order (`messages.seq`).
     pub seq: i64,
+    /// Set when the inbox had listeners here as the message was stored (see
+    /// [`MessageStored::follows`]).
+    pub message: Option<Arc<Message>>,
+    /// The `seq` of the inbox's newest message before this one (0: none), as of the commit.
+    pub previous: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl MessageStored {
+    /// The stored message when it is the inbox's next one after `cursor`: a listener that has
+    /// everything up to `cursor` then has everything before it, and takes it without reading
+    /// the database. (Ingest stores in the commit order of `seq`, so no message before it can
+    /// still be on its way; one deleted since is simply not there.)
+    pub fn follows(&self, cursor: i64) -> Option<&Arc<Message>> {
+        self.message
+            .as_ref()
+            .filter(|_| self.previous == Some(cursor))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 enum InboxEvent {
     Stored(MessageStored),
     /// Another process stored mail there (or may have: see [`EventBus::resync`]).
@@ -272,6 +289,12 @@ impl EventBus {
         self.send(event.inbox_id, InboxEvent::Stored(event));
     }
 
+    /// Whether the inbox has listeners in this process (whose events are worth the message).
+    pub fn is_listened(&self, inbox_id: Uuid) -> bool {
+        let inboxes = self.inboxes.lock().unwrap_or_else(PoisonError::into_inner);
+        inboxes.contains_key(&inbox_id)
+    }
+
     /// The inbox is gone (deleted, or swept after expiry): its listeners stop.
     pub fn inbox_deleted(&self, inbox_id: Uuid) {
         self.send(inbox_id, InboxEvent::Deleted);
@@ -302,7 +325,7 @@ impl EventBus {
 }
 
 /// What a listener learns when it asks for the next event.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Wake {
     /// A message was stored.
     Stored(MessageStored),
@@ -460,7 +483,12 @@ mod tests {
     use super::*;
 
     fn event(inbox_id: Uuid, seq: i64) -> MessageStored {
-        MessageStored { inbox_id, seq }
+        MessageStored {
+            inbox_id,
+            seq,
+            message: None,
+            previous: None,
+        }
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 
 mod envelope;
 mod handles;
+mod listened;
 mod load;
 mod metrics;
 mod prepare;

@@ -27,6 +27,7 @@ use ephemail_mail::address::EmailAddress;
 use super::{
     envelope::Delivery,
     handles::Handles,
+    listened::Listened,
     prepare::{InboxDelivery, PreparedMail},
 };
 use crate::{
@@ -35,7 +36,7 @@ use crate::{
         attachment::NewAttachment,
         domain::{self, Domain, DomainMode},
         inbox::{self, AddressPairs, Inbox},
-        message::{self, Counting, MailCount, NewMessage},
+        message_insert::{self, Counting, MailCount, NewMessage},
         quota::{self, Limits, QuotaKind},
         raw_source::NewRawSource,
         tenant,
@@ -206,7 +207,7 @@ async fn store_batch(
         )
         .await?;
     let mut result = store_in_transaction(conn, handles, batch, now, QuotaCheck::AllAtOnce).await;
-    if matches!(&result, Err(error) if message::exceeded(error)) {
+    if matches!(&result, Err(error) if message_insert::exceeded(error)) {
         result = match statement("rollback", prepared::rollback(conn)).await {
             Ok(()) => store_in_transaction(conn, handles, batch, now, QuotaCheck::OneByOne).await,
             Err(error) => Err(error),
@@ -274,6 +275,10 @@ async fn store_in_transaction(
         )
         .await?;
     let (mut outcomes, copies) = copies(handles, batch, &inboxes, &limits);
+    let listened = Listened::of(
+        copies.iter().map(|c| (c.inbox.id, c.inbox.purge_at)),
+        |inbox_id| handles.events.is_listened(inbox_id),
+    );
     let mut webhook_deliveries = 0;
     let (targets, mut stored) = match quota_check {
         QuotaCheck::AllAtOnce => (copies, Vec::new()),
@@ -281,7 +286,8 @@ async fn store_in_transaction(
             let mut admitted = Vec::with_capacity(copies.len());
             let mut stored = Vec::with_capacity(copies.len());
             for target in copies {
-                let alone = insert(conn, batch, std::slice::from_ref(&target), false, now).await?;
+                let alone = std::slice::from_ref(&target);
+                let alone = insert(conn, batch, alone, &listened, false, now).await?;
                 webhook_deliveries += alone.webhook_deliveries;
                 if alone.stored.is_empty() {
                     let tenant_id = target.inbox.tenant_id;
@@ -317,15 +323,16 @@ async fn store_in_transaction(
         .filter(|(_, inbox)| inboxes.created.contains(&inbox.id))
         .map(|(address, _)| events::address_key(address))
         .collect();
-    let (inserted, (), (), ()) = futures::try_join!(
-        insert(conn, batch, pending, true, now),
+    let (inserted, (), newest, (), ()) = futures::try_join!(
+        insert(conn, batch, pending, &listened, true, now),
         async {
             if !overfull.is_empty() {
-                let keep_newest = message::keep_newest(conn, &overfull, keep);
+                let keep_newest = message_insert::keep_newest(conn, &overfull, keep);
                 statement("message.keep_newest", keep_newest).await?;
             }
             Ok(())
         },
+        statement("message.newest_seqs", listened.newest(conn)),
         statement(
             "events.notify_others",
             handles.events.notify_others(
@@ -342,6 +349,7 @@ async fn store_in_transaction(
     )?;
     stored.extend(inserted.stored);
     webhook_deliveries += inserted.webhook_deliveries;
+    listened.link(newest, stored.iter_mut().map(|(_, _, event)| event));
     for (job, id, event) in stored {
         outcomes[job].delivery.stored.push(id);
         outcomes[job].events.push(event);
@@ -554,6 +562,7 @@ async fn insert(
     conn: &AsyncPgConnection,
     batch: &[Job],
     targets: &[Target<'_>],
+    listened: &Listened,
     all_or_nothing: bool,
     now: chrono::DateTime<chrono::Utc>,
 ) -> diesel::QueryResult<Inserted> {
@@ -657,17 +666,26 @@ async fn insert(
                 })
         })
         .collect();
-    let insert_all = message::insert_all(conn, &counting, &mut sources, &rows, &attachments);
+    let insert_all = message_insert::insert_all(conn, &counting, &mut sources, &rows, &attachments);
     let inserted = statement("message.insert_all", insert_all).await?;
     let seqs: HashMap<Uuid, i64> = inserted.messages.into_iter().collect();
     // The copies of tenants without room are missing.
     let stored = targets
         .iter()
-        .zip(ids)
-        .filter_map(|(target, id)| {
-            let seq = *seqs.get(&id)?;
+        .zip(&rows)
+        .filter_map(|(target, row)| {
+            let seq = *seqs.get(&row.id)?;
             let inbox_id = target.inbox.id;
-            Some((target.job, id, MessageStored { inbox_id, seq }))
+            let message = listened
+                .contains(inbox_id)
+                .then(|| Arc::new(row.stored(seq)));
+            let event = MessageStored {
+                inbox_id,
+                seq,
+                message,
+                previous: None,
+            };
+            Some((target.job, row.id, event))
         })
         .collect();
     Ok(Inserted {

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod filters;
 pub mod inbox;
 pub mod message;
+pub mod message_insert;
 pub mod quota;
 pub mod raw_source;
 pub mod server_secret;

@@ -270,7 +270,7 @@ pub async fn usage(
 /// Which limit keeps the tenant from receiving one more mail of `bytes` bytes today, if any:
 /// mails per day first, then stored bytes (a cheap early check at `RCPT TO`, where the size is
 /// not known and one byte stands for it, and the reason for a copy the binding check,
-/// [`crate::models::message::insert_all`]'s, refused). Reads only the counters row: unlike
+/// [`crate::models::message_insert::insert_all`]'s, refused). Reads only the counters row: unlike
 /// [`usage`], it never counts inboxes, so its cost does not grow with them. A tenant without a
 /// counters row (deleted meanwhile) is over no limit.
 pub async fn exhausted(

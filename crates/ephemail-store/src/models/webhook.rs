@@ -1,5 +1,5 @@
 //! Webhooks and their deliveries, a transactional outbox: the statements that store a message
-//! ([`super::message::insert_all`]) or delete an expired inbox ([`super::inbox`]) insert a
+//! ([`super::message_insert::insert_all`]) or delete an expired inbox ([`super::inbox`]) insert a
 //! delivery of the event for every matching webhook, so an event that happened always has its
 //! deliveries, however the process ends afterwards. Workers in any number of processes
 //! [`claim`] due deliveries (`FOR UPDATE SKIP LOCKED`, each claim a lease that lapses if its

@@ -1,0 +1,352 @@
+//! Storing messages: the rows the ingest writer inserts, counted against their tenants' quotas
+//! in the same statement, the trimming of overfull inboxes, and the newest `seq`s that link a
+//! listened inbox's events ([`crate::events::MessageStored::follows`]). The `messages` table's
+//! reads are in [`super::message`].
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::{
+    prelude::*,
+    sql_types::{
+        Array, BigInt, Bool, Bytea, Date, Integer, Jsonb, Nullable, Text, Timestamptz,
+        Uuid as SqlUuid,
+    },
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::{attachment::NewAttachment, message::Message, quota::Limits, raw_source::NewRawSource};
+use crate::prepared::{column, text_array, Prepared};
+
+/// One row per inbox that received a mail.
+#[derive(Debug)]
+pub struct NewMessage<'a> {
+    pub id: Uuid,
+    pub inbox_id: Uuid,
+    pub tenant_id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub mail_from: Option<&'a str>,
+    pub rcpt_to: &'a [String],
+    pub from_addr: &'a serde_json::Value,
+    pub to_addr: &'a serde_json::Value,
+    pub cc_addr: &'a serde_json::Value,
+    pub from_text: &'a str,
+    pub to_text: &'a str,
+    pub subject: Option<&'a str>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub message_id: Option<&'a str>,
+    pub in_reply_to: Option<&'a str>,
+    pub size: i32,
+    /// The raw source, stored once per mail (see [`super::raw_source`]).
+    pub raw_sha256: &'a [u8],
+    pub parse_error: Option<&'a str>,
+    pub tags: &'a [String],
+    pub has_attachments: bool,
+    pub content_limits: &'a [&'static str],
+    /// The inbox's expiry bucket.
+    pub purge_at: DateTime<Utc>,
+}
+
+impl NewMessage<'_> {
+    /// The message as reading its row back, once inserted with `seq`, would give it.
+    pub fn stored(&self, seq: i64) -> Message {
+        let texts = |values: &[String]| values.iter().cloned().map(Some).collect();
+        Message {
+            id: self.id,
+            seq,
+            inbox_id: self.inbox_id,
+            received_at: self.received_at,
+            mail_from: self.mail_from.map(str::to_owned),
+            rcpt_to: texts(self.rcpt_to),
+            from_addr: self.from_addr.clone(),
+            to_addr: self.to_addr.clone(),
+            cc_addr: self.cc_addr.clone(),
+            subject: self.subject.map(str::to_owned),
+            sent_at: self.sent_at,
+            message_id: self.message_id.map(str::to_owned),
+            in_reply_to: self.in_reply_to.map(str::to_owned),
+            size: self.size,
+            parse_error: self.parse_error.map(str::to_owned),
+            tags: texts(self.tags),
+            seen: false,
+            has_attachments: self.has_attachments,
+            content_limits: (self.content_limits.iter())
+                .map(|limit| Some((*limit).to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// A batch's mails to one tenant's inboxes, counted against its daily and storage quotas by the
+/// statement that inserts them ([`insert_all`]): in the transaction
+/// that stores exactly those messages, so that a rolled-back mail is not counted.
+#[derive(Debug, Clone, Copy)]
+pub struct MailCount {
+    pub tenant_id: Uuid,
+    pub mails: i32,
+    pub bytes: i64,
+    pub limits: Limits,
+}
+
+/// A batch's mails counted per tenant, in one order for every writer (their counters rows are
+/// locked in that order).
+pub struct Counting {
+    pub tenants: Vec<MailCount>,
+    /// The UTC day the mails count for.
+    pub day: NaiveDate,
+    /// One tenant whose mails do not all fit fails the statement, and with it the transaction
+    /// ([`exceeded`] tells that error). Otherwise only the mails of the tenants that have room
+    /// are stored.
+    pub all_or_nothing: bool,
+}
+
+impl Counting {
+    pub fn new(
+        tenants: impl IntoIterator<Item = MailCount>,
+        now: DateTime<Utc>,
+        all_or_nothing: bool,
+    ) -> Self {
+        let mut tenants: Vec<MailCount> = tenants.into_iter().collect();
+        tenants.sort_unstable_by_key(|count| count.tenant_id);
+        Self {
+            tenants,
+            day: now.date_naive(),
+            all_or_nothing,
+        }
+    }
+}
+
+/// Whether `error` is the one an all-or-nothing [`Counting`] raises (migration 15's
+/// `raise_quota_exceeded`).
+pub fn exceeded(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(_, info)
+            if info.message() == "ephemail: a tenant's quota would be exceeded"
+    )
+}
+
+/// What [`insert_all`] stored.
+#[derive(Debug, Default)]
+pub struct Inserted {
+    /// Each stored message's `(id, seq)`.
+    pub messages: Vec<(Uuid, i64)>,
+    /// How many webhook deliveries of their `MESSAGE_RECEIVED` events it recorded.
+    pub webhook_deliveries: i64,
+}
+
+/// Counts the mails against their tenants' quotas and inserts the messages of the tenants that
+/// have room for theirs, with their raw sources and attachments, in one prepared statement
+/// whatever their number (the rows go in as one array per column), with a delivery of its
+/// `MESSAGE_RECEIVED` event per matching webhook (the transactional outbox of
+/// [`super::webhook`]). A raw source already stored in its bucket is kept. With
+/// `all_or_nothing`, a tenant without room fails the statement ([`exceeded`]).
+///
+/// The messages are inserted after taking the commit-order lock, which orders this
+/// transaction's message inserts after every other transaction's, across all processes on the
+/// database, until commit. With it, `seq` order is commit order, so a reader that has seen
+/// `seq = n` has seen every message with a smaller `seq`: cursors never skip a message
+/// committed late. Every writer locks its tenants' counters rows first, then takes that lock.
+pub async fn insert_all(
+    mut conn: &AsyncPgConnection,
+    counting: &Counting,
+    sources: &mut [NewRawSource<'_>],
+    rows: &[NewMessage<'_>],
+    attachments: &[NewAttachment<'_>],
+) -> QueryResult<Inserted> {
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = BigInt)]
+        seq: i64,
+        #[diesel(sql_type = BigInt)]
+        webhook_deliveries: i64,
+    }
+    // Arbitrary constant naming "message insert order" among advisory locks.
+    const MESSAGE_ORDER_LOCK: i64 = 0x6570_6865_6d61_696c;
+    if rows.is_empty() {
+        return Ok(Inserted::default());
+    }
+    // One order for every writer, so that concurrent inserts of one source cannot deadlock.
+    sources.sort_unstable_by(|a, b| (a.sha256, a.purge_at).cmp(&(b.sha256, b.purge_at)));
+    let tenants = &counting.tenants;
+    // The lock is taken once every counters row is (it reads all of `counted`), and the
+    // messages' rows come out of a join with it, so their `seq` (a default of the insert,
+    // computed per row) is drawn only once the lock is held. The join's condition needs the
+    // lock's row, so the lock (and the quota check) is read whatever the join order.
+    let stored: Vec<Stored> = Prepared::new(
+        "WITH counted AS MATERIALIZED (
+             UPDATE tenant_usage u
+             SET mails_today = CASE WHEN u.mail_day = $1 THEN u.mails_today + q.mails
+                                    ELSE q.mails END,
+                 mail_day = $1,
+                 stored_bytes = u.stored_bytes + q.bytes
+             FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::int4[], $6::int8[])
+               AS q(tenant_id, mails, bytes, mails_per_day, stored_bytes)
+             WHERE u.tenant_id = q.tenant_id
+               AND CASE WHEN u.mail_day = $1 THEN u.mails_today ELSE 0 END + q.mails
+                   <= q.mails_per_day
+               AND u.stored_bytes + q.bytes <= q.stored_bytes
+             RETURNING u.tenant_id),
+         in_commit_order AS MATERIALIZED (
+             SELECT pg_advisory_xact_lock($7), c.tenants
+             FROM (SELECT count(*) AS n, array_agg(tenant_id) AS tenants FROM counted) c
+             WHERE CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END),
+         stored AS (
+             INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to,
+                 from_addr, to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id,
+                 in_reply_to, size, raw_sha256, parse_error, tags, has_attachments,
+                 content_limits, purge_at)
+             SELECT id, inbox_id, tenant_id, received_at, mail_from, rcpt_to::text[], from_addr,
+                 to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
+                 size, raw_sha256, parse_error, tags::text[], has_attachments,
+                 content_limits::text[], purge_at
+             FROM in_commit_order, unnest($10::uuid[], $11::uuid[], $12::uuid[],
+                 $13::timestamptz[], $14::text[], $15::text[], $16::jsonb[], $17::jsonb[],
+                 $18::jsonb[], $19::text[], $20::text[], $21::text[], $22::timestamptz[],
+                 $23::text[], $24::text[], $25::int4[], $26::bytea[], $27::text[], $28::text[],
+                 $29::bool[], $30::text[], $31::timestamptz[])
+               AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
+                 cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to, size,
+                 raw_sha256, parse_error, tags, has_attachments, content_limits, purge_at)
+             WHERE t.tenant_id = ANY(in_commit_order.tenants)
+             RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at),
+         sources AS (
+             INSERT INTO raw_sources (sha256, encoding, content, purge_at)
+             SELECT sha256, 'zstd', content, purge_at
+             FROM unnest($32::bytea[], $33::bytea[], $34::timestamptz[])
+               AS t(sha256, content, purge_at)
+             WHERE (sha256, purge_at) IN (SELECT raw_sha256, purge_at FROM stored)
+             -- Locks a raw source it shares until commit, without writing it: a delete of
+             -- another copy's message waits for this one (see migration 2026-12-04-100001).
+             ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256 WHERE false),
+         attached AS (
+             INSERT INTO attachments (id, message_id, position, filename, content_type,
+                 content_id, inline, size, purge_at)
+             SELECT * FROM unnest($35::uuid[], $36::uuid[], $37::int4[], $38::text[],
+                 $39::text[], $40::text[], $41::bool[], $42::int4[], $43::timestamptz[])
+               AS t(id, message_id, position, filename, content_type, content_id, inline, size,
+                 purge_at)
+             WHERE message_id IN (SELECT id FROM stored)),
+         hooked AS (
+             INSERT INTO webhook_deliveries (id, webhook_id, event, inbox_id, message_id,
+                 created_at, next_attempt_at)
+             SELECT gen_random_uuid(), w.id, 'MESSAGE_RECEIVED', s.inbox_id, s.id,
+                 s.received_at, s.received_at
+             FROM stored s JOIN webhooks w ON w.tenant_id = s.tenant_id
+             WHERE (w.inbox_id IS NULL OR w.inbox_id = s.inbox_id)
+               AND 'MESSAGE_RECEIVED' = ANY(w.events) AND w.disabled_at IS NULL
+             RETURNING 1)
+         SELECT id, seq, (SELECT count(*) FROM hooked) AS webhook_deliveries FROM stored",
+    )
+    .bind::<Date, _>(counting.day)
+    .bind::<Array<SqlUuid>, _>(column(tenants, |count| count.tenant_id))
+    .bind::<Array<Integer>, _>(column(tenants, |count| count.mails))
+    .bind::<Array<BigInt>, _>(column(tenants, |count| count.bytes))
+    .bind::<Array<Integer>, _>(column(tenants, |count| count.limits.mails_per_day))
+    .bind::<Array<BigInt>, _>(column(tenants, |count| count.limits.stored_bytes))
+    .bind::<BigInt, _>(MESSAGE_ORDER_LOCK)
+    .bind::<BigInt, _>(i64::try_from(tenants.len()).unwrap_or(i64::MAX))
+    .bind::<Bool, _>(counting.all_or_nothing)
+    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.id))
+    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.inbox_id))
+    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.tenant_id))
+    .bind::<Array<Timestamptz>, _>(column(rows, |r| r.received_at))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.mail_from))
+    .bind::<Array<Text>, _>(column(rows, |r| text_array(r.rcpt_to)))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| r.from_addr))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| r.to_addr))
+    .bind::<Array<Jsonb>, _>(column(rows, |r| r.cc_addr))
+    .bind::<Array<Text>, _>(column(rows, |r| r.from_text))
+    .bind::<Array<Text>, _>(column(rows, |r| r.to_text))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.subject))
+    .bind::<Array<Nullable<Timestamptz>>, _>(column(rows, |r| r.sent_at))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.message_id))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.in_reply_to))
+    .bind::<Array<Integer>, _>(column(rows, |r| r.size))
+    .bind::<Array<Bytea>, _>(column(rows, |r| r.raw_sha256))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.parse_error))
+    .bind::<Array<Text>, _>(column(rows, |r| text_array(r.tags)))
+    .bind::<Array<Bool>, _>(column(rows, |r| r.has_attachments))
+    .bind::<Array<Text>, _>(column(rows, |r| text_array(r.content_limits)))
+    .bind::<Array<Timestamptz>, _>(column(rows, |r| r.purge_at))
+    .bind::<Array<Bytea>, _>(column(sources, |source| source.sha256))
+    .bind::<Array<Bytea>, _>(column(sources, |source| source.zstd))
+    .bind::<Array<Timestamptz>, _>(column(sources, |source| source.purge_at))
+    .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.id))
+    .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.message_id))
+    .bind::<Array<Integer>, _>(column(attachments, |a| a.position))
+    .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.filename))
+    .bind::<Array<Text>, _>(column(attachments, |a| a.content_type))
+    .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.content_id))
+    .bind::<Array<Bool>, _>(column(attachments, |a| a.inline))
+    .bind::<Array<Integer>, _>(column(attachments, |a| a.size))
+    .bind::<Array<Timestamptz>, _>(column(attachments, |a| a.purge_at))
+    .load(&mut conn)
+    .await?;
+    Ok(Inserted {
+        webhook_deliveries: stored
+            .as_slice()
+            .first()
+            .map_or(0, |row| row.webhook_deliveries),
+        messages: stored.into_iter().map(|row| (row.id, row.seq)).collect(),
+    })
+}
+
+/// Deletes the oldest messages of each of `inboxes` (ids with their expiry buckets) past the
+/// newest `keep`.
+pub async fn keep_newest(
+    mut conn: &AsyncPgConnection,
+    inboxes: &[(Uuid, DateTime<Utc>)],
+    keep: i64,
+) -> QueryResult<usize> {
+    // Each inbox's cutoff first, by its index alone, then the deletion by the index too:
+    // planned together, PostgreSQL chose a scan of the whole partition for a generic plan made
+    // while the partition was new and small, and kept it as the partition grew.
+    Prepared::new(
+        "WITH cut AS MATERIALIZED (
+             SELECT t.inbox_id, t.purge_at,
+                 (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id
+                  ORDER BY n.seq DESC OFFSET $3 LIMIT 1) AS seq
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS t(inbox_id, purge_at))
+         DELETE FROM messages m USING cut
+         WHERE cut.seq IS NOT NULL AND m.inbox_id = cut.inbox_id AND m.purge_at = cut.purge_at
+           AND m.seq <= cut.seq",
+    )
+    .bind::<Array<SqlUuid>, _>(column(inboxes, |&(id, _)| id))
+    .bind::<Array<Timestamptz>, _>(column(inboxes, |&(_, purge_at)| purge_at))
+    .bind::<BigInt, _>(keep)
+    .execute(&mut conn)
+    .await
+}
+
+/// The `seq`s of each inbox's newest messages: `(inbox, its expiry bucket, how many)` in,
+/// `(inbox, seq)` out, newest first per inbox. Run after a batch's insert, in its transaction
+/// and so under the commit-order lock: no message can be committed before one of these
+/// unseen.
+pub async fn newest_seqs(
+    mut conn: &AsyncPgConnection,
+    inboxes: &[(Uuid, DateTime<Utc>, i32)],
+) -> QueryResult<Vec<(Uuid, i64)>> {
+    #[derive(QueryableByName)]
+    struct Newest {
+        #[diesel(sql_type = SqlUuid)]
+        inbox_id: Uuid,
+        #[diesel(sql_type = BigInt)]
+        seq: i64,
+    }
+    let newest: Vec<Newest> = Prepared::new(
+        "SELECT i.inbox_id, m.seq
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::int4[]) AS i(inbox_id, purge_at, n)
+         CROSS JOIN LATERAL (
+             SELECT seq FROM messages
+             WHERE inbox_id = i.inbox_id AND purge_at = i.purge_at
+             ORDER BY seq DESC LIMIT i.n) m",
+    )
+    .bind::<Array<SqlUuid>, _>(column(inboxes, |i| i.0))
+    .bind::<Array<Timestamptz>, _>(column(inboxes, |i| i.1))
+    .bind::<Array<Integer>, _>(column(inboxes, |i| i.2))
+    .load(&mut conn)
+    .await?;
+    Ok(newest.into_iter().map(|n| (n.inbox_id, n.seq)).collect())
+}
