@@ -117,6 +117,36 @@ async fn concurrent_waits_on_one_inbox_all_return() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn concurrent_waits_without_a_cursor_each_claim_a_different_mail() {
+    let app = TestApp::spawn().await;
+    for mark_seen in [false, true] {
+        let (_, address, _) = app.create_inbox(&format!("claims-{mark_seen}")).await;
+        let waits = futures::future::join_all((0..6).map(|_| {
+            app.graphql(
+                WAIT,
+                json!({ "address": address, "markSeen": mark_seen, "timeout": 30000 }),
+            )
+        }));
+        let sending = async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            for n in 0..6 {
+                app.send_mail(&address, &format!("mail {n}"), "x").await;
+            }
+        };
+        let (responses, ()) = tokio::join!(waits, sending);
+        let subjects: std::collections::BTreeSet<String> = (responses.iter())
+            .map(|response| {
+                let subject = &response["data"]["waitForMessage"]["subject"];
+                subject.as_str().expect("a message").to_owned()
+            })
+            .collect();
+        let expected = (0..6).map(|n| format!("mail {n}")).collect();
+        assert_eq!(subjects, expected, "markSeen {mark_seen}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn consuming_waits_return_successive_messages() {
     let app = TestApp::spawn().await;
     let (_, address, _) = app.create_inbox("queue").await;

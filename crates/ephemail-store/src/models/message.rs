@@ -2,9 +2,9 @@ use chrono::{DateTime, Utc};
 use diesel::{
     pg::Pg,
     prelude::*,
-    sql_types::{BigInt, Nullable, Timestamptz, Uuid as SqlUuid},
+    sql_types::{BigInt, Bool, Nullable, Timestamptz, Uuid as SqlUuid},
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -312,45 +312,47 @@ pub async fn claim_oldest(
     claim: Claim,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Message>> {
-    loop {
+    let candidates = || {
         let candidates = matching(viewer, inbox_id, filter, now).filter(messages::seq.gt(after));
-        let candidate: Option<Uuid> = match claim {
+        match claim {
             Claim::Seen => candidates.filter(messages::seen.eq(false)),
             Claim::Unreturned => candidates.filter(messages::waited_at.is_null()),
         }
-        .order(messages::seq.asc())
-        .select(messages::id)
-        .first(conn)
-        .await
+    };
+    loop {
+        // One statement: the oldest candidate, taken if it still is one under the row lock.
+        let oldest = (candidates().order(messages::seq.asc()))
+            .select(messages::id)
+            .limit(1)
+            .single_value();
+        let row = (messages::table.filter(messages::id.nullable().eq(oldest)))
+            .filter(commit_without_waiting_for_disk());
+        let claimed = match claim {
+            Claim::Seen => {
+                diesel::update(row.filter(messages::seen.eq(false)))
+                    .set((messages::seen.eq(true), messages::waited_at.eq(now)))
+                    .returning(Message::as_returning())
+                    .get_result(conn)
+                    .await
+            }
+            Claim::Unreturned => {
+                diesel::update(row.filter(messages::waited_at.is_null()))
+                    .set(messages::waited_at.eq(now))
+                    .returning(Message::as_returning())
+                    .get_result(conn)
+                    .await
+            }
+        }
         .optional()?;
-        let Some(id) = candidate else {
-            return Ok(None);
-        };
-        let row = messages::table.filter(messages::id.eq(id));
-        let claimed = conn
-            .transaction(async |conn| {
-                commit_without_waiting_for_disk(conn).await?;
-                match claim {
-                    Claim::Seen => {
-                        diesel::update(row.filter(messages::seen.eq(false)))
-                            .set((messages::seen.eq(true), messages::waited_at.eq(now)))
-                            .returning(Message::as_returning())
-                            .get_result(conn)
-                            .await
-                    }
-                    Claim::Unreturned => {
-                        diesel::update(row.filter(messages::waited_at.is_null()))
-                            .set(messages::waited_at.eq(now))
-                            .returning(Message::as_returning())
-                            .get_result(conn)
-                            .await
-                    }
-                }
-            })
-            .await
-            .optional()?;
         if claimed.is_some() {
             return Ok(claimed);
+        }
+        // None taken: there is no candidate, or another wait took the oldest first.
+        let more = diesel::select(diesel::dsl::exists(candidates()))
+            .get_result::<bool>(conn)
+            .await?;
+        if !more {
+            return Ok(None);
         }
     }
 }
@@ -363,30 +365,27 @@ pub async fn record_returned(
     message: &Message,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    let row = messages::table
-        .filter(messages::inbox_id.eq(message.inbox_id))
-        .filter(messages::id.eq(message.id));
-    conn.transaction(async |conn| {
-        commit_without_waiting_for_disk(conn).await?;
-        diesel::update(row)
-            .set(messages::waited_at.eq(now))
-            .execute(conn)
-            .await
-    })
+    diesel::update(
+        messages::table
+            .filter(messages::inbox_id.eq(message.inbox_id))
+            .filter(messages::id.eq(message.id))
+            .filter(commit_without_waiting_for_disk()),
+    )
+    .set(messages::waited_at.eq(now))
+    .execute(conn)
     .await
     .map(drop)
 }
 
-/// Lets the current transaction commit without waiting for its WAL to reach the disk. For a
-/// wait's bookkeeping (which message it returned or marked seen), whose flush took about a
-/// millisecond of every wake-up. The commit is visible to other transactions at once, so
-/// concurrent waits still each claim a different message; a database crash within a fraction of
-/// a second of it may forget the claim, and a later wait then returns that message again.
-async fn commit_without_waiting_for_disk(conn: &mut AsyncPgConnection) -> QueryResult<()> {
-    diesel::sql_query("SET LOCAL synchronous_commit = off")
-        .execute(conn)
-        .await
-        .map(drop)
+/// A condition that is true and lets the statement's transaction commit without waiting for
+/// its WAL to reach the disk (`synchronous_commit` is read at commit; a volatile function is
+/// evaluated for each row the other conditions pass, so for any row the statement changes).
+/// For a wait's bookkeeping (which message it returned or marked seen), whose flush took about
+/// a millisecond of every wake-up. The commit is visible to other transactions at once, so
+/// concurrent waits still each claim a different message; a database crash within a fraction
+/// of a second of it may forget the claim, and a later wait then returns that message again.
+fn commit_without_waiting_for_disk() -> diesel::expression::SqlLiteral<Bool> {
+    diesel::dsl::sql::<Bool>("set_config('synchronous_commit', 'off', true) = 'off'")
 }
 
 /// The matching messages up to `through` (a seq) received after `since` that no wait has
