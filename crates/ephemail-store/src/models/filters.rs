@@ -3,10 +3,17 @@
 //! Kept apart so that the models depend on this, not on each other.
 
 use chrono::{DateTime, Utc};
-use diesel::{pg::Pg, prelude::*, sql_types::Uuid as SqlUuid};
+use diesel::{
+    pg::Pg,
+    prelude::*,
+    sql_types::{Nullable, Timestamptz, Uuid as SqlUuid},
+};
 
 use super::Viewer;
-use crate::schema::{inboxes, messages, raw_sources};
+use crate::{
+    prepared::Prepared,
+    schema::{inboxes, messages, raw_sources},
+};
 
 /// `expires_at > now`, in a form PostgreSQL cannot answer from the expiry index. With
 /// statistics from before a wave of expiries (or a clock jump) it estimates that hardly any
@@ -33,6 +40,37 @@ pub fn visible(viewer: Viewer, now: DateTime<Utc>) -> inboxes::BoxedQuery<'stati
             .filter(inboxes::tenant_id.eq(tenant_id))
             .filter(inboxes::id.eq(inbox_id)),
     }
+}
+
+/// [`visible`] for prepared statements on `inboxes`: the inbox is live at `$2` and visible to
+/// a viewer limited to tenant `$3` and to inbox `$4`, each NULL when it is not limited
+/// ([`bind_viewer`] binds them; `$1` is the statement's own).
+macro_rules! visible_at_2_to_4 {
+    () => {
+        "expires_at + interval '0' > $2 AND ($3::uuid IS NULL OR tenant_id = $3)
+         AND ($4::uuid IS NULL OR id = $4)"
+    };
+}
+pub(crate) use visible_at_2_to_4;
+
+/// Binds `$2` to `$4` of a statement with [`visible_at_2_to_4`], after its `$1`.
+pub fn bind_viewer(
+    statement: Prepared<'static>,
+    viewer: Viewer,
+    now: DateTime<Utc>,
+) -> Prepared<'static> {
+    let (tenant_id, only_inbox) = match viewer {
+        Viewer::System => (None, None),
+        Viewer::Tenant(tenant_id) => (Some(tenant_id), None),
+        Viewer::Inbox {
+            tenant_id,
+            inbox_id,
+        } => (Some(tenant_id), Some(inbox_id)),
+    };
+    statement
+        .bind::<Timestamptz, _>(now)
+        .bind::<Nullable<SqlUuid>, _>(tenant_id)
+        .bind::<Nullable<SqlUuid>, _>(only_inbox)
 }
 
 /// `%text%` for ILIKE, with the pattern characters in `text` taken literally.

@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{
-    filters::{contains_pattern, visible},
+    filters::{bind_viewer, contains_pattern, visible, visible_at_2_to_4},
     Viewer,
 };
 use crate::{
@@ -76,12 +76,19 @@ pub async fn find(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Inbox>> {
-    visible(viewer, now)
-        .filter(inboxes::id.eq(id))
-        .select(Inbox::as_select())
-        .first(conn)
-        .await
-        .optional()
+    // Prepared: a subscription's or wait's checks and look-ups run it.
+    bind_viewer(
+        Prepared::new(concat!(
+            "SELECT * FROM inboxes WHERE id = $1 AND ",
+            visible_at_2_to_4!()
+        ))
+        .bind::<SqlUuid, _>(id),
+        viewer,
+        now,
+    )
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// The live inboxes among `ids` that `viewer` may see, in no order.
@@ -129,13 +136,20 @@ pub async fn find_by_address(
     domain: &DomainName,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Inbox>> {
-    visible(viewer, now)
-        .filter(inboxes::domain.eq(domain.as_str()))
-        .filter(inboxes::local_part.eq(local.as_str()))
-        .select(Inbox::as_select())
-        .first(conn)
-        .await
-        .optional()
+    // Prepared: a wait on a catch-all address looks it up again when it is created.
+    bind_viewer(
+        Prepared::new(concat!(
+            "SELECT * FROM inboxes WHERE domain = $1 AND local_part = $5 AND ",
+            visible_at_2_to_4!()
+        ))
+        .bind::<Text, _>(domain.as_str().to_owned()),
+        viewer,
+        now,
+    )
+    .bind::<Text, _>(local.as_str().to_owned())
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// The live inboxes for catch-all addresses (with their domains' tenants), each created for the

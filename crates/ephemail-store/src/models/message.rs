@@ -9,7 +9,9 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::{
-    filters::{contains_pattern, in_visible_inbox, source_of_message},
+    filters::{
+        bind_viewer, contains_pattern, in_visible_inbox, source_of_message, visible_at_2_to_4,
+    },
     raw_source::RawSource,
     Viewer,
 };
@@ -17,6 +19,41 @@ use crate::{
     prepared::Prepared,
     schema::{inboxes, messages, raw_sources},
 };
+
+/// The prepared statements' look-up of the expiry bucket of inbox `$1`, when it is live and
+/// visible ([`visible_at_2_to_4`]): `purge_at = ` it.
+macro_rules! visible_bucket {
+    () => {
+        concat!(
+            "(SELECT purge_at FROM inboxes WHERE id = $1 AND ",
+            visible_at_2_to_4!(),
+            ")"
+        )
+    };
+}
+
+/// A condition that is true and lets the statement's transaction commit without waiting for
+/// its WAL to reach the disk (`synchronous_commit` is read at commit; a volatile function is
+/// evaluated for every row the other conditions pass, so for any row the statement changes).
+/// For a wait's bookkeeping (which message it returned or marked seen), whose flush took about
+/// a millisecond of every wake-up. The commit is visible to other transactions at once, so
+/// concurrent waits still each claim a different message; a database crash within a fraction
+/// of a second of it may forget the claim, and a later wait then returns that message again.
+macro_rules! commit_without_waiting_for_disk {
+    () => {
+        "set_config('synchronous_commit', 'off', true) = 'off'"
+    };
+}
+
+/// Binds `$1` to `$4` of a statement with [`visible_bucket`].
+fn bind_visible_bucket(
+    statement: Prepared<'static>,
+    inbox_id: Uuid,
+    viewer: Viewer,
+    now: DateTime<Utc>,
+) -> Prepared<'static> {
+    bind_viewer(statement.bind::<SqlUuid, _>(inbox_id), viewer, now)
+}
 
 /// A stored message without its raw bytes (those are loaded only for downloads).
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable)]
@@ -87,6 +124,12 @@ pub struct MessageFilter {
 impl MessageFilter {
     /// Whether every message matches.
     pub fn is_empty(&self) -> bool {
+        self.only_received_after() == Some(None)
+    }
+
+    /// `Some(received_after)` when no other criterion is given: the filters of feeds and
+    /// waits that run as prepared statements (waits without a cursor look back from a time).
+    fn only_received_after(&self) -> Option<Option<DateTime<Utc>>> {
         let Self {
             from,
             to,
@@ -97,14 +140,14 @@ impl MessageFilter {
             has_attachments,
             tag,
         } = self;
-        from.is_none()
+        let others_none = from.is_none()
             && to.is_none()
             && subject.is_none()
-            && received_after.is_none()
             && received_before.is_none()
             && seen.is_none()
             && has_attachments.is_none()
-            && tag.is_none()
+            && tag.is_none();
+        others_none.then_some(*received_after)
     }
 }
 
@@ -227,52 +270,30 @@ pub async fn stored_after(
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
-    if filter.is_empty() {
-        return stored_after_unfiltered(conn, viewer, inbox_id, after, limit, now).await;
+    if let Some(received_after) = filter.only_received_after() {
+        return bind_visible_bucket(
+            Prepared::new(concat!(
+                "SELECT id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
+                 cc_addr, subject, sent_at, message_id, in_reply_to, size, parse_error, tags,
+                 seen, has_attachments, content_limits
+             FROM messages
+             WHERE inbox_id = $1 AND purge_at = ",
+                visible_bucket!(),
+                " AND seq > $5 AND ($6::timestamptz IS NULL OR received_at > $6)
+             ORDER BY seq LIMIT $7"
+            )),
+            inbox_id,
+            viewer,
+            now,
+        )
+        .bind::<BigInt, _>(after)
+        .bind::<Nullable<Timestamptz>, _>(received_after)
+        .bind::<BigInt, _>(limit)
+        .load(conn)
+        .await;
     }
     let query = matching(viewer, inbox_id, filter, now).filter(messages::seq.gt(after));
     oldest_first(conn, query, limit).await
-}
-
-/// [`stored_after`] without a filter, as a prepared statement: a subscriber's read after every
-/// event (a boxed Diesel query is planned anew for each). The inbox's visibility (as
-/// [`in_visible_inbox`] decides it) is checked by the same look-up that finds its bucket.
-async fn stored_after_unfiltered(
-    conn: &mut AsyncPgConnection,
-    viewer: Viewer,
-    inbox_id: Uuid,
-    after: i64,
-    limit: i64,
-    now: DateTime<Utc>,
-) -> QueryResult<Vec<Message>> {
-    let (tenant_id, only_inbox) = match viewer {
-        Viewer::System => (None, None),
-        Viewer::Tenant(tenant_id) => (Some(tenant_id), None),
-        Viewer::Inbox {
-            tenant_id,
-            inbox_id,
-        } => (Some(tenant_id), Some(inbox_id)),
-    };
-    Prepared::new(
-        "SELECT id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr, cc_addr,
-             subject, sent_at, message_id, in_reply_to, size, parse_error, tags, seen,
-             has_attachments, content_limits
-         FROM messages
-         WHERE inbox_id = $1 AND seq > $2
-           AND purge_at = (SELECT purge_at FROM inboxes
-                           WHERE id = $1 AND expires_at + interval '0' > $3
-                             AND ($4::uuid IS NULL OR tenant_id = $4)
-                             AND ($5::uuid IS NULL OR id = $5))
-         ORDER BY seq LIMIT $6",
-    )
-    .bind::<SqlUuid, _>(inbox_id)
-    .bind::<BigInt, _>(after)
-    .bind::<Timestamptz, _>(now)
-    .bind::<Nullable<SqlUuid>, _>(tenant_id)
-    .bind::<Nullable<SqlUuid>, _>(only_inbox)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await
 }
 
 async fn oldest_first(
@@ -312,49 +333,83 @@ pub async fn claim_oldest(
     claim: Claim,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Message>> {
-    let candidates = || {
-        let candidates = matching(viewer, inbox_id, filter, now).filter(messages::seq.gt(after));
-        match claim {
-            Claim::Seen => candidates.filter(messages::seen.eq(false)),
-            Claim::Unreturned => candidates.filter(messages::waited_at.is_null()),
-        }
-    };
     loop {
-        // One statement: the oldest candidate, taken if it still is one under the row lock.
-        let oldest = (candidates().order(messages::seq.asc()))
-            .select(messages::id)
-            .limit(1)
-            .single_value();
-        let row = (messages::table.filter(messages::id.nullable().eq(oldest)))
-            .filter(commit_without_waiting_for_disk());
-        let claimed = match claim {
-            Claim::Seen => {
-                diesel::update(row.filter(messages::seen.eq(false)))
-                    .set((messages::seen.eq(true), messages::waited_at.eq(now)))
-                    .returning(Message::as_returning())
-                    .get_result(conn)
-                    .await
-            }
-            Claim::Unreturned => {
-                diesel::update(row.filter(messages::waited_at.is_null()))
-                    .set(messages::waited_at.eq(now))
-                    .returning(Message::as_returning())
-                    .get_result(conn)
-                    .await
-            }
-        }
+        let oldest = oldest_claimable(conn, viewer, inbox_id, filter, after, claim, now);
+        let Some((id, purge_at)) = oldest.await? else {
+            return Ok(None);
+        };
+        // Taken under the row lock only if still claimable: another wait may have been first.
+        let claimed: Option<Message> = Prepared::new(concat!(
+            "UPDATE messages SET waited_at = $1, seen = seen OR $2
+             WHERE id = $3 AND purge_at = $4
+               AND CASE WHEN $2 THEN NOT seen ELSE waited_at IS NULL END AND ",
+            commit_without_waiting_for_disk!(),
+            " RETURNING id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
+                 cc_addr, subject, sent_at, message_id, in_reply_to, size, parse_error, tags,
+                 seen, has_attachments, content_limits"
+        ))
+        .bind::<Timestamptz, _>(now)
+        .bind::<Bool, _>(claim == Claim::Seen)
+        .bind::<SqlUuid, _>(id)
+        .bind::<Timestamptz, _>(purge_at)
+        .get_result(conn)
+        .await
         .optional()?;
         if claimed.is_some() {
             return Ok(claimed);
         }
-        // None taken: there is no candidate, or another wait took the oldest first.
-        let more = diesel::select(diesel::dsl::exists(candidates()))
-            .get_result::<bool>(conn)
-            .await?;
-        if !more {
-            return Ok(None);
-        }
     }
+}
+
+/// The id and bucket of the oldest message after `after` that matches and `claim` allows.
+async fn oldest_claimable(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    inbox_id: Uuid,
+    filter: &MessageFilter,
+    after: i64,
+    claim: Claim,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<(Uuid, DateTime<Utc>)>> {
+    #[derive(QueryableByName)]
+    struct Candidate {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = Timestamptz)]
+        purge_at: DateTime<Utc>,
+    }
+    if let Some(received_after) = filter.only_received_after() {
+        let candidate: Option<Candidate> = bind_visible_bucket(
+            Prepared::new(concat!(
+                "SELECT id, purge_at FROM messages
+             WHERE inbox_id = $1 AND purge_at = ",
+                visible_bucket!(),
+                " AND seq > $5 AND ($6::timestamptz IS NULL OR received_at > $6)
+               AND CASE WHEN $7 THEN NOT seen ELSE waited_at IS NULL END
+             ORDER BY seq LIMIT 1"
+            )),
+            inbox_id,
+            viewer,
+            now,
+        )
+        .bind::<BigInt, _>(after)
+        .bind::<Nullable<Timestamptz>, _>(received_after)
+        .bind::<Bool, _>(claim == Claim::Seen)
+        .get_result(conn)
+        .await
+        .optional()?;
+        return Ok(candidate.map(|c| (c.id, c.purge_at)));
+    }
+    let candidates = matching(viewer, inbox_id, filter, now).filter(messages::seq.gt(after));
+    match claim {
+        Claim::Seen => candidates.filter(messages::seen.eq(false)),
+        Claim::Unreturned => candidates.filter(messages::waited_at.is_null()),
+    }
+    .order(messages::seq.asc())
+    .select((messages::id, messages::purge_at))
+    .first(conn)
+    .await
+    .optional()
 }
 
 /// Records that a wait returned the message (one it found by cursor, not by claim): waits
@@ -365,27 +420,16 @@ pub async fn record_returned(
     message: &Message,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    diesel::update(
-        messages::table
-            .filter(messages::inbox_id.eq(message.inbox_id))
-            .filter(messages::id.eq(message.id))
-            .filter(commit_without_waiting_for_disk()),
-    )
-    .set(messages::waited_at.eq(now))
+    Prepared::new(concat!(
+        "UPDATE messages SET waited_at = $1 WHERE id = $2 AND inbox_id = $3 AND ",
+        commit_without_waiting_for_disk!()
+    ))
+    .bind::<Timestamptz, _>(now)
+    .bind::<SqlUuid, _>(message.id)
+    .bind::<SqlUuid, _>(message.inbox_id)
     .execute(conn)
     .await
     .map(drop)
-}
-
-/// A condition that is true and lets the statement's transaction commit without waiting for
-/// its WAL to reach the disk (`synchronous_commit` is read at commit; a volatile function is
-/// evaluated for each row the other conditions pass, so for any row the statement changes).
-/// For a wait's bookkeeping (which message it returned or marked seen), whose flush took about
-/// a millisecond of every wake-up. The commit is visible to other transactions at once, so
-/// concurrent waits still each claim a different message; a database crash within a fraction
-/// of a second of it may forget the claim, and a later wait then returns that message again.
-fn commit_without_waiting_for_disk() -> diesel::expression::SqlLiteral<Bool> {
-    diesel::dsl::sql::<Bool>("set_config('synchronous_commit', 'off', true) = 'off'")
 }
 
 /// The matching messages up to `through` (a seq) received after `since` that no wait has
