@@ -32,6 +32,21 @@ macro_rules! visible_bucket {
     };
 }
 
+/// The prepared statements' conditions, on `messages`, of the oldest message of inbox `$1`
+/// (visible: `$2` to `$4`) after seq `$5`, received after `$6` (NULL: any time), that a claim
+/// may take: when `$7`, an unseen one, else one no wait has returned.
+macro_rules! oldest_claimable_where {
+    () => {
+        concat!(
+            "inbox_id = $1 AND purge_at = ",
+            visible_bucket!(),
+            " AND seq > $5 AND ($6::timestamptz IS NULL OR received_at > $6)
+              AND CASE WHEN $7 THEN NOT seen ELSE waited_at IS NULL END
+             ORDER BY seq LIMIT 1"
+        )
+    };
+}
+
 /// A condition that is true and lets the statement's transaction commit without waiting for
 /// its WAL to reach the disk (`synchronous_commit` is read at commit; a volatile function is
 /// evaluated for every row the other conditions pass, so for any row the statement changes).
@@ -333,30 +348,66 @@ pub async fn claim_oldest(
     claim: Claim,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Message>> {
+    let consume = claim == Claim::Seen;
     loop {
-        let oldest = oldest_claimable(conn, viewer, inbox_id, filter, after, claim, now);
-        let Some((id, purge_at)) = oldest.await? else {
-            return Ok(None);
-        };
-        // Taken under the row lock only if still claimable: another wait may have been first.
-        let claimed: Option<Message> = Prepared::new(concat!(
-            "UPDATE messages SET waited_at = $1, seen = seen OR $2
-             WHERE id = $3 AND purge_at = $4
-               AND CASE WHEN $2 THEN NOT seen ELSE waited_at IS NULL END AND ",
-            commit_without_waiting_for_disk!(),
-            " RETURNING id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
+        let claimed = match filter.only_received_after() {
+            // One statement: the oldest candidate, taken if it still is one under the row lock.
+            Some(received_after) => {
+                bind_visible_bucket(
+                    Prepared::new(concat!(
+                        "UPDATE messages SET waited_at = $8, seen = seen OR $7
+                         WHERE purge_at = ",
+                        visible_bucket!(),
+                        " AND id = (SELECT id FROM messages WHERE ",
+                        oldest_claimable_where!(),
+                        ") AND CASE WHEN $7 THEN NOT seen ELSE waited_at IS NULL END AND ",
+                        commit_without_waiting_for_disk!(),
+                        " RETURNING id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
                  cc_addr, subject, sent_at, message_id, in_reply_to, size, parse_error, tags,
                  seen, has_attachments, content_limits"
-        ))
-        .bind::<Timestamptz, _>(now)
-        .bind::<Bool, _>(claim == Claim::Seen)
-        .bind::<SqlUuid, _>(id)
-        .bind::<Timestamptz, _>(purge_at)
-        .get_result(conn)
-        .await
-        .optional()?;
+                    )),
+                    inbox_id,
+                    viewer,
+                    now,
+                )
+                .bind::<BigInt, _>(after)
+                .bind::<Nullable<Timestamptz>, _>(received_after)
+                .bind::<Bool, _>(consume)
+                .bind::<Timestamptz, _>(now)
+                .get_result(conn)
+                .await
+                .optional()?
+            }
+            None => {
+                let oldest = oldest_claimable(conn, viewer, inbox_id, filter, after, claim, now);
+                let Some((id, purge_at)) = oldest.await? else {
+                    return Ok(None);
+                };
+                Prepared::new(concat!(
+                    "UPDATE messages SET waited_at = $1, seen = seen OR $2
+                     WHERE id = $3 AND purge_at = $4
+                       AND CASE WHEN $2 THEN NOT seen ELSE waited_at IS NULL END AND ",
+                    commit_without_waiting_for_disk!(),
+                    " RETURNING id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
+                 cc_addr, subject, sent_at, message_id, in_reply_to, size, parse_error, tags,
+                 seen, has_attachments, content_limits"
+                ))
+                .bind::<Timestamptz, _>(now)
+                .bind::<Bool, _>(consume)
+                .bind::<SqlUuid, _>(id)
+                .bind::<Timestamptz, _>(purge_at)
+                .get_result(conn)
+                .await
+                .optional()?
+            }
+        };
         if claimed.is_some() {
             return Ok(claimed);
+        }
+        // None taken: there is no candidate, or another wait took the oldest first.
+        let oldest = oldest_claimable(conn, viewer, inbox_id, filter, after, claim, now);
+        if oldest.await?.is_none() {
+            return Ok(None);
         }
     }
 }
@@ -381,12 +432,8 @@ async fn oldest_claimable(
     if let Some(received_after) = filter.only_received_after() {
         let candidate: Option<Candidate> = bind_visible_bucket(
             Prepared::new(concat!(
-                "SELECT id, purge_at FROM messages
-             WHERE inbox_id = $1 AND purge_at = ",
-                visible_bucket!(),
-                " AND seq > $5 AND ($6::timestamptz IS NULL OR received_at > $6)
-               AND CASE WHEN $7 THEN NOT seen ELSE waited_at IS NULL END
-             ORDER BY seq LIMIT 1"
+                "SELECT id, purge_at FROM messages WHERE ",
+                oldest_claimable_where!()
             )),
             inbox_id,
             viewer,
