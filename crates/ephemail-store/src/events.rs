@@ -67,6 +67,17 @@ pub struct MessageStored {
 }
 
 impl MessageStored {
+    /// An event without the message (tests of the bus).
+    #[cfg(test)]
+    pub(crate) fn bare(inbox_id: Uuid, seq: i64) -> Self {
+        Self {
+            inbox_id,
+            seq,
+            message: None,
+            previous: None,
+        }
+    }
+
     /// The stored message when it is the inbox's next one after `cursor`: a listener that has
     /// everything up to `cursor` then has everything before it, and takes it without reading
     /// the database. (Ingest stores in the commit order of `seq`, so no message before it can
@@ -483,12 +494,7 @@ mod tests {
     use super::*;
 
     fn event(inbox_id: Uuid, seq: i64) -> MessageStored {
-        MessageStored {
-            inbox_id,
-            seq,
-            message: None,
-            previous: None,
-        }
+        MessageStored::bare(inbox_id, seq)
     }
 
     #[tokio::test]

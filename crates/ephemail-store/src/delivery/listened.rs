@@ -90,12 +90,7 @@ mod tests {
     use super::*;
 
     fn event(inbox_id: Uuid, seq: i64) -> MessageStored {
-        MessageStored {
-            inbox_id,
-            seq,
-            message: None,
-            previous: None,
-        }
+        MessageStored::bare(inbox_id, seq)
     }
 
     #[test]

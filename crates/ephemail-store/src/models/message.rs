@@ -20,6 +20,15 @@ use crate::{
     schema::{inboxes, messages, raw_sources},
 };
 
+/// The columns of [`Message`], for the prepared statements that return messages.
+macro_rules! message_columns {
+    () => {
+        "id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr, cc_addr,
+         subject, sent_at, message_id, in_reply_to, size, parse_error, tags, seen,
+         has_attachments, content_limits"
+    };
+}
+
 /// The prepared statements' look-up of the expiry bucket of inbox `$1`, when it is live and
 /// visible ([`visible_at_2_to_4`]): `purge_at = ` it.
 macro_rules! visible_bucket {
@@ -45,6 +54,34 @@ macro_rules! oldest_claimable_where {
              ORDER BY seq LIMIT 1"
         )
     };
+}
+
+/// The values of [`oldest_claimable_where`]'s `$1` to `$7`.
+struct OldestClaimable {
+    inbox_id: Uuid,
+    viewer: Viewer,
+    now: DateTime<Utc>,
+    after: i64,
+    received_after: Option<DateTime<Utc>>,
+    consume: bool,
+}
+
+fn bind_oldest_claimable(
+    statement: Prepared<'static>,
+    values: OldestClaimable,
+) -> Prepared<'static> {
+    let OldestClaimable {
+        inbox_id,
+        viewer,
+        now,
+        after,
+        received_after,
+        consume,
+    } = values;
+    bind_visible_bucket(statement, inbox_id, viewer, now)
+        .bind::<BigInt, _>(after)
+        .bind::<Nullable<Timestamptz>, _>(received_after)
+        .bind::<Bool, _>(consume)
 }
 
 /// A condition that is true and lets the statement's transaction commit without waiting for
@@ -288,10 +325,9 @@ pub async fn stored_after(
     if let Some(received_after) = filter.only_received_after() {
         return bind_visible_bucket(
             Prepared::new(concat!(
-                "SELECT id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
-                 cc_addr, subject, sent_at, message_id, in_reply_to, size, parse_error, tags,
-                 seen, has_attachments, content_limits
-             FROM messages
+                "SELECT ",
+                message_columns!(),
+                " FROM messages
              WHERE inbox_id = $1 AND purge_at = ",
                 visible_bucket!(),
                 " AND seq > $5 AND ($6::timestamptz IS NULL OR received_at > $6)
@@ -352,32 +388,31 @@ pub async fn claim_oldest(
     loop {
         let claimed = match filter.only_received_after() {
             // One statement: the oldest candidate, taken if it still is one under the row lock.
-            Some(received_after) => {
-                bind_visible_bucket(
-                    Prepared::new(concat!(
-                        "UPDATE messages SET waited_at = $8, seen = seen OR $7
+            Some(received_after) => bind_oldest_claimable(
+                Prepared::new(concat!(
+                    "UPDATE messages SET waited_at = $8, seen = seen OR $7
                          WHERE purge_at = ",
-                        visible_bucket!(),
-                        " AND id = (SELECT id FROM messages WHERE ",
-                        oldest_claimable_where!(),
-                        ") AND CASE WHEN $7 THEN NOT seen ELSE waited_at IS NULL END AND ",
-                        commit_without_waiting_for_disk!(),
-                        " RETURNING id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
-                 cc_addr, subject, sent_at, message_id, in_reply_to, size, parse_error, tags,
-                 seen, has_attachments, content_limits"
-                    )),
+                    visible_bucket!(),
+                    " AND id = (SELECT id FROM messages WHERE ",
+                    oldest_claimable_where!(),
+                    ") AND CASE WHEN $7 THEN NOT seen ELSE waited_at IS NULL END AND ",
+                    commit_without_waiting_for_disk!(),
+                    " RETURNING ",
+                    message_columns!()
+                )),
+                OldestClaimable {
                     inbox_id,
                     viewer,
                     now,
-                )
-                .bind::<BigInt, _>(after)
-                .bind::<Nullable<Timestamptz>, _>(received_after)
-                .bind::<Bool, _>(consume)
-                .bind::<Timestamptz, _>(now)
-                .get_result(conn)
-                .await
-                .optional()?
-            }
+                    after,
+                    received_after,
+                    consume,
+                },
+            )
+            .bind::<Timestamptz, _>(now)
+            .get_result(conn)
+            .await
+            .optional()?,
             None => {
                 let oldest = oldest_claimable(conn, viewer, inbox_id, filter, after, claim, now);
                 let Some((id, purge_at)) = oldest.await? else {
@@ -388,9 +423,8 @@ pub async fn claim_oldest(
                      WHERE id = $3 AND purge_at = $4
                        AND CASE WHEN $2 THEN NOT seen ELSE waited_at IS NULL END AND ",
                     commit_without_waiting_for_disk!(),
-                    " RETURNING id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
-                 cc_addr, subject, sent_at, message_id, in_reply_to, size, parse_error, tags,
-                 seen, has_attachments, content_limits"
+                    " RETURNING ",
+                    message_columns!()
                 ))
                 .bind::<Timestamptz, _>(now)
                 .bind::<Bool, _>(consume)
@@ -430,18 +464,21 @@ async fn oldest_claimable(
         purge_at: DateTime<Utc>,
     }
     if let Some(received_after) = filter.only_received_after() {
-        let candidate: Option<Candidate> = bind_visible_bucket(
+        let consume = claim == Claim::Seen;
+        let candidate: Option<Candidate> = bind_oldest_claimable(
             Prepared::new(concat!(
                 "SELECT id, purge_at FROM messages WHERE ",
                 oldest_claimable_where!()
             )),
-            inbox_id,
-            viewer,
-            now,
+            OldestClaimable {
+                inbox_id,
+                viewer,
+                now,
+                after,
+                received_after,
+                consume,
+            },
         )
-        .bind::<BigInt, _>(after)
-        .bind::<Nullable<Timestamptz>, _>(received_after)
-        .bind::<Bool, _>(claim == Claim::Seen)
         .get_result(conn)
         .await
         .optional()?;
