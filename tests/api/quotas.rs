@@ -331,6 +331,43 @@ async fn mail_to_random_catch_all_addresses_cannot_lock_create_inbox_out() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn mail_to_an_address_another_writer_is_making_lands_in_that_inbox_counted_once() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let app = TestApp::spawn().await;
+    app.send_mail("seed@localhost", "first", "x").await;
+    // Another process's writer making `raced@` (as this one made `seed@`), not yet committed:
+    // this process's statement waits on it, and its snapshot, older than that commit, does not
+    // see the inbox it then finds taken.
+    let mut other = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    other
+        .batch_execute(
+            "BEGIN;
+             INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at,
+                 tags, purge_at, created_by_mail)
+             SELECT gen_random_uuid(), tenant_id, 'raced', domain, created_at, expires_at, tags,
+                 purge_at, true
+             FROM inboxes WHERE local_part = 'seed';
+             UPDATE tenant_usage SET mail_inboxes = mail_inboxes + 1;",
+        )
+        .await
+        .unwrap();
+    let commit_later = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        other.batch_execute("COMMIT").await.unwrap();
+    };
+    tokio::join!(
+        app.send_mail("raced@localhost", "to the other's inbox", "x"),
+        commit_later
+    );
+    assert_eq!(app.messages_of("raced@localhost").await.len(), 1);
+    assert_eq!(count(&app, "inboxes").await, 2);
+    assert_eq!(count(&app, "mail_inboxes").await, 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn inboxes_made_by_mail_have_a_bound_of_their_own() {
     let app = TestApp::spawn_with(&["--quota-catch-all-inboxes", "3"]).await;
     let mut smtp = app.smtp().await;

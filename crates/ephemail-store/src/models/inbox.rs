@@ -153,11 +153,11 @@ pub async fn find_by_address(
 }
 
 /// The live inboxes for catch-all addresses (with their domains' tenants), each created for the
-/// domain's tenant if it does not exist, in three statements whatever their number, pipelined
-/// (one round trip). An expired inbox at an address is replaced by a fresh, empty one; its id
-/// comes back too (its listeners must be told once this commits). Each inbox comes with
-/// whether this call created it. A tenant with `catch_all_cap` live inboxes made by mail gets no new
-/// one (a batch may take it past by its own new addresses); its address is left out.
+/// domain's tenant if it does not exist, in one statement whatever their number. An expired
+/// inbox at an address is replaced by a fresh, empty one; its id comes back too (its listeners
+/// must be told once this commits). Each inbox comes with whether this call created it. A
+/// tenant with `catch_all_cap` live inboxes made by mail gets no new one (a batch may take it
+/// past by its own new addresses); its address is left out.
 pub async fn find_or_create_all(
     conn: &AsyncPgConnection,
     addresses: &[(&EmailAddress, Uuid)],
@@ -166,9 +166,6 @@ pub async fn find_or_create_all(
     buckets: &ExpiryBuckets,
     catch_all_cap: i32,
 ) -> QueryResult<(Vec<(Inbox, bool)>, Vec<Uuid>)> {
-    if addresses.is_empty() {
-        return Ok(Default::default());
-    }
     let mut fresh: Vec<Inbox> = addresses
         .iter()
         .map(|&(address, tenant_id)| Inbox::new(address, tenant_id, now, ttl, buckets))
@@ -177,53 +174,123 @@ pub async fn find_or_create_all(
     // addresses in the same order and cannot deadlock.
     fresh.sort_by(|a, b| (&a.domain, &a.local_part).cmp(&(&b.domain, &b.local_part)));
     fresh.dedup_by(|a, b| (&a.domain, &a.local_part) == (&b.domain, &b.local_part));
-    // A prepared statement, one array per column: diesel would plan a multi-row insert anew
-    // for every batch.
-    let insert = Prepared::new(
-        "INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at, tags,
-             purge_at, created_by_mail)
-         SELECT id, tenant_id, local_part, domain, $5, $6, '{}', $7, true
-         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
-           AS t(id, tenant_id, local_part, domain)
-         -- Only for a new address (one probe of the address index first). The tenant's
-         -- counter of inboxes made by mail, never below the live ones, admits without counting
-         -- while under the cap; at the cap the live ones are counted, on the tenant index (by
-         -- whether made by mail, then expiry) and no further than the cap (migration
-         -- catch_all_inboxes_counted).
-         WHERE NOT EXISTS (SELECT 1 FROM inboxes i
-                           WHERE i.domain = t.domain AND i.local_part = t.local_part)
-           AND ((SELECT u.mail_inboxes FROM tenant_usage u WHERE u.tenant_id = t.tenant_id) < $8
-                OR (SELECT count(*) FROM (
-                        SELECT 1 FROM inboxes i
-                        WHERE i.tenant_id = t.tenant_id AND i.created_by_mail
-                          AND i.expires_at > $5
-                        LIMIT $8) made) < $8)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind::<Array<SqlUuid>, _>(column(&fresh, |inbox| inbox.id))
-    .bind::<Array<SqlUuid>, _>(column(&fresh, |inbox| inbox.tenant_id))
-    .bind::<Array<Text>, _>(column(&fresh, |inbox| inbox.local_part.as_str()))
-    .bind::<Array<Text>, _>(column(&fresh, |inbox| inbox.domain.as_str()))
-    .bind::<Timestamptz, _>(now)
-    .bind::<Timestamptz, _>(now + ttl)
-    .bind::<Timestamptz, _>(buckets.purge_at(now + ttl))
-    .bind::<diesel::sql_types::Integer, _>(catch_all_cap);
-    let wanted = AddressPairs::of(addresses.iter().map(|&(address, _)| address));
-    // Sent together, run by PostgreSQL in this order: the select sees the inserted rows.
-    let (replaced, _, found) = futures::try_join!(
-        delete_all_expired_at(conn, &wanted, now),
-        insert.execute(&mut { conn }),
-        find_all_by_address(conn, &wanted, now),
+    let creation = Creation {
+        now,
+        expires_at: now + ttl,
+        purge_at: buckets.purge_at(now + ttl),
+        catch_all_cap,
+    };
+    let (mut found, left) = find_or_insert(conn, &fresh, &creation).await?;
+    if left.is_empty() {
+        return Ok((found, Vec::new()));
+    }
+    // Rarely: an expired inbox at the address, a new one another batch committed meanwhile
+    // (the statement's snapshot predates it), or the tenant at its cap. Once the expired ones
+    // are gone, the same statement again, with a new snapshot; what it still leaves out is over
+    // the cap.
+    // In the order of `fresh`: sorted, distinct.
+    let left_addresses = AddressPairs {
+        domains: left.iter().map(|inbox| inbox.domain.as_str()).collect(),
+        locals: left.iter().map(|inbox| inbox.local_part.as_str()).collect(),
+    };
+    let (replaced, (again, _)) = futures::try_join!(
+        delete_all_expired_at(conn, &left_addresses, now),
+        find_or_insert(conn, &left, &creation),
     )?;
-    let created: std::collections::HashSet<Uuid> = fresh.iter().map(|inbox| inbox.id).collect();
-    let found = found
-        .into_iter()
-        .map(|inbox| {
-            let new = created.contains(&inbox.id);
-            (inbox, new)
-        })
-        .collect();
+    found.extend(again);
     Ok((found, replaced))
+}
+
+/// What [`find_or_insert`] gives the inboxes it creates.
+struct Creation {
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    purge_at: DateTime<Utc>,
+    catch_all_cap: i32,
+}
+
+/// The live inbox at each of `fresh`'s addresses, or `fresh` itself inserted if the address is
+/// free and the tenant under its cap, each with whether it was inserted; and those of `fresh`
+/// that got neither (an expired inbox, one committed by another batch since this statement's
+/// snapshot, or the cap).
+async fn find_or_insert(
+    mut conn: &AsyncPgConnection,
+    fresh: &[Inbox],
+    creation: &Creation,
+) -> QueryResult<(Vec<(Inbox, bool)>, Vec<Inbox>)> {
+    #[derive(QueryableByName)]
+    struct Resolved {
+        #[diesel(embed)]
+        inbox: Inbox,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        created: bool,
+    }
+    if fresh.is_empty() {
+        return Ok(Default::default());
+    }
+    // One statement: the address look-ups lock what exists (`FOR KEY SHARE`, as
+    // [`find_all_by_address`]) and the insert takes the rest. The tenant's counter of inboxes
+    // made by mail, never below the live ones, admits without counting while under the cap; at
+    // the cap the live ones are counted, on the tenant index (by whether made by mail, then
+    // expiry) and no further than the cap (migration catch_all_inboxes_counted). The statement
+    // adds what it made to the counter itself, the only insert of inboxes made by mail
+    // (migration made_by_mail_counted_by_ingest), locking counters rows in tenant order as
+    // every writer of them does.
+    let resolved: Vec<Resolved> = Prepared::new(
+        "WITH wanted AS MATERIALIZED (
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
+               AS t(id, tenant_id, local_part, domain)),
+         existing AS MATERIALIZED (
+             SELECT found.* FROM wanted CROSS JOIN LATERAL (
+                 SELECT * FROM inboxes
+                 WHERE domain = wanted.domain AND local_part = wanted.local_part
+                 LIMIT 1 FOR KEY SHARE) found),
+         created AS (
+             INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at,
+                 tags, purge_at, created_by_mail)
+             SELECT id, tenant_id, local_part, domain, $5, $6, '{}', $7, true FROM wanted t
+             WHERE NOT EXISTS (SELECT 1 FROM existing e
+                               WHERE e.domain = t.domain AND e.local_part = t.local_part)
+               AND ((SELECT u.mail_inboxes FROM tenant_usage u WHERE u.tenant_id = t.tenant_id)
+                    < $8
+                    OR (SELECT count(*) FROM (
+                            SELECT 1 FROM inboxes i
+                            WHERE i.tenant_id = t.tenant_id AND i.created_by_mail
+                              AND i.expires_at > $5
+                            LIMIT $8) made) < $8)
+             ON CONFLICT DO NOTHING
+             RETURNING *),
+         made AS (SELECT tenant_id, count(*) AS n FROM created GROUP BY tenant_id),
+         locked AS (
+             SELECT u.tenant_id FROM tenant_usage u JOIN made USING (tenant_id)
+             ORDER BY u.tenant_id FOR NO KEY UPDATE OF u),
+         counted AS (
+             UPDATE tenant_usage u SET mail_inboxes = u.mail_inboxes + made.n
+             FROM made JOIN locked USING (tenant_id)
+             WHERE u.tenant_id = made.tenant_id)
+         SELECT existing.*, false AS created FROM existing WHERE expires_at > $5
+         UNION ALL
+         SELECT created.*, true FROM created",
+    )
+    .bind::<Array<SqlUuid>, _>(column(fresh, |inbox| inbox.id))
+    .bind::<Array<SqlUuid>, _>(column(fresh, |inbox| inbox.tenant_id))
+    .bind::<Array<Text>, _>(column(fresh, |inbox| inbox.local_part.as_str()))
+    .bind::<Array<Text>, _>(column(fresh, |inbox| inbox.domain.as_str()))
+    .bind::<Timestamptz, _>(creation.now)
+    .bind::<Timestamptz, _>(creation.expires_at)
+    .bind::<Timestamptz, _>(creation.purge_at)
+    .bind::<diesel::sql_types::Integer, _>(creation.catch_all_cap)
+    .load(&mut conn)
+    .await?;
+    let got: std::collections::HashSet<(&str, &str)> = (resolved.iter())
+        .map(|r| (r.inbox.domain.as_str(), r.inbox.local_part.as_str()))
+        .collect();
+    let left = (fresh.iter())
+        .filter(|inbox| !got.contains(&(inbox.domain.as_str(), inbox.local_part.as_str())))
+        .cloned()
+        .collect();
+    let found = resolved.into_iter().map(|r| (r.inbox, r.created)).collect();
+    Ok((found, left))
 }
 
 /// The live inboxes at `addresses`, whoever owns them (for mail delivery), in one statement.
