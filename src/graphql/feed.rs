@@ -98,7 +98,8 @@ impl Feed {
                 // A message the last read already had.
                 Wake::Stored(event) if event.seq <= self.cursor => continue,
                 Wake::Stored(event) => Ok(self.following(&event)),
-                Wake::Lagged | Wake::StoredElsewhere => {
+                // (`Created` comes to an address's listeners, never to an inbox's.)
+                Wake::Lagged | Wake::StoredElsewhere | Wake::Created(_) => {
                     self.unsure = true;
                     Ok(None)
                 }

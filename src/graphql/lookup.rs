@@ -2,12 +2,13 @@
 //! address that has no inbox yet.
 
 use async_graphql::ID;
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 
 use crate::{api::Api, auth::Caller, error::AppError, graphql::types::parse_id};
 use ephemail_mail::address::EmailAddress;
 use ephemail_store::{
-    events::{self, Listener},
+    events::{self, Listener, Wake},
     models::{
         domain::{self, DomainMode},
         inbox as model,
@@ -82,6 +83,17 @@ impl Lookup {
         };
         Ok(found.map(|inbox| Named { inbox, tag }))
     }
+
+    /// The inbox ingest just made at the awaited address, as [`Lookup::find`] would find it.
+    fn made(&self, inbox: &model::Inbox, viewer: Viewer, now: DateTime<Utc>) -> Option<Named> {
+        let Self::Address { tag, .. } = self else {
+            return None;
+        };
+        inbox.is_visible_to(viewer, now).then(|| Named {
+            inbox: inbox.clone(),
+            tag: tag.clone(),
+        })
+    }
 }
 
 /// The live inbox named by `id` or `address` (exactly one must be given) that `viewer` may see,
@@ -121,8 +133,13 @@ impl AwaitedAddress {
         let credential_ended = app.credential_ended(caller.clone());
         let created = async {
             loop {
-                // Any wake-up (also a resync of the other processes' events) means: look again.
-                self.created.next().await;
+                // The inbox this process's ingest made comes with its event; any other wake-up
+                // (also a resync of the other processes' events) means: look again.
+                if let Wake::Created(inbox) = self.created.next().await {
+                    if let Some(found) = self.lookup.made(&inbox, viewer, app.clock.now()) {
+                        return Ok(found);
+                    }
+                }
                 self.created.drain();
                 // Boxed, as a feed's reads: the wait holds this future for as long as it waits.
                 if let Some(found) = Box::pin(self.lookup.find(app, viewer)).await? {

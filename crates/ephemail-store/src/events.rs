@@ -36,7 +36,10 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{models::message::Message, prepared::Prepared};
+use crate::{
+    models::{inbox::Inbox, message::Message},
+    prepared::Prepared,
+};
 
 /// The PostgreSQL channel on which processes sharing a database tell each other their events.
 const CHANNEL: &str = "ephemail_events";
@@ -95,6 +98,8 @@ enum InboxEvent {
     /// Another process stored mail there (or may have: see [`EventBus::resync`]).
     StoredElsewhere,
     Deleted,
+    /// This process's ingest made this inbox at the listened address (its commit is done).
+    Created(Arc<Inbox>),
 }
 
 /// The bus key of an address (`local@domain`, without a plus tag), under which waits for an
@@ -202,6 +207,15 @@ impl EventBus {
         for &key in keys {
             // Any wake-up makes an address's listener look the address up again.
             self.send(key, InboxEvent::StoredElsewhere);
+        }
+    }
+
+    /// Ingest made these inboxes (committed), each at the address with the [`address_key`]
+    /// given: the waits for those addresses here take the inbox from the event, without looking
+    /// the address up (ingest tells the other processes inside its transaction).
+    pub fn inboxes_made(&self, made: &[(Uuid, Arc<Inbox>)]) {
+        for (key, inbox) in made {
+            self.send(*key, InboxEvent::Created(inbox.clone()));
         }
     }
 
@@ -346,6 +360,8 @@ pub enum Wake {
     Lagged,
     /// The inbox was deleted; nothing more will come.
     Deleted,
+    /// An inbox was made at the listened address ([`EventBus::inboxes_made`]).
+    Created(Arc<Inbox>),
 }
 
 pub struct Listener {
@@ -367,6 +383,7 @@ impl Listener {
         match receiver.recv().await {
             Ok(InboxEvent::Stored(event)) => Wake::Stored(event),
             Ok(InboxEvent::StoredElsewhere) => Wake::StoredElsewhere,
+            Ok(InboxEvent::Created(inbox)) => Wake::Created(inbox),
             Ok(InboxEvent::Deleted) => {
                 self.deleted = true;
                 Wake::Deleted
@@ -387,7 +404,9 @@ impl Listener {
         loop {
             match receiver.try_recv() {
                 Ok(InboxEvent::Deleted) => self.deleted = true,
-                Ok(InboxEvent::Stored(_) | InboxEvent::StoredElsewhere)
+                Ok(
+                    InboxEvent::Stored(_) | InboxEvent::StoredElsewhere | InboxEvent::Created(_),
+                )
                 | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
                 Err(
                     broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed,
@@ -505,6 +524,29 @@ mod tests {
         bus.publish(event(b, 1));
         bus.publish(event(a, 2));
         assert_eq!(listener.next().await, Wake::Stored(event(a, 2)));
+    }
+
+    #[tokio::test]
+    async fn an_inbox_ingest_made_reaches_the_listeners_of_its_address_only() {
+        let bus = Arc::new(EventBus::default());
+        let (awaited, other) = (address_key("new@catch-all.test"), address_key("b@c.test"));
+        let (mut listener, mut other_listener) = (bus.listen(awaited), bus.listen(other));
+        let inbox = Arc::new(Inbox {
+            id: Uuid::new_v4(),
+            tenant_id: Uuid::new_v4(),
+            local_part: "new".into(),
+            domain: "catch-all.test".into(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            expires_at: chrono::DateTime::UNIX_EPOCH,
+            tags: Vec::new(),
+            purge_at: chrono::DateTime::UNIX_EPOCH,
+        });
+        bus.inboxes_made(&[(awaited, inbox.clone())]);
+        assert_eq!(listener.next().await, Wake::Created(inbox));
+        assert_eq!(
+            futures::FutureExt::now_or_never(other_listener.next()),
+            None
+        );
     }
 
     #[tokio::test]

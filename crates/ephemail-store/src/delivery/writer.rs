@@ -218,7 +218,7 @@ async fn store_batch(
             for id in changed.replaced {
                 handles.events.inbox_deleted(id);
             }
-            handles.events.addresses_created(&changed.created_at);
+            handles.events.inboxes_made(&changed.made);
             if changed.webhook_deliveries > 0 {
                 handles.webhooks_due.notify_one();
             }
@@ -248,11 +248,12 @@ enum QuotaCheck {
     OneByOne,
 }
 
-/// The inboxes a committed batch replaced (expired ones at catch-all addresses) and the
-/// [`events::address_key`]s of the addresses it created inboxes at: their listeners are told.
+/// The inboxes a committed batch replaced (expired ones at catch-all addresses) and those it
+/// made at addresses with listeners here (with the addresses' [`events::address_key`]s): their
+/// listeners are told.
 struct InboxesChanged {
     replaced: Vec<Uuid>,
-    created_at: Vec<Uuid>,
+    made: Vec<(Uuid, Arc<Inbox>)>,
     /// Webhook deliveries recorded of the stored messages.
     webhook_deliveries: i64,
 }
@@ -319,10 +320,11 @@ async fn store_in_transaction(
     let mut stored_in: Vec<Uuid> = targets.iter().map(|target| target.inbox.id).collect();
     stored_in.sort_unstable();
     stored_in.dedup();
-    let created_at: Vec<Uuid> = (inboxes.by_address.iter())
+    let created: Vec<(Uuid, &Inbox)> = (inboxes.by_address.iter())
         .filter(|(_, inbox)| inboxes.created.contains(&inbox.id))
-        .map(|(address, _)| events::address_key(address))
+        .map(|(address, inbox)| (events::address_key(address), inbox))
         .collect();
+    let created_at: Vec<Uuid> = created.iter().map(|&(key, _)| key).collect();
     let (inserted, (), newest, (), ()) = futures::try_join!(
         insert(conn, batch, pending, &listened, true, now),
         async {
@@ -354,9 +356,13 @@ async fn store_in_transaction(
         outcomes[job].delivery.stored.push(id);
         outcomes[job].events.push(event);
     }
+    let made = (created.into_iter())
+        .filter(|&(key, _)| handles.events.is_listened(key))
+        .map(|(key, inbox)| (key, Arc::new(inbox.clone())))
+        .collect();
     let changed = InboxesChanged {
         replaced: inboxes.replaced,
-        created_at,
+        made,
         webhook_deliveries,
     };
     Ok((outcomes, changed))

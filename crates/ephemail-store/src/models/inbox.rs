@@ -56,6 +56,20 @@ impl Inbox {
     pub fn address(&self) -> String {
         format!("{}@{}", self.local_part, self.domain)
     }
+
+    /// Whether `viewer` may see this inbox at `now`, in memory: what [`visible`] asks the
+    /// database, for an inbox in hand.
+    pub fn is_visible_to(&self, viewer: Viewer, now: DateTime<Utc>) -> bool {
+        self.expires_at > now
+            && match viewer {
+                Viewer::System => true,
+                Viewer::Tenant(tenant_id) => self.tenant_id == tenant_id,
+                Viewer::Inbox {
+                    tenant_id,
+                    inbox_id,
+                } => self.tenant_id == tenant_id && self.id == inbox_id,
+            }
+    }
 }
 
 /// Inserts the inbox; false when its address is already taken.
@@ -541,4 +555,58 @@ pub async fn delete(
         Ok(true)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_viewer_sees_a_live_inbox_of_its_own_only() {
+        let now = DateTime::UNIX_EPOCH + Duration::days(1);
+        let inbox = Inbox {
+            id: Uuid::new_v4(),
+            tenant_id: Uuid::new_v4(),
+            local_part: "a".into(),
+            domain: "b.test".into(),
+            created_at: now,
+            expires_at: now + Duration::seconds(1),
+            tags: Vec::new(),
+            purge_at: now + Duration::hours(1),
+        };
+        let (tenant_id, inbox_id) = (inbox.tenant_id, inbox.id);
+        let other = Uuid::new_v4();
+        for (viewer, sees) in [
+            (Viewer::System, true),
+            (Viewer::Tenant(tenant_id), true),
+            (Viewer::Tenant(other), false),
+            (
+                Viewer::Inbox {
+                    tenant_id,
+                    inbox_id,
+                },
+                true,
+            ),
+            (
+                Viewer::Inbox {
+                    tenant_id,
+                    inbox_id: other,
+                },
+                false,
+            ),
+            (
+                Viewer::Inbox {
+                    tenant_id: other,
+                    inbox_id,
+                },
+                false,
+            ),
+        ] {
+            assert_eq!(inbox.is_visible_to(viewer, now), sees, "{viewer:?}");
+            let later = now + Duration::seconds(1);
+            assert!(!inbox.is_visible_to(viewer, later), "expired");
+        }
+    }
 }
