@@ -299,6 +299,28 @@ pub async fn page(
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
+    // Prepared when unfiltered, the common listing: a boxed query is parsed and planned anew
+    // for every page. The cursor is an index condition (`seq <`), not an `OR` with NULL.
+    if filter.is_empty() {
+        return bind_visible_bucket(
+            Prepared::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages
+             WHERE inbox_id = $1 AND purge_at = ",
+                visible_bucket!(),
+                " AND seq < coalesce($5, 9223372036854775807)
+             ORDER BY seq DESC LIMIT $6"
+            )),
+            inbox_id,
+            viewer,
+            now,
+        )
+        .bind::<Nullable<BigInt>, _>(before)
+        .bind::<BigInt, _>(limit)
+        .load(conn)
+        .await;
+    }
     let mut query = matching(viewer, inbox_id, filter, now);
     if let Some(before) = before {
         query = query.filter(messages::seq.lt(before));
