@@ -41,6 +41,19 @@ macro_rules! visible_bucket {
     };
 }
 
+/// The prepared statements' read of inbox `$1`'s messages, when it is live and visible (`$2` to
+/// `$4`, [`visible_bucket`]); the statement adds its conditions (` AND ...`) and order.
+macro_rules! select_visible_inbox_messages {
+    () => {
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE inbox_id = $1 AND purge_at = ",
+            visible_bucket!()
+        )
+    };
+}
+
 /// The prepared statements' conditions, on `messages`, of the oldest message of inbox `$1`
 /// (visible: `$2` to `$4`) after seq `$5`, received after `$6` (NULL: any time), that a claim
 /// may take: when `$7`, an unseen one, else one no wait has returned.
@@ -304,13 +317,8 @@ pub async fn page(
     if filter.is_empty() {
         return bind_visible_bucket(
             Prepared::new(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages
-             WHERE inbox_id = $1 AND purge_at = ",
-                visible_bucket!(),
-                " AND seq < coalesce($5, 9223372036854775807)
-             ORDER BY seq DESC LIMIT $6"
+                select_visible_inbox_messages!(),
+                " AND seq < coalesce($5, 9223372036854775807) ORDER BY seq DESC LIMIT $6"
             )),
             inbox_id,
             viewer,
@@ -347,13 +355,9 @@ pub async fn stored_after(
     if let Some(received_after) = filter.only_received_after() {
         return bind_visible_bucket(
             Prepared::new(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages
-             WHERE inbox_id = $1 AND purge_at = ",
-                visible_bucket!(),
+                select_visible_inbox_messages!(),
                 " AND seq > $5 AND ($6::timestamptz IS NULL OR received_at > $6)
-             ORDER BY seq LIMIT $7"
+                 ORDER BY seq LIMIT $7"
             )),
             inbox_id,
             viewer,
