@@ -70,6 +70,7 @@ macro_rules! oldest_claimable_where {
 }
 
 /// The values of [`oldest_claimable_where`]'s `$1` to `$7`.
+#[derive(Clone, Copy)]
 struct OldestClaimable {
     inbox_id: Uuid,
     viewer: Viewer,
@@ -77,6 +78,27 @@ struct OldestClaimable {
     after: i64,
     received_after: Option<DateTime<Utc>>,
     consume: bool,
+}
+
+impl OldestClaimable {
+    /// The values, when `filter` is at most a received-after time (a prepared statement's).
+    fn of(
+        viewer: Viewer,
+        inbox_id: Uuid,
+        filter: &MessageFilter,
+        after: i64,
+        claim: Claim,
+        now: DateTime<Utc>,
+    ) -> Option<Self> {
+        filter.only_received_after().map(|received_after| Self {
+            inbox_id,
+            viewer,
+            now,
+            after,
+            received_after,
+            consume: claim == Claim::Seen,
+        })
+    }
 }
 
 fn bind_oldest_claimable(
@@ -410,12 +432,12 @@ pub async fn claim_oldest(
     claim: Claim,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Message>> {
-    let consume = claim == Claim::Seen;
+    let prepared = OldestClaimable::of(viewer, inbox_id, filter, after, claim, now);
     loop {
-        let claimed = match filter.only_received_after() {
+        let claimed = match prepared {
             // One statement: the oldest candidate, taken if it still is one under the row lock.
             // Nothing taken means no candidate, or another wait took it first: asked after.
-            Some(received_after) => {
+            Some(values) => {
                 let claimed = bind_oldest_claimable(
                     Prepared::new(concat!(
                         "UPDATE messages SET waited_at = $8, seen = seen OR $7
@@ -428,25 +450,14 @@ pub async fn claim_oldest(
                         " RETURNING ",
                         message_columns!()
                     )),
-                    OldestClaimable {
-                        inbox_id,
-                        viewer,
-                        now,
-                        after,
-                        received_after,
-                        consume,
-                    },
+                    values,
                 )
                 .bind::<Timestamptz, _>(now)
                 .get_result(conn)
                 .await
                 .optional()?;
-                if claimed.is_none() {
-                    let oldest =
-                        oldest_claimable(conn, viewer, inbox_id, filter, after, claim, now);
-                    if oldest.await?.is_none() {
-                        return Ok(None);
-                    }
+                if claimed.is_none() && oldest_claimable_by_values(conn, values).await?.is_none() {
+                    return Ok(None);
                 }
                 claimed
             }
@@ -465,7 +476,7 @@ pub async fn claim_oldest(
                     message_columns!()
                 ))
                 .bind::<Timestamptz, _>(now)
-                .bind::<Bool, _>(consume)
+                .bind::<Bool, _>(claim == Claim::Seen)
                 .bind::<SqlUuid, _>(id)
                 .bind::<Timestamptz, _>(purge_at)
                 .get_result(conn)
@@ -479,7 +490,34 @@ pub async fn claim_oldest(
     }
 }
 
-/// The id and bucket of the oldest message after `after` that matches and `claim` allows.
+/// The id and bucket of the oldest message of [`OldestClaimable`]'s values, by the prepared
+/// statement.
+async fn oldest_claimable_by_values(
+    conn: &mut AsyncPgConnection,
+    values: OldestClaimable,
+) -> QueryResult<Option<(Uuid, DateTime<Utc>)>> {
+    #[derive(QueryableByName)]
+    struct Candidate {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = Timestamptz)]
+        purge_at: DateTime<Utc>,
+    }
+    let candidate: Option<Candidate> = bind_oldest_claimable(
+        Prepared::new(concat!(
+            "SELECT id, purge_at FROM messages WHERE ",
+            oldest_claimable_where!()
+        )),
+        values,
+    )
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(candidate.map(|c| (c.id, c.purge_at)))
+}
+
+/// The id and bucket of the oldest message after `after` that matches and `claim` allows, for a
+/// filter the prepared statement cannot take.
 async fn oldest_claimable(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
@@ -489,34 +527,6 @@ async fn oldest_claimable(
     claim: Claim,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<(Uuid, DateTime<Utc>)>> {
-    #[derive(QueryableByName)]
-    struct Candidate {
-        #[diesel(sql_type = SqlUuid)]
-        id: Uuid,
-        #[diesel(sql_type = Timestamptz)]
-        purge_at: DateTime<Utc>,
-    }
-    if let Some(received_after) = filter.only_received_after() {
-        let consume = claim == Claim::Seen;
-        let candidate: Option<Candidate> = bind_oldest_claimable(
-            Prepared::new(concat!(
-                "SELECT id, purge_at FROM messages WHERE ",
-                oldest_claimable_where!()
-            )),
-            OldestClaimable {
-                inbox_id,
-                viewer,
-                now,
-                after,
-                received_after,
-                consume,
-            },
-        )
-        .get_result(conn)
-        .await
-        .optional()?;
-        return Ok(candidate.map(|c| (c.id, c.purge_at)));
-    }
     let candidates = matching(viewer, inbox_id, filter, now).filter(messages::seq.gt(after));
     match claim {
         Claim::Seen => candidates.filter(messages::seen.eq(false)),
