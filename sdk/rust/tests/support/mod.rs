@@ -1,12 +1,16 @@
-//! A real ephemail for the tests: the binary the workspace builds, on free ports, with its
-//! embedded PostgreSQL in a fresh data directory; mail goes to it over SMTP (lettre).
+//! A real ephemail for the tests: the binary the workspace builds, on ports it picks itself
+//! (and keeps across a restart), with its embedded PostgreSQL in a fresh data directory; mail
+//! goes to it over SMTP (lettre).
 
 use std::{
     io::{BufRead, BufReader},
-    net::TcpListener,
-    path::PathBuf,
+    net::SocketAddr,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     time::Duration,
 };
 
@@ -19,8 +23,8 @@ pub struct Server {
     pub url: String,
     pub api_key: String,
     data_dir: PathBuf,
-    smtp_port: u16,
-    http_port: u16,
+    smtp_addr: SocketAddr,
+    http_addr: SocketAddr,
     extra_args: Vec<String>,
     process: Child,
 }
@@ -35,43 +39,37 @@ fn binary() -> PathBuf {
     target.join("debug/ephemail")
 }
 
-/// Two free ports, held open together while they are picked: a probe closed before the next
-/// one opens can be handed the same port twice.
-fn two_free_ports() -> (u16, u16) {
-    let probe = || TcpListener::bind("127.0.0.1:0").expect("binding a probe");
-    let (first, second) = (probe(), probe());
-    let port = |listener: &TcpListener| listener.local_addr().expect("probe address").port();
-    (port(&first), port(&second))
-}
-
 impl Server {
     pub fn start(extra_args: &[&str]) -> Self {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
         // Under /tmp and world-readable: as root, the cluster runs as the `postgres` user.
         let data_dir = std::env::temp_dir().join(format!(
             "ephemail-sdk-rs-{}-{}",
             std::process::id(),
-            two_free_ports().0
+            STARTED.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&data_dir).expect("data dir");
         let permissions = std::os::unix::fs::PermissionsExt::from_mode(0o755);
         std::fs::set_permissions(&data_dir, permissions).expect("data dir mode");
-        let (smtp_port, http_port) = two_free_ports();
         let extra_args: Vec<String> = extra_args.iter().map(ToString::to_string).collect();
-        let (process, api_key) = run(&data_dir, smtp_port, http_port, &extra_args);
+        let any_port = "127.0.0.1:0".parse().expect("address");
+        let started = run(&data_dir, any_port, any_port, &extra_args);
         Self {
-            url: format!("http://127.0.0.1:{http_port}"),
-            api_key: api_key.expect("the first start prints the admin key"),
+            url: format!("http://{}", started.http_addr),
+            api_key: started.api_key.expect("the first start prints the admin key"),
             data_dir,
-            smtp_port,
-            http_port,
+            smtp_addr: started.smtp_addr,
+            http_addr: started.http_addr,
             extra_args,
-            process,
+            process: started.process,
         }
     }
 
+    /// Stops the server and starts it again on the same data directory and ports.
     pub fn restart(&mut self) {
         self.halt();
-        self.process = run(&self.data_dir, self.smtp_port, self.http_port, &self.extra_args).0;
+        self.process =
+            run(&self.data_dir, self.smtp_addr, self.http_addr, &self.extra_args).process;
     }
 
     fn halt(&mut self) {
@@ -101,7 +99,7 @@ impl Server {
 
     fn smtp(&self) -> AsyncSmtpTransport<Tokio1Executor> {
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(self.smtp_port)
+            .port(self.smtp_addr.port())
             .build()
     }
 }
@@ -110,26 +108,34 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.halt();
         let _ = std::fs::remove_dir_all(&self.data_dir);
+        let _ = std::fs::remove_file(self.data_dir.with_extension("log"));
     }
 }
 
-/// Starts the server and waits until it is ready; returns it with the admin key it printed.
-fn run(
-    data_dir: &PathBuf,
-    smtp_port: u16,
-    http_port: u16,
-    extra: &[String],
-) -> (Child, Option<String>) {
+/// A server that printed that it is ready.
+struct Started {
+    process: Child,
+    smtp_addr: SocketAddr,
+    http_addr: SocketAddr,
+    api_key: Option<String>,
+}
+
+/// Starts the server and waits until it is ready; returns it with the addresses it serves and
+/// the admin key it printed (at its first start). Its log goes beside the data directory, and
+/// into the panic if it does not start.
+fn run(data_dir: &Path, smtp_addr: SocketAddr, http_addr: SocketAddr, extra: &[String]) -> Started {
+    let log_path = data_dir.with_extension("log");
+    let log = std::fs::File::create(&log_path).expect("log file");
     let mut process = Command::new(binary())
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--smtp-addr", &format!("127.0.0.1:{smtp_port}")])
-        .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
+        .args(["--smtp-addr", &smtp_addr.to_string()])
+        .args(["--http-addr", &http_addr.to_string()])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("starting ephemail (build it first)");
     let (lines, received) = mpsc::channel();
@@ -140,19 +146,34 @@ fn run(
             }
         });
     }
-    let mut api_key = None;
+    let (mut smtp, mut http, mut api_key) = (None, None, None);
     loop {
-        let Ok(line) = received.recv_timeout(Duration::from_secs(90)) else {
-            let _ = process.kill();
-            let _ = process.wait();
-            panic!("ephemail did not start in 90 s");
+        let line = match received.recv_timeout(Duration::from_secs(90)) {
+            Ok(line) => line,
+            Err(ended) => {
+                let _ = process.kill();
+                let status = process.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("ephemail did not start ({ended:?}, {status:?}); its log:\n{log}");
+            }
         };
+        if let Some(addr) = line.strip_prefix("smtp      ") {
+            smtp = addr.parse().ok();
+        }
+        if let Some(url) = line.strip_prefix("graphql   http://") {
+            http = url.trim_end_matches("/graphql").parse().ok();
+        }
         // The admin key of tenant `dev` is printed once, at the first start.
         if let Some(key) = line.strip_prefix("api key") {
             api_key = key.split_whitespace().next().map(str::to_owned);
         }
         if line.contains("ephemail is ready") {
-            return (process, api_key);
+            return Started {
+                process,
+                smtp_addr: smtp.expect("the SMTP address printed"),
+                http_addr: http.expect("the HTTP address printed"),
+                api_key,
+            };
         }
     }
 }
