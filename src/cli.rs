@@ -380,7 +380,10 @@ async fn domain_command(command: DomainCommand) -> anyhow::Result<()> {
         }
         DomainCommand::Remove { name, database } => with_database(&database, async |db| {
             let mut conn = db.pool.get().await?;
-            let removed = service::domain::remove(&mut conn, &name).await?;
+            // A process of its own: the servers on the database hear of the removed inboxes
+            // through the notification sent with the removal.
+            let events = EventBus::default();
+            let removed = service::domain::remove(&mut conn, &events, &name).await?;
             let name = name.to_ascii_lowercase();
             anyhow::ensure!(removed, "domain {name} is not served");
             println!("removed {name}");

@@ -2,13 +2,16 @@
 
 use chrono::{DateTime, Utc};
 use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use ephemail_mail::address::DomainName;
-use ephemail_store::models::{
-    domain::{self, Domain, DomainMode},
-    Viewer,
+use ephemail_store::{
+    events::{Changes, EventBus},
+    models::{
+        domain::{self, Domain, DomainMode},
+        Viewer,
+    },
 };
 
 pub enum AddOutcome {
@@ -47,7 +50,30 @@ pub async fn list(conn: &mut AsyncPgConnection, viewer: Viewer) -> QueryResult<V
 }
 
 /// Stops serving the domain `name` (in any case) and deletes its inboxes (their messages, no
-/// longer readable, go with their expiry buckets); false if it was not served.
-pub async fn remove(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<bool> {
-    domain::delete(conn, &name.to_ascii_lowercase()).await
+/// longer readable, go with their expiry buckets); false if it was not served. The inboxes'
+/// subscribers and waits end with `NOT_FOUND`, here and, through the notification sent with the
+/// removal, in the other processes on the database.
+pub async fn remove(
+    conn: &mut AsyncPgConnection,
+    events: &EventBus,
+    name: &str,
+) -> QueryResult<bool> {
+    let name = name.to_ascii_lowercase();
+    let inboxes = conn
+        .transaction(async |conn| {
+            let inboxes = domain::delete(conn, &name).await?;
+            if let Some(deleted) = &inboxes {
+                let deleted = Changes {
+                    deleted,
+                    ..Default::default()
+                };
+                events.notify_others(conn, deleted).await?;
+            }
+            Ok::<_, diesel::result::Error>(inboxes)
+        })
+        .await?;
+    for &id in inboxes.iter().flatten() {
+        events.inbox_deleted(id);
+    }
+    Ok(inboxes.is_some())
 }

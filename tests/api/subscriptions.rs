@@ -338,6 +338,29 @@ async fn subscribers_of_a_deleted_inbox_get_a_final_not_found_and_the_stream_end
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn subscribers_of_an_inbox_whose_domain_the_cli_removes_are_ended_too() {
+    let app = TestApp::spawn().await;
+    let (mut ws, address) = watch_new_inbox(&app, "unserved", false).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (_, domain) = address.split_once('@').unwrap();
+    // The CLI is a process of its own: the server hears of the removal by notification.
+    let removed = std::process::Command::new(env!("CARGO_BIN_EXE_ephemail"))
+        .args([
+            "domain",
+            "remove",
+            domain,
+            "--database-url",
+            &app.database_url,
+        ])
+        .output()
+        .unwrap();
+    assert!(removed.status.success(), "{removed:?}");
+    assert_ends_with_not_found(&mut ws).await;
+    ws.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn subscribers_of_an_inbox_the_sweeper_removes_are_ended_too() {
     let app = TestApp::spawn().await;
     let (mut ws, _) = watch_new_inbox(&app, "expiring", false).await;

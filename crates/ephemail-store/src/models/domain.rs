@@ -13,7 +13,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::Viewer;
-use crate::schema::domains;
+use crate::schema::{domains, inboxes};
 
 /// How a domain decides which recipients exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow)]
@@ -134,10 +134,16 @@ pub async fn list(conn: &mut AsyncPgConnection, viewer: Viewer) -> QueryResult<V
     query.select(Domain::as_select()).load(conn).await
 }
 
-/// Removes the domain with all its inboxes and messages; false if it did not exist.
-pub async fn delete(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<bool> {
+/// Removes the domain with all its inboxes and messages; returns the inboxes' ids, or `None`
+/// if it did not exist. Run it in a transaction: the inboxes go first (those the domain's
+/// removal would cascade to), so that their ids are known.
+pub async fn delete(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Option<Vec<Uuid>>> {
+    let inboxes = diesel::delete(inboxes::table.filter(inboxes::domain.eq(name)))
+        .returning(inboxes::id)
+        .get_results(conn)
+        .await?;
     let deleted = diesel::delete(domains::table.find(name))
         .execute(conn)
         .await?;
-    Ok(deleted > 0)
+    Ok((deleted > 0).then_some(inboxes))
 }
