@@ -6,7 +6,7 @@ Until SIGTERM, sends MESSAGE (a file; its Subject replaced by `probe TAG-N`) one
 connection, one at a time, PAUSE_MS (default 10) apart, each to the next address of the file
 ADDRESSES (one a line, in turn, from a random start). For every mail it appends to OUT
 `address<TAB>subject<TAB>t250<TAB>data_to_250`: t250 is when the `250` after DATA was read, in
-nanoseconds of CLOCK_MONOTONIC (time.monotonic_ns, the clock of bench/subscribers.mjs), and
+nanoseconds of CLOCK_MONOTONIC (time.monotonic_ns, the clock of the subscribers clients), and
 data_to_250 the microseconds from sending the end of DATA (`.`) to reading that `250`.
 """
 
