@@ -13,7 +13,10 @@ use ephemail_store::{
 };
 
 use crate::{
-    auth::{credential, inbox_token::InboxTokens, liveness, public::PublicInboxes, Caller},
+    auth::{
+        credential, inbox_token::InboxTokens, liveness, public::PublicInboxes,
+        tenantless::TenantlessRequests, Caller,
+    },
     config::ServeConfig,
     content::Contents,
     error::AppError,
@@ -38,6 +41,8 @@ pub struct ApiHandles {
     pub inbox_tokens: InboxTokens,
     /// Set in public mode.
     pub public_inboxes: Option<PublicInboxes>,
+    /// The request buckets of callers without a tenant, per client IP address.
+    pub tenantless_requests: TenantlessRequests,
     pub metrics: ApiMetrics,
     /// `ephemail_quota_refusals_total`, shared with delivery.
     pub quota_refusals: QuotaRefusals,

@@ -25,7 +25,7 @@ use ephemail_store::{
 
 use crate::{
     api::{Api, ApiHandles},
-    auth::{inbox_token::InboxTokens, public::PublicInboxes},
+    auth::{inbox_token::InboxTokens, public::PublicInboxes, tenantless::TenantlessRequests},
     config::ServeConfig,
     content::Contents,
     http::Readiness,
@@ -106,6 +106,11 @@ impl App {
             config.retention_settings(),
             &mut registry,
         ));
+        // Each client address gets as many requests without a tenant as a tenant gets.
+        let tenantless_requests = TenantlessRequests::new(
+            u32::try_from(config.quota.quota_requests_per_minute).unwrap_or(0),
+            clock.clone(),
+        );
         let api = Api::new(ApiHandles {
             limits: config.server_limits(),
             config: config.clone(),
@@ -117,6 +122,7 @@ impl App {
             contents,
             inbox_tokens,
             public_inboxes,
+            tenantless_requests,
             metrics: ApiMetrics::register(&mut registry),
             quota_refusals,
             webhooks: WebhookRules {

@@ -6,6 +6,7 @@ pub mod credential;
 pub mod inbox_token;
 pub mod liveness;
 pub mod public;
+pub mod tenantless;
 
 use uuid::Uuid;
 

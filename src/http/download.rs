@@ -107,7 +107,8 @@ async fn viewer(request: &Request, app: &Api) -> Result<Viewer, Response> {
         .identify(credential)
         .await
         .map_err(|error| unavailable(&error))?;
-    let rate = rate_limit::take(app, &caller)
+    let client_ip = super::client_ip::client_ip(request, &app.config.http.trusted_proxies);
+    let rate = rate_limit::take(app, &caller, client_ip)
         .await
         .map_err(|error| unavailable(&error))?;
     if let Some(decision) = rate.filter(|decision| !decision.allowed) {

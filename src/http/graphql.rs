@@ -77,13 +77,14 @@ pub async fn post(
     schema: Data<&ApiSchema>,
     app: Data<&Api>,
 ) -> Response {
-    // Counted first, so that every answer to a caller with a tenant (malformed requests too)
-    // carries the rate-limit headers.
+    let client_ip = super::client_ip::client_ip(request, &app.config.http.trusted_proxies);
+    // Counted first, so that every answer (to malformed requests too) carries the rate-limit
+    // headers.
     let admitted = async {
         let caller = app
             .identify(auth::credential::from_headers(request.headers()))
             .await?;
-        let rate = rate_limit::take(&app, &caller).await?;
+        let rate = rate_limit::take(&app, &caller, client_ip).await?;
         Ok::<_, AppError>((caller, rate))
     };
     let (caller, rate) = match admitted.await {
@@ -102,7 +103,7 @@ pub async fn post(
         }
     };
     let mut graphql = graphql.data(base_url(request, &app)).data(caller);
-    if let Some(ip) = super::client_ip::client_ip(request, &app.config.http.trusted_proxies) {
+    if let Some(ip) = client_ip {
         graphql = graphql.data(ClientIp(ip));
     }
     let mut response = schema.execute(graphql).await;

@@ -1,5 +1,8 @@
-//! The per-tenant API request quota at the HTTP edge: `429 Too Many Requests` with
-//! `Retry-After` past it, and `X-RateLimit-*` headers on every answer.
+//! The API request quota at the HTTP edge: per tenant, and per client IP address for callers
+//! without one. `429 Too Many Requests` with `Retry-After` past it, and `X-RateLimit-*` headers
+//! on every answer.
+
+use std::net::IpAddr;
 
 use poem::{
     http::{HeaderValue, StatusCode},
@@ -9,11 +12,20 @@ use poem::{
 use crate::{api::Api, auth::Caller, error::AppError, telemetry::api::RateLimit};
 use ephemail_store::models::quota::{self, QuotaKind, RateDecision};
 
-/// Takes one request from the caller's tenant bucket (a refusal is counted); `None` for callers
-/// without a tenant (they are refused by authentication anyway).
-pub async fn take(app: &Api, caller: &Caller) -> Result<Option<RateDecision>, AppError> {
+/// Takes one request from the caller's tenant bucket, or for a caller without a tenant (no
+/// credentials, or ones that do not work) from its client IP address's (a refusal is counted).
+/// `None` only for a caller without a tenant or a known address.
+pub async fn take(
+    app: &Api,
+    caller: &Caller,
+    ip: Option<IpAddr>,
+) -> Result<Option<RateDecision>, AppError> {
     let Some(tenant_id) = caller.tenant_id() else {
-        return Ok(None);
+        let decision = ip.map(|ip| app.tenantless_requests.take(ip));
+        if decision.is_some_and(|decision| !decision.allowed) {
+            app.metrics.rate_limited(RateLimit::ApiRequests);
+        }
+        return Ok(decision);
     };
     let mut conn = app.pool.get().await?;
     let default_limit = app.config.quota.quota_requests_per_minute;

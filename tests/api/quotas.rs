@@ -176,6 +176,43 @@ async fn the_request_rate_limit_answers_429_with_a_correct_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn callers_without_a_tenant_share_a_request_bucket_per_client_address() {
+    let app = TestApp::spawn_with(&["--public-inboxes", "--quota-requests-per-minute", "3"]).await;
+    let client = reqwest::Client::new();
+    let request = |credential: Option<&str>| {
+        let request = client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": "{ domains { name } }" }));
+        match credential {
+            Some(credential) => request.bearer_auth(credential),
+            None => request,
+        }
+    };
+    // Anonymous visitors of a public site and callers with a wrong key count alike.
+    for (credential, remaining) in [(None, "2"), (Some("ek_wrong"), "1"), (None, "0")] {
+        let response = request(credential).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-ratelimit-limit"], "3");
+        assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
+    }
+    let refused = request(None).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "20");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUOTA_EXCEEDED");
+    // A tenant's key from the same address has its own bucket.
+    let tenant = request(Some(&app.key)).send().await.unwrap();
+    assert_eq!(tenant.status(), 200);
+    assert_eq!(tenant.headers()["x-ratelimit-remaining"], "2");
+    // The bucket refills on the service's clock.
+    app.clock.advance(chrono::Duration::seconds(19));
+    assert_eq!(request(None).send().await.unwrap().status(), 429, "not yet");
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(request(None).send().await.unwrap().status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_ttl_limit_caps_its_inboxes() {
     let app = TestApp::spawn().await;
     app.set_limits(
