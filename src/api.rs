@@ -14,8 +14,8 @@ use ephemail_store::{
 
 use crate::{
     auth::{
-        credential, inbox_token::InboxTokens, liveness, public::PublicInboxes,
-        tenantless::TenantlessRequests, Caller,
+        credential, inbox_token::InboxTokens, liveness, per_address::PerAddress,
+        public::PublicInboxes, Caller,
     },
     config::ServeConfig,
     content::Contents,
@@ -42,7 +42,7 @@ pub struct ApiHandles {
     /// Set in public mode.
     pub public_inboxes: Option<PublicInboxes>,
     /// The request buckets of callers without a tenant, per client IP address.
-    pub tenantless_requests: TenantlessRequests,
+    pub tenantless_requests: PerAddress,
     pub metrics: ApiMetrics,
     /// `ephemail_quota_refusals_total`, shared with delivery.
     pub quota_refusals: QuotaRefusals,

@@ -25,7 +25,7 @@ use ephemail_store::{
 
 use crate::{
     api::{Api, ApiHandles},
-    auth::{inbox_token::InboxTokens, public::PublicInboxes, tenantless::TenantlessRequests},
+    auth::{inbox_token::InboxTokens, per_address::PerAddress, public::PublicInboxes},
     config::ServeConfig,
     content::Contents,
     http::Readiness,
@@ -66,7 +66,7 @@ impl App {
         let public_inboxes = if config.http.public_inboxes {
             let mut conn = pool.get().await.context("connecting to the database")?;
             let per_minute = config.http.public_inboxes_per_minute;
-            Some(PublicInboxes::open(&mut conn, per_minute, clock.now()).await?)
+            Some(PublicInboxes::open(&mut conn, per_minute, clock.clone()).await?)
         } else {
             None
         };
@@ -107,7 +107,7 @@ impl App {
             &mut registry,
         ));
         // Each client address gets as many requests without a tenant as a tenant gets.
-        let tenantless_requests = TenantlessRequests::new(
+        let tenantless_requests = PerAddress::new(
             u32::try_from(config.quota.quota_requests_per_minute).unwrap_or(0),
             clock.clone(),
         );

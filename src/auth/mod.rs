@@ -5,8 +5,8 @@ pub mod api_key;
 pub mod credential;
 pub mod inbox_token;
 pub mod liveness;
+pub mod per_address;
 pub mod public;
-pub mod tenantless;
 
 use uuid::Uuid;
 

@@ -1,6 +1,6 @@
-//! The request buckets of callers without a tenant (no credentials, or credentials that do
-//! not work), one per client IP address: a tenant's requests count against its own bucket
-//! (`quota::take_request`), these against their address's.
+//! Token buckets per client IP address, on the service's clock: the requests of callers without
+//! a tenant (no credentials, or credentials that do not work; a tenant's requests count against
+//! its own bucket, `quota::take_request`), and public mode's inbox creations.
 
 use std::{
     net::IpAddr,
@@ -31,11 +31,9 @@ impl governor::clock::Clock for LimiterClock {
     }
 }
 
-/// The request buckets of callers without a tenant, one per client IP address, as large as a
-/// tenant's (`--quota-requests-per-minute`). Public mode serves such callers, and any caller can
-/// send requests without credentials or with wrong ones: without a bound, a flood of them would
-/// be answered in full.
-pub struct TenantlessRequests {
+/// `per_minute` takes a minute per address, refilled continuously. The buckets of addresses
+/// that are full again are forgotten from time to time (bounded memory).
+pub struct PerAddress {
     per_ip: Option<
         RateLimiter<
             IpAddr,
@@ -45,16 +43,16 @@ pub struct TenantlessRequests {
         >,
     >,
     clock: LimiterClock,
-    /// Requests taken since the buckets of quiet addresses were last forgotten.
+    /// Takes since the buckets of quiet addresses were last forgotten.
     taken: AtomicU32,
 }
 
-/// Every this many requests, the buckets of addresses that are full again are forgotten (bounded
-/// memory, at a cost spread over the requests).
+/// Every this many takes, the buckets of addresses that are full again are forgotten (the cost
+/// spread over the takes).
 const FORGET_EVERY: u32 = 4096;
 
-impl TenantlessRequests {
-    /// `per_minute` requests a minute per address; none at all with 0.
+impl PerAddress {
+    /// `per_minute` takes a minute per address; none at all with 0.
     pub fn new(per_minute: u32, clock: Arc<dyn Clock>) -> Self {
         let clock = LimiterClock(clock);
         Self {
@@ -71,7 +69,7 @@ impl TenantlessRequests {
         }
     }
 
-    /// Takes one request from `ip`'s bucket.
+    /// Takes one from `ip`'s bucket.
     pub fn take(&self, ip: IpAddr) -> RateDecision {
         let Some(per_ip) = &self.per_ip else {
             return RateDecision {
