@@ -200,19 +200,34 @@ fn invalid_settings_are_refused_before_starting() {
 }
 
 /// After a `kill -9`, the next `serve` adopts the cluster the dead one started, and its clean
-/// stop leaves no PostgreSQL behind; a second command beside a live server leaves it running.
+/// stop leaves no PostgreSQL behind; a second command beside a live server leaves it running,
+/// whatever the server's executable is called.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_after_kill_9_adopts_the_cluster_and_stops_it_at_exit() {
     let data_dir = format!("/tmp/ephemail-kill-{}", uuid::Uuid::new_v4().simple());
     let postmaster = format!("{data_dir}/postgres/postmaster.pid");
     let killed = ServeProcess::spawn(&["--data-dir", &data_dir]);
+    let key = killed
+        .printed_key
+        .clone()
+        .expect("the first start prints a key");
     killed.signal(signal::Signal::SIGKILL);
     killed.wait().await;
     assert!(std::path::Path::new(&postmaster).exists(), "left running");
-    let restarted = ServeProcess::spawn(&["--data-dir", &data_dir]);
+    // Installed under another name (a versioned copy, say).
+    let renamed = format!("{data_dir}-ephemail-1.0");
+    std::fs::copy(env!("CARGO_BIN_EXE_ephemail"), &renamed).unwrap();
+    let restarted =
+        ServeProcess::spawn_program(renamed.as_ref(), &["--data-dir", &data_dir], None, &[]);
     // A command beside the live server does not take the cluster over.
     stdout(&ephemail(&["tenant", "list", "--data-dir", &data_dir]));
     assert!(std::path::Path::new(&postmaster).exists(), "still serving");
+    let query = json!({ "query": "{ domains { name } }" });
+    let served = crate::helpers::post_graphql(restarted.graphql_url(), &key, query).await;
+    assert_eq!(
+        served["data"]["domains"][0]["name"], "localhost",
+        "{served}"
+    );
     restarted.signal(signal::Signal::SIGTERM);
     assert!(restarted.wait().await.success());
     assert!(
@@ -220,6 +235,7 @@ async fn a_restart_after_kill_9_adopts_the_cluster_and_stops_it_at_exit() {
         "the adopted PostgreSQL is stopped with ephemail"
     );
     std::fs::remove_dir_all(&data_dir).unwrap();
+    std::fs::remove_file(&renamed).unwrap();
 }
 
 /// The README's first command: `serve` with no DATABASE_URL runs on a private cluster, receives

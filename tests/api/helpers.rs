@@ -319,12 +319,22 @@ impl ServeProcess {
         log: Option<&std::path::Path>,
         envs: &[(&str, &str)],
     ) -> Self {
+        Self::spawn_program(env!("CARGO_BIN_EXE_ephemail").as_ref(), args, log, envs)
+    }
+
+    /// As [`ServeProcess::spawn_logging`], running the executable at `program`.
+    pub fn spawn_program(
+        program: &std::path::Path,
+        args: &[&str],
+        log: Option<&std::path::Path>,
+        envs: &[(&str, &str)],
+    ) -> Self {
         use std::io::BufRead;
         let stderr = match log {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
             None => Stdio::null(),
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ephemail"))
+        let mut child = Command::new(program)
             .arg("serve")
             .args(["--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
             .args(args)

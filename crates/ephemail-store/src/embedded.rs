@@ -2,12 +2,16 @@
 //! data directory, listening only on a Unix socket inside that directory (no TCP port to collide
 //! with). It is created on first use, reused afterwards, and stopped by whoever started it; a
 //! cluster whose starter died (`kill -9`) is adopted by the next ephemail that finds it, and
-//! stopped by that one.
+//! stopped by that one. The owner holds a lock on a file in the data directory for as long as it
+//! lives: the kernel releases it however the process ends, so a live owner is never mistaken
+//! for a dead one (whatever its executable is called) and a dead one never for a live one.
 //!
 //! PostgreSQL refuses to run as root; when we are root the cluster belongs to the `postgres`
 //! account (created by the distribution's packages) and its commands run as that account.
 
 use std::{
+    fs::{File, OpenOptions},
+    io::Write,
     os::unix::fs::{chown, DirBuilderExt},
     path::{Path, PathBuf},
     process::Stdio,
@@ -19,7 +23,11 @@ use diesel::{
     QueryableByName,
 };
 use diesel_async::RunQueryDsl;
-use nix::unistd::{Gid, Uid, User};
+use nix::{
+    errno::Errno,
+    fcntl::{Flock, FlockArg},
+    unistd::{Gid, Uid, User},
+};
 
 use crate::connect::ConnectionSettings;
 
@@ -29,7 +37,8 @@ const SUPERUSER: &str = "ephemail";
 const PORT: u16 = 5432;
 /// Longest Unix socket path the kernel accepts (`sun_path` minus the terminating NUL).
 const MAX_SOCKET_PATH: usize = 107;
-/// In the data directory: the process id of the ephemail that owns (and will stop) the cluster.
+/// In the data directory: locked by the ephemail that owns (and will stop) the cluster, and
+/// holding its process id.
 const OWNER_FILE: &str = "cluster-owner.pid";
 
 #[derive(Debug)]
@@ -37,8 +46,9 @@ pub struct EmbeddedPostgres {
     bin_dir: PathBuf,
     pgdata: PathBuf,
     run_as: Option<(Uid, Gid)>,
-    /// This process started the cluster, or adopted it from one that died: it stops it.
-    owned: bool,
+    /// Held when this process started the cluster, or adopted it from one that died: it stops
+    /// it. The lock on the owner file tells the others that its owner lives.
+    owner: Option<Flock<File>>,
 }
 
 impl EmbeddedPostgres {
@@ -76,20 +86,16 @@ impl EmbeddedPostgres {
             bin_dir,
             pgdata,
             run_as,
-            owned: false,
+            owner: None,
         };
         cluster.init(&data_dir).await?;
         let owner_file = data_dir.join(OWNER_FILE);
         if !cluster.is_running().await? {
             cluster.run_pg_ctl_start().await?;
-            cluster.owned = true;
+            cluster.owner = Some(own(&owner_file)?);
         } else if !owner_alive(&owner_file) {
             tracing::info!(pgdata = %cluster.pgdata.display(), "adopting an embedded PostgreSQL whose ephemail is gone");
-            cluster.owned = true;
-        }
-        if cluster.owned {
-            std::fs::write(&owner_file, std::process::id().to_string())
-                .with_context(|| format!("writing {}", owner_file.display()))?;
+            cluster.owner = Some(own(&owner_file)?);
         }
         cluster.create_database(SUPERUSER, None).await?;
         Ok(cluster)
@@ -141,7 +147,7 @@ impl EmbeddedPostgres {
     /// Stops the cluster if this process owns it; one that another live ephemail started is
     /// left running.
     pub async fn stop(self) -> anyhow::Result<()> {
-        if self.owned {
+        if self.owner.is_some() {
             self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "60"])
                 .await
                 .context("stopping the embedded PostgreSQL")?;
@@ -272,9 +278,39 @@ impl EmbeddedPostgres {
 
 /// The directory holding `initdb` and `pg_ctl`: the one given, else PATH, else the newest
 /// `/usr/lib/postgresql/<version>/bin` (Debian and Ubuntu keep them off PATH).
-/// Whether the ephemail process named in `owner_file` still runs (a recycled process id that
-/// now belongs to another program does not count).
+/// Takes the owner file's lock (held until the returned lock is dropped, or the process ends)
+/// and writes this process's id into it.
+fn own(owner_file: &Path) -> anyhow::Result<Flock<File>> {
+    let writing = || format!("writing {}", owner_file.display());
+    // Not truncated before it is locked: another owner's id stays until this one holds it.
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(owner_file)
+        .with_context(writing)?;
+    let mut locked = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, errno)| errno)
+        .with_context(|| format!("{} is locked by a live ephemail", owner_file.display()))?;
+    locked.set_len(0).with_context(writing)?;
+    write!(locked, "{}", std::process::id()).with_context(writing)?;
+    Ok(locked)
+}
+
+/// Whether the ephemail that owns the cluster still runs: it holds the owner file's lock. An
+/// owner from before the lock is recognised by its process id (a recycled one that now belongs
+/// to another program does not count).
 fn owner_alive(owner_file: &Path) -> bool {
+    let Ok(file) = File::open(owner_file) else {
+        return false;
+    };
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Err((_, Errno::EWOULDBLOCK)) => true,
+        _ => owner_pid_alive(owner_file),
+    }
+}
+
+fn owner_pid_alive(owner_file: &Path) -> bool {
     let Some(pid) = std::fs::read_to_string(owner_file)
         .ok()
         .and_then(|pid| pid.trim().parse::<u32>().ok())
@@ -347,7 +383,7 @@ mod tests {
             bin_dir: PathBuf::new(),
             pgdata: PathBuf::from("/var/lib/e mail/postgres"),
             run_as: None,
-            owned: false,
+            owner: None,
         };
         assert_eq!(
             cluster.database_url("ephemail"),
