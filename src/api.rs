@@ -41,8 +41,9 @@ pub struct ApiHandles {
     pub inbox_tokens: InboxTokens,
     /// Set in public mode.
     pub public_inboxes: Option<PublicInboxes>,
-    /// The request buckets of callers without a tenant, per client IP address.
-    pub tenantless_requests: PerAddress,
+    /// The request buckets, per client IP address, of callers without a tenant and of public
+    /// mode's visitors.
+    pub per_address_requests: PerAddress,
     pub metrics: ApiMetrics,
     /// `ephemail_quota_refusals_total`, shared with delivery.
     pub quota_refusals: QuotaRefusals,

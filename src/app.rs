@@ -106,8 +106,9 @@ impl App {
             config.retention_settings(),
             &mut registry,
         ));
-        // Each client address gets as many requests without a tenant as a tenant gets.
-        let tenantless_requests = PerAddress::new(
+        // Each client address gets as many requests without a tenant (or as a visitor in public
+        // mode) as a tenant gets.
+        let per_address_requests = PerAddress::new(
             u32::try_from(config.quota.quota_requests_per_minute).unwrap_or(0),
             clock.clone(),
         );
@@ -122,7 +123,7 @@ impl App {
             contents,
             inbox_tokens,
             public_inboxes,
-            tenantless_requests,
+            per_address_requests,
             metrics: ApiMetrics::register(&mut registry),
             quota_refusals,
             webhooks: WebhookRules {

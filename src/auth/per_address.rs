@@ -1,6 +1,7 @@
 //! Token buckets per client IP address, on the service's clock: the requests of callers without
-//! a tenant (no credentials, or credentials that do not work; a tenant's requests count against
-//! its own bucket, `quota::take_request`), and public mode's inbox creations.
+//! a tenant (no credentials, or credentials that do not work) and of public mode's visitors (a
+//! tenant's requests count against its own bucket, `quota::take_request`), and public mode's
+//! inbox creations.
 
 use std::{
     net::IpAddr,

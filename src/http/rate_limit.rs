@@ -1,5 +1,5 @@
 //! The API request quota at the HTTP edge: per tenant, and per client IP address for callers
-//! without one. `429 Too Many Requests` with `Retry-After` past it, and `X-RateLimit-*` headers
+//! without one and public mode's visitors. `429 Too Many Requests` with `Retry-After` past it, and `X-RateLimit-*` headers
 //! on every answer.
 
 use std::net::IpAddr;
@@ -12,20 +12,26 @@ use poem::{
 use crate::{api::Api, auth::Caller, error::AppError, telemetry::api::RateLimit};
 use ephemail_store::models::quota::{self, QuotaKind, RateDecision};
 
-/// Takes one request from the caller's tenant bucket, or for a caller without a tenant (no
-/// credentials, or ones that do not work) from its client IP address's (a refusal is counted).
-/// `None` only for a caller without a tenant or a known address.
+/// Takes one request from the caller's tenant bucket (a refusal is counted). Callers without a
+/// tenant (no credentials, or ones that do not work) and public mode's visitors (with their
+/// inboxes' tokens, of the `public` tenant) take from their client IP address's instead: one
+/// `public` bucket would be shared by every visitor of the site. `None` only for those without
+/// a known address.
 pub async fn take(
     app: &Api,
     caller: &Caller,
     ip: Option<IpAddr>,
 ) -> Result<Option<RateDecision>, AppError> {
-    let Some(tenant_id) = caller.tenant_id() else {
-        let decision = ip.map(|ip| app.tenantless_requests.take(ip));
-        if decision.is_some_and(|decision| !decision.allowed) {
-            app.metrics.rate_limited(RateLimit::ApiRequests);
+    let public_tenant = app.public_inboxes.as_ref().map(|public| public.tenant_id);
+    let tenant_id = match caller.tenant_id() {
+        Some(tenant_id) if Some(tenant_id) != public_tenant => tenant_id,
+        _ => {
+            let decision = ip.map(|ip| app.per_address_requests.take(ip));
+            if decision.is_some_and(|decision| !decision.allowed) {
+                app.metrics.rate_limited(RateLimit::ApiRequests);
+            }
+            return Ok(decision);
         }
-        return Ok(decision);
     };
     let mut conn = app.pool.get().await?;
     let default_limit = app.config.quota.quota_requests_per_minute;

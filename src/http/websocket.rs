@@ -97,7 +97,8 @@ pub fn upgrade(
     data: Data,
 ) -> Response {
     let limits = &app.config.websocket;
-    let ip_place = match super::client_ip::client_ip(request, &app.config.http.trusted_proxies) {
+    let client_ip = super::client_ip::client_ip(request, &app.config.http.trusted_proxies);
+    let ip_place = match client_ip {
         Some(ip) => match connections
             .per_ip
             .take(ip, limits.ws_max_connections_per_ip)
@@ -131,6 +132,7 @@ pub fn upgrade(
                 protocol,
                 data,
                 header_credential,
+                client_ip,
                 _ip_place: ip_place,
             };
             async move {
@@ -167,6 +169,8 @@ struct Connection {
     protocol: GraphQLProtocol,
     data: Data,
     header_credential: Option<String>,
+    /// Whose request bucket a public mode's visitor takes from.
+    client_ip: Option<IpAddr>,
     _ip_place: Option<Held>,
 }
 
@@ -174,6 +178,7 @@ struct Connection {
 struct ClientState {
     /// The authenticated caller, once `connection_init` was accepted.
     caller: Option<Caller>,
+    client_ip: Option<IpAddr>,
     /// `connection_init` was refused: the protocol handler's close is a `4403 Forbidden`.
     init_refused: bool,
     last_seen: Instant,
@@ -202,11 +207,13 @@ impl Connection {
             protocol,
             data,
             header_credential,
+            client_ip,
             _ip_place,
         } = self;
         let limits = app.config.websocket.clone();
         let client = Arc::new(Mutex::new(ClientState {
             caller: None,
+            client_ip,
             init_refused: false,
             last_seen: Instant::now(),
             running: HashSet::new(),
@@ -360,7 +367,10 @@ impl Connection {
 /// credential still works, counted against its tenant's request rate, and within the
 /// subscriptions a connection may run. Before `connection_init` the protocol handler refuses it.
 async fn admit(app: &Api, client: &Mutex<ClientState>, id: &str) -> Result<(), Verdict> {
-    let Some(caller) = lock(client).caller.clone() else {
+    let (Some(caller), client_ip) = ({
+        let client = lock(client);
+        (client.caller.clone(), client.client_ip)
+    }) else {
         return Ok(());
     };
     let refuse = |error: AppError, message: Option<String>| {
@@ -376,8 +386,7 @@ async fn admit(app: &Api, client: &Mutex<ClientState>, id: &str) -> Result<(), V
         }
         Err(error) => return Err(refuse(error, None)),
     }
-    // No address: a connection's caller always has a tenant (see `authenticate`).
-    match rate_limit::take(app, &caller, None).await {
+    match rate_limit::take(app, &caller, client_ip).await {
         Ok(Some(decision)) if !decision.allowed => {
             return Err(refuse(
                 AppError::QuotaExceeded {

@@ -176,39 +176,61 @@ async fn the_request_rate_limit_answers_429_with_a_correct_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn callers_without_a_tenant_share_a_request_bucket_per_client_address() {
-    let app = TestApp::spawn_with(&["--public-inboxes", "--quota-requests-per-minute", "3"]).await;
+async fn callers_without_a_tenant_and_public_visitors_share_a_request_bucket_per_address() {
+    let app = TestApp::spawn_with(&["--public-inboxes", "--quota-requests-per-minute", "4"]).await;
     let client = reqwest::Client::new();
-    let request = |credential: Option<&str>| {
+    let request = |credential: Option<&str>, query: &str| {
         let request = client
             .post(app.url("/graphql"))
-            .json(&json!({ "query": "{ domains { name } }" }));
+            .json(&json!({ "query": query }));
         match credential {
             Some(credential) => request.bearer_auth(credential),
             None => request,
         }
     };
-    // Anonymous visitors of a public site and callers with a wrong key count alike.
-    for (credential, remaining) in [(None, "2"), (Some("ek_wrong"), "1"), (None, "0")] {
-        let response = request(credential).send().await.unwrap();
+    let domains = "{ domains { name } }";
+    let created = request(
+        None,
+        r#"mutation { createInbox(input: {domain: "registered.test"}) { token } }"#,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(created.headers()["x-ratelimit-remaining"], "3");
+    let created: serde_json::Value = created.json().await.unwrap();
+    let token = created["data"]["createInbox"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A wrong key, and the token of a public inbox (its tenant is everyone's), count alike.
+    for (credential, remaining) in [
+        (Some("ek_wrong"), "2"),
+        (Some(token.as_str()), "1"),
+        (None, "0"),
+    ] {
+        let response = request(credential, domains).send().await.unwrap();
         assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["x-ratelimit-limit"], "3");
+        assert_eq!(response.headers()["x-ratelimit-limit"], "4");
         assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
     }
-    let refused = request(None).send().await.unwrap();
+    let refused = request(Some(&token), domains).send().await.unwrap();
     assert_eq!(refused.status(), 429);
-    assert_eq!(refused.headers()["retry-after"], "20");
+    assert_eq!(refused.headers()["retry-after"], "15");
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "QUOTA_EXCEEDED");
     // A tenant's key from the same address has its own bucket.
-    let tenant = request(Some(&app.key)).send().await.unwrap();
+    let tenant = request(Some(&app.key), domains).send().await.unwrap();
     assert_eq!(tenant.status(), 200);
-    assert_eq!(tenant.headers()["x-ratelimit-remaining"], "2");
+    assert_eq!(tenant.headers()["x-ratelimit-remaining"], "3");
     // The bucket refills on the service's clock.
-    app.clock.advance(chrono::Duration::seconds(19));
-    assert_eq!(request(None).send().await.unwrap().status(), 429, "not yet");
+    app.clock.advance(chrono::Duration::seconds(14));
+    assert_eq!(
+        request(None, domains).send().await.unwrap().status(),
+        429,
+        "not yet"
+    );
     app.clock.advance(chrono::Duration::seconds(1));
-    assert_eq!(request(None).send().await.unwrap().status(), 200);
+    assert_eq!(request(None, domains).send().await.unwrap().status(), 200);
     app.stop().await;
 }
 
