@@ -1,7 +1,8 @@
 //! Public mode (`--public-inboxes`, off by default), for a temp-mail website: anonymous callers
 //! may create inboxes on shared domains and read them with the inbox token they get back. The
-//! inboxes belong to the `public` tenant (its quotas apply), and creation is rate-limited per
-//! client IP address.
+//! inboxes belong to the `public` tenant (its quotas apply, but for requests: visitors take from
+//! their address's bucket, see `http::rate_limit`), and creation is rate-limited per client IP
+//! address.
 
 use std::{net::IpAddr, sync::Arc};
 

@@ -1,6 +1,6 @@
 //! The API request quota at the HTTP edge: per tenant, and per client IP address for callers
-//! without one and public mode's visitors. `429 Too Many Requests` with `Retry-After` past it, and `X-RateLimit-*` headers
-//! on every answer.
+//! without one and public mode's visitors. `429 Too Many Requests` with `Retry-After` past it,
+//! and `X-RateLimit-*` headers on every answer.
 
 use std::net::IpAddr;
 
