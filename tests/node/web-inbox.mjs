@@ -272,7 +272,8 @@ await scenario('switching the language changes the labels and is kept', async ()
   await page.getByLabel('Language').selectOption('de');
   await page.getByText('Deine temporäre Adresse').waitFor();
   check(await page.getByRole('button', { name: 'Adresse kopieren' }).isVisible(), 'German copy button');
-  check((await page.locator('html').getAttribute('lang')) === 'de', 'html lang');
+  // The page sets `lang` after it renders the new labels: wait for it, do not race it.
+  await page.locator('html[lang="de"]').waitFor({ state: 'attached' });
   await page.getByLabel('Sprache').selectOption('es');
   await page.getByText('Tu dirección temporal').waitFor();
   await page.reload();
