@@ -250,6 +250,12 @@ async fn known_smtp_traffic_gives_exact_series_that_promtool_accepts() {
     assert_eq!(value(&scrape, "ephemail_ingest_batch_size"), 4.0);
     assert_eq!(value(&scrape, "ephemail_ingest_batch_size_sum"), 4.0);
     assert_eq!(value(&scrape, "ephemail_ingest_queue_depth"), 0.0);
+    // The first batch read the inbox and limits; the next two were stored from memory; the
+    // last found its tenant's limits changed since, and read them again.
+    assert_eq!(
+        series(&scrape, "ephemail_ingest_batch_recipients_total", &["from"]),
+        expected(&[("changed_memory", 1.0), ("database", 2.0), ("memory", 2.0)])
+    );
     assert_eq!(
         series(&scrape, "ephemail_quota_refusals_total", &["kind"]),
         expected(&[

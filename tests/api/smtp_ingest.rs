@@ -383,3 +383,79 @@ async fn sessions_per_address_and_message_rates_are_limited() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_writer_stores_from_memory_until_an_inbox_it_remembers_changes() {
+    let app = TestApp::spawn_with(&["--default-ttl", "600", "--purge-bucket", "60"]).await;
+    let deliver = |to: &'static str, subject: &'static str| {
+        let app = &app;
+        async move {
+            let mut smtp = app.smtp().await;
+            smtp.command("EHLO client.test").await;
+            let mail = format!("Subject: {subject}\r\n\r\nbody\r\n");
+            let reply = smtp.deliver("a@example.com", &[to], &mail).await;
+            assert!(reply.starts_with("250 2.0.0"), "{to}: {reply}");
+        }
+    };
+    let batches = || async {
+        let scrape = crate::helpers::scrape_metrics(&app.url("/metrics")).await;
+        ["memory", "changed_memory", "database"].map(|from| {
+            crate::helpers::metric_value(
+                &scrape,
+                "ephemail_ingest_batch_recipients_total",
+                &[("from", from)],
+            )
+            .unwrap_or_else(|| panic!("no batches from {from}"))
+        })
+    };
+    // Read, then remembered: the inbox, the tenant's limits, and a new catch-all address.
+    deliver("kept@localhost", "one").await;
+    deliver("kept@localhost", "two").await;
+    deliver("gone@localhost", "three").await;
+    assert_eq!(batches().await, [2.0, 0.0, 1.0]);
+    // An inbox of a registered domain, created through the API: `RCPT TO` found it.
+    let created = app
+        .data(
+            r#"mutation { createInbox(input: {domain: "registered.test", localPart: "made"}) {
+                status } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(created["createInbox"]["status"], "CREATED");
+    deliver("made@registered.test", "api").await;
+    assert_eq!(batches().await, [3.0, 0.0, 1.0]);
+    assert_eq!(app.messages_of("made@registered.test").await.len(), 1);
+
+    // An inbox deleted through the API: the remembered one is not stored to, a new one is made.
+    let deleted = app
+        .data(
+            "mutation($id: ID!) { deleteInbox(id: $id) { status } }",
+            json!({ "id": app.inbox_id("gone@localhost").await }),
+        )
+        .await;
+    assert_eq!(deleted["deleteInbox"]["status"], "DELETED");
+    deliver("gone@localhost", "four").await;
+    assert_eq!(batches().await, [3.0, 1.0, 2.0]);
+    let again = app.messages_of("gone@localhost").await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["subject"], "four");
+
+    // An inbox moved to a later expiry bucket: the next mail goes to that bucket, not the one
+    // remembered, so it outlives the old bucket with the others.
+    let extended = app
+        .data(
+            "mutation($id: ID!) { extendInbox(input: {id: $id, ttlSeconds: 7200}) { status } }",
+            json!({ "id": app.inbox_id("kept@localhost").await }),
+        )
+        .await;
+    assert_eq!(extended["extendInbox"]["status"], "EXTENDED");
+    deliver("kept@localhost", "five").await;
+    deliver("new@localhost", "six").await;
+    assert_eq!(batches().await, [4.0, 2.0, 3.0]);
+    app.clock.advance(chrono::Duration::seconds(1000));
+    app.app.sweeper.sweep().await.unwrap().unwrap();
+    let kept = app.messages_of("kept@localhost").await;
+    let subjects: Vec<&str> = kept.iter().filter_map(|m| m["subject"].as_str()).collect();
+    assert_eq!(subjects, ["five", "two", "one"]);
+    app.stop().await;
+}

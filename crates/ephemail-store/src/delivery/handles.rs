@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{load::IngestLoad, metrics::DeliveryMetrics, recipients::RecipientCache};
+use super::{
+    load::IngestLoad, metrics::DeliveryMetrics, recipients::RecipientCache, remembered::Remembered,
+};
 use crate::{
     clock::Clock, events::EventBus, models::quota::Limits, partitions::ExpiryBuckets, Pool,
 };
@@ -27,6 +29,8 @@ pub(super) struct Handles {
     pub(super) events: Arc<EventBus>,
     pub(super) buckets: Arc<ExpiryBuckets>,
     pub(super) recipients: RecipientCache,
+    /// What the writer remembers of earlier batches, and `RCPT TO` of the inboxes it found.
+    pub(super) remembered: Remembered,
     pub(super) settings: DeliverySettings,
     pub(super) metrics: DeliveryMetrics,
     /// Woken when a batch recorded webhook deliveries, so they go out at once.

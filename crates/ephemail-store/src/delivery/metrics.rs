@@ -2,7 +2,8 @@
 //! recipients refused for a quota.
 
 use prometheus_client::{
-    metrics::{gauge::Gauge, histogram::Histogram},
+    encoding::{EncodeLabelSet, EncodeLabelValue},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -16,7 +17,25 @@ const BATCH_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 pub struct DeliveryMetrics {
     batch_size: Histogram,
     queue_depth: Gauge,
+    recipients: Family<RecipientsFrom, Counter>,
     quota_refusals: QuotaRefusals,
+}
+
+/// Where the writer took a batch's recipient inboxes and tenants' limits from.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct RecipientsFrom {
+    from: Recalled,
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub(super) enum Recalled {
+    /// Remembered from earlier batches, and still so (one round trip).
+    memory,
+    /// Remembered, but changed since: read again.
+    changed_memory,
+    /// Read from the database (two round trips).
+    database,
 }
 
 impl DeliveryMetrics {
@@ -26,6 +45,7 @@ impl DeliveryMetrics {
         let metrics = Self {
             batch_size: Histogram::new(BATCH_BUCKETS),
             queue_depth: Gauge::default(),
+            recipients: Family::default(),
             quota_refusals,
         };
         registry.register(
@@ -38,6 +58,24 @@ impl DeliveryMetrics {
             "Mails prepared and waiting for the ingest writer",
             metrics.queue_depth.clone(),
         );
+        registry.register(
+            "ephemail_ingest_batch_recipients",
+            "Batches of the ingest writer by where their recipient inboxes and tenants' limits \
+             came from: memory (one round trip), changed_memory (remembered but changed, then \
+             read) or database",
+            metrics.recipients.clone(),
+        );
+        // Each from zero, so that a rate over any of them starts at the first scrape.
+        for from in [
+            Recalled::memory,
+            Recalled::changed_memory,
+            Recalled::database,
+        ] {
+            metrics
+                .recipients
+                .get_or_create(&RecipientsFrom { from })
+                .inc_by(0);
+        }
         metrics
     }
 
@@ -55,6 +93,12 @@ impl DeliveryMetrics {
 
     pub(super) fn batch(&self, mails: usize) {
         self.batch_size.observe(mails as f64);
+    }
+
+    pub(super) fn recipients_from(&self, from: Recalled) {
+        self.recipients
+            .get_or_create(&RecipientsFrom { from })
+            .inc();
     }
 
     pub(super) fn refused(&self, kind: QuotaKind) {

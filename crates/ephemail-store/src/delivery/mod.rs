@@ -4,6 +4,7 @@
 //! in one transaction for every recipient inbox and then wakes the inboxes' listeners. The
 //! caller answers `250` only after that transaction committed.
 
+mod batch;
 mod envelope;
 mod handles;
 mod listened;
@@ -11,6 +12,7 @@ mod load;
 mod metrics;
 mod prepare;
 pub mod recipients;
+mod remembered;
 mod writer;
 
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use crate::{
     partitions::ExpiryBuckets,
     Pool,
 };
+use batch::Job;
 pub use envelope::{Delivery, IncomingMail, Recipient, RecipientCheck};
 pub use handles::DeliverySettings;
 use handles::Handles;
@@ -35,7 +38,8 @@ pub use load::IngestLoad;
 pub use metrics::DeliveryMetrics;
 use prepare::PreparedMail;
 use recipients::RecipientCache;
-use writer::{Job, MAX_BATCH};
+use remembered::Remembered;
+use writer::MAX_BATCH;
 
 /// Delivers accepted mail. Cloned into every SMTP session; the writer task stops once the last
 /// clone is gone.
@@ -62,6 +66,7 @@ impl MailDelivery {
             events,
             buckets,
             recipients: RecipientCache::default(),
+            remembered: Remembered::default(),
             settings,
             metrics,
             webhooks_due,
@@ -99,7 +104,8 @@ impl MailDelivery {
                 let mut conn = handles.pool.get().await?;
                 let (local, domain) = (&address.local, &address.domain);
                 match inbox::find_by_address(&mut conn, Viewer::System, local, domain, now).await? {
-                    Some(inbox) => inbox.tenant_id,
+                    // Its mail is then stored without looking it up again, if it still holds.
+                    Some(inbox) => handles.remembered.learn_inbox(address.to_string(), inbox),
                     None => return Ok(RecipientCheck::NoSuchInbox),
                 }
             }

@@ -9,7 +9,6 @@
 //! no gain.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,17 +17,20 @@ use diesel_async::{
     pooled_connection::{deadpool::Object, PoolableConnection},
     AsyncPgConnection, SimpleAsyncConnection,
 };
-use tokio::sync::{mpsc, oneshot};
-use tracing::{field, instrument::Instrumented, Instrument};
+use tokio::sync::mpsc;
+use tracing::{field, Instrument};
 use uuid::Uuid;
 
 use ephemail_mail::address::EmailAddress;
 
 use super::{
+    batch::{statement, BatchInboxes, Job},
     envelope::Delivery,
     handles::Handles,
     listened::Listened,
-    prepare::{InboxDelivery, PreparedMail},
+    metrics::Recalled,
+    prepare::InboxDelivery,
+    remembered::FromMemory,
 };
 use crate::{
     events::{self, MessageStored},
@@ -39,15 +41,10 @@ use crate::{
         message_insert::{self, Counting, MailCount, NewMessage},
         quota::{self, Limits, QuotaKind},
         raw_source::NewRawSource,
-        tenant,
+        tenant::{self, TenantLimits},
     },
     prepared,
 };
-
-pub(super) struct Job {
-    pub(super) mail: PreparedMail,
-    pub(super) done: oneshot::Sender<anyhow::Result<Delivery>>,
-}
 
 /// Mails per transaction at most; bounds the work lost to a failed batch and its latency.
 pub(super) const MAX_BATCH: usize = 64;
@@ -115,19 +112,14 @@ async fn write_batch(
         Err(_) if batch.len() > 1 => {
             let mut outcomes = Vec::with_capacity(batch.len());
             for job in batch {
-                let alone = store_batch(handles, connection, std::slice::from_ref(job)).await;
+                let alone = std::slice::from_ref(job);
+                let alone = store_batch(handles, connection, alone).await;
                 outcomes.push(alone.map(|mut outcome| outcome.remove(0)));
             }
             outcomes
         }
         Err(error) => vec![Err(error)],
     }
-}
-
-/// A span for one of the writer's database statements (or pipelined round trips), at debug
-/// level: there are a few per batch, on the hot path.
-fn statement<F: Future>(name: &'static str, future: F) -> Instrumented<F> {
-    future.instrument(tracing::debug_span!("db.statement", statement = name))
 }
 
 /// The writer's own connection, taken out of the pool for good: its session is set up once for
@@ -154,16 +146,6 @@ impl WriterConnection {
     }
 }
 
-/// A batch's live recipient inboxes, by address, which of them the batch created, the expired
-/// inboxes it replaced at catch-all addresses, and the catch-all addresses whose tenant had no
-/// room for another inbox made by mail.
-struct BatchInboxes {
-    by_address: HashMap<String, Inbox>,
-    created: HashSet<Uuid>,
-    replaced: Vec<Uuid>,
-    over_catch_all_quota: HashSet<String>,
-}
-
 /// What [`insert`] stored.
 #[derive(Default)]
 struct Inserted {
@@ -186,8 +168,13 @@ struct Target<'b> {
 /// statements: `BEGIN` with every inbox resolved (or created) and the tenants' limits; then the
 /// mails counted against their tenants' quotas with every raw source, message and attachment
 /// inserted (after the commit-order lock), the oldest messages of inboxes past
-/// `--max-messages-per-inbox` deleted, and `COMMIT`. When a tenant's mails do not all fit, that
-/// transaction rolls back and the batch is stored again one copy at a time.
+/// `--max-messages-per-inbox` deleted, and `COMMIT`. With the inboxes and limits remembered
+/// from earlier batches, the first round trip is only sent ahead of the second ([`remembered`];
+/// if what was remembered changed, the transaction rolls back and is run again with them read).
+/// When a tenant's mails do not all fit, the transaction rolls back and the batch is stored
+/// again one copy at a time.
+///
+/// [`remembered`]: super::remembered
 async fn store_batch(
     handles: &Handles,
     connection: &mut WriterConnection,
@@ -206,10 +193,33 @@ async fn store_batch(
                 .purge_at(now + handles.settings.catch_all_ttl)],
         )
         .await?;
-    let mut result = store_in_transaction(conn, handles, batch, now, QuotaCheck::AllAtOnce).await;
-    if matches!(&result, Err(error) if message_insert::exceeded(error)) {
+    let (recipients, buckets) = (&handles.recipients, &handles.buckets);
+    let catch_all_ttl = handles.settings.catch_all_ttl;
+    let recalled = (handles.remembered).recall(recipients, buckets, catch_all_ttl, batch, now);
+    let from = match recalled {
+        Some(_) => Recalled::memory,
+        None => Recalled::database,
+    };
+    let all_at_once = QuotaCheck::AllAtOnce;
+    let mut result = store_in_transaction(conn, handles, batch, now, all_at_once, recalled)
+        .await
+        .inspect(|_| handles.metrics.recipients_from(from));
+    if matches!(&result, Err(error) if message_insert::remembered_changed(error)) {
+        handles.metrics.recipients_from(Recalled::changed_memory);
+        handles.remembered.forget();
         result = match statement("rollback", prepared::rollback(conn)).await {
-            Ok(()) => store_in_transaction(conn, handles, batch, now, QuotaCheck::OneByOne).await,
+            Ok(()) => store_in_transaction(conn, handles, batch, now, all_at_once, None)
+                .await
+                .inspect(|_| handles.metrics.recipients_from(Recalled::database)),
+            Err(error) => Err(error),
+        };
+    }
+    if matches!(&result, Err(error) if message_insert::exceeded(error)) {
+        let one_by_one = QuotaCheck::OneByOne;
+        result = match statement("rollback", prepared::rollback(conn)).await {
+            Ok(()) => store_in_transaction(conn, handles, batch, now, one_by_one, None)
+                .await
+                .inspect(|_| handles.metrics.recipients_from(Recalled::database)),
             Err(error) => Err(error),
         };
     }
@@ -225,6 +235,7 @@ async fn store_batch(
             Ok(stored)
         }
         Err(error) => {
+            handles.remembered.forget();
             // The pipeline may have stopped before its COMMIT: a connection that cannot even
             // roll back is not used again.
             if statement("rollback", prepared::rollback(conn))
@@ -258,14 +269,28 @@ struct InboxesChanged {
     webhook_deliveries: i64,
 }
 
+/// Stores the batch in a transaction: the recipients as `recalled` from memory (only then is
+/// the transaction begun in the same round trip as the rest), else read (in a round trip of
+/// their own). Once committed, they are remembered.
 async fn store_in_transaction(
     conn: &AsyncPgConnection,
     handles: &Handles,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
     quota_check: QuotaCheck,
+    recalled: Option<FromMemory>,
 ) -> diesel::QueryResult<(Vec<Outcome>, InboxesChanged)> {
-    let (inboxes, limits) = resolve(conn, handles, batch, now).await?;
+    let read;
+    let (inboxes, tenants) = match &recalled {
+        Some(recalled) => (&recalled.inboxes, &recalled.limits),
+        None => {
+            read = resolve(conn, handles, batch, now).await?;
+            (&read.0, &read.1)
+        }
+    };
+    let limits: HashMap<Uuid, Limits> = (tenants.iter())
+        .map(|(&id, overrides)| (id, Limits::resolve(&handles.settings.limits, overrides)))
+        .collect();
     // The partitions of the inboxes' expiry buckets (made when the inbox was), checked once per
     // process and bucket: the inbox may come from another process.
     handles
@@ -275,7 +300,7 @@ async fn store_in_transaction(
             inboxes.by_address.values().map(|inbox| inbox.purge_at),
         )
         .await?;
-    let (mut outcomes, copies) = copies(handles, batch, &inboxes, &limits);
+    let (mut outcomes, copies) = copies(handles, batch, inboxes, &limits);
     let listened = Listened::of(
         copies.iter().map(|c| (c.inbox.id, c.inbox.purge_at)),
         |inbox_id| handles.events.is_listened(inbox_id),
@@ -325,7 +350,16 @@ async fn store_in_transaction(
         .map(|(address, inbox)| (events::address_key(address), inbox))
         .collect();
     let created_at: Vec<Uuid> = created.iter().map(|&(key, _)| key).collect();
-    let (inserted, (), newest, (), ()) = futures::try_join!(
+    let ((), inserted, (), newest, (), ()) = futures::try_join!(
+        async {
+            match &recalled {
+                Some(recalled) => {
+                    let cap = handles.settings.catch_all_inboxes;
+                    recalled.begin(conn, &handles.buckets, cap, now).await
+                }
+                None => Ok(()),
+            }
+        },
         insert(conn, batch, pending, &listened, true, now),
         async {
             if !overfull.is_empty() {
@@ -360,8 +394,9 @@ async fn store_in_transaction(
         .filter(|&(key, _)| handles.events.is_listened(key))
         .map(|(key, inbox)| (key, Arc::new(inbox.clone())))
         .collect();
+    handles.remembered.learn(&inboxes.by_address, tenants);
     let changed = InboxesChanged {
-        replaced: inboxes.replaced,
+        replaced: inboxes.replaced.clone(),
         made,
         webhook_deliveries,
     };
@@ -397,7 +432,7 @@ async fn resolve(
     handles: &Handles,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<(BatchInboxes, HashMap<Uuid, Limits>)> {
+) -> diesel::QueryResult<(BatchInboxes, HashMap<Uuid, TenantLimits>)> {
     let addresses: BTreeMap<&str, &EmailAddress> = batch
         .iter()
         .flat_map(|job| job.mail.deliveries.iter())
@@ -461,14 +496,8 @@ async fn resolve(
             tenant::find_all_receiving(conn, &owners, &registered_addresses)
         ),
     )?;
-    let limits = tenants
-        .into_iter()
-        .map(|tenant| {
-            (
-                tenant.id,
-                Limits::resolve(&handles.settings.limits, &tenant.limits),
-            )
-        })
+    let limits = (tenants.into_iter())
+        .map(|tenant| (tenant.id, tenant.limits))
         .collect();
     found.extend(registered.into_iter().map(|inbox| (inbox, false)));
     let created = found

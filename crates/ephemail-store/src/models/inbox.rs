@@ -180,20 +180,8 @@ pub async fn find_or_create_all(
     buckets: &ExpiryBuckets,
     catch_all_cap: i32,
 ) -> QueryResult<(Vec<(Inbox, bool)>, Vec<Uuid>)> {
-    let mut fresh: Vec<Inbox> = addresses
-        .iter()
-        .map(|&(address, tenant_id)| Inbox::new(address, tenant_id, now, ttl, buckets))
-        .collect();
-    // One order for every writer, so that concurrent batches wait on each other's new
-    // addresses in the same order and cannot deadlock.
-    fresh.sort_by(|a, b| (&a.domain, &a.local_part).cmp(&(&b.domain, &b.local_part)));
-    fresh.dedup_by(|a, b| (&a.domain, &a.local_part) == (&b.domain, &b.local_part));
-    let creation = Creation {
-        now,
-        expires_at: now + ttl,
-        purge_at: buckets.purge_at(now + ttl),
-        catch_all_cap,
-    };
+    let fresh = made_by_mail(addresses, now, ttl, buckets);
+    let creation = Creation::new(now, ttl, buckets, catch_all_cap);
     let (mut found, left) = find_or_insert(conn, &fresh, &creation).await?;
     if left.is_empty() {
         return Ok((found, Vec::new()));
@@ -215,12 +203,62 @@ pub async fn find_or_create_all(
     Ok((found, replaced))
 }
 
+/// The inboxes mail to catch-all `addresses` (with their domains' tenants) would make, in one
+/// order for every writer (so that concurrent batches wait on each other's new addresses in the
+/// same order and cannot deadlock), one per address.
+pub fn made_by_mail(
+    addresses: &[(&EmailAddress, Uuid)],
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+    buckets: &ExpiryBuckets,
+) -> Vec<Inbox> {
+    let mut fresh: Vec<Inbox> = addresses
+        .iter()
+        .map(|&(address, tenant_id)| Inbox::new(address, tenant_id, now, ttl, buckets))
+        .collect();
+    fresh.sort_by(|a, b| (&a.domain, &a.local_part).cmp(&(&b.domain, &b.local_part)));
+    fresh.dedup_by(|a, b| (&a.domain, &a.local_part) == (&b.domain, &b.local_part));
+    fresh
+}
+
+/// Inserts `fresh` (from [`made_by_mail`]) where their addresses are free and their tenants
+/// under `catch_all_cap`, in one statement, without the second pass of [`find_or_create_all`]:
+/// for a batch that expects to make them all and checks that it did (see
+/// [`super::message_insert::remembered_still_hold`]).
+pub async fn insert_made_by_mail(
+    conn: &AsyncPgConnection,
+    fresh: &[Inbox],
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+    buckets: &ExpiryBuckets,
+    catch_all_cap: i32,
+) -> QueryResult<()> {
+    let creation = Creation::new(now, ttl, buckets, catch_all_cap);
+    find_or_insert(conn, fresh, &creation).await.map(drop)
+}
+
 /// What [`find_or_insert`] gives the inboxes it creates.
 struct Creation {
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     purge_at: DateTime<Utc>,
     catch_all_cap: i32,
+}
+
+impl Creation {
+    fn new(
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+        buckets: &ExpiryBuckets,
+        catch_all_cap: i32,
+    ) -> Self {
+        Self {
+            now,
+            expires_at: now + ttl,
+            purge_at: buckets.purge_at(now + ttl),
+            catch_all_cap,
+        }
+    }
 }
 
 /// The live inbox at each of `fresh`'s addresses, or `fresh` itself inserted if the address is

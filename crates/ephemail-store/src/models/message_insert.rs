@@ -14,7 +14,10 @@ use diesel::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{attachment::NewAttachment, message::Message, quota::Limits, raw_source::NewRawSource};
+use super::{
+    attachment::NewAttachment, message::Message, quota::Limits, raw_source::NewRawSource,
+    tenant::TenantLimits,
+};
 use crate::prepared::{column, text_array, Prepared};
 
 /// One row per inbox that received a mail.
@@ -123,6 +126,55 @@ pub fn exceeded(error: &diesel::result::Error) -> bool {
         diesel::result::Error::DatabaseError(_, info)
             if info.message() == "ephemail: a tenant's quota would be exceeded"
     )
+}
+
+/// Whether `error` is the one [`remembered_still_hold`] raises.
+pub fn remembered_changed(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(_, info)
+            if info.message() == "ephemail: a batch's remembered inboxes or limits changed"
+    )
+}
+
+/// Checks, in a batch's transaction, what the writer remembered of earlier batches instead of
+/// reading it: each of `inboxes` (ids with their expiry buckets) still live at `now` in that
+/// bucket, locked as the inbox look-ups lock it (`FOR KEY SHARE`, until commit), and each of
+/// `tenants` with those limits. If one is not, it raises the error [`remembered_changed`] tells,
+/// which aborts the transaction (migration `batches_stored_from_memory`).
+pub async fn remembered_still_hold(
+    mut conn: &AsyncPgConnection,
+    inboxes: &[(Uuid, DateTime<Utc>)],
+    tenants: &[(Uuid, &TenantLimits)],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    Prepared::new(
+        "SELECT CASE WHEN
+             (SELECT count(*) FROM unnest($1::uuid[], $2::timestamptz[]) AS r(id, purge_at)
+              CROSS JOIN LATERAL (
+                  SELECT 1 FROM inboxes i
+                  WHERE i.id = r.id AND i.purge_at = r.purge_at AND i.expires_at > $3
+                  FOR KEY SHARE) live) = cardinality($1)
+             AND (SELECT count(*)
+                  FROM unnest($4::uuid[], $5::int4[], $6::int8[], $7::int4[])
+                    AS r(id, mails_per_day, stored_bytes, message_size)
+                  JOIN tenants t ON t.id = r.id
+                  WHERE t.max_mails_per_day IS NOT DISTINCT FROM r.mails_per_day
+                    AND t.max_stored_bytes IS NOT DISTINCT FROM r.stored_bytes
+                    AND t.max_message_size IS NOT DISTINCT FROM r.message_size)
+                 = cardinality($4)
+         THEN true ELSE raise_remembered_changed() END",
+    )
+    .bind::<Array<SqlUuid>, _>(column(inboxes, |&(id, _)| id))
+    .bind::<Array<Timestamptz>, _>(column(inboxes, |&(_, purge_at)| purge_at))
+    .bind::<Timestamptz, _>(now)
+    .bind::<Array<SqlUuid>, _>(column(tenants, |&(id, _)| id))
+    .bind::<Array<Nullable<Integer>>, _>(column(tenants, |(_, l)| l.max_mails_per_day))
+    .bind::<Array<Nullable<BigInt>>, _>(column(tenants, |(_, l)| l.max_stored_bytes))
+    .bind::<Array<Nullable<Integer>>, _>(column(tenants, |(_, l)| l.max_message_size))
+    .execute(&mut conn)
+    .await
+    .map(drop)
 }
 
 /// What [`insert_all`] stored.

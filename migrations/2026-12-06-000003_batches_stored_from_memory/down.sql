@@ -1,0 +1,1 @@
+DROP FUNCTION raise_remembered_changed();
