@@ -253,6 +253,17 @@ impl TestApp {
             .await;
         found["inbox"]["id"].clone()
     }
+
+    /// The ingest writer's batches so far by where their recipients came from
+    /// (`ephemail_ingest_batch_recipients_total`): memory, changed memory, database.
+    pub async fn batches_by_recipients_source(&self) -> [f64; 3] {
+        let scrape = scrape_metrics(&self.url("/metrics")).await;
+        ["memory", "changed_memory", "database"].map(|from| {
+            let labels = [("from", from)];
+            metric_value(&scrape, "ephemail_ingest_batch_recipients_total", &labels)
+                .unwrap_or_else(|| panic!("no batches from {from}"))
+        })
+    }
 }
 
 /// Posts a GraphQL request (`{"query": ..., "variables": ...}`) to `url` as `credential` and

@@ -26,10 +26,10 @@ pub(super) fn statement<F: Future>(name: &'static str, future: F) -> Instrumente
 
 /// A batch's live recipient inboxes, by address, which of them the batch created, the expired
 /// inboxes it replaced at catch-all addresses, and the catch-all addresses whose tenant had no
-/// room for another inbox made by mail.
+/// room for another inbox made by mail (with that tenant).
 pub(super) struct BatchInboxes {
     pub(super) by_address: HashMap<String, Inbox>,
     pub(super) created: HashSet<Uuid>,
     pub(super) replaced: Vec<Uuid>,
-    pub(super) over_catch_all_quota: HashSet<String>,
+    pub(super) over_catch_all_quota: HashMap<String, Uuid>,
 }

@@ -7,9 +7,12 @@
 //! check everything remembered ([`message_insert::remembered_still_hold`]); when something
 //! changed (an inbox deleted, expired, moved to another expiry bucket or made by another
 //! process, a tenant's limits changed), that check aborts the transaction, the writer forgets
-//! and stores the batch as before, reading them.
+//! (the batch's inboxes, and every tenant's limits) and stores the batch as before, reading
+//! them. A tenant whose catch-all inboxes were at their cap makes no new ones from memory until
+//! a batch read with room for one.
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -31,17 +34,26 @@ use crate::{
     prepared,
 };
 
-/// Remembered inboxes at most; past it, everything is forgotten (and relearnt by the next
-/// batches), which bounds the writer's memory to about a megabyte per thousand.
-const MAX_INBOXES: usize = 16_384;
+/// Remembered inboxes at most, the least recently used forgotten first: a few megabytes.
+const MAX_INBOXES: NonZeroUsize = NonZeroUsize::new(16_384).unwrap();
 
-#[derive(Default)]
 pub(super) struct Remembered(Mutex<Memory>);
 
-#[derive(Default)]
 struct Memory {
-    inboxes: HashMap<String, Inbox>,
+    inboxes: lru::LruCache<String, Inbox>,
     limits: HashMap<Uuid, TenantLimits>,
+    /// Tenants whose last batch read found no room for another inbox made by mail.
+    at_catch_all_cap: HashSet<Uuid>,
+}
+
+impl Default for Remembered {
+    fn default() -> Self {
+        Self(Mutex::new(Memory {
+            inboxes: lru::LruCache::new(MAX_INBOXES),
+            limits: HashMap::new(),
+            at_catch_all_cap: HashSet::new(),
+        }))
+    }
 }
 
 /// A batch's recipients as remembered, with the catch-all inboxes it makes.
@@ -59,16 +71,17 @@ impl Remembered {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Remembers the live inboxes and tenants' limits of a committed batch.
-    pub(super) fn learn<'a>(
-        &self,
-        inboxes: impl IntoIterator<Item = (&'a String, &'a Inbox)>,
-        limits: &HashMap<Uuid, TenantLimits>,
-    ) {
+    /// Remembers the live inboxes and tenants' limits of a committed batch, and which tenants
+    /// it found at their cap of inboxes made by mail, or made one for.
+    pub(super) fn learn(&self, inboxes: &BatchInboxes, limits: &HashMap<Uuid, TenantLimits>) {
         let mut memory = self.memory();
-        for (address, inbox) in inboxes {
-            memory.remember(address.clone(), inbox.clone());
+        for (address, inbox) in &inboxes.by_address {
+            memory.inboxes.put(address.clone(), inbox.clone());
+            if inboxes.created.contains(&inbox.id) {
+                memory.at_catch_all_cap.remove(&inbox.tenant_id);
+            }
         }
+        (memory.at_catch_all_cap).extend(inboxes.over_catch_all_quota.values());
         for (&tenant_id, tenant_limits) in limits {
             memory.limits.insert(tenant_id, tenant_limits.clone());
         }
@@ -77,13 +90,17 @@ impl Remembered {
     /// Remembers a live inbox `RCPT TO` found at `address`; returns its tenant.
     pub(super) fn learn_inbox(&self, address: String, inbox: Inbox) -> Uuid {
         let tenant_id = inbox.tenant_id;
-        self.memory().remember(address, inbox);
+        self.memory().inboxes.put(address, inbox);
         tenant_id
     }
 
-    pub(super) fn forget(&self) {
+    /// Forgets the batch's inboxes and every tenant's limits: what was not stored as
+    /// remembered (the check failed, or the transaction did) is read again.
+    pub(super) fn forget(&self, batch: &[Job]) {
         let mut memory = self.memory();
-        memory.inboxes.clear();
+        for key in batch.iter().flat_map(|job| job.mail.deliveries.keys()) {
+            memory.inboxes.pop(key);
+        }
         memory.limits.clear();
     }
 
@@ -98,7 +115,7 @@ impl Remembered {
         batch: &[Job],
         now: DateTime<Utc>,
     ) -> Option<FromMemory> {
-        let memory = self.memory();
+        let mut memory = self.memory();
         let mut by_address = HashMap::new();
         let mut new_addresses = Vec::new();
         for (key, (address, _)) in batch.iter().flat_map(|job| &job.mail.deliveries) {
@@ -111,7 +128,9 @@ impl Remembered {
                     mode: DomainMode::CatchAll,
                     tenant_id: Some(owner),
                     ..
-                } => new_addresses.push((address, owner)),
+                } if !memory.at_catch_all_cap.contains(&owner) => {
+                    new_addresses.push((address, owner));
+                }
                 _ => return None,
             }
         }
@@ -130,7 +149,7 @@ impl Remembered {
             by_address,
             created,
             replaced: Vec::new(),
-            over_catch_all_quota: HashSet::new(),
+            over_catch_all_quota: HashMap::new(),
         };
         Some(FromMemory {
             inboxes,
@@ -138,15 +157,6 @@ impl Remembered {
             fresh,
             catch_all_ttl,
         })
-    }
-}
-
-impl Memory {
-    fn remember(&mut self, address: String, inbox: Inbox) {
-        if self.inboxes.len() >= MAX_INBOXES {
-            self.inboxes.clear();
-        }
-        self.inboxes.insert(address, inbox);
     }
 }
 

@@ -206,7 +206,7 @@ async fn store_batch(
         .inspect(|_| handles.metrics.recipients_from(from));
     if matches!(&result, Err(error) if message_insert::remembered_changed(error)) {
         handles.metrics.recipients_from(Recalled::changed_memory);
-        handles.remembered.forget();
+        handles.remembered.forget(batch);
         result = match statement("rollback", prepared::rollback(conn)).await {
             Ok(()) => store_in_transaction(conn, handles, batch, now, all_at_once, None)
                 .await
@@ -235,7 +235,7 @@ async fn store_batch(
             Ok(stored)
         }
         Err(error) => {
-            handles.remembered.forget();
+            handles.remembered.forget(batch);
             // The pipeline may have stopped before its COMMIT: a connection that cannot even
             // roll back is not used again.
             if statement("rollback", prepared::rollback(conn))
@@ -394,7 +394,7 @@ async fn store_in_transaction(
         .filter(|&(key, _)| handles.events.is_listened(key))
         .map(|(key, inbox)| (key, Arc::new(inbox.clone())))
         .collect();
-    handles.remembered.learn(&inboxes.by_address, tenants);
+    handles.remembered.learn(inboxes, tenants);
     let changed = InboxesChanged {
         replaced: inboxes.replaced.clone(),
         made,
@@ -511,8 +511,8 @@ async fn resolve(
         .collect();
     let over_catch_all_quota = catch_all
         .iter()
-        .map(|(address, _)| address.to_string())
-        .filter(|address| !by_address.contains_key(address))
+        .map(|&(address, owner)| (address.to_string(), owner))
+        .filter(|(address, _)| !by_address.contains_key(address))
         .collect();
     let inboxes = BatchInboxes {
         by_address,
@@ -552,7 +552,7 @@ fn copies<'b>(
         for (key, (_, delivery)) in &mail.deliveries {
             let Some(inbox) = inboxes.by_address.get(key) else {
                 // A temporary refusal: the tenant's catch-all inboxes expire and make room.
-                if inboxes.over_catch_all_quota.contains(key) {
+                if inboxes.over_catch_all_quota.contains_key(key) {
                     outcomes[job].delivery.over_quota += 1;
                     outcomes[job].refused.push(QuotaKind::CatchAllInboxes);
                 }
