@@ -104,8 +104,12 @@ impl MailDelivery {
                 let mut conn = handles.pool.get().await?;
                 let (local, domain) = (&address.local, &address.domain);
                 match inbox::find_by_address(&mut conn, Viewer::System, local, domain, now).await? {
-                    // Its mail is then stored without looking it up again, if it still holds.
-                    Some(inbox) => handles.remembered.learn_inbox(address.to_string(), inbox),
+                    Some(inbox) => {
+                        let tenant_id = inbox.tenant_id;
+                        // Its mail is then stored without looking it up again, if it still holds.
+                        handles.remembered.learn_inbox(address.to_string(), inbox);
+                        tenant_id
+                    }
                     None => return Ok(RecipientCheck::NoSuchInbox),
                 }
             }

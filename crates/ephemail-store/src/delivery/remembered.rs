@@ -87,11 +87,9 @@ impl Remembered {
         }
     }
 
-    /// Remembers a live inbox `RCPT TO` found at `address`; returns its tenant.
-    pub(super) fn learn_inbox(&self, address: String, inbox: Inbox) -> Uuid {
-        let tenant_id = inbox.tenant_id;
+    /// Remembers a live inbox `RCPT TO` found at `address`.
+    pub(super) fn learn_inbox(&self, address: String, inbox: Inbox) {
         self.memory().inboxes.put(address, inbox);
-        tenant_id
     }
 
     /// Forgets the batch's inboxes and every tenant's limits: what was not stored as

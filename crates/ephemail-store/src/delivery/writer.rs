@@ -196,35 +196,34 @@ async fn store_batch(
     let (recipients, buckets) = (&handles.recipients, &handles.buckets);
     let catch_all_ttl = handles.settings.catch_all_ttl;
     let recalled = (handles.remembered).recall(recipients, buckets, catch_all_ttl, batch, now);
-    let from = match recalled {
+    let mut from = match recalled {
         Some(_) => Recalled::memory,
         None => Recalled::database,
     };
     let all_at_once = QuotaCheck::AllAtOnce;
-    let mut result = store_in_transaction(conn, handles, batch, now, all_at_once, recalled)
-        .await
-        .inspect(|_| handles.metrics.recipients_from(from));
+    let mut result = store_in_transaction(conn, handles, batch, now, all_at_once, recalled).await;
     if matches!(&result, Err(error) if message_insert::remembered_changed(error)) {
         handles.metrics.recipients_from(Recalled::changed_memory);
         handles.remembered.forget(batch);
+        from = Recalled::database;
         result = match statement("rollback", prepared::rollback(conn)).await {
-            Ok(()) => store_in_transaction(conn, handles, batch, now, all_at_once, None)
-                .await
-                .inspect(|_| handles.metrics.recipients_from(Recalled::database)),
+            Ok(()) => store_in_transaction(conn, handles, batch, now, all_at_once, None).await,
             Err(error) => Err(error),
         };
     }
     if matches!(&result, Err(error) if message_insert::exceeded(error)) {
-        let one_by_one = QuotaCheck::OneByOne;
+        from = Recalled::database;
         result = match statement("rollback", prepared::rollback(conn)).await {
-            Ok(()) => store_in_transaction(conn, handles, batch, now, one_by_one, None)
-                .await
-                .inspect(|_| handles.metrics.recipients_from(Recalled::database)),
+            Ok(()) => {
+                let one_by_one = QuotaCheck::OneByOne;
+                store_in_transaction(conn, handles, batch, now, one_by_one, None).await
+            }
             Err(error) => Err(error),
         };
     }
     match result {
         Ok((stored, changed)) => {
+            handles.metrics.recipients_from(from);
             for id in changed.replaced {
                 handles.events.inbox_deleted(id);
             }
