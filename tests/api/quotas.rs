@@ -278,19 +278,27 @@ async fn a_tenant_message_size_limit_refuses_larger_mail() {
     .await;
     let mut smtp = SmtpConversation::connect(app.smtp_addr).await;
     smtp.command("EHLO client.test").await;
+    let small = "Subject: small\r\n\r\nok\r\n";
+    let reply = smtp
+        .deliver("a@example.com", &["first@localhost"], small)
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    // To a new catch-all address, stored from memory: its inbox is made (and counted) though
+    // no copy fits, as when the batch is read.
     let big = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(200));
     let reply = smtp
         .deliver("a@example.com", &["sized@localhost"], &big)
         .await;
     assert_eq!(reply, "552 5.3.4 Message too large for this recipient");
+    assert_eq!(app.batches_by_recipients_source().await, [1.0, 0.0, 1.0]);
+    assert_eq!(count(&app, "mail_inboxes").await, 2);
     let reply = smtp
-        .deliver(
-            "a@example.com",
-            &["sized@localhost"],
-            "Subject: small\r\n\r\nok\r\n",
-        )
+        .deliver("a@example.com", &["sized@localhost"], small)
         .await;
     assert!(reply.starts_with("250"), "{reply}");
+    assert_eq!(app.batches_by_recipients_source().await, [2.0, 0.0, 1.0]);
+    assert_eq!(app.messages_of("sized@localhost").await.len(), 1);
+    assert_eq!(count(&app, "inboxes").await, 2);
     app.stop().await;
 }
 

@@ -3,8 +3,8 @@
 //! looked up). A batch whose recipients are all remembered, or new
 //! addresses of catch-all domains, is stored without reading them first: its transaction is one
 //! round trip instead of two (a second one cost about a tenth of ingest's rate, measured in
-//! `docs/performance.md`). The transaction's first statements make the new catch-all inboxes and
-//! check everything remembered ([`message_insert::remembered_still_hold`]); when something
+//! `docs/performance.md`). The statement that inserts its messages also makes the new catch-all
+//! inboxes and checks everything remembered ([`Assumed`]); when something
 //! changed (an inbox deleted, expired, moved to another expiry bucket or made by another
 //! process, a tenant's limits changed), that check aborts the transaction, the writer forgets
 //! (the batch's inboxes, and every tenant's limits) and stores the batch as before, reading
@@ -16,22 +16,20 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
-use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
 use super::{
-    batch::{statement, BatchInboxes, Job},
+    batch::{BatchInboxes, Job},
     recipients::RecipientCache,
 };
 use crate::{
     models::{
         domain::{Domain, DomainMode},
         inbox::{self, Inbox},
-        message_insert,
+        message_insert::Assumed,
         tenant::TenantLimits,
     },
     partitions::ExpiryBuckets,
-    prepared,
 };
 
 /// Remembered inboxes at most, the least recently used forgotten first: a few megabytes.
@@ -61,8 +59,6 @@ pub(super) struct FromMemory {
     pub(super) inboxes: BatchInboxes,
     pub(super) limits: HashMap<Uuid, TenantLimits>,
     fresh: Vec<Inbox>,
-    /// The lifetime of the inboxes in `fresh`.
-    catch_all_ttl: chrono::Duration,
 }
 
 impl Remembered {
@@ -153,48 +149,26 @@ impl Remembered {
             inboxes,
             limits,
             fresh,
-            catch_all_ttl,
         })
     }
 }
 
 impl FromMemory {
-    /// Begins the batch's transaction, makes its new catch-all inboxes (under `catch_all_cap`)
-    /// and checks what was remembered, pipelined: the caller sends the rest of the transaction
-    /// behind these statements without waiting for them.
-    pub(super) async fn begin(
-        &self,
-        conn: &AsyncPgConnection,
-        buckets: &ExpiryBuckets,
-        catch_all_cap: i32,
-        now: DateTime<Utc>,
-    ) -> diesel::QueryResult<()> {
-        let inboxes: Vec<(Uuid, DateTime<Utc>)> = (self.inboxes.by_address.values())
+    /// What the batch's insert is to check, and the new catch-all inboxes it is to make (under
+    /// `catch_all_cap`).
+    pub(super) fn assumed(&self, catch_all_cap: i32) -> Assumed<'_> {
+        let inboxes = (self.inboxes.by_address.values())
+            .filter(|inbox| !self.inboxes.created.contains(&inbox.id))
             .map(|inbox| (inbox.id, inbox.purge_at))
             .collect();
-        let tenants: Vec<(Uuid, &TenantLimits)> = self
-            .limits
-            .iter()
+        let tenants = (self.limits.iter())
             .map(|(&id, limits)| (id, limits))
             .collect();
-        futures::try_join!(
-            statement("begin", prepared::begin(conn)),
-            statement(
-                "inbox.insert_made_by_mail",
-                inbox::insert_made_by_mail(
-                    conn,
-                    &self.fresh,
-                    now,
-                    self.catch_all_ttl,
-                    buckets,
-                    catch_all_cap,
-                )
-            ),
-            statement(
-                "message.remembered_still_hold",
-                message_insert::remembered_still_hold(conn, &inboxes, &tenants, now)
-            ),
-        )
-        .map(drop)
+        Assumed {
+            fresh: &self.fresh,
+            catch_all_cap,
+            inboxes,
+            tenants,
+        }
     }
 }

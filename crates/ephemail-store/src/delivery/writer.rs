@@ -38,7 +38,7 @@ use crate::{
         attachment::NewAttachment,
         domain::{self, Domain, DomainMode},
         inbox::{self, AddressPairs, Inbox},
-        message_insert::{self, Counting, MailCount, NewMessage},
+        message_insert::{self, Assumed, Counting, MailCount, NewMessage},
         quota::{self, Limits, QuotaKind},
         raw_source::NewRawSource,
         tenant::{self, TenantLimits},
@@ -312,7 +312,7 @@ async fn store_in_transaction(
             let mut stored = Vec::with_capacity(copies.len());
             for target in copies {
                 let alone = std::slice::from_ref(&target);
-                let alone = insert(conn, batch, alone, &listened, false, now).await?;
+                let alone = insert(conn, batch, alone, &listened, Quotas::WhereRoom, now).await?;
                 webhook_deliveries += alone.webhook_deliveries;
                 if alone.stored.is_empty() {
                     let tenant_id = target.inbox.tenant_id;
@@ -349,17 +349,24 @@ async fn store_in_transaction(
         .map(|(address, inbox)| (events::address_key(address), inbox))
         .collect();
     let created_at: Vec<Uuid> = created.iter().map(|&(key, _)| key).collect();
+    let assumed = (recalled.as_ref())
+        .map(|recalled| recalled.assumed(handles.settings.catch_all_inboxes))
+        .unwrap_or_default();
     let ((), inserted, (), newest, (), ()) = futures::try_join!(
         async {
             match &recalled {
-                Some(recalled) => {
-                    let cap = handles.settings.catch_all_inboxes;
-                    recalled.begin(conn, &handles.buckets, cap, now).await
-                }
+                Some(_) => statement("begin", prepared::begin(conn)).await,
                 None => Ok(()),
             }
         },
-        insert(conn, batch, pending, &listened, true, now),
+        insert(
+            conn,
+            batch,
+            pending,
+            &listened,
+            Quotas::AllOrNothing(&limits, &assumed),
+            now
+        ),
         async {
             if !overfull.is_empty() {
                 let keep_newest = message_insert::keep_newest(conn, &overfull, keep);
@@ -589,21 +596,44 @@ fn time_ordered_id(now: chrono::DateTime<chrono::Utc>) -> Uuid {
     Uuid::new_v7(timestamp)
 }
 
+/// How [`insert`] counts its copies against their tenants' quotas.
+enum Quotas<'a> {
+    /// All of them, or the statement fails. With the tenants' limits (a tenant that only makes
+    /// inboxes is counted too) and what a batch stored from memory assumed (nothing, for a
+    /// batch read), which the statement makes and checks.
+    AllOrNothing(&'a HashMap<Uuid, Limits>, &'a Assumed<'a>),
+    /// Only those of the tenants with room are inserted.
+    WhereRoom,
+}
+
 /// Counts the copies against their tenants' quotas and inserts those whose tenants have room
-/// for theirs (all of them, or an error, when `all_or_nothing`), with their raw sources and
-/// attachments and the webhook deliveries of their events, in one statement.
+/// for theirs (see [`Quotas`]), with their raw sources and attachments and the webhook
+/// deliveries of their events, in one statement ([`message_insert::insert_all`]).
 async fn insert(
     conn: &AsyncPgConnection,
     batch: &[Job],
     targets: &[Target<'_>],
     listened: &Listened,
-    all_or_nothing: bool,
+    quotas: Quotas<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> diesel::QueryResult<Inserted> {
-    if targets.is_empty() {
-        return Ok(Inserted::default());
-    }
+    let nothing_assumed = Assumed::default();
+    let (all_or_nothing, assumed, makers) = match quotas {
+        Quotas::AllOrNothing(limits, assumed) => (true, assumed, Some(limits)),
+        Quotas::WhereRoom => (false, &nothing_assumed, None),
+    };
     let mut per_tenant: HashMap<Uuid, MailCount> = HashMap::new();
+    for (inbox, limits) in (assumed.fresh.iter()).filter_map(|inbox| {
+        let limits = makers?.get(&inbox.tenant_id)?;
+        Some((inbox, *limits))
+    }) {
+        per_tenant.entry(inbox.tenant_id).or_insert(MailCount {
+            tenant_id: inbox.tenant_id,
+            mails: 0,
+            bytes: 0,
+            limits,
+        });
+    }
     for target in targets {
         let tenant_id = target.inbox.tenant_id;
         let count = per_tenant.entry(tenant_id).or_insert(MailCount {
@@ -700,7 +730,8 @@ async fn insert(
                 })
         })
         .collect();
-    let insert_all = message_insert::insert_all(conn, &counting, &mut sources, &rows, &attachments);
+    let insert_all =
+        message_insert::insert_all(conn, &counting, &mut sources, &rows, &attachments, assumed);
     let inserted = statement("message.insert_all", insert_all).await?;
     let seqs: HashMap<Uuid, i64> = inserted.messages.into_iter().collect();
     // The copies of tenants without room are missing.

@@ -221,21 +221,28 @@ pub fn made_by_mail(
     fresh
 }
 
-/// Inserts `fresh` (from [`made_by_mail`]) where their addresses are free and their tenants
-/// under `catch_all_cap`, in one statement, without the second pass of [`find_or_create_all`]:
-/// for a batch that expects to make them all and checks that it did (see
-/// [`super::message_insert::remembered_still_hold`]).
-pub async fn insert_made_by_mail(
-    conn: &AsyncPgConnection,
-    fresh: &[Inbox],
-    now: DateTime<Utc>,
-    ttl: chrono::Duration,
-    buckets: &ExpiryBuckets,
-    catch_all_cap: i32,
-) -> QueryResult<()> {
-    let creation = Creation::new(now, ttl, buckets, catch_all_cap);
-    find_or_insert(conn, fresh, &creation).await.map(drop)
+/// Whether an inbox made by mail for the tenant `t.tenant_id` is admitted under the cap `$cap`
+/// at `$now` (both SQL parameters): the tenant's counter of inboxes made by mail, never below
+/// the live ones, admits without counting while under the cap; at the cap the live ones are
+/// counted, on the tenant index (by whether made by mail, then expiry) and no further than the
+/// cap (migration catch_all_inboxes_counted).
+macro_rules! under_catch_all_cap {
+    ($now:literal, $cap:literal) => {
+        concat!(
+            "((SELECT u.mail_inboxes FROM tenant_usage u WHERE u.tenant_id = t.tenant_id) < ",
+            $cap,
+            " OR (SELECT count(*) FROM (SELECT 1 FROM inboxes i WHERE i.tenant_id = t.tenant_id",
+            " AND i.created_by_mail AND i.expires_at > ",
+            $now,
+            " LIMIT ",
+            $cap,
+            ") made) < ",
+            $cap,
+            ")"
+        )
+    };
 }
+pub(crate) use under_catch_all_cap;
 
 /// What [`find_or_insert`] gives the inboxes it creates.
 struct Creation {
@@ -281,14 +288,11 @@ async fn find_or_insert(
         return Ok(Default::default());
     }
     // One statement: the address look-ups lock what exists (`FOR KEY SHARE`, as
-    // [`find_all_by_address`]) and the insert takes the rest. The tenant's counter of inboxes
-    // made by mail, never below the live ones, admits without counting while under the cap; at
-    // the cap the live ones are counted, on the tenant index (by whether made by mail, then
-    // expiry) and no further than the cap (migration catch_all_inboxes_counted). The statement
-    // adds what it made to the counter itself, the only insert of inboxes made by mail
-    // (migration made_by_mail_counted_by_ingest), locking counters rows in tenant order as
+    // [`find_all_by_address`]) and the insert takes the rest, under the cap. The statement adds
+    // what it made to the counter itself, as the only other insert of inboxes made by mail
+    // does (migration made_by_mail_counted_by_ingest), locking counters rows in tenant order as
     // every writer of them does.
-    let resolved: Vec<Resolved> = Prepared::new(
+    let resolved: Vec<Resolved> = Prepared::new(concat!(
         "WITH wanted AS MATERIALIZED (
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
                AS t(id, tenant_id, local_part, domain)),
@@ -303,13 +307,9 @@ async fn find_or_insert(
              SELECT id, tenant_id, local_part, domain, $5, $6, '{}', $7, true FROM wanted t
              WHERE NOT EXISTS (SELECT 1 FROM existing e
                                WHERE e.domain = t.domain AND e.local_part = t.local_part)
-               AND ((SELECT u.mail_inboxes FROM tenant_usage u WHERE u.tenant_id = t.tenant_id)
-                    < $8
-                    OR (SELECT count(*) FROM (
-                            SELECT 1 FROM inboxes i
-                            WHERE i.tenant_id = t.tenant_id AND i.created_by_mail
-                              AND i.expires_at > $5
-                            LIMIT $8) made) < $8)
+               AND ",
+        under_catch_all_cap!("$5", "$8"),
+        "
              ON CONFLICT DO NOTHING
              RETURNING *),
          made AS (SELECT tenant_id, count(*) AS n FROM created GROUP BY tenant_id),
@@ -322,8 +322,8 @@ async fn find_or_insert(
              WHERE u.tenant_id = made.tenant_id)
          SELECT existing.*, false AS created FROM existing WHERE expires_at > $5
          UNION ALL
-         SELECT created.*, true FROM created",
-    )
+         SELECT created.*, true FROM created"
+    ))
     .bind::<Array<SqlUuid>, _>(column(fresh, |inbox| inbox.id))
     .bind::<Array<SqlUuid>, _>(column(fresh, |inbox| inbox.tenant_id))
     .bind::<Array<Text>, _>(column(fresh, |inbox| inbox.local_part.as_str()))
