@@ -290,7 +290,9 @@ async fn poll_deliveries(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool)
     for _ in 0..100 {
         let log = app.data(DELIVERIES, json!({ "id": id })).await;
         if done(&log["webhook"]["deliveries"]) {
-            return log;
+            // The webhook and its deliveries are read by two statements, and the commit that
+            // made `done` true may fall between them: read again, all after it.
+            return app.data(DELIVERIES, json!({ "id": id })).await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
