@@ -169,8 +169,10 @@ struct Target<'b> {
 /// mails counted against their tenants' quotas with every raw source, message and attachment
 /// inserted (after the commit-order lock), the oldest messages of inboxes past
 /// `--max-messages-per-inbox` deleted, and `COMMIT`. With the inboxes and limits remembered
-/// from earlier batches, the first round trip is only sent ahead of the second ([`remembered`];
-/// if what was remembered changed, the transaction rolls back and is run again with them read).
+/// from earlier batches, nothing is read first: the transaction is one round trip, whose
+/// inserting statement also makes the new catch-all inboxes and checks what was remembered
+/// ([`remembered`]; if that changed, the transaction rolls back and is run again with them
+/// read).
 /// When a tenant's mails do not all fit, the transaction rolls back and the batch is stored
 /// again one copy at a time.
 ///
