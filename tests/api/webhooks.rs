@@ -536,6 +536,37 @@ async fn inside_addresses_are_refused_without_the_flag() {
     app.stop().await;
 }
 
+/// Mail stored from the writer's memory, which had its tenant without webhooks, checks that
+/// still holds: the first mail after a webhook is made records its delivery, and so does every
+/// later one.
+#[tokio::test]
+async fn a_webhook_made_while_the_writer_remembers_its_tenant_gets_the_next_message() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let app = TestApp::spawn_with(&["--webhook-allow-private"]).await;
+    // Read, then from memory: the tenant has no webhook.
+    app.send_mail("before1@localhost", "before", "hi").await;
+    app.send_mail("before2@localhost", "before", "hi").await;
+    assert_eq!(app.batches_by_recipients_source().await, [1.0, 0.0, 1.0]);
+    create_webhook(&app, &receiver.url()).await;
+    // The memory no longer holds, and is read again; then it holds the webhook.
+    app.send_mail("after1@localhost", "after", "hi").await;
+    assert_eq!(app.batches_by_recipients_source().await, [1.0, 1.0, 2.0]);
+    app.send_mail("after2@localhost", "after", "hi").await;
+    assert_eq!(app.batches_by_recipients_source().await, [2.0, 1.0, 2.0]);
+    let received = receiver.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut addresses: Vec<Value> = (receiver.received().iter())
+        .map(|r| r.json()["data"]["address"].clone())
+        .collect();
+    addresses.sort_by_key(Value::to_string);
+    assert_eq!(
+        addresses,
+        ["after1@localhost", "after2@localhost"],
+        "{received:?}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_tenants_webhook_never_fires_for_another_tenants_mail() {
     let receiver = Receiver::start(Vec::new()).await;

@@ -41,7 +41,7 @@ use crate::{
         message_insert::{self, Assumed, Counting, MailCount, NewMessage},
         quota::{self, Limits, QuotaKind},
         raw_source::NewRawSource,
-        tenant::{self, TenantLimits},
+        tenant::{self, Receiving},
     },
     prepared,
 };
@@ -283,14 +283,19 @@ async fn store_in_transaction(
 ) -> diesel::QueryResult<(Vec<Outcome>, InboxesChanged)> {
     let read;
     let (inboxes, tenants) = match &recalled {
-        Some(recalled) => (&recalled.inboxes, &recalled.limits),
+        Some(recalled) => (&recalled.inboxes, &recalled.tenants),
         None => {
             read = resolve(conn, handles, batch, now).await?;
             (&read.0, &read.1)
         }
     };
     let limits: HashMap<Uuid, Limits> = (tenants.iter())
-        .map(|(&id, overrides)| (id, Limits::resolve(&handles.settings.limits, overrides)))
+        .map(|(&id, tenant)| {
+            (
+                id,
+                Limits::resolve(&handles.settings.limits, &tenant.limits),
+            )
+        })
         .collect();
     // The partitions of the inboxes' expiry buckets (made when the inbox was), checked once per
     // process and bucket: the inbox may come from another process.
@@ -440,7 +445,7 @@ async fn resolve(
     handles: &Handles,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<(BatchInboxes, HashMap<Uuid, TenantLimits>)> {
+) -> diesel::QueryResult<(BatchInboxes, HashMap<Uuid, Receiving>)> {
     let addresses: BTreeMap<&str, &EmailAddress> = batch
         .iter()
         .flat_map(|job| job.mail.deliveries.iter())
@@ -504,8 +509,8 @@ async fn resolve(
             tenant::find_all_receiving(conn, &owners, &registered_addresses)
         ),
     )?;
-    let limits = (tenants.into_iter())
-        .map(|tenant| (tenant.id, tenant.limits))
+    let tenants = (tenants.into_iter())
+        .map(|tenant| (tenant.id, tenant))
         .collect();
     found.extend(registered.into_iter().map(|inbox| (inbox, false)));
     let created = found
@@ -528,7 +533,7 @@ async fn resolve(
         replaced,
         over_catch_all_quota,
     };
-    Ok((inboxes, limits))
+    Ok((inboxes, tenants))
 }
 
 /// The writer's statements are prepared once per connection and designed for generic plans:
