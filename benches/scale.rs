@@ -89,7 +89,9 @@ async fn load(
                 if n >= count {
                     return;
                 }
-                let delivery = app.delivery.deliver(mail(&address(n), n)).await.unwrap();
+                let arriving = app.delivery.arriving();
+                let delivery =
+                    (app.delivery.deliver(mail(&address(n), n), arriving).await).unwrap();
                 assert_eq!(
                     delivery.stored.len(),
                     1,
@@ -262,7 +264,11 @@ async fn main() {
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         let sent = Instant::now();
-        app.delivery.deliver(mail(&address, n)).await.unwrap();
+        let arriving = app.delivery.arriving();
+        app.delivery
+            .deliver(mail(&address, n), arriving)
+            .await
+            .unwrap();
         let committed = Instant::now();
         let (answered, response) = waiting.await.unwrap();
         assert!(

@@ -553,6 +553,7 @@ impl SmtpHandler {
         let limits = &self.edge.config;
         let trace = self.trace_header(&mail, conn).into_bytes();
         let trace_len = trace.len();
+        let arriving = self.edge.delivery.arriving();
         let raw = match data::read(
             stream,
             trace,
@@ -596,7 +597,7 @@ impl SmtpHandler {
             raw,
             trace_len,
         };
-        match self.edge.delivery.deliver(incoming).await {
+        match self.edge.delivery.deliver(incoming, arriving).await {
             // One reply for the whole mail: stored anywhere wins, then the most useful failure.
             Ok(delivery) => match delivery.stored.first() {
                 Some(first) => {

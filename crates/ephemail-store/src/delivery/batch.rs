@@ -9,13 +9,15 @@ use tokio::sync::oneshot;
 use tracing::{instrument::Instrumented, Instrument};
 use uuid::Uuid;
 
-use super::{envelope::Delivery, prepare::PreparedMail};
+use super::{envelope::Delivery, prepare::PreparedMail, queue::Arriving};
 use crate::models::inbox::Inbox;
 
 /// One mail for the writer, and where to send what became of it.
 pub(super) struct Job {
     pub(super) mail: PreparedMail,
     pub(super) done: oneshot::Sender<anyhow::Result<Delivery>>,
+    /// Its announcement, until the writer takes it.
+    pub(super) arriving: Option<Arriving>,
 }
 
 /// A span for one of the writer's database statements (or pipelined round trips), at debug

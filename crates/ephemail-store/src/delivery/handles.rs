@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use super::{
-    load::IngestLoad, metrics::DeliveryMetrics, recipients::RecipientCache, remembered::Remembered,
+    load::IngestLoad, metrics::DeliveryMetrics, queue::Arrivals, recipients::RecipientCache,
+    remembered::Remembered,
 };
 use crate::{
     clock::Clock, events::EventBus, models::quota::Limits, partitions::ExpiryBuckets, Pool,
@@ -36,4 +37,6 @@ pub(super) struct Handles {
     /// Woken when a batch recorded webhook deliveries, so they go out at once.
     pub(super) webhooks_due: Arc<tokio::sync::Notify>,
     pub(super) load: Arc<IngestLoad>,
+    /// Mails whose DATA has begun, for the writer to wait for.
+    pub(super) arrivals: Arc<Arrivals>,
 }

@@ -1,8 +1,9 @@
 //! From an accepted mail to stored messages, for the SMTP edge: [`MailDelivery::check_recipient`]
-//! answers `RCPT TO`, [`MailDelivery::deliver`] prepares a mail (`prepare`: parsed, large mails
-//! off the async reactor) and hands it to the group-commit writer (`writer`), which stores it
-//! in one transaction for every recipient inbox and then wakes the inboxes' listeners. The
-//! caller answers `250` only after that transaction committed.
+//! answers `RCPT TO`, [`MailDelivery::arriving`] announces a mail whose DATA begins (`queue`),
+//! [`MailDelivery::deliver`] prepares it (`prepare`: parsed, large mails off the async reactor)
+//! and hands it to the group-commit writer (`writer`), which stores it in one transaction for
+//! every recipient inbox and then wakes the inboxes' listeners. The caller answers `250` only
+//! after that transaction committed.
 
 mod batch;
 mod envelope;
@@ -11,6 +12,7 @@ mod listened;
 mod load;
 mod metrics;
 mod prepare;
+mod queue;
 pub mod recipients;
 mod remembered;
 mod writer;
@@ -37,6 +39,7 @@ use handles::Handles;
 pub use load::IngestLoad;
 pub use metrics::DeliveryMetrics;
 use prepare::PreparedMail;
+pub use queue::Arriving;
 use recipients::RecipientCache;
 use remembered::Remembered;
 use writer::MAX_BATCH;
@@ -71,6 +74,7 @@ impl MailDelivery {
             metrics,
             webhooks_due,
             load: Arc::default(),
+            arrivals: Arc::default(),
         });
         let (jobs, receiver) = mpsc::channel(2 * MAX_BATCH);
         tokio::spawn(writer::write_batches(handles.clone(), receiver));
@@ -132,10 +136,20 @@ impl MailDelivery {
         }
     }
 
+    /// Announces a mail whose DATA begins: the writer waits for it a moment before storing the
+    /// batch it has, instead of storing it in a batch of its own afterwards.
+    pub fn arriving(&self) -> Arriving {
+        self.handles.arrivals.announce()
+    }
+
     /// Stores the mail in every recipient inbox whose tenant has room for it, and returns once
     /// that is committed. A recipient inbox deleted or expired between `RCPT TO` and the end of
-    /// DATA is skipped.
-    pub async fn deliver(&self, mail: IncomingMail) -> anyhow::Result<Delivery> {
+    /// DATA is skipped. The mail was announced as `arriving` when its DATA began.
+    pub async fn deliver(
+        &self,
+        mail: IncomingMail,
+        arriving: Arriving,
+    ) -> anyhow::Result<Delivery> {
         let prepared =
             ephemail_mail::cpu_bound(mail.raw.len(), || PreparedMail::prepare(mail)).await??;
         let (done, outcome) = oneshot::channel();
@@ -143,6 +157,7 @@ impl MailDelivery {
         let job = Job {
             mail: prepared,
             done,
+            arriving: Some(arriving),
         };
         self.jobs
             .send(job)

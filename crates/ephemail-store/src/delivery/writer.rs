@@ -30,6 +30,7 @@ use super::{
     listened::Listened,
     metrics::Recalled,
     prepare::InboxDelivery,
+    queue,
     remembered::FromMemory,
 };
 use crate::{
@@ -60,11 +61,7 @@ struct Outcome {
 
 pub(super) async fn write_batches(handles: Arc<Handles>, mut jobs: mpsc::Receiver<Job>) {
     let mut connection = WriterConnection::default();
-    loop {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            return;
-        }
+    while let Some(batch) = queue::next_batch(&mut jobs, &handles.arrivals).await {
         handles.metrics.taken(batch.len());
         handles.metrics.batch(batch.len());
         let span = tracing::info_span!(

@@ -1,0 +1,79 @@
+//! The queue from the SMTP sessions to the group-commit writer. A batch costs the database
+//! about as much to begin, start up and commit as to store its rows (`docs/performance.md`), so
+//! the writer, having taken every mail waiting, also waits for the mails whose DATA is being
+//! received or prepared at that moment: their sessions announce them ([`Arriving`]) when DATA
+//! begins. Each would otherwise wait for the batch under way to commit, and then have a batch
+//! of its own. The wait is short and bounded: a slow sender's DATA delays the others' batches
+//! by [`MAX_WAIT`] at most.
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tokio::sync::mpsc;
+
+use super::{batch::Job, writer::MAX_BATCH};
+
+/// How long the writer waits at most for announced mails before storing the batch it has.
+const MAX_WAIT: Duration = Duration::from_millis(1);
+
+/// How many mails are announced and not yet taken by the writer.
+#[derive(Debug, Default)]
+pub(super) struct Arrivals(AtomicUsize);
+
+impl Arrivals {
+    pub(super) fn announce(self: &Arc<Self>) -> Arriving {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Arriving(self.clone())
+    }
+
+    fn any(&self) -> bool {
+        self.0.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// A mail on its way to the writer, from the start of its DATA until the writer takes it (its
+/// [`Job`] holds this); dropped before (the mail refused, the session gone), it is no longer
+/// waited for.
+#[must_use = "the writer waits for an announced mail until this is dropped"]
+pub struct Arriving(Arc<Arrivals>);
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The next batch: every mail waiting (up to [`MAX_BATCH`]), then the announced ones as they
+/// are queued, until none is left or [`MAX_WAIT`] has passed. `None` once every session side
+/// is gone.
+pub(super) async fn next_batch(
+    jobs: &mut mpsc::Receiver<Job>,
+    arrivals: &Arrivals,
+) -> Option<Vec<Job>> {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
+        return None;
+    }
+    let deadline = tokio::time::Instant::now() + MAX_WAIT;
+    let mut taken = 0;
+    loop {
+        // Taken: no longer waited for.
+        for job in &mut batch[taken..] {
+            job.arriving = None;
+        }
+        taken = batch.len();
+        if taken == MAX_BATCH || !arrivals.any() {
+            return Some(batch);
+        }
+        let room = MAX_BATCH - taken;
+        match tokio::time::timeout_at(deadline, jobs.recv_many(&mut batch, room)).await {
+            Ok(0) | Err(_) => return Some(batch),
+            Ok(_) => {}
+        }
+    }
+}
