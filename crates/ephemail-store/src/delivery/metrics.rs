@@ -127,7 +127,7 @@ impl Drop for Queued<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::writer::MAX_BATCH;
+    use crate::delivery::queue::MAX_BATCH;
 
     #[test]
     fn the_batch_size_buckets_end_at_the_largest_batch() {

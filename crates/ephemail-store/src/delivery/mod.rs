@@ -32,7 +32,6 @@ use crate::{
     partitions::ExpiryBuckets,
     Pool,
 };
-use batch::Job;
 pub use envelope::{Delivery, IncomingMail, Recipient, RecipientCheck};
 pub use handles::DeliverySettings;
 use handles::Handles;
@@ -40,9 +39,9 @@ pub use load::IngestLoad;
 pub use metrics::DeliveryMetrics;
 use prepare::PreparedMail;
 pub use queue::Arriving;
+use queue::{Job, MAX_BATCH};
 use recipients::RecipientCache;
 use remembered::Remembered;
-use writer::MAX_BATCH;
 
 /// Delivers accepted mail. Cloned into every SMTP session; the writer task stops once the last
 /// clone is gone.

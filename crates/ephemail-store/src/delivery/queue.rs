@@ -14,12 +14,23 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{batch::Job, writer::MAX_BATCH};
+use super::{envelope::Delivery, prepare::PreparedMail};
+
+/// Mails per transaction at most; bounds the work lost to a failed batch and its latency.
+pub(super) const MAX_BATCH: usize = 64;
 
 /// How long the writer waits at most for announced mails before storing the batch it has.
 const MAX_WAIT: Duration = Duration::from_millis(1);
+
+/// One mail for the writer, and where to send what became of it.
+pub(super) struct Job {
+    pub(super) mail: PreparedMail,
+    pub(super) done: oneshot::Sender<anyhow::Result<Delivery>>,
+    /// Its announcement, until the writer takes it.
+    pub(super) arriving: Option<Arriving>,
+}
 
 /// How many mails are announced and not yet taken by the writer.
 #[derive(Debug, Default)]

@@ -18,10 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{
-    batch::{BatchInboxes, Job},
-    recipients::RecipientCache,
-};
+use super::{batch::BatchInboxes, queue::Job, recipients::RecipientCache};
 use crate::{
     models::{
         domain::{Domain, DomainMode},

@@ -1,7 +1,7 @@
 //! Group commit. Sessions hand their prepared mails to one writer task, which takes every mail
-//! waiting (up to [`MAX_BATCH`]) and stores them in one transaction of a few statements, so
-//! concurrent sessions share the statements, one commit and one disk flush instead of queueing
-//! one mail at a time. Each session is still answered only after its own mail is committed.
+//! waiting, and those about to be ([`queue::next_batch`]), and stores them in one transaction of
+//! a few statements, so concurrent sessions share the statements, one commit and one disk flush
+//! instead of queueing one mail at a time. Each session is still answered only after its own mail is committed.
 //! One writer gives the largest batches: with several, each took fewer mails and the database
 //! ran more statements per mail (measured in `docs/performance.md`), and inserts are serialized
 //! by the commit-order lock anyway. Opening the next batch while one commits (on a second
@@ -24,13 +24,13 @@ use uuid::Uuid;
 use ephemail_mail::address::EmailAddress;
 
 use super::{
-    batch::{statement, BatchInboxes, Job},
+    batch::{statement, BatchInboxes},
     envelope::Delivery,
     handles::Handles,
     listened::Listened,
     metrics::Recalled,
     prepare::InboxDelivery,
-    queue,
+    queue::{self, Job},
     remembered::FromMemory,
 };
 use crate::{
@@ -46,9 +46,6 @@ use crate::{
     },
     prepared,
 };
-
-/// Mails per transaction at most; bounds the work lost to a failed batch and its latency.
-pub(super) const MAX_BATCH: usize = 64;
 
 /// What became of one mail of a committed batch: the session's answer, the events to publish,
 /// and the quotas of the copies refused.
