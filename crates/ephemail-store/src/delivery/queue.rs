@@ -88,3 +88,69 @@ pub(super) async fn next_batch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ephemail_mail::address::EmailAddress;
+
+    use super::*;
+    use crate::delivery::{IncomingMail, Recipient};
+
+    /// A job for `arriving`, and the receiver of its outcome (kept, so that sending it works).
+    fn job(arriving: Arriving) -> Job {
+        let address = EmailAddress::parse("a@example.com").unwrap();
+        let mail = IncomingMail {
+            mail_from: None,
+            recipients: vec![Recipient::new(address)],
+            raw: b"Subject: hi\r\n\r\nhi\r\n".to_vec(),
+            trace_len: 0,
+        };
+        Job {
+            mail: PreparedMail::prepare(mail).unwrap(),
+            done: oneshot::channel().0,
+            arriving: Some(arriving),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_waits_for_announced_mails_but_not_longer_than_the_limit() {
+        let arrivals = Arc::new(Arrivals::default());
+        let (sender, mut jobs) = mpsc::channel(MAX_BATCH);
+
+        // Nothing announced beyond what is queued: no wait.
+        sender.send(job(arrivals.announce())).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let batch = next_batch(&mut jobs, &arrivals).await.unwrap();
+        assert_eq!((batch.len(), started.elapsed()), (1, Duration::ZERO));
+
+        // One more announced, queued once the batch is being taken: in the same batch.
+        sender.send(job(arrivals.announce())).await.unwrap();
+        let late = arrivals.announce();
+        tokio::spawn({
+            let sender = sender.clone();
+            async move { sender.send(job(late)).await.unwrap() }
+        });
+        let started = tokio::time::Instant::now();
+        let batch = next_batch(&mut jobs, &arrivals).await.unwrap();
+        assert_eq!(batch.len(), 2);
+        assert!(started.elapsed() < MAX_WAIT);
+
+        // Announced and never queued: the batch goes at the limit.
+        sender.send(job(arrivals.announce())).await.unwrap();
+        let never = arrivals.announce();
+        let started = tokio::time::Instant::now();
+        let batch = next_batch(&mut jobs, &arrivals).await.unwrap();
+        assert_eq!((batch.len(), started.elapsed()), (1, MAX_WAIT));
+
+        // Given up (the mail refused): no longer waited for.
+        drop(never);
+        sender.send(job(arrivals.announce())).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let batch = next_batch(&mut jobs, &arrivals).await.unwrap();
+        assert_eq!((batch.len(), started.elapsed()), (1, Duration::ZERO));
+        assert!(!arrivals.any(), "every taken job's announcement is dropped");
+
+        drop(sender);
+        assert!(next_batch(&mut jobs, &arrivals).await.is_none());
+    }
+}
