@@ -538,33 +538,76 @@ async fn inside_addresses_are_refused_without_the_flag() {
 
 /// Mail stored from the writer's memory, which had its tenant without webhooks, checks that
 /// still holds: the first mail after a webhook is made records its delivery, and so does every
-/// later one.
+/// later one. On the way, every form of the inserting statement stores one mail alone (to a new
+/// or a known inbox, with or without an attachment, with or without webhooks), so a form the
+/// database refused would fail that mail.
 #[tokio::test]
 async fn a_webhook_made_while_the_writer_remembers_its_tenant_gets_the_next_message() {
     let receiver = Receiver::start(Vec::new()).await;
     let app = TestApp::spawn_with(&["--webhook-allow-private"]).await;
+    let send_all = |prefix: &'static str| {
+        let app = &app;
+        async move {
+            for (local, attachment) in [("new", false), ("new-attached", true)] {
+                send_mail_with(app, &format!("{prefix}-{local}@localhost"), attachment).await;
+            }
+            for attachment in [false, true] {
+                send_mail_with(app, &format!("{prefix}-new@localhost"), attachment).await;
+            }
+        }
+    };
     // Read, then from memory: the tenant has no webhook.
-    app.send_mail("before1@localhost", "before", "hi").await;
-    app.send_mail("before2@localhost", "before", "hi").await;
-    assert_eq!(app.batches_by_recipients_source().await, [1.0, 0.0, 1.0]);
+    app.send_mail("before@localhost", "before", "hi").await;
+    send_all("before").await;
+    assert_eq!(app.batches_by_recipients_source().await, [4.0, 0.0, 1.0]);
     create_webhook(&app, &receiver.url()).await;
     // The memory no longer holds, and is read again; then it holds the webhook.
-    app.send_mail("after1@localhost", "after", "hi").await;
-    assert_eq!(app.batches_by_recipients_source().await, [1.0, 1.0, 2.0]);
-    app.send_mail("after2@localhost", "after", "hi").await;
-    assert_eq!(app.batches_by_recipients_source().await, [2.0, 1.0, 2.0]);
-    let received = receiver.wait_for(2).await;
+    app.send_mail("after@localhost", "after", "hi").await;
+    assert_eq!(app.batches_by_recipients_source().await, [4.0, 1.0, 2.0]);
+    send_all("after").await;
+    assert_eq!(app.batches_by_recipients_source().await, [8.0, 1.0, 2.0]);
+    let received = receiver.wait_for(5).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut addresses: Vec<Value> = (receiver.received().iter())
-        .map(|r| r.json()["data"]["address"].clone())
+    let mut addresses: Vec<String> = (receiver.received().iter())
+        .map(|r| r.json()["data"]["address"].as_str().unwrap().to_owned())
         .collect();
-    addresses.sort_by_key(Value::to_string);
+    addresses.sort();
     assert_eq!(
         addresses,
-        ["after1@localhost", "after2@localhost"],
+        [
+            "after-new-attached@localhost",
+            "after-new@localhost",
+            "after-new@localhost",
+            "after-new@localhost",
+            "after@localhost",
+        ],
         "{received:?}"
     );
+    let attached = app.messages_of("before-new@localhost").await;
+    let names: Vec<&Value> = attached
+        .iter()
+        .map(|m| &m["attachments"][0]["filename"])
+        .collect();
+    assert!(names.contains(&&json!("note.txt")), "{attached:?}");
     app.stop().await;
+}
+
+/// Sends a mail to `to` (expecting `250`), with a small attachment if `attachment`.
+async fn send_mail_with(app: &TestApp, to: &str, attachment: bool) {
+    let mail = if attachment {
+        "Subject: attached\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+         --b\r\nContent-Type: text/plain\r\n\
+         Content-Disposition: attachment; filename=note.txt\r\n\r\nnote\r\n--b--\r\n"
+    } else {
+        "Subject: plain\r\n\r\nhi\r\n"
+    };
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let reply = smtp.deliver("sender@example.com", &[to], mail).await;
+    assert!(reply.starts_with("250 2.0.0"), "{to}: {reply}");
+    smtp.command("QUIT").await;
 }
 
 #[tokio::test]

@@ -182,31 +182,41 @@ pub struct Inserted {
     pub webhook_deliveries: i64,
 }
 
-/// [`insert_all`]'s statement, with only the parts a batch needs:
-/// the attachments' insert if it has attachments; the webhook deliveries' insert, or else the
-/// check that there is no webhook to record them for. Each of the four is prepared on its own:
-/// a part left out is not set up on every run (`docs/performance.md`).
-fn insert_all_sql(attachments: bool, message_webhooks: bool) -> &'static str {
-    static VARIANTS: LazyLock<[[String; 2]; 2]> = LazyLock::new(|| {
-        [false, true].map(|attachments| {
-            [false, true].map(|message_webhooks| {
-                let (check, hooked, deliveries) = if message_webhooks {
+/// [`insert_all`]'s statement, with only the parts a batch needs: the insert of new catch-all
+/// inboxes and its counting if it makes any; the attachments' insert if it has attachments; the
+/// webhook deliveries' insert, or else the check that there is no webhook to record them for.
+/// Each of the eight is prepared on its own: a part left out is not set up on every run, even
+/// to insert nothing (`docs/performance.md`).
+fn insert_all_sql(fresh_inboxes: bool, attachments: bool, message_webhooks: bool) -> &'static str {
+    static VARIANTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (0..8_u8)
+            .map(|shape| {
+                let (check, hooked, deliveries) = if shape & 1 != 0 {
                     ("", HOOKED, "(SELECT count(*) FROM hooked)")
                 } else {
                     (NO_MESSAGE_WEBHOOKS, "", "0::int8")
                 };
-                let attached = if attachments { ATTACHED } else { "" };
+                let attached = if shape & 2 != 0 { ATTACHED } else { "" };
+                let (made, made_counted, made_checked) = if shape & 4 != 0 {
+                    (MADE, MADE_COUNTED, MADE_CHECKED)
+                } else {
+                    ("", "", "")
+                };
                 // Driven by the lock's row, so that it and the checks are run even with no
                 // rows to insert (mails too large for a tenant that makes inboxes here).
                 format!(
-                    "{HEAD}{check}{MADE_TO_SOURCES}{attached}{hooked}
+                    "{HEAD}{check} AS holds){made}{COUNTED}{made_counted}{COUNTED_WHERE}\
+                     {made_checked}{IN_COMMIT_ORDER}{attached}{hooked}
  SELECT s.id, s.seq, {deliveries} AS webhook_deliveries
  FROM in_commit_order LEFT JOIN stored s ON true"
                 )
             })
-        })
+            .collect()
     });
-    &VARIANTS[usize::from(attachments)][usize::from(message_webhooks)]
+    let shape = usize::from(fresh_inboxes) << 2
+        | usize::from(attachments) << 1
+        | usize::from(message_webhooks);
+    &VARIANTS[shape]
 }
 
 /// The checks of what a batch assumed, up to where [`NO_MESSAGE_WEBHOOKS`] may add its own.
@@ -235,15 +245,9 @@ const NO_MESSAGE_WEBHOOKS: &str = concat!(
     ")"
 );
 
-/// The rest of the checks, the new inboxes, the counters, the lock, and the messages with their
-/// raw sources.
-// The lock is taken once every counters row is (it reads all of `counted`), and the messages'
-// rows come out of a join with it, so their `seq` (a default of the insert, computed per row)
-// is drawn only once the lock is held. The join's condition needs the lock's row, so the lock
-// (and the quota check) is read whatever the join order. A tenant that only makes inboxes here
-// (its mails too large for it) counts no mails, whatever its usage.
-const MADE_TO_SOURCES: &str = concat!(
-    " AS holds),
+/// The new catch-all inboxes.
+const MADE: &str = concat!(
+    ",
  made AS (
      INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at,
          tags, purge_at, created_by_mail)
@@ -255,15 +259,26 @@ const MADE_TO_SOURCES: &str = concat!(
     under_catch_all_cap!("$46", "$57"),
     "
      ON CONFLICT DO NOTHING
-     RETURNING tenant_id),
+     RETURNING tenant_id)"
+);
+
+/// The counters, up to where [`MADE_COUNTED`] counts the new inboxes. A tenant that only makes
+/// inboxes here (its mails too large for it) counts no mails, whatever its usage.
+const COUNTED: &str = ",
  counted AS MATERIALIZED (
      UPDATE tenant_usage u
      SET mails_today = CASE WHEN u.mail_day = $1 THEN u.mails_today + q.mails
                             ELSE q.mails END,
          mail_day = $1,
-         stored_bytes = u.stored_bytes + q.bytes,
+         stored_bytes = u.stored_bytes + q.bytes";
+
+const MADE_COUNTED: &str = ",
          mail_inboxes = u.mail_inboxes
-             + (SELECT count(*) FROM made WHERE made.tenant_id = u.tenant_id)
+             + (SELECT count(*) FROM made WHERE made.tenant_id = u.tenant_id)";
+
+/// The rest of the counters, and the commit-order lock's checks up to where [`MADE_CHECKED`]
+/// checks the new inboxes.
+const COUNTED_WHERE: &str = "
      FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::int4[], $6::int8[])
        AS q(tenant_id, mails, bytes, mails_per_day, stored_bytes)
      WHERE u.tenant_id = q.tenant_id
@@ -275,8 +290,18 @@ const MADE_TO_SOURCES: &str = concat!(
  in_commit_order AS MATERIALIZED (
      SELECT pg_advisory_xact_lock($7), c.tenants
      FROM (SELECT count(*) AS n, array_agg(tenant_id) AS tenants FROM counted) c
-     WHERE CASE WHEN (SELECT holds FROM held)
-                  AND (SELECT count(*) FROM made) = cardinality($51)
+     WHERE CASE WHEN (SELECT holds FROM held)";
+
+/// That every new inbox was made (each address free, its tenant under the cap).
+const MADE_CHECKED: &str = "
+                  AND (SELECT count(*) FROM made) = cardinality($51)";
+
+/// The rest of the lock's checks, then the messages with their raw sources.
+// The lock is taken once every counters row is (it reads all of `counted`), and the messages'
+// rows come out of a join with it, so their `seq` (a default of the insert, computed per row)
+// is drawn only once the lock is held. The join's condition needs the lock's row, so the lock
+// (and the quota check) is read whatever the join order.
+const IN_COMMIT_ORDER: &str = "
                 THEN true ELSE raise_remembered_changed() END
        AND CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END),
  stored AS (
@@ -306,8 +331,7 @@ const MADE_TO_SOURCES: &str = concat!(
      WHERE (sha256, purge_at) IN (SELECT raw_sha256, purge_at FROM stored)
      -- Locks a raw source it shares until commit, without writing it: a delete of
      -- another copy's message waits for this one (see migration 2026-12-04-100001).
-     ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256 WHERE false)"
-);
+     ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256 WHERE false)";
 
 const ATTACHED: &str = ",
  attached AS (
@@ -374,7 +398,11 @@ pub async fn insert_all(
     sources.sort_unstable_by(|a, b| (a.sha256, a.purge_at).cmp(&(b.sha256, b.purge_at)));
     let tenants = &counting.tenants;
     let (fresh, tenants_held) = (assumed.fresh, &assumed.tenants);
-    let sql = insert_all_sql(!attachments.is_empty(), !assumed.no_message_webhooks);
+    let sql = insert_all_sql(
+        !fresh.is_empty(),
+        !attachments.is_empty(),
+        !assumed.no_message_webhooks,
+    );
     let stored: Vec<Stored> = Prepared::new(sql)
         .bind::<Date, _>(counting.now.date_naive())
         .bind::<Array<SqlUuid>, _>(column(tenants, |count| count.tenant_id))
