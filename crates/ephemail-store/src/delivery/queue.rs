@@ -21,7 +21,8 @@ use super::{envelope::Delivery, prepare::PreparedMail};
 /// Mails per transaction at most; bounds the work lost to a failed batch and its latency.
 pub(super) const MAX_BATCH: usize = 64;
 
-/// How long the writer waits at most for announced mails before storing the batch it has.
+/// How long the writer waits at most for announced mails before storing the batch it has
+/// (tokio's timer rounds it up to its next tick, so up to twice that).
 const MAX_WAIT: Duration = Duration::from_millis(1);
 
 /// One mail for the writer, and where to send what became of it.
@@ -96,7 +97,7 @@ mod tests {
     use super::*;
     use crate::delivery::{IncomingMail, Recipient};
 
-    /// A job for `arriving`, and the receiver of its outcome (kept, so that sending it works).
+    /// A job for `arriving`; nothing waits for its outcome.
     fn job(arriving: Arriving) -> Job {
         let address = EmailAddress::parse("a@example.com").unwrap();
         let mail = IncomingMail {
