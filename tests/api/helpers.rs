@@ -678,16 +678,15 @@ impl TestApp {
 
     /// Sends one simple mail over a fresh SMTP connection, asserting `250`.
     pub async fn send_mail(&self, to: &str, subject: &str, body: &str) {
+        (self.send_raw(to, &format!("Subject: {subject}\r\n\r\n{body}\r\n"))).await;
+    }
+
+    /// Sends `raw` (CRLF lines) to `to` over a fresh SMTP connection, asserting `250`.
+    pub async fn send_raw(&self, to: &str, raw: &str) {
         let mut smtp = self.smtp().await;
         smtp.command("EHLO client.test").await;
-        let reply = smtp
-            .deliver(
-                "sender@example.com",
-                &[to],
-                &format!("Subject: {subject}\r\n\r\n{body}\r\n"),
-            )
-            .await;
-        assert!(reply.starts_with("250 2.0.0"), "{reply}");
+        let reply = smtp.deliver("sender@example.com", &[to], raw).await;
+        assert!(reply.starts_with("250 2.0.0"), "{to}: {reply}");
         smtp.command("QUIT").await;
     }
 }
