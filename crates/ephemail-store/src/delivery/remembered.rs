@@ -1,12 +1,12 @@
 //! What the ingest writer remembers of the batches it stored: their live recipient inboxes, by
-//! address, and their tenants' limits (and `RCPT TO` of the inboxes of registered domains it
-//! looked up). A batch whose recipients are all remembered, or new
+//! address, and their tenants' limits and whether they have webhooks for received messages (and
+//! `RCPT TO` of the inboxes of registered domains it looked up). A batch whose recipients are all remembered, or new
 //! addresses of catch-all domains, is stored without reading them first: its transaction is one
 //! round trip instead of two (a second one cost about a tenth of ingest's rate, measured in
 //! `docs/performance.md`). The statement that inserts its messages also makes the new catch-all
 //! inboxes and checks everything remembered ([`Assumed`]); when something
 //! changed (an inbox deleted, expired, moved to another expiry bucket or made by another
-//! process, a tenant's limits changed), that check aborts the transaction, the writer forgets
+//! process, a tenant's limits changed or a webhook made), that check aborts the transaction, the writer forgets
 //! (the batch's inboxes, and every tenant's limits) and stores the batch as before, reading
 //! them. A tenant whose catch-all inboxes were at their cap makes no new ones from memory until
 //! a batch read with room for one.
@@ -24,7 +24,7 @@ use crate::{
         domain::{Domain, DomainMode},
         inbox::{self, Inbox},
         message_insert::Assumed,
-        tenant::TenantLimits,
+        tenant::Receiving,
     },
     partitions::ExpiryBuckets,
 };
@@ -36,7 +36,7 @@ pub(super) struct Remembered(Mutex<Memory>);
 
 struct Memory {
     inboxes: lru::LruCache<String, Inbox>,
-    limits: HashMap<Uuid, TenantLimits>,
+    tenants: HashMap<Uuid, Receiving>,
     /// Tenants whose last batch read found no room for another inbox made by mail.
     at_catch_all_cap: HashSet<Uuid>,
 }
@@ -45,7 +45,7 @@ impl Default for Remembered {
     fn default() -> Self {
         Self(Mutex::new(Memory {
             inboxes: lru::LruCache::new(MAX_INBOXES),
-            limits: HashMap::new(),
+            tenants: HashMap::new(),
             at_catch_all_cap: HashSet::new(),
         }))
     }
@@ -54,7 +54,7 @@ impl Default for Remembered {
 /// A batch's recipients as remembered, with the catch-all inboxes it makes.
 pub(super) struct FromMemory {
     pub(super) inboxes: BatchInboxes,
-    pub(super) limits: HashMap<Uuid, TenantLimits>,
+    pub(super) tenants: HashMap<Uuid, Receiving>,
     fresh: Vec<Inbox>,
 }
 
@@ -64,9 +64,9 @@ impl Remembered {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Remembers the live inboxes and tenants' limits of a committed batch, and which tenants
-    /// it found at their cap of inboxes made by mail, or made one for.
-    pub(super) fn learn(&self, inboxes: &BatchInboxes, limits: &HashMap<Uuid, TenantLimits>) {
+    /// Remembers the live inboxes and tenants of a committed batch, and which tenants it found
+    /// at their cap of inboxes made by mail, or made one for.
+    pub(super) fn learn(&self, inboxes: &BatchInboxes, tenants: &HashMap<Uuid, Receiving>) {
         let mut memory = self.memory();
         for (address, inbox) in &inboxes.by_address {
             memory.inboxes.put(address.clone(), inbox.clone());
@@ -75,8 +75,8 @@ impl Remembered {
             }
         }
         (memory.at_catch_all_cap).extend(inboxes.over_catch_all_quota.values());
-        for (&tenant_id, tenant_limits) in limits {
-            memory.limits.insert(tenant_id, tenant_limits.clone());
+        for (&tenant_id, tenant) in tenants {
+            memory.tenants.insert(tenant_id, tenant.clone());
         }
     }
 
@@ -85,19 +85,19 @@ impl Remembered {
         self.memory().inboxes.put(address, inbox);
     }
 
-    /// Forgets the batch's inboxes and every tenant's limits: what was not stored as
-    /// remembered (the check failed, or the transaction did) is read again.
+    /// Forgets the batch's inboxes and every tenant: what was not stored as remembered (the
+    /// check failed, or the transaction did) is read again.
     pub(super) fn forget(&self, batch: &[Job]) {
         let mut memory = self.memory();
         for key in batch.iter().flat_map(|job| job.mail.deliveries.keys()) {
             memory.inboxes.pop(key);
         }
-        memory.limits.clear();
+        memory.tenants.clear();
     }
 
     /// The batch's recipients from memory, if every one is a live remembered inbox or a new
     /// address of a catch-all domain `recipients` knows (whose inboxes live `catch_all_ttl`), and
-    /// every tenant's limits are remembered.
+    /// every tenant is remembered.
     pub(super) fn recall(
         &self,
         recipients: &RecipientCache,
@@ -128,11 +128,11 @@ impl Remembered {
         let fresh = inbox::made_by_mail(&new_addresses, now, catch_all_ttl, buckets);
         let created = fresh.iter().map(|inbox| inbox.id).collect();
         by_address.extend(fresh.iter().map(|inbox| (inbox.address(), inbox.clone())));
-        let limits = (by_address.values())
+        let tenants = (by_address.values())
             .map(|inbox| {
                 Some((
                     inbox.tenant_id,
-                    memory.limits.get(&inbox.tenant_id)?.clone(),
+                    memory.tenants.get(&inbox.tenant_id)?.clone(),
                 ))
             })
             .collect::<Option<_>>()?;
@@ -144,7 +144,7 @@ impl Remembered {
         };
         Some(FromMemory {
             inboxes,
-            limits,
+            tenants,
             fresh,
         })
     }
@@ -158,14 +158,15 @@ impl FromMemory {
             .filter(|inbox| !self.inboxes.created.contains(&inbox.id))
             .map(|inbox| (inbox.id, inbox.purge_at))
             .collect();
-        let tenants = (self.limits.iter())
-            .map(|(&id, limits)| (id, limits))
+        let tenants = (self.tenants.iter())
+            .map(|(&id, tenant)| (id, &tenant.limits))
             .collect();
         Assumed {
             fresh: &self.fresh,
             catch_all_cap,
             inboxes,
             tenants,
+            no_message_webhooks: self.tenants.values().all(|tenant| !tenant.message_webhooks),
         }
     }
 }

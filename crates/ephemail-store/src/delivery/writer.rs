@@ -1,12 +1,12 @@
 //! Group commit. Sessions hand their prepared mails to one writer task, which takes every mail
 //! waiting, and those about to be ([`queue::next_batch`]), and stores them in one transaction of
 //! a few statements, so concurrent sessions share the statements, one commit and one disk flush
-//! instead of queueing one mail at a time. Each session is still answered only after its own
-//! mail is committed. One writer gives the largest batches: with several, each took fewer mails
-//! and the database ran more statements per mail (measured in `docs/performance.md`), and
-//! inserts are serialized by the commit-order lock anyway. Opening the next batch while one
-//! commits (on a second connection, or in the same round trip) was measured too: smaller
-//! batches, more CPU per mail, no gain.
+//! instead of queueing one mail at a time. Each session is still answered only after its own mail is committed.
+//! One writer gives the largest batches: with several, each took fewer mails and the database
+//! ran more statements per mail (measured in `docs/performance.md`), and inserts are serialized
+//! by the commit-order lock anyway. Opening the next batch while one commits (on a second
+//! connection, or in the same round trip) was measured too: smaller batches, more CPU per mail,
+//! no gain.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -42,7 +42,7 @@ use crate::{
         message_insert::{self, Assumed, Counting, MailCount, NewMessage},
         quota::{self, Limits, QuotaKind},
         raw_source::NewRawSource,
-        tenant::{self, TenantLimits},
+        tenant::{self, Receiving},
     },
     prepared,
 };
@@ -277,14 +277,19 @@ async fn store_in_transaction(
 ) -> diesel::QueryResult<(Vec<Outcome>, InboxesChanged)> {
     let read;
     let (inboxes, tenants) = match &recalled {
-        Some(recalled) => (&recalled.inboxes, &recalled.limits),
+        Some(recalled) => (&recalled.inboxes, &recalled.tenants),
         None => {
             read = resolve(conn, handles, batch, now).await?;
             (&read.0, &read.1)
         }
     };
     let limits: HashMap<Uuid, Limits> = (tenants.iter())
-        .map(|(&id, overrides)| (id, Limits::resolve(&handles.settings.limits, overrides)))
+        .map(|(&id, tenant)| {
+            (
+                id,
+                Limits::resolve(&handles.settings.limits, &tenant.limits),
+            )
+        })
         .collect();
     // The partitions of the inboxes' expiry buckets (made when the inbox was), checked once per
     // process and bucket: the inbox may come from another process.
@@ -434,7 +439,7 @@ async fn resolve(
     handles: &Handles,
     batch: &[Job],
     now: chrono::DateTime<chrono::Utc>,
-) -> diesel::QueryResult<(BatchInboxes, HashMap<Uuid, TenantLimits>)> {
+) -> diesel::QueryResult<(BatchInboxes, HashMap<Uuid, Receiving>)> {
     let addresses: BTreeMap<&str, &EmailAddress> = batch
         .iter()
         .flat_map(|job| job.mail.deliveries.iter())
@@ -498,8 +503,8 @@ async fn resolve(
             tenant::find_all_receiving(conn, &owners, &registered_addresses)
         ),
     )?;
-    let limits = (tenants.into_iter())
-        .map(|tenant| (tenant.id, tenant.limits))
+    let tenants = (tenants.into_iter())
+        .map(|tenant| (tenant.id, tenant))
         .collect();
     found.extend(registered.into_iter().map(|inbox| (inbox, false)));
     let created = found
@@ -522,7 +527,7 @@ async fn resolve(
         replaced,
         over_catch_all_quota,
     };
-    Ok((inboxes, limits))
+    Ok((inboxes, tenants))
 }
 
 /// The writer's statements are prepared once per connection and designed for generic plans:

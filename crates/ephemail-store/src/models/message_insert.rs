@@ -3,6 +3,8 @@
 //! listened inbox's events ([`crate::events::MessageStored::follows`]). The `messages` table's
 //! reads are in [`super::message`].
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use diesel::{
     prelude::*,
@@ -21,6 +23,7 @@ use super::{
     quota::Limits,
     raw_source::NewRawSource,
     tenant::TenantLimits,
+    webhook::webhook_sends,
 };
 use crate::prepared::{column, text_array, Prepared};
 
@@ -158,6 +161,10 @@ pub struct Assumed<'a> {
     pub inboxes: Vec<(Uuid, DateTime<Utc>)>,
     /// Tenants with these limits still.
     pub tenants: Vec<(Uuid, &'a TenantLimits)>,
+    /// That the tenants counted have no webhook for `MESSAGE_RECEIVED` events: the statement
+    /// checks that instead of recording deliveries for each message, which costs more to set up
+    /// on every run.
+    pub no_message_webhooks: bool,
 }
 
 impl Assumed<'_> {
@@ -174,6 +181,181 @@ pub struct Inserted {
     /// How many webhook deliveries of their `MESSAGE_RECEIVED` events it recorded.
     pub webhook_deliveries: i64,
 }
+
+/// [`insert_all`]'s statement, with only the parts a batch needs: the insert of new catch-all
+/// inboxes and its counting if it makes any; the attachments' insert if it has attachments; the
+/// webhook deliveries' insert, or else the check that there is no webhook to record them for.
+/// Each of the eight is prepared on its own: a part left out is not set up on every run, even
+/// to insert nothing (`docs/performance.md`).
+fn insert_all_sql(fresh_inboxes: bool, attachments: bool, message_webhooks: bool) -> &'static str {
+    static VARIANTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (0..8_u8)
+            .map(|shape| {
+                let (check, hooked, deliveries) = if shape & 1 != 0 {
+                    ("", HOOKED, "(SELECT count(*) FROM hooked)")
+                } else {
+                    (NO_MESSAGE_WEBHOOKS, "", "0::int8")
+                };
+                let attached = if shape & 2 != 0 { ATTACHED } else { "" };
+                let (made, made_counted, made_checked) = if shape & 4 != 0 {
+                    (MADE, MADE_COUNTED, MADE_CHECKED)
+                } else {
+                    ("", "", "")
+                };
+                // Driven by the lock's row, so that it and the checks are run even with no
+                // rows to insert (mails too large for a tenant that makes inboxes here).
+                format!(
+                    "{HEAD}{check} AS holds){made}{COUNTED}{made_counted}{COUNTED_WHERE}\
+                     {made_checked}{IN_COMMIT_ORDER}{attached}{hooked}
+ SELECT s.id, s.seq, {deliveries} AS webhook_deliveries
+ FROM in_commit_order LEFT JOIN stored s ON true"
+                )
+            })
+            .collect()
+    });
+    let shape = usize::from(fresh_inboxes) << 2
+        | usize::from(attachments) << 1
+        | usize::from(message_webhooks);
+    &VARIANTS[shape]
+}
+
+/// The checks of what a batch assumed, up to where [`NO_MESSAGE_WEBHOOKS`] may add its own.
+const HEAD: &str = "WITH held AS MATERIALIZED (
+     SELECT (SELECT count(*) FROM unnest($44::uuid[], $45::timestamptz[])
+               AS r(id, purge_at)
+             CROSS JOIN LATERAL (
+                 SELECT 1 FROM inboxes i
+                 WHERE i.id = r.id AND i.purge_at = r.purge_at AND i.expires_at > $46
+                 FOR KEY SHARE) live) = cardinality($44)
+        AND (SELECT count(*)
+             FROM unnest($47::uuid[], $48::int4[], $49::int8[], $50::int4[])
+               AS r(id, mails_per_day, stored_bytes, message_size)
+             JOIN tenants t ON t.id = r.id
+             WHERE t.max_mails_per_day IS NOT DISTINCT FROM r.mails_per_day
+               AND t.max_stored_bytes IS NOT DISTINCT FROM r.stored_bytes
+               AND t.max_message_size IS NOT DISTINCT FROM r.message_size)
+            = cardinality($47)";
+
+/// That no tenant counted here has a webhook for `MESSAGE_RECEIVED` events, assumed instead of
+/// recording their deliveries: a webhook made since it was read fails the check.
+const NO_MESSAGE_WEBHOOKS: &str = concat!(
+    "
+        AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.tenant_id = ANY($2) AND ",
+    webhook_sends!("MESSAGE_RECEIVED"),
+    ")"
+);
+
+/// The new catch-all inboxes.
+const MADE: &str = concat!(
+    ",
+ made AS (
+     INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at,
+         tags, purge_at, created_by_mail)
+     SELECT id, tenant_id, local_part, domain, $46, expires_at, '{}', purge_at, true
+     FROM unnest($51::uuid[], $52::uuid[], $53::text[], $54::text[],
+         $55::timestamptz[], $56::timestamptz[])
+       AS t(id, tenant_id, local_part, domain, expires_at, purge_at)
+     WHERE ",
+    under_catch_all_cap!("$46", "$57"),
+    "
+     ON CONFLICT DO NOTHING
+     RETURNING tenant_id)"
+);
+
+/// The counters, up to where [`MADE_COUNTED`] counts the new inboxes. A tenant that only makes
+/// inboxes here (its mails too large for it) counts no mails, whatever its usage.
+const COUNTED: &str = ",
+ counted AS MATERIALIZED (
+     UPDATE tenant_usage u
+     SET mails_today = CASE WHEN u.mail_day = $1 THEN u.mails_today + q.mails
+                            ELSE q.mails END,
+         mail_day = $1,
+         stored_bytes = u.stored_bytes + q.bytes";
+
+const MADE_COUNTED: &str = ",
+         mail_inboxes = u.mail_inboxes
+             + (SELECT count(*) FROM made WHERE made.tenant_id = u.tenant_id)";
+
+/// The rest of the counters, and the commit-order lock's checks up to where [`MADE_CHECKED`]
+/// checks the new inboxes.
+const COUNTED_WHERE: &str = "
+     FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::int4[], $6::int8[])
+       AS q(tenant_id, mails, bytes, mails_per_day, stored_bytes)
+     WHERE u.tenant_id = q.tenant_id
+       AND (q.mails = 0
+            OR CASE WHEN u.mail_day = $1 THEN u.mails_today ELSE 0 END + q.mails
+                   <= q.mails_per_day
+               AND u.stored_bytes + q.bytes <= q.stored_bytes)
+     RETURNING u.tenant_id),
+ in_commit_order AS MATERIALIZED (
+     SELECT pg_advisory_xact_lock($7), c.tenants
+     FROM (SELECT count(*) AS n, array_agg(tenant_id) AS tenants FROM counted) c
+     WHERE CASE WHEN (SELECT holds FROM held)";
+
+/// That every new inbox was made (each address free, its tenant under the cap).
+const MADE_CHECKED: &str = "
+                  AND (SELECT count(*) FROM made) = cardinality($51)";
+
+/// The rest of the lock's checks, then the messages with their raw sources.
+// The lock is taken once every counters row is (it reads all of `counted`), and the messages'
+// rows come out of a join with it, so their `seq` (a default of the insert, computed per row)
+// is drawn only once the lock is held. The join's condition needs the lock's row, so the lock
+// (and the quota check) is read whatever the join order.
+const IN_COMMIT_ORDER: &str = "
+                THEN true ELSE raise_remembered_changed() END
+       AND CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END),
+ stored AS (
+     INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to,
+         from_addr, to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id,
+         in_reply_to, size, raw_sha256, parse_error, tags, has_attachments,
+         content_limits, purge_at)
+     SELECT id, inbox_id, tenant_id, received_at, mail_from, rcpt_to::text[], from_addr,
+         to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
+         size, raw_sha256, parse_error, tags::text[], has_attachments,
+         content_limits::text[], purge_at
+     FROM in_commit_order, unnest($10::uuid[], $11::uuid[], $12::uuid[],
+         $13::timestamptz[], $14::text[], $15::text[], $16::jsonb[], $17::jsonb[],
+         $18::jsonb[], $19::text[], $20::text[], $21::text[], $22::timestamptz[],
+         $23::text[], $24::text[], $25::int4[], $26::bytea[], $27::text[], $28::text[],
+         $29::bool[], $30::text[], $31::timestamptz[])
+       AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
+         cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to, size,
+         raw_sha256, parse_error, tags, has_attachments, content_limits, purge_at)
+     WHERE t.tenant_id = ANY(in_commit_order.tenants)
+     RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at),
+ sources AS (
+     INSERT INTO raw_sources (sha256, encoding, content, purge_at)
+     SELECT sha256, 'zstd', content, purge_at
+     FROM unnest($32::bytea[], $33::bytea[], $34::timestamptz[])
+       AS t(sha256, content, purge_at)
+     WHERE (sha256, purge_at) IN (SELECT raw_sha256, purge_at FROM stored)
+     -- Locks a raw source it shares until commit, without writing it: a delete of
+     -- another copy's message waits for this one (see migration 2026-12-04-100001).
+     ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256 WHERE false)";
+
+const ATTACHED: &str = ",
+ attached AS (
+     INSERT INTO attachments (id, message_id, position, filename, content_type,
+         content_id, inline, size, purge_at)
+     SELECT * FROM unnest($35::uuid[], $36::uuid[], $37::int4[], $38::text[],
+         $39::text[], $40::text[], $41::bool[], $42::int4[], $43::timestamptz[])
+       AS t(id, message_id, position, filename, content_type, content_id, inline, size,
+         purge_at)
+     WHERE message_id IN (SELECT id FROM stored))";
+
+const HOOKED: &str = concat!(
+    ",
+ hooked AS (
+     INSERT INTO webhook_deliveries (id, webhook_id, event, inbox_id, message_id,
+         created_at, next_attempt_at)
+     SELECT gen_random_uuid(), w.id, 'MESSAGE_RECEIVED', s.inbox_id, s.id,
+         s.received_at, s.received_at
+     FROM stored s JOIN webhooks w ON w.tenant_id = s.tenant_id
+     WHERE (w.inbox_id IS NULL OR w.inbox_id = s.inbox_id) AND ",
+    webhook_sends!("MESSAGE_RECEIVED"),
+    "
+     RETURNING 1)"
+);
 
 /// Counts the mails against their tenants' quotas and inserts the messages of the tenants that
 /// have room for theirs, with their raw sources and attachments, in one prepared statement
@@ -216,172 +398,71 @@ pub async fn insert_all(
     sources.sort_unstable_by(|a, b| (a.sha256, a.purge_at).cmp(&(b.sha256, b.purge_at)));
     let tenants = &counting.tenants;
     let (fresh, tenants_held) = (assumed.fresh, &assumed.tenants);
-    // The lock is taken once every counters row is (it reads all of `counted`), and the
-    // messages' rows come out of a join with it, so their `seq` (a default of the insert,
-    // computed per row) is drawn only once the lock is held. The join's condition needs the
-    // lock's row, so the lock (and the quota check) is read whatever the join order.
-    // A tenant that only makes inboxes here (its mails too large for it) counts no mails,
-    // whatever its usage.
-    let stored: Vec<Stored> = Prepared::new(concat!(
-        "WITH held AS MATERIALIZED (
-             SELECT (SELECT count(*) FROM unnest($44::uuid[], $45::timestamptz[])
-                       AS r(id, purge_at)
-                     CROSS JOIN LATERAL (
-                         SELECT 1 FROM inboxes i
-                         WHERE i.id = r.id AND i.purge_at = r.purge_at AND i.expires_at > $46
-                         FOR KEY SHARE) live) = cardinality($44)
-                AND (SELECT count(*)
-                     FROM unnest($47::uuid[], $48::int4[], $49::int8[], $50::int4[])
-                       AS r(id, mails_per_day, stored_bytes, message_size)
-                     JOIN tenants t ON t.id = r.id
-                     WHERE t.max_mails_per_day IS NOT DISTINCT FROM r.mails_per_day
-                       AND t.max_stored_bytes IS NOT DISTINCT FROM r.stored_bytes
-                       AND t.max_message_size IS NOT DISTINCT FROM r.message_size)
-                    = cardinality($47) AS holds),
-         made AS (
-             INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at,
-                 tags, purge_at, created_by_mail)
-             SELECT id, tenant_id, local_part, domain, $46, expires_at, '{}', purge_at, true
-             FROM unnest($51::uuid[], $52::uuid[], $53::text[], $54::text[],
-                 $55::timestamptz[], $56::timestamptz[])
-               AS t(id, tenant_id, local_part, domain, expires_at, purge_at)
-             WHERE ",
-        under_catch_all_cap!("$46", "$57"),
-        "
-             ON CONFLICT DO NOTHING
-             RETURNING tenant_id),
-         counted AS MATERIALIZED (
-             UPDATE tenant_usage u
-             SET mails_today = CASE WHEN u.mail_day = $1 THEN u.mails_today + q.mails
-                                    ELSE q.mails END,
-                 mail_day = $1,
-                 stored_bytes = u.stored_bytes + q.bytes,
-                 mail_inboxes = u.mail_inboxes
-                     + (SELECT count(*) FROM made WHERE made.tenant_id = u.tenant_id)
-             FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::int4[], $6::int8[])
-               AS q(tenant_id, mails, bytes, mails_per_day, stored_bytes)
-             WHERE u.tenant_id = q.tenant_id
-               AND (q.mails = 0
-                    OR CASE WHEN u.mail_day = $1 THEN u.mails_today ELSE 0 END + q.mails
-                           <= q.mails_per_day
-                       AND u.stored_bytes + q.bytes <= q.stored_bytes)
-             RETURNING u.tenant_id),
-         in_commit_order AS MATERIALIZED (
-             SELECT pg_advisory_xact_lock($7), c.tenants
-             FROM (SELECT count(*) AS n, array_agg(tenant_id) AS tenants FROM counted) c
-             WHERE CASE WHEN (SELECT holds FROM held)
-                          AND (SELECT count(*) FROM made) = cardinality($51)
-                        THEN true ELSE raise_remembered_changed() END
-               AND CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END),
-         stored AS (
-             INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to,
-                 from_addr, to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id,
-                 in_reply_to, size, raw_sha256, parse_error, tags, has_attachments,
-                 content_limits, purge_at)
-             SELECT id, inbox_id, tenant_id, received_at, mail_from, rcpt_to::text[], from_addr,
-                 to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
-                 size, raw_sha256, parse_error, tags::text[], has_attachments,
-                 content_limits::text[], purge_at
-             FROM in_commit_order, unnest($10::uuid[], $11::uuid[], $12::uuid[],
-                 $13::timestamptz[], $14::text[], $15::text[], $16::jsonb[], $17::jsonb[],
-                 $18::jsonb[], $19::text[], $20::text[], $21::text[], $22::timestamptz[],
-                 $23::text[], $24::text[], $25::int4[], $26::bytea[], $27::text[], $28::text[],
-                 $29::bool[], $30::text[], $31::timestamptz[])
-               AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
-                 cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to, size,
-                 raw_sha256, parse_error, tags, has_attachments, content_limits, purge_at)
-             WHERE t.tenant_id = ANY(in_commit_order.tenants)
-             RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at),
-         sources AS (
-             INSERT INTO raw_sources (sha256, encoding, content, purge_at)
-             SELECT sha256, 'zstd', content, purge_at
-             FROM unnest($32::bytea[], $33::bytea[], $34::timestamptz[])
-               AS t(sha256, content, purge_at)
-             WHERE (sha256, purge_at) IN (SELECT raw_sha256, purge_at FROM stored)
-             -- Locks a raw source it shares until commit, without writing it: a delete of
-             -- another copy's message waits for this one (see migration 2026-12-04-100001).
-             ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256 WHERE false),
-         attached AS (
-             INSERT INTO attachments (id, message_id, position, filename, content_type,
-                 content_id, inline, size, purge_at)
-             SELECT * FROM unnest($35::uuid[], $36::uuid[], $37::int4[], $38::text[],
-                 $39::text[], $40::text[], $41::bool[], $42::int4[], $43::timestamptz[])
-               AS t(id, message_id, position, filename, content_type, content_id, inline, size,
-                 purge_at)
-             WHERE message_id IN (SELECT id FROM stored)),
-         hooked AS (
-             INSERT INTO webhook_deliveries (id, webhook_id, event, inbox_id, message_id,
-                 created_at, next_attempt_at)
-             SELECT gen_random_uuid(), w.id, 'MESSAGE_RECEIVED', s.inbox_id, s.id,
-                 s.received_at, s.received_at
-             FROM stored s JOIN webhooks w ON w.tenant_id = s.tenant_id
-             WHERE (w.inbox_id IS NULL OR w.inbox_id = s.inbox_id)
-               AND 'MESSAGE_RECEIVED' = ANY(w.events) AND w.disabled_at IS NULL
-             RETURNING 1)
-         -- Driven by the lock's row, so that it and the checks are run even with no rows
-         -- to insert (mails too large for a tenant that makes inboxes here).
-         SELECT s.id, s.seq, (SELECT count(*) FROM hooked) AS webhook_deliveries
-         FROM in_commit_order LEFT JOIN stored s ON true"
-    ))
-    .bind::<Date, _>(counting.now.date_naive())
-    .bind::<Array<SqlUuid>, _>(column(tenants, |count| count.tenant_id))
-    .bind::<Array<Integer>, _>(column(tenants, |count| count.mails))
-    .bind::<Array<BigInt>, _>(column(tenants, |count| count.bytes))
-    .bind::<Array<Integer>, _>(column(tenants, |count| count.limits.mails_per_day))
-    .bind::<Array<BigInt>, _>(column(tenants, |count| count.limits.stored_bytes))
-    .bind::<BigInt, _>(MESSAGE_ORDER_LOCK)
-    .bind::<BigInt, _>(i64::try_from(tenants.len()).unwrap_or(i64::MAX))
-    .bind::<Bool, _>(counting.all_or_nothing)
-    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.id))
-    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.inbox_id))
-    .bind::<Array<SqlUuid>, _>(column(rows, |r| r.tenant_id))
-    .bind::<Array<Timestamptz>, _>(column(rows, |r| r.received_at))
-    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.mail_from))
-    .bind::<Array<Text>, _>(column(rows, |r| text_array(r.rcpt_to)))
-    .bind::<Array<Jsonb>, _>(column(rows, |r| r.from_addr))
-    .bind::<Array<Jsonb>, _>(column(rows, |r| r.to_addr))
-    .bind::<Array<Jsonb>, _>(column(rows, |r| r.cc_addr))
-    .bind::<Array<Text>, _>(column(rows, |r| r.from_text))
-    .bind::<Array<Text>, _>(column(rows, |r| r.to_text))
-    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.subject))
-    .bind::<Array<Nullable<Timestamptz>>, _>(column(rows, |r| r.sent_at))
-    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.message_id))
-    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.in_reply_to))
-    .bind::<Array<Integer>, _>(column(rows, |r| r.size))
-    .bind::<Array<Bytea>, _>(column(rows, |r| r.raw_sha256))
-    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.parse_error))
-    .bind::<Array<Text>, _>(column(rows, |r| text_array(r.tags)))
-    .bind::<Array<Bool>, _>(column(rows, |r| r.has_attachments))
-    .bind::<Array<Text>, _>(column(rows, |r| text_array(r.content_limits)))
-    .bind::<Array<Timestamptz>, _>(column(rows, |r| r.purge_at))
-    .bind::<Array<Bytea>, _>(column(sources, |source| source.sha256))
-    .bind::<Array<Bytea>, _>(column(sources, |source| source.zstd))
-    .bind::<Array<Timestamptz>, _>(column(sources, |source| source.purge_at))
-    .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.id))
-    .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.message_id))
-    .bind::<Array<Integer>, _>(column(attachments, |a| a.position))
-    .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.filename))
-    .bind::<Array<Text>, _>(column(attachments, |a| a.content_type))
-    .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.content_id))
-    .bind::<Array<Bool>, _>(column(attachments, |a| a.inline))
-    .bind::<Array<Integer>, _>(column(attachments, |a| a.size))
-    .bind::<Array<Timestamptz>, _>(column(attachments, |a| a.purge_at))
-    .bind::<Array<SqlUuid>, _>(column(&assumed.inboxes, |&(id, _)| id))
-    .bind::<Array<Timestamptz>, _>(column(&assumed.inboxes, |&(_, purge_at)| purge_at))
-    .bind::<Timestamptz, _>(counting.now)
-    .bind::<Array<SqlUuid>, _>(column(tenants_held, |&(id, _)| id))
-    .bind::<Array<Nullable<Integer>>, _>(column(tenants_held, |(_, l)| l.max_mails_per_day))
-    .bind::<Array<Nullable<BigInt>>, _>(column(tenants_held, |(_, l)| l.max_stored_bytes))
-    .bind::<Array<Nullable<Integer>>, _>(column(tenants_held, |(_, l)| l.max_message_size))
-    .bind::<Array<SqlUuid>, _>(column(fresh, |inbox| inbox.id))
-    .bind::<Array<SqlUuid>, _>(column(fresh, |inbox| inbox.tenant_id))
-    .bind::<Array<Text>, _>(column(fresh, |inbox| inbox.local_part.as_str()))
-    .bind::<Array<Text>, _>(column(fresh, |inbox| inbox.domain.as_str()))
-    .bind::<Array<Timestamptz>, _>(column(fresh, |inbox| inbox.expires_at))
-    .bind::<Array<Timestamptz>, _>(column(fresh, |inbox| inbox.purge_at))
-    .bind::<Integer, _>(assumed.catch_all_cap)
-    .load(&mut conn)
-    .await?;
+    let sql = insert_all_sql(
+        !fresh.is_empty(),
+        !attachments.is_empty(),
+        !assumed.no_message_webhooks,
+    );
+    let stored: Vec<Stored> = Prepared::new(sql)
+        .bind::<Date, _>(counting.now.date_naive())
+        .bind::<Array<SqlUuid>, _>(column(tenants, |count| count.tenant_id))
+        .bind::<Array<Integer>, _>(column(tenants, |count| count.mails))
+        .bind::<Array<BigInt>, _>(column(tenants, |count| count.bytes))
+        .bind::<Array<Integer>, _>(column(tenants, |count| count.limits.mails_per_day))
+        .bind::<Array<BigInt>, _>(column(tenants, |count| count.limits.stored_bytes))
+        .bind::<BigInt, _>(MESSAGE_ORDER_LOCK)
+        .bind::<BigInt, _>(i64::try_from(tenants.len()).unwrap_or(i64::MAX))
+        .bind::<Bool, _>(counting.all_or_nothing)
+        .bind::<Array<SqlUuid>, _>(column(rows, |r| r.id))
+        .bind::<Array<SqlUuid>, _>(column(rows, |r| r.inbox_id))
+        .bind::<Array<SqlUuid>, _>(column(rows, |r| r.tenant_id))
+        .bind::<Array<Timestamptz>, _>(column(rows, |r| r.received_at))
+        .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.mail_from))
+        .bind::<Array<Text>, _>(column(rows, |r| text_array(r.rcpt_to)))
+        .bind::<Array<Jsonb>, _>(column(rows, |r| r.from_addr))
+        .bind::<Array<Jsonb>, _>(column(rows, |r| r.to_addr))
+        .bind::<Array<Jsonb>, _>(column(rows, |r| r.cc_addr))
+        .bind::<Array<Text>, _>(column(rows, |r| r.from_text))
+        .bind::<Array<Text>, _>(column(rows, |r| r.to_text))
+        .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.subject))
+        .bind::<Array<Nullable<Timestamptz>>, _>(column(rows, |r| r.sent_at))
+        .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.message_id))
+        .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.in_reply_to))
+        .bind::<Array<Integer>, _>(column(rows, |r| r.size))
+        .bind::<Array<Bytea>, _>(column(rows, |r| r.raw_sha256))
+        .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.parse_error))
+        .bind::<Array<Text>, _>(column(rows, |r| text_array(r.tags)))
+        .bind::<Array<Bool>, _>(column(rows, |r| r.has_attachments))
+        .bind::<Array<Text>, _>(column(rows, |r| text_array(r.content_limits)))
+        .bind::<Array<Timestamptz>, _>(column(rows, |r| r.purge_at))
+        .bind::<Array<Bytea>, _>(column(sources, |source| source.sha256))
+        .bind::<Array<Bytea>, _>(column(sources, |source| source.zstd))
+        .bind::<Array<Timestamptz>, _>(column(sources, |source| source.purge_at))
+        .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.id))
+        .bind::<Array<SqlUuid>, _>(column(attachments, |a| a.message_id))
+        .bind::<Array<Integer>, _>(column(attachments, |a| a.position))
+        .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.filename))
+        .bind::<Array<Text>, _>(column(attachments, |a| a.content_type))
+        .bind::<Array<Nullable<Text>>, _>(column(attachments, |a| a.content_id))
+        .bind::<Array<Bool>, _>(column(attachments, |a| a.inline))
+        .bind::<Array<Integer>, _>(column(attachments, |a| a.size))
+        .bind::<Array<Timestamptz>, _>(column(attachments, |a| a.purge_at))
+        .bind::<Array<SqlUuid>, _>(column(&assumed.inboxes, |&(id, _)| id))
+        .bind::<Array<Timestamptz>, _>(column(&assumed.inboxes, |&(_, purge_at)| purge_at))
+        .bind::<Timestamptz, _>(counting.now)
+        .bind::<Array<SqlUuid>, _>(column(tenants_held, |&(id, _)| id))
+        .bind::<Array<Nullable<Integer>>, _>(column(tenants_held, |(_, l)| l.max_mails_per_day))
+        .bind::<Array<Nullable<BigInt>>, _>(column(tenants_held, |(_, l)| l.max_stored_bytes))
+        .bind::<Array<Nullable<Integer>>, _>(column(tenants_held, |(_, l)| l.max_message_size))
+        .bind::<Array<SqlUuid>, _>(column(fresh, |inbox| inbox.id))
+        .bind::<Array<SqlUuid>, _>(column(fresh, |inbox| inbox.tenant_id))
+        .bind::<Array<Text>, _>(column(fresh, |inbox| inbox.local_part.as_str()))
+        .bind::<Array<Text>, _>(column(fresh, |inbox| inbox.domain.as_str()))
+        .bind::<Array<Timestamptz>, _>(column(fresh, |inbox| inbox.expires_at))
+        .bind::<Array<Timestamptz>, _>(column(fresh, |inbox| inbox.purge_at))
+        .bind::<Integer, _>(assumed.catch_all_cap)
+        .load(&mut conn)
+        .await?;
     Ok(Inserted {
         webhook_deliveries: stored
             .as_slice()

@@ -2,12 +2,12 @@ use chrono::{DateTime, Utc};
 use diesel::{
     pg::Pg,
     prelude::*,
-    sql_types::{Array, Text, Uuid as SqlUuid},
+    sql_types::{Array, Bool, Text, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::inbox::AddressPairs;
+use super::{inbox::AddressPairs, webhook::webhook_sends};
 use crate::{
     prepared::Prepared,
     schema::{tenant_usage, tenants},
@@ -58,24 +58,39 @@ impl Tenant {
     }
 }
 
+/// A tenant a batch of mail goes to, as ingest needs it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Receiving {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(embed)]
+    pub limits: TenantLimits,
+    /// Whether it has a webhook to be sent `MESSAGE_RECEIVED` events.
+    #[diesel(sql_type = Bool)]
+    pub message_webhooks: bool,
+}
+
 /// The tenants a batch of mail goes to: `owners` (of its catch-all domains) and the owners of
 /// the inboxes at `addresses`. Takes a shared connection so that it can be pipelined.
 pub async fn find_all_receiving(
     mut conn: &AsyncPgConnection,
     owners: &[Uuid],
     addresses: &AddressPairs<'_>,
-) -> QueryResult<Vec<Tenant>> {
-    Prepared::new(
+) -> QueryResult<Vec<Receiving>> {
+    Prepared::new(concat!(
         // A UNION, not `OR id IN (..)`: the OR is planned as a scan of every tenant.
-        "SELECT * FROM tenants WHERE id = ANY($1)
-         UNION
-         SELECT tenants.* FROM unnest($2::text[], $3::text[]) AS wanted(domain, local_part)
-         CROSS JOIN LATERAL (
-             SELECT tenant_id FROM inboxes
-             WHERE domain = wanted.domain AND local_part = wanted.local_part
-             LIMIT 1) found
-         JOIN tenants ON tenants.id = found.tenant_id",
-    )
+        "SELECT t.*, EXISTS (SELECT 1 FROM webhooks w WHERE w.tenant_id = t.id AND ",
+        webhook_sends!("MESSAGE_RECEIVED"),
+        ") AS message_webhooks
+         FROM (SELECT * FROM tenants WHERE id = ANY($1)
+               UNION
+               SELECT tenants.* FROM unnest($2::text[], $3::text[]) AS wanted(domain, local_part)
+               CROSS JOIN LATERAL (
+                   SELECT tenant_id FROM inboxes
+                   WHERE domain = wanted.domain AND local_part = wanted.local_part
+                   LIMIT 1) found
+               JOIN tenants ON tenants.id = found.tenant_id) t"
+    ))
     .bind::<Array<SqlUuid>, _>(owners)
     .bind::<Array<Text>, _>(addresses.domains.as_slice())
     .bind::<Array<Text>, _>(addresses.locals.as_slice())

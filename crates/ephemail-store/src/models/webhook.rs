@@ -40,12 +40,21 @@ macro_rules! inbox_expired_deliveries {
             $now,
             "
                  FROM deleted d JOIN webhooks w ON w.tenant_id = d.tenant_id
-                 WHERE (w.inbox_id IS NULL OR w.inbox_id = d.id)
-                   AND 'INBOX_EXPIRED' = ANY(w.events) AND w.disabled_at IS NULL)"
+                 WHERE (w.inbox_id IS NULL OR w.inbox_id = d.id) AND ",
+            $crate::models::webhook::webhook_sends!("INBOX_EXPIRED"),
+            ")"
         )
     };
 }
 pub(crate) use inbox_expired_deliveries;
+
+/// Whether the webhook `w` is to be sent `$event`s: subscribed to them and not disabled.
+macro_rules! webhook_sends {
+    ($event:literal) => {
+        concat!("'", $event, "' = ANY(w.events) AND w.disabled_at IS NULL")
+    };
+}
+pub(crate) use webhook_sends;
 
 /// A partner endpoint (its secret apart: [`secret_of`]).
 #[derive(Debug, Clone, Queryable, Selectable)]
