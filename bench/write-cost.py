@@ -1,0 +1,327 @@
+"""PostgreSQL's CPU per batch for the ingest writer's transaction and for its parts, each measured
+on its own, against the spool of bench/ingest-ceiling. Run by bench/write-cost, which starts
+ephemail on a fresh embedded cluster and gives its connection, tenant and catch-all domain.
+
+Each shape is a transaction of one pipeline (BEGIN, its statements, COMMIT), prepared, with
+binary parameters, as the writer sends it: rows go in as one array per column. The shapes run
+in turn, ROUNDS times, each for TXS transactions of N mails, and the median of each is printed
+with its ratio to the spool's. The CPU counted is the connection's backend's, which runs every
+statement and the commit: not the cluster's background processes, which come when they will
+and would be charged to whichever shape runs then. "As built" is insert_all's statement in the
+form a plain batch uses, read from crates/ephemail-store/src/models/message_insert.rs so that
+it cannot drift; the other shapes are that statement with every part, its parts each on its
+own, and what-ifs: the parts as separate statements, and a thinner message row.
+"""
+
+import datetime as dt
+import hashlib
+import os
+import random
+import re
+import statistics
+import sys
+import time
+import uuid
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+DSN, TENANT, DOMAIN = sys.argv[1:4]
+TENANT = uuid.UUID(TENANT)
+N = int(os.environ.get("N", "4"))
+TXS = int(os.environ.get("TXS", "400"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+# Only these shapes (and the spool), when given: SHAPES="built built-api".
+ONLY = os.environ.get("SHAPES", "").split()
+# The benchmark mail of bench/peer-bench.sh compresses to 744 bytes with zstd -3; random bytes
+# of that size stand in for it (neither is compressed again or moved to TOAST by PostgreSQL).
+RAW_BYTES = 744
+NOW = dt.datetime.now(dt.timezone.utc)
+EXPIRES = NOW + dt.timedelta(hours=1)
+BUCKET = (NOW + dt.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+
+
+def rust_strings(text, macros):
+    """The SQL of a Rust string literal, or of `concat!` of literals and the macros given."""
+    out = []
+    for token in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\w+)!\(([^()]*)\)', text):
+        if token.group(1) is not None:
+            out.append(token.group(1).replace('\\"', '"'))
+        elif token.group(2) in macros:
+            out.append(macros[token.group(2)](*re.findall(r'"([^"]*)"', token.group(3))))
+    return "".join(out)
+
+
+def macro(path, name):
+    """A `macro_rules!` whose body is one `concat!`, as a function of its literal arguments."""
+    found = re.search(rf"macro_rules! {name} \{{\s*\((.*?)\) => \{{\s*concat!\((.*?)\)\s*\}};",
+                      open(path).read(), re.S)
+    if not found:
+        sys.exit(f"write-cost: macro {name} not found in {path}")
+    params = re.findall(r"\$(\w+):literal", found.group(1))
+    parts = re.findall(r'"((?:[^"\\]|\\.)*)"|\$(\w+)', found.group(2))
+    return lambda *args: "".join(
+        literal if not param else args[params.index(param)] for literal, param in parts)
+
+
+def insert_all_forms():
+    """insert_all's statement in each of its forms, from the constants and the `format!` of
+    crates/ephemail-store/src/models/message_insert.rs, so that it cannot drift: a function of
+    (new inboxes, attachments, webhooks) to the SQL."""
+    source = open("crates/ephemail-store/src/models/message_insert.rs").read()
+    macros = {
+        "webhook_sends": macro("crates/ephemail-store/src/models/webhook.rs", "webhook_sends"),
+        "under_catch_all_cap": macro("crates/ephemail-store/src/models/inbox.rs",
+                                     "under_catch_all_cap"),
+    }
+    consts = {name: rust_strings(body, macros) for name, body in re.findall(
+        r"^const (\w+): &str =\s*(.*?);\n", source, re.S | re.M)}
+    template = re.search(r'format!\(\s*"(.*?)"\s*\)', source, re.S)
+    if not template or "HEAD" not in consts:
+        sys.exit("write-cost: insert_all_sql's format! or constants not found")
+    # A backslash at a line's end continues the literal without the line break and indent.
+    template = re.sub(r"\\\s*\n\s*", "", template.group(1))
+
+    def form(fresh, attached, hooked):
+        names = dict(consts)
+        names.update(
+            check="" if hooked else consts["NO_MESSAGE_WEBHOOKS"],
+            hooked=consts["HOOKED"] if hooked else "",
+            deliveries="(SELECT count(*) FROM hooked)" if hooked else "0::int8",
+            attached=consts["ATTACHED"] if attached else "",
+            made=consts["MADE"] if fresh else "",
+            made_counted=consts["MADE_COUNTED"] if fresh else "",
+            made_checked=consts["MADE_CHECKED"] if fresh else "",
+        )
+        return re.sub(r"\{(\w+)\}", lambda m: names[m.group(1)], template)
+
+    return form
+
+
+def time_ordered_id():
+    millis = int(time.time() * 1000)
+    return uuid.UUID(int=(millis << 80) | (0x7 << 76) | (int.from_bytes(os.urandom(10)) >> 4))
+
+
+# Inboxes that exist (made by SETUP), for the batches to them; the writer remembered them, so
+# the statement checks each is still live in its bucket, as a batch from memory does.
+EXISTING = [uuid.UUID(int=i + 1) for i in range(1000)]
+
+
+def parameters(fresh_inboxes):
+    """$1..$57 of insert_all for N new mails, each to its own inbox (new catch-all addresses
+    made in the statement, or remembered inboxes that exist) and with its own raw source."""
+    ids = [time_ordered_id() for _ in range(N)]
+    inbox_ids = ([uuid.uuid4() for _ in range(N)] if fresh_inboxes
+                 else random.sample(EXISTING, N))
+    raws = [os.urandom(RAW_BYTES) for _ in range(N)]
+    shas = [hashlib.sha256(raw).digest() for raw in raws]
+    locals_ = ["box" + os.urandom(8).hex() for _ in range(N)]
+    addresses = [f"{local}@{DOMAIN}" for local in locals_]
+    each = lambda value: [value] * N  # noqa: E731
+    made = fresh_inboxes  # whether the statement makes the inboxes
+    values = {
+        1: NOW.date(), 2: [TENANT], 3: [N], 4: [5600 * N], 5: [2**31 - 1], 6: [2**63 - 1],
+        7: 0x6570_6865_6D61_696C, 8: 1, 9: True,
+        10: ids, 11: inbox_ids, 12: each(TENANT), 13: each(NOW), 14: each("sender@example.test"),
+        15: [f"{{{address}}}" for address in addresses],
+        16: each(Jsonb([{"name": "Sender", "address": "sender@example.test"}])),
+        17: [Jsonb([{"name": None, "address": address}]) for address in addresses],
+        18: each(Jsonb([])), 19: each("Sender <sender@example.test>"), 20: addresses,
+        21: each("Your verification code is 428913"), 22: each(NOW),
+        23: each("<bench-0001@example.test>"), 24: each(None), 25: each(5774), 26: shas,
+        27: each(None), 28: each("{}"), 29: each(False), 30: each("{}"), 31: each(BUCKET),
+        32: shas, 33: raws, 34: each(BUCKET),
+        **{k: [] for k in range(35, 44)},
+        44: [] if made else inbox_ids, 45: [] if made else each(BUCKET), 46: NOW,
+        47: [TENANT], 48: [None], 49: [None], 50: [None],
+        51: inbox_ids if made else [], 52: each(TENANT) if made else [],
+        53: locals_ if made else [], 54: each(DOMAIN) if made else [],
+        55: each(EXPIRES) if made else [], 56: each(BUCKET) if made else [],
+        57: 2**31 - 1,
+    }
+    return {f"p{k}": v for k, v in values.items()}
+
+
+def named(sql):
+    return re.sub(r"\$(\d+)", lambda m: f"%(p{m.group(1)})s", sql)
+
+
+FORM = insert_all_forms()
+# Every part, as the one statement of every batch was before the forms (and as a batch with
+# attachments, webhooks and new inboxes is still stored).
+ALL_PARTS = FORM(True, True, True)
+# What a batch of one plain mail to each of new catch-all addresses, or to inboxes that exist,
+# of a tenant without webhooks is stored with.
+BUILT, BUILT_API = FORM(True, False, False), FORM(False, False, False)
+NOTIFY = "SELECT pg_notify('ephemail_write_cost', 'origin s a,s b,s c,s d')"
+MADE = re.search(r"made AS \((.*?)RETURNING tenant_id\)", ALL_PARTS, re.S).group(1)
+STORED = re.search(r"stored AS \((.*?)RETURNING id, seq", ALL_PARTS, re.S).group(1)
+SOURCES = re.search(r"sources AS \((.*?)WHERE \(sha256, purge_at\) IN", ALL_PARTS, re.S).group(1)
+COUNTED = re.search(r"counted AS MATERIALIZED \((.*?RETURNING u.tenant_id)\)", ALL_PARTS, re.S).group(1)
+HELD = re.search(r"WITH held AS MATERIALIZED \((.*?) AS holds\)", ALL_PARTS, re.S).group(1)
+HOOKED = re.search(r"hooked AS \((.*?)RETURNING 1\)", ALL_PARTS, re.S).group(1)
+# What a batch of the spool stand-in (bench/ingest-ceiling.patch) inserts.
+SPOOL = "INSERT INTO write_cost_spool (raw) SELECT unnest($33::bytea[])"
+COUNTERS = ("WITH counted AS MATERIALIZED ("
+            + re.sub(r"\+ \(SELECT count\(\*\) FROM made[^)]*\)", "", COUNTED)
+            + ") SELECT pg_advisory_xact_lock($7) FROM counted")
+# What-if: one row per mail with what lists and filters need and the raw source inline, in
+# place of the message row and the raw source's.
+THIN_COLUMNS = "id, inbox_id, tenant_id, received_at, size, subject, from_text, raw, purge_at"
+THIN_ARRAYS = ("$10::uuid[], $11::uuid[], $12::uuid[], $13::timestamptz[], $25::int4[],"
+               " $21::text[], $19::text[], $33::bytea[], $31::timestamptz[]")
+THIN = (f"INSERT INTO write_cost_thin ({THIN_COLUMNS}) SELECT * FROM unnest({THIN_ARRAYS})")
+
+
+def with_thin_row(statement):
+    return re.sub(r",\s*sources AS \(.*?WHERE false\)", "", statement.replace(
+        STORED,
+        f"INSERT INTO write_cost_thin ({THIN_COLUMNS}) SELECT t.* FROM in_commit_order,"
+        f" unnest({THIN_ARRAYS}) AS t({THIN_COLUMNS})"
+        " WHERE t.tenant_id = ANY(in_commit_order.tenants) ",
+    ).replace("RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at",
+              "RETURNING id, seq, inbox_id, tenant_id, received_at, purge_at"), flags=re.S)
+
+
+# What-if: the same transaction as separate statements in the same pipeline, where a check
+# that fails raises as the CTEs do. The counters' update is given the inboxes to count.
+SPLIT = [
+    (f"SELECT CASE WHEN {HELD.strip()[len('SELECT '):]} THEN true"
+     " ELSE raise_remembered_changed() END", True),
+    (f"WITH made AS ({MADE}RETURNING tenant_id) SELECT CASE WHEN count(*) = cardinality($51)"
+     " THEN true ELSE raise_remembered_changed() END FROM made", True),
+    ("WITH counted AS MATERIALIZED ("
+     + re.sub(r"\(SELECT count\(\*\) FROM made[^)]*\)", "cardinality($51::uuid[])", COUNTED)
+     + ") SELECT pg_advisory_xact_lock($7) FROM (SELECT count(*) AS n FROM counted) c"
+     " WHERE CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END", True),
+    (STORED.replace("FROM in_commit_order, unnest(", "FROM unnest(")
+     .replace("WHERE t.tenant_id = ANY(in_commit_order.tenants)", "")
+     + "RETURNING id, seq", True),
+    (SOURCES + "ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256"
+     " WHERE false", True),
+    (HOOKED.replace("FROM stored s", "FROM unnest($10::uuid[], $11::uuid[], $12::uuid[],"
+                    " $13::timestamptz[]) AS s(id, inbox_id, tenant_id, received_at)"), True),
+    (NOTIFY, True),
+]
+
+# (name, what it is, [(statement, whether its inboxes are new catch-all addresses)])
+SHAPES = [
+    ("spool", "bench/ingest-ceiling's spool: one unindexed bytea row a mail", [(SPOOL, True)]),
+    ("built", "as built, to new catch-all addresses, with the notification",
+     [(BUILT, True), (NOTIFY, True)]),
+    ("built-api", "as built, to inboxes that exist (INBOXES=api)",
+     [(BUILT_API, False), (NOTIFY, True)]),
+    ("all-parts", "the statement with every part, to new catch-all addresses",
+     [(ALL_PARTS, True), (NOTIFY, True)]),
+    ("all-parts-api", "the same to inboxes that exist", [(ALL_PARTS, False), (NOTIFY, True)]),
+    ("counters", "part: the quota counters' update and the commit-order lock",
+     [(COUNTERS, True)]),
+    ("inboxes", "part: the new catch-all inboxes' insert", [(MADE, True)]),
+    ("inboxes-nofk", "part: the same into a copy of inboxes without its foreign keys",
+     [(MADE.replace("INSERT INTO inboxes ", "INSERT INTO write_cost_inboxes "), True)]),
+    ("messages", "part: the messages' insert",
+     [(STORED.replace("FROM in_commit_order, unnest(", "FROM unnest(")
+       .replace("WHERE t.tenant_id = ANY(in_commit_order.tenants)", ""), True)]),
+    ("raw-sources", "part: the raw sources' insert",
+     [(SOURCES + "ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256"
+       " WHERE false", True)]),
+    ("split", "what-if: as built, as separate statements in one pipeline", SPLIT),
+    ("split-api", "what-if: the same to inboxes that exist",
+     [(sql, False) for sql, _ in SPLIT]),
+    ("thin", "what-if: a thin message row with the raw source inline", [(THIN, True)]),
+    ("built-thin", "what-if: as built with that row for the message and raw source rows",
+     [(with_thin_row(BUILT), True), (NOTIFY, True)]),
+    ("built-thin-api", "what-if: the same to inboxes that exist",
+     [(with_thin_row(BUILT_API), False), (NOTIFY, True)]),
+]
+SHAPES = [shape for shape in SHAPES if not ONLY or shape[0] in ONLY or shape[0] == "spool"]
+
+SETUP = f"""
+SELECT create_purge_partitions('{BUCKET.isoformat()}');
+CREATE TABLE write_cost_spool (raw bytea NOT NULL);
+CREATE TABLE write_cost_inboxes (LIKE inboxes INCLUDING ALL);
+CREATE TABLE write_cost_thin (
+    id uuid NOT NULL, seq bigint GENERATED ALWAYS AS IDENTITY, inbox_id uuid NOT NULL,
+    tenant_id uuid NOT NULL, received_at timestamptz NOT NULL, size int NOT NULL, subject text,
+    from_text text NOT NULL, seen boolean NOT NULL DEFAULT false, raw bytea NOT NULL,
+    purge_at timestamptz NOT NULL, PRIMARY KEY (id, purge_at)) PARTITION BY LIST (purge_at);
+ALTER TABLE write_cost_thin ALTER COLUMN raw SET STORAGE EXTERNAL;
+CREATE INDEX ON write_cost_thin (inbox_id, seq DESC);
+INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at, purge_at)
+SELECT ('00000000-0000-0000-0000-' || lpad(to_hex(i), 12, '0'))::uuid, '{TENANT}',
+    'existing' || i, '{DOMAIN}', now(), '{EXPIRES.isoformat()}', '{BUCKET.isoformat()}'
+FROM generate_series(1, {len(EXISTING)}) AS i;
+CREATE TABLE write_cost_thin_bucket PARTITION OF write_cost_thin FOR VALUES IN ('{BUCKET.isoformat()}');
+-- The tables grow by thousands of rows a run from nearly empty, so autoanalyze would come every
+-- few hundred rows and make every prepared statement on them plan again, charged to whichever
+-- shape runs then; at a real store's size it is rare. Analyzed once, then left alone.
+ANALYZE;
+DO $$
+DECLARE written regclass;
+BEGIN
+    FOR written IN
+        SELECT relid FROM pg_partition_tree('messages') UNION ALL
+        SELECT relid FROM pg_partition_tree('raw_sources') UNION ALL
+        SELECT relid FROM pg_partition_tree('attachments') UNION ALL
+        SELECT relid FROM pg_partition_tree('write_cost_thin') UNION ALL
+        SELECT unnest(ARRAY['inboxes', 'write_cost_inboxes', 'write_cost_spool',
+                            'tenant_usage']::regclass[])
+    LOOP
+        IF (SELECT relkind FROM pg_class WHERE oid = written) = 'r' THEN
+            EXECUTE format('ALTER TABLE %s SET (autovacuum_enabled = off)', written);
+        END IF;
+    END LOOP;
+END $$;
+"""
+
+
+
+def cpu_seconds(backend):
+    """The backend's time on a CPU so far (user and system, in nanoseconds in schedstat)."""
+    with open(f"/proc/{backend}/schedstat") as schedstat:
+        return int(schedstat.read().split()[0]) / 1e9
+
+
+def measure(conn, statements):
+    prepared = [(named(sql), made) for sql, made in statements]
+
+    def transaction():
+        made_params, existing_params = parameters(True), parameters(False)
+        with conn.pipeline():
+            conn.execute("BEGIN", prepare=True)
+            for sql, made in prepared:
+                params = made_params if made else existing_params
+                used = {k: v for k, v in params.items() if f"%({k})s" in sql}
+                conn.execute(sql, used, prepare=True, binary=True)
+            conn.execute("COMMIT", prepare=True)
+
+    for _ in range(20):
+        transaction()
+    backend = conn.info.backend_pid
+    before = cpu_seconds(backend)
+    for _ in range(TXS):
+        transaction()
+    return (cpu_seconds(backend) - before) * 1e6 / TXS
+
+
+def main():
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(SETUP)
+        # The writer's session settings (delivery/writer.rs, plan_for_indexes).
+        conn.execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off;"
+                     " SET enable_bitmapscan = off; SET jit = off")
+        results = {name: [] for name, _, _ in SHAPES}
+        for _ in range(ROUNDS):
+            for name, _, statements in SHAPES:
+                results[name].append(measure(conn, statements))
+    spool = statistics.median(results["spool"])
+    print(f"N={N} mails a batch, {TXS} batches a run, median of {ROUNDS} alternated runs")
+    print(f"{'shape':16s} {'us/batch':>9s} {'us/mail':>8s} {'x spool':>8s}  runs (us/batch)  what")
+    for name, what, _ in SHAPES:
+        median = statistics.median(results[name])
+        runs = ", ".join(f"{v:.0f}" for v in results[name])
+        print(f"{name:16s} {median:9.0f} {median / N:8.0f} {median / spool:8.2f}  {runs:15s}  {what}")
+
+
+main()
