@@ -158,7 +158,8 @@ NOTIFY = "SELECT pg_notify('ephemail_write_cost', 'origin s a,s b,s c,s d')"
 MADE = re.search(r"made AS \((.*?)RETURNING tenant_id\)", ALL_PARTS, re.S).group(1)
 STORED = re.search(r"stored AS \((.*?)RETURNING id, seq", ALL_PARTS, re.S).group(1)
 SOURCES = re.search(r"sources AS \((.*?)WHERE \(sha256, purge_at\) IN", ALL_PARTS, re.S).group(1)
-COUNTED = re.search(r"counted AS MATERIALIZED \((.*?RETURNING u.tenant_id)\)", ALL_PARTS, re.S).group(1)
+COUNTED = re.search(r"counted AS MATERIALIZED \((.*?RETURNING u.tenant_id)\)", ALL_PARTS,
+                    re.S).group(1)
 HELD = re.search(r"WITH held AS MATERIALIZED \((.*?) AS holds\)", ALL_PARTS, re.S).group(1)
 HOOKED = re.search(r"hooked AS \((.*?)RETURNING 1\)", ALL_PARTS, re.S).group(1)
 # What a batch of the spool stand-in (bench/ingest-ceiling.patch) inserts.
@@ -166,22 +167,50 @@ SPOOL = "INSERT INTO write_cost_spool (raw) SELECT unnest($33::bytea[])"
 COUNTERS = ("WITH counted AS MATERIALIZED ("
             + re.sub(r"\+ \(SELECT count\(\*\) FROM made[^)]*\)", "", COUNTED)
             + ") SELECT pg_advisory_xact_lock($7) FROM counted")
-# What-if: one row per mail with what lists and filters need and the raw source inline, in
-# place of the message row and the raw source's.
-THIN_COLUMNS = "id, inbox_id, tenant_id, received_at, size, subject, from_text, raw, purge_at"
-THIN_ARRAYS = ("$10::uuid[], $11::uuid[], $12::uuid[], $13::timestamptz[], $25::int4[],"
-               " $21::text[], $19::text[], $33::bytea[], $31::timestamptz[]")
-THIN = (f"INSERT INTO write_cost_thin ({THIN_COLUMNS}) SELECT * FROM unnest({THIN_ARRAYS})")
+# Each column of the messages' insert with the array it is read from, and the raw source's.
+def listed(pattern):
+    return [item.strip() for item in re.search(pattern, STORED, re.S).group(1).split(",")]
 
 
-def with_thin_row(statement):
+ARRAYS = dict(zip(listed(r"unnest\(.*?\)\s*AS t\((.*?)\)"), listed(r"unnest\((.*?)\)\s*AS t\(")))
+ARRAYS["raw"] = "$33::bytea[]"
+# What the insert selects for each column (a cast for the arrays given as text).
+SELECTED = {expression.strip().split("::")[0]: expression.strip() for expression in
+            re.search(r"SELECT (.*?)\s+FROM in_commit_order", STORED, re.S).group(1).split(",")}
+SELECTED["raw"] = "raw"
+# What-ifs for the message row. `thin`: one row with what a list needs, the raw source inline.
+THIN = ["id", "inbox_id", "tenant_id", "received_at", "size", "subject", "from_text", "raw",
+        "purge_at"]
+# The row issue 28's first part describes: the envelope and what lists, filters and sorting
+# need; the header fields a reader can take from the raw source (to, cc, date, Message-ID,
+# In-Reply-To) and what parsing found (its error, the content limits met) left out.
+DERIVABLE = {"to_addr", "cc_addr", "sent_at", "message_id", "in_reply_to", "parse_error",
+             "content_limits"}
+ISSUE_ROW = [column for column in ARRAYS if column not in DERIVABLE | {"raw"}]
+
+
+def row_insert(table, columns, guarded=True):
+    """The insert of `columns` into `table`, from their arrays; `guarded`: after the
+    commit-order lock and only for the tenants counted, as insert_all's is."""
+    names = ", ".join(columns)
+    selected = ", ".join(SELECTED[column] for column in columns)
+    arrays = ", ".join(ARRAYS[column] for column in columns)
+    if not guarded:
+        return (f"INSERT INTO {table} ({names}) SELECT {selected}"
+                f" FROM unnest({arrays}) AS t({names})")
+    return (f"INSERT INTO {table} ({names}) SELECT {selected} FROM in_commit_order,"
+            f" unnest({arrays}) AS t({names}) WHERE t.tenant_id = ANY(in_commit_order.tenants) ")
+
+
+def with_row(statement, table, columns):
+    """`statement` storing `columns` into `table` instead of its message row; with `raw` among
+    them, without the raw sources' insert."""
+    statement = statement.replace(STORED, row_insert(table, columns))
+    if "raw" not in columns:
+        return statement
     return re.sub(r",\s*sources AS \(.*?WHERE false\)", "", statement.replace(
-        STORED,
-        f"INSERT INTO write_cost_thin ({THIN_COLUMNS}) SELECT t.* FROM in_commit_order,"
-        f" unnest({THIN_ARRAYS}) AS t({THIN_COLUMNS})"
-        " WHERE t.tenant_id = ANY(in_commit_order.tenants) ",
-    ).replace("RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at",
-              "RETURNING id, seq, inbox_id, tenant_id, received_at, purge_at"), flags=re.S)
+        "RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at",
+        "RETURNING id, seq, inbox_id, tenant_id, received_at, purge_at"), flags=re.S)
 
 
 # What-if: the same transaction as separate statements in the same pipeline, where a check
@@ -195,9 +224,8 @@ SPLIT = [
      + re.sub(r"\(SELECT count\(\*\) FROM made[^)]*\)", "cardinality($51::uuid[])", COUNTED)
      + ") SELECT pg_advisory_xact_lock($7) FROM (SELECT count(*) AS n FROM counted) c"
      " WHERE CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END", True),
-    (STORED.replace("FROM in_commit_order, unnest(", "FROM unnest(")
-     .replace("WHERE t.tenant_id = ANY(in_commit_order.tenants)", "")
-     + "RETURNING id, seq", True),
+    (row_insert("messages", [column for column in ARRAYS if column != "raw"], guarded=False)
+     + " RETURNING id, seq", True),
     (SOURCES + "ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256"
      " WHERE false", True),
     (HOOKED.replace("FROM stored s", "FROM unnest($10::uuid[], $11::uuid[], $12::uuid[],"
@@ -221,19 +249,25 @@ SHAPES = [
     ("inboxes-nofk", "part: the same into a copy of inboxes without its foreign keys",
      [(MADE.replace("INSERT INTO inboxes ", "INSERT INTO write_cost_inboxes "), True)]),
     ("messages", "part: the messages' insert",
-     [(STORED.replace("FROM in_commit_order, unnest(", "FROM unnest(")
-       .replace("WHERE t.tenant_id = ANY(in_commit_order.tenants)", ""), True)]),
+     [(row_insert("messages", [column for column in ARRAYS if column != "raw"],
+                  guarded=False), True)]),
     ("raw-sources", "part: the raw sources' insert",
      [(SOURCES + "ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256"
        " WHERE false", True)]),
     ("split", "what-if: as built, as separate statements in one pipeline", SPLIT),
     ("split-api", "what-if: the same to inboxes that exist",
      [(sql, False) for sql, _ in SPLIT]),
-    ("thin", "what-if: a thin message row with the raw source inline", [(THIN, True)]),
+    ("thin", "what-if: a thin message row with the raw source inline",
+     [(row_insert("write_cost_thin", THIN, guarded=False), True)]),
     ("built-thin", "what-if: as built with that row for the message and raw source rows",
-     [(with_thin_row(BUILT), True), (NOTIFY, True)]),
+     [(with_row(BUILT, "write_cost_thin", THIN), True), (NOTIFY, True)]),
     ("built-thin-api", "what-if: the same to inboxes that exist",
-     [(with_thin_row(BUILT_API), False), (NOTIFY, True)]),
+     [(with_row(BUILT_API, "write_cost_thin", THIN), False), (NOTIFY, True)]),
+    ("derived-api", "what-if: built-api without the fields a reader can take from the raw source",
+     [(with_row(BUILT_API, "write_cost_messages", ISSUE_ROW), False), (NOTIFY, True)]),
+    ("derived-raw-api", "what-if: the same with the raw source inline",
+     [(with_row(BUILT_API, "write_cost_messages", ISSUE_ROW + ["raw"]), False),
+      (NOTIFY, True)]),
 ]
 SHAPES = [shape for shape in SHAPES if not ONLY or shape[0] in ONLY or shape[0] == "spool"]
 
@@ -252,7 +286,14 @@ INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at, 
 SELECT ('00000000-0000-0000-0000-' || lpad(to_hex(i), 12, '0'))::uuid, '{TENANT}',
     'existing' || i, '{DOMAIN}', now(), '{EXPIRES.isoformat()}', '{BUCKET.isoformat()}'
 FROM generate_series(1, {len(EXISTING)}) AS i;
-CREATE TABLE write_cost_thin_bucket PARTITION OF write_cost_thin FOR VALUES IN ('{BUCKET.isoformat()}');
+CREATE TABLE write_cost_messages (LIKE messages INCLUDING ALL, raw bytea)
+    PARTITION BY LIST (purge_at);
+ALTER TABLE write_cost_messages ALTER COLUMN raw SET STORAGE EXTERNAL,
+    ALTER COLUMN to_addr SET DEFAULT '[]', ALTER COLUMN cc_addr SET DEFAULT '[]';
+CREATE TABLE write_cost_messages_bucket PARTITION OF write_cost_messages
+    FOR VALUES IN ('{BUCKET.isoformat()}');
+CREATE TABLE write_cost_thin_bucket PARTITION OF write_cost_thin
+    FOR VALUES IN ('{BUCKET.isoformat()}');
 -- The tables grow by thousands of rows a run from nearly empty, so autoanalyze would come every
 -- few hundred rows and make every prepared statement on them plan again, charged to whichever
 -- shape runs then; at a real store's size it is rare. Analyzed once, then left alone.
@@ -265,6 +306,7 @@ BEGIN
         SELECT relid FROM pg_partition_tree('raw_sources') UNION ALL
         SELECT relid FROM pg_partition_tree('attachments') UNION ALL
         SELECT relid FROM pg_partition_tree('write_cost_thin') UNION ALL
+        SELECT relid FROM pg_partition_tree('write_cost_messages') UNION ALL
         SELECT unnest(ARRAY['inboxes', 'write_cost_inboxes', 'write_cost_spool',
                             'tenant_usage']::regclass[])
     LOOP
@@ -321,7 +363,8 @@ def main():
     for name, what, _ in SHAPES:
         median = statistics.median(results[name])
         runs = ", ".join(f"{v:.0f}" for v in results[name])
-        print(f"{name:16s} {median:9.0f} {median / N:8.0f} {median / spool:8.2f}  {runs:15s}  {what}")
+        print(f"{name:16s} {median:9.0f} {median / N:8.0f} {median / spool:8.2f}"
+              f"  {runs:15s}  {what}")
 
 
 main()
