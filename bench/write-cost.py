@@ -167,17 +167,22 @@ SPOOL = "INSERT INTO write_cost_spool (raw) SELECT unnest($33::bytea[])"
 COUNTERS = ("WITH counted AS MATERIALIZED ("
             + re.sub(r"\+ \(SELECT count\(\*\) FROM made[^)]*\)", "", COUNTED)
             + ") SELECT pg_advisory_xact_lock($7) FROM counted")
-# Each column of the messages' insert with the array it is read from, and the raw source's.
+
+
 def listed(pattern):
     return [item.strip() for item in re.search(pattern, STORED, re.S).group(1).split(",")]
 
 
+# Each column of the messages' insert with the array it is read from, and the raw source's.
 ARRAYS = dict(zip(listed(r"unnest\(.*?\)\s*AS t\((.*?)\)"), listed(r"unnest\((.*?)\)\s*AS t\(")))
 ARRAYS["raw"] = "$33::bytea[]"
 # What the insert selects for each column (a cast for the arrays given as text).
 SELECTED = {expression.strip().split("::")[0]: expression.strip() for expression in
             re.search(r"SELECT (.*?)\s+FROM in_commit_order", STORED, re.S).group(1).split(",")}
 SELECTED["raw"] = "raw"
+MESSAGE_ROW = [column for column in ARRAYS if column != "raw"]
+RAW_SOURCES = (SOURCES + "ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256"
+               " WHERE false")
 # What-ifs for the message row. `thin`: one row with what a list needs, the raw source inline.
 THIN = ["id", "inbox_id", "tenant_id", "received_at", "size", "subject", "from_text", "raw",
         "purge_at"]
@@ -186,7 +191,7 @@ THIN = ["id", "inbox_id", "tenant_id", "received_at", "size", "subject", "from_t
 # In-Reply-To) and what parsing found (its error, the content limits met) left out.
 DERIVABLE = {"to_addr", "cc_addr", "sent_at", "message_id", "in_reply_to", "parse_error",
              "content_limits"}
-ISSUE_ROW = [column for column in ARRAYS if column not in DERIVABLE | {"raw"}]
+ISSUE_ROW = [column for column in MESSAGE_ROW if column not in DERIVABLE]
 
 
 def row_insert(table, columns, guarded=True):
@@ -224,10 +229,8 @@ SPLIT = [
      + re.sub(r"\(SELECT count\(\*\) FROM made[^)]*\)", "cardinality($51::uuid[])", COUNTED)
      + ") SELECT pg_advisory_xact_lock($7) FROM (SELECT count(*) AS n FROM counted) c"
      " WHERE CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END", True),
-    (row_insert("messages", [column for column in ARRAYS if column != "raw"], guarded=False)
-     + " RETURNING id, seq", True),
-    (SOURCES + "ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256"
-     " WHERE false", True),
+    (row_insert("messages", MESSAGE_ROW, guarded=False) + " RETURNING id, seq", True),
+    (RAW_SOURCES, True),
     (HOOKED.replace("FROM stored s", "FROM unnest($10::uuid[], $11::uuid[], $12::uuid[],"
                     " $13::timestamptz[]) AS s(id, inbox_id, tenant_id, received_at)"), True),
     (NOTIFY, True),
@@ -249,11 +252,8 @@ SHAPES = [
     ("inboxes-nofk", "part: the same into a copy of inboxes without its foreign keys",
      [(MADE.replace("INSERT INTO inboxes ", "INSERT INTO write_cost_inboxes "), True)]),
     ("messages", "part: the messages' insert",
-     [(row_insert("messages", [column for column in ARRAYS if column != "raw"],
-                  guarded=False), True)]),
-    ("raw-sources", "part: the raw sources' insert",
-     [(SOURCES + "ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256"
-       " WHERE false", True)]),
+     [(row_insert("messages", MESSAGE_ROW, guarded=False), True)]),
+    ("raw-sources", "part: the raw sources' insert", [(RAW_SOURCES, True)]),
     ("split", "what-if: as built, as separate statements in one pipeline", SPLIT),
     ("split-api", "what-if: the same to inboxes that exist",
      [(sql, False) for sql, _ in SPLIT]),
