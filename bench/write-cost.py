@@ -155,13 +155,23 @@ ALL_PARTS = FORM(True, True, True)
 # of a tenant without webhooks is stored with.
 BUILT, BUILT_API = FORM(True, False, False), FORM(False, False, False)
 NOTIFY = "SELECT pg_notify('ephemail_write_cost', 'origin s a,s b,s c,s d')"
-MADE = re.search(r"made AS \((.*?)RETURNING tenant_id\)", ALL_PARTS, re.S).group(1)
-STORED = re.search(r"stored AS \((.*?)RETURNING id, seq", ALL_PARTS, re.S).group(1)
-SOURCES = re.search(r"sources AS \((.*?)WHERE \(sha256, purge_at\) IN", ALL_PARTS, re.S).group(1)
-COUNTED = re.search(r"counted AS MATERIALIZED \((.*?RETURNING u.tenant_id)\)", ALL_PARTS,
-                    re.S).group(1)
-HELD = re.search(r"WITH held AS MATERIALIZED \((.*?) AS holds\)", ALL_PARTS, re.S).group(1)
-HOOKED = re.search(r"hooked AS \((.*?)RETURNING 1\)", ALL_PARTS, re.S).group(1)
+
+
+def part(pattern, text=None):
+    """What `pattern`'s group matches in `text` (by default the statement with every part); a
+    clear stop if the statement changed so that it no longer does."""
+    found = re.search(pattern, ALL_PARTS if text is None else text, re.S)
+    if not found:
+        sys.exit(f"write-cost: insert_all's statement no longer matches {pattern!r}")
+    return found.group(1)
+
+
+MADE = part(r"made AS \((.*?)RETURNING tenant_id\)")
+STORED = part(r"stored AS \((.*?)RETURNING id, seq")
+SOURCES = part(r"sources AS \((.*?)WHERE \(sha256, purge_at\) IN")
+COUNTED = part(r"counted AS MATERIALIZED \((.*?RETURNING u.tenant_id)\)")
+HELD = part(r"WITH held AS MATERIALIZED \((.*?) AS holds\)")
+HOOKED = part(r"hooked AS \((.*?)RETURNING 1\)")
 # What a batch of the spool stand-in (bench/ingest-ceiling.patch) inserts.
 SPOOL = "INSERT INTO write_cost_spool (raw) SELECT unnest($33::bytea[])"
 COUNTERS = ("WITH counted AS MATERIALIZED ("
@@ -170,15 +180,15 @@ COUNTERS = ("WITH counted AS MATERIALIZED ("
 
 
 def listed(pattern):
-    return [item.strip() for item in re.search(pattern, STORED, re.S).group(1).split(",")]
+    return [item.strip() for item in part(pattern, STORED).split(",")]
 
 
 # Each column of the messages' insert with the array it is read from, and the raw source's.
 ARRAYS = dict(zip(listed(r"unnest\(.*?\)\s*AS t\((.*?)\)"), listed(r"unnest\((.*?)\)\s*AS t\(")))
 ARRAYS["raw"] = "$33::bytea[]"
 # What the insert selects for each column (a cast for the arrays given as text).
-SELECTED = {expression.strip().split("::")[0]: expression.strip() for expression in
-            re.search(r"SELECT (.*?)\s+FROM in_commit_order", STORED, re.S).group(1).split(",")}
+SELECTED = {expression.split("::")[0]: expression
+            for expression in listed(r"SELECT (.*?)\s+FROM in_commit_order")}
 SELECTED["raw"] = "raw"
 MESSAGE_ROW = [column for column in ARRAYS if column != "raw"]
 RAW_SOURCES = (SOURCES + "ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256"
