@@ -20,6 +20,7 @@ import os
 import random
 import re
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -34,6 +35,9 @@ TXS = int(os.environ.get("TXS", "400"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 # Only these shapes (and the spool), when given: SHAPES="built built-api".
 ONLY = os.environ.get("SHAPES", "").split()
+# A git revision whose statement to run too, as `before` and `before-api`: an A/B of a change
+# to the statement in one run (the schema is the checkout's).
+BEFORE = os.environ.get("BEFORE")
 # The benchmark mail of bench/peer-bench.sh compresses to 744 bytes with zstd -3; random bytes
 # of that size stand in for it (neither is compressed again or moved to TOAST by PostgreSQL).
 RAW_BYTES = 744
@@ -53,10 +57,18 @@ def rust_strings(text, macros):
     return "".join(out)
 
 
-def macro(path, name):
+def read(path, revision):
+    """A source file of the checkout, or of a git revision."""
+    if revision is None:
+        return open(path).read()
+    return subprocess.run(["git", "show", f"{revision}:{path}"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def macro(path, name, revision):
     """A `macro_rules!` whose body is one `concat!`, as a function of its literal arguments."""
     found = re.search(rf"macro_rules! {name} \{{\s*\((.*?)\) => \{{\s*concat!\((.*?)\)\s*\}};",
-                      open(path).read(), re.S)
+                      read(path, revision), re.S)
     if not found:
         sys.exit(f"write-cost: macro {name} not found in {path}")
     params = re.findall(r"\$(\w+):literal", found.group(1))
@@ -65,15 +77,15 @@ def macro(path, name):
         literal if not param else args[params.index(param)] for literal, param in parts)
 
 
-def insert_all_forms():
+def insert_all_forms(revision=None):
     """insert_all's statement in each of its forms, from the constants and the `format!` of
-    crates/ephemail-store/src/models/message_insert.rs, so that it cannot drift: a function of
-    (new inboxes, attachments, webhooks) to the SQL."""
-    source = open("crates/ephemail-store/src/models/message_insert.rs").read()
+    crates/ephemail-store/src/models/message_insert.rs (of the checkout, or of `revision`), so
+    that it cannot drift: a function of (new inboxes, attachments, webhooks) to the SQL."""
+    source = read("crates/ephemail-store/src/models/message_insert.rs", revision)
+    models = "crates/ephemail-store/src/models"
     macros = {
-        "webhook_sends": macro("crates/ephemail-store/src/models/webhook.rs", "webhook_sends"),
-        "under_catch_all_cap": macro("crates/ephemail-store/src/models/inbox.rs",
-                                     "under_catch_all_cap"),
+        "webhook_sends": macro(f"{models}/webhook.rs", "webhook_sends", revision),
+        "under_catch_all_cap": macro(f"{models}/inbox.rs", "under_catch_all_cap", revision),
     }
     consts = {name: rust_strings(body, macros) for name, body in re.findall(
         r"^const (\w+): &str =\s*(.*?);\n", source, re.S | re.M)}
@@ -295,6 +307,14 @@ SHAPES += [
     ("made-bare", "what-if: the same without the cap's look-up per inbox",
      [(MADE_BARE, True), (NOTIFY, True)]),
 ]
+if BEFORE:
+    FORM_BEFORE = insert_all_forms(BEFORE)
+    SHAPES[1:1] = [
+        ("before", f"as built at {BEFORE}, to new catch-all addresses",
+         [(FORM_BEFORE(True, False, False), True), (NOTIFY, True)]),
+        ("before-api", f"as built at {BEFORE}, to inboxes that exist",
+         [(FORM_BEFORE(False, False, False), False), (NOTIFY, True)]),
+    ]
 SHAPES = [shape for shape in SHAPES if not ONLY or shape[0] in ONLY or shape[0] == "spool"]
 
 SETUP = f"""

@@ -384,6 +384,33 @@ async fn sessions_per_address_and_message_rates_are_limited() {
     app.stop().await;
 }
 
+/// A batch from memory takes a catch-all address it does not remember for a new one. When an
+/// inbox was made there meanwhile (through the API), the batch's statement finds the address
+/// taken and fails, and the batch is stored again after reading: into that inbox, and no other
+/// is made.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_catch_all_address_taken_meanwhile_gets_the_mail_in_the_inbox_there() {
+    let app = TestApp::spawn().await;
+    app.send_mail("first@localhost", "first", "hi").await;
+    let created = app
+        .data(
+            r#"mutation { createInbox(input: {domain: "localhost", localPart: "taken"}) {
+                status } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(created["createInbox"]["status"], "CREATED");
+    let made_through_the_api = app.inbox_id("taken@localhost").await;
+    app.send_mail("taken@localhost", "second", "hi").await;
+    // Read, then remembered but changed (and read again).
+    assert_eq!(app.batches_by_recipients_source().await, [0.0, 1.0, 2.0]);
+    assert_eq!(app.inbox_id("taken@localhost").await, made_through_the_api);
+    let stored = app.messages_of("taken@localhost").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["subject"], "second");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_writer_stores_from_memory_until_an_inbox_it_remembers_changes() {
     let app = TestApp::spawn_with(&["--default-ttl", "600", "--purge-bucket", "60"]).await;
