@@ -406,6 +406,17 @@ impl ServeProcess {
     }
 }
 
+/// A process still running when its test ends, passed or failed, is killed: a failing
+/// assertion otherwise left a server (and its database connections) running after the suite.
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The stored source without the `Received:` header ephemail put in front of it.
 pub fn without_trace_header(raw: &[u8]) -> &[u8] {
     assert!(raw.starts_with(b"Received: from "), "no trace header");
