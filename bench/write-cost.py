@@ -36,7 +36,7 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 # Only these shapes (and the spool), when given: SHAPES="built built-api".
 ONLY = os.environ.get("SHAPES", "").split()
 # A git revision whose statement to run too, as `before` and `before-api`: an A/B of a change
-# to the statement in one run (the schema is the checkout's).
+# to the statement in one run (the schema and the parameters are the checkout's).
 BEFORE = os.environ.get("BEFORE")
 # The benchmark mail of bench/peer-bench.sh compresses to 744 bytes with zstd -3; random bytes
 # of that size stand in for it (neither is compressed again or moved to TOAST by PostgreSQL).
@@ -122,8 +122,10 @@ EXISTING = [uuid.UUID(int=i + 1) for i in range(1000)]
 
 
 def parameters(fresh_inboxes):
-    """$1..$57 of insert_all for N new mails, each to its own inbox (new catch-all addresses
-    made in the statement, or remembered inboxes that exist) and with its own raw source."""
+    """insert_all's parameters for N new mails, each to its own inbox (new catch-all addresses
+    made in the statement, or remembered inboxes that exist) and with its own raw source: the
+    message rows' by their columns' arrays in the statement, the rest in the order after them
+    that insert_all binds them in (NUMBER)."""
     ids = [time_ordered_id() for _ in range(N)]
     inbox_ids = ([uuid.uuid4() for _ in range(N)] if fresh_inboxes
                  else random.sample(EXISTING, N))
@@ -133,25 +135,32 @@ def parameters(fresh_inboxes):
     addresses = [f"{local}@{DOMAIN}" for local in locals_]
     each = lambda value: [value] * N  # noqa: E731
     made = fresh_inboxes  # whether the statement makes the inboxes
+    row = {
+        "id": ids, "inbox_id": inbox_ids, "tenant_id": each(TENANT), "received_at": each(NOW),
+        "mail_from": each("sender@example.test"),
+        "rcpt_to": [f"{{{address}}}" for address in addresses],
+        "from_addr": each(Jsonb([{"name": "Sender", "address": "sender@example.test"}])),
+        "from_text": each("Sender <sender@example.test>"), "to_text": addresses,
+        "subject": each("Your verification code is 428913"), "size": each(5774),
+        "raw_sha256": shas, "tags": each("{}"), "has_attachments": each(False),
+        "purge_at": each(BUCKET),
+    }
+    rest = {
+        "sha256": shas, "raw": raws, "raw_bucket": each(BUCKET),
+        **{name: [] for name in ATTACHMENT_ARRAYS},
+        "held_ids": [] if made else inbox_ids, "held_buckets": [] if made else each(BUCKET),
+        "now": NOW, "held_tenants": [TENANT], "held_mails_per_day": [None],
+        "held_stored_bytes": [None], "held_message_size": [None],
+        "made_ids": inbox_ids if made else [], "made_tenants": each(TENANT) if made else [],
+        "made_local_parts": locals_ if made else [], "made_domains": each(DOMAIN) if made else [],
+        "made_expires": each(EXPIRES) if made else [], "made_buckets": each(BUCKET) if made else [],
+        "cap": 2**31 - 1,
+    }
     values = {
         1: NOW.date(), 2: [TENANT], 3: [N], 4: [5600 * N], 5: [2**31 - 1], 6: [2**63 - 1],
         7: 0x6570_6865_6D61_696C, 8: 1, 9: True,
-        10: ids, 11: inbox_ids, 12: each(TENANT), 13: each(NOW), 14: each("sender@example.test"),
-        15: [f"{{{address}}}" for address in addresses],
-        16: each(Jsonb([{"name": "Sender", "address": "sender@example.test"}])),
-        17: [Jsonb([{"name": None, "address": address}]) for address in addresses],
-        18: each(Jsonb([])), 19: each("Sender <sender@example.test>"), 20: addresses,
-        21: each("Your verification code is 428913"), 22: each(NOW),
-        23: each("<bench-0001@example.test>"), 24: each(None), 25: each(5774), 26: shas,
-        27: each(None), 28: each("{}"), 29: each(False), 30: each("{}"), 31: each(BUCKET),
-        32: shas, 33: raws, 34: each(BUCKET),
-        **{k: [] for k in range(35, 44)},
-        44: [] if made else inbox_ids, 45: [] if made else each(BUCKET), 46: NOW,
-        47: [TENANT], 48: [None], 49: [None], 50: [None],
-        51: inbox_ids if made else [], 52: each(TENANT) if made else [],
-        53: locals_ if made else [], 54: each(DOMAIN) if made else [],
-        55: each(EXPIRES) if made else [], 56: each(BUCKET) if made else [],
-        57: 2**31 - 1,
+        **{number(ARRAYS[column]): array for column, array in row.items()},
+        **{NUMBER[name]: value for name, value in rest.items()},
     }
     return {f"p{k}": v for k, v in values.items()}
 
@@ -190,7 +199,6 @@ COUNTED = part(r"counted AS MATERIALIZED \((.*?RETURNING u.tenant_id)\)")
 HELD = part(r"WITH held AS MATERIALIZED \((.*?) AS holds\)")
 HOOKED = part(r"hooked AS \((.*?)RETURNING 1\)")
 # What a batch of the spool stand-in (bench/ingest-ceiling.patch) inserts.
-SPOOL = "INSERT INTO write_cost_spool (raw) SELECT unnest($33::bytea[])"
 COUNTERS = ("WITH counted AS MATERIALIZED ("
             + re.sub(r"\+ \(SELECT count\(\*\) FROM made[^)]*\)", "", COUNTED)
             + ") SELECT pg_advisory_xact_lock($7) FROM counted")
@@ -200,9 +208,24 @@ def listed(pattern):
     return [item.strip() for item in part(pattern, STORED).split(",")]
 
 
-# Each column of the messages' insert with the array it is read from, and the raw source's.
+def number(parameter):
+    """The number of a parameter such as `$12::uuid[]`."""
+    return int(re.match(r"\$(\d+)", parameter).group(1))
+
+
+# Each column of the messages' insert with the array it is read from.
 ARRAYS = dict(zip(listed(r"unnest\(.*?\)\s*AS t\((.*?)\)"), listed(r"unnest\((.*?)\)\s*AS t\(")))
-ARRAYS["raw"] = "$33::bytea[]"
+# The parameters after the messages' arrays, in insert_all's order of binding them.
+ATTACHMENT_ARRAYS = [f"attachment_{i}" for i in range(9)]
+NUMBER = {name: max(map(number, ARRAYS.values())) + 1 + i for i, name in enumerate(
+    ["sha256", "raw", "raw_bucket", *ATTACHMENT_ARRAYS, "held_ids", "held_buckets", "now",
+     "held_tenants", "held_mails_per_day", "held_stored_bytes", "held_message_size",
+     "made_ids", "made_tenants", "made_local_parts", "made_domains", "made_expires",
+     "made_buckets", "cap"])}
+if max(map(int, re.findall(r"\$(\d+)", ALL_PARTS))) != NUMBER["cap"]:
+    sys.exit("write-cost: insert_all's parameters changed; update NUMBER and parameters()")
+ARRAYS["raw"] = f"${NUMBER['raw']}::bytea[]"
+SPOOL = f"INSERT INTO write_cost_spool (raw) SELECT unnest({ARRAYS['raw']})"
 # What the insert selects for each column (a cast for the arrays given as text).
 SELECTED = {expression.split("::")[0]: expression
             for expression in listed(r"SELECT (.*?)\s+FROM in_commit_order")}
@@ -213,12 +236,6 @@ RAW_SOURCES = (SOURCES + "ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = 
 # What-ifs for the message row. `thin`: one row with what a list needs, the raw source inline.
 THIN = ["id", "inbox_id", "tenant_id", "received_at", "size", "subject", "from_text", "raw",
         "purge_at"]
-# The row issue 28's first part describes: the envelope and what lists, filters and sorting
-# need; the header fields a reader can take from the raw source (to, cc, date, Message-ID,
-# In-Reply-To) and what parsing found (its error, the content limits met) left out.
-DERIVABLE = {"to_addr", "cc_addr", "sent_at", "message_id", "in_reply_to", "parse_error",
-             "content_limits"}
-ISSUE_ROW = [column for column in MESSAGE_ROW if column not in DERIVABLE]
 
 
 def row_insert(table, columns, guarded=True):
@@ -250,10 +267,12 @@ def with_row(statement, table, columns):
 SPLIT = [
     (f"SELECT CASE WHEN {HELD.strip()[len('SELECT '):]} THEN true"
      " ELSE raise_remembered_changed() END", True),
-    (f"WITH made AS ({MADE}RETURNING tenant_id) SELECT CASE WHEN count(*) = cardinality($51)"
+    (f"WITH made AS ({MADE}RETURNING tenant_id) SELECT CASE WHEN count(*)"
+     f" = cardinality(${NUMBER['made_ids']})"
      " THEN true ELSE raise_remembered_changed() END FROM made", True),
     ("WITH counted AS MATERIALIZED ("
-     + re.sub(r"\(SELECT count\(\*\) FROM made[^)]*\)", "cardinality($51::uuid[])", COUNTED)
+     + re.sub(r"\(SELECT count\(\*\) FROM made[^)]*\)",
+              f"cardinality(${NUMBER['made_ids']}::uuid[])", COUNTED)
      + ") SELECT pg_advisory_xact_lock($7) FROM (SELECT count(*) AS n FROM counted) c"
      " WHERE CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END", True),
     (row_insert("messages", MESSAGE_ROW, guarded=False) + " RETURNING id, seq", True),
@@ -290,10 +309,10 @@ SHAPES = [
      [(with_row(BUILT, "write_cost_thin", THIN), True), (NOTIFY, True)]),
     ("built-thin-api", "what-if: the same to inboxes that exist",
      [(with_row(BUILT_API, "write_cost_thin", THIN), False), (NOTIFY, True)]),
-    ("derived-api", "what-if: built-api without the fields a reader can take from the raw source",
-     [(with_row(BUILT_API, "write_cost_messages", ISSUE_ROW), False), (NOTIFY, True)]),
-    ("derived-raw-api", "what-if: the same with the raw source inline",
-     [(with_row(BUILT_API, "write_cost_messages", ISSUE_ROW + ["raw"]), False),
+    ("raw-inline", "what-if: as built with the raw source in the message row",
+     [(with_row(BUILT, "write_cost_messages", MESSAGE_ROW + ["raw"]), True), (NOTIFY, True)]),
+    ("raw-inline-api", "what-if: the same to inboxes that exist",
+     [(with_row(BUILT_API, "write_cost_messages", MESSAGE_ROW + ["raw"]), False),
       (NOTIFY, True)]),
 ]
 # What-ifs for the new inboxes: a plain insert, where a taken address would fail the batch (and
@@ -301,8 +320,8 @@ SHAPES = [
 # where the counters' update would check the batch's inboxes against the cap at once.
 MADE_PLAIN = BUILT.replace("ON CONFLICT DO NOTHING\n     RETURNING tenant_id",
                            "RETURNING tenant_id")
-MADE_BARE = re.sub(r"WHERE \(\(SELECT u\.mail_inboxes.*?< \$57\)\s*ON CONFLICT DO NOTHING", "",
-                   BUILT, flags=re.S)
+MADE_BARE = re.sub(r"WHERE \(\(SELECT u\.mail_inboxes.*?< \$%d\)\s*ON CONFLICT DO NOTHING"
+                   % NUMBER["cap"], "", BUILT, flags=re.S)
 if BUILT in (MADE_PLAIN, MADE_BARE):
     sys.exit("write-cost: the new inboxes' insert no longer has its ON CONFLICT or cap")
 SHAPES += [
@@ -338,8 +357,7 @@ SELECT ('00000000-0000-0000-0000-' || lpad(to_hex(i), 12, '0'))::uuid, '{TENANT}
 FROM generate_series(1, {len(EXISTING)}) AS i;
 CREATE TABLE write_cost_messages (LIKE messages INCLUDING ALL, raw bytea)
     PARTITION BY LIST (purge_at);
-ALTER TABLE write_cost_messages ALTER COLUMN raw SET STORAGE EXTERNAL,
-    ALTER COLUMN to_addr SET DEFAULT '[]', ALTER COLUMN cc_addr SET DEFAULT '[]';
+ALTER TABLE write_cost_messages ALTER COLUMN raw SET STORAGE EXTERNAL;
 CREATE TABLE write_cost_messages_bucket PARTITION OF write_cost_messages
     FOR VALUES IN ('{BUCKET.isoformat()}');
 CREATE TABLE write_cost_thin_bucket PARTITION OF write_cost_thin

@@ -1,7 +1,8 @@
-//! What a message shows beyond its row (its text and HTML bodies and its header fields),
-//! derived from its raw source when read: the raw source is the only stored copy of a mail's
-//! content. Derived with the code that parsed the mail at ingest
-//! ([`ephemail_mail::parse::content`]), so answers are those the bodies once stored gave, and
+//! What a message shows beyond its row (its text and HTML bodies, its header fields, its `To:`,
+//! `Cc:`, `Date:`, `Message-ID:` and `In-Reply-To:`, why it could not be parsed and the limits
+//! its parts were cut at), derived from its raw source when read: the raw source is the only
+//! stored copy of a mail's content. Derived with the code that parsed the mail at ingest
+//! ([`ephemail_mail::parse::content`]), so answers are those the columns once stored gave, and
 //! kept in a bounded cache, so that a hot message (the one a test waits for, then reads the
 //! code and link of) is decoded once.
 

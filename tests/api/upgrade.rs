@@ -1,6 +1,7 @@
-//! Upgrading a database of the previous release: messages stored with their bodies beside their
-//! raw sources (before migration `one_copy_of_mail`) read the same afterwards, from the raw
-//! source alone.
+//! Upgrading a database of the previous release: messages stored with their bodies and their
+//! `To:`, `Cc:`, `Date:`, `Message-ID:` and `In-Reply-To:` headers beside their raw sources
+//! (before migrations `one_copy_of_mail` and `message_headers_from_raw_source`) read the same
+//! afterwards, from the raw source alone.
 
 use diesel::migration::{MigrationConnection, MigrationSource};
 use diesel::{
@@ -26,9 +27,12 @@ const PREVIOUS_RELEASE: &str = "20261205000000";
 
 const VERIFICATION: &str = "Received: from mx.example (127.0.0.1) by ephemail; Sat, 28 Nov 2026 11:00:00 +0000\r\n\
 From: Shop <noreply@shop.example>\r\n\
-To: old@localhost\r\n\
+To: Old <old@localhost>\r\n\
+Cc: audit@shop.example\r\n\
 Subject: Your code\r\n\
+Date: Sat, 28 Nov 2026 10:59:58 +0000\r\n\
 Message-ID: <v1@shop.example>\r\n\
+In-Reply-To: <signup@shop.example>\r\n\
 MIME-Version: 1.0\r\n\
 Content-Type: multipart/alternative; boundary=b\r\n\
 \r\n\
@@ -69,8 +73,8 @@ async fn previous_release_database() -> String {
     url
 }
 
-/// Stores `raw` as the previous release's ingest did: its parsed bodies in the message row,
-/// beside its raw source in `encoding`.
+/// Stores `raw` as the previous release's ingest did: its parsed bodies and header facts in the
+/// message row, beside its raw source in `encoding`.
 async fn store_the_old_way(
     conn: &mut AsyncPgConnection,
     inbox_id: Uuid,
@@ -99,9 +103,11 @@ async fn store_the_old_way(
     sql_query(
         "INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to,
              from_addr, to_addr, cc_addr, from_text, to_text, subject, text_body, html_body,
-             size, raw_sha256, tags, has_attachments, content_limits, purge_at)
+             size, raw_sha256, tags, has_attachments, content_limits, purge_at, sent_at,
+             message_id, in_reply_to, parse_error)
          VALUES ($1, $2, $3, '2026-11-28T11:00:00Z', 'sender@example.test', '{old@localhost}',
-             $4, '[]', '[]', '', 'old@localhost', $5, $6, $7, $8, $9, '{}', false, '{}', $10)",
+             $4, $11, $12, '', 'old@localhost', $5, $6, $7, $8, $9, '{}', false, '{}', $10,
+             $13, $14, $15, $16)",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<SqlUuid, _>(inbox_id)
@@ -113,6 +119,12 @@ async fn store_the_old_way(
     .bind::<diesel::sql_types::Integer, _>(i32::try_from(raw.len()).unwrap())
     .bind::<Bytea, _>(&sha256)
     .bind::<Timestamptz, _>(purge_at)
+    .bind::<Jsonb, _>(serde_json::to_value(&parsed.correspondence.to).unwrap())
+    .bind::<Jsonb, _>(serde_json::to_value(&parsed.correspondence.cc).unwrap())
+    .bind::<Nullable<Timestamptz>, _>(parsed.correspondence.sent_at)
+    .bind::<Nullable<Text>, _>(parsed.correspondence.message_id.as_deref())
+    .bind::<Nullable<Text>, _>(parsed.correspondence.in_reply_to.as_deref())
+    .bind::<Nullable<Text>, _>(parsed.parse_error.as_deref())
     .execute(conn)
     .await
     .unwrap();
@@ -167,7 +179,8 @@ async fn messages_stored_by_the_previous_release_read_the_same_from_their_raw_so
     ephemail_store::migrate(&pool).await.unwrap();
     let app = TestApp::spawn_on(url, &[]).await;
     let read = "query($id: ID!) { message(id: $id) {
-        text html codes links { href } subject headers(name: \"Subject\") { value } } }";
+        text html codes links { href } subject headers(name: \"Subject\") { value }
+        to { name address } cc { address } date messageId inReplyTo parseError contentLimits } }";
     let message = &app.data(read, json!({ "id": verification })).await["message"];
     let parsed = parse::parse(VERIFICATION.as_bytes());
     assert_eq!(message["text"], json!(parsed.text));
@@ -180,6 +193,16 @@ async fn messages_stored_by_the_previous_release_read_the_same_from_their_raw_so
         json!([{ "href": "https://shop.example/confirm?t=abc" }])
     );
     assert_eq!(message["headers"], json!([{ "value": "Your code" }]));
+    assert_eq!(
+        message["to"],
+        json!([{ "name": "Old", "address": "old@localhost" }])
+    );
+    assert_eq!(message["cc"], json!([{ "address": "audit@shop.example" }]));
+    assert_eq!(message["date"], json!("2026-11-28T10:59:58.000000Z"));
+    assert_eq!(message["messageId"], json!("v1@shop.example"));
+    assert_eq!(message["inReplyTo"], json!("signup@shop.example"));
+    assert_eq!(message["parseError"], json!(null));
+    assert_eq!(message["contentLimits"], json!([]));
 
     let message = &app.data(read, json!({ "id": plain })).await["message"];
     assert_eq!(
@@ -188,5 +211,8 @@ async fn messages_stored_by_the_previous_release_read_the_same_from_their_raw_so
     );
     assert_eq!(message["subject"], json!("Café"));
     assert_eq!(message["html"], json!(null));
+    assert_eq!(message["to"], json!([]));
+    assert_eq!(message["date"], json!(null));
+    assert_eq!(message["messageId"], json!(null));
     app.stop().await;
 }

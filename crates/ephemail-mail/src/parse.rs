@@ -63,31 +63,6 @@ pub enum ContentLimit {
     HeaderFields,
 }
 
-impl ContentLimit {
-    const ALL: [Self; 5] = [
-        Self::HtmlNesting,
-        Self::HtmlSize,
-        Self::TextSize,
-        Self::Attachments,
-        Self::HeaderFields,
-    ];
-
-    /// The name stored in `messages.content_limits`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HtmlNesting => "html_nesting",
-            Self::HtmlSize => "html_size",
-            Self::TextSize => "text_size",
-            Self::Attachments => "attachments",
-            Self::HeaderFields => "header_fields",
-        }
-    }
-
-    pub fn from_stored(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|limit| limit.as_str() == name)
-    }
-}
-
 /// Deeper HTML is flattened before sanitizing (see [`crate::flatten`]): sanitizing costs
 /// time proportional to length times depth, so this bounds it for any mail.
 pub const MAX_HTML_DEPTH: usize = 128;
@@ -98,16 +73,55 @@ pub const MAX_ATTACHMENTS: usize = 256;
 /// Header fields listed per mail.
 pub const MAX_HEADER_FIELDS: usize = 1_000;
 
+/// Who a mail was written to, when, and in reply to what (its `To:`, `Cc:`, `Date:`,
+/// `Message-ID:` and `In-Reply-To:` headers): what a message's own view shows and lists do not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Correspondence {
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub message_id: Option<String>,
+    pub in_reply_to: Option<String>,
+}
+
+impl Correspondence {
+    fn of(message: &mail_parser::Message<'_>) -> Self {
+        Self {
+            to: mailboxes(message.to()),
+            cc: mailboxes(message.cc()),
+            sent_at: message
+                .date()
+                .and_then(|date| DateTime::from_timestamp(date.to_timestamp(), 0)),
+            message_id: message.message_id().map(storable),
+            in_reply_to: match message.in_reply_to() {
+                HeaderValue::Text(id) => Some(storable(id)),
+                HeaderValue::TextList(ids) => ids.first().map(|id| storable(id)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Bytes held, roughly.
+    fn weight(&self) -> usize {
+        let text = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+        let mailboxes = |list: &[Mailbox]| -> usize {
+            list.iter()
+                .map(|m| text(&m.name) + text(&m.address) + std::mem::size_of::<Mailbox>())
+                .sum()
+        };
+        mailboxes(&self.to) + mailboxes(&self.cc) + text(&self.message_id) + text(&self.in_reply_to)
+    }
+}
+
+/// Why [`parse`] found no message in some bytes.
+const UNPARSABLE: &str = "no message headers or body could be parsed";
+
 /// What ephemail keeps of a message besides its raw bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParsedMail {
     pub from: Vec<Mailbox>,
-    pub to: Vec<Mailbox>,
-    pub cc: Vec<Mailbox>,
     pub subject: Option<String>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub message_id: Option<String>,
-    pub in_reply_to: Option<String>,
+    pub correspondence: Correspondence,
     pub text: Option<String>,
     /// As sent, cut at [`MAX_BODY_BYTES`] and flattened to [`MAX_HTML_DEPTH`], but **not
     /// sanitized**: only a reader needs it safe, so it is sanitized when read (see
@@ -164,6 +178,12 @@ pub struct MailContent {
     pub html: Option<String>,
     /// As [`header_fields`].
     pub headers: Vec<HeaderField>,
+    /// As [`ParsedMail::correspondence`].
+    pub correspondence: Correspondence,
+    /// As [`ParsedMail::parse_error`].
+    pub parse_error: Option<String>,
+    /// As [`ParsedMail::limits`].
+    pub limits: Vec<ContentLimit>,
 }
 
 impl MailContent {
@@ -175,24 +195,35 @@ impl MailContent {
             .iter()
             .map(|h| h.name.len() + h.value.len() + std::mem::size_of::<HeaderField>())
             .sum();
-        std::mem::size_of::<Self>() + body(&self.text) + body(&self.html) + headers
+        std::mem::size_of::<Self>()
+            + body(&self.text)
+            + body(&self.html)
+            + headers
+            + self.correspondence.weight()
+            + body(&self.parse_error)
     }
 }
 
-/// The bodies and header fields of `raw`, computed as [`parse`] and [`header_fields`] compute
-/// them (CPU-bound: see [`crate::cpu_bound`]).
+/// What `raw` shows beyond its message row, computed as [`parse`] and [`header_fields`]
+/// compute it (CPU-bound: see [`crate::cpu_bound`]).
 pub fn content(raw: &[u8]) -> MailContent {
     let Some(message) = MessageParser::default().parse(raw) else {
         return MailContent {
             headers: header_fields(raw),
+            parse_error: Some(UNPARSABLE.to_owned()),
             ..MailContent::default()
         };
     };
-    let Bodies { text, html } = bodies(&message, &mut Vec::new());
+    let mut limits = Vec::new();
+    let Bodies { text, html } = bodies(&message, &mut limits);
+    structure_limits(&message, &mut limits);
     MailContent {
         text,
         html,
         headers: fields_of(&message, raw),
+        correspondence: Correspondence::of(&message),
+        parse_error: None,
+        limits,
     }
 }
 
@@ -200,25 +231,13 @@ pub fn content(raw: &[u8]) -> MailContent {
 pub fn parse(raw: &[u8]) -> ParsedMail {
     let Some(message) = MessageParser::default().parse(raw) else {
         return ParsedMail {
-            parse_error: Some("no message headers or body could be parsed".to_owned()),
+            parse_error: Some(UNPARSABLE.to_owned()),
             ..ParsedMail::default()
         };
     };
     let mut limits = Vec::new();
     let Bodies { text, html } = bodies(&message, &mut limits);
-    let mut limit = |exceeded: bool, limit: ContentLimit| {
-        if exceeded {
-            limits.push(limit);
-        }
-    };
-    limit(
-        message.attachments().nth(MAX_ATTACHMENTS).is_some(),
-        ContentLimit::Attachments,
-    );
-    limit(
-        message.headers().len() > MAX_HEADER_FIELDS,
-        ContentLimit::HeaderFields,
-    );
+    structure_limits(&message, &mut limits);
     let attachments = message
         .attachments()
         .take(MAX_ATTACHMENTS)
@@ -237,23 +256,23 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
         .collect();
     ParsedMail {
         from: mailboxes(message.from()),
-        to: mailboxes(message.to()),
-        cc: mailboxes(message.cc()),
         subject: message.subject().map(storable),
-        sent_at: message
-            .date()
-            .and_then(|date| DateTime::from_timestamp(date.to_timestamp(), 0)),
-        message_id: message.message_id().map(storable),
-        in_reply_to: match message.in_reply_to() {
-            HeaderValue::Text(id) => Some(storable(id)),
-            HeaderValue::TextList(ids) => ids.first().map(|id| storable(id)),
-            _ => None,
-        },
+        correspondence: Correspondence::of(&message),
         text,
         html,
         attachments,
         parse_error: None,
         limits,
+    }
+}
+
+/// The limits `message`'s attachments and header fields were listed up to.
+fn structure_limits(message: &mail_parser::Message<'_>, limits: &mut Vec<ContentLimit>) {
+    if message.attachments().nth(MAX_ATTACHMENTS).is_some() {
+        limits.push(ContentLimit::Attachments);
+    }
+    if message.headers().len() > MAX_HEADER_FIELDS {
+        limits.push(ContentLimit::HeaderFields);
     }
 }
 
@@ -414,6 +433,9 @@ JVBERi0xLjQK\r\n\
             assert_eq!(content.text, parsed.text);
             assert_eq!(content.html, parsed.html);
             assert_eq!(content.headers, header_fields(raw));
+            assert_eq!(content.correspondence, parsed.correspondence);
+            assert_eq!(content.parse_error, parsed.parse_error);
+            assert_eq!(content.limits, parsed.limits);
             assert!(content.weight() >= content.text.as_ref().map_or(0, String::len));
         }
     }
@@ -424,8 +446,11 @@ JVBERi0xLjQK\r\n\
         assert_eq!(mail.parse_error, None);
         assert_eq!(mail.subject.as_deref(), Some("Café report"));
         assert_eq!(mail.from[0].name.as_deref(), Some("Alice"));
-        assert_eq!(mail.to.len(), 2);
-        assert_eq!(mail.message_id.as_deref(), Some("m1@example.com"));
+        assert_eq!(mail.correspondence.to.len(), 2);
+        assert_eq!(
+            mail.correspondence.message_id.as_deref(),
+            Some("m1@example.com")
+        );
         assert_eq!(mail.text.as_deref().map(str::trim), Some("Hello Bob"));
         let html = mail.html.expect("html part");
         assert_eq!(

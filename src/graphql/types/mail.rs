@@ -13,7 +13,7 @@ use super::{timestamp::Timestamp, StorableText};
 use ephemail_mail::{
     codes,
     links::{self, Link},
-    parse::{ContentLimit, HeaderField, MailContent, Mailbox},
+    parse::{ContentLimit, Correspondence, HeaderField, MailContent, Mailbox},
     sanitize::{self, Sanitizer},
 };
 use std::sync::Arc;
@@ -251,6 +251,10 @@ impl Message {
             .api()
     }
 
+    async fn correspondence(&self, ctx: &Context<'_>) -> Result<&Correspondence> {
+        Ok(&self.content(ctx).await?.correspondence)
+    }
+
     async fn attachment_rows(&self, ctx: &Context<'_>) -> Result<Vec<attachment::Attachment>> {
         let loader = ctx.data_unchecked::<DataLoader<AttachmentLoader>>();
         let rows = loader
@@ -318,12 +322,12 @@ impl Message {
             .next()
     }
 
-    async fn to(&self) -> Vec<Mailbox> {
-        model::Message::decode(&self.row.to_addr)
+    async fn to(&self, ctx: &Context<'_>) -> Result<&[Mailbox]> {
+        Ok(&self.correspondence(ctx).await?.to)
     }
 
-    async fn cc(&self) -> Vec<Mailbox> {
-        model::Message::decode(&self.row.cc_addr)
+    async fn cc(&self, ctx: &Context<'_>) -> Result<&[Mailbox]> {
+        Ok(&self.correspondence(ctx).await?.cc)
     }
 
     async fn subject(&self) -> Option<&str> {
@@ -331,18 +335,18 @@ impl Message {
     }
 
     /// The `Date:` header.
-    async fn date(&self) -> Option<Timestamp> {
-        self.row.sent_at.map(Timestamp)
+    async fn date(&self, ctx: &Context<'_>) -> Result<Option<Timestamp>> {
+        Ok(self.correspondence(ctx).await?.sent_at.map(Timestamp))
     }
 
     /// The `Message-ID:` header, without angle brackets.
-    async fn message_id(&self) -> Option<&str> {
-        self.row.message_id.as_deref()
+    async fn message_id(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(self.correspondence(ctx).await?.message_id.as_deref())
     }
 
     /// The `In-Reply-To:` header, without angle brackets.
-    async fn in_reply_to(&self) -> Option<&str> {
-        self.row.in_reply_to.as_deref()
+    async fn in_reply_to(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(self.correspondence(ctx).await?.in_reply_to.as_deref())
     }
 
     /// The plain-text body; a text rendering of the HTML when the mail has no text part.
@@ -443,18 +447,13 @@ impl Message {
 
     /// The content limits this message's parsed fields were cut at (hostile or oversized
     /// mail); empty for ordinary mail. The raw source at `rawUrl` is always complete.
-    async fn content_limits(&self) -> Vec<ContentLimit> {
-        self.row
-            .content_limits
-            .iter()
-            .flatten()
-            .filter_map(|name| ContentLimit::from_stored(name))
-            .collect()
+    async fn content_limits(&self, ctx: &Context<'_>) -> Result<&[ContentLimit]> {
+        Ok(&self.content(ctx).await?.limits)
     }
 
     /// Why the message could not be parsed; its raw source is stored all the same.
-    async fn parse_error(&self) -> Option<&str> {
-        self.row.parse_error.as_deref()
+    async fn parse_error(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(self.content(ctx).await?.parse_error.as_deref())
     }
 }
 

@@ -65,11 +65,16 @@ fn extract(mail: &ParsedMail, clean: Option<&str>) {
 
 /// PostgreSQL's `text` cannot hold NUL: `parse` replaces it in every string it keeps.
 fn check_storable(mail: &ParsedMail) {
-    let mailboxes = mail.from.iter().chain(&mail.to).chain(&mail.cc);
+    let correspondence = &mail.correspondence;
+    let mailboxes = mail
+        .from
+        .iter()
+        .chain(&correspondence.to)
+        .chain(&correspondence.cc);
     let strings = [
         &mail.subject,
-        &mail.message_id,
-        &mail.in_reply_to,
+        &correspondence.message_id,
+        &correspondence.in_reply_to,
         &mail.text,
         &mail.html,
     ]

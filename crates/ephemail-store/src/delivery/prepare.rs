@@ -25,8 +25,6 @@ pub(super) struct PreparedMail {
     pub(super) deliveries: BTreeMap<String, (EmailAddress, InboxDelivery)>,
     pub(super) parsed: parse::ParsedMail,
     pub(super) from_addr: serde_json::Value,
-    pub(super) to_addr: serde_json::Value,
-    pub(super) cc_addr: serde_json::Value,
     pub(super) from_text: String,
     pub(super) to_text: String,
     pub(super) size: i32,
@@ -35,7 +33,6 @@ pub(super) struct PreparedMail {
     pub(super) raw_sha256: [u8; 32],
     /// The raw source as stored.
     pub(super) raw_zstd: Vec<u8>,
-    pub(super) content_limits: Vec<&'static str>,
 }
 
 impl PreparedMail {
@@ -65,10 +62,14 @@ impl PreparedMail {
             mail_from,
             deliveries,
             from_addr: serde_json::to_value(&parsed.from)?,
-            to_addr: serde_json::to_value(&parsed.to)?,
-            cc_addr: serde_json::to_value(&parsed.cc)?,
             from_text: join(&parsed.from),
-            to_text: join(parsed.to.iter().chain(&parsed.cc)),
+            to_text: join(
+                parsed
+                    .correspondence
+                    .to
+                    .iter()
+                    .chain(&parsed.correspondence.cc),
+            ),
             size: i32::try_from(raw.len().saturating_sub(trace_len))
                 .context("message over 2 GiB")?,
             attachment_sizes: parsed
@@ -79,7 +80,6 @@ impl PreparedMail {
                 .context("attachment over 2 GiB")?,
             raw_sha256: Sha256::digest(&raw).into(),
             raw_zstd: raw_source::compress(&raw).context("compressing the raw source")?,
-            content_limits: parsed.limits.iter().map(|limit| limit.as_str()).collect(),
             parsed,
         })
     }

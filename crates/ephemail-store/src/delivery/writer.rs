@@ -674,20 +674,13 @@ async fn insert(
                 // Each inbox sees only its own envelope recipients, never the others (Bcc).
                 rcpt_to: &target.delivery.rcpt_to,
                 from_addr: &mail.from_addr,
-                to_addr: &mail.to_addr,
-                cc_addr: &mail.cc_addr,
                 from_text: &mail.from_text,
                 to_text,
                 subject: parsed.subject.as_deref(),
-                sent_at: parsed.sent_at,
-                message_id: parsed.message_id.as_deref(),
-                in_reply_to: parsed.in_reply_to.as_deref(),
                 size: mail.size,
                 raw_sha256: &mail.raw_sha256,
-                parse_error: parsed.parse_error.as_deref(),
                 tags: &target.delivery.tags,
                 has_attachments: !parsed.attachments.is_empty(),
-                content_limits: &mail.content_limits,
                 purge_at: target.inbox.purge_at,
             }
         })

@@ -23,9 +23,8 @@ use crate::{
 /// The columns of [`Message`], for the prepared statements that return messages.
 macro_rules! message_columns {
     () => {
-        "id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, to_addr, cc_addr,
-         subject, sent_at, message_id, in_reply_to, size, parse_error, tags, seen,
-         has_attachments, content_limits"
+        "id, seq, inbox_id, received_at, mail_from, rcpt_to, from_addr, subject, size, tags,
+         seen, has_attachments"
     };
 }
 
@@ -142,7 +141,8 @@ fn bind_visible_bucket(
     bind_viewer(statement.bind::<SqlUuid, _>(inbox_id), viewer, now)
 }
 
-/// A stored message without its raw bytes (those are loaded only for downloads).
+/// A stored message's row: what lists, filters and sorting need. What else it shows (bodies,
+/// header fields, `To:`, `Date:` and the like) is derived from its raw source when read.
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = messages, check_for_backend(Pg))]
 pub struct Message {
@@ -153,19 +153,11 @@ pub struct Message {
     pub mail_from: Option<String>,
     pub rcpt_to: Vec<Option<String>>,
     pub from_addr: serde_json::Value,
-    pub to_addr: serde_json::Value,
-    pub cc_addr: serde_json::Value,
     pub subject: Option<String>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub message_id: Option<String>,
-    pub in_reply_to: Option<String>,
     pub size: i32,
-    pub parse_error: Option<String>,
     pub tags: Vec<Option<String>>,
     pub seen: bool,
     pub has_attachments: bool,
-    /// [`ephemail_mail::parse::ContentLimit`] names.
-    pub content_limits: Vec<Option<String>>,
 }
 
 impl Message {

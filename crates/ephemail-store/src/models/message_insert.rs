@@ -37,21 +37,14 @@ pub struct NewMessage<'a> {
     pub mail_from: Option<&'a str>,
     pub rcpt_to: &'a [String],
     pub from_addr: &'a serde_json::Value,
-    pub to_addr: &'a serde_json::Value,
-    pub cc_addr: &'a serde_json::Value,
     pub from_text: &'a str,
     pub to_text: &'a str,
     pub subject: Option<&'a str>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub message_id: Option<&'a str>,
-    pub in_reply_to: Option<&'a str>,
     pub size: i32,
     /// The raw source, stored once per mail (see [`super::raw_source`]).
     pub raw_sha256: &'a [u8],
-    pub parse_error: Option<&'a str>,
     pub tags: &'a [String],
     pub has_attachments: bool,
-    pub content_limits: &'a [&'static str],
     /// The inbox's expiry bucket.
     pub purge_at: DateTime<Utc>,
 }
@@ -68,20 +61,11 @@ impl NewMessage<'_> {
             mail_from: self.mail_from.map(str::to_owned),
             rcpt_to: texts(self.rcpt_to),
             from_addr: self.from_addr.clone(),
-            to_addr: self.to_addr.clone(),
-            cc_addr: self.cc_addr.clone(),
             subject: self.subject.map(str::to_owned),
-            sent_at: self.sent_at,
-            message_id: self.message_id.map(str::to_owned),
-            in_reply_to: self.in_reply_to.map(str::to_owned),
             size: self.size,
-            parse_error: self.parse_error.map(str::to_owned),
             tags: texts(self.tags),
             seen: false,
             has_attachments: self.has_attachments,
-            content_limits: (self.content_limits.iter())
-                .map(|limit| Some((*limit).to_owned()))
-                .collect(),
         }
     }
 }
@@ -221,20 +205,20 @@ fn insert_all_sql(fresh_inboxes: bool, attachments: bool, message_webhooks: bool
 
 /// The checks of what a batch assumed, up to where [`NO_MESSAGE_WEBHOOKS`] may add its own.
 const HEAD: &str = "WITH held AS MATERIALIZED (
-     SELECT (SELECT count(*) FROM unnest($44::uuid[], $45::timestamptz[])
+     SELECT (SELECT count(*) FROM unnest($37::uuid[], $38::timestamptz[])
                AS r(id, purge_at)
              CROSS JOIN LATERAL (
                  SELECT 1 FROM inboxes i
-                 WHERE i.id = r.id AND i.purge_at = r.purge_at AND i.expires_at > $46
-                 FOR KEY SHARE) live) = cardinality($44)
+                 WHERE i.id = r.id AND i.purge_at = r.purge_at AND i.expires_at > $39
+                 FOR KEY SHARE) live) = cardinality($37)
         AND (SELECT count(*)
-             FROM unnest($47::uuid[], $48::int4[], $49::int8[], $50::int4[])
+             FROM unnest($40::uuid[], $41::int4[], $42::int8[], $43::int4[])
                AS r(id, mails_per_day, stored_bytes, message_size)
              JOIN tenants t ON t.id = r.id
              WHERE t.max_mails_per_day IS NOT DISTINCT FROM r.mails_per_day
                AND t.max_stored_bytes IS NOT DISTINCT FROM r.stored_bytes
                AND t.max_message_size IS NOT DISTINCT FROM r.message_size)
-            = cardinality($47)";
+            = cardinality($40)";
 
 /// That no tenant counted here has a webhook for `MESSAGE_RECEIVED` events, assumed instead of
 /// recording their deliveries: a webhook made since it was read fails the check.
@@ -251,12 +235,12 @@ const MADE: &str = concat!(
  made AS (
      INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at,
          tags, purge_at, created_by_mail)
-     SELECT id, tenant_id, local_part, domain, $46, expires_at, '{}', purge_at, true
-     FROM unnest($51::uuid[], $52::uuid[], $53::text[], $54::text[],
-         $55::timestamptz[], $56::timestamptz[])
+     SELECT id, tenant_id, local_part, domain, $39, expires_at, '{}', purge_at, true
+     FROM unnest($44::uuid[], $45::uuid[], $46::text[], $47::text[],
+         $48::timestamptz[], $49::timestamptz[])
        AS t(id, tenant_id, local_part, domain, expires_at, purge_at)
      WHERE ",
-    under_catch_all_cap!("$46", "$57"),
+    under_catch_all_cap!("$39", "$50"),
     "
      ON CONFLICT DO NOTHING
      RETURNING tenant_id)"
@@ -294,7 +278,7 @@ const COUNTED_WHERE: &str = "
 
 /// That every new inbox was made (each address free, its tenant under the cap).
 const MADE_CHECKED: &str = "
-                  AND (SELECT count(*) FROM made) = cardinality($51)";
+                  AND (SELECT count(*) FROM made) = cardinality($44)";
 
 /// The rest of the lock's checks, then the messages with their raw sources.
 // The lock is taken once every counters row is (it reads all of `counted`), and the messages'
@@ -306,27 +290,23 @@ const IN_COMMIT_ORDER: &str = "
        AND CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END),
  stored AS (
      INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to,
-         from_addr, to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id,
-         in_reply_to, size, raw_sha256, parse_error, tags, has_attachments,
-         content_limits, purge_at)
+         from_addr, from_text, to_text, subject, size, raw_sha256, tags, has_attachments,
+         purge_at)
      SELECT id, inbox_id, tenant_id, received_at, mail_from, rcpt_to::text[], from_addr,
-         to_addr, cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to,
-         size, raw_sha256, parse_error, tags::text[], has_attachments,
-         content_limits::text[], purge_at
+         from_text, to_text, subject, size, raw_sha256, tags::text[], has_attachments,
+         purge_at
      FROM in_commit_order, unnest($10::uuid[], $11::uuid[], $12::uuid[],
-         $13::timestamptz[], $14::text[], $15::text[], $16::jsonb[], $17::jsonb[],
-         $18::jsonb[], $19::text[], $20::text[], $21::text[], $22::timestamptz[],
-         $23::text[], $24::text[], $25::int4[], $26::bytea[], $27::text[], $28::text[],
-         $29::bool[], $30::text[], $31::timestamptz[])
-       AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, to_addr,
-         cc_addr, from_text, to_text, subject, sent_at, message_id, in_reply_to, size,
-         raw_sha256, parse_error, tags, has_attachments, content_limits, purge_at)
+         $13::timestamptz[], $14::text[], $15::text[], $16::jsonb[], $17::text[],
+         $18::text[], $19::text[], $20::int4[], $21::bytea[], $22::text[], $23::bool[],
+         $24::timestamptz[])
+       AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, from_text,
+         to_text, subject, size, raw_sha256, tags, has_attachments, purge_at)
      WHERE t.tenant_id = ANY(in_commit_order.tenants)
      RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at),
  sources AS (
      INSERT INTO raw_sources (sha256, encoding, content, purge_at)
      SELECT sha256, 'zstd', content, purge_at
-     FROM unnest($32::bytea[], $33::bytea[], $34::timestamptz[])
+     FROM unnest($25::bytea[], $26::bytea[], $27::timestamptz[])
        AS t(sha256, content, purge_at)
      WHERE (sha256, purge_at) IN (SELECT raw_sha256, purge_at FROM stored)
      -- Locks a raw source it shares until commit, without writing it: a delete of
@@ -337,8 +317,8 @@ const ATTACHED: &str = ",
  attached AS (
      INSERT INTO attachments (id, message_id, position, filename, content_type,
          content_id, inline, size, purge_at)
-     SELECT * FROM unnest($35::uuid[], $36::uuid[], $37::int4[], $38::text[],
-         $39::text[], $40::text[], $41::bool[], $42::int4[], $43::timestamptz[])
+     SELECT * FROM unnest($28::uuid[], $29::uuid[], $30::int4[], $31::text[],
+         $32::text[], $33::text[], $34::bool[], $35::int4[], $36::timestamptz[])
        AS t(id, message_id, position, filename, content_type, content_id, inline, size,
          purge_at)
      WHERE message_id IN (SELECT id FROM stored))";
@@ -420,20 +400,13 @@ pub async fn insert_all(
         .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.mail_from))
         .bind::<Array<Text>, _>(column(rows, |r| text_array(r.rcpt_to)))
         .bind::<Array<Jsonb>, _>(column(rows, |r| r.from_addr))
-        .bind::<Array<Jsonb>, _>(column(rows, |r| r.to_addr))
-        .bind::<Array<Jsonb>, _>(column(rows, |r| r.cc_addr))
         .bind::<Array<Text>, _>(column(rows, |r| r.from_text))
         .bind::<Array<Text>, _>(column(rows, |r| r.to_text))
         .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.subject))
-        .bind::<Array<Nullable<Timestamptz>>, _>(column(rows, |r| r.sent_at))
-        .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.message_id))
-        .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.in_reply_to))
         .bind::<Array<Integer>, _>(column(rows, |r| r.size))
         .bind::<Array<Bytea>, _>(column(rows, |r| r.raw_sha256))
-        .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.parse_error))
         .bind::<Array<Text>, _>(column(rows, |r| text_array(r.tags)))
         .bind::<Array<Bool>, _>(column(rows, |r| r.has_attachments))
-        .bind::<Array<Text>, _>(column(rows, |r| text_array(r.content_limits)))
         .bind::<Array<Timestamptz>, _>(column(rows, |r| r.purge_at))
         .bind::<Array<Bytea>, _>(column(sources, |source| source.sha256))
         .bind::<Array<Bytea>, _>(column(sources, |source| source.zstd))
