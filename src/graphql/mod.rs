@@ -6,6 +6,7 @@
 
 pub mod context;
 pub mod feed;
+pub mod field_order;
 pub mod limits;
 pub mod loader;
 pub mod lookup;

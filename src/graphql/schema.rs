@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_graphql::{dataloader::DataLoader, SDLExportOptions, Schema, SchemaBuilder};
 
-use super::{limits, loader, mutation, null_propagation, observe, query, subscription};
+use super::{
+    field_order, limits, loader, mutation, null_propagation, observe, query, subscription,
+};
 use crate::api::Api;
 
 pub type ApiSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
@@ -33,6 +35,7 @@ pub fn build(app: Api) -> ApiSchema {
     let http = &app.config.http;
     let mut builder = builder()
         .extension(observe::ObserveOperations::new(app.metrics.clone()))
+        .extension(field_order::FieldOrder)
         .extension(null_propagation::NullPropagation)
         .extension(limits::OperationLimits {
             max_aliases: MAX_ALIASES,

@@ -1,7 +1,7 @@
 //! Response shapes exactly as the GraphQL specification places errors, checked against
 //! graphql-js (the reference implementation, `tests/node/spec-shapes.mjs`): a failing nullable
 //! field is present as `null` beside the others and alone, a failing non-null field nulls its
-//! nearest nullable parent, partial errors with two root fields.
+//! nearest nullable parent, partial errors with two root fields; and fields in the order asked.
 
 use serde_json::json;
 
@@ -60,5 +60,50 @@ async fn field_errors_are_placed_as_graphql_js_places_them() {
     assert!(failed.is_empty(), "{:#}", serde_json::Value::from(failed));
     assert_eq!(report.lines().count(), 6, "{report}");
     assert!(output.status.success());
+    app.stop().await;
+}
+
+/// Fields read from the raw source complete after the row's; the response still lists every
+/// field where the query asked for it ("Serialized Map Ordering").
+#[tokio::test(flavor = "multi_thread")]
+async fn response_fields_come_in_the_order_the_query_asked_for_them() {
+    let app = TestApp::spawn().await;
+    app.send_raw(
+        "order@localhost",
+        "From: Shop <noreply@shop.example>\r\nTo: order@localhost\r\nSubject: Your code\r\n\
+         Date: Sun, 06 Dec 2026 22:00:00 +0000\r\n\r\nYour code is 731904.\r\n",
+    )
+    .await;
+    let query = r#"{ inbox(address: "order@localhost") { messages(first: 1) { nodes {
+        text to { address } subject codes date seen messageId size } } address } }"#;
+    let body = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .bearer_auth(&app.key)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let keys = [
+        "\"text\"",
+        "\"to\"",
+        "\"subject\"",
+        "\"codes\"",
+        "\"date\"",
+        "\"seen\"",
+        "\"messageId\"",
+        "\"size\"",
+        "]},\"address\"",
+    ];
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|key| {
+            body.find(key)
+                .unwrap_or_else(|| panic!("{key} not in {body}"))
+        })
+        .collect();
+    assert!(positions.is_sorted(), "{body}");
     app.stop().await;
 }
