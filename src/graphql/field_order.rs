@@ -17,7 +17,7 @@ use async_graphql::{
     },
     futures_util::stream::{BoxStream, StreamExt},
     indexmap::IndexMap,
-    parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet},
+    parser::types::{ExecutableDocument, Selection, SelectionSet},
     Request, Response, ServerResult, Value, Variables,
 };
 
@@ -45,15 +45,8 @@ impl Operation {
         let Some(document) = &self.document else {
             return;
         };
-        let operation = match (&document.operations, &self.name) {
-            (DocumentOperations::Single(operation), _) => operation,
-            (DocumentOperations::Multiple(operations), Some(name)) => {
-                match operations.get(name.as_str()) {
-                    Some(operation) => operation,
-                    None => return,
-                }
-            }
-            (DocumentOperations::Multiple(_), None) => return,
+        let Some(operation) = super::observe::selected(document, self.name.as_deref()) else {
+            return;
         };
         order(
             &mut response.data,

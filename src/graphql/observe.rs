@@ -189,7 +189,7 @@ impl Observer {
 }
 
 /// The operation the request runs, as async-graphql picks it.
-fn selected<'d>(
+pub(super) fn selected<'d>(
     document: &'d ExecutableDocument,
     requested: Option<&str>,
 ) -> Option<&'d Positioned<OperationDefinition>> {
