@@ -10,6 +10,10 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::{
+    limits::may_subscribe,
+    selection::{for_each_field, selected},
+};
 use async_graphql::{
     extensions::{
         Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
@@ -17,7 +21,7 @@ use async_graphql::{
     },
     futures_util::stream::{BoxStream, StreamExt},
     indexmap::IndexMap,
-    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    parser::types::{ExecutableDocument, SelectionSet},
     Request, Response, ServerResult, Value, Variables,
 };
 
@@ -37,6 +41,10 @@ struct Orderer(Arc<Mutex<Operation>>);
 struct Operation {
     name: Option<String>,
     document: Option<Arc<ExecutableDocument>>,
+    /// Its events are ordered as they pass `subscribe`; a query's or mutation's one response
+    /// is ordered in `execute`, and is not walked again when it passes `subscribe` too (over
+    /// WebSocket).
+    subscription: bool,
 }
 
 impl Operation {
@@ -45,7 +53,7 @@ impl Operation {
         let Some(document) = &self.document else {
             return;
         };
-        let Some(operation) = super::observe::selected(document, self.name.as_deref()) else {
+        let Some(operation) = selected(document, self.name.as_deref()) else {
             return;
         };
         order(
@@ -76,7 +84,9 @@ impl Extension for Orderer {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        self.operation().document = Some(Arc::new(document.clone()));
+        let mut operation = self.operation();
+        operation.subscription = may_subscribe(&document);
+        operation.document = Some(Arc::new(document.clone()));
         Ok(document)
     }
 
@@ -100,10 +110,10 @@ impl Extension for Orderer {
         let operation = Arc::clone(&self.0);
         next.run(ctx, stream)
             .map(move |mut response| {
-                operation
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .order(&mut response);
+                let operation = operation.lock().unwrap_or_else(PoisonError::into_inner);
+                if operation.subscription {
+                    operation.order(&mut response);
+                }
                 response
             })
             .boxed()
@@ -125,9 +135,16 @@ fn order(value: &mut Value, selections: &[&SelectionSet], document: &ExecutableD
             }
         }
         Value::Object(object) => {
+            // Each response key in order, with the selections below it: a key selected twice
+            // (directly, or through fragments) is one field whose selections merge.
             let mut fields: IndexMap<&str, Vec<&SelectionSet>> = IndexMap::new();
             for selection in selections {
-                collect(selection, document, &mut fields);
+                for_each_field(&document.fragments, selection, 0, &mut |field, _| {
+                    fields
+                        .entry(field.node.response_key().node.as_str())
+                        .or_default()
+                        .push(&field.node.selection_set.node);
+                });
             }
             let mut unordered = std::mem::take(object);
             for (key, selections) in fields {
@@ -140,32 +157,6 @@ fn order(value: &mut Value, selections: &[&SelectionSet], document: &ExecutableD
             object.extend(unordered);
         }
         _ => {}
-    }
-}
-
-/// Each response key of `selection` in order, with the selection sets below it: a key selected
-/// twice (directly, or through fragments) is one field whose selections merge.
-fn collect<'d>(
-    selection: &'d SelectionSet,
-    document: &'d ExecutableDocument,
-    fields: &mut IndexMap<&'d str, Vec<&'d SelectionSet>>,
-) {
-    for item in &selection.items {
-        match &item.node {
-            Selection::Field(field) => fields
-                .entry(field.node.response_key().node.as_str())
-                .or_default()
-                .push(&field.node.selection_set.node),
-            Selection::FragmentSpread(spread) => {
-                // Validation has rejected unknown and cyclic fragments by now.
-                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    collect(&fragment.node.selection_set.node, document, fields);
-                }
-            }
-            Selection::InlineFragment(inline) => {
-                collect(&inline.node.selection_set.node, document, fields);
-            }
-        }
     }
 }
 

@@ -18,12 +18,11 @@ use async_graphql::{
         Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
         NextPrepareRequest,
     },
-    parser::types::{
-        ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet,
-    },
+    parser::types::{ExecutableDocument, FragmentDefinition, OperationType, SelectionSet},
     Name, Positioned, Request, Response, ServerResult, Variables,
 };
 
+use super::selection::for_each_field;
 use crate::error::AppError;
 
 /// Bytes of message content (bodies and header fields) one query or mutation may return: the
@@ -114,10 +113,9 @@ impl Extension for Enforcer {
             fragments: &document.fragments,
             aliases: 0,
             waits: false,
-            spread_depth: 0,
         };
         for (_, operation) in document.operations.iter() {
-            census.visit(&operation.node.selection_set.node);
+            census.visit(&operation.node.selection_set.node, 0);
         }
         if may_subscribe(&document) {
             self.budget.unlimited();
@@ -161,45 +159,28 @@ pub(super) fn may_subscribe(document: &ExecutableDocument) -> bool {
         .any(|(_, operation)| operation.node.ty == OperationType::Subscription)
 }
 
-/// Spreads followed inside one another at most; validation refuses cycles later, but the
-/// census runs before it.
-const MAX_SPREAD_DEPTH: usize = 16;
-
 /// Counts what a document does as it would execute: every fragment spread counts its
 /// fragment's aliases again.
 struct Census<'a> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     aliases: usize,
     waits: bool,
-    spread_depth: usize,
 }
 
-impl Census<'_> {
+impl<'a> Census<'a> {
     /// The parser bounds how deeply selections nest, and spreads are followed to a bounded
-    /// depth, so recursion is safe here.
-    fn visit(&mut self, selections: &SelectionSet) {
-        for selection in &selections.items {
-            match &selection.node {
-                Selection::Field(field) => {
-                    self.aliases += usize::from(field.node.alias.is_some());
-                    self.waits |= field.node.name.node == WAIT_FIELD;
-                    self.visit(&field.node.selection_set.node);
-                }
-                Selection::InlineFragment(fragment) => {
-                    self.visit(&fragment.node.selection_set.node);
-                }
-                Selection::FragmentSpread(spread) => {
-                    let fragment = self.fragments.get(&spread.node.fragment_name.node);
-                    if let Some(fragment) =
-                        fragment.filter(|_| self.spread_depth < MAX_SPREAD_DEPTH)
-                    {
-                        self.spread_depth += 1;
-                        self.visit(&fragment.node.selection_set.node);
-                        self.spread_depth -= 1;
-                    }
-                }
-            }
-        }
+    /// depth ([`for_each_field`]), so recursion is safe here.
+    fn visit(&mut self, selections: &'a SelectionSet, spread_depth: usize) {
+        for_each_field(
+            self.fragments,
+            selections,
+            spread_depth,
+            &mut |field, depth| {
+                self.aliases += usize::from(field.node.alias.is_some());
+                self.waits |= field.node.name.node == WAIT_FIELD;
+                self.visit(&field.node.selection_set.node, depth);
+            },
+        );
     }
 }
 

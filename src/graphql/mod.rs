@@ -15,5 +15,6 @@ pub mod null_propagation;
 pub mod observe;
 pub mod query;
 pub mod schema;
+mod selection;
 pub mod subscription;
 pub mod types;

@@ -29,15 +29,13 @@ use async_graphql::{
         Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
         NextRequest, NextSubscribe, NextValidation,
     },
-    parser::types::{
-        DocumentOperations, ExecutableDocument, FragmentDefinition, OperationDefinition,
-        OperationType, Selection, SelectionSet,
-    },
+    parser::types::{ExecutableDocument, FragmentDefinition, OperationType, SelectionSet},
     Name, Positioned, Request, Response, ServerError, ServerResult, ValidationResult, Variables,
 };
 use futures::{stream::BoxStream, Stream, StreamExt};
 use tracing::{field, Instrument, Span};
 
+use super::selection::{for_each_field, selected};
 use crate::{
     error::ErrorCode,
     telemetry::{api::ApiMetrics, metrics::GaugeHold},
@@ -188,67 +186,20 @@ impl Observer {
     }
 }
 
-/// The operation the request runs, as async-graphql picks it.
-pub(super) fn selected<'d>(
-    document: &'d ExecutableDocument,
-    requested: Option<&str>,
-) -> Option<&'d Positioned<OperationDefinition>> {
-    match (&document.operations, requested) {
-        (DocumentOperations::Single(operation), None) => Some(operation),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next()
-        }
-        _ => None,
-    }
-}
-
-/// Fragment spreads followed inside one another at most (validation refuses cycles, but runs
-/// after parsing).
-const MAX_SPREAD_DEPTH: usize = 16;
-
 /// The operation's name from its root fields (see the module's documentation).
 fn name_of(
     fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
     selections: &SelectionSet,
 ) -> String {
     let mut fields = BTreeSet::new();
-    root_fields(fragments, selections, 0, &mut fields);
+    for_each_field(fragments, selections, 0, &mut |field, _| {
+        fields.insert(field.node.name.node.as_str());
+    });
     let mut selected = fields.into_iter().filter(|field| !field.starts_with("__"));
     match (selected.next(), selected.next()) {
         (None, _) => "introspection".to_owned(),
         (Some(field), None) => field.to_owned(),
         _ => "multiple".to_owned(),
-    }
-}
-
-fn root_fields<'d>(
-    fragments: &'d HashMap<Name, Positioned<FragmentDefinition>>,
-    selections: &'d SelectionSet,
-    spread_depth: usize,
-    fields: &mut BTreeSet<&'d str>,
-) {
-    for selection in &selections.items {
-        match &selection.node {
-            Selection::Field(field) => {
-                fields.insert(field.node.name.node.as_str());
-            }
-            Selection::InlineFragment(fragment) => {
-                root_fields(
-                    fragments,
-                    &fragment.node.selection_set.node,
-                    spread_depth,
-                    fields,
-                );
-            }
-            Selection::FragmentSpread(spread) => {
-                let fragment = fragments.get(&spread.node.fragment_name.node);
-                if let Some(fragment) = fragment.filter(|_| spread_depth < MAX_SPREAD_DEPTH) {
-                    let selections = &fragment.node.selection_set.node;
-                    root_fields(fragments, selections, spread_depth + 1, fields);
-                }
-            }
-        }
     }
 }
 
