@@ -80,7 +80,8 @@ def macro(path, name, revision):
 def insert_all_forms(revision=None):
     """insert_all's statement in each of its forms, from the constants and the `format!` of
     crates/ephemail-store/src/models/message_insert.rs (of the checkout, or of `revision`), so
-    that it cannot drift: a function of (new inboxes, attachments, webhooks) to the SQL."""
+    that it cannot drift: a function of (new inboxes, attachments, webhooks, shared raw
+    sources) to the SQL."""
     source = read("crates/ephemail-store/src/models/message_insert.rs", revision)
     models = "crates/ephemail-store/src/models"
     macros = {
@@ -95,13 +96,14 @@ def insert_all_forms(revision=None):
     # A backslash at a line's end continues the literal without the line break and indent.
     template = re.sub(r"\\\s*\n\s*", "", template.group(1))
 
-    def form(fresh, attached, hooked):
+    def form(fresh, attached, hooked, shared=False):
         names = dict(consts)
         names.update(
             check="" if hooked else consts["NO_MESSAGE_WEBHOOKS"],
             hooked=consts["HOOKED"] if hooked else "",
             deliveries="(SELECT count(*) FROM hooked)" if hooked else "0::int8",
             attached=consts["ATTACHED"] if attached else "",
+            shared=consts.get("SHARED_SOURCES", "") if shared else "",
             made=consts["MADE"] if fresh else "",
             made_counted=consts["MADE_COUNTED"] if fresh else "",
             made_checked=consts["MADE_CHECKED"] if fresh else "",
@@ -121,11 +123,12 @@ def time_ordered_id():
 EXISTING = [uuid.UUID(int=i + 1) for i in range(1000)]
 
 
-def parameters(fresh_inboxes):
+def parameters(fresh_inboxes, shared):
     """insert_all's parameters for N new mails, each to its own inbox (new catch-all addresses
-    made in the statement, or remembered inboxes that exist) and with its own raw source: the
-    message rows' by their columns' arrays in the statement, the rest in the order after them
-    that insert_all binds them in (NUMBER)."""
+    made in the statement, or remembered inboxes that exist) and with its own raw source, in its
+    message's row or (`shared`) in a row of raw_sources, as a mail to several inboxes of a bucket
+    stores it: the message rows' by their columns' arrays in the statement, the rest in the
+    order after them that insert_all binds them in (NUMBER)."""
     ids = [time_ordered_id() for _ in range(N)]
     inbox_ids = ([uuid.uuid4() for _ in range(N)] if fresh_inboxes
                  else random.sample(EXISTING, N))
@@ -142,11 +145,13 @@ def parameters(fresh_inboxes):
         "from_addr": each(Jsonb([{"name": "Sender", "address": "sender@example.test"}])),
         "from_text": each("Sender <sender@example.test>"), "to_text": addresses,
         "subject": each("Your verification code is 428913"), "size": each(5774),
-        "raw_sha256": shas, "tags": each("{}"), "has_attachments": each(False),
+        "raw_sha256": shas if shared else each(None), "raw": each(None) if shared else raws,
+        "tags": each("{}"), "has_attachments": each(False),
         "purge_at": each(BUCKET),
     }
     rest = {
-        "sha256": shas, "raw": raws, "raw_bucket": each(BUCKET),
+        **({"source_sha256": shas, "source_raw": raws, "source_bucket": each(BUCKET)} if shared
+           else {"source_sha256": [], "source_raw": [], "source_bucket": []}),
         **{name: [] for name in ATTACHMENT_ARRAYS},
         "held_ids": [] if made else inbox_ids, "held_buckets": [] if made else each(BUCKET),
         "now": NOW, "held_tenants": [TENANT], "held_mails_per_day": [None],
@@ -165,14 +170,19 @@ def parameters(fresh_inboxes):
     return {f"p{k}": v for k, v in values.items()}
 
 
+# Marks a statement run with each mail's raw source shared (see parameters()).
+SHARED = "shared"
+
+
 def named(sql):
     return re.sub(r"\$(\d+)", lambda m: f"%(p{m.group(1)})s", sql)
 
 
 FORM = insert_all_forms()
 # Every part, as the one statement of every batch was before the forms (and as a batch with
-# attachments, webhooks and new inboxes is still stored).
-ALL_PARTS = FORM(True, True, True)
+# attachments, webhooks, new inboxes and mails to several inboxes is still stored), run with
+# every mail's raw source shared.
+ALL_PARTS = FORM(True, True, True, True)
 # What a batch of one plain mail to each of new catch-all addresses, or to inboxes that exist,
 # of a tenant without webhooks is stored with.
 BUILT, BUILT_API = FORM(True, False, False), FORM(False, False, False)
@@ -218,19 +228,17 @@ ARRAYS = dict(zip(listed(r"unnest\(.*?\)\s*AS t\((.*?)\)"), listed(r"unnest\((.*
 # The parameters after the messages' arrays, in insert_all's order of binding them.
 ATTACHMENT_ARRAYS = [f"attachment_{i}" for i in range(9)]
 NUMBER = {name: max(map(number, ARRAYS.values())) + 1 + i for i, name in enumerate(
-    ["sha256", "raw", "raw_bucket", *ATTACHMENT_ARRAYS, "held_ids", "held_buckets", "now",
+    ["source_sha256", "source_raw", "source_bucket", *ATTACHMENT_ARRAYS, "held_ids", "held_buckets", "now",
      "held_tenants", "held_mails_per_day", "held_stored_bytes", "held_message_size",
      "made_ids", "made_tenants", "made_local_parts", "made_domains", "made_expires",
      "made_buckets", "cap"])}
 if max(map(int, re.findall(r"\$(\d+)", ALL_PARTS))) != NUMBER["cap"]:
     sys.exit("write-cost: insert_all's parameters changed; update NUMBER and parameters()")
-ARRAYS["raw"] = f"${NUMBER['raw']}::bytea[]"
 SPOOL = f"INSERT INTO write_cost_spool (raw) SELECT unnest({ARRAYS['raw']})"
 # What the insert selects for each column (a cast for the arrays given as text).
 SELECTED = {expression.split("::")[0]: expression
             for expression in listed(r"SELECT (.*?)\s+FROM in_commit_order")}
-SELECTED["raw"] = "raw"
-MESSAGE_ROW = [column for column in ARRAYS if column != "raw"]
+MESSAGE_ROW = list(ARRAYS)
 RAW_SOURCES = (SOURCES + "ON CONFLICT (sha256, purge_at) DO UPDATE SET sha256 = EXCLUDED.sha256"
                " WHERE false")
 # What-ifs for the message row. `thin`: one row with what a list needs, the raw source inline.
@@ -252,19 +260,19 @@ def row_insert(table, columns, guarded=True):
 
 
 def with_row(statement, table, columns):
-    """`statement` storing `columns` into `table` instead of its message row; with `raw` among
-    them, without the raw sources' insert."""
+    """`statement` (without shared raw sources) storing `columns` into `table` instead of its
+    message row."""
     statement = statement.replace(STORED, row_insert(table, columns))
-    if "raw" not in columns:
+    if "raw_sha256" in columns:
         return statement
-    return re.sub(r",\s*sources AS \(.*?WHERE false\)", "", statement.replace(
+    return statement.replace(
         "RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at",
-        "RETURNING id, seq, inbox_id, tenant_id, received_at, purge_at"), flags=re.S)
+        "RETURNING id, seq, inbox_id, tenant_id, received_at, purge_at")
 
 
-# What-if: the same transaction as separate statements in the same pipeline, where a check
-# that fails raises as the CTEs do. The counters' update is given the inboxes to count.
-SPLIT = [
+# What-if: `all-parts` as separate statements in the same pipeline, where a check that fails
+# raises as the CTEs do. The counters' update is given the inboxes to count.
+SPLIT = [(sql, made, SHARED) for sql, made in [
     (f"SELECT CASE WHEN {HELD.strip()[len('SELECT '):]} THEN true"
      " ELSE raise_remembered_changed() END", True),
     (f"WITH made AS ({MADE}RETURNING tenant_id) SELECT CASE WHEN count(*)"
@@ -280,9 +288,9 @@ SPLIT = [
     (HOOKED.replace("FROM stored s", "FROM unnest($10::uuid[], $11::uuid[], $12::uuid[],"
                     " $13::timestamptz[]) AS s(id, inbox_id, tenant_id, received_at)"), True),
     (NOTIFY, True),
-]
+]]
 
-# (name, what it is, [(statement, whether its inboxes are new catch-all addresses)])
+# (name, what it is, [(statement, whether its inboxes are new catch-all addresses[, SHARED])])
 SHAPES = [
     ("spool", "bench/ingest-ceiling's spool: one unindexed bytea row a mail", [(SPOOL, True)]),
     ("built", "as built, to new catch-all addresses, with the notification",
@@ -290,8 +298,9 @@ SHAPES = [
     ("built-api", "as built, to inboxes that exist (INBOXES=api)",
      [(BUILT_API, False), (NOTIFY, True)]),
     ("all-parts", "the statement with every part, to new catch-all addresses",
-     [(ALL_PARTS, True), (NOTIFY, True)]),
-    ("all-parts-api", "the same to inboxes that exist", [(ALL_PARTS, False), (NOTIFY, True)]),
+     [(ALL_PARTS, True, SHARED), (NOTIFY, True)]),
+    ("all-parts-api", "the same to inboxes that exist",
+     [(ALL_PARTS, False, SHARED), (NOTIFY, True)]),
     ("counters", "part: the quota counters' update and the commit-order lock",
      [(COUNTERS, True)]),
     ("inboxes", "part: the new catch-all inboxes' insert", [(MADE, True)]),
@@ -299,21 +308,16 @@ SHAPES = [
      [(MADE.replace("INSERT INTO inboxes ", "INSERT INTO write_cost_inboxes "), True)]),
     ("messages", "part: the messages' insert",
      [(row_insert("messages", MESSAGE_ROW, guarded=False), True)]),
-    ("raw-sources", "part: the raw sources' insert", [(RAW_SOURCES, True)]),
+    ("raw-sources", "part: the shared raw sources' insert", [(RAW_SOURCES, True, SHARED)]),
     ("split", "what-if: as built, as separate statements in one pipeline", SPLIT),
     ("split-api", "what-if: the same to inboxes that exist",
-     [(sql, False) for sql, _ in SPLIT]),
+     [(sql, False, SHARED) for sql, _, _ in SPLIT]),
     ("thin", "what-if: a thin message row with the raw source inline",
      [(row_insert("write_cost_thin", THIN, guarded=False), True)]),
     ("built-thin", "what-if: as built with that row for the message and raw source rows",
      [(with_row(BUILT, "write_cost_thin", THIN), True), (NOTIFY, True)]),
     ("built-thin-api", "what-if: the same to inboxes that exist",
      [(with_row(BUILT_API, "write_cost_thin", THIN), False), (NOTIFY, True)]),
-    ("raw-inline", "what-if: as built with the raw source in the message row",
-     [(with_row(BUILT, "write_cost_messages", MESSAGE_ROW + ["raw"]), True), (NOTIFY, True)]),
-    ("raw-inline-api", "what-if: the same to inboxes that exist",
-     [(with_row(BUILT_API, "write_cost_messages", MESSAGE_ROW + ["raw"]), False),
-      (NOTIFY, True)]),
 ]
 # What-ifs for the new inboxes: a plain insert, where a taken address would fail the batch (and
 # the writer read it again) instead of being skipped; and also without the cap's per-row look-up,
@@ -355,11 +359,6 @@ INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at, 
 SELECT ('00000000-0000-0000-0000-' || lpad(to_hex(i), 12, '0'))::uuid, '{TENANT}',
     'existing' || i, '{DOMAIN}', now(), '{EXPIRES.isoformat()}', '{BUCKET.isoformat()}'
 FROM generate_series(1, {len(EXISTING)}) AS i;
-CREATE TABLE write_cost_messages (LIKE messages INCLUDING ALL, raw bytea)
-    PARTITION BY LIST (purge_at);
-ALTER TABLE write_cost_messages ALTER COLUMN raw SET STORAGE EXTERNAL;
-CREATE TABLE write_cost_messages_bucket PARTITION OF write_cost_messages
-    FOR VALUES IN ('{BUCKET.isoformat()}');
 CREATE TABLE write_cost_thin_bucket PARTITION OF write_cost_thin
     FOR VALUES IN ('{BUCKET.isoformat()}');
 -- The tables grow by thousands of rows a run from nearly empty, so autoanalyze would come every
@@ -374,7 +373,6 @@ BEGIN
         SELECT relid FROM pg_partition_tree('raw_sources') UNION ALL
         SELECT relid FROM pg_partition_tree('attachments') UNION ALL
         SELECT relid FROM pg_partition_tree('write_cost_thin') UNION ALL
-        SELECT relid FROM pg_partition_tree('write_cost_messages') UNION ALL
         SELECT unnest(ARRAY['inboxes', 'write_cost_inboxes', 'write_cost_spool',
                             'tenant_usage']::regclass[])
     LOOP
@@ -394,14 +392,15 @@ def cpu_seconds(backend):
 
 
 def measure(conn, statements, transactions):
-    prepared = [(named(sql), made) for sql, made in statements]
+    prepared = [(named(sql), made, SHARED in kind) for sql, made, *kind in statements]
 
     def transaction():
-        made_params, existing_params = parameters(True), parameters(False)
+        each = {(made, shared): parameters(made, shared)
+                for _, made, shared in prepared}
         with conn.pipeline():
             conn.execute("BEGIN", prepare=True)
-            for sql, made in prepared:
-                params = made_params if made else existing_params
+            for sql, made, shared in prepared:
+                params = each[(made, shared)]
                 used = {k: v for k, v in params.items() if f"%({k})s" in sql}
                 conn.execute(sql, used, prepare=True, binary=True)
             conn.execute("COMMIT", prepare=True)

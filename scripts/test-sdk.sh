@@ -77,7 +77,10 @@ export DEMO_URL="http://127.0.0.1:$DEMO_PORT"
 # and checks that it prints that mail's code.
 quickstart() {
   local name="$1"; shift
-  "$@" >"$WORK/$name.out" 2>&1 &
+  # Made before the quick start starts: its redirection may open the file after the first look,
+  # and a sed on a missing file would end this script (set -e).
+  : >"$WORK/$name.out"
+  "$@" >>"$WORK/$name.out" 2>&1 &
   local pid=$!
   local address=""
   for _ in $(seq 1 600); do

@@ -184,6 +184,13 @@ impl TestApp {
         format!("http://{}{path}", self.http_addr)
     }
 
+    /// The body of a download (a raw source or an attachment) at `url`, with the default key.
+    pub async fn download(&self, url: &str) -> Vec<u8> {
+        let response = self.http.get(url).bearer_auth(&self.key).send().await;
+        let response = response.unwrap().error_for_status().unwrap();
+        response.bytes().await.unwrap().to_vec()
+    }
+
     /// A new key of `scope` for the tenant called `tenant` (created if needed).
     pub async fn key_for(&self, tenant: &str, scope: Scope) -> String {
         create_key(&self.database_url, tenant, scope).await

@@ -1,7 +1,8 @@
 //! Upgrading a database of the previous release: messages stored with their bodies and their
 //! `To:`, `Cc:`, `Date:`, `Message-ID:` and `In-Reply-To:` headers beside their raw sources
 //! (before migrations `one_copy_of_mail` and `message_headers_from_raw_source`) read the same
-//! afterwards, from the raw source alone.
+//! afterwards, from the raw source alone; and a rollback keeps every raw source where the
+//! release before reads it.
 
 use diesel::migration::{MigrationConnection, MigrationSource};
 use diesel::{
@@ -215,4 +216,87 @@ async fn messages_stored_by_the_previous_release_read_the_same_from_their_raw_so
     assert_eq!(message["date"], json!(null));
     assert_eq!(message["messageId"], json!(null));
     app.stop().await;
+}
+
+/// Rolling back to the release before migration `raw_source_in_message_row` moves every raw
+/// source kept in its message's row into `raw_sources`, where that release reads it: a mail to
+/// one inbox (in its row) and a mail to two (shared) both keep their exact bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_past_raw_sources_in_message_rows_keeps_every_raw_source() {
+    const IN_ROWS: &str = "20261207000000";
+    let app = TestApp::spawn().await;
+    app.send_mail("alone@localhost", "alone", "one inbox").await;
+    let mut smtp = app.smtp().await;
+    smtp.command("EHLO client.test").await;
+    let reply = smtp
+        .deliver(
+            "a@example.com",
+            &["one@localhost", "two@localhost"],
+            "Subject: shared\r\n\r\ntwo inboxes\r\n",
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let mut received = Vec::new();
+    for address in ["alone@localhost", "one@localhost", "two@localhost"] {
+        let id = app.messages_of(address).await[0]["id"].clone();
+        let found = app
+            .data(
+                "query($id: ID!) { message(id: $id) { rawUrl } }",
+                json!({ "id": id }),
+            )
+            .await;
+        let raw = app
+            .download(found["message"]["rawUrl"].as_str().unwrap())
+            .await;
+        assert!(raw.starts_with(b"Received: "), "{raw:?}");
+        let id: Uuid = id.as_str().unwrap().parse().unwrap();
+        received.push((id, raw));
+    }
+    let url = app.database_url.clone();
+    app.stop().await;
+
+    let conn = AsyncPgConnection::establish(&url).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
+        while conn
+            .applied_migrations()
+            .unwrap()
+            .iter()
+            .any(|v| v.to_string().as_str() >= IN_ROWS)
+        {
+            conn.revert_last_migration(MIGRATIONS).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = Text)]
+        encoding: String,
+        #[diesel(sql_type = Bytea)]
+        content: Vec<u8>,
+    }
+    // As that release reads a message's raw source.
+    let stored: Vec<Stored> = sql_query(
+        "SELECT m.id, r.encoding, r.content FROM messages m
+         JOIN raw_sources r ON r.sha256 = m.raw_sha256 AND r.purge_at = m.purge_at
+         ORDER BY m.id",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    received.sort();
+    let read: Vec<(Uuid, Vec<u8>)> = (stored.into_iter())
+        .map(|s| {
+            let source = raw_source::RawSource {
+                encoding: s.encoding,
+                content: s.content,
+            };
+            (s.id, source.decode().unwrap())
+        })
+        .collect();
+    assert_eq!(read, received);
 }

@@ -67,9 +67,10 @@ diesel::table! {
         from_text -> Text,
         to_text -> Text,
         tenant_id -> Uuid,
-        raw_sha256 -> Bytea,
+        raw_sha256 -> Nullable<Bytea>,
         purge_at -> Timestamptz,
         waited_at -> Nullable<Timestamptz>,
+        raw -> Nullable<Bytea>,
     }
 }
 

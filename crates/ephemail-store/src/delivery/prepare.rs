@@ -29,8 +29,9 @@ pub(super) struct PreparedMail {
     pub(super) to_text: String,
     pub(super) size: i32,
     pub(super) attachment_sizes: Vec<i32>,
-    /// The raw source is stored once under it, however many inboxes the mail goes to.
-    pub(super) raw_sha256: [u8; 32],
+    /// For a mail to several inboxes: the raw source's SHA-256, under which its messages in one
+    /// bucket share it (one message keeps it in its own row).
+    pub(super) raw_sha256: Option<[u8; 32]>,
     /// The raw source as stored.
     pub(super) raw_zstd: Vec<u8>,
 }
@@ -58,6 +59,7 @@ impl PreparedMail {
             }
         }
         let parsed = parse::parse(&raw);
+        let raw_sha256 = (deliveries.len() > 1).then(|| Sha256::digest(&raw).into());
         Ok(Self {
             mail_from,
             deliveries,
@@ -78,7 +80,7 @@ impl PreparedMail {
                 .map(|a| i32::try_from(a.content.len()))
                 .collect::<Result<Vec<_>, _>>()
                 .context("attachment over 2 GiB")?,
-            raw_sha256: Sha256::digest(&raw).into(),
+            raw_sha256,
             raw_zstd: raw_source::compress(&raw).context("compressing the raw source")?,
             parsed,
         })

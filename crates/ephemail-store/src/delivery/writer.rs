@@ -39,7 +39,7 @@ use crate::{
         attachment::NewAttachment,
         domain::{self, Domain, DomainMode},
         inbox::{self, AddressPairs, Inbox},
-        message_insert::{self, Assumed, Counting, MailCount, NewMessage},
+        message_insert::{self, Assumed, Counting, MailCount, NewMessage, RawCopy},
         quota::{self, Limits, QuotaKind},
         raw_source::NewRawSource,
         tenant::{self, Receiving},
@@ -658,6 +658,28 @@ async fn insert(
             )
         })
         .collect();
+    // Each mail's raw source once per expiry bucket: in its message's row, or shared by its
+    // messages there when it went to several inboxes of the bucket.
+    let mut copies: HashMap<(usize, chrono::DateTime<chrono::Utc>), usize> = HashMap::new();
+    for target in targets {
+        *copies
+            .entry((target.job, target.inbox.purge_at))
+            .or_default() += 1;
+    }
+    let shared_sha256 = |job: usize, purge_at| {
+        let sha256 = batch[job].mail.raw_sha256.as_ref()?;
+        (copies[&(job, purge_at)] > 1).then_some(sha256.as_slice())
+    };
+    let mut sources: Vec<NewRawSource<'_>> = copies
+        .keys()
+        .filter_map(|&(job, purge_at)| {
+            Some(NewRawSource {
+                sha256: shared_sha256(job, purge_at)?,
+                zstd: &batch[job].mail.raw_zstd,
+                purge_at,
+            })
+        })
+        .collect();
     let rows: Vec<NewMessage<'_>> = targets
         .iter()
         .zip(&ids)
@@ -678,26 +700,12 @@ async fn insert(
                 to_text,
                 subject: parsed.subject.as_deref(),
                 size: mail.size,
-                raw_sha256: &mail.raw_sha256,
+                raw: shared_sha256(target.job, target.inbox.purge_at)
+                    .map_or(RawCopy::Inline(&mail.raw_zstd), RawCopy::Shared),
                 tags: &target.delivery.tags,
                 has_attachments: !parsed.attachments.is_empty(),
                 purge_at: target.inbox.purge_at,
             }
-        })
-        .collect();
-    // Each mail's raw source once per expiry bucket, however many inboxes it went to.
-    let mut copies: Vec<(usize, chrono::DateTime<chrono::Utc>)> = targets
-        .iter()
-        .map(|target| (target.job, target.inbox.purge_at))
-        .collect();
-    copies.sort_unstable();
-    copies.dedup();
-    let mut sources: Vec<NewRawSource<'_>> = copies
-        .into_iter()
-        .map(|(job, purge_at)| NewRawSource {
-            sha256: &batch[job].mail.raw_sha256,
-            zstd: &batch[job].mail.raw_zstd,
-            purge_at,
         })
         .collect();
     let attachments: Vec<NewAttachment<'_>> = targets

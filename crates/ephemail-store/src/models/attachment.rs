@@ -3,7 +3,11 @@ use diesel::{pg::Pg, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{filters, raw_source::RawSource, Viewer};
+use super::{
+    filters,
+    raw_source::{self, RawSource},
+    Viewer,
+};
 use crate::schema::{attachments, messages, raw_sources};
 
 /// Attachment metadata; the bytes are loaded only for downloads.
@@ -62,10 +66,10 @@ pub async fn with_raw_source(
                 .eq(attachments::message_id)
                 .and(messages::purge_at.eq(attachments::purge_at))),
         )
-        .inner_join(raw_sources::table.on(filters::source_of_message()))
+        .left_join(raw_sources::table.on(filters::source_of_message()))
         .filter(attachments::id.eq(id))
         .filter(filters::in_visible_inbox(viewer, now))
-        .select((Attachment::as_select(), RawSource::as_select()))
+        .select((Attachment::as_select(), raw_source::of_message()))
         .first(conn)
         .await
         .optional()

@@ -91,12 +91,12 @@ pub fn in_visible_inbox(
     messages::inbox_id.eq_any(visible(viewer, now).select(inboxes::id))
 }
 
-/// Join condition: a message's raw source, stored in the message's bucket.
+/// Join condition: the raw source a message shares, stored in the message's bucket.
 pub fn source_of_message() -> diesel::dsl::And<
-    diesel::dsl::Eq<raw_sources::sha256, messages::raw_sha256>,
+    diesel::dsl::Eq<diesel::dsl::Nullable<raw_sources::sha256>, messages::raw_sha256>,
     diesel::dsl::Eq<raw_sources::purge_at, messages::purge_at>,
 > {
-    raw_sources::sha256
+    (raw_sources::sha256.nullable())
         .eq(messages::raw_sha256)
         .and(raw_sources::purge_at.eq(messages::purge_at))
 }

@@ -454,7 +454,7 @@ async fn move_messages(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> QueryResult<()> {
-    let moved: Vec<(Uuid, Vec<u8>)> = diesel::update(
+    let moved: Vec<(Uuid, Option<Vec<u8>>)> = diesel::update(
         messages::table
             .filter(messages::inbox_id.eq(inbox_id))
             .filter(messages::purge_at.eq(from)),
@@ -466,7 +466,9 @@ async fn move_messages(
     if moved.is_empty() {
         return Ok(());
     }
-    let (ids, mut sources): (Vec<Uuid>, Vec<Vec<u8>>) = moved.into_iter().unzip();
+    let (ids, sources): (Vec<Uuid>, Vec<Option<Vec<u8>>>) = moved.into_iter().unzip();
+    // A source in its message's row moved with it; a shared one has a row of its own.
+    let mut sources: Vec<Vec<u8>> = sources.into_iter().flatten().collect();
     sources.sort_unstable();
     sources.dedup();
     diesel::update(
@@ -477,6 +479,9 @@ async fn move_messages(
     .set(attachments::purge_at.eq(to))
     .execute(conn)
     .await?;
+    if sources.is_empty() {
+        return Ok(());
+    }
     // Copied, not moved: other inboxes' messages of the old bucket may share a source.
     Prepared::new(
         "INSERT INTO raw_sources (sha256, encoding, content, purge_at)

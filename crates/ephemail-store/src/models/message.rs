@@ -12,7 +12,7 @@ use super::{
     filters::{
         bind_viewer, contains_pattern, in_visible_inbox, source_of_message, visible_at_2_to_4,
     },
-    raw_source::RawSource,
+    raw_source::{self, RawSource},
     Viewer,
 };
 use crate::{
@@ -603,10 +603,10 @@ pub async fn raw(
     now: DateTime<Utc>,
 ) -> QueryResult<Option<RawSource>> {
     messages::table
-        .inner_join(raw_sources::table.on(source_of_message()))
+        .left_join(raw_sources::table.on(source_of_message()))
         .filter(in_visible_inbox(viewer, now))
         .filter(messages::id.eq(id))
-        .select(RawSource::as_select())
+        .select(raw_source::of_message())
         .first(conn)
         .await
         .optional()
@@ -619,9 +619,9 @@ pub async fn raw_of(
     ids: &[Uuid],
 ) -> QueryResult<Vec<(Uuid, RawSource)>> {
     messages::table
-        .inner_join(raw_sources::table.on(source_of_message()))
+        .left_join(raw_sources::table.on(source_of_message()))
         .filter(messages::id.eq_any(ids))
-        .select((messages::id, RawSource::as_select()))
+        .select((messages::id, raw_source::of_message()))
         .load(conn)
         .await
 }

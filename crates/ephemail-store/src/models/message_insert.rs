@@ -41,12 +41,37 @@ pub struct NewMessage<'a> {
     pub to_text: &'a str,
     pub subject: Option<&'a str>,
     pub size: i32,
-    /// The raw source, stored once per mail (see [`super::raw_source`]).
-    pub raw_sha256: &'a [u8],
+    /// The raw source, in the row or shared (see [`super::raw_source`]).
+    pub raw: RawCopy<'a>,
     pub tags: &'a [String],
     pub has_attachments: bool,
     /// The inbox's expiry bucket.
     pub purge_at: DateTime<Utc>,
+}
+
+/// Where a message's raw source is stored.
+#[derive(Debug, Clone, Copy)]
+pub enum RawCopy<'a> {
+    /// In the message's row: its zstd bytes. A mail with one message in its bucket.
+    Inline(&'a [u8]),
+    /// In a row of `raw_sources` that its mail's messages in one bucket share: its SHA-256.
+    Shared(&'a [u8]),
+}
+
+impl<'a> RawCopy<'a> {
+    fn inline(self) -> Option<&'a [u8]> {
+        match self {
+            Self::Inline(zstd) => Some(zstd),
+            Self::Shared(_) => None,
+        }
+    }
+
+    fn shared(self) -> Option<&'a [u8]> {
+        match self {
+            Self::Shared(sha256) => Some(sha256),
+            Self::Inline(_) => None,
+        }
+    }
 }
 
 impl NewMessage<'_> {
@@ -168,12 +193,18 @@ pub struct Inserted {
 
 /// [`insert_all`]'s statement, with only the parts a batch needs: the insert of new catch-all
 /// inboxes and its counting if it makes any; the attachments' insert if it has attachments; the
-/// webhook deliveries' insert, or else the check that there is no webhook to record them for.
-/// Each of the eight is prepared on its own: a part left out is not set up on every run, even
-/// to insert nothing (`docs/performance.md`).
-fn insert_all_sql(fresh_inboxes: bool, attachments: bool, message_webhooks: bool) -> &'static str {
+/// webhook deliveries' insert, or else the check that there is no webhook to record them for;
+/// the shared raw sources' insert if a mail has several messages in one bucket. Each of the
+/// sixteen is prepared on its own: a part left out is not set up on every run, even to insert
+/// nothing (`docs/performance.md`).
+fn insert_all_sql(
+    fresh_inboxes: bool,
+    attachments: bool,
+    message_webhooks: bool,
+    shared_sources: bool,
+) -> &'static str {
     static VARIANTS: LazyLock<Vec<String>> = LazyLock::new(|| {
-        (0..8_u8)
+        (0..16_u8)
             .map(|shape| {
                 let (check, hooked, deliveries) = if shape & 1 != 0 {
                     ("", HOOKED, "(SELECT count(*) FROM hooked)")
@@ -181,6 +212,7 @@ fn insert_all_sql(fresh_inboxes: bool, attachments: bool, message_webhooks: bool
                     (NO_MESSAGE_WEBHOOKS, "", "0::int8")
                 };
                 let attached = if shape & 2 != 0 { ATTACHED } else { "" };
+                let shared = if shape & 8 != 0 { SHARED_SOURCES } else { "" };
                 let (made, made_counted, made_checked) = if shape & 4 != 0 {
                     (MADE, MADE_COUNTED, MADE_CHECKED)
                 } else {
@@ -190,14 +222,15 @@ fn insert_all_sql(fresh_inboxes: bool, attachments: bool, message_webhooks: bool
                 // rows to insert (mails too large for a tenant that makes inboxes here).
                 format!(
                     "{HEAD}{check} AS holds){made}{COUNTED}{made_counted}{COUNTED_WHERE}\
-                     {made_checked}{IN_COMMIT_ORDER}{attached}{hooked}
+                     {made_checked}{IN_COMMIT_ORDER}{shared}{attached}{hooked}
  SELECT s.id, s.seq, {deliveries} AS webhook_deliveries
  FROM in_commit_order LEFT JOIN stored s ON true"
                 )
             })
             .collect()
     });
-    let shape = usize::from(fresh_inboxes) << 2
+    let shape = usize::from(shared_sources) << 3
+        | usize::from(fresh_inboxes) << 2
         | usize::from(attachments) << 1
         | usize::from(message_webhooks);
     &VARIANTS[shape]
@@ -205,20 +238,20 @@ fn insert_all_sql(fresh_inboxes: bool, attachments: bool, message_webhooks: bool
 
 /// The checks of what a batch assumed, up to where [`NO_MESSAGE_WEBHOOKS`] may add its own.
 const HEAD: &str = "WITH held AS MATERIALIZED (
-     SELECT (SELECT count(*) FROM unnest($37::uuid[], $38::timestamptz[])
+     SELECT (SELECT count(*) FROM unnest($38::uuid[], $39::timestamptz[])
                AS r(id, purge_at)
              CROSS JOIN LATERAL (
                  SELECT 1 FROM inboxes i
-                 WHERE i.id = r.id AND i.purge_at = r.purge_at AND i.expires_at > $39
-                 FOR KEY SHARE) live) = cardinality($37)
+                 WHERE i.id = r.id AND i.purge_at = r.purge_at AND i.expires_at > $40
+                 FOR KEY SHARE) live) = cardinality($38)
         AND (SELECT count(*)
-             FROM unnest($40::uuid[], $41::int4[], $42::int8[], $43::int4[])
+             FROM unnest($41::uuid[], $42::int4[], $43::int8[], $44::int4[])
                AS r(id, mails_per_day, stored_bytes, message_size)
              JOIN tenants t ON t.id = r.id
              WHERE t.max_mails_per_day IS NOT DISTINCT FROM r.mails_per_day
                AND t.max_stored_bytes IS NOT DISTINCT FROM r.stored_bytes
                AND t.max_message_size IS NOT DISTINCT FROM r.message_size)
-            = cardinality($40)";
+            = cardinality($41)";
 
 /// That no tenant counted here has a webhook for `MESSAGE_RECEIVED` events, assumed instead of
 /// recording their deliveries: a webhook made since it was read fails the check.
@@ -235,12 +268,12 @@ const MADE: &str = concat!(
  made AS (
      INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at,
          tags, purge_at, created_by_mail)
-     SELECT id, tenant_id, local_part, domain, $39, expires_at, '{}', purge_at, true
-     FROM unnest($44::uuid[], $45::uuid[], $46::text[], $47::text[],
-         $48::timestamptz[], $49::timestamptz[])
+     SELECT id, tenant_id, local_part, domain, $40, expires_at, '{}', purge_at, true
+     FROM unnest($45::uuid[], $46::uuid[], $47::text[], $48::text[],
+         $49::timestamptz[], $50::timestamptz[])
        AS t(id, tenant_id, local_part, domain, expires_at, purge_at)
      WHERE ",
-    under_catch_all_cap!("$39", "$50"),
+    under_catch_all_cap!("$40", "$51"),
     "
      ON CONFLICT DO NOTHING
      RETURNING tenant_id)"
@@ -278,9 +311,9 @@ const COUNTED_WHERE: &str = "
 
 /// That every new inbox was made (each address free, its tenant under the cap).
 const MADE_CHECKED: &str = "
-                  AND (SELECT count(*) FROM made) = cardinality($44)";
+                  AND (SELECT count(*) FROM made) = cardinality($45)";
 
-/// The rest of the lock's checks, then the messages with their raw sources.
+/// The rest of the lock's checks, then the messages (with their raw sources, unless shared).
 // The lock is taken once every counters row is (it reads all of `counted`), and the messages'
 // rows come out of a join with it, so their `seq` (a default of the insert, computed per row)
 // is drawn only once the lock is held. The join's condition needs the lock's row, so the lock
@@ -290,23 +323,26 @@ const IN_COMMIT_ORDER: &str = "
        AND CASE WHEN c.n = $8 OR NOT $9 THEN true ELSE raise_quota_exceeded() END),
  stored AS (
      INSERT INTO messages (id, inbox_id, tenant_id, received_at, mail_from, rcpt_to,
-         from_addr, from_text, to_text, subject, size, raw_sha256, tags, has_attachments,
-         purge_at)
+         from_addr, from_text, to_text, subject, size, raw_sha256, raw, tags,
+         has_attachments, purge_at)
      SELECT id, inbox_id, tenant_id, received_at, mail_from, rcpt_to::text[], from_addr,
-         from_text, to_text, subject, size, raw_sha256, tags::text[], has_attachments,
+         from_text, to_text, subject, size, raw_sha256, raw, tags::text[], has_attachments,
          purge_at
      FROM in_commit_order, unnest($10::uuid[], $11::uuid[], $12::uuid[],
          $13::timestamptz[], $14::text[], $15::text[], $16::jsonb[], $17::text[],
-         $18::text[], $19::text[], $20::int4[], $21::bytea[], $22::text[], $23::bool[],
-         $24::timestamptz[])
+         $18::text[], $19::text[], $20::int4[], $21::bytea[], $22::bytea[], $23::text[],
+         $24::bool[], $25::timestamptz[])
        AS t(id, inbox_id, tenant_id, received_at, mail_from, rcpt_to, from_addr, from_text,
-         to_text, subject, size, raw_sha256, tags, has_attachments, purge_at)
+         to_text, subject, size, raw_sha256, raw, tags, has_attachments, purge_at)
      WHERE t.tenant_id = ANY(in_commit_order.tenants)
-     RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at),
+     RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at)";
+
+/// The raw sources of the mails with several messages in one bucket, shared by them.
+const SHARED_SOURCES: &str = ",
  sources AS (
      INSERT INTO raw_sources (sha256, encoding, content, purge_at)
      SELECT sha256, 'zstd', content, purge_at
-     FROM unnest($25::bytea[], $26::bytea[], $27::timestamptz[])
+     FROM unnest($26::bytea[], $27::bytea[], $28::timestamptz[])
        AS t(sha256, content, purge_at)
      WHERE (sha256, purge_at) IN (SELECT raw_sha256, purge_at FROM stored)
      -- Locks a raw source it shares until commit, without writing it: a delete of
@@ -317,8 +353,8 @@ const ATTACHED: &str = ",
  attached AS (
      INSERT INTO attachments (id, message_id, position, filename, content_type,
          content_id, inline, size, purge_at)
-     SELECT * FROM unnest($28::uuid[], $29::uuid[], $30::int4[], $31::text[],
-         $32::text[], $33::text[], $34::bool[], $35::int4[], $36::timestamptz[])
+     SELECT * FROM unnest($29::uuid[], $30::uuid[], $31::int4[], $32::text[],
+         $33::text[], $34::text[], $35::bool[], $36::int4[], $37::timestamptz[])
        AS t(id, message_id, position, filename, content_type, content_id, inline, size,
          purge_at)
      WHERE message_id IN (SELECT id FROM stored))";
@@ -338,7 +374,8 @@ const HOOKED: &str = concat!(
 );
 
 /// Counts the mails against their tenants' quotas and inserts the messages of the tenants that
-/// have room for theirs, with their raw sources and attachments, in one prepared statement
+/// have room for theirs, with their raw sources (`sources`: those shared by several of `rows`)
+/// and attachments, in one prepared statement
 /// whatever their number (the rows go in as one array per column), with a delivery of its
 /// `MESSAGE_RECEIVED` event per matching webhook (the transactional outbox of
 /// [`super::webhook`]). A raw source already stored in its bucket is kept. With
@@ -382,6 +419,7 @@ pub async fn insert_all(
         !fresh.is_empty(),
         !attachments.is_empty(),
         !assumed.no_message_webhooks,
+        !sources.is_empty(),
     );
     let stored: Vec<Stored> = Prepared::new(sql)
         .bind::<Date, _>(counting.now.date_naive())
@@ -404,7 +442,8 @@ pub async fn insert_all(
         .bind::<Array<Text>, _>(column(rows, |r| r.to_text))
         .bind::<Array<Nullable<Text>>, _>(column(rows, |r| r.subject))
         .bind::<Array<Integer>, _>(column(rows, |r| r.size))
-        .bind::<Array<Bytea>, _>(column(rows, |r| r.raw_sha256))
+        .bind::<Array<Nullable<Bytea>>, _>(column(rows, |r| r.raw.shared()))
+        .bind::<Array<Nullable<Bytea>>, _>(column(rows, |r| r.raw.inline()))
         .bind::<Array<Text>, _>(column(rows, |r| text_array(r.tags)))
         .bind::<Array<Bool>, _>(column(rows, |r| r.has_attachments))
         .bind::<Array<Timestamptz>, _>(column(rows, |r| r.purge_at))

@@ -1,23 +1,58 @@
-//! Raw sources: the exact bytes of each received mail, stored once per mail and expiry bucket
-//! (its messages in every recipient inbox of the bucket point at it by SHA-256) and compressed
-//! by ephemail with zstd. The raw source is the source of truth: attachment bytes are decoded
-//! from it on download. A source goes with the last message of its bucket that points at it
-//! (the `messages_deleted` trigger), or with the whole bucket.
+//! Raw sources: the exact bytes of each received mail, compressed by ephemail with zstd, stored
+//! once per mail and expiry bucket: in the row of its message there, or, for a mail to several
+//! inboxes of the bucket, in a row of `raw_sources` that its messages point at by SHA-256. The
+//! raw source is the source of truth: bodies, header fields and attachment bytes are decoded from
+//! it when read. A shared source goes with the last message of its bucket that points at it (the
+//! `messages_deleted` trigger), or with the whole bucket.
 
 use chrono::{DateTime, Utc};
-use diesel::{pg::Pg, prelude::*};
+use diesel::{
+    deserialize,
+    dsl::Nullable as Nullable_,
+    pg::Pg,
+    prelude::*,
+    sql_types::{Bytea, Nullable, Text},
+};
 
-use crate::schema::raw_sources;
+use crate::schema::{messages, raw_sources};
 
 /// zstd's default level: about as fast as lz4 to decompress, and it entropy-codes base64.
 const ZSTD_LEVEL: i32 = 3;
 
-/// A stored raw source, still encoded.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = raw_sources, check_for_backend(Pg))]
+/// A stored raw source, still encoded, read with [`of_message`].
+#[derive(Debug, Clone)]
 pub struct RawSource {
     pub encoding: String,
     pub content: Vec<u8>,
+}
+
+/// What a message's raw source is read from, with `raw_sources` left-joined on
+/// [`super::filters::source_of_message`]: the message's own copy, else the one it shares.
+pub fn of_message() -> (
+    messages::raw,
+    Nullable_<raw_sources::encoding>,
+    Nullable_<raw_sources::content>,
+) {
+    (
+        messages::raw,
+        raw_sources::encoding.nullable(),
+        raw_sources::content.nullable(),
+    )
+}
+
+impl Queryable<(Nullable<Bytea>, Nullable<Text>, Nullable<Bytea>), Pg> for RawSource {
+    type Row = (Option<Vec<u8>>, Option<String>, Option<Vec<u8>>);
+
+    fn build(row: Self::Row) -> deserialize::Result<Self> {
+        match row {
+            (Some(content), ..) => Ok(Self {
+                encoding: "zstd".to_owned(),
+                content,
+            }),
+            (None, Some(encoding), Some(content)) => Ok(Self { encoding, content }),
+            _ => Err("a message whose raw source is missing".into()),
+        }
+    }
 }
 
 impl RawSource {
