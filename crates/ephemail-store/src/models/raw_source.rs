@@ -7,8 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{
-    deserialize,
-    dsl::Nullable as Nullable_,
+    deserialize, dsl,
     pg::Pg,
     prelude::*,
     sql_types::{Bytea, Nullable, Text},
@@ -30,8 +29,8 @@ pub struct RawSource {
 /// [`super::filters::source_of_message`]: the message's own copy, else the one it shares.
 pub fn of_message() -> (
     messages::raw,
-    Nullable_<raw_sources::encoding>,
-    Nullable_<raw_sources::content>,
+    dsl::Nullable<raw_sources::encoding>,
+    dsl::Nullable<raw_sources::content>,
 ) {
     (
         messages::raw,
