@@ -1,6 +1,7 @@
-"""One waiter at a time: `waitForMessage(address:)` asking for FIELDS on a new catch-all address,
-then a verification mail to it; prints the median and p90 of the time from the mail's `250` to
-the answer. Run by bench/wait-read."""
+"""One waiter at a time: `waitForMessage(address:)` asking for FIELDS on a new catch-all address
+(or, with INBOXES=api, on an inbox created through the API just before), then a verification
+mail to it; prints the median and p90 of the time from the mail's `250` to the answer. Run by
+bench/wait-read."""
 
 import json
 import os
@@ -16,18 +17,31 @@ URL, PORT, FIELDS, REPS = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.ar
 KEY = os.environ["EPHEMAIL_API_KEY"]
 
 
-def wait(address, answered):
-    query = '{ waitForMessage(address: "%s", timeoutMs: 10000) { %s } }' % (address, FIELDS)
+INBOXES = os.environ.get("INBOXES", "catch-all")
+
+
+def graphql(query):
     request = urllib.request.Request(URL, data=json.dumps({"query": query}).encode(), headers={
         "Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
-    body = urllib.request.urlopen(request).read()
+    return urllib.request.urlopen(request).read()
+
+
+def wait(address, answered):
+    body = graphql('{ waitForMessage(address: "%s", timeoutMs: 10000) { %s } }'
+                   % (address, FIELDS))
     answered.append((time.monotonic(), body))
 
 
 latencies = []
 with smtplib.SMTP("127.0.0.1", PORT) as smtp:
     for n in range(REPS):
-        address = f"wait{uuid.uuid4().hex[:12]}@disposable.test"
+        local = f"wait{uuid.uuid4().hex[:12]}"
+        address = f"{local}@disposable.test"
+        if INBOXES == "api":
+            created = graphql('mutation { createInbox(input: {domain: "disposable.test",'
+                              ' localPart: "%s"}) { status } }' % local)
+            if b'"CREATED"' not in created:
+                sys.exit(f"wait-read: {created.decode()}")
         answered = []
         waiter = threading.Thread(target=wait, args=(address, answered))
         waiter.start()

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use ephemail_mail::parse::{self, MailContent};
-use ephemail_store::models::message;
+use ephemail_store::models::{message, raw_source::ContentSeed};
 
 /// Bytes of derived contents kept: about 2,000 verification mails.
 const CACHE_BYTES: u64 = 32 << 20;
@@ -53,9 +53,22 @@ impl ReadWork {
 }
 
 #[derive(Clone)]
-struct Cached {
-    content: Arc<MailContent>,
-    weight: u64,
+enum Cached {
+    Derived(Arc<MailContent>),
+    /// What ingest's event brought, derived when first read.
+    Seed(Arc<ContentSeed>),
+}
+
+impl Cached {
+    fn weight(&self) -> u64 {
+        let bytes = match self {
+            Self::Derived(content) => content.weight(),
+            Self::Seed(seed) => seed.weight(),
+        };
+        u64::try_from(bytes)
+            .unwrap_or(u64::MAX)
+            .saturating_add(ENTRY_OVERHEAD)
+    }
 }
 
 #[derive(Clone)]
@@ -63,7 +76,7 @@ struct ByWeight;
 
 impl quick_cache::Weighter<Uuid, Cached> for ByWeight {
     fn weight(&self, _: &Uuid, cached: &Cached) -> u64 {
-        cached.weight
+        cached.weight()
     }
 }
 
@@ -107,43 +120,49 @@ impl Contents {
         ids: &[Uuid],
     ) -> anyhow::Result<HashMap<Uuid, Arc<MailContent>>> {
         let mut found = HashMap::with_capacity(ids.len());
+        let mut seeds = Vec::new();
         let mut missing = Vec::new();
         for &id in ids {
             match self.cache.get(&id) {
-                Some(cached) => {
-                    found.insert(id, cached.content);
+                Some(Cached::Derived(content)) => {
+                    found.insert(id, content);
                 }
+                Some(Cached::Seed(seed)) => seeds.push((id, seed)),
                 None => missing.push(id),
             }
         }
-        if missing.is_empty() {
-            return Ok(found);
-        }
-        let sources = message::raw_of(conn, &missing).await?;
-        let derived = try_join_all(sources.into_iter().map(|(id, source)| {
+        let sources = match missing.is_empty() {
+            true => Vec::new(),
+            false => message::raw_of(conn, &missing).await?,
+        };
+        let from_seeds = seeds.into_iter().map(|(id, seed)| {
+            let derive = self.work.run(seed.decoded_bytes(), move || seed.content());
+            async move { anyhow::Ok((id, derive.await??)) }
+        });
+        let from_sources = sources.into_iter().map(|(id, source)| {
             // Decoded, a source is about four times its compressed size.
             let bytes = source.content.len().saturating_mul(4);
             let derive = self.work.run(bytes, move || {
                 source.decode().map(|raw| parse::content(&raw))
             });
             async move { anyhow::Ok((id, derive.await??)) }
-        }))
-        .await?;
-        for (id, content) in derived {
+        });
+        let (from_seeds, from_sources) =
+            tokio::try_join!(try_join_all(from_seeds), try_join_all(from_sources))?;
+        for (id, content) in from_seeds.into_iter().chain(from_sources) {
             let content = Arc::new(content);
-            let weight = u64::try_from(content.weight())
-                .unwrap_or(u64::MAX)
-                .saturating_add(ENTRY_OVERHEAD);
-            self.cache.insert(
-                id,
-                Cached {
-                    content: content.clone(),
-                    weight,
-                },
-            );
+            self.cache.insert(id, Cached::Derived(content.clone()));
             found.insert(id, content);
         }
         Ok(found)
+    }
+
+    /// Keeps what message `id`'s content derives from, as ingest's events bring it to a
+    /// listener about to read the message, unless its content is here already.
+    pub fn remember(&self, id: Uuid, seed: Arc<ContentSeed>) {
+        if self.cache.get(&id).is_none() {
+            self.cache.insert(id, Cached::Seed(seed));
+        }
     }
 }
 
@@ -159,14 +178,7 @@ mod tests {
             ..MailContent::default()
         });
         for _ in 0..100 {
-            let weight = u64::try_from(content.weight()).unwrap_or(u64::MAX);
-            contents.cache.insert(
-                Uuid::new_v4(),
-                Cached {
-                    content: content.clone(),
-                    weight,
-                },
-            );
+            (contents.cache).insert(Uuid::new_v4(), Cached::Derived(content.clone()));
         }
         assert!(contents.cache.weight() <= 64 << 10);
         assert!(contents.cache.len() >= 4, "{}", contents.cache.len());

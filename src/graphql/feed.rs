@@ -97,7 +97,13 @@ impl Feed {
                 Wake::Deleted => Err(AppError::NotFound("inbox")),
                 // A message the last read already had.
                 Wake::Stored(event) if event.seq <= self.cursor => continue,
-                Wake::Stored(event) => Ok(self.following(&event)),
+                Wake::Stored(event) => {
+                    // Whatever the feed does next, the message's content is read from the cache.
+                    if let (Some(message), Some(content)) = (&event.message, &event.content) {
+                        self.app.contents.remember(message.id, content.clone());
+                    }
+                    Ok(self.following(&event))
+                }
                 // (`Created` comes to an address's listeners, never to an inbox's.)
                 Wake::Lagged | Wake::StoredElsewhere | Wake::Created(_) => {
                     self.unsure = true;

@@ -29,16 +29,13 @@ async fn subject_waited_while(
     response["data"]["waitForMessage"]["subject"].clone()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wait_returns_the_mail_sent_after_it_started_with_its_code_and_links() {
-    let app = TestApp::spawn().await;
-    let (_, address, start) = app.create_inbox("signup").await;
-    let waiting = app.graphql(
-        WAIT,
-        json!({ "address": address, "after": start, "timeout": 30000 }),
-    );
+/// The response to the wait `query` with `variables`, while `VERIFICATION` is delivered to
+/// `variables.address` once the wait has had time to start listening.
+async fn verification_waited(app: &TestApp, query: &str, variables: Value) -> Value {
+    let address = variables["address"].as_str().unwrap().to_owned();
+    let waiting = app.graphql(query, variables);
     let sending = async {
-        // The wait is already held by the server (or not yet: it then finds the stored mail).
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let mut smtp = app.smtp().await;
         smtp.command("EHLO client.test").await;
         smtp.deliver("app@example.com", &[&address], VERIFICATION)
@@ -46,6 +43,19 @@ async fn a_wait_returns_the_mail_sent_after_it_started_with_its_code_and_links()
     };
     let (response, reply) = tokio::join!(waiting, sending);
     assert!(reply.starts_with("250"), "{reply}");
+    response
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_returns_the_mail_sent_after_it_started_with_its_code_and_links() {
+    let app = TestApp::spawn().await;
+    let (_, address, start) = app.create_inbox("signup").await;
+    let response = verification_waited(
+        &app,
+        WAIT,
+        json!({ "address": address, "after": start, "timeout": 30000 }),
+    )
+    .await;
     let message = &response["data"]["waitForMessage"];
     assert_eq!(message["subject"], "Verify your account", "{response}");
     assert_eq!(message["codes"][0], "482913");
@@ -53,6 +63,43 @@ async fn a_wait_returns_the_mail_sent_after_it_started_with_its_code_and_links()
         message["links"],
         json!([{ "href": "https://app.example.com/verify?token=abc&u=1", "text": "Verify email" }])
     );
+    app.stop().await;
+}
+
+/// The message a waiter woke for comes with its content, derived from ingest's parse: its
+/// code and links are read without fetching and decoding its raw source (shown here by
+/// deleting the row first: the content is still there to read).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiter_gets_the_content_of_its_message_from_ingest_not_the_raw_source() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    let app = TestApp::spawn().await;
+    let (_, address, start) = app.create_inbox("seeded").await;
+    let response = verification_waited(
+        &app,
+        "query($address: String, $after: String) {
+             waitForMessage(address: $address, after: $after, timeoutMs: 30000) { id } }",
+        json!({ "address": address, "after": start }),
+    )
+    .await;
+    let id: uuid::Uuid = response["data"]["waitForMessage"]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{response}"));
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    diesel::sql_query("DELETE FROM messages WHERE id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let contents = ephemail::content::Contents::load(&app.app.api.contents, &mut conn, &[id])
+        .await
+        .unwrap();
+    let content = contents.get(&id).expect("the content came with the event");
+    let stored = ephemail_mail::parse::content(VERIFICATION.as_bytes());
+    assert_eq!(content.html, stored.html);
+    assert!(content.html.as_deref().unwrap().contains("482913"));
     app.stop().await;
 }
 

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    models::{inbox::Inbox, message::Message},
+    models::{inbox::Inbox, message::Message, raw_source::ContentSeed},
     prepared::Prepared,
 };
 
@@ -65,6 +65,8 @@ pub struct MessageStored {
     /// Set when the inbox had listeners here as the message was stored (see
     /// [`MessageStored::follows`]).
     pub message: Option<Arc<Message>>,
+    /// With the message: what its content is derived from without reading it back.
+    pub content: Option<Arc<ContentSeed>>,
     /// The `seq` of the inbox's newest message before this one (0: none), as of the commit.
     pub previous: Option<i64>,
 }
@@ -77,6 +79,7 @@ impl MessageStored {
             inbox_id,
             seq,
             message: None,
+            content: None,
             previous: None,
         }
     }

@@ -41,7 +41,7 @@ use crate::{
         inbox::{self, AddressPairs, Inbox},
         message_insert::{self, Assumed, Counting, MailCount, NewMessage, RawCopy},
         quota::{self, Limits, QuotaKind},
-        raw_source::NewRawSource,
+        raw_source::{ContentSeed, NewRawSource},
         tenant::{self, Receiving},
     },
     prepared,
@@ -74,7 +74,14 @@ pub(super) async fn write_batches(handles: Arc<Handles>, mut jobs: mpsc::Receive
         let mut stored = 0;
         for (job, outcome) in batch.into_iter().zip(outcomes) {
             let delivery = outcome.map(|outcome| {
-                for event in outcome.events {
+                // Listeners about to read the message get what its content derives from.
+                let listened = outcome.events.iter().any(|e| e.message.is_some());
+                let content = listened
+                    .then(|| Arc::new(ContentSeed::new(job.mail.parsed, job.mail.raw_zstd)));
+                for mut event in outcome.events {
+                    if event.message.is_some() {
+                        event.content.clone_from(&content);
+                    }
                     handles.events.publish(event);
                 }
                 for kind in outcome.refused {
@@ -750,6 +757,7 @@ async fn insert(
                 inbox_id,
                 seq,
                 message,
+                content: None,
                 previous: None,
             };
             Some((target.job, row.id, event))

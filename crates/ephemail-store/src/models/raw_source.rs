@@ -13,6 +13,8 @@ use diesel::{
     sql_types::{Bytea, Nullable, Text},
 };
 
+use ephemail_mail::parse::{MailContent, ParsedMail};
+
 use crate::schema::{messages, raw_sources};
 
 /// zstd's default level: about as fast as lz4 to decompress, and it entropy-codes base64.
@@ -65,6 +67,44 @@ impl RawSource {
     }
 }
 
+/// What a stored message's content is derived from without reading its raw source back: its
+/// mail's parse and raw source as the writer stored them, for a listener about to read it.
+/// Deriving waits for a read, so ingest pays nothing for listeners that never ask.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ContentSeed {
+    parsed: ParsedMail,
+    zstd: Vec<u8>,
+}
+
+impl ContentSeed {
+    /// `parsed` from the raw source compressed as `zstd`; its attachments' bytes are let go.
+    pub fn new(mut parsed: ParsedMail, zstd: Vec<u8>) -> Self {
+        parsed.attachments = Vec::new();
+        Self { parsed, zstd }
+    }
+
+    /// Bytes held, roughly.
+    pub fn weight(&self) -> usize {
+        let body = |body: &Option<String>| body.as_ref().map_or(0, String::len);
+        std::mem::size_of::<Self>()
+            + body(&self.parsed.text)
+            + body(&self.parsed.html)
+            + self.zstd.len()
+    }
+
+    /// The bytes decoded when deriving, for [`ephemail_mail::cpu_bound`].
+    pub fn decoded_bytes(&self) -> usize {
+        self.zstd.len().saturating_mul(4)
+    }
+
+    /// What [`ephemail_mail::parse::content`] of the raw source gives (CPU work for large
+    /// mails: call it off the async reactor).
+    pub fn content(&self) -> std::io::Result<MailContent> {
+        let raw = zstd::decode_all(self.zstd.as_slice())?;
+        Ok(self.parsed.content(&raw))
+    }
+}
+
 /// A raw source to store: its SHA-256, its zstd-compressed bytes (see [`compress`]) and the
 /// expiry bucket of the messages that point at it.
 #[derive(Debug)]
@@ -94,6 +134,17 @@ pub fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seed_gives_the_content_a_read_of_the_raw_source_gives() {
+        let raw = b"From: a@example.com\r\nSubject: code\r\nContent-Type: multipart/mixed; \
+            boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>Code 482913</p>\r\n\
+            --b\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\r\n--b--\r\n";
+        let parsed = ephemail_mail::parse::parse(raw);
+        assert_eq!(parsed.attachments.len(), 1);
+        let seed = ContentSeed::new(parsed, compress(raw).unwrap());
+        assert_eq!(seed.content().unwrap(), ephemail_mail::parse::content(raw));
+    }
 
     #[test]
     fn a_compressed_source_decodes_to_the_bytes_received() {
