@@ -131,18 +131,17 @@ impl Contents {
                 None => missing.push(id),
             }
         }
-        let sources = match missing.is_empty() {
-            true => Vec::new(),
-            false => message::raw_of(conn, &missing).await?,
+        let sources = if missing.is_empty() {
+            Vec::new()
+        } else {
+            message::raw_of(conn, &missing).await?
         };
         let from_seeds = seeds.into_iter().map(|(id, seed)| {
             let derive = self.work.run(seed.decoded_bytes(), move || seed.content());
             async move { anyhow::Ok((id, derive.await??)) }
         });
         let from_sources = sources.into_iter().map(|(id, source)| {
-            // Decoded, a source is about four times its compressed size.
-            let bytes = source.content.len().saturating_mul(4);
-            let derive = self.work.run(bytes, move || {
+            let derive = self.work.run(source.decoded_bytes(), move || {
                 source.decode().map(|raw| parse::content(&raw))
             });
             async move { anyhow::Ok((id, derive.await??)) }

@@ -19,9 +19,11 @@ use crate::schema::{messages, raw_sources};
 
 /// zstd's default level: about as fast as lz4 to decompress, and it entropy-codes base64.
 const ZSTD_LEVEL: i32 = 3;
+/// The `encoding` of what [`compress`] gives.
+const ZSTD: &str = "zstd";
 
 /// A stored raw source, still encoded, read with [`of_message`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawSource {
     pub encoding: String,
     pub content: Vec<u8>,
@@ -46,10 +48,7 @@ impl Queryable<(Nullable<Bytea>, Nullable<Text>, Nullable<Bytea>), Pg> for RawSo
 
     fn build(row: Self::Row) -> deserialize::Result<Self> {
         match row {
-            (Some(content), ..) => Ok(Self {
-                encoding: "zstd".to_owned(),
-                content,
-            }),
+            (Some(content), ..) => Ok(Self::zstd(content)),
             (None, Some(encoding), Some(content)) => Ok(Self { encoding, content }),
             _ => Err("a message whose raw source is missing".into()),
         }
@@ -57,13 +56,27 @@ impl Queryable<(Nullable<Bytea>, Nullable<Text>, Nullable<Bytea>), Pg> for RawSo
 }
 
 impl RawSource {
-    /// The exact bytes received (CPU work for large mails: call it off the async reactor).
-    pub fn decode(self) -> std::io::Result<Vec<u8>> {
-        match self.encoding.as_str() {
-            "zstd" => zstd::decode_all(self.content.as_slice()),
-            // Moved as they were by the migration that introduced this table.
-            _ => Ok(self.content),
+    /// What ephemail compressed with [`compress`].
+    fn zstd(content: Vec<u8>) -> Self {
+        Self {
+            encoding: ZSTD.to_owned(),
+            content,
         }
+    }
+
+    /// The exact bytes received (CPU work for large mails: call it off the async reactor).
+    pub fn decode(&self) -> std::io::Result<Vec<u8>> {
+        match self.encoding.as_str() {
+            ZSTD => zstd::decode_all(self.content.as_slice()),
+            // Moved as they were by the migration that introduced this table.
+            _ => Ok(self.content.clone()),
+        }
+    }
+
+    /// About how many bytes [`RawSource::decode`] gives, for [`ephemail_mail::cpu_bound`]: a
+    /// source decoded is about four times its compressed size.
+    pub fn decoded_bytes(&self) -> usize {
+        self.content.len().saturating_mul(4)
     }
 }
 
@@ -73,14 +86,17 @@ impl RawSource {
 #[derive(Debug, PartialEq, Eq)]
 pub struct ContentSeed {
     parsed: ParsedMail,
-    zstd: Vec<u8>,
+    source: RawSource,
 }
 
 impl ContentSeed {
     /// `parsed` from the raw source compressed as `zstd`; its attachments' bytes are let go.
     pub fn new(mut parsed: ParsedMail, zstd: Vec<u8>) -> Self {
         parsed.attachments = Vec::new();
-        Self { parsed, zstd }
+        Self {
+            parsed,
+            source: RawSource::zstd(zstd),
+        }
     }
 
     /// Bytes held, roughly.
@@ -89,19 +105,18 @@ impl ContentSeed {
         std::mem::size_of::<Self>()
             + body(&self.parsed.text)
             + body(&self.parsed.html)
-            + self.zstd.len()
+            + self.source.content.len()
     }
 
     /// The bytes decoded when deriving, for [`ephemail_mail::cpu_bound`].
     pub fn decoded_bytes(&self) -> usize {
-        self.zstd.len().saturating_mul(4)
+        self.source.decoded_bytes()
     }
 
     /// What [`ephemail_mail::parse::content`] of the raw source gives (CPU work for large
     /// mails: call it off the async reactor).
     pub fn content(&self) -> std::io::Result<MailContent> {
-        let raw = zstd::decode_all(self.zstd.as_slice())?;
-        Ok(self.parsed.content(&raw))
+        Ok(self.parsed.content(&self.source.decode()?))
     }
 }
 
