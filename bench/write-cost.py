@@ -9,7 +9,8 @@ median of each is printed with its ratio to the spool's. The CPU counted is the 
 backend's, which runs every statement and the commit: not the cluster's background processes,
 which come when they will and would be charged to whichever shape runs then. "As built" is
 insert_all's statement in the form a plain batch uses, read from
-crates/ephemail-store/src/models/message_insert.rs so that it cannot drift; the other shapes
+crates/ephemail-store/src/models/message_insert.rs so that it cannot drift, with what the
+writer pipelines after it (keep_newest for inboxes that exist, the notification); the other shapes
 are that statement with every part, its parts each on its own, and what-ifs: the parts as
 separate statements, thinner message rows, cheaper inserts of new inboxes.
 """
@@ -119,8 +120,9 @@ def time_ordered_id():
 
 
 # Inboxes that exist (made by SETUP), for the batches to them; the writer remembered them, so
-# the statement checks each is still live in its bucket, as a batch from memory does.
-EXISTING = [uuid.UUID(int=i + 1) for i in range(1000)]
+# the statement checks each is still live in its bucket, as a batch from memory does. Each
+# batch picks its inboxes at random among them, so with more of them each holds fewer messages.
+EXISTING = [uuid.UUID(int=i + 1) for i in range(int(os.environ.get("EXISTING", "1000")))]
 
 
 def parameters(fresh_inboxes, shared):
@@ -175,7 +177,10 @@ SHARED = "shared"
 
 
 def named(sql):
-    return re.sub(r"\$(\d+)", lambda m: f"%(p{m.group(1)})s", sql)
+    """`sql` with psycopg's named placeholders, binary (`%b`) as diesel binds every parameter:
+    with `%s` psycopg sends lists as text, and the server then parses each array in Bind (the
+    raw sources as hex), which the writer never pays."""
+    return re.sub(r"\$(\d+)", lambda m: f"%(p{m.group(1)})b", sql)
 
 
 FORM = insert_all_forms()
@@ -235,6 +240,18 @@ NUMBER = {name: max(map(number, ARRAYS.values())) + 1 + i for i, name in enumera
 if max(map(int, re.findall(r"\$(\d+)", ALL_PARTS))) != NUMBER["cap"]:
     sys.exit("write-cost: insert_all's parameters changed; update NUMBER and parameters()")
 SPOOL = f"INSERT INTO write_cost_spool (raw) SELECT unnest({ARRAYS['raw']})"
+# What the writer pipelines after the insert for every inbox that the batch did not make
+# (`possibly_overfull` in delivery/writer.rs): `keep_newest`, with the messages' inboxes and
+# buckets, and the default of --max-messages-per-inbox, read from the source as the rest is.
+KEEP_SQL = re.search(r'fn keep_newest.*?Prepared::new\(\s*"(.*?)",\s*\)',
+                     read("crates/ephemail-store/src/models/message_insert.rs", None), re.S)
+KEEP_DEFAULT = re.search(r"default_value_t = (\d+),[^\n]*\n[^\n]*\n\s*pub max_messages_per_inbox",
+                         read("src/config/mod.rs", None))
+if not KEEP_SQL or not KEEP_DEFAULT:
+    sys.exit("write-cost: keep_newest's statement or --max-messages-per-inbox's default not found")
+KEEP = re.sub(r"\$([123])\b", lambda m: {
+    "1": f"${number(ARRAYS['inbox_id'])}", "2": f"${number(ARRAYS['purge_at'])}",
+    "3": f"{KEEP_DEFAULT.group(1)}::int8"}[m.group(1)], KEEP_SQL.group(1))
 # What the insert selects for each column (a cast for the arrays given as text).
 SELECTED = {expression.split("::")[0]: expression
             for expression in listed(r"SELECT (.*?)\s+FROM in_commit_order")}
@@ -296,11 +313,11 @@ SHAPES = [
     ("built", "as built, to new catch-all addresses, with the notification",
      [(BUILT, True), (NOTIFY, True)]),
     ("built-api", "as built, to inboxes that exist (INBOXES=api)",
-     [(BUILT_API, False), (NOTIFY, True)]),
+     [(BUILT_API, False), (KEEP, False), (NOTIFY, True)]),
     ("all-parts", "the statement with every part, to new catch-all addresses",
      [(ALL_PARTS, True, SHARED), (NOTIFY, True)]),
     ("all-parts-api", "the same to inboxes that exist",
-     [(ALL_PARTS, False, SHARED), (NOTIFY, True)]),
+     [(ALL_PARTS, False, SHARED), (KEEP, False, SHARED), (NOTIFY, True)]),
     ("counters", "part: the quota counters' update and the commit-order lock",
      [(COUNTERS, True)]),
     ("inboxes", "part: the new catch-all inboxes' insert", [(MADE, True)]),
@@ -311,13 +328,14 @@ SHAPES = [
     ("raw-sources", "part: the shared raw sources' insert", [(RAW_SOURCES, True, SHARED)]),
     ("split", "what-if: all-parts as separate statements in one pipeline", SPLIT),
     ("split-api", "what-if: the same to inboxes that exist",
-     [(sql, False, SHARED) for sql, _, _ in SPLIT]),
+     [(sql, False, SHARED) for sql, _, _ in SPLIT] + [(KEEP, False, SHARED)]),
     ("thin", "what-if: a thin message row with the raw source inline",
      [(row_insert("write_cost_thin", THIN, guarded=False), True)]),
     ("built-thin", "what-if: as built with that row for the message row",
      [(with_row(BUILT, "write_cost_thin", THIN), True), (NOTIFY, True)]),
     ("built-thin-api", "what-if: the same to inboxes that exist",
-     [(with_row(BUILT_API, "write_cost_thin", THIN), False), (NOTIFY, True)]),
+     [(with_row(BUILT_API, "write_cost_thin", THIN), False),
+      (KEEP.replace("FROM messages ", "FROM write_cost_thin "), False), (NOTIFY, True)]),
 ]
 # What-ifs for the new inboxes: a plain insert, where a taken address would fail the batch (and
 # the writer read it again) instead of being skipped; and also without the cap's per-row look-up,
@@ -344,13 +362,40 @@ SHAPES += [
     ("made-nofk", "what-if: built with the inboxes' keys checked once a batch, not per row",
      [(MADE_NOFK, True), (NOTIFY, True)]),
 ]
+# What-ifs for what follows the insert to inboxes that exist: no `keep_newest`, and in its place
+# a read-only look-up of whether any inbox is past the cap (what a check that raised instead of
+# deleting, with the delete run only when one is, would cost every batch).
+PROBE = "SELECT t.inbox_id FROM {} WHERE {} IS NOT NULL".format(
+    part(r"FROM (unnest\(.*?\) AS t\(inbox_id, purge_at\))", KEEP),
+    part(r"(\(SELECT n\.seq .*?LIMIT 1\))", KEEP))
+# What-ifs for the rest of a batch to inboxes that exist: without the checks of what memory
+# assumed (the inboxes' `FOR KEY SHARE` look-ups, the tenants' limits, no webhooks), without the
+# notification, without the quota counters (the lock kept), and all that the design would have
+# to give up at once for its floor: the thin row, no checks, no keep_newest, no notification.
+NO_HELD = BUILT_API.replace(part(r"WITH held AS MATERIALIZED \((.*?) AS holds\)", BUILT_API),
+                            "SELECT true")
+NO_COUNTERS = BUILT_API.replace(part(r"counted AS MATERIALIZED \((.*?RETURNING u.tenant_id)\)",
+                                     BUILT_API), "SELECT unnest($2::uuid[]) AS tenant_id")
+SHAPES += [
+    ("noheld-api", "what-if: built-api without the checks of what memory assumed",
+     [(NO_HELD, False), (KEEP, False), (NOTIFY, True)]),
+    ("nonotify-api", "what-if: built-api without the notification",
+     [(BUILT_API, False), (KEEP, False)]),
+    ("nocount-api", "what-if: built-api without the quota counters' update",
+     [(NO_COUNTERS, False), (KEEP, False), (NOTIFY, True)]),
+    ("floor-api", "what-if: the thin row, no checks, no keep_newest, no notification",
+     [(with_row(NO_HELD, "write_cost_thin", THIN), False)]),
+    ("nokeep-api", "what-if: built-api without keep_newest", [(BUILT_API, False), (NOTIFY, True)]),
+    ("probe-api", "what-if: built-api with a look-up of inboxes past the cap for keep_newest",
+     [(BUILT_API, False), (PROBE, False), (NOTIFY, True)]),
+]
 if BEFORE:
     FORM_BEFORE = insert_all_forms(BEFORE)
     SHAPES[1:1] = [
         ("before", f"as built at {BEFORE}, to new catch-all addresses",
          [(FORM_BEFORE(True, False, False), True), (NOTIFY, True)]),
         ("before-api", f"as built at {BEFORE}, to inboxes that exist",
-         [(FORM_BEFORE(False, False, False), False), (NOTIFY, True)]),
+         [(FORM_BEFORE(False, False, False), False), (KEEP, False), (NOTIFY, True)]),
     ]
 SHAPES = [shape for shape in SHAPES if not ONLY or shape[0] in ONLY or shape[0] == "spool"]
 
@@ -411,7 +456,7 @@ def measure(conn, statements, transactions):
             conn.execute("BEGIN", prepare=True)
             for sql, made, shared in prepared:
                 params = each[(made, shared)]
-                used = {k: v for k, v in params.items() if f"%({k})s" in sql}
+                used = {k: v for k, v in params.items() if f"%({k})b" in sql}
                 conn.execute(sql, used, prepare=True, binary=True)
             conn.execute("COMMIT", prepare=True)
 
@@ -434,6 +479,9 @@ def main():
         for _ in range(ROUNDS):
             for name, _, statements in SHAPES:
                 results[name].append(measure(conn, statements, TXS))
+            # As autovacuum does for a store's inserted rows (it is off here, see SETUP): the
+            # pages written become all-visible, so keep_newest reads an inbox's index alone.
+            conn.execute("VACUUM messages, write_cost_thin")
     spool = statistics.median(results["spool"])
     print(f"N={N} mails a batch, {TXS} batches a run, median of {ROUNDS} alternated runs")
     print(f"{'shape':16s} {'us/batch':>9s} {'us/mail':>8s} {'x spool':>8s}  runs (us/batch)  what")
