@@ -844,33 +844,3 @@ pub async fn count(app: &TestApp, table: &str) -> i64 {
     let row: Count = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
     row.n
 }
-
-/// The relays registered on `database_url`, once there are `count`.
-pub async fn relays_registered(database_url: &str, count: i64) {
-    use diesel_async::{AsyncConnection, RunQueryDsl};
-    #[derive(diesel::QueryableByName)]
-    struct Registered {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        relays: i64,
-    }
-    let mut conn = diesel_async::AsyncPgConnection::establish(database_url)
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let registered: Registered =
-            diesel::sql_query("SELECT count(*) AS relays FROM event_relays")
-                .get_result(&mut conn)
-                .await
-                .unwrap();
-        if registered.relays == count {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} relays registered, not {count}",
-            registered.relays
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}

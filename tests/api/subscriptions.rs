@@ -414,16 +414,16 @@ async fn a_deletion_missed_while_the_event_relay_reconnects_still_ends_the_subsc
     let first = TestApp::spawn().await;
     let second = TestApp::spawn_on(first.database_url.clone(), &[]).await;
     let (mut ws, address) = watch_new_inbox(&second, "missed", false).await;
-    crate::helpers::relays_registered(&first.database_url, 2).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     // Both processes lose their LISTEN sessions; the deletion's notification reaches nobody.
     // (Only this test's database: other tests' relays go on listening.)
     let mut conn = diesel_async::AsyncPgConnection::establish(&first.database_url)
         .await
         .unwrap();
-    let ended: usize = diesel::sql_query(
-        "SELECT pg_terminate_backend(backend_pid) FROM event_relays \
-         WHERE backend_pid IN (SELECT pid FROM pg_stat_activity)",
+    let ended = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN %' \
+           AND pid <> pg_backend_pid()",
     )
     .execute(&mut conn)
     .await

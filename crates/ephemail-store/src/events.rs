@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    models::{inbox::Inbox, message::Message, message_insert, raw_source::ContentSeed},
+    models::{inbox::Inbox, message::Message, raw_source::ContentSeed},
     prepared::Prepared,
 };
 
@@ -227,53 +227,19 @@ impl EventBus {
     /// a rollback.
     pub async fn notify_others(
         &self,
-        conn: &AsyncPgConnection,
-        changes: Changes<'_>,
-    ) -> diesel::QueryResult<()> {
-        self.notify(conn, changes, false).await
-    }
-
-    /// [`EventBus::notify_others`] only if another process's relay is registered, for a
-    /// transaction that holds the commit-order lock
-    /// ([`message_insert::MESSAGE_ORDER_LOCK`]) already, as ingest's does once it has inserted
-    /// its messages. A relay registers under that lock too, so such a transaction either
-    /// commits before the registration (the new relay's resync reads what it stored) or sees
-    /// it. A process alone on its database notifies nobody, and its own relay is not woken.
-    pub async fn notify_listening_others(
-        &self,
-        conn: &AsyncPgConnection,
-        changes: Changes<'_>,
-    ) -> diesel::QueryResult<()> {
-        self.notify(conn, changes, true).await
-    }
-
-    async fn notify(
-        &self,
         mut conn: &AsyncPgConnection,
         changes: Changes<'_>,
-        only_if_listened: bool,
     ) -> diesel::QueryResult<()> {
         let payloads = self.payloads(&changes);
         if payloads.is_empty() {
             return Ok(());
         }
-        let query = if only_if_listened {
-            Prepared::new(
-                "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS t(payload)
-                 WHERE EXISTS (SELECT 1 FROM event_relays WHERE origin <> $3)",
-            )
-        } else {
-            Prepared::new("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS t(payload)")
-        };
-        let query = query
+        Prepared::new("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS t(payload)")
             .bind::<Text, _>(CHANNEL)
-            .bind::<Array<Text>, _>(payloads);
-        let query = if only_if_listened {
-            query.bind::<diesel::sql_types::Uuid, _>(self.origin)
-        } else {
-            query
-        };
-        query.execute(&mut conn).await.map(drop)
+            .bind::<Array<Text>, _>(payloads)
+            .execute(&mut conn)
+            .await
+            .map(drop)
     }
 
     /// `origin s <inbox>,c <address key>,d <inbox>,k <key>,...`, at most
@@ -483,7 +449,7 @@ impl RelayMetrics {
         registry.register(
             "ephemail_events_notifications",
             "Notifications the event relay received from the database, this process's own \
-             included once another process listens (each carries up to 100 events)",
+             included (each carries up to 100 events)",
             metrics.notifications.clone(),
         );
         registry.register(
@@ -498,10 +464,6 @@ impl RelayMetrics {
 /// Listens for the other processes' events on a connection of its own, taken out of the pool
 /// for good (LISTEN belongs to a session), and hands them to `bus` until `shutdown`. A lost
 /// connection is replaced after [`RELAY_RETRY`], and every listener is then told to read again.
-/// While it listens, the process is registered in `event_relays`, so that the others' ingest
-/// tells it about their batches ([`EventBus::notify_listening_others`]); it unregisters at
-/// `shutdown` (a process that dies leaves a row that the next registration on the database
-/// drops, its session having ended).
 pub async fn relay(
     pool: Pool<AsyncPgConnection>,
     bus: Arc<EventBus>,
@@ -511,7 +473,7 @@ pub async fn relay(
     let mut listened_before = false;
     loop {
         let listened = tokio::select! {
-            () = shutdown.cancelled() => return unregister(&pool, &bus).await,
+            () = shutdown.cancelled() => return Ok(()),
             listened = listen(&pool, &bus, &metrics, &mut listened_before) => listened,
         };
         bus.relaying.store(false, Ordering::Relaxed);
@@ -519,43 +481,10 @@ pub async fn relay(
             tracing::warn!(%error, "lost the event notifications; listening again");
         }
         tokio::select! {
-            () = shutdown.cancelled() => return unregister(&pool, &bus).await,
+            () = shutdown.cancelled() => return Ok(()),
             () = tokio::time::sleep(RELAY_RETRY) => {}
         }
     }
-}
-
-/// Registers this process's relay, listening on `conn`'s session, under the commit-order lock
-/// (see [`EventBus::notify_listening_others`]), and drops the rows of relays whose sessions
-/// have ended.
-async fn register(conn: &mut AsyncPgConnection, bus: &EventBus) -> diesel::QueryResult<()> {
-    let (lock, origin) = (message_insert::MESSAGE_ORDER_LOCK, bus.origin);
-    conn.batch_execute(&format!(
-        "BEGIN;
-         SELECT pg_advisory_xact_lock({lock});
-         DELETE FROM event_relays WHERE backend_pid NOT IN (SELECT pid FROM pg_stat_activity);
-         INSERT INTO event_relays (origin, backend_pid) VALUES ('{origin}', pg_backend_pid())
-             ON CONFLICT (origin) DO UPDATE SET backend_pid = EXCLUDED.backend_pid;
-         COMMIT"
-    ))
-    .await
-}
-
-/// The others need not tell this process anything any more. Best effort: a row left behind
-/// costs the others a notification per batch until the next registration drops it.
-async fn unregister(pool: &Pool<AsyncPgConnection>, bus: &EventBus) -> anyhow::Result<()> {
-    let unregistered = async {
-        let mut conn = pool.get().await?;
-        diesel::sql_query("DELETE FROM event_relays WHERE origin = $1")
-            .bind::<diesel::sql_types::Uuid, _>(bus.origin)
-            .execute(&mut conn)
-            .await?;
-        anyhow::Ok(())
-    };
-    if let Err(error) = unregistered.await {
-        tracing::warn!(%error, "could not unregister the event relay");
-    }
-    Ok(())
 }
 
 /// Listens until the connection is lost; `listened_before` tells a reconnection from the
@@ -568,8 +497,6 @@ async fn listen(
 ) -> anyhow::Result<()> {
     let mut conn = Object::take(pool.get().await?);
     conn.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    // Listening first: from its registration on, the others notify, and this process hears.
-    register(&mut conn, bus).await?;
     bus.relaying.store(true, Ordering::Relaxed);
     if std::mem::replace(listened_before, true) {
         metrics.reconnects.inc();

@@ -37,13 +37,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    event_relays (origin) {
-        origin -> Uuid,
-        backend_pid -> Int4,
-    }
-}
-
-diesel::table! {
     inboxes (id) {
         id -> Uuid,
         local_part -> Text,
@@ -170,7 +163,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     attachments,
     domains,
-    event_relays,
     inboxes,
     messages,
     raw_sources,

@@ -383,21 +383,18 @@ async fn store_in_transaction(
             Ok(())
         },
         statement("message.newest_seqs", listened.newest(conn)),
-        statement("events.notify_others", async {
-            let changes = events::Changes {
-                stored_in: &stored_in,
-                created_at: &created_at,
-                deleted: &inboxes.replaced,
-                revoked: &[],
-            };
-            // A batch that stores messages holds the commit-order lock by now (its inserts are
-            // pipelined before this), which is what the conditional notification needs.
-            if stored_in.is_empty() {
-                handles.events.notify_others(conn, changes).await
-            } else {
-                handles.events.notify_listening_others(conn, changes).await
-            }
-        }),
+        statement(
+            "events.notify_others",
+            handles.events.notify_others(
+                conn,
+                events::Changes {
+                    stored_in: &stored_in,
+                    created_at: &created_at,
+                    deleted: &inboxes.replaced,
+                    revoked: &[],
+                }
+            )
+        ),
         statement("commit", prepared::commit(conn)),
     )?;
     stored.extend(inserted.stored);

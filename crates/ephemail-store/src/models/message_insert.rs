@@ -153,10 +153,6 @@ pub fn remembered_changed(error: &diesel::result::Error) -> bool {
     )
 }
 
-/// The commit-order lock (an advisory lock's key, arbitrary: "ephemail"), taken by
-/// [`insert_all`] before its messages' insert and held until commit.
-pub const MESSAGE_ORDER_LOCK: i64 = 0x6570_6865_6d61_696c;
-
 /// What a batch stored from memory assumed instead of reading it (see the ingest writer's
 /// `remembered`), checked by [`insert_all`] before anything it stores is kept: if one does not
 /// hold, the statement raises the error [`remembered_changed`] tells, which aborts the
@@ -410,6 +406,8 @@ pub async fn insert_all(
         #[diesel(sql_type = BigInt)]
         webhook_deliveries: i64,
     }
+    // Arbitrary constant naming "message insert order" among advisory locks.
+    const MESSAGE_ORDER_LOCK: i64 = 0x6570_6865_6d61_696c;
     if rows.is_empty() && assumed.is_empty() {
         return Ok(Inserted::default());
     }
