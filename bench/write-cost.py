@@ -10,8 +10,8 @@ backend's, which runs every statement and the commit: not the cluster's backgrou
 which come when they will and would be charged to whichever shape runs then. "As built" is
 insert_all's statement in the form a plain batch uses, read from
 crates/ephemail-store/src/models/message_insert.rs so that it cannot drift, with what the
-writer pipelines after it (keep_newest for inboxes that exist, the notification); the other shapes
-are that statement with every part, its parts each on its own, and what-ifs: the parts as
+writer pipelines after it (the notification; keep_newest only for inboxes the batch may take
+past the cap, which `trim-api` adds); the other shapes are that statement with every part, its parts each on its own, and what-ifs: the parts as
 separate statements, thinner message rows, cheaper inserts of new inboxes.
 """
 
@@ -45,6 +45,10 @@ RAW_BYTES = 744
 NOW = dt.datetime.now(dt.timezone.utc)
 EXPIRES = NOW + dt.timedelta(hours=1)
 BUCKET = (NOW + dt.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+# Expiry buckets with partitions, all but the batches' one empty: a store whose inboxes live longer
+# than --purge-bucket (an hour) has one for each hour of their lives, and a statement on
+# `messages` that is not pruned to one bucket before it runs sets up every partition.
+BUCKETS = int(os.environ.get("BUCKETS", "1"))
 
 
 def rust_strings(text, macros):
@@ -162,6 +166,9 @@ def parameters(fresh_inboxes, shared):
         "made_local_parts": locals_ if made else [], "made_domains": each(DOMAIN) if made else [],
         "made_expires": each(EXPIRES) if made else [], "made_buckets": each(BUCKET) if made else [],
         "cap": 2**31 - 1,
+        # The cap on each inbox's messages, none of whose inboxes the batch trims: they hold a
+        # few messages each, and their bounds, which the statement adds to, say so.
+        "keep": KEEP_CAP, "trimmed": [],
     }
     values = {
         1: NOW.date(), 2: [TENANT], 3: [N], 4: [5600 * N], 5: [2**31 - 1], 6: [2**63 - 1],
@@ -236,22 +243,33 @@ NUMBER = {name: max(map(number, ARRAYS.values())) + 1 + i for i, name in enumera
     ["source_sha256", "source_raw", "source_bucket", *ATTACHMENT_ARRAYS, "held_ids", "held_buckets", "now",
      "held_tenants", "held_mails_per_day", "held_stored_bytes", "held_message_size",
      "made_ids", "made_tenants", "made_local_parts", "made_domains", "made_expires",
-     "made_buckets", "cap"])}
-if max(map(int, re.findall(r"\$(\d+)", ALL_PARTS))) != NUMBER["cap"]:
+     "made_buckets", "cap", "keep", "trimmed"])}
+if max(map(int, re.findall(r"\$(\d+)", ALL_PARTS))) != NUMBER["trimmed"]:
     sys.exit("write-cost: insert_all's parameters changed; update NUMBER and parameters()")
 SPOOL = f"INSERT INTO write_cost_spool (raw) SELECT unnest({ARRAYS['raw']})"
-# What the writer pipelines after the insert for every inbox that the batch did not make
-# (`possibly_overfull` in delivery/writer.rs): `keep_newest`, with the messages' inboxes and
-# buckets, and the default of --max-messages-per-inbox, read from the source as the rest is.
-KEEP_SQL = re.search(r'fn keep_newest.*?Prepared::new\(\s*"(.*?)",\s*\)',
-                     read("crates/ephemail-store/src/models/message_insert.rs", None), re.S)
+# What the writer pipelines after the insert for the inboxes a batch may take past the cap
+# (`to_trim` in delivery/cap.rs; a batch from memory to inboxes with room trims none):
+# `keep_newest`, with the messages' inboxes and buckets, and the default of
+# --max-messages-per-inbox, read from the source as the rest is.
 KEEP_DEFAULT = re.search(r"default_value_t = (\d+),[^\n]*\n[^\n]*\n\s*pub max_messages_per_inbox",
                          read("src/config/mod.rs", None))
-if not KEEP_SQL or not KEEP_DEFAULT:
-    sys.exit("write-cost: keep_newest's statement or --max-messages-per-inbox's default not found")
-KEEP = re.sub(r"\$([123])\b", lambda m: {
-    "1": f"${number(ARRAYS['inbox_id'])}", "2": f"${number(ARRAYS['purge_at'])}",
-    "3": f"{KEEP_DEFAULT.group(1)}::int8"}[m.group(1)], KEEP_SQL.group(1))
+if not KEEP_DEFAULT:
+    sys.exit("write-cost: --max-messages-per-inbox's default not found")
+KEEP_CAP = int(KEEP_DEFAULT.group(1))
+
+
+def keep_statement(revision=None):
+    """keep_newest's statement (of the checkout, or of `revision`) on the batch's inboxes."""
+    found = re.search(r'fn keep_newest.*?Prepared::new\(\s*"(.*?)",\s*\)',
+                      read("crates/ephemail-store/src/models/message_insert.rs", revision), re.S)
+    if not found:
+        sys.exit("write-cost: keep_newest's statement not found")
+    return re.sub(r"\$([123])\b", lambda m: {
+        "1": f"${number(ARRAYS['inbox_id'])}", "2": f"${number(ARRAYS['purge_at'])}",
+        "3": f"{KEEP_CAP}::int4"}[m.group(1)], found.group(1))
+
+
+KEEP = keep_statement()
 # What the insert selects for each column (a cast for the arrays given as text).
 SELECTED = {expression.split("::")[0]: expression
             for expression in listed(r"SELECT (.*?)\s+FROM in_commit_order")}
@@ -312,12 +330,14 @@ SHAPES = [
     ("spool", "bench/ingest-ceiling's spool: one unindexed bytea row a mail", [(SPOOL, True)]),
     ("built", "as built, to new catch-all addresses, with the notification",
      [(BUILT, True), (NOTIFY, True)]),
-    ("built-api", "as built, to inboxes that exist (INBOXES=api)",
+    ("built-api", "as built, to inboxes that exist (INBOXES=api), none past the cap",
+     [(BUILT_API, False), (NOTIFY, True)]),
+    ("trim-api", "the same with keep_newest on every inbox, as a batch read or to full ones",
      [(BUILT_API, False), (KEEP, False), (NOTIFY, True)]),
     ("all-parts", "the statement with every part, to new catch-all addresses",
      [(ALL_PARTS, True, SHARED), (NOTIFY, True)]),
     ("all-parts-api", "the same to inboxes that exist",
-     [(ALL_PARTS, False, SHARED), (KEEP, False, SHARED), (NOTIFY, True)]),
+     [(ALL_PARTS, False, SHARED), (NOTIFY, True)]),
     ("counters", "part: the quota counters' update and the commit-order lock",
      [(COUNTERS, True)]),
     ("inboxes", "part: the new catch-all inboxes' insert", [(MADE, True)]),
@@ -328,14 +348,13 @@ SHAPES = [
     ("raw-sources", "part: the shared raw sources' insert", [(RAW_SOURCES, True, SHARED)]),
     ("split", "what-if: all-parts as separate statements in one pipeline", SPLIT),
     ("split-api", "what-if: the same to inboxes that exist",
-     [(sql, False, SHARED) for sql, _, _ in SPLIT] + [(KEEP, False, SHARED)]),
+     [(sql, False, SHARED) for sql, _, _ in SPLIT]),
     ("thin", "what-if: a thin message row with the raw source inline",
      [(row_insert("write_cost_thin", THIN, guarded=False), True)]),
     ("built-thin", "what-if: as built with that row for the message row",
      [(with_row(BUILT, "write_cost_thin", THIN), True), (NOTIFY, True)]),
     ("built-thin-api", "what-if: the same to inboxes that exist",
-     [(with_row(BUILT_API, "write_cost_thin", THIN), False),
-      (KEEP.replace("FROM messages ", "FROM write_cost_thin "), False), (NOTIFY, True)]),
+     [(with_row(BUILT_API, "write_cost_thin", THIN), False), (NOTIFY, True)]),
 ]
 # What-ifs for the new inboxes: a plain insert, where a taken address would fail the batch (and
 # the writer read it again) instead of being skipped; and also without the cap's per-row look-up,
@@ -362,45 +381,38 @@ SHAPES += [
     ("made-nofk", "what-if: built with the inboxes' keys checked once a batch, not per row",
      [(MADE_NOFK, True), (NOTIFY, True)]),
 ]
-# What-ifs for what follows the insert to inboxes that exist: no `keep_newest`, and in its place
-# a read-only look-up of whether any inbox is past the cap (what a check that raised instead of
-# deleting, with the delete run only when one is, would cost every batch).
-PROBE = "SELECT t.inbox_id FROM {} WHERE {} IS NOT NULL".format(
-    part(r"FROM (unnest\(.*?\) AS t\(inbox_id, purge_at\))", KEEP),
-    part(r"(\(SELECT n\.seq .*?LIMIT 1\))", KEEP))
 # What-ifs for the rest of a batch to inboxes that exist: without the checks of what memory
 # assumed (the inboxes' `FOR KEY SHARE` look-ups, the tenants' limits, no webhooks), without the
 # notification, without the quota counters (the lock kept), and all that the design would have
-# to give up at once for its floor: the thin row, no checks, no keep_newest, no notification.
+# to give up at once for its floor: the thin row, no checks, no notification.
 NO_HELD = BUILT_API.replace(part(r"WITH held AS MATERIALIZED \((.*?) AS holds\)", BUILT_API),
                             "SELECT true")
 NO_COUNTERS = BUILT_API.replace(part(r"counted AS MATERIALIZED \((.*?RETURNING u.tenant_id)\)",
                                      BUILT_API), "SELECT unnest($2::uuid[]) AS tenant_id")
 SHAPES += [
     ("noheld-api", "what-if: built-api without the checks of what memory assumed",
-     [(NO_HELD, False), (KEEP, False), (NOTIFY, True)]),
-    ("nonotify-api", "what-if: built-api without the notification",
-     [(BUILT_API, False), (KEEP, False)]),
+     [(NO_HELD, False), (NOTIFY, True)]),
+    ("nonotify-api", "what-if: built-api without the notification", [(BUILT_API, False)]),
     ("nocount-api", "what-if: built-api without the quota counters' update",
-     [(NO_COUNTERS, False), (KEEP, False), (NOTIFY, True)]),
-    ("floor-api", "what-if: the thin row, no checks, no keep_newest, no notification",
+     [(NO_COUNTERS, False), (NOTIFY, True)]),
+    ("floor-api", "what-if: the thin row, no checks, no notification",
      [(with_row(NO_HELD, "write_cost_thin", THIN), False)]),
-    ("nokeep-api", "what-if: built-api without keep_newest", [(BUILT_API, False), (NOTIFY, True)]),
-    ("probe-api", "what-if: built-api with a look-up of inboxes past the cap for keep_newest",
-     [(BUILT_API, False), (PROBE, False), (NOTIFY, True)]),
 ]
 if BEFORE:
     FORM_BEFORE = insert_all_forms(BEFORE)
     SHAPES[1:1] = [
         ("before", f"as built at {BEFORE}, to new catch-all addresses",
          [(FORM_BEFORE(True, False, False), True), (NOTIFY, True)]),
-        ("before-api", f"as built at {BEFORE}, to inboxes that exist",
-         [(FORM_BEFORE(False, False, False), False), (KEEP, False), (NOTIFY, True)]),
+        ("before-api", f"as built at {BEFORE}, to inboxes that exist, with its keep_newest",
+         [(FORM_BEFORE(False, False, False), False), (keep_statement(BEFORE), False),
+          (NOTIFY, True)]),
     ]
 SHAPES = [shape for shape in SHAPES if not ONLY or shape[0] in ONLY or shape[0] == "spool"]
 
 SETUP = f"""
 SELECT create_purge_partitions('{BUCKET.isoformat()}');
+SELECT create_purge_partitions('{BUCKET.isoformat()}'::timestamptz + i * interval '1 hour')
+FROM generate_series(1, {BUCKETS - 1}) AS i;
 CREATE TABLE write_cost_spool (raw bytea NOT NULL);
 CREATE TABLE write_cost_inboxes (LIKE inboxes INCLUDING ALL);
 CREATE TABLE write_cost_thin (

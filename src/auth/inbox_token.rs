@@ -138,6 +138,7 @@ mod tests {
             expires_at: now + Duration::minutes(10),
             tags: Vec::new(),
             purge_at: now + Duration::hours(1),
+            message_bound: 0,
         }
     }
 

@@ -132,6 +132,87 @@ async fn an_inbox_keeps_only_its_newest_messages() {
     app.stop().await;
 }
 
+/// Subjects of `address`'s messages, sorted.
+async fn subjects_of(app: &TestApp, address: &str) -> Vec<String> {
+    let mut subjects: Vec<String> = (app.messages_of(address).await.iter())
+        .map(|m| m["subject"].as_str().unwrap().to_owned())
+        .collect();
+    subjects.sort();
+    subjects
+}
+
+/// The bound on the messages of the inbox at `local_part@localhost`.
+async fn message_bound(app: &TestApp, local_part: &str) -> i32 {
+    #[derive(diesel::QueryableByName)]
+    struct Bound {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        message_bound: i32,
+    }
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let row: Bound = diesel::sql_query(
+        "SELECT message_bound FROM inboxes WHERE domain = 'localhost' AND local_part = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(local_part)
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    row.message_bound
+}
+
+/// Each process's writer trims an inbox by the bound it remembers: mail stored meanwhile by
+/// another process fails that bound's check, and the batch is stored again with it read. A
+/// deletion through the API leaves the bound high until the next trim counts again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inbox_keeps_its_newest_messages_when_two_processes_fill_it() {
+    let cap = ["--max-messages-per-inbox", "3"];
+    let first = TestApp::spawn_with(&cap).await;
+    let second = TestApp::spawn_on(first.database_url.clone(), &cap).await;
+    for n in 1..=2 {
+        first
+            .send_mail("full@localhost", &format!("mail {n}"), "body")
+            .await;
+    }
+    for n in 3..=4 {
+        second
+            .send_mail("full@localhost", &format!("mail {n}"), "body")
+            .await;
+    }
+    assert_eq!(
+        subjects_of(&first, "full@localhost").await,
+        ["mail 2", "mail 3", "mail 4"]
+    );
+    // The first process remembers two messages: its mail would not trim but for the check.
+    let [_, changed_before, _] = first.batches_by_recipients_source().await;
+    first.send_mail("full@localhost", "mail 5", "body").await;
+    let [_, changed_after, _] = first.batches_by_recipients_source().await;
+    assert_eq!(changed_after, changed_before + 1.0);
+    assert_eq!(
+        subjects_of(&first, "full@localhost").await,
+        ["mail 3", "mail 4", "mail 5"]
+    );
+    assert_eq!(message_bound(&first, "full").await, 3);
+
+    for message in first.messages_of("full@localhost").await.iter().take(2) {
+        first
+            .data(
+                "mutation($id: ID!) { deleteMessage(id: $id) { status } }",
+                json!({ "id": message["id"] }),
+            )
+            .await;
+    }
+    assert_eq!(message_bound(&first, "full").await, 3);
+    first.send_mail("full@localhost", "mail 6", "body").await;
+    assert_eq!(
+        subjects_of(&first, "full@localhost").await,
+        ["mail 3", "mail 6"]
+    );
+    assert_eq!(message_bound(&first, "full").await, 2);
+    second.stop().await;
+    first.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn only_one_sweeper_runs_at_a_time_on_a_database() {
     let app = TestApp::spawn().await;

@@ -1,8 +1,8 @@
 //! Upgrading a database of the previous release: messages stored with their bodies and their
 //! `To:`, `Cc:`, `Date:`, `Message-ID:` and `In-Reply-To:` headers beside their raw sources
 //! (before migrations `one_copy_of_mail` and `message_headers_from_raw_source`) read the same
-//! afterwards, from the raw source alone; and a rollback keeps every raw source where the
-//! release before reads it.
+//! afterwards, from the raw source alone, and count in their inbox's bound of messages; and a
+//! rollback keeps every raw source where the release before reads it.
 
 use diesel::migration::{MigrationConnection, MigrationSource};
 use diesel::{
@@ -215,6 +215,19 @@ async fn messages_stored_by_the_previous_release_read_the_same_from_their_raw_so
     assert_eq!(message["to"], json!([]));
     assert_eq!(message["date"], json!(null));
     assert_eq!(message["messageId"], json!(null));
+
+    // Migration `inbox_message_bounds` counted them into their inbox's bound.
+    #[derive(diesel::QueryableByName)]
+    struct Bound {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        message_bound: i32,
+    }
+    let bound: Bound = sql_query("SELECT message_bound FROM inboxes WHERE id = $1")
+        .bind::<SqlUuid, _>(inbox_id)
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(bound.message_bound, 2);
     app.stop().await;
 }
 

@@ -543,6 +543,7 @@ mod tests {
             expires_at: chrono::DateTime::UNIX_EPOCH,
             tags: Vec::new(),
             purge_at: chrono::DateTime::UNIX_EPOCH,
+            message_bound: 0,
         });
         bus.inboxes_made(&[(awaited, inbox.clone())]);
         assert_eq!(listener.next().await, Wake::Created(inbox));

@@ -47,6 +47,7 @@ diesel::table! {
         tenant_id -> Uuid,
         purge_at -> Timestamptz,
         created_by_mail -> Bool,
+        message_bound -> Int4,
     }
 }
 

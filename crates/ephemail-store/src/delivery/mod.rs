@@ -6,6 +6,7 @@
 //! after that transaction committed.
 
 mod batch;
+mod cap;
 mod envelope;
 mod handles;
 mod listened;

@@ -64,15 +64,25 @@ impl Remembered {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Remembers the live inboxes and tenants of a committed batch, and which tenants it found
-    /// at their cap of inboxes made by mail, or made one for.
-    pub(super) fn learn(&self, inboxes: &BatchInboxes, tenants: &HashMap<Uuid, Receiving>) {
+    /// Remembers the live inboxes (with their `bounds` as the batch left them) and tenants of a
+    /// committed batch, and which tenants it found at their cap of inboxes made by mail, or
+    /// made one for.
+    pub(super) fn learn(
+        &self,
+        inboxes: &BatchInboxes,
+        tenants: &HashMap<Uuid, Receiving>,
+        bounds: &HashMap<Uuid, i32>,
+    ) {
         let mut memory = self.memory();
         for (address, inbox) in &inboxes.by_address {
-            memory.inboxes.put(address.clone(), inbox.clone());
+            let mut inbox = inbox.clone();
+            if let Some(&bound) = bounds.get(&inbox.id) {
+                inbox.message_bound = bound;
+            }
             if inboxes.created.contains(&inbox.id) {
                 memory.at_catch_all_cap.remove(&inbox.tenant_id);
             }
+            memory.inboxes.put(address.clone(), inbox);
         }
         (memory.at_catch_all_cap).extend(inboxes.over_catch_all_quota.values());
         for (&tenant_id, tenant) in tenants {

@@ -8,7 +8,7 @@
 //! connection, or in the same round trip) was measured too: smaller batches, more CPU per mail,
 //! no gain.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +25,7 @@ use ephemail_mail::address::EmailAddress;
 
 use super::{
     batch::{statement, BatchInboxes},
+    cap::{self, Trim},
     envelope::Delivery,
     handles::Handles,
     listened::Listened,
@@ -39,7 +40,7 @@ use crate::{
         attachment::NewAttachment,
         domain::{self, Domain, DomainMode},
         inbox::{self, AddressPairs, Inbox},
-        message_insert::{self, Assumed, Counting, MailCount, NewMessage, RawCopy},
+        message_insert::{self, Assumed, Capped, Counting, MailCount, NewMessage, RawCopy},
         quota::{self, Limits, QuotaKind},
         raw_source::{ContentSeed, NewRawSource},
         tenant::{self, Receiving},
@@ -204,13 +205,24 @@ async fn store_batch(
         None => Recalled::database,
     };
     let all_at_once = QuotaCheck::AllAtOnce;
-    let mut result = store_in_transaction(conn, handles, batch, now, all_at_once, recalled).await;
-    if matches!(&result, Err(error) if message_insert::remembered_changed(error)) {
-        handles.metrics.recipients_from(Recalled::changed_memory);
-        handles.remembered.forget(batch);
+    let past_bound = Trim::PastBound;
+    let mut result =
+        store_in_transaction(conn, handles, batch, now, all_at_once, recalled, past_bound).await;
+    // Again with the recipients read, and then trimming every inbox: the second can fail only if
+    // another process passed a bound in the moment between reading it and this batch's insert.
+    for trim in [Trim::PastBound, Trim::Every] {
+        if !matches!(&result, Err(error) if message_insert::remembered_changed(error)) {
+            break;
+        }
+        if from == Recalled::memory {
+            handles.metrics.recipients_from(Recalled::changed_memory);
+            handles.remembered.forget(batch);
+        }
         from = Recalled::database;
         result = match statement("rollback", prepared::rollback(conn)).await {
-            Ok(()) => store_in_transaction(conn, handles, batch, now, all_at_once, None).await,
+            Ok(()) => {
+                store_in_transaction(conn, handles, batch, now, all_at_once, None, trim).await
+            }
             Err(error) => Err(error),
         };
     }
@@ -219,7 +231,8 @@ async fn store_batch(
         result = match statement("rollback", prepared::rollback(conn)).await {
             Ok(()) => {
                 let one_by_one = QuotaCheck::OneByOne;
-                store_in_transaction(conn, handles, batch, now, one_by_one, None).await
+                let every = Trim::Every;
+                store_in_transaction(conn, handles, batch, now, one_by_one, None, every).await
             }
             Err(error) => Err(error),
         };
@@ -273,7 +286,8 @@ struct InboxesChanged {
 
 /// Stores the batch in a transaction: the recipients as `recalled` from memory (only then is
 /// the transaction begun in the same round trip as the rest), else read (in a round trip of
-/// their own). Once committed, they are remembered.
+/// their own), with the inboxes `trim` says trimmed to the cap. Once committed, they are
+/// remembered.
 async fn store_in_transaction(
     conn: &AsyncPgConnection,
     handles: &Handles,
@@ -281,6 +295,7 @@ async fn store_in_transaction(
     now: chrono::DateTime<chrono::Utc>,
     quota_check: QuotaCheck,
     recalled: Option<FromMemory>,
+    trim: Trim,
 ) -> diesel::QueryResult<(Vec<Outcome>, InboxesChanged)> {
     let read;
     let (inboxes, tenants) = match &recalled {
@@ -308,6 +323,14 @@ async fn store_in_transaction(
         )
         .await?;
     let (mut outcomes, copies) = copies(handles, batch, inboxes, &limits);
+    let per_inbox = cap::Copies::of(copies.iter().map(|copy| copy.inbox));
+    let keep = i32::try_from(handles.settings.max_messages_per_inbox).unwrap_or(i32::MAX);
+    let to_trim = per_inbox.to_trim(&inboxes.created, keep, trim);
+    let trimmed: Vec<Uuid> = to_trim.iter().map(|&(id, _)| id).collect();
+    let capped = Capped {
+        keep,
+        trimmed: &trimmed,
+    };
     let listened = Listened::of(
         copies.iter().map(|c| (c.inbox.id, c.inbox.purge_at)),
         |inbox_id| handles.events.is_listened(inbox_id),
@@ -320,7 +343,8 @@ async fn store_in_transaction(
             let mut stored = Vec::with_capacity(copies.len());
             for target in copies {
                 let alone = std::slice::from_ref(&target);
-                let alone = insert(conn, batch, alone, &listened, Quotas::WhereRoom, now).await?;
+                let quotas = Quotas::WhereRoom;
+                let alone = insert(conn, batch, alone, &listened, quotas, capped, now).await?;
                 webhook_deliveries += alone.webhook_deliveries;
                 if alone.stored.is_empty() {
                     let tenant_id = target.inbox.tenant_id;
@@ -347,8 +371,6 @@ async fn store_in_transaction(
         QuotaCheck::AllAtOnce => targets.as_slice(),
         QuotaCheck::OneByOne => &[],
     };
-    let overfull = possibly_overfull(&targets, &inboxes.created, handles);
-    let keep = i64::from(handles.settings.max_messages_per_inbox);
     let mut stored_in: Vec<Uuid> = targets.iter().map(|target| target.inbox.id).collect();
     stored_in.sort_unstable();
     stored_in.dedup();
@@ -360,7 +382,7 @@ async fn store_in_transaction(
     let assumed = (recalled.as_ref())
         .map(|recalled| recalled.assumed(handles.settings.catch_all_inboxes))
         .unwrap_or_default();
-    let ((), inserted, (), newest, (), ()) = futures::try_join!(
+    let ((), inserted, trimmed, newest, (), ()) = futures::try_join!(
         async {
             match &recalled {
                 Some(_) => statement("begin", prepared::begin(conn)).await,
@@ -373,14 +395,15 @@ async fn store_in_transaction(
             pending,
             &listened,
             Quotas::AllOrNothing(&limits, &assumed),
+            capped,
             now
         ),
         async {
-            if !overfull.is_empty() {
-                let keep_newest = message_insert::keep_newest(conn, &overfull, keep);
-                statement("message.keep_newest", keep_newest).await?;
+            if to_trim.is_empty() {
+                return Ok(Vec::new());
             }
-            Ok(())
+            let keep_newest = message_insert::keep_newest(conn, &to_trim, keep);
+            statement("message.keep_newest", keep_newest).await
         },
         statement("message.newest_seqs", listened.newest(conn)),
         statement(
@@ -408,34 +431,13 @@ async fn store_in_transaction(
         .filter(|&(key, _)| handles.events.is_listened(key))
         .map(|(key, inbox)| (key, Arc::new(inbox.clone())))
         .collect();
-    handles.remembered.learn(inboxes, tenants);
+    (handles.remembered).learn(inboxes, tenants, &per_inbox.bounds_after(trimmed));
     let changed = InboxesChanged {
         replaced: inboxes.replaced.clone(),
         made,
         webhook_deliveries,
     };
     Ok((outcomes, changed))
-}
-
-/// The inboxes this batch may have filled past `--max-messages-per-inbox`: all it delivered
-/// to, except those it created with no more copies than the cap (most catch-all inboxes).
-fn possibly_overfull(
-    targets: &[Target<'_>],
-    created: &HashSet<Uuid>,
-    handles: &Handles,
-) -> Vec<(Uuid, chrono::DateTime<chrono::Utc>)> {
-    let mut copies: BTreeMap<(Uuid, chrono::DateTime<chrono::Utc>), u32> = BTreeMap::new();
-    for target in targets {
-        *copies
-            .entry((target.inbox.id, target.inbox.purge_at))
-            .or_default() += 1;
-    }
-    let cap = handles.settings.max_messages_per_inbox;
-    copies
-        .into_iter()
-        .filter(|((id, _), copies)| !created.contains(id) || *copies > cap)
-        .map(|(inbox, _)| inbox)
-        .collect()
 }
 
 /// Begins the batch's transaction, resolves (or on a catch-all domain creates) every recipient
@@ -623,6 +625,7 @@ async fn insert(
     targets: &[Target<'_>],
     listened: &Listened,
     quotas: Quotas<'_>,
+    capped: Capped<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> diesel::QueryResult<Inserted> {
     let nothing_assumed = Assumed::default();
@@ -739,8 +742,15 @@ async fn insert(
                 })
         })
         .collect();
-    let insert_all =
-        message_insert::insert_all(conn, &counting, &mut sources, &rows, &attachments, assumed);
+    let insert_all = message_insert::insert_all(
+        conn,
+        &counting,
+        &mut sources,
+        &rows,
+        &attachments,
+        assumed,
+        capped,
+    );
     let inserted = statement("message.insert_all", insert_all).await?;
     let seqs: HashMap<Uuid, i64> = inserted.messages.into_iter().collect();
     // The copies of tenants without room are missing.

@@ -31,6 +31,9 @@ pub struct Inbox {
     pub tags: Vec<Option<String>>,
     /// The expiry bucket its messages are stored in (see [`crate::partitions`]).
     pub purge_at: DateTime<Utc>,
+    /// At least as many as its messages: ingest adds what it stores and counts again when it
+    /// trims the inbox to `--max-messages-per-inbox` (migration `inbox_message_bounds`).
+    pub message_bound: i32,
 }
 
 impl Inbox {
@@ -50,6 +53,7 @@ impl Inbox {
             expires_at: now + ttl,
             tags: Vec::new(),
             purge_at: buckets.purge_at(now + ttl),
+            message_bound: 0,
         }
     }
 
@@ -618,6 +622,7 @@ mod tests {
             expires_at: now + Duration::seconds(1),
             tags: Vec::new(),
             purge_at: now + Duration::hours(1),
+            message_bound: 0,
         };
         let (tenant_id, inbox_id) = (inbox.tenant_id, inbox.id);
         let other = Uuid::new_v4();

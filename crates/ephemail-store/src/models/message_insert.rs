@@ -182,6 +182,16 @@ impl Assumed<'_> {
     }
 }
 
+/// The cap on each inbox's messages, which the insert checks the bounds of the inboxes it stores
+/// in against ([`BOUNDS_CHECKED`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Capped<'a> {
+    /// `--max-messages-per-inbox`.
+    pub keep: i32,
+    /// The inboxes the batch trims to it after the insert ([`keep_newest`]).
+    pub trimmed: &'a [Uuid],
+}
+
 /// What [`insert_all`] stored.
 #[derive(Debug, Default)]
 pub struct Inserted {
@@ -222,9 +232,9 @@ fn insert_all_sql(
                 // rows to insert (mails too large for a tenant that makes inboxes here).
                 format!(
                     "{HEAD}{check} AS holds){made}{COUNTED}{made_counted}{COUNTED_WHERE}\
-                     {made_checked}{IN_COMMIT_ORDER}{shared}{attached}{hooked}
+                     {made_checked}{IN_COMMIT_ORDER}{TALLIED}{shared}{attached}{hooked}
  SELECT s.id, s.seq, {deliveries} AS webhook_deliveries
- FROM in_commit_order LEFT JOIN stored s ON true"
+ FROM in_commit_order LEFT JOIN stored s ON true{BOUNDS_CHECKED}"
                 )
             })
             .collect()
@@ -267,8 +277,9 @@ const MADE: &str = concat!(
     ",
  made AS (
      INSERT INTO inboxes (id, tenant_id, local_part, domain, created_at, expires_at,
-         tags, purge_at, created_by_mail)
-     SELECT id, tenant_id, local_part, domain, $40, expires_at, '{}', purge_at, true
+         tags, purge_at, created_by_mail, message_bound)
+     SELECT id, tenant_id, local_part, domain, $40, expires_at, '{}', purge_at, true,
+         (SELECT count(*) FROM unnest($11::uuid[]) AS m(inbox_id) WHERE m.inbox_id = t.id)
      FROM unnest($45::uuid[], $46::uuid[], $47::text[], $48::text[],
          $49::timestamptz[], $50::timestamptz[])
        AS t(id, tenant_id, local_part, domain, expires_at, purge_at)
@@ -337,6 +348,24 @@ const IN_COMMIT_ORDER: &str = "
      WHERE t.tenant_id = ANY(in_commit_order.tenants)
      RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at)";
 
+/// The stored messages added to their inboxes' bounds: those that existed (an inbox made by
+/// [`MADE`] is not seen here, and has its count from it). Run under the commit-order lock, so
+/// that writers add in turn.
+const TALLIED: &str = ",
+ tallied AS (
+     UPDATE inboxes i SET message_bound = i.message_bound + s.n
+     FROM (SELECT inbox_id, count(*)::int4 AS n FROM stored GROUP BY inbox_id) s
+     WHERE i.id = s.inbox_id
+     RETURNING i.id, i.message_bound)";
+
+/// That no inbox is past the cap (`$52`) but those the batch trims (`$53`, see
+/// [`keep_newest`]): otherwise another process stored in one since the writer last knew its
+/// bound, and the batch is run again with the bounds read.
+const BOUNDS_CHECKED: &str = "
+ WHERE CASE WHEN NOT EXISTS (SELECT 1 FROM tallied
+                             WHERE message_bound > $52 AND NOT id = ANY($53::uuid[]))
+       THEN true ELSE raise_remembered_changed() END";
+
 /// The raw sources of the mails with several messages in one bucket, shared by them.
 const SHARED_SOURCES: &str = ",
  sources AS (
@@ -396,6 +425,7 @@ pub async fn insert_all(
     rows: &[NewMessage<'_>],
     attachments: &[NewAttachment<'_>],
     assumed: &Assumed<'_>,
+    capped: Capped<'_>,
 ) -> QueryResult<Inserted> {
     #[derive(QueryableByName)]
     struct Stored {
@@ -473,6 +503,8 @@ pub async fn insert_all(
         .bind::<Array<Timestamptz>, _>(column(fresh, |inbox| inbox.expires_at))
         .bind::<Array<Timestamptz>, _>(column(fresh, |inbox| inbox.purge_at))
         .bind::<Integer, _>(assumed.catch_all_cap)
+        .bind::<Integer, _>(capped.keep)
+        .bind::<Array<SqlUuid>, _>(capped.trimmed)
         .load(&mut conn)
         .await?;
     Ok(Inserted {
@@ -487,30 +519,48 @@ pub async fn insert_all(
 }
 
 /// Deletes the oldest messages of each of `inboxes` (ids with their expiry buckets) past the
-/// newest `keep`.
+/// newest `keep`, and sets each one's bound to the messages it keeps, which it returns.
 pub async fn keep_newest(
     mut conn: &AsyncPgConnection,
     inboxes: &[(Uuid, DateTime<Utc>)],
-    keep: i64,
-) -> QueryResult<usize> {
-    // Each inbox's cutoff first, by its index alone, then the deletion by the index too:
-    // planned together, PostgreSQL chose a scan of the whole partition for a generic plan made
-    // while the partition was new and small, and kept it as the partition grew.
-    Prepared::new(
-        "WITH cut AS MATERIALIZED (
-             SELECT t.inbox_id, t.purge_at,
-                 (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id
-                  ORDER BY n.seq DESC OFFSET $3 LIMIT 1) AS seq
-             FROM unnest($1::uuid[], $2::timestamptz[]) AS t(inbox_id, purge_at))
-         DELETE FROM messages m USING cut
-         WHERE cut.seq IS NOT NULL AND m.inbox_id = cut.inbox_id AND m.purge_at = cut.purge_at
-           AND m.seq <= cut.seq",
+    keep: i32,
+) -> QueryResult<Vec<(Uuid, i32)>> {
+    #[derive(QueryableByName)]
+    struct Bound {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = Integer)]
+        message_bound: i32,
+    }
+    // Each inbox's newest `keep + 1` first, by its index alone, then the deletion by the index
+    // too: planned together, PostgreSQL chose a scan of the whole partition for a generic plan
+    // made while the partition was new and small, and kept it as the partition grew.
+    let bounds: Vec<Bound> = Prepared::new(
+        "WITH newest AS MATERIALIZED (
+             SELECT t.inbox_id, t.purge_at, w.kept, w.oldest
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS t(inbox_id, purge_at)
+             CROSS JOIN LATERAL (
+                 SELECT count(*)::int4 AS kept, min(n.seq) AS oldest
+                 FROM (SELECT n.seq FROM messages n
+                       WHERE n.inbox_id = t.inbox_id AND n.purge_at = t.purge_at
+                       ORDER BY n.seq DESC LIMIT $3::int8 + 1) n) w),
+         trimmed AS (
+             DELETE FROM messages m USING newest
+             WHERE newest.kept > $3 AND m.inbox_id = newest.inbox_id
+               AND m.purge_at = newest.purge_at AND m.seq <= newest.oldest)
+         UPDATE inboxes i SET message_bound = least(newest.kept, $3)
+         FROM newest WHERE i.id = newest.inbox_id
+         RETURNING i.id, i.message_bound",
     )
     .bind::<Array<SqlUuid>, _>(column(inboxes, |&(id, _)| id))
     .bind::<Array<Timestamptz>, _>(column(inboxes, |&(_, purge_at)| purge_at))
-    .bind::<BigInt, _>(keep)
-    .execute(&mut conn)
-    .await
+    .bind::<Integer, _>(keep)
+    .load(&mut conn)
+    .await?;
+    Ok(bounds
+        .into_iter()
+        .map(|b| (b.id, b.message_bound))
+        .collect())
 }
 
 /// The `seq`s of each inbox's newest messages: `(inbox, its expiry bucket, how many)` in,
