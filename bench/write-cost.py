@@ -86,7 +86,7 @@ def insert_all_forms(revision=None):
     """insert_all's statement in each of its forms, from the constants and the `format!` of
     crates/ephemail-store/src/models/message_insert.rs (of the checkout, or of `revision`), so
     that it cannot drift: a function of (new inboxes, attachments, webhooks, shared raw
-    sources) to the SQL."""
+    sources, inboxes that exist: by default when there are no new ones) to the SQL."""
     source = read("crates/ephemail-store/src/models/message_insert.rs", revision)
     models = "crates/ephemail-store/src/models"
     macros = {
@@ -101,7 +101,8 @@ def insert_all_forms(revision=None):
     # A backslash at a line's end continues the literal without the line break and indent.
     template = re.sub(r"\\\s*\n\s*", "", template.group(1))
 
-    def form(fresh, attached, hooked, shared=False):
+    def form(fresh, attached, hooked, shared=False, existing=None):
+        existing = not fresh if existing is None else existing
         names = dict(consts)
         names.update(
             check="" if hooked else consts["NO_MESSAGE_WEBHOOKS"],
@@ -112,6 +113,8 @@ def insert_all_forms(revision=None):
             made=consts["MADE"] if fresh else "",
             made_counted=consts["MADE_COUNTED"] if fresh else "",
             made_checked=consts["MADE_CHECKED"] if fresh else "",
+            tallied=consts.get("TALLIED", "") if existing else "",
+            bounds_checked=consts.get("BOUNDS_CHECKED", "") if existing else "",
         )
         return re.sub(r"\{(\w+)\}", lambda m: names[m.group(1)], template)
 
@@ -129,12 +132,13 @@ def time_ordered_id():
 EXISTING = [uuid.UUID(int=i + 1) for i in range(int(os.environ.get("EXISTING", "1000")))]
 
 
-def parameters(fresh_inboxes, shared):
+def parameters(fresh_inboxes, shared, trims):
     """insert_all's parameters for N new mails, each to its own inbox (new catch-all addresses
     made in the statement, or remembered inboxes that exist) and with its own raw source, in its
     message's row or (`shared`) in a row of raw_sources, as a mail to several inboxes of a bucket
-    stores it: the message rows' by their columns' arrays in the statement, the rest in the
-    order after them that insert_all binds them in (NUMBER)."""
+    stores it, its inboxes trimmed to the cap if the batch `trims`: the message rows' by their
+    columns' arrays in the statement, the rest in the order after them that insert_all binds
+    them in (NUMBER)."""
     ids = [time_ordered_id() for _ in range(N)]
     inbox_ids = ([uuid.uuid4() for _ in range(N)] if fresh_inboxes
                  else random.sample(EXISTING, N))
@@ -166,9 +170,10 @@ def parameters(fresh_inboxes, shared):
         "made_local_parts": locals_ if made else [], "made_domains": each(DOMAIN) if made else [],
         "made_expires": each(EXPIRES) if made else [], "made_buckets": each(BUCKET) if made else [],
         "cap": 2**31 - 1,
-        # The cap on each inbox's messages, none of whose inboxes the batch trims: they hold a
-        # few messages each, and their bounds, which the statement adds to, say so.
-        "keep": KEEP_CAP, "trimmed": [],
+        # The cap on each inbox's messages, and the inboxes trimmed to it after the insert: none
+        # unless the batch runs keep_newest (they hold a few messages each, unless EXISTING is
+        # so small that they fill up).
+        "keep": KEEP_CAP, "trimmed": inbox_ids if trims and not fresh_inboxes else [],
     }
     values = {
         1: NOW.date(), 2: [TENANT], 3: [N], 4: [5600 * N], 5: [2**31 - 1], 6: [2**63 - 1],
@@ -194,7 +199,7 @@ FORM = insert_all_forms()
 # Every part, as the one statement of every batch was before the forms (and as a batch with
 # attachments, webhooks, new inboxes and mails to several inboxes is still stored), run with
 # every mail's raw source shared.
-ALL_PARTS = FORM(True, True, True, True)
+ALL_PARTS = FORM(True, True, True, True, True)
 # What a batch of one plain mail to each of new catch-all addresses, or to inboxes that exist,
 # of a tenant without webhooks is stored with.
 BUILT, BUILT_API = FORM(True, False, False), FORM(False, False, False)
@@ -460,9 +465,10 @@ def cpu_seconds(backend):
 
 def measure(conn, statements, transactions):
     prepared = [(named(sql), made, SHARED in kind) for sql, made, *kind in statements]
+    trims = any(sql == KEEP for sql, *_ in statements)
 
     def transaction():
-        each = {(made, shared): parameters(made, shared)
+        each = {(made, shared): parameters(made, shared, trims)
                 for _, made, shared in prepared}
         with conn.pipeline():
             conn.execute("BEGIN", prepare=True)
@@ -492,8 +498,9 @@ def main():
             for name, _, statements in SHAPES:
                 results[name].append(measure(conn, statements, TXS))
             # As autovacuum does for a store's inserted rows (it is off here, see SETUP): the
-            # pages written become all-visible, so keep_newest reads an inbox's index alone.
-            conn.execute("VACUUM messages, write_cost_thin")
+            # pages written become all-visible, so keep_newest reads an inbox's index alone, and
+            # the inboxes' rows, which every batch updates, are cleaned up.
+            conn.execute("VACUUM messages, write_cost_thin, inboxes")
     spool = statistics.median(results["spool"])
     print(f"N={N} mails a batch, {TXS} batches a run, median of {ROUNDS} alternated runs")
     print(f"{'shape':16s} {'us/batch':>9s} {'us/mail':>8s} {'x spool':>8s}  runs (us/batch)  what")

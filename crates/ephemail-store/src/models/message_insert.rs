@@ -188,7 +188,8 @@ impl Assumed<'_> {
 pub struct Capped<'a> {
     /// `--max-messages-per-inbox`.
     pub keep: i32,
-    /// The inboxes the batch trims to it after the insert ([`keep_newest`]).
+    /// The inboxes the batch trims to it after the insert ([`keep_newest`]), which sets their
+    /// bounds.
     pub trimmed: &'a [Uuid],
 }
 
@@ -204,17 +205,19 @@ pub struct Inserted {
 /// [`insert_all`]'s statement, with only the parts a batch needs: the insert of new catch-all
 /// inboxes and its counting if it makes any; the attachments' insert if it has attachments; the
 /// webhook deliveries' insert, or else the check that there is no webhook to record them for;
-/// the shared raw sources' insert if a mail has several messages in one bucket. Each of the
-/// sixteen is prepared on its own: a part left out is not set up on every run, even to insert
-/// nothing (`docs/performance.md`).
+/// the shared raw sources' insert if a mail has several messages in one bucket; the bounds'
+/// update and check if a message goes to an inbox that existed. Each of the thirty-two is
+/// prepared on its own: a part left out is not set up on every run, even to change nothing
+/// (`docs/performance.md`).
 fn insert_all_sql(
     fresh_inboxes: bool,
     attachments: bool,
     message_webhooks: bool,
     shared_sources: bool,
+    existing_inboxes: bool,
 ) -> &'static str {
     static VARIANTS: LazyLock<Vec<String>> = LazyLock::new(|| {
-        (0..16_u8)
+        (0..32_u8)
             .map(|shape| {
                 let (check, hooked, deliveries) = if shape & 1 != 0 {
                     ("", HOOKED, "(SELECT count(*) FROM hooked)")
@@ -223,6 +226,11 @@ fn insert_all_sql(
                 };
                 let attached = if shape & 2 != 0 { ATTACHED } else { "" };
                 let shared = if shape & 8 != 0 { SHARED_SOURCES } else { "" };
+                let (tallied, bounds_checked) = if shape & 16 != 0 {
+                    (TALLIED, BOUNDS_CHECKED)
+                } else {
+                    ("", "")
+                };
                 let (made, made_counted, made_checked) = if shape & 4 != 0 {
                     (MADE, MADE_COUNTED, MADE_CHECKED)
                 } else {
@@ -232,14 +240,15 @@ fn insert_all_sql(
                 // rows to insert (mails too large for a tenant that makes inboxes here).
                 format!(
                     "{HEAD}{check} AS holds){made}{COUNTED}{made_counted}{COUNTED_WHERE}\
-                     {made_checked}{IN_COMMIT_ORDER}{TALLIED}{shared}{attached}{hooked}
+                     {made_checked}{IN_COMMIT_ORDER}{tallied}{shared}{attached}{hooked}
  SELECT s.id, s.seq, {deliveries} AS webhook_deliveries
- FROM in_commit_order LEFT JOIN stored s ON true{BOUNDS_CHECKED}"
+ FROM in_commit_order LEFT JOIN stored s ON true{bounds_checked}"
                 )
             })
             .collect()
     });
-    let shape = usize::from(shared_sources) << 3
+    let shape = usize::from(existing_inboxes) << 4
+        | usize::from(shared_sources) << 3
         | usize::from(fresh_inboxes) << 2
         | usize::from(attachments) << 1
         | usize::from(message_webhooks);
@@ -348,22 +357,21 @@ const IN_COMMIT_ORDER: &str = "
      WHERE t.tenant_id = ANY(in_commit_order.tenants)
      RETURNING id, seq, inbox_id, tenant_id, received_at, raw_sha256, purge_at)";
 
-/// The stored messages added to their inboxes' bounds: those that existed (an inbox made by
-/// [`MADE`] is not seen here, and has its count from it). Run under the commit-order lock, so
-/// that writers add in turn.
+/// The stored messages added to their inboxes' bounds, but for the inboxes the batch trims
+/// after it (`$53`, [`keep_newest`] sets their bounds) and those [`MADE`] made (not seen here,
+/// they have their copies from it). Run under the commit-order lock, so that writers add in
+/// turn.
 const TALLIED: &str = ",
  tallied AS (
      UPDATE inboxes i SET message_bound = i.message_bound + s.n
      FROM (SELECT inbox_id, count(*)::int4 AS n FROM stored GROUP BY inbox_id) s
-     WHERE i.id = s.inbox_id
+     WHERE i.id = s.inbox_id AND NOT i.id = ANY($53::uuid[])
      RETURNING i.id, i.message_bound)";
 
-/// That no inbox is past the cap (`$52`) but those the batch trims (`$53`, see
-/// [`keep_newest`]): otherwise another process stored in one since the writer last knew its
-/// bound, and the batch is run again with the bounds read.
+/// That no inbox it added to is past the cap (`$52`): otherwise another process stored in one
+/// since the writer last knew its bound, and the batch is run again with the bounds read.
 const BOUNDS_CHECKED: &str = "
- WHERE CASE WHEN NOT EXISTS (SELECT 1 FROM tallied
-                             WHERE message_bound > $52 AND NOT id = ANY($53::uuid[]))
+ WHERE CASE WHEN NOT EXISTS (SELECT 1 FROM tallied WHERE message_bound > $52)
        THEN true ELSE raise_remembered_changed() END";
 
 /// The raw sources of the mails with several messages in one bucket, shared by them.
@@ -450,6 +458,7 @@ pub async fn insert_all(
         !attachments.is_empty(),
         !assumed.no_message_webhooks,
         !sources.is_empty(),
+        (rows.iter()).any(|row| !fresh.iter().any(|inbox| inbox.id == row.inbox_id)),
     );
     let stored: Vec<Stored> = Prepared::new(sql)
         .bind::<Date, _>(counting.now.date_naive())
@@ -532,17 +541,17 @@ pub async fn keep_newest(
         #[diesel(sql_type = Integer)]
         message_bound: i32,
     }
-    // Each inbox's newest `keep + 1` first, by its index alone, then the deletion by the index
-    // too: planned together, PostgreSQL chose a scan of the whole partition for a generic plan
-    // made while the partition was new and small, and kept it as the partition grew.
+    // Each inbox's newest `keep + 1` first, by its index alone (an inbox's messages are all in
+    // its bucket; asking for the bucket there would read every row), then the deletion by the
+    // index too: planned together, PostgreSQL chose a scan of the whole partition for a generic
+    // plan made while the partition was new and small, and kept it as the partition grew.
     let bounds: Vec<Bound> = Prepared::new(
         "WITH newest AS MATERIALIZED (
              SELECT t.inbox_id, t.purge_at, w.kept, w.oldest
              FROM unnest($1::uuid[], $2::timestamptz[]) AS t(inbox_id, purge_at)
              CROSS JOIN LATERAL (
                  SELECT count(*)::int4 AS kept, min(n.seq) AS oldest
-                 FROM (SELECT n.seq FROM messages n
-                       WHERE n.inbox_id = t.inbox_id AND n.purge_at = t.purge_at
+                 FROM (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id
                        ORDER BY n.seq DESC LIMIT $3::int8 + 1) n) w),
          trimmed AS (
              DELETE FROM messages m USING newest
