@@ -340,7 +340,16 @@ async fn health_endpoints_and_graphiql_answer() {
     let client = reqwest::Client::new();
     let healthz = client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(healthz.status(), 200);
-    let readyz = client.get(app.url("/readyz")).send().await.unwrap();
+    // Ready once the relay of other processes' events listens, which it starts on after the
+    // server: as an operator does, wait for it.
+    let mut readyz = client.get(app.url("/readyz")).send().await.unwrap();
+    for _ in 0..100 {
+        if readyz.status() == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        readyz = client.get(app.url("/readyz")).send().await.unwrap();
+    }
     assert_eq!(readyz.status(), 200);
     let graphiql = client.get(app.url("/graphql")).send().await.unwrap();
     assert_eq!(graphiql.status(), 200);

@@ -825,15 +825,6 @@ pub fn promtool() -> std::path::PathBuf {
 /// Rows in `table`, or one of the `dev` tenant's counters (`stored_bytes`, `mail_inboxes`),
 /// read directly from the database.
 pub async fn count(app: &TestApp, table: &str) -> i64 {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = AsyncPgConnection::establish(&app.database_url)
-        .await
-        .unwrap();
     let sql = match table {
         counter @ ("stored_bytes" | "mail_inboxes") => format!(
             "SELECT {counter}::int8 AS n FROM tenant_usage u JOIN tenants t \
@@ -841,6 +832,20 @@ pub async fn count(app: &TestApp, table: &str) -> i64 {
         ),
         table => format!("SELECT count(*) AS n FROM {table}"),
     };
-    let row: Count = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
+    number(app, &sql).await
+}
+
+/// The `bigint` column `n` of the one row `sql` selects, read directly from the database.
+pub async fn number(app: &TestApp, sql: &str) -> i64 {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Number {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let row: Number = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
     row.n
 }

@@ -6,7 +6,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use ephemail_store::retention::{self, SweepReport};
 use serde_json::json;
 
-use crate::helpers::{count, metric_value, scrape_metrics, TestApp, MAIL_WITH_PDF};
+use crate::helpers::{count, metric_value, number, scrape_metrics, TestApp, MAIL_WITH_PDF};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_inboxes_vanish_at_once_and_their_bucket_is_dropped_whole_once_it_ends() {
@@ -142,23 +142,12 @@ async fn subjects_of(app: &TestApp, address: &str) -> Vec<String> {
 }
 
 /// The bound on the messages of the inbox at `local_part@localhost`.
-async fn message_bound(app: &TestApp, local_part: &str) -> i32 {
-    #[derive(diesel::QueryableByName)]
-    struct Bound {
-        #[diesel(sql_type = diesel::sql_types::Integer)]
-        message_bound: i32,
-    }
-    let mut conn = AsyncPgConnection::establish(&app.database_url)
-        .await
-        .unwrap();
-    let row: Bound = diesel::sql_query(
-        "SELECT message_bound FROM inboxes WHERE domain = 'localhost' AND local_part = $1",
-    )
-    .bind::<diesel::sql_types::Text, _>(local_part)
-    .get_result(&mut conn)
-    .await
-    .unwrap();
-    row.message_bound
+async fn message_bound(app: &TestApp, local_part: &str) -> i64 {
+    let sql = format!(
+        "SELECT message_bound::int8 AS n FROM inboxes \
+         WHERE domain = 'localhost' AND local_part = '{local_part}'"
+    );
+    number(app, &sql).await
 }
 
 /// Each process's writer trims an inbox by the bound it remembers: mail stored meanwhile by

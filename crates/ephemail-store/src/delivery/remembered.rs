@@ -1,14 +1,15 @@
 //! What the ingest writer remembers of the batches it stored: their live recipient inboxes, by
-//! address, and their tenants' limits and whether they have webhooks for received messages (and
-//! `RCPT TO` of the inboxes of registered domains it looked up). A batch whose recipients are all remembered, or new
+//! address, with the bounds of their messages as the batches left them, and their tenants'
+//! limits and whether they have webhooks for received messages (and `RCPT TO` of the inboxes of
+//! registered domains it looked up). A batch whose recipients are all remembered, or new
 //! addresses of catch-all domains, is stored without reading them first: its transaction is one
 //! round trip instead of two (a second one cost about a tenth of ingest's rate, measured in
 //! `docs/performance.md`). The statement that inserts its messages also makes the new catch-all
-//! inboxes and checks everything remembered ([`Assumed`]); when something
-//! changed (an inbox deleted, expired, moved to another expiry bucket or made by another
-//! process, a tenant's limits changed or a webhook made), that check aborts the transaction, the writer forgets
-//! (the batch's inboxes, and every tenant's limits) and stores the batch as before, reading
-//! them. A tenant whose catch-all inboxes were at their cap makes no new ones from memory until
+//! inboxes and checks everything remembered ([`Assumed`]); when something changed (an inbox
+//! deleted, expired, moved to another expiry bucket, made by another process or filled by one
+//! past the cap, a tenant's limits changed or a webhook made), that check aborts the
+//! transaction, the writer forgets (the batch's inboxes, and every tenant's limits) and stores
+//! the batch as before, reading them. A tenant whose catch-all inboxes were at their cap makes no new ones from memory until
 //! a batch read with room for one.
 
 use std::collections::{HashMap, HashSet};
