@@ -365,7 +365,7 @@ const TALLIED: &str = ",
  tallied AS (
      UPDATE inboxes i SET message_bound = i.message_bound + s.n
      FROM (SELECT inbox_id, count(*)::int4 AS n FROM stored GROUP BY inbox_id) s
-     WHERE i.id = s.inbox_id AND NOT i.id = ANY($53::uuid[])
+     WHERE i.id = s.inbox_id AND i.id = ANY($11::uuid[]) AND NOT i.id = ANY($53::uuid[])
      RETURNING i.id, i.message_bound)";
 
 /// That no inbox it added to is past the cap (`$52`): otherwise another process stored in one
@@ -541,25 +541,32 @@ pub async fn keep_newest(
         #[diesel(sql_type = Integer)]
         message_bound: i32,
     }
-    // Each inbox's newest `keep + 1` first, by its index alone (an inbox's messages are all in
-    // its bucket; asking for the bucket there would read every row), then the deletion by the
-    // index too: planned together, PostgreSQL chose a scan of the whole partition for a generic
-    // plan made while the partition was new and small, and kept it as the partition grew.
+    // Each inbox's cutoff first, by its index alone (an inbox's messages are all in its bucket;
+    // asking for the bucket there would read every row), then the deletion by the index too:
+    // planned together, PostgreSQL chose a scan of the whole partition for a generic plan made
+    // while the partition was new and small, and kept it as the partition grew. An inbox with a
+    // cutoff keeps `keep`; only one without (its bound was high) is counted, and only a bound
+    // that changes is written: an inbox at the cap stays at it.
     let bounds: Vec<Bound> = Prepared::new(
-        "WITH newest AS MATERIALIZED (
-             SELECT t.inbox_id, t.purge_at, w.kept, w.oldest
-             FROM unnest($1::uuid[], $2::timestamptz[]) AS t(inbox_id, purge_at)
-             CROSS JOIN LATERAL (
-                 SELECT count(*)::int4 AS kept, min(n.seq) AS oldest
-                 FROM (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id
-                       ORDER BY n.seq DESC LIMIT $3::int8 + 1) n) w),
+        "WITH cut AS MATERIALIZED (
+             SELECT t.inbox_id, t.purge_at,
+                 (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id
+                  ORDER BY n.seq DESC OFFSET $3 LIMIT 1) AS seq
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS t(inbox_id, purge_at)),
+         kept AS MATERIALIZED (
+             SELECT cut.inbox_id, CASE WHEN cut.seq IS NOT NULL THEN $3 ELSE
+                 (SELECT count(*)::int4 FROM messages n WHERE n.inbox_id = cut.inbox_id) END
+                 AS bound
+             FROM cut),
          trimmed AS (
-             DELETE FROM messages m USING newest
-             WHERE newest.kept > $3 AND m.inbox_id = newest.inbox_id
-               AND m.purge_at = newest.purge_at AND m.seq <= newest.oldest)
-         UPDATE inboxes i SET message_bound = least(newest.kept, $3)
-         FROM newest WHERE i.id = newest.inbox_id
-         RETURNING i.id, i.message_bound",
+             DELETE FROM messages m USING cut
+             WHERE cut.seq IS NOT NULL AND m.inbox_id = cut.inbox_id
+               AND m.purge_at = cut.purge_at AND m.seq <= cut.seq),
+         bounded AS (
+             UPDATE inboxes i SET message_bound = kept.bound FROM kept
+             WHERE i.id = kept.inbox_id AND i.id = ANY($1::uuid[])
+               AND i.message_bound <> kept.bound)
+         SELECT inbox_id AS id, bound AS message_bound FROM kept",
     )
     .bind::<Array<SqlUuid>, _>(column(inboxes, |&(id, _)| id))
     .bind::<Array<Timestamptz>, _>(column(inboxes, |&(_, purge_at)| purge_at))
