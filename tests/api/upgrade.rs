@@ -21,7 +21,7 @@ use uuid::Uuid;
 use ephemail_mail::{parse, sanitize::Sanitizer};
 use ephemail_store::{models::raw_source, MIGRATIONS};
 
-use crate::helpers::{empty_database, TestApp};
+use crate::helpers::{empty_database, number, TestApp};
 
 /// The last migration of the previous release, as diesel writes versions.
 const PREVIOUS_RELEASE: &str = "20261205000000";
@@ -217,17 +217,8 @@ async fn messages_stored_by_the_previous_release_read_the_same_from_their_raw_so
     assert_eq!(message["messageId"], json!(null));
 
     // Migration `inbox_message_bounds` counted them into their inbox's bound.
-    #[derive(diesel::QueryableByName)]
-    struct Bound {
-        #[diesel(sql_type = diesel::sql_types::Integer)]
-        message_bound: i32,
-    }
-    let bound: Bound = sql_query("SELECT message_bound FROM inboxes WHERE id = $1")
-        .bind::<SqlUuid, _>(inbox_id)
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(bound.message_bound, 2);
+    let bound = format!("SELECT message_bound::int8 AS n FROM inboxes WHERE id = '{inbox_id}'");
+    assert_eq!(number(&app, &bound).await, 2);
     app.stop().await;
 }
 

@@ -9,8 +9,8 @@
 //! deleted, expired, moved to another expiry bucket, made by another process or filled by one
 //! past the cap, a tenant's limits changed or a webhook made), that check aborts the
 //! transaction, the writer forgets (the batch's inboxes, and every tenant's limits) and stores
-//! the batch as before, reading them. A tenant whose catch-all inboxes were at their cap makes no new ones from memory until
-//! a batch read with room for one.
+//! the batch as before, reading them. A tenant whose catch-all inboxes were at their cap makes
+//! no new ones from memory until a batch read with room for one.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
