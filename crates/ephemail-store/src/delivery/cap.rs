@@ -32,21 +32,22 @@ impl<'a> Copies<'a> {
         Self(per_inbox)
     }
 
-    /// The inboxes (with their expiry buckets) to trim after the insert, by `trim`. Those the
-    /// batch `created` have no copies but its own.
+    /// The inboxes to trim after the insert, by `trim`, by expiry bucket. Those the batch
+    /// `created` have no copies but its own.
     pub(super) fn to_trim(
         &self,
         created: &HashSet<Uuid>,
         keep: i32,
         trim: Trim,
-    ) -> Vec<(Uuid, DateTime<Utc>)> {
-        (self.0.values())
-            .filter(|&&(inbox, copies)| {
-                let bound_holds = trim == Trim::PastBound || created.contains(&inbox.id);
-                !bound_holds || inbox.message_bound.saturating_add(copies) > keep
-            })
-            .map(|(inbox, _)| (inbox.id, inbox.purge_at))
-            .collect()
+    ) -> BTreeMap<DateTime<Utc>, Vec<Uuid>> {
+        let mut to_trim: BTreeMap<DateTime<Utc>, Vec<Uuid>> = BTreeMap::new();
+        for &(inbox, copies) in self.0.values() {
+            let bound_holds = trim == Trim::PastBound || created.contains(&inbox.id);
+            if !bound_holds || inbox.message_bound.saturating_add(copies) > keep {
+                to_trim.entry(inbox.purge_at).or_default().push(inbox.id);
+            }
+        }
+        to_trim
     }
 
     /// The inboxes' bounds once the batch committed: as the trim counted them, else as known

@@ -4,11 +4,12 @@
 //! [`crate::events::MessageStored::follows`]). Only those inboxes' copies are built and looked
 //! up; the others' events stay bare.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
+use futures::future::try_join_all;
 use uuid::Uuid;
 
 use crate::{events::MessageStored, models::message_insert};
@@ -39,15 +40,18 @@ impl Listened {
     }
 
     /// Each listened inbox's newest `seq`s, one more than its copies: read after the insert, in
-    /// its transaction.
+    /// its transaction, a statement per expiry bucket (pipelined).
     pub(super) async fn newest(&self, conn: &AsyncPgConnection) -> QueryResult<Vec<(Uuid, i64)>> {
-        if self.0.is_empty() {
-            return Ok(Vec::new());
+        let mut by_bucket: BTreeMap<DateTime<Utc>, Vec<(Uuid, i32)>> = BTreeMap::new();
+        for (&inbox_id, &(purge_at, copies)) in &self.0 {
+            by_bucket
+                .entry(purge_at)
+                .or_default()
+                .push((inbox_id, copies + 1));
         }
-        let inboxes: Vec<(Uuid, DateTime<Utc>, i32)> = (self.0.iter())
-            .map(|(&inbox_id, &(purge_at, copies))| (inbox_id, purge_at, copies + 1))
-            .collect();
-        message_insert::newest_seqs(conn, &inboxes).await
+        let newest = (by_bucket.iter())
+            .map(|(&purge_at, inboxes)| message_insert::newest_seqs(conn, purge_at, inboxes));
+        Ok(try_join_all(newest).await?.into_iter().flatten().collect())
     }
 
     /// Sets each listened event's `previous` from its inbox's `newest` seqs: the next older

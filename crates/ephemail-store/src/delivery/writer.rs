@@ -17,6 +17,7 @@ use diesel_async::{
     pooled_connection::{deadpool::Object, PoolableConnection},
     AsyncPgConnection, SimpleAsyncConnection,
 };
+use futures::future::try_join_all;
 use tokio::sync::mpsc;
 use tracing::{field, Instrument};
 use uuid::Uuid;
@@ -326,7 +327,7 @@ async fn store_in_transaction(
     let per_inbox = cap::Copies::of(copies.iter().map(|copy| copy.inbox));
     let keep = i32::try_from(handles.settings.max_messages_per_inbox).unwrap_or(i32::MAX);
     let to_trim = per_inbox.to_trim(&inboxes.created, keep, trim);
-    let trimmed: Vec<Uuid> = to_trim.iter().map(|&(id, _)| id).collect();
+    let trimmed: Vec<Uuid> = to_trim.values().flatten().copied().collect();
     let capped = Capped {
         keep,
         trimmed: &trimmed,
@@ -399,11 +400,11 @@ async fn store_in_transaction(
             now
         ),
         async {
-            if to_trim.is_empty() {
-                return Ok(Vec::new());
-            }
-            let keep_newest = message_insert::keep_newest(conn, &to_trim, keep);
-            statement("message.keep_newest", keep_newest).await
+            let trims = (to_trim.iter()).map(|(&purge_at, inboxes)| {
+                message_insert::keep_newest(conn, purge_at, inboxes, keep)
+            });
+            let bounds = statement("message.keep_newest", try_join_all(trims)).await?;
+            Ok(bounds.into_iter().flatten().collect::<Vec<_>>())
         },
         statement("message.newest_seqs", listened.newest(conn)),
         statement(

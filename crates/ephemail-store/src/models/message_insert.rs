@@ -449,8 +449,9 @@ pub async fn insert_all(
     if rows.is_empty() && assumed.is_empty() {
         return Ok(Inserted::default());
     }
-    // One order for every writer, so that concurrent inserts of one source cannot deadlock.
-    sources.sort_unstable_by(|a, b| (a.sha256, a.purge_at).cmp(&(b.sha256, b.purge_at)));
+    // The order in which every writer and the delete trigger (migration
+    // `deletes_pruned_to_their_buckets`) lock raw sources, so that none of them can deadlock.
+    sources.sort_unstable_by(|a, b| (a.purge_at, a.sha256).cmp(&(b.purge_at, b.sha256)));
     let tenants = &counting.tenants;
     let (fresh, tenants_held) = (assumed.fresh, &assumed.tenants);
     let sql = insert_all_sql(
@@ -527,11 +528,12 @@ pub async fn insert_all(
     })
 }
 
-/// Deletes the oldest messages of each of `inboxes` (ids with their expiry buckets) past the
-/// newest `keep`, and sets each one's bound to the messages it keeps, which it returns.
+/// Deletes the oldest messages of each of `inboxes`, all of the expiry bucket `purge_at`, past
+/// the newest `keep`, and sets each one's bound to the messages it keeps, which it returns.
 pub async fn keep_newest(
     mut conn: &AsyncPgConnection,
-    inboxes: &[(Uuid, DateTime<Utc>)],
+    purge_at: DateTime<Utc>,
+    inboxes: &[Uuid],
     keep: i32,
 ) -> QueryResult<Vec<(Uuid, i32)>> {
     #[derive(QueryableByName)]
@@ -541,35 +543,38 @@ pub async fn keep_newest(
         #[diesel(sql_type = Integer)]
         message_bound: i32,
     }
-    // Each inbox's cutoff first, by its index alone (an inbox's messages are all in its bucket;
-    // asking for the bucket there would read every row), then the deletion by the index too:
+    // Each inbox's cutoff first, by its index alone, then the deletion by the index too:
     // planned together, PostgreSQL chose a scan of the whole partition for a generic plan made
-    // while the partition was new and small, and kept it as the partition grew. An inbox with a
-    // cutoff keeps `keep`; only one without (its bound was high) is counted, and only a bound
+    // while the partition was new and small, and kept it as the partition grew. The bucket is a
+    // parameter so that every part reads its partition alone (see `newest_seqs`); the deletion
+    // also joins it from `cut`, without which its generic plan made a trim at the cap cost half
+    // as much again (`bench/write-cost`, shape `trim-api` with `EXISTING=4`). An inbox with
+    // a cutoff keeps `keep`; only one without (its bound was high) is counted, and only a bound
     // that changes is written: an inbox at the cap stays at it.
     let bounds: Vec<Bound> = Prepared::new(
         "WITH cut AS MATERIALIZED (
-             SELECT t.inbox_id, t.purge_at,
-                 (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id
+             SELECT t.inbox_id, $2::timestamptz AS purge_at,
+                 (SELECT n.seq FROM messages n WHERE n.inbox_id = t.inbox_id AND n.purge_at = $2
                   ORDER BY n.seq DESC OFFSET $3 LIMIT 1) AS seq
-             FROM unnest($1::uuid[], $2::timestamptz[]) AS t(inbox_id, purge_at)),
+             FROM unnest($1::uuid[]) AS t(inbox_id)),
          kept AS MATERIALIZED (
              SELECT cut.inbox_id, CASE WHEN cut.seq IS NOT NULL THEN $3 ELSE
-                 (SELECT count(*)::int4 FROM messages n WHERE n.inbox_id = cut.inbox_id) END
+                 (SELECT count(*)::int4 FROM messages n
+                  WHERE n.inbox_id = cut.inbox_id AND n.purge_at = $2) END
                  AS bound
              FROM cut),
          trimmed AS (
              DELETE FROM messages m USING cut
              WHERE cut.seq IS NOT NULL AND m.inbox_id = cut.inbox_id
-               AND m.purge_at = cut.purge_at AND m.seq <= cut.seq),
+               AND m.purge_at = cut.purge_at AND m.purge_at = $2 AND m.seq <= cut.seq),
          bounded AS (
              UPDATE inboxes i SET message_bound = kept.bound FROM kept
              WHERE i.id = kept.inbox_id AND i.id = ANY($1::uuid[])
                AND i.message_bound <> kept.bound)
          SELECT inbox_id AS id, bound AS message_bound FROM kept",
     )
-    .bind::<Array<SqlUuid>, _>(column(inboxes, |&(id, _)| id))
-    .bind::<Array<Timestamptz>, _>(column(inboxes, |&(_, purge_at)| purge_at))
+    .bind::<Array<SqlUuid>, _>(inboxes)
+    .bind::<Timestamptz, _>(purge_at)
     .bind::<Integer, _>(keep)
     .load(&mut conn)
     .await?;
@@ -579,13 +584,15 @@ pub async fn keep_newest(
         .collect())
 }
 
-/// The `seq`s of each inbox's newest messages: `(inbox, its expiry bucket, how many)` in,
-/// `(inbox, seq)` out, newest first per inbox. Run after a batch's insert, in its transaction
-/// and so under the commit-order lock: no message can be committed before one of these
-/// unseen.
+/// The `seq`s of each inbox's newest messages: `(inbox, how many)` in, all of the expiry bucket
+/// `purge_at`, `(inbox, seq)` out, newest first per inbox. Run after a batch's insert, in its
+/// transaction and so under the commit-order lock: no message can be committed before one of
+/// these unseen. The bucket is one parameter, not one per inbox, so that PostgreSQL sets up only
+/// its partition: given per row, it would set up every bucket's for each statement.
 pub async fn newest_seqs(
     mut conn: &AsyncPgConnection,
-    inboxes: &[(Uuid, DateTime<Utc>, i32)],
+    purge_at: DateTime<Utc>,
+    inboxes: &[(Uuid, i32)],
 ) -> QueryResult<Vec<(Uuid, i64)>> {
     #[derive(QueryableByName)]
     struct Newest {
@@ -596,15 +603,15 @@ pub async fn newest_seqs(
     }
     let newest: Vec<Newest> = Prepared::new(
         "SELECT i.inbox_id, m.seq
-         FROM unnest($1::uuid[], $2::timestamptz[], $3::int4[]) AS i(inbox_id, purge_at, n)
+         FROM unnest($1::uuid[], $3::int4[]) AS i(inbox_id, n)
          CROSS JOIN LATERAL (
              SELECT seq FROM messages
-             WHERE inbox_id = i.inbox_id AND purge_at = i.purge_at
+             WHERE inbox_id = i.inbox_id AND purge_at = $2
              ORDER BY seq DESC LIMIT i.n) m",
     )
     .bind::<Array<SqlUuid>, _>(column(inboxes, |i| i.0))
-    .bind::<Array<Timestamptz>, _>(column(inboxes, |i| i.1))
-    .bind::<Array<Integer>, _>(column(inboxes, |i| i.2))
+    .bind::<Timestamptz, _>(purge_at)
+    .bind::<Array<Integer>, _>(column(inboxes, |i| i.1))
     .load(&mut conn)
     .await?;
     Ok(newest.into_iter().map(|n| (n.inbox_id, n.seq)).collect())
