@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use ephemail_mail::parse::{self, MailContent};
-use ephemail_store::models::{message, raw_source::ContentSeed};
+use ephemail_store::models::{message, raw_source::ContentSeed, MessageAt};
 
 /// Bytes of derived contents kept: about 2,000 verification mails.
 const CACHE_BYTES: u64 = 32 << 20;
@@ -112,23 +112,24 @@ impl Contents {
         &self.work
     }
 
-    /// The contents of the messages `ids`, which the caller has been allowed to see: from the
-    /// cache, else from their raw sources in one query. A message deleted meanwhile has no entry.
+    /// The contents of `messages`, which the caller has been allowed to see, by id: from the
+    /// cache, else from their raw sources (one query per bucket). A message deleted meanwhile
+    /// has no entry.
     pub async fn load(
         &self,
         conn: &mut AsyncPgConnection,
-        ids: &[Uuid],
+        messages: &[MessageAt],
     ) -> anyhow::Result<HashMap<Uuid, Arc<MailContent>>> {
-        let mut found = HashMap::with_capacity(ids.len());
+        let mut found = HashMap::with_capacity(messages.len());
         let mut seeds = Vec::new();
         let mut missing = Vec::new();
-        for &id in ids {
-            match self.cache.get(&id) {
+        for &message in messages {
+            match self.cache.get(&message.id) {
                 Some(Cached::Derived(content)) => {
-                    found.insert(id, content);
+                    found.insert(message.id, content);
                 }
-                Some(Cached::Seed(seed)) => seeds.push((id, seed)),
-                None => missing.push(id),
+                Some(Cached::Seed(seed)) => seeds.push((message.id, seed)),
+                None => missing.push(message),
             }
         }
         let sources = if missing.is_empty() {

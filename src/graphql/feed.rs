@@ -9,7 +9,8 @@
 //! after a wake-up that may have hidden a deletion (a lag, or the relay of other processes'
 //! events listening again), an empty read checks that the inbox is still there. When the
 //! caller's credential dies (a revoked key, an expired token), the feed ends with
-//! `UNAUTHENTICATED`.
+//! `UNAUTHENTICATED`. The feed reads the inbox's expiry bucket it was given, and follows the
+//! inbox when a read finds it has moved to another (its expiry changed: see [`InboxBucket`]).
 //!
 //! A live feed mostly reads nothing: an event of mail stored by this process carries the message
 //! and its inbox's previous `seq` ([`MessageStored::follows`]), and when that is the cursor and
@@ -22,8 +23,8 @@
 
 use std::collections::VecDeque;
 
+use chrono::{DateTime, Utc};
 use futures::{future::BoxFuture, FutureExt};
-use uuid::Uuid;
 
 use crate::{api::Api, auth::Caller, error::AppError, telemetry::api::FeedSource};
 use ephemail_store::{
@@ -31,7 +32,7 @@ use ephemail_store::{
     models::{
         inbox,
         message::{self, Claim, Message, MessageFilter},
-        Viewer,
+        InboxBucket, Viewer,
     },
 };
 
@@ -41,7 +42,7 @@ const BATCH: i64 = 100;
 pub struct Feed {
     app: Api,
     viewer: Viewer,
-    inbox_id: Uuid,
+    at: InboxBucket,
     filter: MessageFilter,
     cursor: i64,
     listener: Listener,
@@ -62,7 +63,7 @@ impl Feed {
         app: Api,
         caller: Caller,
         viewer: Viewer,
-        inbox_id: Uuid,
+        at: InboxBucket,
         filter: MessageFilter,
         cursor: i64,
         listener: Listener,
@@ -71,7 +72,7 @@ impl Feed {
             credential_ended: app.credential_ended(caller).boxed(),
             app,
             viewer,
-            inbox_id,
+            at,
             filter,
             cursor,
             listener,
@@ -127,7 +128,7 @@ impl Feed {
     async fn inbox_gone(&mut self) -> Result<bool, AppError> {
         let mut conn = self.app.pool.get().await?;
         let now = self.app.clock.now();
-        Ok(inbox::find(&mut conn, self.viewer, self.inbox_id, now)
+        Ok(inbox::find(&mut conn, self.viewer, self.at.inbox_id, now)
             .await?
             .is_none())
     }
@@ -140,7 +141,7 @@ impl Feed {
         Ok(message::stored_after(
             &mut conn,
             self.viewer,
-            self.inbox_id,
+            &mut self.at,
             &self.filter,
             self.cursor,
             BATCH,
@@ -156,13 +157,27 @@ impl Feed {
         Ok(message::claim_oldest(
             &mut conn,
             self.viewer,
-            self.inbox_id,
+            &mut self.at,
             &self.filter,
             self.cursor,
             claim,
             now,
         )
         .await?)
+    }
+
+    /// Records that a wait returned `message`, one of the feed's (see
+    /// [`message::record_returned`]).
+    pub async fn record_returned(&mut self, message: &Message) -> Result<(), AppError> {
+        let mut conn = self.app.pool.get().await?;
+        let now = self.app.clock.now();
+        Ok(message::record_returned(&mut conn, message, &mut self.at, now).await?)
+    }
+
+    /// The bucket the feed last read the inbox's messages from: where those it returns are,
+    /// unless the inbox has moved since.
+    pub fn bucket(&self) -> DateTime<Utc> {
+        self.at.purge_at
     }
 
     /// `UNAUTHENTICATED` once the caller's credential has stopped working.

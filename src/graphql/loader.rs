@@ -1,6 +1,6 @@
 //! Batched loading, so that listing messages with their attachments or contents (bodies,
 //! header fields) costs one query for the page, not one per message. Both are keyed by message
-//! id, of messages the request has already been allowed to see.
+//! id and bucket ([`MessageAt`]), of messages the request has already been allowed to see.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -9,7 +9,10 @@ use uuid::Uuid;
 
 use crate::{api::Api, error::AppError};
 use ephemail_mail::parse::MailContent;
-use ephemail_store::models::attachment::{self, Attachment};
+use ephemail_store::models::{
+    attachment::{self, Attachment},
+    MessageAt,
+};
 
 fn failed(error: impl Into<AppError>) -> Arc<AppError> {
     Arc::new(error.into())
@@ -25,25 +28,31 @@ impl AttachmentLoader {
     }
 }
 
-/// Every requested message gets an entry, empty when it has none.
-impl Loader<Uuid> for AttachmentLoader {
+/// Every requested message gets an entry, empty when it has none. Ask only for messages that
+/// have attachments (`has_attachments`).
+impl Loader<MessageAt> for AttachmentLoader {
     type Value = Vec<Attachment>;
     type Error = Arc<AppError>;
 
     async fn load(
         &self,
-        message_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<Attachment>>, Self::Error> {
+        messages: &[MessageAt],
+    ) -> Result<HashMap<MessageAt, Vec<Attachment>>, Self::Error> {
         let mut conn = self.app.pool.get().await.map_err(failed)?;
-        let rows = attachment::for_messages(&mut conn, message_ids)
+        let rows = attachment::for_messages(&mut conn, messages)
             .await
             .map_err(failed)?;
-        let mut by_message: HashMap<Uuid, Vec<Attachment>> =
-            message_ids.iter().map(|id| (*id, Vec::new())).collect();
+        let mut by_message: HashMap<Uuid, Vec<Attachment>> = HashMap::new();
         for row in rows {
             by_message.entry(row.message_id).or_default().push(row);
         }
-        Ok(by_message)
+        Ok(messages
+            .iter()
+            .map(|message| {
+                let rows = by_message.get(&message.id).cloned().unwrap_or_default();
+                (*message, rows)
+            })
+            .collect())
     }
 }
 
@@ -58,19 +67,20 @@ impl ContentLoader {
 }
 
 /// Derived from raw sources ([`crate::content`]); a message deleted meanwhile has no entry.
-impl Loader<Uuid> for ContentLoader {
+impl Loader<MessageAt> for ContentLoader {
     type Value = Arc<MailContent>;
     type Error = Arc<AppError>;
 
     async fn load(
         &self,
-        message_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Arc<MailContent>>, Self::Error> {
+        messages: &[MessageAt],
+    ) -> Result<HashMap<MessageAt, Arc<MailContent>>, Self::Error> {
         let mut conn = self.app.pool.get().await.map_err(failed)?;
-        self.app
-            .contents
-            .load(&mut conn, message_ids)
-            .await
-            .map_err(|error| failed(AppError::Internal(error)))
+        let contents = (self.app.contents.load(&mut conn, messages).await)
+            .map_err(|error| failed(AppError::Internal(error)))?;
+        Ok(messages
+            .iter()
+            .filter_map(|message| Some((*message, contents.get(&message.id)?.clone())))
+            .collect())
     }
 }

@@ -68,17 +68,24 @@ impl Subscription {
         // Boxed, so that it is freed once the feed has started.
         Ok(futures::stream::once(start.boxed()).flat_map(|started| {
             let (replay, feed) = match started {
-                Ok((replay, feed)) => (replay, Ok(feed)),
+                Ok((replay, feed)) => {
+                    let bucket = feed.bucket();
+                    let replay = replay.into_iter().map(move |m| Ok(Message::new(m, bucket)));
+                    (replay.collect(), Ok(feed))
+                }
                 Err(error) => (Vec::new(), Err(error.extend())),
             };
-            let replay = futures::stream::iter(replay.into_iter().map(|m| Ok(Message::new(m))));
+            let replay = futures::stream::iter(replay);
             let live = futures::stream::unfold(Some(feed), |feed| async move {
                 let mut feed = match feed? {
                     Ok(feed) => feed,
                     Err(error) => return Some((Err(error), None)),
                 };
                 match feed.next().await {
-                    Ok(message) => Some((Ok(Message::new(message)), Some(Ok(feed)))),
+                    Ok(message) => {
+                        let message = Message::new(message, feed.bucket());
+                        Some((Ok(message), Some(Ok(feed))))
+                    }
                     // Report the failure once and end the stream; the client resumes with
                     // `after`.
                     Err(error) => Some((Err(error.extend()), None)),
@@ -105,20 +112,20 @@ async fn start_feed(
     let filter = named.narrow(filter)?;
     // Listen before reading the starting point, so nothing stored in between is missed.
     let listener = app.events.listen(named.inbox.id);
-    let inbox_id = named.inbox.id;
+    let mut at = named.inbox.bucket();
     let (replay, cursor) = match after {
         Some(cursor) => (Vec::new(), cursor),
         None => {
             let mut conn = app.pool.get().await?;
-            let latest = message::latest_seq(&mut conn, inbox_id).await?;
             let now = app.clock.now();
+            let latest = message::latest_seq(&mut conn, viewer, &mut at, now).await?;
             let lookback = chrono::Duration::seconds(app.config.http.wait_lookback.into());
             // No inbox holds more messages than this, so the replay is complete.
             let limit = app.config.retention.max_messages_per_inbox.into();
             let replay = message::unreturned_through(
                 &mut conn,
                 viewer,
-                inbox_id,
+                &mut at,
                 &filter,
                 now - lookback,
                 latest,
@@ -129,6 +136,6 @@ async fn start_feed(
             (replay, latest)
         }
     };
-    let feed = Feed::new(app, caller, viewer, inbox_id, filter, cursor, listener);
+    let feed = Feed::new(app, caller, viewer, at, filter, cursor, listener);
     Ok((replay, feed))
 }

@@ -20,7 +20,7 @@ use ephemail_store::models::{
     inbox,
     message::{self, Message},
     webhook::Claimed,
-    Viewer,
+    MessageAt, Viewer,
 };
 
 use crate::content::Contents;
@@ -111,7 +111,7 @@ async fn message_facts(
     now: DateTime<Utc>,
 ) -> anyhow::Result<HashMap<Uuid, MessageFacts>> {
     let messages = message::find_all_by_id(conn, ids).await?;
-    let mut inbox_ids: Vec<Uuid> = messages.iter().map(|m| m.inbox_id).collect();
+    let mut inbox_ids: Vec<Uuid> = messages.iter().map(|(m, _)| m.inbox_id).collect();
     inbox_ids.sort_unstable();
     inbox_ids.dedup();
     let addresses: HashMap<Uuid, String> = inbox::find_all(conn, Viewer::System, &inbox_ids, now)
@@ -119,10 +119,18 @@ async fn message_facts(
         .into_iter()
         .map(|inbox| (inbox.id, inbox.address()))
         .collect();
-    let found: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
+    let at = |(message, purge_at): &(Message, _)| MessageAt {
+        id: message.id,
+        purge_at: *purge_at,
+    };
+    let found: Vec<MessageAt> = messages.iter().map(at).collect();
     let mut content = contents.load(conn, &found).await?;
+    let with_attachments: Vec<MessageAt> = (messages.iter())
+        .filter(|(message, _)| message.has_attachments)
+        .map(at)
+        .collect();
     let mut attachments: HashMap<Uuid, Vec<Attachment>> = HashMap::new();
-    for attachment in attachment::for_messages(conn, &found).await? {
+    for attachment in attachment::for_messages(conn, &with_attachments).await? {
         attachments
             .entry(attachment.message_id)
             .or_default()
@@ -130,7 +138,7 @@ async fn message_facts(
     }
     Ok(messages
         .into_iter()
-        .filter_map(|message| {
+        .filter_map(|(message, _)| {
             let address = addresses.get(&message.inbox_id)?.clone();
             let content = content.remove(&message.id)?;
             let attachments = attachments.remove(&message.id).unwrap_or_default();

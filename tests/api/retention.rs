@@ -6,7 +6,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use ephemail_store::retention::{self, SweepReport};
 use serde_json::json;
 
-use crate::helpers::{count, metric_value, number, scrape_metrics, TestApp, MAIL_WITH_PDF};
+use crate::helpers::{
+    count, metric_value, number, scrape_metrics, GraphqlWs, TestApp, MAIL_WITH_PDF,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_inboxes_vanish_at_once_and_their_bucket_is_dropped_whole_once_it_ends() {
@@ -563,4 +565,161 @@ async fn deleting_one_tenants_copies_keeps_a_raw_source_another_tenant_is_storin
         .unwrap();
     assert_eq!(raw.status(), 200);
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_age_sweep_across_buckets_deletes_each_bucket_s_attachments_and_shared_sources() {
+    let app = TestApp::spawn_with(&["--default-ttl", "86400", "--max-message-age", "600"]).await;
+    // Two mails with an attachment, each to two inboxes: the second's inboxes made an hour
+    // later, so each mail's copies share a raw source in a bucket of its own.
+    for (n, to) in [
+        ["a1@localhost", "a2@localhost"],
+        ["b1@localhost", "b2@localhost"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        if n > 0 {
+            app.clock.advance(Duration::minutes(61));
+        }
+        let mut smtp = app.smtp().await;
+        smtp.command("EHLO client.test").await;
+        let reply = smtp.deliver("sender@example.com", to, MAIL_WITH_PDF).await;
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    let buckets = "SELECT count(DISTINCT purge_at) AS n FROM messages";
+    assert_eq!(number(&app, buckets).await, 2);
+    assert_eq!(count(&app, "raw_sources").await, 2);
+    assert_eq!(count(&app, "attachments").await, 4);
+    // Both mails are past the age limit: one delete takes the four messages, and its trigger
+    // each bucket's attachments and raw sources, and their bytes from the tenant's count.
+    app.clock.advance(Duration::seconds(601));
+    let report = app.app.sweeper.sweep().await.unwrap().unwrap();
+    assert_eq!(report.messages, 4);
+    for table in ["messages", "attachments", "raw_sources", "stored_bytes"] {
+        assert_eq!(count(&app, table).await, 0, "{table}");
+    }
+    app.stop().await;
+}
+
+/// Readers hold an inbox's expiry bucket, and extending the inbox moves its messages to
+/// another: a subscription, a wait and a read that started before the move still get every
+/// message, in the inbox's new bucket.
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_waits_and_reads_follow_an_inbox_that_moves_to_another_bucket() {
+    use ephemail_store::{
+        clock::Clock,
+        models::{message, InboxBucket, Viewer},
+    };
+    let app = TestApp::spawn_with(&["--default-ttl", "600", "--purge-bucket", "60"]).await;
+    let (id, address, _) = app.create_inbox("moving").await;
+    app.send_mail(&address, "before", "body").await;
+    let old = InboxBucket {
+        inbox_id: id.parse().unwrap(),
+        purge_at: bucket_of(&app, &id).await,
+    };
+    // A filtered subscription reads the database on every wake-up; an unfiltered one takes
+    // what the wake-up brings, and reads the attachments of the bucket it knows.
+    let mut ws = GraphqlWs::connect(&app, false).await;
+    let subscription = r#"subscription($a: String, $f: MessageFilter) {
+        messageReceived(address: $a, filter: $f) { subject attachments { filename } } }"#;
+    ws.subscribe(
+        "1",
+        subscription,
+        json!({ "a": address, "f": { "subject": "with" } }),
+    )
+    .await;
+    ws.subscribe("2", subscription, json!({ "a": address }))
+        .await;
+    // The unfiltered one first replays the mail of the last minutes.
+    assert_eq!(ws.next_data().await["messageReceived"]["subject"], "before");
+    let wait = |query: &'static str| {
+        let variables = json!({ "a": address });
+        let app = &app;
+        async move {
+            let response = app.graphql(query, variables).await;
+            assert!(response.get("errors").is_none(), "{response}");
+            response["data"]["waitForMessage"].clone()
+        }
+    };
+    let claiming = wait(
+        r#"query($a: String) { waitForMessage(address: $a, filter: {subject: "with"}, timeoutMs: 20000) {
+            subject attachments { filename } } }"#,
+    );
+    let moving_and_sending = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let extended = app
+            .data(
+                "mutation($id: ID!) { extendInbox(input: {id: $id, ttlSeconds: 7200}) { status } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(extended["extendInbox"]["status"], "EXTENDED");
+        assert_ne!(bucket_of(&app, &id).await, old.purge_at, "the inbox moved");
+        app.send_raw(&address, MAIL_WITH_PDF).await;
+    };
+    let (claimed, ()) = tokio::join!(claiming, moving_and_sending);
+    assert_eq!(claimed["subject"], "with file");
+    assert_eq!(claimed["attachments"][0]["filename"], "a.pdf");
+    for _ in 0..2 {
+        let received = &ws.next_data().await["messageReceived"];
+        assert_eq!(received["subject"], "with file");
+        assert_eq!(received["attachments"][0]["filename"], "a.pdf");
+    }
+
+    let listed = app
+        .data(
+            r#"query($a: String) { inbox(address: $a) {
+                messages { totalCount edges { node { subject text } } }
+                filtered: messages(filter: {hasAttachments: true}) { totalCount } } }"#,
+            json!({ "a": address }),
+        )
+        .await;
+    let messages = &listed["inbox"]["messages"];
+    assert_eq!(messages["totalCount"], 2, "{listed}");
+    assert_eq!(messages["edges"][0]["node"]["text"], "see attached");
+    assert_eq!(listed["inbox"]["filtered"]["totalCount"], 1);
+
+    // Reads given the bucket from before the move find the messages in the new one, and keep it.
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let now = app.clock.now();
+    let any = message::MessageFilter::default();
+    let mut at = old;
+    let page = message::page(&mut conn, Viewer::System, &mut at, &any, None, 10, now).await;
+    assert_eq!(page.unwrap().len(), 2);
+    assert_eq!(at.purge_at, bucket_of(&app, &id).await);
+    let mut at = old;
+    let counted = message::count(&mut conn, Viewer::System, &mut at, &any, now).await;
+    assert_eq!(counted.unwrap(), 2);
+    let mut at = old;
+    let latest = message::latest_seq(&mut conn, Viewer::System, &mut at, now).await;
+    assert!(latest.unwrap() > 0);
+    let mut at = old;
+    let after = message::stored_after(&mut conn, Viewer::System, &mut at, &any, 0, 10, now).await;
+    assert_eq!(after.unwrap().len(), 2);
+    let mut at = old;
+    let deleted = message::delete_matching(&mut conn, Viewer::System, &mut at, &any, now).await;
+    assert_eq!(deleted.unwrap(), 2);
+    assert_eq!(count(&app, "messages").await, 0);
+    app.stop().await;
+}
+
+/// The expiry bucket inbox `id` is in.
+async fn bucket_of(app: &TestApp, id: &str) -> chrono::DateTime<chrono::Utc> {
+    #[derive(diesel::QueryableByName)]
+    struct Bucket {
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        purge_at: chrono::DateTime<chrono::Utc>,
+    }
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let bucket: Bucket = diesel::sql_query("SELECT purge_at FROM inboxes WHERE id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(id.parse::<uuid::Uuid>().unwrap())
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    bucket.purge_at
 }

@@ -93,7 +93,12 @@ async fn a_waiter_gets_the_content_of_its_message_from_ingest_not_the_raw_source
         .execute(&mut conn)
         .await
         .unwrap();
-    let contents = ephemail::content::Contents::load(&app.app.api.contents, &mut conn, &[id])
+    // Any bucket: a content from the cache is not read from one.
+    let at = ephemail_store::models::MessageAt {
+        id,
+        purge_at: chrono::DateTime::UNIX_EPOCH,
+    };
+    let contents = ephemail::content::Contents::load(&app.app.api.contents, &mut conn, &[at])
         .await
         .unwrap();
     let content = contents.get(&id).expect("the content came with the event");

@@ -63,7 +63,7 @@ impl MessageMutation {
         let deleted = message::delete_matching(
             &mut conn,
             viewer,
-            inbox.id,
+            &mut inbox.bucket(),
             &MessageFilterInput::into_filter(filter),
             app.clock.now(),
         )

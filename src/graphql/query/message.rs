@@ -47,7 +47,7 @@ impl MessageQuery {
         message_connection(
             ctx,
             viewer,
-            inbox.id,
+            inbox.bucket(),
             MessageFilterInput::into_filter(filter),
             first,
             after,
@@ -67,8 +67,8 @@ impl MessageQuery {
             .await
             .api()?;
         // Nullable, so a NOT_FOUND nulls this field and not the whole response.
-        let found = found.ok_or(AppError::NotFound("message")).api()?;
-        Ok(Some(Message::new(found)))
+        let (found, purge_at) = found.ok_or(AppError::NotFound("message")).api()?;
+        Ok(Some(Message::new(found, purge_at)))
     }
 
     /// Holds the request until a matching message exists and returns the oldest such one: with
@@ -157,26 +157,26 @@ impl MessageQuery {
                     app.clone(),
                     caller.clone(),
                     viewer,
-                    named.inbox.id,
+                    named.inbox.bucket(),
                     filter,
                     cursor,
                     listener,
                 );
-                match claim {
-                    Some(claim) => feed.next_claimed(claim).await,
+                let message = match claim {
+                    Some(claim) => feed.next_claimed(claim).await?,
                     None => {
                         let message = feed.next().await?;
-                        let mut conn = app.pool.get().await?;
-                        message::record_returned(&mut conn, &message, app.clock.now()).await?;
-                        Ok(message)
+                        feed.record_returned(&message).await?;
+                        message
                     }
-                }
+                };
+                Ok(Message::new(message, feed.bucket()))
             };
             let _waiting = GaugeHold::new(&app.metrics.waits);
             tokio::time::timeout(Duration::from_millis(timeout_ms), found)
                 .await
                 .map_err(|_| AppError::Timeout(timeout_ms))?
         };
-        wait.await.map(|message| Some(Message::new(message))).api()
+        wait.await.map(Some).api()
     }
 }

@@ -7,7 +7,6 @@ use async_graphql::{
     dataloader::DataLoader,
     Context, ErrorExtensions, InputObject, Object, Result, ID,
 };
-use uuid::Uuid;
 
 use super::{timestamp::Timestamp, StorableText};
 use ephemail_mail::{
@@ -29,7 +28,7 @@ use crate::{
     },
     scope::Scope,
 };
-use ephemail_store::models::{attachment, inbox, message as model, Viewer};
+use ephemail_store::models::{attachment, inbox, message as model, InboxBucket, MessageAt, Viewer};
 
 const DEFAULT_PAGE: i32 = 20;
 const MAX_PAGE: i32 = 100;
@@ -151,9 +150,13 @@ impl Inbox {
     /// Cursor of the newest message (of the empty inbox, if none): pass it as `after` to
     /// `messageReceived` or `waitForMessage` to get exactly the messages stored from now on.
     async fn latest_cursor(&self, ctx: &Context<'_>) -> Result<String> {
-        ctx.viewer(Scope::Read).api()?;
-        let mut conn = ctx.app().pool.get().await.api()?;
-        let seq = model::latest_seq(&mut conn, self.0.inbox.id).await.api()?;
+        let viewer = ctx.viewer(Scope::Read).api()?;
+        let app = ctx.app();
+        let mut conn = app.pool.get().await.api()?;
+        let mut at = self.0.inbox.bucket();
+        let seq = model::latest_seq(&mut conn, viewer, &mut at, app.clock.now())
+            .await
+            .api()?;
         Ok(encode_cursor(seq))
     }
 
@@ -171,7 +174,7 @@ impl Inbox {
             .0
             .narrow(MessageFilterInput::into_filter(filter))
             .api()?;
-        message_connection(ctx, viewer, self.0.inbox.id, filter, first, after)
+        message_connection(ctx, viewer, self.0.inbox.bucket(), filter, first, after)
             .await
             .api()
     }
@@ -180,6 +183,8 @@ impl Inbox {
 /// A received message as one inbox sees it.
 pub struct Message {
     row: model::Message,
+    /// Its id and the bucket it was read from, which its attachments and contents are read by.
+    at: MessageAt,
     /// Its bodies and header fields, read from its raw source once per message object.
     content: tokio::sync::OnceCell<Arc<MailContent>>,
     /// The HTML body sanitized, once per message object: `html`, `links` and `codes` all read it.
@@ -189,8 +194,13 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn new(row: model::Message) -> Self {
+    /// `row` as read from the bucket `purge_at`.
+    pub fn new(row: model::Message, purge_at: chrono::DateTime<chrono::Utc>) -> Self {
         Self {
+            at: MessageAt {
+                id: row.id,
+                purge_at,
+            },
             row,
             content: tokio::sync::OnceCell::new(),
             sanitized_html: tokio::sync::OnceCell::new(),
@@ -204,7 +214,7 @@ impl Message {
             .content
             .get_or_try_init(|| async {
                 ctx.data_unchecked::<DataLoader<ContentLoader>>()
-                    .load_one(self.row.id)
+                    .load_one(self.at)
                     .await
                     .map_err(|error| error.extend())?
                     .ok_or(AppError::NotFound("message"))
@@ -256,9 +266,12 @@ impl Message {
     }
 
     async fn attachment_rows(&self, ctx: &Context<'_>) -> Result<Vec<attachment::Attachment>> {
+        if !self.row.has_attachments {
+            return Ok(Vec::new());
+        }
         let loader = ctx.data_unchecked::<DataLoader<AttachmentLoader>>();
         let rows = loader
-            .load_one(self.row.id)
+            .load_one(self.at)
             .await
             .map_err(|error| error.extend())?;
         Ok(rows.unwrap_or_default())
@@ -515,7 +528,7 @@ pub fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
 /// Fields of a message list beyond its edges.
 pub struct MessageListInfo {
     viewer: Viewer,
-    inbox_id: Uuid,
+    at: InboxBucket,
     filter: model::MessageFilter,
 }
 
@@ -528,7 +541,7 @@ impl MessageListInfo {
         model::count(
             &mut conn,
             self.viewer,
-            self.inbox_id,
+            &mut self.at.clone(),
             &self.filter,
             app.clock.now(),
         )
@@ -543,7 +556,7 @@ pub type MessageConnection = Connection<MessageCursor, Message, MessageListInfo,
 pub async fn message_connection(
     ctx: &Context<'_>,
     viewer: Viewer,
-    inbox_id: Uuid,
+    mut at: InboxBucket,
     filter: model::MessageFilter,
     first: Option<i32>,
     after: Option<String>,
@@ -561,7 +574,7 @@ pub async fn message_connection(
     let mut rows = model::page(
         &mut conn,
         viewer,
-        inbox_id,
+        &mut at,
         &filter,
         before,
         i64::from(first) + 1,
@@ -573,16 +586,12 @@ pub async fn message_connection(
     let mut connection = Connection::with_additional_fields(
         before.is_some(),
         has_next,
-        MessageListInfo {
-            viewer,
-            inbox_id,
-            filter,
-        },
+        MessageListInfo { viewer, at, filter },
     );
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(OpaqueCursor(row.seq), Message::new(row))),
-    );
+    connection.edges.extend(rows.into_iter().map(|row| {
+        let cursor = OpaqueCursor(row.seq);
+        Edge::new(cursor, Message::new(row, at.purge_at))
+    }));
     Ok(connection)
 }
 

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::{
     filters,
     raw_source::{self, RawSource},
-    Viewer,
+    MessageAt, Viewer,
 };
 use crate::schema::{attachments, messages, raw_sources};
 
@@ -39,13 +39,37 @@ pub struct NewAttachment<'a> {
     pub purge_at: DateTime<Utc>,
 }
 
-/// The attachments of several messages at once (one query for a whole page of messages).
+/// The attachments of several messages at once, each of which has some (`has_attachments`):
+/// one query per bucket (for a page of messages, one), and one for the messages none were found
+/// for in the bucket they were read from (their inbox has moved since).
 pub async fn for_messages(
     conn: &mut AsyncPgConnection,
-    message_ids: &[Uuid],
+    messages: &[MessageAt],
 ) -> QueryResult<Vec<Attachment>> {
-    attachments::table
-        .filter(attachments::message_id.eq_any(message_ids.to_vec()))
+    let mut found = Vec::new();
+    for (bucket, ids) in MessageAt::by_bucket(messages) {
+        found.extend(of_messages(conn, ids, Some(bucket)).await?);
+    }
+    let moved = MessageAt::missing(messages, found.iter().map(|a| a.message_id));
+    if !moved.is_empty() {
+        found.extend(of_messages(conn, moved, None).await?);
+    }
+    Ok(found)
+}
+
+/// The attachments of the messages `ids` in `bucket`, or in any bucket.
+async fn of_messages(
+    conn: &mut AsyncPgConnection,
+    ids: Vec<Uuid>,
+    bucket: Option<DateTime<Utc>>,
+) -> QueryResult<Vec<Attachment>> {
+    let mut query = attachments::table
+        .filter(attachments::message_id.eq_any(ids))
+        .into_boxed();
+    if let Some(bucket) = bucket {
+        query = query.filter(attachments::purge_at.eq(bucket));
+    }
+    query
         .order((attachments::message_id, attachments::position))
         .select(Attachment::as_select())
         .load(conn)

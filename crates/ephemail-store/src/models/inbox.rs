@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     filters::{bind_viewer, contains_pattern, visible, visible_at_2_to_4},
-    Viewer,
+    InboxBucket, Viewer,
 };
 use crate::{
     partitions::ExpiryBuckets,
@@ -54,6 +54,14 @@ impl Inbox {
             tags: Vec::new(),
             purge_at: buckets.purge_at(now + ttl),
             message_bound: 0,
+        }
+    }
+
+    /// Where its messages are.
+    pub fn bucket(&self) -> InboxBucket {
+        InboxBucket {
+            inbox_id: self.id,
+            purge_at: self.purge_at,
         }
     }
 

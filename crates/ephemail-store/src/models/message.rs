@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::{
     pg::Pg,
     prelude::*,
-    sql_types::{BigInt, Bool, Nullable, Timestamptz, Uuid as SqlUuid},
+    sql_types::{BigInt, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::de::DeserializeOwned;
@@ -13,7 +13,7 @@ use super::{
         bind_viewer, contains_pattern, in_visible_inbox, source_of_message, visible_at_2_to_4,
     },
     raw_source::{self, RawSource},
-    Viewer,
+    InboxBucket, MessageAt, Viewer,
 };
 use crate::{
     prepared::Prepared,
@@ -28,9 +28,9 @@ macro_rules! message_columns {
     };
 }
 
-/// The prepared statements' look-up of the expiry bucket of inbox `$1`, when it is live and
-/// visible ([`visible_at_2_to_4`]): `purge_at = ` it.
-macro_rules! visible_bucket {
+/// The prepared statements' inbox `$1` when it is live and visible ([`visible_at_2_to_4`]): its
+/// bucket (`purge_at`), one row or none.
+macro_rules! visible_inbox {
     () => {
         concat!(
             "(SELECT purge_at FROM inboxes WHERE id = $1 AND ",
@@ -40,82 +40,66 @@ macro_rules! visible_bucket {
     };
 }
 
-/// The prepared statements' read of inbox `$1`'s messages, when it is live and visible (`$2` to
-/// `$4`, [`visible_bucket`]); the statement adds its conditions (` AND ...`) and order.
-macro_rules! select_visible_inbox_messages {
+/// The prepared statements' conditions, on `messages`, of inbox `$1`'s messages in bucket `$5`
+/// that match the filter `$6` to `$13`, each NULL when not given ([`bind_matching`] binds them).
+/// One text for every filter: a statement is planned once per connection, and the bucket is
+/// a parameter, which PostgreSQL prunes the other buckets' partitions by when it starts.
+macro_rules! matching {
     () => {
+        "inbox_id = $1 AND purge_at = $5
+         AND ($6::text IS NULL OR from_text ILIKE $6)
+         AND ($7::text IS NULL OR to_text ILIKE $7)
+         AND ($8::text IS NULL OR subject ILIKE $8)
+         AND ($9::timestamptz IS NULL OR received_at > $9)
+         AND ($10::timestamptz IS NULL OR received_at < $10)
+         AND ($11::bool IS NULL OR seen = $11)
+         AND ($12::bool IS NULL OR has_attachments = $12)
+         AND ($13::text IS NULL OR tags @> ARRAY[$13::text])"
+    };
+}
+
+/// A prepared statement that reads `$read` (a query on `messages`, with [`matching`]) when
+/// inbox `$1` is live and visible: each row is the inbox's bucket (`bucket`) and one of the
+/// read's rows (all NULL when it has none); no row when the inbox is not visible. A bucket
+/// other than `$5` means the inbox has moved, and the read found nothing there (the messages
+/// moved in the same transaction). See [`following_moves`].
+macro_rules! read_in_bucket {
+    ($($read:tt)+) => {
         concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE inbox_id = $1 AND purge_at = ",
-            visible_bucket!()
+            "SELECT i.purge_at AS bucket, m.* FROM ",
+            visible_inbox!(),
+            " i LEFT JOIN LATERAL (",
+            $($read)+,
+            ") m ON true"
         )
     };
 }
 
-/// The prepared statements' conditions, on `messages`, of the oldest message of inbox `$1`
-/// (visible: `$2` to `$4`) after seq `$5`, received after `$6` (NULL: any time), that a claim
-/// may take: when `$7`, an unseen one, else one no wait has returned.
-macro_rules! oldest_claimable_where {
+/// A [`read_in_bucket`] statement of inbox `$1`'s messages in bucket `$5` that match the filter
+/// ([`matching`]), with `$rest` (the statement's cursor, order and limit, from `$14`).
+macro_rules! read_matching_messages {
+    ($rest:expr) => {
+        read_in_bucket!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE ",
+            matching!(),
+            $rest
+        )
+    };
+}
+
+/// The prepared statements' query of the id of the oldest message after seq `$14` (with
+/// [`matching`]) that a claim may take: when `$15`, an unseen one, else one no wait has returned.
+macro_rules! oldest_claimable {
     () => {
         concat!(
-            "inbox_id = $1 AND purge_at = ",
-            visible_bucket!(),
-            " AND seq > $5 AND ($6::timestamptz IS NULL OR received_at > $6)
-              AND CASE WHEN $7 THEN NOT seen ELSE waited_at IS NULL END
+            "SELECT id FROM messages WHERE ",
+            matching!(),
+            " AND seq > $14 AND CASE WHEN $15 THEN NOT seen ELSE waited_at IS NULL END
              ORDER BY seq LIMIT 1"
         )
     };
-}
-
-/// The values of [`oldest_claimable_where`]'s `$1` to `$7`.
-#[derive(Clone, Copy)]
-struct OldestClaimable {
-    inbox_id: Uuid,
-    viewer: Viewer,
-    now: DateTime<Utc>,
-    after: i64,
-    received_after: Option<DateTime<Utc>>,
-    consume: bool,
-}
-
-impl OldestClaimable {
-    /// The values, when `filter` is at most a received-after time (a prepared statement's).
-    fn of(
-        viewer: Viewer,
-        inbox_id: Uuid,
-        filter: &MessageFilter,
-        after: i64,
-        claim: Claim,
-        now: DateTime<Utc>,
-    ) -> Option<Self> {
-        filter.only_received_after().map(|received_after| Self {
-            inbox_id,
-            viewer,
-            now,
-            after,
-            received_after,
-            consume: claim == Claim::Seen,
-        })
-    }
-}
-
-fn bind_oldest_claimable(
-    statement: Prepared<'static>,
-    values: OldestClaimable,
-) -> Prepared<'static> {
-    let OldestClaimable {
-        inbox_id,
-        viewer,
-        now,
-        after,
-        received_after,
-        consume,
-    } = values;
-    bind_visible_bucket(statement, inbox_id, viewer, now)
-        .bind::<BigInt, _>(after)
-        .bind::<Nullable<Timestamptz>, _>(received_after)
-        .bind::<Bool, _>(consume)
 }
 
 /// A condition that is true and lets the statement's transaction commit without waiting for
@@ -131,14 +115,98 @@ macro_rules! commit_without_waiting_for_disk {
     };
 }
 
-/// Binds `$1` to `$4` of a statement with [`visible_bucket`].
-fn bind_visible_bucket(
+/// Binds `$1` to `$13` of a statement with [`visible_inbox`] and [`matching`].
+fn bind_matching(
     statement: Prepared<'static>,
-    inbox_id: Uuid,
     viewer: Viewer,
+    at: InboxBucket,
+    filter: &MessageFilter,
     now: DateTime<Utc>,
 ) -> Prepared<'static> {
-    bind_viewer(statement.bind::<SqlUuid, _>(inbox_id), viewer, now)
+    let pattern = |text: &Option<String>| text.as_deref().map(contains_pattern);
+    bind_viewer(statement.bind::<SqlUuid, _>(at.inbox_id), viewer, now)
+        .bind::<Timestamptz, _>(at.purge_at)
+        .bind::<Nullable<Text>, _>(pattern(&filter.from))
+        .bind::<Nullable<Text>, _>(pattern(&filter.to))
+        .bind::<Nullable<Text>, _>(pattern(&filter.subject))
+        .bind::<Nullable<Timestamptz>, _>(filter.received_after)
+        .bind::<Nullable<Timestamptz>, _>(filter.received_before)
+        .bind::<Nullable<Bool>, _>(filter.seen)
+        .bind::<Nullable<Bool>, _>(filter.has_attachments)
+        .bind::<Nullable<Text>, _>(filter.tag.as_deref().map(str::to_lowercase))
+}
+
+/// A row of a [`read_in_bucket`] statement.
+#[derive(QueryableByName)]
+struct InBucket<T> {
+    #[diesel(sql_type = Timestamptz)]
+    bucket: DateTime<Utc>,
+    #[diesel(embed)]
+    read: T,
+}
+
+/// A count or a `seq` read by a [`read_in_bucket`] statement.
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    n: Option<i64>,
+}
+
+/// A message id read by a [`read_in_bucket`] statement.
+#[derive(QueryableByName)]
+struct Candidate {
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    id: Option<Uuid>,
+}
+
+/// The rows the [`read_in_bucket`] statement `in_bucket` makes for `at` read, in the inbox's
+/// bucket: after a move, read again in the new one, which `at` keeps from then on. None when
+/// the inbox is not visible. Each answer is of one snapshot, so a read is never short for a
+/// move it did not see.
+async fn following_moves<T>(
+    conn: &mut AsyncPgConnection,
+    at: &mut InboxBucket,
+    in_bucket: impl Fn(InboxBucket) -> Prepared<'static>,
+) -> QueryResult<Vec<T>>
+where
+    T: Send + 'static,
+    InBucket<T>: QueryableByName<Pg>,
+{
+    loop {
+        let rows: Vec<InBucket<T>> = in_bucket(*at).load(conn).await?;
+        match rows.as_slice() {
+            [row, ..] if row.bucket != at.purge_at => at.purge_at = row.bucket,
+            _ => return Ok(rows.into_iter().map(|row| row.read).collect()),
+        }
+    }
+}
+
+/// The messages a [`read_matching_messages`] statement `sql` reads (see [`following_moves`]),
+/// `bind_rest` binding its parameters from `$14`.
+async fn matching_messages(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    at: &mut InboxBucket,
+    filter: &MessageFilter,
+    now: DateTime<Utc>,
+    sql: &'static str,
+    bind_rest: impl Fn(Prepared<'static>) -> Prepared<'static>,
+) -> QueryResult<Vec<Message>> {
+    let rows: Vec<Option<Message>> = following_moves(conn, at, |at| {
+        bind_rest(bind_matching(Prepared::new(sql), viewer, at, filter, now))
+    })
+    .await?;
+    Ok(rows.into_iter().flatten().collect())
+}
+
+/// The number a [`read_in_bucket`] statement reads, 0 for none (see [`following_moves`]).
+async fn number_following_moves(
+    conn: &mut AsyncPgConnection,
+    at: &mut InboxBucket,
+    in_bucket: impl Fn(InboxBucket) -> Prepared<'static>,
+) -> QueryResult<i64> {
+    let rows: Vec<Number> = following_moves(conn, at, in_bucket).await?;
+    Ok(rows.into_iter().find_map(|row| row.n).unwrap_or_default())
 }
 
 /// A stored message's row: what lists, filters and sorting need. What else it shows (bodies,
@@ -203,12 +271,6 @@ pub struct MessageFilter {
 impl MessageFilter {
     /// Whether every message matches.
     pub fn is_empty(&self) -> bool {
-        self.only_received_after() == Some(None)
-    }
-
-    /// `Some(received_after)` when no other criterion is given: the filters of feeds and
-    /// waits that run as prepared statements (waits without a cursor look back from a time).
-    fn only_received_after(&self) -> Option<Option<DateTime<Utc>>> {
         let Self {
             from,
             to,
@@ -219,14 +281,14 @@ impl MessageFilter {
             has_attachments,
             tag,
         } = self;
-        let others_none = from.is_none()
+        from.is_none()
             && to.is_none()
             && subject.is_none()
+            && received_after.is_none()
             && received_before.is_none()
             && seen.is_none()
             && has_attachments.is_none()
-            && tag.is_none();
-        others_none.then_some(*received_after)
+            && tag.is_none()
     }
 }
 
@@ -237,81 +299,33 @@ fn live(viewer: Viewer, now: DateTime<Utc>) -> messages::BoxedQuery<'static, Pg>
         .into_boxed()
 }
 
-/// Narrows `query` to one inbox's messages, read from its expiry bucket's partition only (the
-/// bucket is a subquery, so PostgreSQL prunes the other partitions when it executes).
-fn of_inbox(
-    query: messages::BoxedQuery<'static, Pg>,
-    inbox_id: Uuid,
-) -> messages::BoxedQuery<'static, Pg> {
-    let bucket = inboxes::table
-        .filter(inboxes::id.eq(inbox_id))
-        .select(inboxes::purge_at)
-        .single_value();
-    query
-        .filter(messages::inbox_id.eq(inbox_id))
-        .filter(messages::purge_at.nullable().eq(bucket))
-}
-
-/// The live messages of one inbox that match `filter`.
-fn matching(
-    viewer: Viewer,
-    inbox_id: Uuid,
-    filter: &MessageFilter,
-    now: DateTime<Utc>,
-) -> messages::BoxedQuery<'static, Pg> {
-    let mut query = of_inbox(live(viewer, now), inbox_id);
-    if let Some(from) = &filter.from {
-        query = query.filter(messages::from_text.ilike(contains_pattern(from)));
-    }
-    if let Some(to) = &filter.to {
-        query = query.filter(messages::to_text.ilike(contains_pattern(to)));
-    }
-    if let Some(subject) = &filter.subject {
-        query = query.filter(messages::subject.ilike(contains_pattern(subject)));
-    }
-    if let Some(after) = filter.received_after {
-        query = query.filter(messages::received_at.gt(after));
-    }
-    if let Some(before) = filter.received_before {
-        query = query.filter(messages::received_at.lt(before));
-    }
-    if let Some(seen) = filter.seen {
-        query = query.filter(messages::seen.eq(seen));
-    }
-    if let Some(has_attachments) = filter.has_attachments {
-        query = query.filter(messages::has_attachments.eq(has_attachments));
-    }
-    if let Some(tag) = &filter.tag {
-        query = query.filter(messages::tags.contains(vec![Some(tag.to_lowercase())]));
-    }
-    query
-}
-
+/// A live message by id alone, with its bucket. (Every bucket's partition is searched: the id
+/// does not tell the bucket.)
 pub async fn find(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
-) -> QueryResult<Option<Message>> {
+) -> QueryResult<Option<(Message, DateTime<Utc>)>> {
     live(viewer, now)
         .filter(messages::id.eq(id))
-        .select(Message::as_select())
+        .select((Message::as_select(), messages::purge_at))
         .first(conn)
         .await
         .optional()
 }
 
-/// The messages among `ids`, whatever their inbox: for a caller that reads their inboxes by id
-/// and drops the messages of those no longer live (the webhook payloads). Each is an index probe
-/// (filtered by the visible inboxes, as the API's reads are, PostgreSQL may instead hash every
-/// live inbox, once per call).
+/// The messages among `ids`, whatever their inbox, with their buckets: for a caller that reads
+/// their inboxes by id and drops the messages of those no longer live (the webhook payloads).
+/// Each is an index probe (filtered by the visible inboxes, as the API's reads are, PostgreSQL
+/// may instead hash every live inbox, once per call).
 pub async fn find_all_by_id(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
-) -> QueryResult<Vec<Message>> {
+) -> QueryResult<Vec<(Message, DateTime<Utc>)>> {
     messages::table
         .filter(messages::id.eq_any(ids.to_vec()))
-        .select(Message::as_select())
+        .select((Message::as_select(), messages::purge_at))
         .load(conn)
         .await
 }
@@ -320,84 +334,40 @@ pub async fn find_all_by_id(
 pub async fn page(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
-    inbox_id: Uuid,
+    at: &mut InboxBucket,
     filter: &MessageFilter,
     before: Option<i64>,
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
-    // Prepared when unfiltered, the common listing: a boxed query is parsed and planned anew
-    // for every page. The cursor is an index condition (`seq <`), not an `OR` with NULL.
-    if filter.is_empty() {
-        return bind_visible_bucket(
-            Prepared::new(concat!(
-                select_visible_inbox_messages!(),
-                " AND seq < coalesce($5, 9223372036854775807) ORDER BY seq DESC LIMIT $6"
-            )),
-            inbox_id,
-            viewer,
-            now,
-        )
-        .bind::<Nullable<BigInt>, _>(before)
-        .bind::<BigInt, _>(limit)
-        .load(conn)
-        .await;
-    }
-    let mut query = matching(viewer, inbox_id, filter, now);
-    if let Some(before) = before {
-        query = query.filter(messages::seq.lt(before));
-    }
-    query
-        .order(messages::seq.desc())
-        .limit(limit)
-        .select(Message::as_select())
-        .load(conn)
-        .await
+    // The cursor is an index condition (`seq <`), not an `OR` with NULL.
+    let sql = read_matching_messages!(
+        " AND seq < coalesce($14, 9223372036854775807) ORDER BY seq DESC LIMIT $15"
+    );
+    matching_messages(conn, viewer, at, filter, now, sql, |statement| {
+        statement
+            .bind::<Nullable<BigInt>, _>(before)
+            .bind::<BigInt, _>(limit)
+    })
+    .await
 }
 
 /// Oldest first: up to `limit` matching messages newer than the `after` cursor.
-#[tracing::instrument(name = "db.message.stored_after", level = "debug", skip_all, fields(inbox_id = %inbox_id, after = after))]
+#[tracing::instrument(name = "db.message.stored_after", level = "debug", skip_all, fields(inbox_id = %at.inbox_id, after = after))]
 pub async fn stored_after(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
-    inbox_id: Uuid,
+    at: &mut InboxBucket,
     filter: &MessageFilter,
     after: i64,
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
-    if let Some(received_after) = filter.only_received_after() {
-        return bind_visible_bucket(
-            Prepared::new(concat!(
-                select_visible_inbox_messages!(),
-                " AND seq > $5 AND ($6::timestamptz IS NULL OR received_at > $6)
-                 ORDER BY seq LIMIT $7"
-            )),
-            inbox_id,
-            viewer,
-            now,
-        )
-        .bind::<BigInt, _>(after)
-        .bind::<Nullable<Timestamptz>, _>(received_after)
-        .bind::<BigInt, _>(limit)
-        .load(conn)
-        .await;
-    }
-    let query = matching(viewer, inbox_id, filter, now).filter(messages::seq.gt(after));
-    oldest_first(conn, query, limit).await
-}
-
-async fn oldest_first(
-    conn: &mut AsyncPgConnection,
-    query: messages::BoxedQuery<'static, Pg>,
-    limit: i64,
-) -> QueryResult<Vec<Message>> {
-    query
-        .order(messages::seq.asc())
-        .limit(limit)
-        .select(Message::as_select())
-        .load(conn)
-        .await
+    let sql = read_matching_messages!(" AND seq > $14 ORDER BY seq LIMIT $15");
+    matching_messages(conn, viewer, at, filter, now, sql, |statement| {
+        statement.bind::<BigInt, _>(after).bind::<BigInt, _>(limit)
+    })
+    .await
 }
 
 /// How a wait takes a message for itself, so that concurrent and successive waits each get a
@@ -414,185 +384,171 @@ pub enum Claim {
 /// Takes the oldest matching message after `after` that `claim` allows and returns it.
 /// Concurrent waits each get a different message: the update re-checks the claim under the row
 /// lock, and a wait that lost the race moves on to the next candidate.
-#[tracing::instrument(name = "db.message.claim_oldest", level = "debug", skip_all, fields(inbox_id = %inbox_id, after = after, claim = ?claim))]
+#[tracing::instrument(name = "db.message.claim_oldest", level = "debug", skip_all, fields(inbox_id = %at.inbox_id, after = after, claim = ?claim))]
 pub async fn claim_oldest(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
-    inbox_id: Uuid,
+    at: &mut InboxBucket,
     filter: &MessageFilter,
     after: i64,
     claim: Claim,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Message>> {
-    let prepared = OldestClaimable::of(viewer, inbox_id, filter, after, claim, now);
+    let bind = |statement, at| {
+        bind_matching(statement, viewer, at, filter, now)
+            .bind::<BigInt, _>(after)
+            .bind::<Bool, _>(claim == Claim::Seen)
+    };
     loop {
-        let claimed = match prepared {
-            // One statement: the oldest candidate, taken if it still is one under the row lock.
-            // Nothing taken means no candidate, or another wait took it first: asked after.
-            Some(values) => {
-                let claimed = bind_oldest_claimable(
-                    Prepared::new(concat!(
-                        "UPDATE messages SET waited_at = $8, seen = seen OR $7
-                         WHERE purge_at = ",
-                        visible_bucket!(),
-                        " AND id = (SELECT id FROM messages WHERE ",
-                        oldest_claimable_where!(),
-                        ") AND CASE WHEN $7 THEN NOT seen ELSE waited_at IS NULL END AND ",
-                        commit_without_waiting_for_disk!(),
-                        " RETURNING ",
-                        message_columns!()
-                    )),
-                    values,
-                )
-                .bind::<Timestamptz, _>(now)
-                .get_result(conn)
-                .await
-                .optional()?;
-                if claimed.is_none() && oldest_claimable_by_values(conn, values).await?.is_none() {
-                    return Ok(None);
-                }
-                claimed
-            }
-            // The oldest candidate, then taken if it still is one under the row lock.
-            None => {
-                let oldest = oldest_claimable(conn, viewer, inbox_id, filter, after, claim, now);
-                let Some((id, purge_at)) = oldest.await? else {
-                    return Ok(None);
-                };
-                Prepared::new(concat!(
-                    "UPDATE messages SET waited_at = $1, seen = seen OR $2
-                     WHERE id = $3 AND purge_at = $4
-                       AND CASE WHEN $2 THEN NOT seen ELSE waited_at IS NULL END AND ",
-                    commit_without_waiting_for_disk!(),
-                    " RETURNING ",
-                    message_columns!()
-                ))
-                .bind::<Timestamptz, _>(now)
-                .bind::<Bool, _>(claim == Claim::Seen)
-                .bind::<SqlUuid, _>(id)
-                .bind::<Timestamptz, _>(purge_at)
-                .get_result(conn)
-                .await
-                .optional()?
-            }
-        };
+        // One statement: the oldest candidate, taken if it still is one under the row lock.
+        let claimed = bind(
+            Prepared::new(concat!(
+                "UPDATE messages SET waited_at = $16, seen = seen OR $15
+                 WHERE purge_at = $5 AND id = (SELECT m.id FROM ",
+                visible_inbox!(),
+                " i CROSS JOIN LATERAL (",
+                oldest_claimable!(),
+                ") m) AND CASE WHEN $15 THEN NOT seen ELSE waited_at IS NULL END AND ",
+                commit_without_waiting_for_disk!(),
+                " RETURNING ",
+                message_columns!()
+            )),
+            *at,
+        )
+        .bind::<Timestamptz, _>(now)
+        .get_result(conn)
+        .await
+        .optional()?;
         if claimed.is_some() {
             return Ok(claimed);
+        }
+        // Nothing taken: no candidate, another wait took it first, or the inbox moved; asked
+        // after, in the inbox's bucket.
+        let candidates: Vec<Candidate> = following_moves(conn, at, |at| {
+            bind(Prepared::new(read_in_bucket!(oldest_claimable!())), at)
+        })
+        .await?;
+        if candidates.into_iter().find_map(|c| c.id).is_none() {
+            return Ok(None);
         }
     }
 }
 
-/// The id and bucket of the oldest message of [`OldestClaimable`]'s values, by the prepared
-/// statement.
-async fn oldest_claimable_by_values(
-    conn: &mut AsyncPgConnection,
-    values: OldestClaimable,
-) -> QueryResult<Option<(Uuid, DateTime<Utc>)>> {
-    #[derive(QueryableByName)]
-    struct Candidate {
-        #[diesel(sql_type = SqlUuid)]
-        id: Uuid,
-        #[diesel(sql_type = Timestamptz)]
-        purge_at: DateTime<Utc>,
-    }
-    let candidate: Option<Candidate> = bind_oldest_claimable(
-        Prepared::new(concat!(
-            "SELECT id, purge_at FROM messages WHERE ",
-            oldest_claimable_where!()
-        )),
-        values,
-    )
-    .get_result(conn)
-    .await
-    .optional()?;
-    Ok(candidate.map(|c| (c.id, c.purge_at)))
-}
-
-/// The id and bucket of the oldest message after `after` that matches and `claim` allows, for a
-/// filter the prepared statement cannot take.
-async fn oldest_claimable(
-    conn: &mut AsyncPgConnection,
-    viewer: Viewer,
-    inbox_id: Uuid,
-    filter: &MessageFilter,
-    after: i64,
-    claim: Claim,
-    now: DateTime<Utc>,
-) -> QueryResult<Option<(Uuid, DateTime<Utc>)>> {
-    let candidates = matching(viewer, inbox_id, filter, now).filter(messages::seq.gt(after));
-    match claim {
-        Claim::Seen => candidates.filter(messages::seen.eq(false)),
-        Claim::Unreturned => candidates.filter(messages::waited_at.is_null()),
-    }
-    .order(messages::seq.asc())
-    .select((messages::id, messages::purge_at))
-    .first(conn)
-    .await
-    .optional()
-}
-
-/// Records that a wait returned the message (one it found by cursor, not by claim): waits
-/// without a cursor pass it over from now on.
+/// Records that a wait returned the message (one it found by cursor, not by claim) that it read
+/// at `at`: waits without a cursor pass it over from now on.
 #[tracing::instrument(name = "db.message.record_returned", level = "debug", skip_all, fields(inbox_id = %message.inbox_id))]
 pub async fn record_returned(
     conn: &mut AsyncPgConnection,
     message: &Message,
+    at: &mut InboxBucket,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    Prepared::new(concat!(
-        "UPDATE messages SET waited_at = $1 WHERE id = $2 AND inbox_id = $3 AND ",
-        commit_without_waiting_for_disk!()
-    ))
-    .bind::<Timestamptz, _>(now)
-    .bind::<SqlUuid, _>(message.id)
-    .bind::<SqlUuid, _>(message.inbox_id)
-    .execute(conn)
-    .await
-    .map(drop)
+    loop {
+        let recorded = Prepared::new(concat!(
+            "UPDATE messages SET waited_at = $1
+             WHERE id = $2 AND inbox_id = $3 AND purge_at = $4 AND ",
+            commit_without_waiting_for_disk!()
+        ))
+        .bind::<Timestamptz, _>(now)
+        .bind::<SqlUuid, _>(message.id)
+        .bind::<SqlUuid, _>(message.inbox_id)
+        .bind::<Timestamptz, _>(at.purge_at)
+        .execute(conn)
+        .await?;
+        if recorded > 0 {
+            return Ok(());
+        }
+        // Not there: deleted, or moved with its inbox since it was read.
+        match bucket_of(conn, at.inbox_id).await? {
+            Some(bucket) if bucket != at.purge_at => at.purge_at = bucket,
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The bucket of inbox `inbox_id`, whatever its expiry and owner.
+async fn bucket_of(
+    conn: &mut AsyncPgConnection,
+    inbox_id: Uuid,
+) -> QueryResult<Option<DateTime<Utc>>> {
+    inboxes::table
+        .find(inbox_id)
+        .select(inboxes::purge_at)
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// The matching messages up to `through` (a seq) received after `since` that no wait has
 /// returned, oldest first, at most `limit`: where a subscription without a cursor starts.
 #[allow(clippy::too_many_arguments)] // the feed's arguments and the window
-#[tracing::instrument(name = "db.message.unreturned_through", level = "debug", skip_all, fields(inbox_id = %inbox_id, through = through))]
+#[tracing::instrument(name = "db.message.unreturned_through", level = "debug", skip_all, fields(inbox_id = %at.inbox_id, through = through))]
 pub async fn unreturned_through(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
-    inbox_id: Uuid,
+    at: &mut InboxBucket,
     filter: &MessageFilter,
     since: DateTime<Utc>,
     through: i64,
     limit: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
-    let query = matching(viewer, inbox_id, filter, now)
-        .filter(messages::received_at.gt(since))
-        .filter(messages::waited_at.is_null())
-        .filter(messages::seq.le(through));
-    oldest_first(conn, query, limit).await
+    let sql = read_matching_messages!(
+        " AND received_at > $14 AND waited_at IS NULL AND seq <= $15
+                 ORDER BY seq LIMIT $16"
+    );
+    matching_messages(conn, viewer, at, filter, now, sql, |statement| {
+        statement
+            .bind::<Timestamptz, _>(since)
+            .bind::<BigInt, _>(through)
+            .bind::<BigInt, _>(limit)
+    })
+    .await
 }
 
-/// The `seq` of the inbox's newest message, 0 when it has none.
-#[tracing::instrument(name = "db.message.latest_seq", level = "debug", skip_all, fields(inbox_id = %inbox_id))]
-pub async fn latest_seq(conn: &mut AsyncPgConnection, inbox_id: Uuid) -> QueryResult<i64> {
-    of_inbox(messages::table.into_boxed(), inbox_id)
-        .select(diesel::dsl::max(messages::seq))
-        .first::<Option<i64>>(conn)
-        .await
-        .map(Option::unwrap_or_default)
+/// The `seq` of the inbox's newest message, 0 when it has none (or the inbox is not visible).
+#[tracing::instrument(name = "db.message.latest_seq", level = "debug", skip_all, fields(inbox_id = %at.inbox_id))]
+pub async fn latest_seq(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    at: &mut InboxBucket,
+    now: DateTime<Utc>,
+) -> QueryResult<i64> {
+    number_following_moves(conn, at, |at| {
+        bind_matching(
+            Prepared::new(read_in_bucket!(
+                "SELECT max(seq) AS n FROM messages WHERE inbox_id = $1 AND purge_at = $5"
+            )),
+            viewer,
+            at,
+            &MessageFilter::default(),
+            now,
+        )
+    })
+    .await
 }
 
+/// How many messages of the inbox match `filter`.
 pub async fn count(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
-    inbox_id: Uuid,
+    at: &mut InboxBucket,
     filter: &MessageFilter,
     now: DateTime<Utc>,
 ) -> QueryResult<i64> {
-    matching(viewer, inbox_id, filter, now)
-        .count()
-        .get_result(conn)
-        .await
+    number_following_moves(conn, at, |at| {
+        bind_matching(
+            Prepared::new(read_in_bucket!(
+                "SELECT count(*) AS n FROM messages WHERE ",
+                matching!()
+            )),
+            viewer,
+            at,
+            filter,
+            now,
+        )
+    })
+    .await
 }
 
 /// The stored raw source of a live message (decode it for the exact bytes received).
@@ -612,21 +568,47 @@ pub async fn raw(
         .optional()
 }
 
-/// The raw sources of several messages at once, with their message ids (one query for a page
-/// of messages). The ids are of messages the caller has already been allowed to see.
+/// The raw sources of several messages at once, with their message ids: one query per bucket
+/// (for a page of messages, one), and one for those no longer in the bucket they were read
+/// from. The messages are ones the caller has already been allowed to see.
 pub async fn raw_of(
     conn: &mut AsyncPgConnection,
-    ids: &[Uuid],
+    messages: &[MessageAt],
 ) -> QueryResult<Vec<(Uuid, RawSource)>> {
-    messages::table
+    let mut found = Vec::with_capacity(messages.len());
+    for (bucket, ids) in MessageAt::by_bucket(messages) {
+        found.extend(raw_sources_of(conn, &ids, Some(bucket)).await?);
+    }
+    let moved = MessageAt::missing(messages, found.iter().map(|(id, _)| *id));
+    if !moved.is_empty() {
+        found.extend(raw_sources_of(conn, &moved, None).await?);
+    }
+    Ok(found)
+}
+
+/// The raw sources of the messages `ids` in `bucket`, or in any bucket.
+async fn raw_sources_of(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    bucket: Option<DateTime<Utc>>,
+) -> QueryResult<Vec<(Uuid, RawSource)>> {
+    let mut query = messages::table
         .left_join(raw_sources::table.on(source_of_message()))
         .filter(messages::id.eq_any(ids))
+        .into_boxed();
+    if let Some(bucket) = bucket {
+        query = query.filter(messages::purge_at.eq(bucket));
+    }
+    query
         .select((messages::id, raw_source::of_message()))
         .load(conn)
         .await
 }
 
-/// Sets the seen flag of the live messages among `ids`; returns how many there were.
+/// Sets the seen flag of the live messages among `ids`; returns how many there were. The ids
+/// do not tell the messages' buckets: they are looked up first (in every bucket's partition),
+/// then each bucket's are set by a statement on its partition alone (an update of the whole
+/// table plans and locks every partition: 20 to 40 ms with a week of buckets).
 pub async fn mark_seen(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
@@ -634,13 +616,35 @@ pub async fn mark_seen(
     seen: bool,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
-    let live_ids = live(viewer, now)
-        .filter(messages::id.eq_any(ids.to_vec()))
-        .select(messages::id);
-    diesel::update(messages::table.filter(messages::id.eq_any(live_ids)))
-        .set(messages::seen.eq(seen))
-        .execute(conn)
-        .await
+    let mut marked = 0;
+    let mut left = ids.to_vec();
+    while !left.is_empty() {
+        let found: Vec<(Uuid, DateTime<Utc>)> = live(viewer, now)
+            .filter(messages::id.eq_any(left))
+            .select((messages::id, messages::purge_at))
+            .load(conn)
+            .await?;
+        let found: Vec<MessageAt> = (found.into_iter())
+            .map(|(id, purge_at)| MessageAt { id, purge_at })
+            .collect();
+        let mut set = Vec::with_capacity(found.len());
+        for (bucket, ids) in MessageAt::by_bucket(&found) {
+            let in_bucket = messages::table
+                .filter(messages::purge_at.eq(bucket))
+                .filter(messages::id.eq_any(ids))
+                .filter(in_visible_inbox(viewer, now));
+            let updated: Vec<Uuid> = diesel::update(in_bucket)
+                .set(messages::seen.eq(seen))
+                .returning(messages::id)
+                .get_results(conn)
+                .await?;
+            set.extend(updated);
+        }
+        marked += set.len();
+        // Those that moved with their inbox meanwhile, looked up again.
+        left = MessageAt::missing(&found, set);
+    }
+    Ok(marked)
 }
 
 /// Deletes the message and its attachments; false if there was no live message with that id.
@@ -659,16 +663,31 @@ pub async fn delete(
     Ok(deleted > 0)
 }
 
-/// Deletes the inbox's messages that match `filter`; returns how many.
+/// Deletes the inbox's messages that match `filter` (with their attachments and the raw
+/// sources no other message uses, by trigger); returns how many.
 pub async fn delete_matching(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
-    inbox_id: Uuid,
+    at: &mut InboxBucket,
     filter: &MessageFilter,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
-    let ids = matching(viewer, inbox_id, filter, now).select(messages::id);
-    diesel::delete(messages::table.filter(messages::id.eq_any(ids)))
-        .execute(conn)
-        .await
+    let deleted = number_following_moves(conn, at, |at| {
+        bind_matching(
+            Prepared::new(concat!(
+                "WITH deleted AS (DELETE FROM messages WHERE ",
+                matching!(),
+                " AND EXISTS ",
+                visible_inbox!(),
+                " RETURNING 1) ",
+                read_in_bucket!("SELECT count(*) AS n FROM deleted")
+            )),
+            viewer,
+            at,
+            filter,
+            now,
+        )
+    })
+    .await?;
+    Ok(usize::try_from(deleted).unwrap_or_default())
 }

@@ -14,6 +14,9 @@ pub mod server_secret;
 pub mod tenant;
 pub mod webhook;
 
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// Whose data a query may touch. Every query that serves a client takes one, so ownership is
@@ -26,4 +29,47 @@ pub enum Viewer {
     Tenant(Uuid),
     /// An inbox token: that one inbox only.
     Inbox { tenant_id: Uuid, inbox_id: Uuid },
+}
+
+/// Where an inbox's messages are, as last seen: the inbox and its expiry bucket (`purge_at`, the
+/// partition its messages, attachments and raw sources are stored in). The message reads bind
+/// the bucket as a parameter, so that PostgreSQL sets up that one partition's scan when it starts
+/// the statement (given by a subquery, every partition's is set up). The bucket moves when the
+/// inbox's expiry does (`inbox::set_expiry`): each read also tells which bucket the inbox is in,
+/// and after a move reads again there and keeps the new bucket here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxBucket {
+    pub inbox_id: Uuid,
+    pub purge_at: DateTime<Utc>,
+}
+
+/// A message's id and the expiry bucket it was read from, where its attachments and raw source
+/// are unless its inbox has moved since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageAt {
+    pub id: Uuid,
+    pub purge_at: DateTime<Utc>,
+}
+
+impl MessageAt {
+    /// The ids of `messages` per bucket: a statement per bucket, each on one partition.
+    pub fn by_bucket(messages: &[Self]) -> BTreeMap<DateTime<Utc>, Vec<Uuid>> {
+        let mut buckets: BTreeMap<DateTime<Utc>, Vec<Uuid>> = BTreeMap::new();
+        for message in messages {
+            buckets
+                .entry(message.purge_at)
+                .or_default()
+                .push(message.id);
+        }
+        buckets
+    }
+
+    /// The ids of `messages` that are not among `found`.
+    pub fn missing(messages: &[Self], found: impl IntoIterator<Item = Uuid>) -> Vec<Uuid> {
+        let found: HashSet<Uuid> = found.into_iter().collect();
+        (messages.iter())
+            .map(|message| message.id)
+            .filter(|id| !found.contains(id))
+            .collect()
+    }
 }
