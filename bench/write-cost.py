@@ -11,8 +11,10 @@ which come when they will and would be charged to whichever shape runs then. "As
 insert_all's statement in the form a plain batch uses, read from
 crates/ephemail-store/src/models/message_insert.rs so that it cannot drift, with what the
 writer pipelines after it (the notification; keep_newest only for inboxes the batch may take
-past the cap, which `trim-api` adds); the other shapes are that statement with every part, its parts each on its own, and what-ifs: the parts as
-separate statements, thinner message rows, cheaper inserts of new inboxes.
+past the cap, which `trim-api` adds; newest_seqs only for inboxes with listeners, which
+`listened-api` adds); the other shapes are that statement with every part, its parts each on
+its own, and what-ifs: the parts as separate statements, thinner message rows, cheaper inserts
+of new inboxes.
 """
 
 import datetime as dt
@@ -181,6 +183,7 @@ def parameters(fresh_inboxes, shared, trims):
         **{number(ARRAYS[column]): array for column, array in row.items()},
         **{NUMBER[name]: value for name, value in rest.items()},
     }
+    values[BUCKET_PARAMETER] = BUCKET
     return {f"p{k}": v for k, v in values.items()}
 
 
@@ -251,6 +254,8 @@ NUMBER = {name: max(map(number, ARRAYS.values())) + 1 + i for i, name in enumera
      "made_buckets", "cap", "keep", "trimmed"])}
 if max(map(int, re.findall(r"\$(\d+)", ALL_PARTS))) != NUMBER["trimmed"]:
     sys.exit("write-cost: insert_all's parameters changed; update NUMBER and parameters()")
+# The batch's one bucket, for the statements after the insert that take it alone (per_bucket).
+BUCKET_PARAMETER = NUMBER["trimmed"] + 1
 SPOOL = f"INSERT INTO write_cost_spool (raw) SELECT unnest({ARRAYS['raw']})"
 # What the writer pipelines after the insert for the inboxes a batch may take past the cap
 # (`to_trim` in delivery/cap.rs; a batch from memory to inboxes with room trims none):
@@ -263,18 +268,40 @@ if not KEEP_DEFAULT:
 KEEP_CAP = int(KEEP_DEFAULT.group(1))
 
 
-def keep_statement(revision=None):
-    """keep_newest's statement (of the checkout, or of `revision`) on the batch's inboxes."""
-    found = re.search(r'fn keep_newest.*?Prepared::new\(\s*"(.*?)",\s*\)',
+def per_bucket(statement):
+    """A statement of the writer's on the batch's inboxes (`$1`), given their buckets as an
+    array (`$2::timestamptz[]`, up to 0e132c8) or as one bucket (`$2`: a statement per bucket;
+    the batch's inboxes share one), with the parameters of the insert's."""
+    inboxes, buckets = f"${number(ARRAYS['inbox_id'])}", f"${number(ARRAYS['purge_at'])}"
+    statement = statement.replace("$2::timestamptz[]", f"{buckets}::timestamptz[]")
+    return re.sub(r"\$([12])\b", lambda m: {
+        "1": inboxes, "2": f"${BUCKET_PARAMETER}"}[m.group(1)], statement)
+
+
+def writer_statement(function, revision=None):
+    found = re.search(rf'fn {function}\b.*?Prepared::new\(\s*"(.*?)",\s*\)',
                       read("crates/ephemail-store/src/models/message_insert.rs", revision), re.S)
     if not found:
-        sys.exit("write-cost: keep_newest's statement not found")
-    return re.sub(r"\$([123])\b", lambda m: {
-        "1": f"${number(ARRAYS['inbox_id'])}", "2": f"${number(ARRAYS['purge_at'])}",
-        "3": f"{KEEP_CAP}::int4"}[m.group(1)], found.group(1))
+        sys.exit(f"write-cost: {function}'s statement not found")
+    return found.group(1)
+
+
+def keep_statement(revision=None):
+    """keep_newest's statement (of the checkout, or of `revision`) on the batch's inboxes."""
+    return per_bucket(writer_statement("keep_newest", revision).replace("$3", f"{KEEP_CAP}::int4"))
+
+
+def newest_statement(revision=None):
+    """newest_seqs's statement (of the checkout, or of `revision`): each inbox's two newest
+    `seq`s, as for one copy in a listened inbox."""
+    counts = f"array_fill(2, ARRAY[cardinality(${number(ARRAYS['inbox_id'])}::uuid[])])"
+    return per_bucket(writer_statement("newest_seqs", revision).replace("$3::int4[]", counts))
 
 
 KEEP = keep_statement()
+# keep_newest's statements: the checkout's, and BEFORE's when given.
+KEEPS = {KEEP}
+NEWEST = newest_statement()
 # What the insert selects for each column (a cast for the arrays given as text).
 SELECTED = {expression.split("::")[0]: expression
             for expression in listed(r"SELECT (.*?)\s+FROM in_commit_order")}
@@ -339,6 +366,8 @@ SHAPES = [
      [(BUILT_API, False), (NOTIFY, True)]),
     ("trim-api", "the same with keep_newest on every inbox, as a batch read or to full ones",
      [(BUILT_API, False), (KEEP, False), (NOTIFY, True)]),
+    ("listened-api", "built-api with newest_seqs, as a batch to inboxes waited on or watched",
+     [(BUILT_API, False), (NEWEST, False), (NOTIFY, True)]),
     ("all-parts", "the statement with every part, to new catch-all addresses",
      [(ALL_PARTS, True, SHARED), (NOTIFY, True)]),
     ("all-parts-api", "the same to inboxes that exist",
@@ -405,12 +434,15 @@ SHAPES += [
 ]
 if BEFORE:
     FORM_BEFORE = insert_all_forms(BEFORE)
+    KEEPS.add(keep_statement(BEFORE))
     SHAPES[1:1] = [
         ("before", f"as built at {BEFORE}, to new catch-all addresses",
          [(FORM_BEFORE(True, False, False), True), (NOTIFY, True)]),
         ("before-api", f"as built at {BEFORE}, to inboxes that exist, with its keep_newest",
          [(FORM_BEFORE(False, False, False), False), (keep_statement(BEFORE), False),
           (NOTIFY, True)]),
+        ("before-listened-api", f"built-api with {BEFORE}'s newest_seqs",
+         [(BUILT_API, False), (newest_statement(BEFORE), False), (NOTIFY, True)]),
     ]
 SHAPES = [shape for shape in SHAPES if not ONLY or shape[0] in ONLY or shape[0] == "spool"]
 
@@ -465,7 +497,7 @@ def cpu_seconds(backend):
 
 def measure(conn, statements, transactions):
     prepared = [(named(sql), made, SHARED in kind) for sql, made, *kind in statements]
-    trims = any(sql == KEEP for sql, *_ in statements)
+    trims = any(sql in KEEPS for sql, *_ in statements)
 
     def transaction():
         each = {(made, shared): parameters(made, shared, trims)
