@@ -115,6 +115,18 @@ macro_rules! commit_without_waiting_for_disk {
     };
 }
 
+/// Binds `$1` to `$5` of a statement with [`visible_inbox`]: the inbox, who reads it and when,
+/// and its bucket.
+fn bind_inbox(
+    statement: Prepared<'static>,
+    viewer: Viewer,
+    at: InboxBucket,
+    now: DateTime<Utc>,
+) -> Prepared<'static> {
+    bind_viewer(statement.bind::<SqlUuid, _>(at.inbox_id), viewer, now)
+        .bind::<Timestamptz, _>(at.purge_at)
+}
+
 /// Binds `$1` to `$13` of a statement with [`visible_inbox`] and [`matching`].
 fn bind_matching(
     statement: Prepared<'static>,
@@ -124,8 +136,7 @@ fn bind_matching(
     now: DateTime<Utc>,
 ) -> Prepared<'static> {
     let pattern = |text: &Option<String>| text.as_deref().map(contains_pattern);
-    bind_viewer(statement.bind::<SqlUuid, _>(at.inbox_id), viewer, now)
-        .bind::<Timestamptz, _>(at.purge_at)
+    bind_inbox(statement, viewer, at, now)
         .bind::<Nullable<Text>, _>(pattern(&filter.from))
         .bind::<Nullable<Text>, _>(pattern(&filter.to))
         .bind::<Nullable<Text>, _>(pattern(&filter.subject))
@@ -515,13 +526,12 @@ pub async fn latest_seq(
     now: DateTime<Utc>,
 ) -> QueryResult<i64> {
     number_following_moves(conn, at, |at| {
-        bind_matching(
+        bind_inbox(
             Prepared::new(read_in_bucket!(
                 "SELECT max(seq) AS n FROM messages WHERE inbox_id = $1 AND purge_at = $5"
             )),
             viewer,
             at,
-            &MessageFilter::default(),
             now,
         )
     })
