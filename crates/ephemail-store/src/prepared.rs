@@ -2,7 +2,10 @@
 //! multi-row inserts again on every run (their text may change from run to run), which costs a
 //! round trip and a parse and plan in PostgreSQL each time. The ingest writer's statements
 //! never change their text (rows go in as arrays), so they run as [`Prepared`]: diesel-async
-//! keeps them in its statement cache, keyed by that text, and each run is one round trip.
+//! keeps them in its statement cache, keyed by that text, and each run is one round trip. A text
+//! made at run time (one of a few forms) is cached the same way, once per form.
+
+use std::borrow::Cow;
 
 use diesel::{
     expression::AsExpression,
@@ -15,14 +18,14 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// A statement with `$1`, `$2`, ... placeholders and its values, bound in that order.
 pub struct Prepared<'a> {
-    sql: &'static str,
+    sql: Cow<'static, str>,
     values: Vec<Box<dyn QueryFragment<Pg> + Send + 'a>>,
 }
 
 impl<'a> Prepared<'a> {
-    pub fn new(sql: &'static str) -> Self {
+    pub fn new(sql: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            sql,
+            sql: sql.into(),
             values: Vec::new(),
         }
     }
@@ -43,7 +46,7 @@ impl QueryFragment<Pg> for Prepared<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         // Each `$n` of the text becomes the n-th value (diesel numbers binds in the order they
         // are pushed, so a value used twice is sent twice).
-        let mut rest = self.sql;
+        let mut rest = &*self.sql;
         while let Some(dollar) = rest.find('$') {
             let after = &rest[dollar + 1..];
             let digits = after
@@ -60,7 +63,7 @@ impl QueryFragment<Pg> for Prepared<'_> {
                 .ok()
                 .and_then(|number| number.checked_sub(1))
                 .and_then(|index| self.values.get(index))
-                .ok_or_else(|| unknown_placeholder(self.sql))?;
+                .ok_or_else(|| unknown_placeholder(&self.sql))?;
             value.walk_ast(out.reborrow())?;
             rest = &after[digits..];
         }
@@ -145,6 +148,16 @@ mod tests {
             .bind::<Text, _>("x");
         let sql = diesel::debug_query::<Pg, _>(&statement).to_string();
         assert_eq!(sql, "SELECT $1::text, $2 + $3, '$' -- binds: [\"x\", 7, 7]");
+    }
+
+    #[test]
+    fn a_value_the_text_does_not_name_is_not_sent() {
+        let statement = Prepared::new(String::from("SELECT $3"))
+            .bind::<Integer, _>(1)
+            .bind::<Integer, _>(2)
+            .bind::<Text, _>("third");
+        let sql = diesel::debug_query::<Pg, _>(&statement).to_string();
+        assert_eq!(sql, "SELECT $1 -- binds: [\"third\"]");
     }
 
     #[test]
