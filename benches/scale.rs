@@ -276,8 +276,9 @@ async fn main() {
 
     // waitForMessage: from the storing commit to the waiting client's response. The first waits
     // are measured apart: a pooled connection's sixth run of a prepared statement also makes a
-    // generic plan once, to compare it with the plans made with the values, which takes 49-125 ms
-    // with 168 partitions (`docs/performance.md`, Scale); the later ones show the steady state.
+    // generic plan once, to compare it with the plans made with the values, which takes tens of
+    // milliseconds with 168 partitions (`docs/performance.md`, Scale); the later ones show the
+    // steady state.
     let wait = "query($a: String!) { waitForMessage(address: $a, timeoutMs: 10000) { id } }";
     let (mut wake, mut end_to_end) = (Vec::new(), Vec::new());
     for n in 0..FIRST_WAITS + 200 {
