@@ -120,10 +120,11 @@ fn bind_inbox(
 }
 
 /// The statement `sql`, with [`visible_inbox`] and [`matching`], for `filter`, with `$1` to
-/// `$13` bound. Its text has the conditions of the criteria given, `$6` to `$13`, and no others
-/// (a value the text does not name is not sent): PostgreSQL plans it faster than one text with
-/// `$n IS NULL OR ...` for every criterion, whose generic plan, keeping every condition, never
-/// won either (`docs/performance.md`, Scale). Each form is prepared once per connection.
+/// `$13` bound. With one criterion or none, its text has that criterion's condition alone (a
+/// value the text does not name is not sent), which PostgreSQL plans faster than the text for
+/// two or more, where each criterion reads `($n IS NULL OR ...)` (`docs/performance.md`, Scale).
+/// Each form is prepared once per connection, and PostgreSQL keeps its plans in that session, so
+/// the forms are bounded: ten per statement, not one per combination of criteria.
 fn bind_matching(
     sql: &'static str,
     viewer: Viewer,
@@ -131,10 +132,18 @@ fn bind_matching(
     filter: &MessageFilter,
     now: DateTime<Utc>,
 ) -> Prepared<'static> {
-    let conditions: String = filter
-        .conditions()
-        .into_iter()
-        .filter_map(|(given, condition)| given.then_some(condition))
+    let criteria = filter.criteria();
+    let given = criteria.iter().filter(|criterion| criterion.given).count();
+    let conditions: String = criteria
+        .iter()
+        .filter(|criterion| given > 1 || criterion.given)
+        .map(|criterion| match given {
+            0 | 1 => format!(" AND {}", criterion.condition),
+            _ => format!(
+                " AND ({} IS NULL OR {})",
+                criterion.parameter, criterion.condition
+            ),
+        })
         .collect();
     let statement = Prepared::new(sql.replace("{filter}", &conditions));
     let pattern = |text: &Option<String>| text.as_deref().map(contains_pattern);
@@ -281,15 +290,22 @@ pub struct MessageFilter {
     pub tag: Option<String>,
 }
 
+/// One criterion of a [`MessageFilter`] in a [`matching`] statement.
+struct Criterion {
+    given: bool,
+    /// Its parameter, typed.
+    parameter: &'static str,
+    condition: &'static str,
+}
+
 impl MessageFilter {
     /// Whether every message matches.
     pub fn is_empty(&self) -> bool {
-        self.conditions().iter().all(|(given, _)| !given)
+        self.criteria().iter().all(|criterion| !criterion.given)
     }
 
-    /// Each criterion (every field, so that a new one cannot be left out): whether it is
-    /// given, and its condition in a [`matching`] statement.
-    fn conditions(&self) -> [(bool, &'static str); 8] {
+    /// Every criterion (every field, so that a new one cannot be left out), `$6` to `$13`.
+    fn criteria(&self) -> [Criterion; 8] {
         let Self {
             from,
             to,
@@ -300,15 +316,32 @@ impl MessageFilter {
             has_attachments,
             tag,
         } = self;
+        let criterion = |given, parameter, condition| Criterion {
+            given,
+            parameter,
+            condition,
+        };
         [
-            (from.is_some(), " AND from_text ILIKE $6"),
-            (to.is_some(), " AND to_text ILIKE $7"),
-            (subject.is_some(), " AND subject ILIKE $8"),
-            (received_after.is_some(), " AND received_at > $9"),
-            (received_before.is_some(), " AND received_at < $10"),
-            (seen.is_some(), " AND seen = $11"),
-            (has_attachments.is_some(), " AND has_attachments = $12"),
-            (tag.is_some(), " AND tags @> ARRAY[$13::text]"),
+            criterion(from.is_some(), "$6::text", "from_text ILIKE $6"),
+            criterion(to.is_some(), "$7::text", "to_text ILIKE $7"),
+            criterion(subject.is_some(), "$8::text", "subject ILIKE $8"),
+            criterion(
+                received_after.is_some(),
+                "$9::timestamptz",
+                "received_at > $9",
+            ),
+            criterion(
+                received_before.is_some(),
+                "$10::timestamptz",
+                "received_at < $10",
+            ),
+            criterion(seen.is_some(), "$11::bool", "seen = $11"),
+            criterion(
+                has_attachments.is_some(),
+                "$12::bool",
+                "has_attachments = $12",
+            ),
+            criterion(tag.is_some(), "$13::text", "tags @> ARRAY[$13::text]"),
         ]
     }
 }
