@@ -210,8 +210,12 @@ fn filter_attribute<'u>(
     remote_images: RemoteImages,
 ) -> Option<Cow<'u, str>> {
     let keep = match (element, attribute) {
+        // As parsed, which is as a browser reads it: the parser drops tabs and newlines
+        // anywhere in a URL, so `data:im<LF>age/png` is a PNG, and the output says so.
         ("img", "src") => match Url::parse(value) {
-            Ok(url) if url.scheme() == "data" => is_raster_data_url(&url),
+            Ok(url) if url.scheme() == "data" => {
+                return is_raster_data_url(&url).then(|| Cow::Owned(url.into()));
+            }
             Ok(url) if matches!(url.scheme(), "http" | "https") => {
                 remote_images == RemoteImages::Keep
             }
@@ -613,14 +617,25 @@ mod tests {
 
     #[test]
     fn data_urls_are_kept_for_raster_images_only() {
-        let raster = r#"<img src="data:image/png;base64,iVBORw0KGgo="><img src="DATA:Image/JPEG;base64,/9j/">"#;
+        let raster = r#"<img src="data:image/png;base64,iVBORw0KGgo="><img src="data:Image/JPEG;base64,/9j/">"#;
         let clean = clean(&format!(
-            "{raster}{}{}{}",
+            "{}{}{}{}{}",
+            r#"<img src="data:image/png;base64,iVBORw0KGgo="><img src="DATA:Image/JPEG;base64,/9j/">"#,
             r#"<img src="data:image/svg+xml,<svg onload=alert(1)>">"#,
             r#"<img src="data:text/html,<script>alert(1)</script>">"#,
             r#"<img src="data:,x">"#,
+            "<img src=\"data:image/svg\n+xml,<svg onload=alert(1)>\">",
         ));
-        assert_eq!(clean, format!("{raster}<img><img><img>"));
+        assert_eq!(clean, format!("{raster}<img><img><img><img>"));
+    }
+
+    /// Found by the fuzzer: a newline inside the media type, which a browser drops.
+    #[test]
+    fn a_data_url_is_written_out_as_a_browser_reads_it() {
+        assert_eq!(
+            clean("<img src=\"data:im\nage/png;base64,iVBORw0KGgo=\">"),
+            r#"<img src="data:image/png;base64,iVBORw0KGgo=">"#
+        );
     }
 
     #[test]
