@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::rate_limit;
 use crate::{api::Api, auth, error::AppError, scope::Scope};
 use ephemail_mail::parse;
-use ephemail_store::models::{attachment, message, Viewer};
+use ephemail_store::models::{attachment, message_by_id, Viewer};
 
 /// `GET /messages/{id}/raw`: the exact bytes received.
 #[handler]
@@ -25,7 +25,7 @@ pub async fn raw_message(request: &Request, app: Data<&Api>, Path(id): Path<Stri
         return not_found();
     };
     let found = match app.pool.get().await {
-        Ok(mut conn) => message::raw(&mut conn, viewer, id, app.clock.now()).await,
+        Ok(mut conn) => message_by_id::raw(&mut conn, viewer, id, app.clock.now()).await,
         Err(error) => return unavailable(&error),
     };
     let source = match found {

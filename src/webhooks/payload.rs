@@ -18,7 +18,8 @@ use ephemail_mail::{
 use ephemail_store::models::{
     attachment::{self, Attachment},
     inbox,
-    message::{self, Message},
+    message::Message,
+    message_by_id,
     webhook::Claimed,
     MessageAt, Viewer,
 };
@@ -110,7 +111,7 @@ async fn message_facts(
     contents: &Contents,
     now: DateTime<Utc>,
 ) -> anyhow::Result<HashMap<Uuid, MessageFacts>> {
-    let messages = message::find_all_by_id(conn, ids).await?;
+    let messages = message_by_id::find_all_by_id(conn, ids).await?;
     let mut inbox_ids: Vec<Uuid> = messages.iter().map(|(m, _)| m.inbox_id).collect();
     inbox_ids.sort_unstable();
     inbox_ids.dedup();

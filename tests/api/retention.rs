@@ -3,7 +3,10 @@
 
 use chrono::Duration;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use ephemail_store::retention::{self, SweepReport};
+use ephemail_store::{
+    ids,
+    retention::{self, SweepReport},
+};
 use serde_json::json;
 
 use crate::helpers::{
@@ -314,6 +317,27 @@ async fn an_extended_inbox_takes_its_messages_to_its_new_bucket() {
         )
         .await;
     assert!(reply.starts_with("250"), "{reply}");
+    // Each row's id tells the bucket it is stored in.
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: uuid::Uuid,
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        purge_at: chrono::DateTime<chrono::Utc>,
+    }
+    let stored: Vec<Stored> = diesel::sql_query(
+        "SELECT id, purge_at FROM messages UNION ALL SELECT id, purge_at FROM attachments",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 4);
+    for row in stored {
+        assert_eq!(ids::bucket_of(row.id), Some(row.purge_at));
+    }
     let extended = app
         .data(
             "mutation($id: ID!) { extendInbox(input: {id: $id, ttlSeconds: 7200}) { status } }",
@@ -349,6 +373,32 @@ async fn an_extended_inbox_takes_its_messages_to_its_new_bucket() {
     assert_eq!(count(&app, "messages").await, 1);
     assert_eq!(count(&app, "attachments").await, 1);
     assert_eq!(count(&app, "raw_sources").await, 1);
+
+    // Its id tells the bucket it was stored in; every look-up by id finds it in its new one.
+    let id = kept[0]["id"].as_str().unwrap();
+    let raw = reqwest::Client::new()
+        .get(app.url(&format!("/messages/{id}/raw")))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 200);
+    assert!(raw.text().await.unwrap().contains("with file"));
+    let marked = app
+        .data(
+            "mutation($id: ID!) { markSeen(ids: [$id]) { count } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(marked["markSeen"]["count"], 1);
+    let deleted = app
+        .data(
+            "mutation($id: ID!) { deleteMessage(id: $id) { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(deleted["deleteMessage"]["status"], "DELETED");
+    assert_eq!(count(&app, "messages").await, 0);
     app.stop().await;
 }
 

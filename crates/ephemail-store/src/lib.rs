@@ -11,6 +11,7 @@ pub mod connect;
 pub mod delivery;
 pub mod embedded;
 pub mod events;
+pub mod ids;
 pub mod models;
 pub mod partitions;
 pub mod prepared;

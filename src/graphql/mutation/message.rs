@@ -8,7 +8,7 @@ use crate::{
         types::{mail::MessageFilterInput, parse_id, DeleteStatus},
     },
 };
-use ephemail_store::models::message;
+use ephemail_store::models::{message, message_by_id};
 
 #[derive(SimpleObject)]
 pub struct DeleteMessagePayload {
@@ -38,7 +38,7 @@ impl MessageMutation {
         let id = parse_id(&id).api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let deleted = message::delete(&mut conn, viewer, id, app.clock.now())
+        let deleted = message_by_id::delete(&mut conn, viewer, id, app.clock.now())
             .await
             .api()?;
         Ok(DeleteMessagePayload {
@@ -89,7 +89,7 @@ impl MessageMutation {
             .api()?;
         let app = ctx.app();
         let mut conn = app.pool.get().await.api()?;
-        let marked = message::mark_seen(&mut conn, viewer, &ids, seen, app.clock.now())
+        let marked = message_by_id::mark_seen(&mut conn, viewer, &ids, seen, app.clock.now())
             .await
             .api()?;
         Ok(MarkSeenPayload {

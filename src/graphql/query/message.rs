@@ -20,7 +20,7 @@ use crate::{
     scope::Scope,
     telemetry::metrics::GaugeHold,
 };
-use ephemail_store::models::message::{self, Claim};
+use ephemail_store::models::{message::Claim, message_by_id};
 
 const DEFAULT_WAIT_MS: u64 = 30_000;
 
@@ -63,7 +63,7 @@ impl MessageQuery {
         let id = parse_id(&id).api()?;
         let mut conn = app.pool.get().await.api()?;
         let viewer = ctx.viewer(Scope::Read).api()?;
-        let found = message::find(&mut conn, viewer, id, app.clock.now())
+        let found = message_by_id::find(&mut conn, viewer, id, app.clock.now())
             .await
             .api()?;
         // Nullable, so a NOT_FOUND nulls this field and not the whole response.

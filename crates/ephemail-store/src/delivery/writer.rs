@@ -37,6 +37,7 @@ use super::{
 };
 use crate::{
     events::{self, MessageStored},
+    ids,
     models::{
         attachment::NewAttachment,
         domain::{self, Domain, DomainMode},
@@ -597,16 +598,6 @@ fn copies<'b>(
     (outcomes, copies)
 }
 
-/// An id for a message or attachment stored at `now` that starts with `now` (UUIDv7): rows
-/// arrive in id order, so their primary keys' inserts go to the rightmost pages instead of a
-/// random page each. Its 74 random bits keep it as unguessable as a random id.
-fn time_ordered_id(now: chrono::DateTime<chrono::Utc>) -> Uuid {
-    let seconds = u64::try_from(now.timestamp()).unwrap_or_default();
-    let timestamp =
-        uuid::Timestamp::from_unix(uuid::NoContext, seconds, now.timestamp_subsec_nanos());
-    Uuid::new_v7(timestamp)
-}
-
 /// How [`insert`] counts its copies against their tenants' quotas.
 enum Quotas<'a> {
     /// All of them, or the statement fails. With the tenants' limits (a tenant that only makes
@@ -658,7 +649,9 @@ async fn insert(
         count.bytes += i64::from(batch[target.job].mail.size);
     }
     let counting = Counting::new(per_tenant.into_values(), now, all_or_nothing);
-    let ids: Vec<Uuid> = targets.iter().map(|_| time_ordered_id(now)).collect();
+    let ids: Vec<Uuid> = (targets.iter())
+        .map(|target| ids::stored(now, target.inbox.purge_at))
+        .collect();
     let to_texts: Vec<String> = targets
         .iter()
         .map(|t| {
@@ -731,7 +724,7 @@ async fn insert(
                 .zip(&mail.attachment_sizes)
                 .zip(0..)
                 .map(move |((a, &size), position)| NewAttachment {
-                    id: time_ordered_id(now),
+                    id: ids::stored(now, purge_at),
                     message_id,
                     position,
                     filename: a.filename.as_deref(),
@@ -778,19 +771,4 @@ async fn insert(
         stored,
         webhook_deliveries: inserted.webhook_deliveries,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_of_later_mail_sort_after_earlier_ones_and_differ_within_an_instant() {
-        let now = chrono::DateTime::from_timestamp(1_796_000_000, 5_000_000).unwrap_or_default();
-        let (first, second) = (time_ordered_id(now), time_ordered_id(now));
-        assert_ne!(first, second);
-        assert_eq!(first.get_version_num(), 7);
-        let later = time_ordered_id(now + chrono::Duration::milliseconds(1));
-        assert!(later > first && later > second);
-    }
 }

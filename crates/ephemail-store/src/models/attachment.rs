@@ -4,7 +4,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{
-    filters,
+    buckets_to_search, filters,
     raw_source::{self, RawSource},
     MessageAt, Viewer,
 };
@@ -77,24 +77,35 @@ async fn of_messages(
 }
 
 /// An attachment's metadata and the stored raw source of its message (which holds its bytes), if
-/// `viewer` may see the message's live inbox.
+/// `viewer` may see the message's live inbox: looked up in the bucket its id tells first.
 pub async fn with_raw_source(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<(Attachment, RawSource)>> {
-    attachments::table
-        .inner_join(
-            messages::table.on(messages::id
-                .eq(attachments::message_id)
-                .and(messages::purge_at.eq(attachments::purge_at))),
-        )
-        .left_join(raw_sources::table.on(filters::source_of_message()))
-        .filter(attachments::id.eq(id))
-        .filter(filters::in_visible_inbox(viewer, now))
-        .select((Attachment::as_select(), raw_source::of_message()))
-        .first(conn)
-        .await
-        .optional()
+    for bucket in buckets_to_search(id) {
+        let mut query = attachments::table
+            .inner_join(
+                messages::table.on(messages::id
+                    .eq(attachments::message_id)
+                    .and(messages::purge_at.eq(attachments::purge_at))),
+            )
+            .left_join(raw_sources::table.on(filters::source_of_message()))
+            .filter(attachments::id.eq(id))
+            .filter(filters::in_visible_inbox(viewer, now))
+            .into_boxed();
+        if let Some(bucket) = bucket {
+            query = query.filter(attachments::purge_at.eq(bucket));
+        }
+        let found = query
+            .select((Attachment::as_select(), raw_source::of_message()))
+            .first(conn)
+            .await
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }

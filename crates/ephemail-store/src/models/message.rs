@@ -9,9 +9,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::{
-    filters::{
-        bind_viewer, contains_pattern, in_visible_inbox, source_of_message, visible_at_2_to_4,
-    },
+    filters::{bind_viewer, contains_pattern, source_of_message, visible_at_2_to_4},
     raw_source::{self, RawSource},
     InboxBucket, MessageAt, Viewer,
 };
@@ -346,44 +344,6 @@ impl MessageFilter {
     }
 }
 
-/// Messages of the live inboxes `viewer` may see.
-fn live(viewer: Viewer, now: DateTime<Utc>) -> messages::BoxedQuery<'static, Pg> {
-    messages::table
-        .filter(in_visible_inbox(viewer, now))
-        .into_boxed()
-}
-
-/// A live message by id alone, with its bucket. (Every bucket's partition is searched: the id
-/// does not tell the bucket.)
-pub async fn find(
-    conn: &mut AsyncPgConnection,
-    viewer: Viewer,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> QueryResult<Option<(Message, DateTime<Utc>)>> {
-    live(viewer, now)
-        .filter(messages::id.eq(id))
-        .select((Message::as_select(), messages::purge_at))
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// The messages among `ids`, whatever their inbox, with their buckets: for a caller that reads
-/// their inboxes by id and drops the messages of those no longer live (the webhook payloads).
-/// Each is an index probe (filtered by the visible inboxes, as the API's reads are, PostgreSQL
-/// may instead hash every live inbox, once per call).
-pub async fn find_all_by_id(
-    conn: &mut AsyncPgConnection,
-    ids: &[Uuid],
-) -> QueryResult<Vec<(Message, DateTime<Utc>)>> {
-    messages::table
-        .filter(messages::id.eq_any(ids.to_vec()))
-        .select((Message::as_select(), messages::purge_at))
-        .load(conn)
-        .await
-}
-
 /// Newest first: up to `limit` matching messages older than the `before` cursor.
 pub async fn page(
     conn: &mut AsyncPgConnection,
@@ -601,23 +561,6 @@ pub async fn count(
     .await
 }
 
-/// The stored raw source of a live message (decode it for the exact bytes received).
-pub async fn raw(
-    conn: &mut AsyncPgConnection,
-    viewer: Viewer,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> QueryResult<Option<RawSource>> {
-    messages::table
-        .left_join(raw_sources::table.on(source_of_message()))
-        .filter(in_visible_inbox(viewer, now))
-        .filter(messages::id.eq(id))
-        .select(raw_source::of_message())
-        .first(conn)
-        .await
-        .optional()
-}
-
 /// The raw sources of several messages at once, with their message ids: one query per bucket
 /// (for a page of messages, one), and one for those no longer in the bucket they were read
 /// from. The messages are ones the caller has already been allowed to see.
@@ -653,64 +596,6 @@ async fn raw_sources_of(
         .select((messages::id, raw_source::of_message()))
         .load(conn)
         .await
-}
-
-/// Sets the seen flag of the live messages among `ids`; returns how many there were. The ids
-/// do not tell the messages' buckets: they are looked up first (in every bucket's partition),
-/// then each bucket's are set by a statement on its partition alone (an update of the whole
-/// table plans and locks every partition: 20 to 40 ms with a week of buckets).
-pub async fn mark_seen(
-    conn: &mut AsyncPgConnection,
-    viewer: Viewer,
-    ids: &[Uuid],
-    seen: bool,
-    now: DateTime<Utc>,
-) -> QueryResult<usize> {
-    let mut marked = 0;
-    let mut left = ids.to_vec();
-    while !left.is_empty() {
-        let found: Vec<(Uuid, DateTime<Utc>)> = live(viewer, now)
-            .filter(messages::id.eq_any(left))
-            .select((messages::id, messages::purge_at))
-            .load(conn)
-            .await?;
-        let found: Vec<MessageAt> = (found.into_iter())
-            .map(|(id, purge_at)| MessageAt { id, purge_at })
-            .collect();
-        let mut set = Vec::with_capacity(found.len());
-        for (bucket, ids) in MessageAt::by_bucket(&found) {
-            let in_bucket = messages::table
-                .filter(messages::purge_at.eq(bucket))
-                .filter(messages::id.eq_any(ids))
-                .filter(in_visible_inbox(viewer, now));
-            let updated: Vec<Uuid> = diesel::update(in_bucket)
-                .set(messages::seen.eq(seen))
-                .returning(messages::id)
-                .get_results(conn)
-                .await?;
-            set.extend(updated);
-        }
-        marked += set.len();
-        // Those that moved with their inbox meanwhile, looked up again.
-        left = MessageAt::missing(&found, set);
-    }
-    Ok(marked)
-}
-
-/// Deletes the message and its attachments; false if there was no live message with that id.
-pub async fn delete(
-    conn: &mut AsyncPgConnection,
-    viewer: Viewer,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> QueryResult<bool> {
-    let live_id = live(viewer, now)
-        .filter(messages::id.eq(id))
-        .select(messages::id);
-    let deleted = diesel::delete(messages::table.filter(messages::id.eq_any(live_id)))
-        .execute(conn)
-        .await?;
-    Ok(deleted > 0)
 }
 
 /// Deletes the inbox's messages that match `filter` (with their attachments and the raw

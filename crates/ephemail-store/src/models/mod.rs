@@ -7,6 +7,7 @@ pub mod domain;
 pub mod filters;
 pub mod inbox;
 pub mod message;
+pub mod message_by_id;
 pub mod message_insert;
 pub mod quota;
 pub mod raw_source;
@@ -18,6 +19,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
+
+use crate::ids;
 
 /// Whose data a query may touch. Every query that serves a client takes one, so ownership is
 /// enforced at the data layer, not only in resolvers.
@@ -52,6 +55,16 @@ pub struct MessageAt {
 }
 
 impl MessageAt {
+    /// Those of `ids` that tell the bucket they were stored in (see [`crate::ids`]).
+    pub fn told_by(ids: &[Uuid]) -> Vec<Self> {
+        (ids.iter())
+            .filter_map(|&id| {
+                let purge_at = ids::bucket_of(id)?;
+                Some(Self { id, purge_at })
+            })
+            .collect()
+    }
+
     /// The ids of `messages` per bucket: a statement per bucket, each on one partition.
     pub fn by_bucket(messages: &[Self]) -> BTreeMap<DateTime<Utc>, Vec<Uuid>> {
         let mut buckets: BTreeMap<DateTime<Utc>, Vec<Uuid>> = BTreeMap::new();
@@ -66,10 +79,21 @@ impl MessageAt {
 
     /// The ids of `messages` that are not among `found`.
     pub fn missing(messages: &[Self], found: impl IntoIterator<Item = Uuid>) -> Vec<Uuid> {
-        let found: HashSet<Uuid> = found.into_iter().collect();
-        (messages.iter())
-            .map(|message| message.id)
-            .filter(|id| !found.contains(id))
-            .collect()
+        missing(messages.iter().map(|message| message.id), found)
     }
+}
+
+/// Those of `ids` that are not among `found`.
+pub fn missing(
+    ids: impl IntoIterator<Item = Uuid>,
+    found: impl IntoIterator<Item = Uuid>,
+) -> Vec<Uuid> {
+    let found: HashSet<Uuid> = found.into_iter().collect();
+    ids.into_iter().filter(|id| !found.contains(id)).collect()
+}
+
+/// The buckets to look a row up in by `id`, in turn: the one its id tells (one partition), then
+/// every bucket (`None`), for a row that moved with its inbox since or an id that tells none.
+pub(crate) fn buckets_to_search(id: Uuid) -> impl Iterator<Item = Option<DateTime<Utc>>> {
+    ids::bucket_of(id).map(Some).into_iter().chain([None])
 }

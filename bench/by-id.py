@@ -1,0 +1,85 @@
+"""bench/by-id.py GRAPHQL_URL SMTP_PORT COUNT (see bench/by-id): sends three mails to each of
+1hour@disposable.test .. COUNThour@disposable.test, then times the API's look-ups by id of those
+messages, one request after another, and prints the first 30 of each and the rest's p50 and max.
+The API key is in EPHEMAIL_API_KEY."""
+import json
+import os
+import smtplib
+import sys
+import time
+import urllib.request
+from email.message import EmailMessage
+
+graphql, smtp_port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+key = os.environ["EPHEMAIL_API_KEY"]
+base = graphql.rsplit("/", 1)[0]
+PER_INBOX = 3
+FIRST = 30
+
+
+def gql(query, variables):
+    request = urllib.request.Request(
+        graphql, data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = json.load(response)
+    if body.get("errors"):
+        sys.exit(f"{query}: {body['errors']}")
+    return body["data"]
+
+
+def raw(message_id):
+    request = urllib.request.Request(f"{base}/messages/{message_id}/raw",
+                                     headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+
+
+with smtplib.SMTP("127.0.0.1", smtp_port) as smtp:
+    for n in range(1, count + 1):
+        for k in range(PER_INBOX):
+            mail = EmailMessage()
+            mail["From"], mail["To"] = "app@example.test", f"{n}hour@disposable.test"
+            mail["Subject"] = f"Your code {n}-{k}"
+            mail.set_content(f"Your verification code is {n:03}{k}")
+            smtp.send_message(mail)
+inboxes, ids = [], []
+for n in range(1, count + 1):
+    inbox = gql("query($a: String!) { inbox(address: $a) { id } }",
+                {"a": f"{n}hour@disposable.test"})["inbox"]["id"]
+    page = gql("query($i: ID!, $n: Int!) { messages(inboxId: $i, first: $n) { nodes { id } } }",
+               {"i": inbox, "n": PER_INBOX})
+    inboxes.append(inbox)
+    ids.extend(node["id"] for node in page["messages"]["nodes"])
+if len(ids) != PER_INBOX * count:
+    sys.exit(f"stored {len(ids)} messages, not {PER_INBOX * count}")
+
+
+def timed(label, call, targets):
+    took = []
+    for target in targets:
+        start = time.perf_counter()
+        call(target)
+        took.append((time.perf_counter() - start) * 1000)
+    rest = sorted(took[FIRST:])
+    print(f"{label}, {len(took)} requests: the first {FIRST} (ms): "
+          + " ".join(f"{ms:.1f}" for ms in took[:FIRST]))
+    print(f"{label}: the other {len(rest)}: p50 {rest[len(rest) // 2]:.2f} ms, "
+          f"max {rest[-1]:.2f} ms")
+
+
+third = len(ids) // 3
+timed("inbox(id:) (no partitioned table)",
+      lambda inbox: gql("query($i: ID!) { inbox(id: $i) { id address } }", {"i": inbox}),
+      [inboxes[n % len(inboxes)] for n in range(third)])
+timed("message(id:)",
+      lambda message: gql("query($i: ID!) { message(id: $i) { id subject } }", {"i": message}),
+      ids[:third])
+timed("raw download", raw, ids[:third])
+timed("markSeen",
+      lambda message: gql("mutation($i: ID!) { markSeen(ids: [$i]) { count } }", {"i": message}),
+      ids[third:2 * third])
+timed("deleteMessage",
+      lambda message: gql("mutation($i: ID!) { deleteMessage(id: $i) { status } }",
+                          {"i": message}),
+      ids[2 * third:])
