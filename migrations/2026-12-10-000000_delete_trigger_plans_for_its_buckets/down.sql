@@ -1,0 +1,1 @@
+ALTER FUNCTION messages_deleted() RESET plan_cache_mode;
