@@ -1,7 +1,8 @@
 """bench/by-id.py GRAPHQL_URL SMTP_PORT COUNT (see bench/by-id): sends three mails to each of
 1hour@disposable.test .. COUNThour@disposable.test, then times the API's look-ups by id of those
 messages, one request after another, and prints the first 30 of each and the rest's p50 and max.
-The API key is in EPHEMAIL_API_KEY."""
+Every answer is checked (the message found, its raw source, one marked, one deleted). The API key is in
+EPHEMAIL_API_KEY."""
 import json
 import os
 import smtplib
@@ -32,7 +33,8 @@ def raw(message_id):
     request = urllib.request.Request(f"{base}/messages/{message_id}/raw",
                                      headers={"Authorization": f"Bearer {key}"})
     with urllib.request.urlopen(request, timeout=60) as response:
-        response.read()
+        if b"Subject: Your code" not in response.read():
+            sys.exit(f"the raw download of {message_id} is not the mail sent")
 
 
 with smtplib.SMTP("127.0.0.1", smtp_port) as smtp:
@@ -68,18 +70,27 @@ def timed(label, call, targets):
           f"max {rest[-1]:.2f} ms")
 
 
+def expect(got, want, what):
+    if got != want:
+        sys.exit(f"{what}: {got!r}, not {want!r}")
+
+
 third = len(ids) // 3
 timed("inbox(id:) (no partitioned table)",
-      lambda inbox: gql("query($i: ID!) { inbox(id: $i) { id address } }", {"i": inbox}),
+      lambda inbox: expect(gql("query($i: ID!) { inbox(id: $i) { id } }",
+                               {"i": inbox})["inbox"]["id"], inbox, "inbox(id:)"),
       [inboxes[n % len(inboxes)] for n in range(third)])
 timed("message(id:)",
-      lambda message: gql("query($i: ID!) { message(id: $i) { id subject } }", {"i": message}),
+      lambda message: expect(gql("query($i: ID!) { message(id: $i) { id } }",
+                                 {"i": message})["message"]["id"], message, "message(id:)"),
       ids[:third])
 timed("raw download", raw, ids[:third])
 timed("markSeen",
-      lambda message: gql("mutation($i: ID!) { markSeen(ids: [$i]) { count } }", {"i": message}),
+      lambda message: expect(gql("mutation($i: ID!) { markSeen(ids: [$i]) { count } }",
+                                 {"i": message})["markSeen"]["count"], 1, "markSeen"),
       ids[third:2 * third])
 timed("deleteMessage",
-      lambda message: gql("mutation($i: ID!) { deleteMessage(id: $i) { status } }",
-                          {"i": message}),
+      lambda message: expect(gql("mutation($i: ID!) { deleteMessage(id: $i) { status } }",
+                                 {"i": message})["deleteMessage"]["status"], "DELETED",
+                             "deleteMessage"),
       ids[2 * third:])
