@@ -1,5 +1,5 @@
-"""bench/by-id.py GRAPHQL_URL SMTP_PORT COUNT (see bench/by-id): sends three mails to each of
-1hour@disposable.test .. COUNThour@disposable.test, then times the API's look-ups by id of those
+"""bench/by-id.py GRAPHQL_URL SMTP_PORT COUNT (see bench/by-id): sends 504 mails, spread evenly
+over 1hour@disposable.test .. COUNThour@disposable.test (three each for 168), then times the API's look-ups by id of those
 messages, one request after another, and prints the first 30 of each and the rest's p50 and max.
 Every answer is checked (the message found, its raw source, one marked, one deleted). The API key is in
 EPHEMAIL_API_KEY."""
@@ -14,7 +14,8 @@ from email.message import EmailMessage
 graphql, smtp_port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 key = os.environ["EPHEMAIL_API_KEY"]
 base = graphql.rsplit("/", 1)[0]
-PER_INBOX = 3
+MAILS = 504
+PER_INBOX = -(-MAILS // count)
 FIRST = 30
 
 
@@ -49,10 +50,16 @@ inboxes, ids = [], []
 for n in range(1, count + 1):
     inbox = gql("query($a: String!) { inbox(address: $a) { id } }",
                 {"a": f"{n}hour@disposable.test"})["inbox"]["id"]
-    page = gql("query($i: ID!, $n: Int!) { messages(inboxId: $i, first: $n) { nodes { id } } }",
-               {"i": inbox, "n": PER_INBOX})
     inboxes.append(inbox)
-    ids.extend(node["id"] for node in page["messages"]["nodes"])
+    after = None
+    while True:
+        page = gql("query($i: ID!, $a: String) { messages(inboxId: $i, first: 100, after: $a) {"
+                   " nodes { id } pageInfo { hasNextPage endCursor } } }",
+                   {"i": inbox, "a": after})["messages"]
+        ids.extend(node["id"] for node in page["nodes"])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
 if len(ids) != PER_INBOX * count:
     sys.exit(f"stored {len(ids)} messages, not {PER_INBOX * count}")
 
