@@ -68,12 +68,17 @@ pub async fn find_all_by_id(
 ) -> QueryResult<Vec<(Message, DateTime<Utc>)>> {
     let told = MessageAt::told_by(ids);
     let buckets: Vec<DateTime<Utc>> = MessageAt::by_bucket(&told).into_keys().collect();
-    let mut found: Vec<(Message, DateTime<Utc>)> = messages::table
-        .filter(messages::purge_at.eq_any(buckets))
-        .filter(messages::id.eq_any(ids))
-        .select((Message::as_select(), messages::purge_at))
-        .load(conn)
-        .await?;
+    // Ids from before the bucket was in them tell none: nothing to read first.
+    let mut found: Vec<(Message, DateTime<Utc>)> = if buckets.is_empty() {
+        Vec::new()
+    } else {
+        messages::table
+            .filter(messages::purge_at.eq_any(buckets))
+            .filter(messages::id.eq_any(ids))
+            .select((Message::as_select(), messages::purge_at))
+            .load(conn)
+            .await?
+    };
     let left = missing(
         ids.iter().copied(),
         found.iter().map(|(message, _)| message.id),
@@ -181,22 +186,15 @@ pub async fn delete(
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
     for bucket in buckets_to_search(id) {
+        let live_id = messages::table
+            .filter(messages::id.eq(id))
+            .filter(in_visible_inbox(viewer, now));
         let deleted = match bucket {
             Some(bucket) => {
-                let in_bucket = messages::table
-                    .filter(messages::purge_at.eq(bucket))
-                    .filter(messages::id.eq(id))
-                    .filter(in_visible_inbox(viewer, now));
+                let in_bucket = live_id.filter(messages::purge_at.eq(bucket));
                 diesel::delete(in_bucket).execute(conn).await?
             }
-            None => {
-                let live_id = live(viewer, now)
-                    .filter(messages::id.eq(id))
-                    .select(messages::id);
-                diesel::delete(messages::table.filter(messages::id.eq_any(live_id)))
-                    .execute(conn)
-                    .await?
-            }
+            None => diesel::delete(live_id).execute(conn).await?,
         };
         if deleted > 0 {
             return Ok(true);
