@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Fuzzes ephemail-mail (parse, sanitize, links, codes; addresses) for FUZZ_SECONDS per target
-# (default 30; 0 skips), starting from the checked-in seeds and, when present, the shared MIME and XSS
+# Fuzzes ephemail-mail (parse, sanitize, links, codes; addresses): FUZZ_RUNS inputs per target
+# (0 skips), starting from the checked-in seeds and, when present, the shared MIME and XSS
 # corpora. Fails on any panic, failed invariant or input slower than FUZZ_TIMEOUT seconds.
+# Reproducible: libFuzzer's seed is the commit's (FUZZ_SEED overrides) and the count of runs is
+# fixed, so every CI run of one commit tries the same inputs, on any machine, and a failure is a
+# finding about that commit rather than luck; each commit explores anew. FUZZ_SECONDS only stops
+# a machine far slower than this one (these counts take about 20 s a target here).
 # Runs on stable Rust: `-s none` builds without a sanitizer, so cargo-fuzz passes no -Z flag.
 # `-O`: dependencies as in release (the fuzz crate's profile keeps ephemail-mail's assertions).
 # Longer local runs: crates/ephemail-mail/fuzz/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-seconds="${FUZZ_SECONDS:-30}"
+runs="${FUZZ_RUNS:-30000}"
+seconds="${FUZZ_SECONDS:-180}"
 timeout="${FUZZ_TIMEOUT:-20}"
-# libFuzzer reads -max_total_time=0 as "no limit": 0 skips instead.
-if [ "$seconds" = 0 ]; then
-  echo "# FUZZ_SECONDS=0: not fuzzing"
+# libFuzzer reads -runs=0 as "no limit": 0 skips instead.
+if [ "$runs" = 0 ]; then
+  echo "# FUZZ_RUNS=0: not fuzzing"
   exit 0
 fi
+commit="$(git rev-parse --short=7 HEAD 2>/dev/null || echo 1)"
+seed="${FUZZ_SEED:-$((16#$commit))}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "# installing cargo-fuzz"
@@ -50,13 +57,13 @@ fi
 cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo fuzz build -O -s none
 for target in mail_pipeline address; do
-  echo "# fuzzing $target for ${seconds}s"
+  echo "# fuzzing $target: $runs runs from seed $seed (at most ${seconds}s)"
   seeds=("fuzz/seeds/$target")
   [ "$target" = mail_pipeline ] && seeds+=("${extra[@]}")
   # New inputs go to the first directory, a scratch one: the checked-in seeds stay as they are.
   # -max_len bounds inputs, for throughput (the corpora's 1 MB mails are read truncated).
   mkdir "$work/$target"
   cargo fuzz run -O -s none "$target" "$work/$target" "${seeds[@]}" -- \
-    -max_total_time="$seconds" -timeout="$timeout" -max_len=65536 -print_final_stats=1 \
+    -seed="$seed" -runs="$runs" -max_total_time="$seconds" -timeout="$timeout" -max_len=65536 -print_final_stats=1 \
     2>&1 | { grep -Ev '^(#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)|"|###### |[[:space:]]+NEW_FUNC)' || true; }
 done

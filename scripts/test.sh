@@ -91,6 +91,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The layering of docs/architecture.md: no import cycles, no overlong files.
 python3 scripts/check-layers.py src crates/ephemail-store/src crates/ephemail-mail/src
 cargo test --workspace --locked
-echo "# fuzzing ephemail-mail briefly (scripts/fuzz.sh, FUZZ_SECONDS per target)"
+echo "# fuzzing ephemail-mail briefly (scripts/fuzz.sh, FUZZ_RUNS per target)"
 bash scripts/fuzz.sh
 bash scripts/test-sdk.sh

@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use ammonia::{Builder, Url, UrlRelative};
+use data_url::DataUrl;
 
 #[rustfmt::skip]
 const TAGS: &[&str] = &[
@@ -130,8 +131,9 @@ const STYLE_PROPERTIES: &[&str] = &[
     "list-style-position", "list-style-type",
 ];
 
-/// What a `data:` image may be: raster formats only (an SVG document can carry script).
-const DATA_IMAGE_TYPES: &[&str] = &["image/gif", "image/jpeg", "image/png", "image/webp"];
+/// What a `data:` image may be: raster formats only (an SVG document can carry script), as
+/// subtypes of `image/`.
+const DATA_IMAGE_SUBTYPES: &[&str] = &["gif", "jpeg", "png", "webp"];
 
 /// Whether [`policy`] keeps `<img src>` URLs that load from the network.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -214,7 +216,8 @@ fn filter_attribute<'u>(
         // anywhere in a URL, so `data:im<LF>age/png` is a PNG, and the output says so.
         ("img", "src") => match Url::parse(value) {
             Ok(url) if url.scheme() == "data" => {
-                return is_raster_data_url(&url).then(|| Cow::Owned(url.into()));
+                let url = String::from(url);
+                return is_raster_data_url(&url).then_some(Cow::Owned(url));
             }
             Ok(url) if matches!(url.scheme(), "http" | "https") => {
                 remote_images == RemoteImages::Keep
@@ -230,17 +233,14 @@ fn filter_attribute<'u>(
     keep.then_some(Cow::Borrowed(value))
 }
 
-fn is_raster_data_url(url: &Url) -> bool {
-    // `data:[<media type>][;base64],<data>`
-    let media_type = url
-        .path()
-        .split([';', ','])
-        .next()
-        .unwrap_or_default()
-        .trim();
-    DATA_IMAGE_TYPES
-        .iter()
-        .any(|allowed| media_type.eq_ignore_ascii_case(allowed))
+/// Judged as a browser's fetch judges it (`data-url` implements the fetch standard's
+/// processor): the media type is everything before the first comma, query included, so
+/// `data:image/png?x,...` is not a PNG, and a URL with no comma is no image at all.
+fn is_raster_data_url(url: &str) -> bool {
+    DataUrl::process(url).is_ok_and(|data| {
+        let media_type = data.mime_type();
+        media_type.type_ == "image" && DATA_IMAGE_SUBTYPES.contains(&media_type.subtype.as_str())
+    })
 }
 
 /// Old IE's `expression()` runs script; ammonia keeps function values of allowed properties,
@@ -638,6 +638,23 @@ mod tests {
         );
     }
 
+    /// Found by the fuzzer: a media type is read up to the first comma, query and all (as a
+    /// browser's fetch reads it), and a `data:` URL without a comma is no image.
+    #[test]
+    fn a_data_url_is_judged_by_everything_before_its_comma() {
+        let clean = clean(&format!(
+            "{}{}{}{}",
+            r#"<img src="data:image/png?x,iVBORw0KGgo=">"#,
+            "<img src=\"data:image/png?\0bas\u{e5}64; ofdkofiodiofl\">",
+            r#"<img src="data:image/png;base64">"#,
+            r#"<img src="data:image/png;charset=x;base64,iVBORw0KGgo=">"#,
+        ));
+        assert_eq!(
+            clean,
+            r#"<img><img><img><img src="data:image/png;charset=x;base64,iVBORw0KGgo=">"#
+        );
+    }
+
     #[test]
     fn inline_images_are_kept_and_linked_to_their_attachment() {
         let sanitizer = Sanitizer::default();
@@ -784,7 +801,7 @@ mod tests {
             assert!(URL_SCHEMES.contains(&url.scheme()), "{value} in {clean}");
             if url.scheme() == "data" {
                 assert!(
-                    tag == "img" && is_raster_data_url(&url),
+                    tag == "img" && is_raster_data_url(url.as_str()),
                     "{value} in {clean}"
                 );
             }
