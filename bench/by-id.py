@@ -101,3 +101,18 @@ timed("deleteMessage",
                                  {"i": message})["deleteMessage"]["status"], "DELETED",
                              "deleteMessage"),
       ids[2 * third:])
+# Misses: the deleted messages, looked up again. Then every inbox's expiry moves (inbox n to
+# 168.5 - n hours), taking its messages to another bucket while their ids tell the old one.
+timed("message(id:) of a deleted message",
+      lambda message: expect(gql("query($i: ID!) { message(id: $i) { id } }",
+                                 {"i": message})["message"], None, "message(id:) deleted"),
+      ids[2 * third:])
+for n, inbox in enumerate(inboxes, start=1):
+    expect(gql("mutation($i: ID!, $t: Int!) { extendInbox(input: {id: $i, ttlSeconds: $t})"
+               " { status } }", {"i": inbox, "t": (count + 1 - n) * 3600 - 1800})
+           ["extendInbox"]["status"], "EXTENDED", "extendInbox")
+timed("message(id:) moved by extendInbox",
+      lambda message: expect(gql("query($i: ID!) { message(id: $i) { id } }",
+                                 {"i": message})["message"]["id"], message,
+                             "message(id:) moved"),
+      ids[:third])

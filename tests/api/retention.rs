@@ -338,15 +338,24 @@ async fn an_extended_inbox_takes_its_messages_to_its_new_bucket() {
     for row in stored {
         assert_eq!(ids::bucket_of(row.id), Some(row.purge_at));
     }
-    let extended = app
-        .data(
-            "mutation($id: ID!) { extendInbox(input: {id: $id, ttlSeconds: 7200}) { status } }",
-            json!({ "id": app.inbox_id("long@localhost").await }),
-        )
-        .await;
-    assert_eq!(extended["extendInbox"]["status"], "EXTENDED");
+    let long = app.inbox_id("long@localhost").await;
+    let extend = async |ttl: i64| {
+        let extended = app
+            .data(
+                "mutation($id: ID!, $ttl: Int!) { extendInbox(input: {id: $id, ttlSeconds: $ttl}) { status } }",
+                json!({ "id": long, "ttl": ttl }),
+            )
+            .await;
+        assert_eq!(extended["extendInbox"]["status"], "EXTENDED");
+    };
+    extend(7200).await;
     // Both copies were in one bucket with one raw source; now each bucket has its own.
     assert_eq!(count(&app, "raw_sources").await, 2);
+    // Look-ups by id follow the move: from the bucket the ids tell to the new one.
+    assert_eq!(count(&app, "bucket_moves").await, 1);
+    // Moved again: from the bucket moved to, and from the one the ids tell.
+    extend(14400).await;
+    assert_eq!(count(&app, "bucket_moves").await, 3);
 
     // Past the end of the old bucket and its grace: it is dropped with the short-lived copy.
     app.clock.advance(Duration::seconds(1000));
@@ -374,8 +383,22 @@ async fn an_extended_inbox_takes_its_messages_to_its_new_bucket() {
     assert_eq!(count(&app, "attachments").await, 1);
     assert_eq!(count(&app, "raw_sources").await, 1);
 
+    // The bucket of the first move ends, empty: the move into it is forgotten with it (those
+    // out of it stay, for ids that tell it).
+    app.clock.advance(Duration::seconds(7000));
+    let report = app.app.sweeper.sweep().await.unwrap().unwrap();
+    assert_eq!((report.buckets, report.messages), (1, 0));
+    assert_eq!(count(&app, "bucket_moves").await, 2);
+
     // Its id tells the bucket it was stored in; every look-up by id finds it in its new one.
     let id = kept[0]["id"].as_str().unwrap();
+    let found = app
+        .data(
+            "query($id: ID!) { message(id: $id) { subject } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(found["message"]["subject"], "with file");
     let raw = reqwest::Client::new()
         .get(app.url(&format!("/messages/{id}/raw")))
         .bearer_auth(&app.key)

@@ -209,6 +209,11 @@ pub async fn drop_ended(
                          raw_sources{suffix}"
                 ))
                 .await?;
+                // Look-ups by id no longer follow rows into it (`models::bucket_move`).
+                Prepared::new("DELETE FROM bucket_moves WHERE to_bucket = $1")
+                    .bind::<Timestamptz, _>(bucket)
+                    .execute(&mut &*conn)
+                    .await?;
                 Ok::<_, diesel::result::Error>(counts)
             })
             .await?;

@@ -28,6 +28,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    bucket_moves (from_bucket, to_bucket) {
+        from_bucket -> Timestamptz,
+        to_bucket -> Timestamptz,
+    }
+}
+
+diesel::table! {
     domains (name) {
         name -> Text,
         mode -> Text,
@@ -163,6 +170,7 @@ diesel::joinable!(webhooks -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     attachments,
+    bucket_moves,
     domains,
     inboxes,
     messages,

@@ -4,7 +4,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{
-    buckets_to_search, filters,
+    bucket_move::BucketSearch,
+    filters,
     raw_source::{self, RawSource},
     MessageAt, Viewer,
 };
@@ -84,7 +85,8 @@ pub async fn with_raw_source(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<(Attachment, RawSource)>> {
-    for bucket in buckets_to_search(id) {
+    let mut search = BucketSearch::new(id);
+    while let Some(bucket) = search.next(conn).await? {
         let mut query = attachments::table
             .inner_join(
                 messages::table.on(messages::id

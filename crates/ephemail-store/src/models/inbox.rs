@@ -9,6 +9,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{
+    bucket_move,
     filters::{bind_viewer, contains_pattern, visible, visible_at_2_to_4},
     InboxBucket, Viewer,
 };
@@ -478,6 +479,8 @@ async fn move_messages(
     if moved.is_empty() {
         return Ok(());
     }
+    // Their ids (and their attachments') still tell the bucket they were stored in.
+    bucket_move::record(conn, from, to).await?;
     let (ids, sources): (Vec<Uuid>, Vec<Option<Vec<u8>>>) = moved.into_iter().unzip();
     // A source in its message's row moved with it; a shared one has a row of its own.
     let mut sources: Vec<Vec<u8>> = sources.into_iter().flatten().collect();

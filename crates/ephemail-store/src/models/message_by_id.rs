@@ -1,6 +1,6 @@
 //! Look-ups of messages by id alone, whatever their inbox: each reads the expiry bucket that the
-//! message's id tells first (one partition; see [`crate::ids`]), and every bucket only for what
-//! is not there.
+//! message's id tells first (one partition; see [`crate::ids`]), then the buckets its rows moved
+//! to ([`bucket_move`](super::bucket_move)).
 
 use chrono::{DateTime, Utc};
 use diesel::{pg::Pg, prelude::*};
@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{
-    buckets_to_search,
+    bucket_move::{BucketSearch, Search},
     filters::{in_visible_inbox, source_of_message},
     message::Message,
     missing,
@@ -43,7 +43,8 @@ pub async fn find(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<(Message, DateTime<Utc>)>> {
-    for bucket in buckets_to_search(id) {
+    let mut search = BucketSearch::new(id);
+    while let Some(bucket) = search.next(conn).await? {
         let found = live_in(viewer, now, bucket)
             .filter(messages::id.eq(id))
             .select((Message::as_select(), messages::purge_at))
@@ -59,38 +60,38 @@ pub async fn find(
 
 /// The messages among `ids`, whatever their inbox, with their buckets: for a caller that reads
 /// their inboxes by id and drops the messages of those no longer live (the webhook payloads).
-/// Looked up in the buckets the ids tell first, then the others in every bucket. Each is an
-/// index probe (filtered by the visible inboxes, as the API's reads are, PostgreSQL may instead
-/// hash every live inbox, once per call).
+/// Each is an index probe (filtered by the visible inboxes, as the API's reads are, PostgreSQL
+/// may instead hash every live inbox, once per call).
 pub async fn find_all_by_id(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
 ) -> QueryResult<Vec<(Message, DateTime<Utc>)>> {
-    let told = MessageAt::told_by(ids);
-    let buckets: Vec<DateTime<Utc>> = MessageAt::by_bucket(&told).into_keys().collect();
-    // Ids from before the bucket was in them tell none: nothing to read first.
-    let mut found: Vec<(Message, DateTime<Utc>)> = if buckets.is_empty() {
-        Vec::new()
-    } else {
-        messages::table
-            .filter(messages::purge_at.eq_any(buckets))
-            .filter(messages::id.eq_any(ids))
-            .select((Message::as_select(), messages::purge_at))
-            .load(conn)
-            .await?
-    };
-    let left = missing(
-        ids.iter().copied(),
-        found.iter().map(|(message, _)| message.id),
-    );
-    if !left.is_empty() {
-        found.extend(
-            messages::table
-                .filter(messages::id.eq_any(left))
-                .select((Message::as_select(), messages::purge_at))
-                .load::<(Message, DateTime<Utc>)>(conn)
-                .await?,
-        );
+    let mut found: Vec<(Message, DateTime<Utc>)> = Vec::new();
+    let mut left = ids.to_vec();
+    let mut search = Search::new();
+    while let Some(round) = search.next(conn, &left).await? {
+        if !round.told.is_empty() {
+            let buckets: Vec<DateTime<Utc>> =
+                MessageAt::by_bucket(&round.told).into_keys().collect();
+            found.extend(
+                messages::table
+                    .filter(messages::purge_at.eq_any(buckets))
+                    .filter(messages::id.eq_any(round.told.iter().map(|at| at.id)))
+                    .select((Message::as_select(), messages::purge_at))
+                    .load::<(Message, DateTime<Utc>)>(conn)
+                    .await?,
+            );
+        }
+        if !round.anywhere.is_empty() {
+            found.extend(
+                messages::table
+                    .filter(messages::id.eq_any(round.anywhere))
+                    .select((Message::as_select(), messages::purge_at))
+                    .load::<(Message, DateTime<Utc>)>(conn)
+                    .await?,
+            );
+        }
+        left = missing(left, found.iter().map(|(message, _)| message.id));
     }
     Ok(found)
 }
@@ -103,7 +104,8 @@ pub async fn raw(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<RawSource>> {
-    for bucket in buckets_to_search(id) {
+    let mut search = BucketSearch::new(id);
+    while let Some(bucket) = search.next(conn).await? {
         let mut query = messages::table
             .left_join(raw_sources::table.on(source_of_message()))
             .filter(in_visible_inbox(viewer, now))
@@ -122,8 +124,7 @@ pub async fn raw(
 
 /// Sets the seen flag of the live messages among `ids`; returns how many there were. Each
 /// bucket's are set by a statement on its partition alone (an update of the whole table plans
-/// and locks every partition: 20 to 40 ms with a week of buckets): first in the buckets the ids
-/// tell, then, for the others, in the buckets they are found in (in every bucket's partition).
+/// and locks every partition: 20 to 40 ms with a week of buckets).
 pub async fn mark_seen(
     conn: &mut AsyncPgConnection,
     viewer: Viewer,
@@ -131,10 +132,28 @@ pub async fn mark_seen(
     seen: bool,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
-    let told = MessageAt::told_by(ids);
-    let set = set_seen(conn, viewer, &told, seen, now).await?;
-    let mut marked = set.len();
-    let mut left = missing(ids.iter().copied(), set);
+    let mut marked = 0;
+    let mut left = ids.to_vec();
+    let mut search = Search::new();
+    while let Some(round) = search.next(conn, &left).await? {
+        let mut set = set_seen(conn, viewer, &round.told, seen, now).await?;
+        set.extend(set_seen_anywhere(conn, viewer, round.anywhere, seen, now).await?);
+        marked += set.len();
+        left = missing(left, set);
+    }
+    Ok(marked)
+}
+
+/// [`set_seen`] for ids that tell no bucket: looked up in every bucket's partition, then set in
+/// the buckets they were found in; returns their ids.
+async fn set_seen_anywhere(
+    conn: &mut AsyncPgConnection,
+    viewer: Viewer,
+    mut left: Vec<Uuid>,
+    seen: bool,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Uuid>> {
+    let mut set_all = Vec::new();
     while !left.is_empty() {
         let found: Vec<(Uuid, DateTime<Utc>)> = live(viewer, now)
             .filter(messages::id.eq_any(left))
@@ -145,11 +164,11 @@ pub async fn mark_seen(
             .map(|(id, purge_at)| MessageAt { id, purge_at })
             .collect();
         let set = set_seen(conn, viewer, &found, seen, now).await?;
-        marked += set.len();
         // Those that moved with their inbox meanwhile, looked up again.
-        left = MessageAt::missing(&found, set);
+        left = MessageAt::missing(&found, set.iter().copied());
+        set_all.extend(set);
     }
-    Ok(marked)
+    Ok(set_all)
 }
 
 /// Sets the seen flag of those of `messages` that are live and in the bucket given; returns
@@ -185,7 +204,8 @@ pub async fn delete(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    for bucket in buckets_to_search(id) {
+    let mut search = BucketSearch::new(id);
+    while let Some(bucket) = search.next(conn).await? {
         let live_id = messages::table
             .filter(messages::id.eq(id))
             .filter(in_visible_inbox(viewer, now));

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod attachment;
+pub mod bucket_move;
 pub mod domain;
 pub mod filters;
 pub mod inbox;
@@ -90,10 +91,4 @@ pub fn missing(
 ) -> Vec<Uuid> {
     let found: HashSet<Uuid> = found.into_iter().collect();
     ids.into_iter().filter(|id| !found.contains(id)).collect()
-}
-
-/// The buckets to look a row up in by `id`, in turn: the one its id tells (one partition), then
-/// every bucket (`None`), for a row that moved with its inbox since or an id that tells none.
-pub(crate) fn buckets_to_search(id: Uuid) -> impl Iterator<Item = Option<DateTime<Utc>>> {
-    ids::bucket_of(id).map(Some).into_iter().chain([None])
 }
