@@ -7,7 +7,7 @@ use ephemail_store::{
     ids,
     retention::{self, SweepReport},
 };
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{
     count, metric_value, number, scrape_metrics, GraphqlWs, TestApp, MAIL_WITH_PDF,
@@ -422,6 +422,59 @@ async fn an_extended_inbox_takes_its_messages_to_its_new_bucket() {
         .await;
     assert_eq!(deleted["deleteMessage"]["status"], "DELETED");
     assert_eq!(count(&app, "messages").await, 0);
+    app.stop().await;
+}
+
+/// Where inboxes are extended often, one bucket's rows go to many: past a few, a look-up that
+/// misses the told bucket reads every partition at once rather than each of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn look_ups_by_id_find_messages_whose_bucket_went_to_many() {
+    let app = TestApp::spawn_with(&["--default-ttl", "600", "--purge-bucket", "60"]).await;
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        let address = format!("spread{n}@localhost");
+        app.send_mail(&address, &format!("mail {n}"), "body").await;
+        let extended = app
+            .data(
+                "mutation($id: ID!, $ttl: Int!) { extendInbox(input: {id: $id, ttlSeconds: $ttl}) { status } }",
+                json!({ "id": app.inbox_id(&address).await, "ttl": 600 + 120 * (n + 1) }),
+            )
+            .await;
+        assert_eq!(extended["extendInbox"]["status"], "EXTENDED");
+        ids.push(app.messages_of(&address).await[0]["id"].clone());
+    }
+    assert_eq!(count(&app, "bucket_moves").await, 10);
+    for (n, id) in ids.iter().enumerate() {
+        let found = app
+            .data(
+                "query($id: ID!) { message(id: $id) { subject } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(found["message"]["subject"], format!("mail {n}"));
+    }
+    let marked = app
+        .data(
+            "mutation($ids: [ID!]!) { markSeen(ids: $ids) { count } }",
+            json!({ "ids": ids }),
+        )
+        .await;
+    assert_eq!(marked["markSeen"]["count"], 10);
+    let deleted = app
+        .data(
+            "mutation($id: ID!) { deleteMessage(id: $id) { status } }",
+            json!({ "id": ids[3] }),
+        )
+        .await;
+    assert_eq!(deleted["deleteMessage"]["status"], "DELETED");
+    let gone = app
+        .graphql(
+            "query($id: ID!) { message(id: $id) { subject } }",
+            json!({ "id": ids[3] }),
+        )
+        .await;
+    assert_eq!(gone["data"]["message"], Value::Null);
+    assert_eq!(gone["errors"][0]["extensions"]["code"], "NOT_FOUND");
     app.stop().await;
 }
 

@@ -37,16 +37,22 @@ pub(crate) async fn record(
     .map(drop)
 }
 
+/// Past this many buckets to read one by one, a round reads every partition in one statement
+/// instead (where inboxes are extended often, a bucket's rows may have gone to many).
+const MOST_BUCKETS_ONE_BY_ONE: usize = 8;
+
 /// Where the rows looked up by some ids may be, round by round: first the buckets their ids tell;
 /// then the buckets recorded as moved to from those, read again after each round until they name
-/// none not searched yet (so a row moved twice meanwhile is still found).
+/// none not searched yet (so a row moved twice meanwhile is still found). An id looked for in
+/// every partition (in one statement, so in one snapshot) is not looked for again.
 pub(crate) struct Search {
     first: bool,
     searched: HashSet<MessageAt>,
+    searched_anywhere: HashSet<Uuid>,
 }
 
 /// One round of a [`Search`]: each of `told` in its bucket's partition, `anywhere` in every
-/// partition (ids that tell no bucket: from before ids told it).
+/// partition (ids that tell no bucket, from before ids told it, or that may be in too many).
 pub(crate) struct Round {
     pub told: Vec<MessageAt>,
     pub anywhere: Vec<Uuid>,
@@ -57,6 +63,7 @@ impl Search {
         Self {
             first: true,
             searched: HashSet::new(),
+            searched_anywhere: HashSet::new(),
         }
     }
 
@@ -66,40 +73,61 @@ impl Search {
         conn: &mut AsyncPgConnection,
         left: &[Uuid],
     ) -> QueryResult<Option<Round>> {
-        let told = MessageAt::told_by(left);
+        let left = missing(left.iter().copied(), self.searched_anywhere.iter().copied());
+        let told = MessageAt::told_by(&left);
         let round = if std::mem::take(&mut self.first) {
-            let anywhere = missing(left.iter().copied(), told.iter().map(|at| at.id));
+            let anywhere = missing(left, told.iter().map(|at| at.id));
             Round { told, anywhere }
         } else {
-            let stored_in: Vec<DateTime<Utc>> = MessageAt::by_bucket(&told).into_keys().collect();
-            let moves: Vec<(DateTime<Utc>, DateTime<Utc>)> = if stored_in.is_empty() {
-                Vec::new()
-            } else {
-                bucket_moves::table
-                    .filter(bucket_moves::from_bucket.eq_any(stored_in))
-                    .select((bucket_moves::from_bucket, bucket_moves::to_bucket))
-                    .load(conn)
-                    .await?
-            };
-            let candidates = (told.iter())
-                .flat_map(|at| {
-                    (moves.iter())
-                        .filter(|(from, _)| *from == at.purge_at)
-                        .map(|&(_, to)| MessageAt {
-                            id: at.id,
-                            purge_at: to,
-                        })
-                })
+            let candidates: Vec<MessageAt> = (moves_from(conn, &told).await?.into_iter())
                 .filter(|candidate| !self.searched.contains(candidate))
                 .collect();
-            Round {
-                told: candidates,
-                anywhere: Vec::new(),
+            if MessageAt::by_bucket(&candidates).len() > MOST_BUCKETS_ONE_BY_ONE {
+                let mut anywhere: Vec<Uuid> = candidates.iter().map(|at| at.id).collect();
+                anywhere.sort_unstable();
+                anywhere.dedup();
+                Round {
+                    told: Vec::new(),
+                    anywhere,
+                }
+            } else {
+                Round {
+                    told: candidates,
+                    anywhere: Vec::new(),
+                }
             }
         };
         self.searched.extend(round.told.iter().copied());
+        self.searched_anywhere
+            .extend(round.anywhere.iter().copied());
         Ok((!round.told.is_empty() || !round.anywhere.is_empty()).then_some(round))
     }
+}
+
+/// Where each of `told` may have moved to: an id with each bucket recorded for its own.
+async fn moves_from(
+    conn: &mut AsyncPgConnection,
+    told: &[MessageAt],
+) -> QueryResult<Vec<MessageAt>> {
+    let stored_in: Vec<DateTime<Utc>> = MessageAt::by_bucket(told).into_keys().collect();
+    if stored_in.is_empty() {
+        return Ok(Vec::new());
+    }
+    let moves: Vec<(DateTime<Utc>, DateTime<Utc>)> = bucket_moves::table
+        .filter(bucket_moves::from_bucket.eq_any(stored_in))
+        .select((bucket_moves::from_bucket, bucket_moves::to_bucket))
+        .load(conn)
+        .await?;
+    Ok((told.iter())
+        .flat_map(|at| {
+            (moves.iter())
+                .filter(|(from, _)| *from == at.purge_at)
+                .map(|&(_, to)| MessageAt {
+                    id: at.id,
+                    purge_at: to,
+                })
+        })
+        .collect())
 }
 
 /// A [`Search`] for one id, a bucket at a time (`None`: every bucket).
