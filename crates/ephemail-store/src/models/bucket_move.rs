@@ -18,7 +18,8 @@ use super::{missing, MessageAt};
 use crate::schema::bucket_moves;
 
 /// Records that the rows stored in `from`, and those moved into `from` before, may now be in
-/// `to`. In the transaction that moves them, so that a look-up sees both or neither.
+/// `to`. In the transaction that moves them, so that a look-up sees both or neither; in key
+/// order, so that two moves into one bucket never wait for each other's rows crosswise.
 pub(crate) async fn record(
     conn: &mut AsyncPgConnection,
     from: DateTime<Utc>,
@@ -28,6 +29,7 @@ pub(crate) async fn record(
         "INSERT INTO bucket_moves (from_bucket, to_bucket)
          SELECT from_bucket, $2 FROM bucket_moves WHERE to_bucket = $1 AND from_bucket <> $2
          UNION SELECT $1, $2
+         ORDER BY 1
          ON CONFLICT DO NOTHING",
     )
     .bind::<Timestamptz, _>(from)
