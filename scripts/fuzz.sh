@@ -3,10 +3,12 @@
 # target (FUZZ_RUNS sets it for each; 0 skips), starting from the checked-in seeds and, when
 # present, the shared MIME and XSS corpora. Fails on any panic, failed invariant or input slower
 # than FUZZ_TIMEOUT seconds.
-# Reproducible: libFuzzer's seed is the commit's (FUZZ_SEED overrides) and the count of runs is
-# fixed, so every CI run of one commit tries the same inputs, on any machine, and a failure is a
-# finding about that commit rather than luck; each commit explores anew. FUZZ_SECONDS only stops
-# a machine far slower than this one (the counts take 15 to 60 s a target here, by load).
+# libFuzzer's seed is the commit's (FUZZ_SEED overrides) and the count of runs is fixed, so a CI
+# run does the same amount of fuzzing on any machine and starts where every run of its commit
+# starts; each commit explores anew. Runs of one commit still drift apart (hash maps seeded per
+# process change which inputs add coverage), so a finding may show in one and not another: it is
+# a bug all the same. FUZZ_SECONDS only stops a machine far slower than this one (the counts
+# take 15 to 60 s a target here, by load).
 # Runs on stable Rust: `-s none` builds without a sanitizer, so cargo-fuzz passes no -Z flag.
 # `-O`: dependencies as in release (the fuzz crate's profile keeps ephemail-mail's assertions).
 # Longer local runs: crates/ephemail-mail/fuzz/README.md.
