@@ -15,7 +15,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{missing, MessageAt};
-use crate::schema::bucket_moves;
+use crate::{prepared::Prepared, schema::bucket_moves};
 
 /// Records that the rows stored in `from`, and those moved into `from` before, may now be in
 /// `to`. In the transaction that moves them, so that a look-up sees both or neither; in key
@@ -25,7 +25,7 @@ pub(crate) async fn record(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> QueryResult<()> {
-    diesel::sql_query(
+    Prepared::new(
         "INSERT INTO bucket_moves (from_bucket, to_bucket)
          SELECT from_bucket, $2 FROM bucket_moves WHERE to_bucket = $1 AND from_bucket <> $2
          UNION SELECT $1, $2
