@@ -14,7 +14,8 @@ writer pipelines after it (the notification; keep_newest only for inboxes the ba
 past the cap, which `trim-api` adds; newest_seqs only for inboxes with listeners, which
 `listened-api` adds); the other shapes are that statement with every part, its parts each on
 its own, and what-ifs: the parts as separate statements, thinner message rows, cheaper inserts
-of new inboxes.
+of new inboxes, the rows sent by binary COPY (outside the pipeline, which psycopg does not allow
+a COPY in).
 """
 
 import datetime as dt
@@ -432,6 +433,40 @@ SHAPES += [
     ("floor-api", "what-if: the thin row, no checks, no notification",
      [(with_row(NO_HELD, "write_cost_thin", THIN), False)]),
 ]
+# What-ifs with binary COPY (issue 28: "binary `COPY` for the batch's rows"): the message rows
+# copied in, as tokio-postgres's `copy_in` would send them, instead of inserted from one array a
+# column. `copy-messages` and `copy-spool` are the `messages` part and the spool so; COPY cannot
+# return the `seq`s the writer's events need, so `copy-api` draws them in built-api's statement
+# (after the commit-order lock, as the insert does) and copies them in with the rows: COPY writes
+# an identity column's given values, as INSERT ... OVERRIDING SYSTEM VALUE does.
+COPY = "copy"
+# Marks a statement sent on its own between two pipelines, as a COPY is: `messages-alone` is the
+# `messages` part so, the copies' like for like.
+ALONE = "alone"
+# The identity sequence of `messages.seq`, as a literal that main() puts in its place (its name
+# depends on the migrations' renames).
+SEQUENCE = "'write_cost_seq_sequence'"
+STORED_ALL = part(r"(stored AS \(.*?RETURNING id, seq, inbox_id, tenant_id, received_at,"
+                  r" raw_sha256, purge_at\))", BUILT_API)
+DRAWN_COLUMNS = ["id", "inbox_id", "tenant_id", "received_at", "raw_sha256", "purge_at"]
+SEQ_DRAWN = BUILT_API.replace(STORED_ALL, (
+    "stored AS MATERIALIZED (SELECT t.id, nextval(" + SEQUENCE + ") AS seq, t.inbox_id,"
+    " t.tenant_id, t.received_at, t.raw_sha256, t.purge_at FROM in_commit_order, unnest("
+    + ", ".join(ARRAYS[column] for column in DRAWN_COLUMNS) + ") AS t("
+    + ", ".join(DRAWN_COLUMNS) + ") WHERE t.tenant_id = ANY(in_commit_order.tenants))"))
+if SEQ_DRAWN == BUILT_API:
+    sys.exit("write-cost: built-api's messages' insert not found")
+SHAPES += [
+    ("messages-alone", "the messages part sent outside the pipeline, as the COPY is",
+     [(row_insert("messages", MESSAGE_ROW, guarded=False), True, ALONE)]),
+    ("copy-messages", "what-if: the messages part by binary COPY",
+     [(("messages", MESSAGE_ROW), True, COPY)]),
+    ("copy-spool", "what-if: the spool by binary COPY",
+     [(("write_cost_spool", ["raw"]), True, COPY)]),
+    ("copy-api", "what-if: built-api with its seqs drawn and the message rows by binary COPY",
+     [(SEQ_DRAWN, False), (("messages", ["seq", *MESSAGE_ROW]), False, COPY),
+      (NOTIFY, False)]),
+]
 if BEFORE:
     FORM_BEFORE = insert_all_forms(BEFORE)
     KEEPS.add(keep_statement(BEFORE))
@@ -495,32 +530,94 @@ def cpu_seconds(backend):
         return int(schedstat.read().split()[0]) / 1e9
 
 
+COPY_TYPES = {}
+
+
+def copied_rows(params, columns, seqs):
+    """The rows of `columns` in `params`' arrays, as COPY takes them: array literals as lists,
+    each row's `seq` from `seqs` by its id."""
+    def value(column, array, row):
+        if column == "seq":
+            return seqs[params[f"p{number(ARRAYS['id'])}"][row]]
+        item = array[row]
+        if column in ("rcpt_to", "tags"):
+            return [part for part in item.strip("{}").split(",") if part]
+        return item
+    arrays = {column: params.get(f"p{number(ARRAYS[column])}") if column != "seq" else None
+              for column in columns}
+    return [[value(column, arrays[column], row) for column in columns] for row in range(N)]
+
+
 def measure(conn, statements, transactions):
-    prepared = [(named(sql), made, SHARED in kind) for sql, made, *kind in statements]
-    trims = any(sql in KEEPS for sql, *_ in statements)
+    prepared = [(named(sql) if isinstance(sql, str) else sql, made, SHARED in kind,
+                 COPY in kind or ALONE in kind)
+                for sql, made, *kind in statements]
+    trims = any(isinstance(sql, str) and sql in KEEPS for sql, *_ in statements)
+    apart = [entry for entry in prepared if entry[3]]
+    before = prepared[:prepared.index(apart[0])] if apart else prepared
+    after = prepared[len(before) + len(apart):]
+
+    def pipeline(entries, each, first=(), last=()):
+        last_cursor = None
+        with conn.pipeline():
+            for sql in first:
+                conn.execute(sql, prepare=True)
+            for sql, made, shared, _ in entries:
+                params = each[(made, shared)]
+                used = {k: v for k, v in params.items() if f"%({k})b" in sql}
+                last_cursor = conn.execute(sql, used, prepare=True, binary=True)
+            for sql in last:
+                conn.execute(sql, prepare=True)
+        return last_cursor
 
     def transaction():
         each = {(made, shared): parameters(made, shared, trims)
-                for _, made, shared in prepared}
-        with conn.pipeline():
-            conn.execute("BEGIN", prepare=True)
-            for sql, made, shared in prepared:
+                for _, made, shared, _ in prepared}
+        if not apart:
+            pipeline(prepared, each, ["BEGIN"], ["COMMIT"])
+            return
+        drew = pipeline(before, each, ["BEGIN"])
+        seqs = {row[0]: row[1] for row in drew.fetchall()} if before else {}
+        for statement, made, shared, _ in apart:
+            if isinstance(statement, str):
+                # Alone, between the pipelines, as a COPY is sent.
                 params = each[(made, shared)]
-                used = {k: v for k, v in params.items() if f"%({k})b" in sql}
-                conn.execute(sql, used, prepare=True, binary=True)
-            conn.execute("COMMIT", prepare=True)
+                conn.execute(statement, {k: v for k, v in params.items()
+                                         if f"%({k})b" in statement}, prepare=True, binary=True)
+                continue
+            table, columns = statement
+            rows = copied_rows(each[(made, shared)], columns, seqs)
+            with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+                                    " (FORMAT BINARY)") as copy:
+                copy.set_types([COPY_TYPES[table][column] for column in columns])
+                for row in rows:
+                    copy.write_row(row)
+        pipeline(after, each, last=["COMMIT"])
 
     backend = conn.info.backend_pid
-    before = cpu_seconds(backend)
+    started = cpu_seconds(backend)
     for _ in range(transactions):
         transaction()
-    return (cpu_seconds(backend) - before) * 1e6 / transactions
+    return (cpu_seconds(backend) - started) * 1e6 / transactions
+
+
+def column_types(conn, table):
+    """Each column of `table` with its type, as COPY's binary format needs them named."""
+    return dict(conn.execute(
+        "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute"
+        " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped", [table]).fetchall())
 
 
 def main():
     with psycopg.connect(DSN, autocommit=True) as conn:
         conn.execute(SETUP)
         conn.execute(WRITER_SETTINGS)
+        sequence = conn.execute("SELECT pg_get_serial_sequence('messages', 'seq')").fetchone()[0]
+        for shape in SHAPES:
+            shape[2][:] = [(sql.replace(SEQUENCE, f"'{sequence}'") if isinstance(sql, str) else sql,
+                            *rest) for sql, *rest in shape[2]]
+        COPY_TYPES.update({table: column_types(conn, table)
+                           for table in ("messages", "write_cost_spool")})
         # A round not counted: each statement prepared and planned, and the cluster past what
         # it does just after start (the first counted round ran up to half again slower without it).
         for _, _, statements in SHAPES:
