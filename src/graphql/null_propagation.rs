@@ -75,13 +75,14 @@ impl Extension for Propagator {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        let path = info.path_node.to_string_vec();
         let nullable = !info.return_type.ends_with('!');
+        if !self.state().active {
+            // A subscription's events: nothing to place, and no path to build for each field.
+            return next.run(ctx, info).await;
+        }
+        let path = info.path_node.to_string_vec();
         let resolved = next.run(ctx, info).await;
         let mut state = self.state();
-        if !state.active {
-            return resolved;
-        }
         let child_failed = state.take_failures_below(&path);
         match resolved {
             Err(error) if nullable => {
