@@ -530,6 +530,7 @@ def cpu_seconds(backend):
         return int(schedstat.read().split()[0]) / 1e9
 
 
+# Each copied table's column types, read from the database by main().
 COPY_TYPES = {}
 
 
@@ -553,9 +554,15 @@ def measure(conn, statements, transactions):
                  COPY in kind or ALONE in kind)
                 for sql, made, *kind in statements]
     trims = any(isinstance(sql, str) and sql in KEEPS for sql, *_ in statements)
+    # What is sent between two pipelines (a shape has them together): COPYs, and statements
+    # sent as a COPY is.
     apart = [entry for entry in prepared if entry[3]]
     before = prepared[:prepared.index(apart[0])] if apart else prepared
     after = prepared[len(before) + len(apart):]
+
+    def run(sql, params):
+        used = {k: v for k, v in params.items() if f"%({k})b" in sql}
+        return conn.execute(sql, used, prepare=True, binary=True)
 
     def pipeline(entries, each, first=(), last=()):
         last_cursor = None
@@ -563,9 +570,7 @@ def measure(conn, statements, transactions):
             for sql in first:
                 conn.execute(sql, prepare=True)
             for sql, made, shared, _ in entries:
-                params = each[(made, shared)]
-                used = {k: v for k, v in params.items() if f"%({k})b" in sql}
-                last_cursor = conn.execute(sql, used, prepare=True, binary=True)
+                last_cursor = run(sql, each[(made, shared)])
             for sql in last:
                 conn.execute(sql, prepare=True)
         return last_cursor
@@ -581,9 +586,7 @@ def measure(conn, statements, transactions):
         for statement, made, shared, _ in apart:
             if isinstance(statement, str):
                 # Alone, between the pipelines, as a COPY is sent.
-                params = each[(made, shared)]
-                conn.execute(statement, {k: v for k, v in params.items()
-                                         if f"%({k})b" in statement}, prepare=True, binary=True)
+                run(statement, each[(made, shared)])
                 continue
             table, columns = statement
             rows = copied_rows(each[(made, shared)], columns, seqs)
