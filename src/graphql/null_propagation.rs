@@ -75,11 +75,11 @@ impl Extension for Propagator {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        let nullable = !info.return_type.ends_with('!');
         if !self.state().active {
             // A subscription's events: nothing to place, and no path to build for each field.
             return next.run(ctx, info).await;
         }
+        let nullable = !info.return_type.ends_with('!');
         let path = info.path_node.to_string_vec();
         let resolved = next.run(ctx, info).await;
         let mut state = self.state();
